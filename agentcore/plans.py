@@ -1,0 +1,146 @@
+"""Plans as data: steps with dependencies, their retry settings, and DAG validation.
+
+A plan is a list of steps; ``after`` names the steps that must succeed first. ``validate_plan``
+rejects duplicate ids, unknown dependencies and cycles (the error names the cycle) and returns a
+topological order. Nothing here does I/O or reads a clock: delays are computed from an injected
+random generator.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agentcore.errors import PlanError
+
+FailurePolicy = Literal["abort", "skip_dependents", "continue"]
+"""What a failed step does to the run: stop it, skip the steps that depend on it, or ignore it."""
+
+StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
+
+RETRYABLE_KINDS: tuple[str, ...] = ("rate_limit", "timeout", "server_error", "connection", "transient")
+"""Failure kinds retried by default; ``validation`` and ``client_error`` are not."""
+
+
+class RetryPolicy(BaseModel):
+    """How often a step (or call) is tried, and how long to wait between tries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    """Total tries, the first included."""
+    base_delay: float = Field(default=0.5, ge=0)
+    """Delay before the second try, in seconds; doubles each try."""
+    max_delay: float = Field(default=30.0, ge=0)
+    """Cap on any single delay, in seconds."""
+    jitter: bool = True
+    """Multiply each delay by a random factor in [0.5, 1.0] so retries do not stampede."""
+    retry_on: tuple[str, ...] = RETRYABLE_KINDS
+    """Failure kinds that are retried; any other kind fails the step at once."""
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based) before the next one."""
+        if attempt < 1:
+            raise ValueError(f"attempt must be >= 1, got {attempt}")
+        # a float power, bounded: 2 ** 10_000 as an int would overflow the float product
+        raw = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 1000))
+        if self.jitter:
+            raw *= (rng or random.Random(attempt)).uniform(0.5, 1.0)
+        return raw
+
+    def should_retry(self, kind: str, attempt: int) -> bool:
+        """Whether a failure of ``kind`` on try ``attempt`` earns another try."""
+        return kind in self.retry_on and attempt < self.max_attempts
+
+
+class Step(BaseModel):
+    """One unit of work in a plan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(min_length=1, max_length=200)
+    """Unique within the plan; other steps name it in ``after``."""
+    description: str = ""
+    """What the step must achieve, for the agent sub-loop that carries it out."""
+    after: tuple[str, ...] = ()
+    """Ids of the steps that must succeed before this one starts."""
+    tool: str | None = None
+    """When set, the step runs this tool directly with ``arguments``."""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    """Arguments for ``tool``."""
+    retry: RetryPolicy | None = None
+    """Overrides the plan's retry policy for this step."""
+    on_failure: FailurePolicy | None = None
+    """Overrides the plan's failure policy for this step."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Per-attempt time limit in seconds."""
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+
+class Plan(BaseModel):
+    """Steps plus the defaults that apply to all of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    steps: tuple[Step, ...] = ()
+    on_failure: FailurePolicy = "skip_dependents"
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    max_parallel: int = Field(default=4, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _valid_dag(self) -> Plan:
+        validate_plan(self.steps)
+        return self
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id; ``KeyError`` naming the known ids when absent."""
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(f"no step {step_id!r}; steps: {', '.join(s.id for s in self.steps)}")
+
+
+def validate_plan(steps: Sequence[Step] | Iterable[Step], known: Iterable[str] = ()) -> list[str]:
+    """Check that steps form a DAG and return their ids in a topological order.
+
+    Args:
+        steps: The steps of the plan.
+        known: Ids of steps outside ``steps`` that may be depended on (finished steps kept
+            from an earlier plan).
+
+    Raises:
+        PlanError: on a duplicate id, a dependency on an unknown id, or a cycle (named in the
+            message and in ``PlanError.cycle``).
+    """
+    steps = list(steps)
+    ids: set[str] = set()
+    for s in steps:
+        if s.id in ids:
+            raise PlanError(f"duplicate step id {s.id!r}: every step needs its own id")
+        ids.add(s.id)
+    extra = set(known)
+    for s in steps:
+        for dep in s.after:
+            if dep not in ids and dep not in extra:
+                choices = ", ".join(sorted(ids | extra))
+                raise PlanError(f"step {s.id!r} depends on unknown step {dep!r}; known steps: {choices}")
+            if dep == s.id:
+                raise PlanError(f"step {s.id!r} depends on itself", cycle=(s.id, s.id))
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for s in steps:
+        sorter.add(s.id, *(d for d in s.after if d in ids))
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = tuple(e.args[1])
+        raise PlanError(
+            f"plan has a cycle: {' -> '.join(cycle)}; remove one of these dependencies", cycle=cycle
+        ) from None

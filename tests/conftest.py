@@ -1,0 +1,44 @@
+"""Shared fixtures: every store test runs against both stores; no real LLM calls leave the machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.openai_server"]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_llm_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse any model server that is not on loopback, and any key from the environment."""
+    try:
+        import agentcore.llm as llm
+    except ImportError:  # pragma: no cover - the llm module is optional for early tests
+        return
+    monkeypatch.setattr(llm, "ALLOW_REAL_REQUESTS", False, raising=False)
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AGENTCORE_MODEL", "OPENAI_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "agentcore.db"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[object]:
+    """An empty event store: the in-memory one and a real SQLite file."""
+    if request.param == "memory":
+        from agentcore.store import MemoryEventStore
+
+        yield MemoryEventStore()
+    else:
+        from agentcore.sqlite_store import SQLiteEventStore
+
+        s = SQLiteEventStore(db_path)
+        try:
+            yield s
+        finally:
+            s.close()
