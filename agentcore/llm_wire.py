@@ -1,0 +1,323 @@
+"""Wire format helpers for ``agentcore.llm``: request shaping and response parsing, no I/O.
+
+Everything here works on plain JSON-like data so it can be tested without a server. The JSON
+tool-calling convention (for servers that do not return native ``tool_calls``) is: the model
+answers with one object ``{"tool_calls": [{"name": ..., "arguments": {...}}], "content": <text or
+null>}``; the instructions are the package prompt ``prompts/json_tools.md``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import random
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentcore.llm import ChatMessage, ToolSpec
+
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*[ \t]*\n(?P<body>.*?)\n?[ \t]*```\s*$", re.DOTALL)
+_SCHEMA_REJECTION = re.compile(r"response_format|json_schema|grammar", re.IGNORECASE)
+
+
+class InvalidCompletion(ValueError):
+    """A 200 response whose body is not a chat completion; the message says what is missing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedCompletion:
+    """The parts of a chat completion agentcore uses."""
+
+    content: str | None
+    tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    """(id, name, raw JSON arguments) per call."""
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str = ""
+    finish_reason: str | None = None
+
+
+@cache
+def _prompt(name: str) -> str:
+    return resources.files("agentcore").joinpath("prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is localhost or a loopback address (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def strip_fences(text: str) -> str:
+    """Return ``text`` without a Markdown code fence wrapped around the whole of it.
+
+    Models often answer ```` ```json\\n{...}\\n``` ```` even when asked for bare JSON; only a fence
+    that encloses the entire text is removed, anything else is returned unchanged.
+    """
+    match = _FENCE.match(text)
+    return match.group("body") if match else text
+
+
+def wire_tools(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
+    """OpenAI ``tools`` parameter for native function calling."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
+
+
+def json_tools_instructions(tools: Iterable[ToolSpec]) -> str:
+    """The system text that asks for a JSON decision object instead of native tool calls."""
+    listing = "\n\n".join(
+        f"- {t.name}: {t.description}\n  schema: {json.dumps(t.parameters, sort_keys=True)}" for t in tools
+    )
+    return _prompt("json_tools.md").replace("{{tools}}", listing)
+
+
+def json_schema_instructions(name: str, schema: Mapping[str, Any]) -> str:
+    """The system text that carries a response schema when the server only knows ``json_object``."""
+    text = _prompt("json_schema.md").replace("{{name}}", name)
+    return text.replace("{{schema}}", json.dumps(schema, indent=2, sort_keys=True))
+
+
+def wire_messages(messages: Sequence[ChatMessage], *, json_tools: bool) -> list[dict[str, Any]]:
+    """Convert messages to OpenAI's wire form.
+
+    With ``json_tools`` the conversation is rewritten for a server without tool support: an
+    assistant turn that called tools becomes the JSON decision it stands for, and consecutive tool
+    results become one user message (chat templates often demand alternating roles).
+    """
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if json_tools and m.role == "tool":
+            label = f"Result of tool call {m.tool_call_id}" + (f" ({m.name})" if m.name else "")
+            chunk = f"{label}:\n{m.content or ''}"
+            if out and out[-1].get("_tool_results"):
+                out[-1]["content"] += "\n\n" + chunk
+            else:
+                out.append({"role": "user", "content": chunk, "_tool_results": True})
+            continue
+        if json_tools and m.role == "assistant" and m.tool_calls:
+            decision = {
+                "tool_calls": [{"name": c.name, "arguments": _loads_or_raw(c.arguments)} for c in m.tool_calls],
+                "content": m.content,
+            }
+            out.append({"role": "assistant", "content": json.dumps(decision)})
+            continue
+        wire: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.role == "tool":
+            wire["content"] = m.content or ""
+            wire["tool_call_id"] = m.tool_call_id
+        if m.tool_calls:
+            wire["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ]
+        if m.name is not None:
+            wire["name"] = m.name
+        out.append(wire)
+    for wire in out:
+        wire.pop("_tool_results", None)
+    return out
+
+
+def with_system_text(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Add ``text`` to the leading system message, or put a new system message first.
+
+    Merging instead of appending a second system message keeps chat templates that accept only one
+    system message, and only at the start, working.
+    """
+    if messages and messages[0]["role"] == "system" and isinstance(messages[0].get("content"), str):
+        first = {**messages[0], "content": messages[0]["content"].rstrip() + "\n\n" + text}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
+
+
+def _loads_or_raw(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def parse_completion(text: str) -> ParsedCompletion:
+    """Read a chat completion body.
+
+    Raises:
+        InvalidCompletion: the body is not JSON, or not shaped like a chat completion.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
+    if not isinstance(body, dict):
+        raise InvalidCompletion(f"body is JSON {type(body).__name__}, not an object")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise InvalidCompletion(f"no 'choices' list; keys were {sorted(body)}")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise InvalidCompletion("choices[0] has no 'message' object")
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict)) or None
+    elif content is not None and not isinstance(content, str):
+        raise InvalidCompletion(f"message.content is {type(content).__name__}, not a string")
+    calls: list[tuple[str, str, str]] = []
+    for i, call in enumerate(message.get("tool_calls") or [], start=1):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidCompletion(f"tool call #{i} has no function name")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {})
+        call_id = call.get("id")
+        calls.append((call_id if isinstance(call_id, str) and call_id else f"call_{i}", function["name"], arguments))
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    prompt, completion = _as_int(usage.get("prompt_tokens")), _as_int(usage.get("completion_tokens"))
+    total = _as_int(usage.get("total_tokens")) or prompt + completion
+    finish = choices[0].get("finish_reason")
+    model = body.get("model")
+    return ParsedCompletion(
+        content=content,
+        tool_calls=calls,
+        usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
+        model=model if isinstance(model, str) else "",
+        finish_reason=finish if isinstance(finish, str) else None,
+    )
+
+
+def _find_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (after fence stripping), or None."""
+    text = strip_fences(text).strip()
+    try:
+        obj = json.loads(text)
+        return obj if isinstance(obj, dict) else None
+    except ValueError:
+        pass
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def looks_like_json_decision(content: str | None) -> bool:
+    """Whether ``content`` holds a JSON object with a ``tool_calls`` key (a JSON-mode decision)."""
+    if not content:
+        return False
+    obj = _find_object(content)
+    return obj is not None and "tool_calls" in obj
+
+
+def parse_json_decision(content: str | None) -> tuple[list[tuple[str, str, str]], str | None]:
+    """Parse a JSON-mode answer into ``([(id, name, raw arguments)], content)``.
+
+    Ids are ``call_1``, ``call_2``, ... in order. Text that does not start with ``{`` and holds no
+    decision object is taken as a plain answer with no tool calls.
+
+    Raises:
+        ValueError: the answer looks like JSON but is not a valid decision; the message is written
+            for the model.
+    """
+    if content is None:
+        return [], None
+    obj = _find_object(content)
+    if obj is None:
+        if strip_fences(content).lstrip().startswith("{"):
+            raise ValueError(
+                "your answer starts like JSON but is not one valid JSON object; answer with exactly one "
+                'object {"tool_calls": [{"name": ..., "arguments": {...}}], "content": null}'
+            )
+        return [], content
+    if "tool_calls" not in obj and "content" not in obj:
+        if strip_fences(content).lstrip().startswith("{"):
+            raise ValueError(f'your JSON object has keys {sorted(obj)}, expected "tool_calls" and "content"')
+        return [], content
+    raw_calls = obj.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise ValueError('"tool_calls" must be a list of {"name": ..., "arguments": {...}} objects')
+    calls: list[tuple[str, str, str]] = []
+    for i, item in enumerate(raw_calls, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise ValueError(f'tool call #{i} must be an object with a "name" string and an "arguments" object')
+        arguments = item.get("arguments", {})
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        calls.append((f"call_{i}", item["name"], raw))
+    text = obj.get("content")
+    if text is not None and not isinstance(text, str):
+        text = json.dumps(text, ensure_ascii=False)
+    return calls, text
+
+
+def is_schema_rejection(status: int, body_text: str) -> bool:
+    """Whether an error answer to a ``json_schema`` request means the server lacks that feature.
+
+    HTTP 400/422/500 whose body names response_format, json_schema or grammar, or any HTTP 500
+    (llama-cpp-python crashes with a bare 500 on json_schema requests).
+    """
+    if status == 500:
+        return True
+    return status in (400, 422) and bool(_SCHEMA_REJECTION.search(body_text))
+
+
+def server_message(body: object, fallback: str) -> str:
+    """The human message inside an error body (``{"error": {"message": ...}}`` and variants)."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"][:500]
+        if isinstance(error, str):
+            return error[:500]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback[:500]
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date), or None."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with jitter: ``min(cap, base * 2**(failures-1)) * U(0.5, 1)``."""
+    return min(cap, base * 2 ** (failures - 1)) * rng.uniform(0.5, 1.0)
