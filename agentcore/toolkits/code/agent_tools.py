@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentcore.tools import Tool, tool
 from agentcore.toolkits.code import AUTO, CodeTools, FileList, FileSlice, SearchResult
+from agentcore.tools import Tool, tool
 
 
 def code_tools(root: str | Path, *, rg: str | Path | None = AUTO, timeout: float = 30.0) -> list[Tool]:
