@@ -1,0 +1,120 @@
+"""The runtime's write path: events of one run, appended in batches, folded as they land.
+
+``RunLog`` keeps the run's state as the fold of every event it has appended (``apply`` in place:
+O(event)), hands out seqs itself (``expected_seq`` is always the last seq it wrote) and commits one
+batch per agent step in one ``store.append`` call. Events reach ``on_event`` only after their batch
+is committed, so a progress callback never sees an event the log does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from agentcore.artifacts import JSON, canonical_json
+from agentcore.events import BaseEvent, Event, LLMCalled, TokenUsage
+from agentcore.llm import ChatRequest, ChatResponse, request_digest
+from agentcore.state import RunState, apply
+from agentcore.store import EventStore
+
+__all__ = ("RunLog", "utc_now")
+
+E = TypeVar("E", bound=BaseEvent)
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock of ``Agent``)."""
+    return datetime.now(timezone.utc)
+
+
+class RunLog:
+    """Appends events of one run and keeps its folded state.
+
+    Args:
+        store: Where the events go.
+        state: The fold of the run's events so far (it is updated in place).
+        clock: Gives each event's ``at``.
+        on_event: Called with each event once its batch is committed.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        state: RunState,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.run_id = state.run_id
+        self.clock = clock
+        self.on_event = on_event
+        self._pending: list[BaseEvent] = []
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last committed event."""
+        return self.state.last_seq
+
+    def add(self, cls: type[E], **fields: Any) -> E:
+        """Queue an event of ``cls`` for the next commit and return it (its seq is set)."""
+        event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock(), **fields)
+        self._pending.append(event)
+        return event
+
+    def add_llm(
+        self,
+        *,
+        role: str,
+        model: str,
+        request: ChatRequest,
+        response: ChatResponse | None,
+        latency_ms: float,
+        attempt: int,
+        error: str | None,
+        caused_by: int | None,
+        step_id: str | None = None,
+    ) -> LLMCalled:
+        """Queue the ``LLMCalled`` record of one model call; the request body goes to an artifact."""
+        body_bytes = canonical_json(request.model_dump(mode="json")).encode("utf-8")
+        ref = self.store.artifacts.put(body_bytes, JSON)
+        body: dict[str, Any] = {}
+        usage = TokenUsage()
+        if response is not None:
+            body = response.model_dump(mode="json", exclude={"usage"})
+            usage = TokenUsage(**response.usage.model_dump())
+        return self.add(
+            LLMCalled,
+            role=role,
+            model=model,
+            request_digest=request_digest(request),
+            request_artifact=ref,
+            response=body,
+            usage=usage,
+            latency_ms=round(latency_ms, 3),
+            attempt=attempt,
+            ok=error is None,
+            error=error,
+            caused_by=caused_by,
+            step_id=step_id,
+        )
+
+    def commit(self) -> int:
+        """Append the queued events in one batch, fold them, tell ``on_event``; returns the last seq.
+
+        Raises:
+            ConcurrencyError: another writer appended to the run; nothing was written.
+            StoreError: the store failed; nothing was written.
+        """
+        batch, self._pending = self._pending, []
+        if not batch:
+            return self.last_seq
+        self.store.append(self.run_id, batch, expected_seq=self.last_seq)
+        for event in batch:
+            apply(self.state, event)  # type: ignore[arg-type]
+        if self.on_event is not None:
+            for event in batch:
+                self.on_event(event)  # type: ignore[arg-type]
+        return self.last_seq
