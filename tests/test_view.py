@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,9 +28,9 @@ from agentcore.state import apply_json_patch
 from agentcore.store import EventStore, MemoryEventStore
 from agentcore.testing import demo_agent
 from agentcore.view import embed_json, render_html, seq_diffs
+from tests.browser import chromium_binary
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 
 HOSTILE_TASK = "<script>document.title='pwned'</script> and </script><!-- \u2028 & more"
 HOSTILE_TABLE = {
@@ -51,7 +50,7 @@ def record(store: EventStore, table: dict[str, str], task: str, run_id: str) -> 
 def chromium(tmp_path: Path, page: Path, fragment: str = "", *, screenshot: Path | None = None) -> str:
     """Load ``page`` in headless Chromium (no network) and return the DOM after its scripts ran."""
     args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,900",
     ]  # fmt: skip

@@ -1,0 +1,154 @@
+"""W4 — scheduling: scheduler overhead per step, and makespan against the lower bound.
+
+(a) Overhead: a random DAG of N no-op steps (about 2 dependencies each, drawn from all earlier
+steps), N = 1k, 10k, 100k, ``max_parallel`` 16. Wall time of ``Scheduler.run`` divided by N. Mode:
+**no store** (``MemorySink``): every ``StepStarted``/``StepSucceeded`` event is still built (pydantic)
+and folded onto the state, and every step is an asyncio task; only the store append is left out
+(that is W1's subject). Flat µs/step across N means total work is linear in V + E (up to the
+log factor of the ready-heap). ``overhead_us_per_step_100k_gc_off`` repeats 100k with the cyclic
+GC disabled during the run, to separate the scheduler's own cost from the collector walking a
+large live state. ``runner_us_per_step_10k`` runs the same 10k-step DAG through the
+whole stack instead: ``PlanRunner`` + ``MemoryEventStore`` + a no-op tool through ``ToolRunner``.
+
+(b) Makespan: 200 steps (``--n`` to change) that each sleep 10 ms, random DAG, ``max_parallel``
+16, through ``PlanRunner`` + ``MemoryEventStore``; makespan divided by
+``max(critical path, total work / 16)``.
+
+Run: ``python benchmarks/run.py W4 [--repeat 3] [--n 200]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import random
+import statistics
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from agentcore.events import RunStarted
+from agentcore.plans import Plan, RetryPolicy, Step
+from agentcore.runtime_plans import PlanRunner
+from agentcore.scheduler import MemorySink, Scheduler, StepResult, StepRun
+from agentcore.state import fold
+from agentcore.store import MemoryEventStore
+from agentcore.tools import tool
+
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+MAX_PARALLEL = 16
+SLEEP_S = 0.010
+
+
+def random_dag(n: int, seed: int, *, tool_name: str | None = None, deps: int = 2) -> Plan:
+    """``n`` steps, each depending on up to ``deps`` distinct earlier steps chosen at random."""
+    rng = random.Random(seed)
+    steps = []
+    for i in range(n):
+        after = tuple(f"s{j:06d}" for j in sorted(rng.sample(range(i), min(i, deps))))
+        args = {"i": i} if tool_name else {}
+        steps.append(Step(id=f"s{i:06d}", after=after, tool=tool_name, arguments=args))
+    return Plan(steps=tuple(steps), max_parallel=MAX_PARALLEL, retry=RetryPolicy(max_attempts=1))
+
+
+async def _noop(run: StepRun) -> StepResult:
+    return StepResult(ok=True)
+
+
+def overhead_us_per_step(n: int, seed: int, *, gc_off: bool = False) -> float:
+    plan = random_dag(n, seed)
+    state = fold([RunStarted(run_id="w4", seq=1, at=datetime.now(timezone.utc), task="w4", plan=plan)])
+    sink = MemorySink(state, keep=False)
+
+    async def go() -> float:
+        scheduler = Scheduler(sink, _noop)
+        start = time.perf_counter()
+        result = await scheduler.run()
+        elapsed = time.perf_counter() - start
+        assert result.status == "succeeded", result.reason
+        return elapsed
+
+    gc.collect()
+    if gc_off:
+        gc.disable()
+    try:
+        elapsed = asyncio.run(go())
+    finally:
+        gc.enable()
+    assert sum(s.status == "succeeded" for s in state.plan.values()) == n
+    return elapsed / n * 1e6
+
+
+@tool(timeout=None)
+async def noop(i: int) -> str:
+    """Do nothing.
+
+    Args:
+        i: Step number.
+    """
+    return "ok"
+
+
+@tool(timeout=None)
+async def nap(i: int) -> str:
+    """Sleep 10 ms.
+
+    Args:
+        i: Step number.
+    """
+    await asyncio.sleep(SLEEP_S)
+    return "ok"
+
+
+async def _timed_run(runner: PlanRunner, task: str, plan: Plan) -> float:
+    # timed inside the loop: on Python 3.11 asyncio.run() reprs the main task's result when it
+    # restores the SIGINT handler, and a RunResult's repr holds the whole state
+    start = time.perf_counter()
+    result = await runner.run(task, plan)
+    elapsed = time.perf_counter() - start
+    assert result.status == "succeeded", result.reason
+    return elapsed
+
+
+def runner_us_per_step(n: int, seed: int) -> float:
+    plan = random_dag(n, seed, tool_name="noop")
+    runner = PlanRunner(MemoryEventStore(), tools=[noop])
+    gc.collect()
+    return asyncio.run(_timed_run(runner, "w4 overhead", plan)) / n * 1e6
+
+
+def critical_path(plan: Plan) -> int:
+    """Steps on the longest dependency chain (the plan's steps are in topological order)."""
+    depth: dict[str, int] = {}
+    for s in plan.steps:
+        depth[s.id] = 1 + max((depth[d] for d in s.after), default=0)
+    return max(depth.values())
+
+
+def makespan_ratio(n: int, seed: int) -> dict[str, float]:
+    plan = random_dag(n, seed, tool_name="nap")
+    runner = PlanRunner(MemoryEventStore(), tools=[nap])
+    makespan = asyncio.run(_timed_run(runner, "w4 makespan", plan))
+    bound = max(critical_path(plan) * SLEEP_S, n * SLEEP_S / MAX_PARALLEL)
+    return {"ratio": makespan / bound, "makespan_ms": makespan * 1e3, "bound_ms": bound * 1e3}
+
+
+def run(n: int | None, repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"mode": "no store (MemorySink); makespan via PlanRunner + MemoryEventStore"}
+    for label, size in SIZES.items():
+        out[f"overhead_us_per_step_{label}"] = round(
+            statistics.median(overhead_us_per_step(size, seed) for seed in range(repeat)), 1
+        )
+    out["overhead_us_per_step_100k_gc_off"] = round(
+        statistics.median(overhead_us_per_step(100_000, seed, gc_off=True) for seed in range(repeat)), 1
+    )
+    out["runner_us_per_step_10k"] = round(
+        statistics.median(runner_us_per_step(10_000, seed) for seed in range(repeat)), 1
+    )
+    steps = n or 200
+    spans = [makespan_ratio(steps, seed) for seed in range(repeat)]
+    out["makespan_ratio"] = round(statistics.median(s["ratio"] for s in spans), 3)
+    out["makespan_ms"] = round(statistics.median(s["makespan_ms"] for s in spans), 1)
+    out["makespan_bound_ms"] = round(statistics.median(s["bound_ms"] for s in spans), 1)
+    out["makespan_steps"] = steps
+    return out
