@@ -38,13 +38,17 @@ from agentcore.patches import (
     SetStepStatus,
     StatePatch,
 )
+from agentcore.planner import plan_task
 from agentcore.plans import Plan, RetryPolicy, Step, validate_plan
+from agentcore.replay import replay_trace
 from agentcore.runtime import Agent, RunResult
+from agentcore.runtime_plans import PlanRunner
 from agentcore.sqlite_store import SQLiteEventStore
 from agentcore.state import RunState, apply, diff_states, fold
 from agentcore.store import EventStore, MemoryEventStore, RunInfo
 from agentcore.toolkits.code.agent_tools import code_tools
 from agentcore.tools import Tool, ToolResult, ToolRunner, tool
+from agentcore.trace import export_run, import_trace, read_trace
 
 __version__ = "0.1.0"
 
@@ -81,6 +85,7 @@ __all__ = [
     "PatchError",
     "Plan",
     "PlanError",
+    "PlanRunner",
     "ReplacePlan",
     "ReplayMismatch",
     "RetryPolicy",
@@ -107,7 +112,12 @@ __all__ = [
     "decode_event",
     "diff_states",
     "encode_event",
+    "export_run",
     "fold",
+    "import_trace",
+    "plan_task",
+    "read_trace",
+    "replay_trace",
     "tool",
     "validate_plan",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -76,7 +76,7 @@ class RunResult:
     """The final reply, when the run succeeded."""
     reason: str | None
     """Why the run failed (or the question it waits on)."""
-    state: RunState
+    state: RunState = field(repr=False)
     """The state: the fold of the run's whole log."""
 
     @classmethod
@@ -202,6 +202,8 @@ class Agent:
         """Continue a run from its log (after a crash, or in another process).
 
         A finished run (or one waiting for an answer) is returned as it is, and nothing is written.
+        A run with no event (the process died between creating it and recording ``RunStarted``)
+        is started with the task it was created with.
 
         Raises:
             RunNotFound: no such run.
@@ -209,6 +211,9 @@ class Agent:
         log, events = self._open(run_id)
         if log.state.finished or log.state.status == "waiting_for_user":
             return RunResult.of(log.state)
+        if not events:
+            log.add(RunStarted, task=self.store.run(run_id).task, config=self.config())
+            log.commit()
         await self._recover(log, events)
         return await self._drive(log)
 
