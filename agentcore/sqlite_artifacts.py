@@ -1,0 +1,306 @@
+"""Artifacts in the SQLite file, and the connection the event store and artifact store share.
+
+``SQLiteConnection`` owns the one ``sqlite3`` connection of a store: it opens the file only once
+it knows the file is new or ours (creating or migrating the schema), serialises threads,
+runs every write in ``BEGIN IMMEDIATE`` (so racing writers queue up instead of failing half-way),
+retries "database is locked" within a bounded time, and turns driver errors into agentcore errors
+with a message that says what to do. ``SQLiteArtifactStore`` keeps raw bytes by ``sha256``, once.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlite_utils import Database
+
+from agentcore.artifacts import BYTES, ArtifactMixin, artifact_id, check_id
+from agentcore.errors import ArtifactNotFound, ConfigError, StorageUnavailable, StoreError
+from agentcore.events import ArtifactRef
+from agentcore.migrations import classify, inspect_file, migrate
+
+T = TypeVar("T")
+
+
+def error_name(e: BaseException) -> str:
+    """The SQLite result code name of a driver error (``SQLITE_BUSY``, ...), from the text on 3.10."""
+    name = getattr(e, "sqlite_errorname", None)
+    if name:
+        return str(name)
+    text = str(e).lower()
+    for needle, code in (
+        ("database is locked", "SQLITE_BUSY"),
+        ("database table is locked", "SQLITE_LOCKED"),
+        ("readonly database", "SQLITE_READONLY"),
+        ("disk is full", "SQLITE_FULL"),
+        ("disk i/o error", "SQLITE_IOERR"),
+        ("unable to open", "SQLITE_CANTOPEN"),
+        ("not a database", "SQLITE_NOTADB"),
+        ("malformed", "SQLITE_CORRUPT"),
+        ("too big", "SQLITE_TOOBIG"),
+    ):
+        if needle in text:
+            return code
+    return "SQLITE_ERROR"
+
+
+def is_busy(e: BaseException) -> bool:
+    """Whether a driver error means another connection holds a lock (worth retrying)."""
+    return isinstance(e, sqlite3.OperationalError) and error_name(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def translate(e: sqlite3.Error, where: str, action: str) -> StoreError:
+    """The agentcore error for a driver error raised while doing ``action`` on ``where``."""
+    name = error_name(e)
+    if name.startswith("SQLITE_READONLY"):
+        return StorageUnavailable(
+            f"{where} is read-only, so agentcore could not {action}; nothing was written. "
+            "Open a writable copy, fix the file's permissions, or open the store without read_only=True."
+        )
+    if name.startswith("SQLITE_FULL"):
+        return StorageUnavailable(
+            f"{where}: the disk is full (or the database hit its size limit), so agentcore could not "
+            f"{action}; nothing of it was written and the log is as it was. Free some space and retry."
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StorageUnavailable(
+            f"{where} stayed locked by another writer for longer than busy_timeout_s, so agentcore could "
+            f"not {action}; nothing was written. Retry, or raise busy_timeout_s."
+        )
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        return StorageUnavailable(f"{where}: I/O error while trying to {action} ({e}); nothing was written.")
+    if name == "SQLITE_TOOBIG":
+        return StorageUnavailable(f"{where}: a value is larger than SQLite allows, so agentcore could not {action}.")
+    return StorageUnavailable(f"{where}: could not {action}: {e}")
+
+
+class SQLiteConnection:
+    """The one connection of a store, shared by its events and artifacts (internal plumbing)."""
+
+    def __init__(self, conn: sqlite3.Connection, where: str, busy_timeout_s: float) -> None:
+        self.conn = conn
+        self.where = where
+        self.busy_timeout_s = busy_timeout_s
+        self.lock = threading.RLock()
+        self.closed = False
+
+    @classmethod
+    def open(cls, path: str, *, durability: str, busy_timeout_s: float, read_only: bool) -> SQLiteConnection:
+        """Open (creating or migrating when needed) an agentcore database; see ``SQLiteEventStore``.
+
+        Nothing is written before the file is known to be new or ours: an immutable look first,
+        then a look on this connection (which also sees an un-checkpointed WAL).
+        """
+        memory = path == ":memory:"
+        target, uri = path, False
+        if not memory:
+            file = Path(path)
+            if file.is_dir():
+                raise ConfigError(f"{path} is a directory; pass the path of a database file")
+            if not file.parent.is_dir():
+                raise ConfigError(f"cannot create {path}: directory {file.parent} does not exist")
+            first = inspect_file(file)  # raises on what is surely not ours
+            if read_only:
+                if first is not None and first.kind == "new":
+                    raise StorageUnavailable(
+                        f"{path} is not an agentcore database yet, and read_only=True cannot create it"
+                    )
+                target, uri = file.absolute().as_uri() + "?mode=ro", True
+        try:
+            conn = sqlite3.connect(  # the timeout is SQLite's busy handler; ``_retry`` covers the rest
+                target,
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
+            )
+        except sqlite3.Error as e:
+            raise translate(e, path, "open the database") from e
+        db = cls(conn, path, busy_timeout_s)
+        try:
+            db._setup(durability, read_only, memory)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _setup(self, durability: str, read_only: bool, memory: bool) -> None:
+        check = self._retry(lambda: classify(self.conn, self.where), "inspect the database")
+        if read_only:
+            if check.kind == "new" or check.pending:
+                raise StorageUnavailable(
+                    f"{self.where} has no agentcore schema (or an older one), and read_only=True cannot create "
+                    "or upgrade it; open it once without read_only"
+                )
+            return
+        if not memory:
+            self._retry(lambda: self.conn.execute("PRAGMA journal_mode=WAL").fetchone(), "switch to WAL mode")
+        self.conn.execute(f"PRAGMA synchronous={durability.upper()}")
+        if check.kind == "new" or check.pending:
+            with self.write("create the agentcore schema") as conn:
+                again = classify(conn, self.where)  # another process may have migrated meanwhile
+                if again.kind == "new" or again.pending:
+                    migrate(Database(conn, execute_plugins=False, recursive_triggers=False))
+
+    def _retry(self, fn: Callable[[], T], action: str) -> T:
+        """Call ``fn`` until it stops failing with "database is locked" or the timeout passes."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.001
+        while True:
+            try:
+                return fn()
+            except sqlite3.Error as e:
+                if not is_busy(e) or time.monotonic() >= deadline:
+                    raise translate(e, self.where, action) from e
+            time.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 0.02)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ConfigError(f"the store on {self.where} is closed; open a new one")
+
+    def query(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> list[tuple]:
+        """Run a read query and fetch its rows (retrying while the file is locked)."""
+        with self.lock:
+            self._check_open()
+            return self._retry(lambda: self.conn.execute(sql, params).fetchall(), action)
+
+    def one(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> tuple | None:
+        """The first row of a read query, or ``None``."""
+        with self.lock:
+            self._check_open()
+            return self._retry(lambda: self.conn.execute(sql, params).fetchone(), action)
+
+    @contextmanager
+    def write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on any error.
+
+        Driver errors surface as ``StorageUnavailable`` naming ``action``; agentcore errors raised
+        inside pass through (after the rollback).
+        """
+        with self.lock:
+            self._check_open()
+            conn = self.conn
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE"), action)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # pragma: no cover - the error already ended the transaction
+                        pass
+                if isinstance(e, sqlite3.Error) and not isinstance(e, sqlite3.IntegrityError):
+                    raise translate(e, self.where, action) from e
+                raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.conn.close()
+
+
+class SQLiteArtifactStore(ArtifactMixin):
+    """Artifacts in the ``artifacts`` table of a store's file: stored once, read in ranges."""
+
+    def __init__(self, db: SQLiteConnection) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"SQLiteArtifactStore({self._db.where!r})"
+
+    def put(self, data: bytes, media_type: str = BYTES) -> ArtifactRef:
+        """Store bytes once (by sha256) and return their reference; the first media type wins."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"put() takes bytes, got {type(data).__name__}; use put_text or put_json")
+        if not isinstance(media_type, str) or not media_type:
+            raise ConfigError(f"media_type must be a non-empty string, got {media_type!r}")
+        data = bytes(data)
+        ident = artifact_id(data)
+        row = self._db.one("SELECT media_type FROM artifacts WHERE id = ?", (ident,))
+        if row is None:
+            with self._db.write(f"store artifact {ident} ({len(data)} bytes)") as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?)",
+                    (ident, media_type, len(data), data),
+                )
+                row = conn.execute("SELECT media_type FROM artifacts WHERE id = ?", (ident,)).fetchone()
+        return ArtifactRef(id=ident, size=len(data), media_type=row[0])
+
+    def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
+        """Store several ``(bytes, media_type)`` pairs in one transaction (one commit, not one each)."""
+        rows = []
+        for data, media_type in items:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise ConfigError(f"put_many() takes (bytes, media_type) pairs, got {type(data).__name__}")
+            data = bytes(data)
+            rows.append((artifact_id(data), media_type, len(data), data))
+        if not rows:
+            return []
+        with self._db.write(f"store {len(rows)} artifacts") as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?)", rows
+            )
+            refs = []
+            for ident, _, size, _ in rows:
+                stored = conn.execute("SELECT media_type FROM artifacts WHERE id = ?", (ident,)).fetchone()
+                refs.append(ArtifactRef(id=ident, size=size, media_type=stored[0]))
+        return refs
+
+    def info(self, ident: str) -> ArtifactRef:
+        """The reference of a stored artifact."""
+        key = check_id(ident)
+        row = self._db.one("SELECT size, media_type FROM artifacts WHERE id = ?", (key,))
+        if row is None:
+            raise self._missing(key)
+        return ArtifactRef(id=key, size=row[0], media_type=row[1])
+
+    def exists(self, ident: str) -> bool:
+        try:
+            key = check_id(ident)
+        except ArtifactNotFound:
+            return False
+        return self._db.one("SELECT 1 FROM artifacts WHERE id = ?", (key,)) is not None
+
+    def read(self, ident: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes ``offset`` to ``offset + length`` (all by default); a range never loads the whole blob."""
+        key = check_id(ident)
+        if offset < 0 or (length is not None and length < 0):
+            raise ConfigError(f"offset and length must be >= 0, got {offset} and {length}")
+        with self._db.lock:
+            row = self._db.one("SELECT rowid, size FROM artifacts WHERE id = ?", (key,))
+            if row is None:
+                raise self._missing(key)
+            rowid, size = row
+            start = min(offset, size)
+            stop = size if length is None else min(size, offset + length)
+            if start >= stop:
+                return b""
+            if start == 0 and stop == size:
+                full = self._db.one("SELECT content FROM artifacts WHERE rowid = ?", (rowid,))
+                return bytes(full[0]) if full else b""
+            return self._read_range(rowid, start, stop - start)
+
+    def _read_range(self, rowid: int, start: int, count: int) -> bytes:
+        conn = self._db.conn
+        if hasattr(conn, "blobopen"):  # Python 3.11+: incremental blob I/O reads only the pages asked for
+            try:
+                with conn.blobopen("artifacts", "content", rowid, readonly=True) as blob:
+                    blob.seek(start)
+                    return blob.read(count)
+            except sqlite3.Error as e:
+                raise translate(e, self._db.where, "read an artifact") from e
+        row = self._db.one("SELECT substr(content, ?, ?) FROM artifacts WHERE rowid = ?", (start + 1, count, rowid))
+        return bytes(row[0]) if row else b""
+
+    def _missing(self, key: str) -> ArtifactNotFound:
+        return ArtifactNotFound(f"no artifact {key} in {self._db.where}")
