@@ -3,6 +3,12 @@
 These are pure data (pydantic models with an ``op`` tag). ``agentcore.state`` applies them,
 compiles them to RFC 6902 and rejects the ones that do not fit the current state. The models are
 strict (``extra="forbid"``) so a typo in an LLM's JSON fails loudly instead of being ignored.
+
+``apply_json_patch`` applies raw RFC 6902 operations (the ``json_patch`` op) to plain JSON
+documents. It is written here rather than delegated to ``jsonpatch``, which accepts some patches
+the RFC forbids (``test`` of ``1`` against ``true``, pointers into strings) and fails on others
+with bare exceptions (a ``TypeError``); it passes the public json-patch-tests suite
+(``tests/test_conformance.py``).
 """
 
 from __future__ import annotations

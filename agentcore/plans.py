@@ -142,5 +142,7 @@ def validate_plan(steps: Sequence[Step] | Iterable[Step], known: Iterable[str] =
     except graphlib.CycleError as e:
         cycle = tuple(e.args[1])
         raise PlanError(
-            f"plan has a cycle: {' -> '.join(cycle)}; remove one of these dependencies", cycle=cycle
+            f"plan has a cycle: {' -> '.join(cycle)} (each step waits for the one before it); "
+            "remove one of these dependencies",
+            cycle=cycle,
         ) from None

@@ -312,12 +312,12 @@ def test_unseen_repo_usage_across_languages(store: SQLiteEventStore, repos: dict
 
 
 def test_agentcore_own_source_tree(store: SQLiteEventStore) -> None:
-    lines = (AGENTCORE_ROOT / "agentcore" / "state.py").read_text(encoding="utf-8").splitlines()
+    lines = (AGENTCORE_ROOT / "agentcore" / "state_model.py").read_text(encoding="utf-8").splitlines()
     line = next(n for n, t in enumerate(lines, 1) if re.match(r"class RunState\b", t))
     result = ask(store, AGENTCORE_ROOT, "Where is RunState defined?")
-    assert (LOCATION.search(result.reply or "") or [None])[0] == f"agentcore/state.py:{line}"
+    assert (LOCATION.search(result.reply or "") or [None])[0] == f"agentcore/state_model.py:{line}"
     fact = only_fact(result, "definition:RunState")
-    assert_backed(store, result, fact, AGENTCORE_ROOT, "agentcore/state.py", line)
+    assert_backed(store, result, fact, AGENTCORE_ROOT, "agentcore/state_model.py", line)
 
 
 # ------------------------------------------------------------------------------------------------
