@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.openai_server"]
+pytest_plugins = ["tests.openai_server", "tests.torture_plugin"]
 
 
 @pytest.fixture(autouse=True)
