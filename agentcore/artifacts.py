@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from agentcore.errors import ArtifactNotFound, ConfigError
@@ -56,6 +57,10 @@ class ArtifactStore(Protocol):
 
     def exists(self, ident: str) -> bool: ...
 
+    def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
+        """Store several ``(bytes, media_type)`` pairs (in one transaction where the store can)."""
+        ...
+
 
 class ArtifactMixin:
     """Typed helpers over ``put``/``read`` shared by every artifact store."""
@@ -65,6 +70,10 @@ class ArtifactMixin:
 
     def read(self, ident: str, offset: int = 0, length: int | None = None) -> bytes:  # pragma: no cover
         raise NotImplementedError
+
+    def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
+        """Store several ``(bytes, media_type)`` pairs; stores that can, do it in one transaction."""
+        return [self.put(data, media_type) for data, media_type in items]
 
     def put_text(self, text: str, media_type: str = TEXT) -> ArtifactRef:
         """Store text as UTF-8."""

@@ -210,8 +210,8 @@ async def replay_trace_async(
     if live_tools and tools is None:
         raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
     target = store if store is not None else MemoryEventStore()
-    for art in t.artifacts.values():  # recorded tool outputs must be readable in the replay's store
-        target.artifacts.put(art.data, art.media_type)
+    # recorded tool outputs must be readable in the replay's store
+    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
     original = started.run_id
     try:
         target.run(original)

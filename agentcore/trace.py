@@ -381,8 +381,8 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
         target = original if isinstance(original, str) and original and not _run_exists(store, original) else ""
         target = target or new_run_id()
     events = _retarget(trace.events, target)
-    for art in trace.artifacts.values():
-        ref = store.artifacts.put(art.data, art.media_type)
+    arts = list(trace.artifacts.values())
+    for art, ref in zip(arts, store.artifacts.put_many((a.data, a.media_type) for a in arts), strict=True):
         if ref.id != art.id:  # pragma: no cover - the store and the trace disagree on hashing
             raise ArtifactNotFound(f"the store filed artifact {art.id} as {ref.id}")
     created = trace.run.get("created")
