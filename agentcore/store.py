@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentcore.artifacts import ArtifactStore, MemoryArtifactStore
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
-from agentcore.events import BaseEvent, Event, RunFinished, RunStarted
+from agentcore.events import BaseEvent, Decided, Event, RunFinished, RunStarted, UserMessaged
 from agentcore.state import RunState, diff_states, fold
 
 
@@ -61,12 +61,14 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
 
 
 def status_after(events: Sequence[BaseEvent], current: str) -> str:
-    """The run status cached in the runs table after ``events`` are appended."""
+    """The run status cached in the runs table after ``events`` are appended (the fold's rules)."""
     for e in events:
         if isinstance(e, RunFinished):
             current = e.status
-        elif isinstance(e, RunStarted):
+        elif isinstance(e, (RunStarted, UserMessaged)):
             current = "running"
+        elif isinstance(e, Decided) and e.decision.kind == "ask_user":
+            current = "waiting_for_user"
     return current
 
 

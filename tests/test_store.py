@@ -155,6 +155,17 @@ def test_status_follows_run_finished(store: EventStore) -> None:
     assert store.run(run).status == "failed"
 
 
+def test_status_shows_a_run_waiting_for_the_user_and_its_answer(store: EventStore) -> None:
+    from agentcore.events import UserMessaged
+
+    run = store.create_run("t")
+    ask = Decided(run_id=run, seq=2, at=at(2), decision=Decision(kind="ask_user", question="Which repo?"))
+    store.append(run, [started(run), ask], 0)
+    assert store.run(run).status == "waiting_for_user" == store.state_at(run).status
+    store.append(run, [UserMessaged(run_id=run, seq=3, at=at(3), text="this one", question="Which repo?")], 2)
+    assert store.run(run).status == "running" == store.state_at(run).status
+
+
 def test_empty_batch_checks_the_seq_and_writes_nothing(store: EventStore) -> None:
     run, _events = fill(store, steps=1)
     assert store.append(run, [], 6) == 6
