@@ -12,6 +12,7 @@ Every error agentcore raises on purpose is an ``AgentcoreError``::
     ├── StoreError                   the event or artifact store
     │   ├── ConcurrencyError         another writer appended to this run first
     │   ├── RunNotFound
+    │   │   └── RunNotStarted        the run exists but recorded no event: start it with run(...)
     │   ├── ArtifactNotFound
     │   ├── NotAnAgentcoreDatabase
     │   ├── SchemaTooNew
@@ -83,6 +84,10 @@ class ConcurrencyError(StoreError):
 
 class RunNotFound(StoreError):
     "No run with this id exists in the store"
+
+
+class RunNotStarted(RunNotFound):
+    "The run was created but recorded no event (it never started): start it with run(..., run_id=...)"
 
 
 class ArtifactNotFound(StoreError):

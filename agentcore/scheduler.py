@@ -60,7 +60,7 @@ from typing import Any, Literal
 
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import ConfigError
-from agentcore.events import StepFailed, StepSkipped, StepStarted, StepSucceeded
+from agentcore.events import Event, StepFailed, StepSkipped, StepStarted, StepSucceeded
 from agentcore.plans import RetryPolicy
 from agentcore.readiness import ReadyTracker
 from agentcore.state import RunState
@@ -89,6 +89,7 @@ __all__ = (
     "classify_error",
     "classify_result_kind",
     "idempotency_key",
+    "outcome_cut_short",
 )
 
 
@@ -106,6 +107,9 @@ class ScheduleResult:
 
 # --------------------------------------------------------------------------------------------
 # the scheduler
+
+_DEADLINE_STOP = "stopped: the run's deadline"
+"""How the error of a ``StepFailed`` written when ``deadline_s`` passed begins."""
 
 OnOutcome = Callable[[str], Awaitable[None]]
 """Called with a step id after each recorded attempt outcome (the step's status tells whether it
@@ -405,7 +409,7 @@ class Scheduler:
             drafts.append(
                 (StepFailed, {
                     "step_id": sid, "attempt": r.attempt, "caused_by": r.started_seq, "kind": "timeout",
-                    "error": f"stopped: {self._flags.deadline}",
+                    "error": f"{_DEADLINE_STOP} of {self.deadline_s:g}s passed",
                 })
             )  # fmt: skip
         if drafts:
@@ -448,3 +452,25 @@ class Scheduler:
             tolerated=tolerated,
             skipped=skipped,
         )
+
+
+def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded | StepFailed | None:
+    """The step outcome whose ``on_outcome`` hook a crash cut short, if any.
+
+    ``Scheduler`` runs the hook as soon as an outcome is committed, before it writes anything else,
+    so such an outcome ends the log (followed only by the ``StepSkipped`` committed with it). The
+    outcomes the hook never sees give ``None``: an interrupted attempt, a step stopped by the
+    deadline, and any outcome once a step has failed under ``abort``.
+
+    Args:
+        events: A run's log, in seq order.
+        state: Its fold.
+    """
+    if any(s.status == "failed" and (s.on_failure or state.on_failure) == "abort" for s in state.plan.values()):
+        return None
+    last = next((e for e in reversed(events) if not isinstance(e, StepSkipped)), None)
+    if isinstance(last, StepSucceeded):
+        return last
+    if isinstance(last, StepFailed) and last.kind != "interrupted" and not last.error.startswith(_DEADLINE_STOP):
+        return last
+    return None

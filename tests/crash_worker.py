@@ -16,7 +16,9 @@ A job starts a run (``RUN_ID`` absent from ``DB``) or resumes it, and runs it to
 - ``agent``: an ``Agent`` whose controller (a ``FunctionChatModel``) makes ``DECISIONS`` decisions of
   two parallel calls to the ``record`` tool, then replies; its processor turns every result into a
   fact. Both read only their prompt, so a resumed run asks them the same questions.
-- ``plan``: a ``PlanRunner`` running ``PLAN`` (tool steps in a DAG, three in parallel).
+- ``plan``: a ``PlanRunner`` running ``PLAN`` (tool steps in a DAG, three in parallel) with
+  plan-and-revise (``revise=True``): after each step, the processor turns its result into a fact.
+  A run that a kill left with no event (before its ``RunStarted``) is started again under its id.
 
 The ``record`` tool appends ``<idempotency key> <item>`` to ``EFFECTS`` (one ``write``), then
 works a little: a kill during that time leaves a side effect whose result was never recorded.
@@ -135,21 +137,6 @@ def exists(store: SQLiteEventStore, run_id: str) -> bool:
     return True
 
 
-def live_run_id(store: SQLiteEventStore, base: str, mode: str) -> str:
-    """The id the job works on: ``base``, unless a kill left a plan run of that id with no event.
-
-    ``PlanRunner.run`` creates the run, then appends ``RunStarted`` (with the plan) in a second
-    transaction. A kill between the two leaves a run whose plan is nowhere, which ``resume`` cannot
-    continue and ``run`` cannot start again (the id is taken): the application's way out is a new
-    run id (``base~2``, ``base~3``...). Nothing ran under the abandoned id.
-    """
-    run_id, n = base, 1
-    while mode == "plan" and exists(store, run_id) and store.last_seq(run_id) == 0:
-        n += 1
-        run_id = f"{base}~{n}"
-    return run_id
-
-
 async def run_agent(store: SQLiteEventStore, effects: Path, run_id: str) -> RunResult:
     """Start or resume the agent run ``run_id``."""
     agent = Agent(
@@ -165,11 +152,18 @@ async def run_agent(store: SQLiteEventStore, effects: Path, run_id: str) -> RunR
 
 
 async def run_plan(store: SQLiteEventStore, effects: Path, run_id: str) -> RunResult:
-    """Start or resume the plan run ``run_id``."""
-    runner = PlanRunner(store, tools=[record_tool(effects, WORK_S["plan"])], seed=7)
-    if exists(store, run_id):
+    """Resume the plan run ``run_id``; start it when it does not exist or never started."""
+    runner = PlanRunner(
+        store,
+        tools=[record_tool(effects, WORK_S["plan"])],
+        processor_model=FunctionChatModel(processor_answer, name="torture-processor"),
+        revise=True,
+        seed=7,
+    )
+    try:
         return await runner.resume(run_id)
-    return await runner.run(TASK, PLAN, run_id=run_id)
+    except RunNotFound:  # also RunNotStarted: a kill between creating the run and its RunStarted
+        return await runner.run(TASK, PLAN, run_id=run_id)
 
 
 async def run_agent_retrying(store: SQLiteEventStore, effects: Path, run_id: str) -> tuple[RunResult, int]:

@@ -11,7 +11,9 @@ After every kill: ``PRAGMA integrity_check`` is ``ok``, every committed event de
 succeeded; its final state equals an uninterrupted run's (agent runs: the same events, in the same
 order, from the same causes); a tool call whose ``ToolFinished`` was recorded never ran again;
 a call ran more than once only if it had been started and not finished at a kill (at-least-once),
-and never more often than one plus the number of such kills; a succeeded plan step never ran again.
+and never more often than one plus the number of such kills; a succeeded plan step never ran again,
+and each step outcome was revised by the processor exactly once (plan runs use ``revise=True``).
+Kills also land before a run's first event: the worker then starts that run again under its id.
 
 Kills: ``--kills N`` (needs ``tests.torture_plugin`` in ``pytest_plugins``), else the environment
 variable ``AGENTCORE_TORTURE_KILLS``, else 50. The seed is printed and named in every failure
@@ -37,6 +39,8 @@ import pytest
 
 from agentcore.events import (
     Event,
+    LLMCalled,
+    RunStarted,
     StepFailed,
     StepStarted,
     StepSucceeded,
@@ -110,8 +114,8 @@ def check_log(db: Path, run_id: str, where: str) -> list[Event]:
     state = fold(events)
     with SQLiteEventStore(db) as store:
         assert store.state_at(run_id) == state, f"{where}: state_at (snapshots) disagrees with the fold"
-        cached = state.status if state.finished else "running"  # the runs table caches RunStarted/RunFinished only
-        assert store.run(run_id).status == cached, f"{where}: runs.status {store.run(run_id).status!r} != {cached!r}"
+        cached = store.run(run_id).status  # the fold's status, cached in the transaction of each append
+        assert cached == state.status, f"{where}: runs.status {cached!r} != the fold's {state.status!r}"
     return events
 
 
@@ -133,6 +137,8 @@ def comparable_plan_state(state: RunState) -> dict[str, Any]:
     doc.pop("last_seq")
     for step in doc["plan"].values():
         step.pop("attempts")
+    for fact in doc["known_facts"].values():
+        fact.pop("seq")
     return doc
 
 
@@ -158,8 +164,6 @@ class Chain:
     """Idempotency key -> kills at which its call (or step attempt) was started and not finished."""
     frozen: dict[str, int] = field(default_factory=dict)
     """Key (agent) or step id (plan) -> side effects counted when its result was first seen recorded."""
-    abandoned: list[str] = field(default_factory=list)
-    """Plan run ids a kill left without a first event (see ``crash_worker.live_run_id``)."""
     last_types: collections.Counter[str] = field(default_factory=collections.Counter)
     """Type of the last committed event at each kill: where the kills landed."""
     points: set[int] = field(default_factory=set)
@@ -251,8 +255,12 @@ def check_plan_chain(chain: Chain, run_id: str, events: list[Event], ref: Refere
     per_step = collections.Counter(key.split("/")[1] for key in counts)
     for step_id, seen in chain.frozen.items():
         assert per_step[step_id] == seen, f"{where}: step {step_id} ran again after its StepSucceeded was recorded"
-    for abandoned in chain.abandoned:
-        assert check_log(chain.db, abandoned, where) == [], f"{where}: abandoned run {abandoned} has events"
+    assert isinstance(events[0], RunStarted) and events[0].plan == crash_worker.PLAN, f"{where}: not started with PLAN"
+    revisions = collections.Counter(e.caused_by for e in events if isinstance(e, LLMCalled) and e.role == "processor")
+    for e in succeeded:
+        assert revisions[e.seq] == 1, f"{where}: StepSucceeded({e.step_id}) was revised {revisions[e.seq]} times"
+    assert sum(revisions.values()) == len(succeeded), f"{where}: a revision is not caused by a step's success"
+    assert set(state.known_facts) == set(ref.state.plan), f"{where}: a revision's fact is missing"
 
 
 def keys_of(keys: dict[str, StepStarted], step_id: str, attempt: int) -> str:
@@ -263,7 +271,7 @@ def torture(server: crash_worker.ForkServer, tmp: Path, mode: str, kills: int, s
     rng = random.Random(f"{seed}/{mode}")
     db = tmp / f"{mode}.db"
     ref = run_reference(server, db, mode)
-    total = duplicates = chains = abandoned = 0
+    total = duplicates = chains = 0
     landed: collections.Counter[str] = collections.Counter()
     points: set[int] = set()
     while total < kills:
@@ -273,7 +281,6 @@ def torture(server: crash_worker.ForkServer, tmp: Path, mode: str, kills: int, s
         for start in range(PER_CHAIN[mode] + 1):
             where = f"seed={seed} {mode} chain {chains} start {start + 1} (kill {total + 1} of {kills})"
             with SQLiteEventStore(db) as store:
-                run_id = crash_worker.live_run_id(store, chain.base, mode)
                 done = store.last_seq(run_id) if crash_worker.exists(store, run_id) else 0
             out = tmp / f"{run_id}.{start}.out"
             left = max(0.1, 1 - done / len(ref.events))
@@ -286,10 +293,6 @@ def torture(server: crash_worker.ForkServer, tmp: Path, mode: str, kills: int, s
                 total += 1
                 chain.kills += 1
                 events = check_log(db, run_id, where)
-                if mode == "plan" and not events and run_id not in chain.abandoned:
-                    with SQLiteEventStore(db) as store:
-                        if crash_worker.exists(store, run_id):
-                            chain.abandoned.append(run_id)
                 note_kill(chain, run_id, events, where)
                 continue
             outcome = out.read_text() if out.exists() else "(no outcome written)"
@@ -305,12 +308,10 @@ def torture(server: crash_worker.ForkServer, tmp: Path, mode: str, kills: int, s
         duplicates += len(units) - len(set(units))
         landed.update(chain.last_types)
         points |= chain.points
-        abandoned += len(chain.abandoned)
     return {
         "kills": total,
         "chains": chains,
         "re-executions": duplicates,
-        "runs left without a first event": abandoned,
         "landed after": dict(landed),
         "distinct seqs at kills": len(points),
     }
@@ -341,3 +342,19 @@ def test_a_run_killed_before_its_first_event_resumes_with_its_task(tmp_path: Pat
         assert result.state.task == "the task that was asked"
         events = list(store.read("early"))
         assert events[0].type == "run_started" and [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_a_plan_run_killed_before_its_first_event_is_started_again_under_its_id(
+    server: crash_worker.ForkServer, tmp_path: Path
+) -> None:
+    """The plan worker's ``resume``, refused with ``RunNotStarted``, falls back to ``run`` with the same id."""
+    db, effects, out = tmp_path / "early-plan.db", tmp_path / "early.effects", tmp_path / "early.out"
+    with SQLiteEventStore(db) as store:
+        store.create_run(crash_worker.TASK, run_id="early")  # exactly what such a kill leaves
+    code = server.wait(server.start("plan", db, "early", out, effects=str(effects)))
+    assert code == 0 and json.loads(out.read_text())["status"] == "succeeded", out.read_text()
+    events = check_log(db, "early", "plan run started after a kill before its first event")
+    assert isinstance(events[0], RunStarted) and events[0].plan == crash_worker.PLAN
+    assert sorted(key for key, _ in effect_lines(effects)) == sorted(f"early/{s.id}/1" for s in crash_worker.PLAN.steps)
+    with SQLiteEventStore(db) as store:
+        assert [r.id for r in store.runs()] == ["early"]

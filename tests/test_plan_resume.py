@@ -1,9 +1,14 @@
-"""Resume after ``kill -9``: a real subprocess runs a plan on a SQLite file and is killed mid-step.
+"""Resuming plan runs: after ``kill -9``, before the first event, and in the middle of a revision.
 
 The child process runs a plan whose ``block`` step hangs on its first attempt. Once the database
 shows ``block`` started (and its sibling ``b`` succeeded), the test SIGKILLs the child, then resumes
 the run in-process: finished steps are not run again (the tool logs every invocation to a file),
 and the interrupted step gets attempt 2 with the idempotency key ``run_id/block/2``.
+
+A run killed between its creation and its ``RunStarted`` is refused by ``resume`` (it never
+started; its plan is nowhere) and started by ``run`` with the same id. A crash between a step's
+outcome and its revision (``revise=True``) is stopped from ``on_event`` right after the outcome is
+committed: resume does the revision first, and the log then matches an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -15,16 +20,27 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agentcore.errors import NotAnAgentcoreDatabase, RunNotFound, StoreError
-from agentcore.events import RunFinished, StepFailed, StepStarted, StepSucceeded
+from agentcore.errors import (
+    ConcurrencyError,
+    NotAnAgentcoreDatabase,
+    RunNotFound,
+    RunNotStarted,
+    StoreError,
+    ToolError,
+)
+from agentcore.events import Event, LLMCalled, RunFinished, RunStarted, StepFailed, StepStarted, StepSucceeded
 from agentcore.plans import Plan, RetryPolicy, Step
 from agentcore.runtime_plans import PlanRunner
 from agentcore.sqlite_store import SQLiteEventStore
+from agentcore.testing_clock import FakeClock
+from agentcore.testing_models import FunctionChatModel
 from agentcore.tools import Tool, tool
+from tests.crash_worker import processor_answer
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_ID = "resume-run"
@@ -169,3 +185,157 @@ def test_the_deploy_example_survives_kill_dash_9_and_resumes(tmp_path: Path) -> 
     assert state.status == "succeeded"
     assert all(s.status == "succeeded" for s in state.plan.values())
     assert sum(e.step_id == "create-vm" for e in starts) == 1  # never re-run after the kill
+
+
+# ------------------------------------------------------------------------------------------
+# a run killed before its first event
+
+
+def test_a_plan_run_that_never_started_is_refused_by_resume_and_started_by_run(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.log"
+    task = "resume after kill -9"
+    with SQLiteEventStore(tmp_path / "early.db") as store:
+        store.create_run(task, run_id="early")  # exactly what a kill between create_run and RunStarted leaves
+        runner = PlanRunner(store, tools=[make_work(calls)])
+        with pytest.raises(RunNotStarted, match=r"'early' never started.*nothing ran.*PlanRunner\.run\(") as caught:
+            asyncio.run(runner.resume("early"))
+        assert isinstance(caught.value, RunNotFound)  # `except RunNotFound: run(...)` covers it
+        assert store.last_seq("early") == 0  # refusing wrote nothing
+        with pytest.raises(ConcurrencyError, match="for another task"):
+            asyncio.run(runner.run("some other task", PLAN, run_id="early"))
+
+        result = asyncio.run(runner.run(task, PLAN, run_id="early"))
+        assert result.status == "succeeded", result.reason
+        events = list(store.read("early"))
+        assert isinstance(events[0], RunStarted) and events[0].plan == PLAN
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert sorted(calls.read_text().splitlines()) == sorted(f"{s} early/{s}/1" for s in ("a", "b", "block", "c"))
+        with pytest.raises(ConcurrencyError, match="has started: resume it"):
+            asyncio.run(runner.run(task, PLAN, run_id="early"))
+        assert [r.id for r in store.runs()] == ["early"]
+
+
+# ------------------------------------------------------------------------------------------
+# a revision cut short
+
+
+class Crash(Exception):
+    """Raised from ``on_event``: the process "dies" right after that event's batch is committed."""
+
+
+def crash_at(when: Callable[[Event], bool]) -> Callable[[Event], None]:
+    def on_event(event: Event) -> None:
+        if when(event):
+            raise Crash(f"crash after seq {event.seq} ({event.type})")
+
+    return on_event
+
+
+def revising_runner(store: SQLiteEventStore, calls: Path, **kw: object) -> PlanRunner:
+    processor = FunctionChatModel(processor_answer, name="reviser")
+    return PlanRunner(store, tools=[make_work(calls)], processor_model=processor, revise=True, **kw)  # type: ignore[arg-type]
+
+
+def shape(events: list[Event]) -> list[tuple[str, int | None, str | None]]:
+    """What must match an uninterrupted run: types, causes and the steps of step events."""
+    return [(e.type, e.caused_by, getattr(e, "step_id", None)) for e in events]
+
+
+LINE = Plan(
+    steps=(
+        Step(id="a", tool="work", arguments={"name": "a"}),
+        Step(id="b", tool="work", arguments={"name": "b"}, after=("a",)),
+    )
+)
+
+
+def test_a_revision_cut_short_by_a_crash_is_done_on_resume_and_no_step_runs_twice(tmp_path: Path) -> None:
+    with SQLiteEventStore(tmp_path / "revise.db") as store:
+        reference = asyncio.run(revising_runner(store, tmp_path / "ref.log").run("line", LINE, run_id="ref"))
+        assert reference.status == "succeeded", reference.reason
+
+        calls = tmp_path / "calls.log"
+        crashing = revising_runner(
+            store, calls, on_event=crash_at(lambda e: isinstance(e, StepSucceeded) and e.step_id == "a")
+        )
+        with pytest.raises(Crash):
+            asyncio.run(crashing.run("line", LINE, run_id="cut"))
+        killed = list(store.read("cut"))
+        assert isinstance(killed[-1], StepSucceeded) and killed[-1].step_id == "a"  # the revision never started
+        assert "a" not in store.state_at("cut").known_facts
+
+        result = asyncio.run(revising_runner(store, calls).resume("cut"))
+        assert result.status == "succeeded", result.reason
+        assert calls.read_text().splitlines() == ["a cut/a/1", "b cut/b/1"]  # nothing ran twice
+        assert result.state.known_facts["a"].value == "a done"  # the revision's fact
+        assert result.state.known_facts["b"].value == "b done"
+        events = list(store.read("cut"))
+        revision = next(e for e in events if isinstance(e, LLMCalled) and e.step_id == "a")
+        assert revision.caused_by == killed[-1].seq and revision.seq == killed[-1].seq + 1
+        assert shape(events) == shape(list(store.read("ref")))
+        assert sum(isinstance(e, LLMCalled) for e in events) == 2  # one revision per step, none twice
+
+
+NOT_REVISED = {
+    "retry": Plan(
+        steps=(Step(id="a", tool="flaky", arguments={}), Step(id="b", tool="flaky", arguments={}, after=("a",))),
+        retry=RetryPolicy(max_attempts=2, base_delay=1, retry_on=("tool_error",)),
+    ),
+    "abort": Plan(
+        steps=(Step(id="a", tool="flaky", arguments={}), Step(id="b", tool="flaky", arguments={})),
+        on_failure="abort",
+        max_parallel=1,
+    ),
+    "deadline": Plan(steps=(Step(id="a", tool="hang", arguments={}),)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_REVISED))
+def test_outcomes_the_scheduler_never_revises_are_not_revised_on_resume(tmp_path: Path, case: str) -> None:
+    """A failure to be retried, a failure under ``abort`` and a step stopped by the deadline."""
+    tries: dict[str, int] = {}
+
+    @tool(timeout=None)
+    async def flaky(idempotency_key: str | None = None) -> str:
+        """Fail on the first try of each step.
+
+        Args:
+            idempotency_key: The attempt's key.
+        """
+        step = (idempotency_key or "?/?").split("/")[1]
+        tries[step] = tries.get(step, 0) + 1
+        if tries[step] == 1:
+            raise ToolError(f"{step} is not ready yet")
+        return f"{step} done"
+
+    @tool(timeout=None)
+    async def hang() -> str:
+        """Never finish."""
+        await asyncio.Event().wait()
+        return "never"
+
+    processor = FunctionChatModel(processor_answer, name="reviser")
+
+    def runner(**kw: object) -> PlanRunner:
+        return PlanRunner(store, tools=[flaky, hang], processor_model=processor, revise=True, clock=FakeClock(), **kw)  # type: ignore[arg-type]
+
+    with SQLiteEventStore(tmp_path / "never.db") as store:
+        with pytest.raises(Crash):
+            deadline = 60 if case == "deadline" else None
+            asyncio.run(
+                runner(on_event=crash_at(lambda e: isinstance(e, StepFailed))).run(
+                    case, NOT_REVISED[case], run_id=case, deadline_s=deadline
+                )
+            )
+        failed = [e for e in store.read(case) if isinstance(e, StepFailed)][-1]
+        assert failed.step_id == "a" and store.last_seq(case) - failed.seq == (case == "abort")  # abort: + StepSkipped
+        result = asyncio.run(runner().resume(case))
+        revised = [e.caused_by for e in store.read(case) if isinstance(e, LLMCalled)]
+        assert failed.seq not in revised, f"{case}: the failure of a was revised"
+        if case == "retry":
+            assert result.status == "succeeded", result.reason
+            assert len(revised) == 2  # the two successes
+        else:
+            assert result.status == "failed", result.reason
+            assert "on_failure=abort" in (result.reason or "") if case == "abort" else "deadline" in failed.error
+            assert revised == []
