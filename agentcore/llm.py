@@ -5,7 +5,8 @@ responses are frozen pydantic values so they can be recorded, hashed (``request_
 replayed. ``OpenAIChatModel`` talks to OpenAI or any OpenAI-compatible server (vLLM, llama.cpp,
 Ollama...): it retries transient failures itself (each HTTP attempt is counted), falls back to JSON
 tool calling or ``json_object`` output when a server lacks native tools or ``json_schema``, and never
-puts the API key in a repr, a returned value or an error message.
+puts the API key in a repr, a returned value or an error message. It keeps one HTTP client per event
+loop, closed by ``aclose()`` or when that loop shuts down, so one model can serve many ``asyncio.run``.
 
 Set ``ALLOW_REAL_REQUESTS = False`` (tests do) to refuse any server that is not on loopback.
 """
@@ -17,7 +18,8 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -172,6 +174,19 @@ class ChatModel(Protocol):
         ...
 
 
+async def _close_at_shutdown(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
+    """Once started, close ``client`` when the loop it was started in shuts down.
+
+    The running loop tracks an async generator from its first step: ``asyncio.run`` (and anything
+    calling ``loop.shutdown_asyncgens()``) closes it before closing the loop, which runs the
+    ``finally`` inside that loop, where the client's connections live.
+    """
+    try:
+        yield
+    finally:
+        await client.close()
+
+
 def _check_allowed(base_url: str) -> None:
     if not ALLOW_REAL_REQUESTS and not llm_wire.is_loopback(urlsplit(base_url).hostname):
         raise ConfigError(
@@ -268,8 +283,10 @@ class OpenAIChatModel:
         self._schema_state: Literal["unknown", "json_schema", "json_object"] = (
             "unknown" if schema_mode == "auto" else schema_mode
         )
-        self._client: openai.AsyncOpenAI | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncGenerator[None, None]]] = {}
+        """Per event loop (an httpx client belongs to the loop that first used it): the client, and
+        the guard that closes it when that loop shuts down (``_close_at_shutdown``)."""
+        self._clients_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -297,11 +314,7 @@ class OpenAIChatModel:
                 or the model's JSON tool decision is malformed.
         """
         self._check_request(request)
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            # an httpx client is bound to the loop that first used it
-            self._client, self._client_loop = self._new_client(), loop
-        return await self._complete_with(self._client, request)
+        return await self._complete_with(await self._loop_client(), request)
 
     def complete_sync(self, request: ChatRequest) -> ChatResponse:
         """Blocking ``complete`` for scripts; must not be called from inside a running event loop.
@@ -330,12 +343,34 @@ class OpenAIChatModel:
         return asyncio.run(run())
 
     async def aclose(self) -> None:
-        """Close the HTTP connections of the current event loop's client."""
-        if self._client is not None:
-            client, self._client, self._client_loop = self._client, None, None
-            await client.close()
+        """Close the HTTP connections this model opened in the running event loop.
+
+        The model stays usable: a later call opens new connections. Without ``aclose`` the
+        connections are closed when the loop shuts down (``asyncio.run`` does that); a loop closed
+        without ``shutdown_asyncgens()`` leaves them to the garbage collector.
+        """
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            entry = self._clients.pop(loop, None)
+        if entry is not None:
+            await entry[1].aclose()  # the guard's ``finally`` closes the client
 
     # -- internals -------------------------------------------------------------------------------
+
+    async def _loop_client(self) -> openai.AsyncOpenAI:
+        """The running loop's client, made on first use in that loop; clients of closed loops are
+        dropped untouched (their loop cannot run a close; ``asyncio.run`` ran it at shutdown)."""
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            for other in [other for other in self._clients if other is not loop and other.is_closed()]:
+                del self._clients[other]
+            entry = self._clients.get(loop)
+            if entry is not None and not entry[0].is_closed():
+                return entry[0]
+            client = self._new_client()
+            self._clients[loop] = (client, guard := _close_at_shutdown(client))
+        await guard.__anext__()  # runs to its ``yield`` at once; the running loop now tracks it
+        return client
 
     def _new_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -343,6 +378,8 @@ class OpenAIChatModel:
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=0,  # our loop retries, so that every attempt is counted and paced
+            # the SDK's own httpx client, collected unclosed, closes itself on whatever loop then runs
+            http_client=openai.DefaultAsyncHttpxClient(timeout=self.timeout),
         )
 
     def _check_request(self, request: ChatRequest) -> None:
@@ -463,22 +500,9 @@ class OpenAIChatModel:
         )
 
     def _request_error(self, e: openai.APIStatusError, body_text: str) -> ModelRequestError:
-        code = e.status_code
         said = self._redact(llm_wire.server_message(e.body, body_text))
-        if code in (401, 403):
-            hint = (
-                f"the server at {self.base_url} refused the credentials (HTTP {code}): check OPENAI_API_KEY "
-                "(or the api_key argument) and that the key may use this model"
-            )
-        elif code == 404:
-            hint = (
-                f"HTTP 404 from {self.base_url}/chat/completions: the model name {self.model!r} or the "
-                f"base URL {self.base_url!r} is wrong; check AGENTCORE_MODEL/OPENAI_MODEL (or model=) and "
-                "OPENAI_BASE_URL (or base_url=, usually ending in /v1)"
-            )
-        else:
-            hint = f"the server rejected the request (HTTP {code}); fix the request or the model settings"
-        return ModelRequestError(f"{hint}. Server said: {said}", status_code=code)
+        hint = llm_wire.request_error_hint(e.status_code, base_url=self.base_url, model=self.model)
+        return ModelRequestError(f"{hint}. Server said: {said}", status_code=e.status_code)
 
     def _redact(self, text: str) -> str:
         key = self._api_key.get_secret_value()

@@ -296,6 +296,22 @@ def server_message(body: object, fallback: str) -> str:
     return fallback[:500]
 
 
+def request_error_hint(code: int, *, base_url: str, model: str) -> str:
+    """What a refused request (a 4xx that is not retried) means and what to fix."""
+    if code in (401, 403):
+        return (
+            f"the server at {base_url} refused the credentials (HTTP {code}): check OPENAI_API_KEY "
+            "(or the api_key argument) and that the key may use this model"
+        )
+    if code == 404:
+        return (
+            f"HTTP 404 from {base_url}/chat/completions: the model name {model!r} or the "
+            f"base URL {base_url!r} is wrong; check AGENTCORE_MODEL/OPENAI_MODEL (or model=) and "
+            "OPENAI_BASE_URL (or base_url=, usually ending in /v1)"
+        )
+    return f"the server rejected the request (HTTP {code}); fix the request or the model settings"
+
+
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date), or None."""
     lowered = {k.lower(): v for k, v in headers.items()}

@@ -26,14 +26,15 @@ with no processor outcome yet is handed to the processor before the loop goes on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from agentcore.artifacts import ArtifactStore
 from agentcore.controller import ASK_USER, as_tool_spec, decide_with_retries
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.events import (
     Decided,
     Event,
@@ -188,10 +189,12 @@ class Agent:
 
         Raises:
             ConfigError: ``task`` is empty.
+            StorageUnavailable: the store is read-only.
             StoreError: the store failed (the log stays consistent; ``resume`` continues it).
         """
         if not isinstance(task, str) or not task.strip():
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        self._check_writable("start a run", "run")
         run_id = self.store.create_run(task, run_id=run_id, created=self.clock())
         log = self._log(RunState(run_id=run_id))
         log.add(RunStarted, task=task, plan=plan, config=self.config())
@@ -201,16 +204,18 @@ class Agent:
     async def resume(self, run_id: str) -> RunResult:
         """Continue a run from its log (after a crash, or in another process).
 
-        A finished run (or one waiting for an answer) is returned as it is, and nothing is written.
-        A run with no event (the process died between creating it and recording ``RunStarted``)
-        is started with the task it was created with.
+        A finished run (or one waiting for an answer) is returned as it is, and nothing is written
+        (this works on a read-only store too). A run with no event (the process died between
+        creating it and recording ``RunStarted``) is started with the task it was created with.
 
         Raises:
             RunNotFound: no such run.
+            StorageUnavailable: the run would go on but the store is read-only; nothing was run.
         """
         log, events = self._open(run_id)
         if log.state.finished or log.state.status == "waiting_for_user":
             return RunResult.of(log.state)
+        self._check_writable(f"resume run {run_id!r}", "resume")
         if not events:
             log.add(RunStarted, task=self.store.run(run_id).task, config=self.config())
             log.commit()
@@ -223,9 +228,11 @@ class Agent:
         Raises:
             ConfigError: the run is not waiting for an answer, or ``text`` is empty.
             RunNotFound: no such run.
+            StorageUnavailable: the store is read-only; nothing was run.
         """
         if not isinstance(text, str) or not text.strip():
             raise ConfigError(f"the answer must be a non-empty string, got {text!r}")
+        self._check_writable(f"answer run {run_id!r}", "answer")
         log, events = self._open(run_id)
         if log.state.status != "waiting_for_user":
             raise ConfigError(
@@ -238,18 +245,59 @@ class Agent:
         return await self._drive(log)
 
     def run_sync(self, task: str, *, run_id: str | None = None, plan: Plan | None = None) -> RunResult:
-        """``run`` for code without an event loop."""
-        return _sync(self.run(task, run_id=run_id, plan=plan), "run")
+        """``run`` for code without an event loop (in a loop of its own, whose model connections
+        are closed before it ends; the agent and its models can be used again)."""
+        return self._sync(self.run(task, run_id=run_id, plan=plan), "run")
 
     def resume_sync(self, run_id: str) -> RunResult:
-        """``resume`` for code without an event loop."""
-        return _sync(self.resume(run_id), "resume")
+        """``resume`` for code without an event loop (see ``run_sync``)."""
+        return self._sync(self.resume(run_id), "resume")
 
     def answer_sync(self, run_id: str, text: str) -> RunResult:
-        """``answer`` for code without an event loop."""
-        return _sync(self.answer(run_id, text), "answer")
+        """``answer`` for code without an event loop (see ``run_sync``)."""
+        return self._sync(self.answer(run_id, text), "answer")
+
+    async def aclose(self) -> None:
+        """Close the connections the models opened in the running event loop.
+
+        Calls ``aclose()`` of each model that has one (``OpenAIChatModel`` does). The models stay
+        usable. The ``*_sync`` methods call this at the end of their own loop.
+        """
+        models = {id(m): m for m in (self.controller_model, self.processor_model)}
+        for model in models.values():
+            close = getattr(model, "aclose", None)
+            if callable(close):
+                await close()
 
     # -- the loop --------------------------------------------------------------------------------
+
+    def _sync(self, coro: Coroutine[Any, Any, T], name: str) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._closing_models(coro))
+        coro.close()
+        raise ConfigError(f"Agent.{name}_sync() was called inside a running event loop; use `await agent.{name}(...)`")
+
+    async def _closing_models(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro``, then close the models' connections in this loop (before it closes)."""
+        try:
+            result = await coro
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one to report
+                await self.aclose()
+            raise
+        await self.aclose()
+        return result
+
+    def _check_writable(self, doing: str, method: str) -> None:
+        """Refuse before anything runs when the store cannot record what would happen."""
+        if getattr(self.store, "read_only", False):
+            raise StorageUnavailable(
+                f"cannot {doing}: the store {self.store!r} is read-only, and tool calls and model "
+                f"answers could not be recorded; nothing was run. Open it writable (without "
+                f"read_only=True) to {method}."
+            )
 
     def _log(self, state: RunState) -> RunLog:
         return RunLog(self.store, state, clock=self.clock, on_event=self.on_event)
@@ -418,14 +466,3 @@ class Agent:
             else:
                 call = started[event.call_id].call if event.call_id in started else None
                 await self._process_result(log, event, call)
-
-
-def _sync(coro: Awaitable[T], name: str) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    close = getattr(coro, "close", None)
-    if callable(close):
-        close()
-    raise ConfigError(f"Agent.{name}_sync() was called inside a running event loop; use `await agent.{name}(...)`")

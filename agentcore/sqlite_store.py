@@ -4,8 +4,9 @@ Invariants this module keeps:
 
 - **Appends are atomic and ordered.** A batch commits in one ``BEGIN IMMEDIATE`` transaction that
   first checks the run's last seq; a racing writer gets ``ConcurrencyError`` and nothing of its
-  batch is written. "database is locked" never reaches the caller: the busy timeout and a bounded
-  retry absorb it, and only an outlasted timeout surfaces (as ``StorageUnavailable``).
+  batch is written. "database is locked" never reaches the caller, for writes or reads: a bounded
+  retry loop absorbs it (see ``sqlite_artifacts``), and only an outlasted ``busy_timeout_s``
+  surfaces (as ``StorageUnavailable``).
 - **Forks are copy-free.** A fork's ``runs`` row points at its parent and ``forked_at_seq``;
   reading it chains the parent's events (recursively) and then its own.
 - **Snapshots are a cache.** ``state_at`` loads the newest snapshot at or below the seq asked for
@@ -156,8 +157,17 @@ class SQLiteEventStore:
         return f"SQLiteEventStore({self.path!r}, durability={self.durability!r})"
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file and truncate it (``PRAGMA wal_checkpoint(TRUNCATE)``)."""
-        self._db.query("PRAGMA wal_checkpoint(TRUNCATE)", action="checkpoint the WAL")
+        """Copy the WAL into the database file and truncate it (``PRAGMA wal_checkpoint(TRUNCATE)``),
+        waiting up to ``busy_timeout_s`` for other connections (then ``StorageUnavailable``)."""
+
+        def attempt() -> None:
+            busy = self._db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy is not None and busy[0]:  # the pragma reports "busy" in its result, not as an error
+                raise sqlite3.OperationalError("database is locked")
+
+        with self._db.lock:
+            self._db.check_open()
+            self._db.retry(attempt, "checkpoint the WAL")
 
     # ------------------------------------------------------------------------------------------
     # runs

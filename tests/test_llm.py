@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import re
 import subprocess
 import sys
+import time
 import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -476,6 +482,81 @@ def test_async_complete_reuses_client_and_sync_refuses_inside_loop(openai_server
     assert asyncio.run(main()) == ["a", "b"]
     assert asyncio.run(model.complete(text_request())).content == "c"  # a new loop gets a new client
     assert isinstance(model, ChatModel)
+
+
+@contextmanager
+def leaks_reported(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
+    """Collect what a leaked client shows (warnings, unraisable errors, asyncio's error log), after a
+    ``gc.collect()`` at the end of the block."""
+    found: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: found.append(f"unraisable: {u.exc_value!r} in {u.object!r}"))
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield found
+        gc.collect()
+    found.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    found.extend(f"asyncio log: {r.getMessage()} {r.exc_info!r}" for r in caplog.records if r.name == "asyncio")
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass (no timing is asserted)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_an_agent_runs_twice_on_one_model_and_leaves_nothing_open(
+    openai_server: OpenAIServer,
+    sleeps: Sleeps,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from agentcore.runtime import Agent
+
+    model = make_model(openai_server, sleeps)
+    openai_server.enqueue(text("first answer"), text("second answer"))
+    agent = Agent(model)  # run_sync: a new event loop per call, the same model
+    with leaks_reported(monkeypatch, caplog) as found:
+        first, second = agent.run_sync("one"), agent.run_sync("two")
+        assert (first.status, first.reply, second.status, second.reply) == (
+            "succeeded", "first answer", "succeeded", "second answer",
+        )  # fmt: skip
+        assert eventually(lambda: not openai_server._connections), "the server still has open connections"
+    assert found == []
+    assert not re.search(r"Event loop is closed|[Uu]nclosed", capfd.readouterr().err)
+
+
+def test_a_model_moves_between_event_loops_without_leaks(
+    openai_server: OpenAIServer,
+    sleeps: Sleeps,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    model = make_model(openai_server, sleeps)
+    openai_server.enqueue(*(text(f"answer {i}") for i in range(4)))
+    with leaks_reported(monkeypatch, caplog) as found:
+        # asyncio.run without aclose(): the connections are closed at the loop's shutdown
+        assert [asyncio.run(model.complete(text_request())).content for _ in range(2)] == ["answer 0", "answer 1"]
+        assert eventually(lambda: not openai_server._connections), "the server still has open connections"
+        assert model.complete_sync(text_request()).content == "answer 2"
+        assert eventually(lambda: not openai_server._connections), "the server still has open connections"
+    assert found == []
+    # a loop closed without shutting down: its client is dropped without touching the dead loop
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(model.complete(text_request())).content == "answer 3"
+    loop.close()
+    openai_server.enqueue(text("answer 4"))
+    with leaks_reported(monkeypatch, caplog) as found:
+        assert asyncio.run(model.complete(text_request())).content == "answer 4"
+        del loop
+    assert not [f for f in found if not f.startswith("ResourceWarning")]  # asyncio's own note on the dead loop
+    assert "Event loop is closed" not in capfd.readouterr().err
 
 
 def test_tools_and_schema_together_are_refused(openai_server: OpenAIServer, sleeps: Sleeps) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentcore.errors import ConfigError, ModelRequestError, ModelUnavailable
+from agentcore.errors import ConfigError, ModelRequestError, ModelUnavailable, StorageUnavailable
 from agentcore.events import Event, LLMCalled, PatchRejected, RunFinished, RunStarted, ToolFinished, ToolStarted
 from agentcore.llm import ChatRequest, ChatResponse, Usage, request_digest
 from agentcore.runtime import Agent, idempotency_key
+from agentcore.sqlite_store import SQLiteEventStore
 from agentcore.state import fold
 from agentcore.store import EventStore, MemoryEventStore
 from agentcore.testing_models import FunctionChatModel, ScriptedChatModel, call, respond_json, say
@@ -333,6 +335,71 @@ def test_resume_reruns_a_started_call_with_the_same_key(store: EventStore) -> No
     before = list(store.read(run_id))
     again = agent.resume_sync(run_id)  # finished: returned unchanged, nothing written
     assert again.status == "succeeded" and list(store.read(run_id)) == before
+
+
+def test_a_read_only_store_refuses_to_resume_or_answer_before_anything_runs(db_path: Path) -> None:
+    grep = Counter()
+    with SQLiteEventStore(db_path) as store:
+        crashing = Agent(ScriptedChatModel([call("grep", pattern="def add")]), tools=[grep.tool], store=store,
+                         on_event=crash_after("tool_started"))  # fmt: skip
+        with pytest.raises(Crash):
+            crashing.run_sync("find add", run_id="pending")  # a started call, not yet run
+        asking = Agent(ScriptedChatModel([call("ask_user", question="Which repo?")]), store=store)
+        assert asking.run_sync("where?", run_id="asking").status == "waiting_for_user"
+        done = Agent(ScriptedChatModel([say("hi")]), store=store).run_sync("greet", run_id="done")
+    before = db_path.read_bytes()
+
+    controller, processor = ScriptedChatModel([say("x")] * 3), ScriptedChatModel([fact_patch()] * 3)
+    with SQLiteEventStore(db_path, read_only=True) as ro:
+        agent = Agent(controller, processor, tools=[grep.tool], store=ro)
+        for attempt, method in (
+            (lambda: agent.resume_sync("pending"), "resume"),
+            (lambda: agent.answer_sync("asking", "the shop repo"), "answer"),
+            (lambda: agent.run_sync("a new task"), "run"),
+        ):
+            with pytest.raises(
+                StorageUnavailable, match=rf"read-only.*nothing was run.*Open it writable.* to {method}"
+            ):
+                attempt()
+        assert grep.calls == [] and controller.requests == [] and processor.requests == []
+        assert ro.state_at("pending").pending_calls  # still pending: left for a writable resume
+        again = agent.resume_sync("done")  # finished: only read, so a read-only store is fine
+        assert again.status == "succeeded" and again.state == done.state
+    assert db_path.read_bytes() == before
+
+    with SQLiteEventStore(db_path) as store:  # opened writable, the pending call runs once
+        agent = Agent(
+            ScriptedChatModel([say("done")]), ScriptedChatModel([fact_patch()]), tools=[grep.tool], store=store
+        )
+        assert agent.resume_sync("pending").status == "succeeded"
+    assert len(grep.calls) == 1
+
+
+class ClosableModel(FunctionChatModel):
+    """A scripted model that counts ``aclose()`` calls and the event loops it was closed in."""
+
+    def __init__(self, reply: ChatResponse) -> None:
+        super().__init__(lambda request: reply, name="closable")
+        self.closed_in: list[asyncio.AbstractEventLoop] = []
+
+    async def aclose(self) -> None:
+        self.closed_in.append(asyncio.get_running_loop())
+
+
+def test_sync_calls_close_the_models_in_their_own_loop_and_stay_reusable() -> None:
+    model = ClosableModel(say("done"))
+    agent = Agent(model)  # the processor is the same model: closed once per call, not twice
+    loops: list[asyncio.AbstractEventLoop] = []
+    agent.on_event = lambda event: loops.append(asyncio.get_running_loop())
+    assert agent.run_sync("one").status == "succeeded"
+    assert agent.run_sync("two").status == "succeeded"
+    assert len(model.closed_in) == 2 and model.closed_in[0] is not model.closed_in[1]
+    assert {id(loop) for loop in loops} == {id(loop) for loop in model.closed_in}  # closed in the run's loop
+
+    failing = Agent(FunctionChatModel(lambda request: say("x"), name="ctl"), model, on_event=crash_after("run_started"))
+    with pytest.raises(Crash):  # closed on the way out too, and the run's error is the one raised
+        failing.run_sync("three")
+    assert len(model.closed_in) == 3
 
 
 # -- settings --------------------------------------------------------------------------------
