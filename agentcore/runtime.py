@@ -53,7 +53,7 @@ from agentcore.plans import Plan
 from agentcore.processor import process
 from agentcore.runtime_log import RunLog, utc_now
 from agentcore.state import RunState, fold
-from agentcore.store import EventStore, MemoryEventStore
+from agentcore.store import EventStore, MemoryEventStore, new_run_id
 from agentcore.tools import Tool, ToolRunner
 
 __all__ = ("Agent", "RunResult", "idempotency_key")
@@ -195,10 +195,9 @@ class Agent:
         if not isinstance(task, str) or not task.strip():
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
         self._check_writable("start a run", "run")
-        run_id = self.store.create_run(task, run_id=run_id, created=self.clock())
-        log = self._log(RunState(run_id=run_id))
+        log = self._log(RunState(run_id=run_id or new_run_id()))
         log.add(RunStarted, task=task, plan=plan, config=self.config())
-        log.commit()
+        log.start(task, created=self.clock())  # the run and its RunStarted in one transaction
         return await self._drive(log)
 
     async def resume(self, run_id: str) -> RunResult:

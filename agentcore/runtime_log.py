@@ -101,6 +101,19 @@ class RunLog:
             step_id=step_id,
         )
 
+    def start(self, task: str, created: datetime | None = None) -> int:
+        """Create the run with the queued events (its ``RunStarted``) in one transaction.
+
+        So no crash can leave the run without its first event. Returns the last seq.
+
+        Raises:
+            ConcurrencyError: a run with this id exists already; nothing was written.
+            StoreError: the store failed; nothing was written.
+        """
+        batch, self._pending = self._pending, []
+        self.store.create_run(task, run_id=self.run_id, created=created, events=batch)
+        return self._committed(batch)
+
     def commit(self) -> int:
         """Append the queued events in one batch, fold them, tell ``on_event``; returns the last seq.
 
@@ -112,6 +125,9 @@ class RunLog:
         if not batch:
             return self.last_seq
         self.store.append(self.run_id, batch, expected_seq=self.last_seq)
+        return self._committed(batch)
+
+    def _committed(self, batch: list[BaseEvent]) -> int:
         for event in batch:
             apply(self.state, event)  # type: ignore[arg-type]
         if self.on_event is not None:

@@ -26,9 +26,10 @@ policy with a new idempotency key; a step waiting out a backoff waits until its 
 a step's outcome, before the processor's events) is done first. A deadline (``deadline_s``)
 limits one call of ``run`` or ``resume``.
 
-A store creates a run and appends to it in two commits: a run killed in between has no event, no
-plan and nothing done. ``resume`` refuses it (``RunNotStarted``, a ``RunNotFound``) and ``run`` with
-its id and task starts it: ``try: resume(id) except RunNotFound: run(task, plan, run_id=id)``.
+A run is created together with its ``RunStarted`` (and so its plan) in one transaction. A run with
+no event at all (made by ``store.create_run`` alone, or by an older agentcore) is refused by
+``resume`` (``RunNotStarted``, a ``RunNotFound``), and ``run`` with its id and task starts it:
+``try: resume(id) except RunNotFound: run(task, plan, run_id=id)``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from agentcore.scheduler import (
     outcome_cut_short,
 )
 from agentcore.state import RunState, fold
-from agentcore.store import EventStore, MemoryEventStore
+from agentcore.store import EventStore, MemoryEventStore, new_run_id
 from agentcore.tools import Tool, ToolRunner
 
 __all__ = ("PlanRunner", "child_run_id")
@@ -249,10 +250,13 @@ class PlanRunner:
             self._check_executable(plan.steps)
         if deadline_s is not None and deadline_s <= 0:
             raise ConfigError(f"deadline_s must be > 0 seconds, got {deadline_s}")
-        run_id = self._new_run(task, run_id)
-        log = self._log(RunState(run_id=run_id))
+        existing = self._existing_empty_run(task, run_id)
+        log = self._log(RunState(run_id=existing or run_id or new_run_id()))
         log.add(RunStarted, task=task, plan=plan, config=self.config())
-        log.commit()
+        if existing:  # RunStarted goes in with expected_seq=0: if two processes start it, one wins
+            log.commit()
+        else:  # the run and its RunStarted (with the plan) in one transaction: no window without them
+            log.start(task, created=self.clock.now())
         if plan is None and not await self._plan(log, defaults):
             return RunResult.of(log.state)
         return await self._drive(log, {}, deadline_s, {})
@@ -310,18 +314,22 @@ class PlanRunner:
     def _log(self, state: RunState) -> RunLog:
         return RunLog(self.store, state, clock=self.clock.now, on_event=self.on_event)
 
-    def _new_run(self, task: str, run_id: str | None) -> str:
-        """Create the run, or take over run ``run_id`` when a crash left it with no event."""
+    def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
+        """``run_id`` when it names a run with no event (left by older versions or by hand) to take over.
+
+        Raises:
+            ConcurrencyError: the run exists and has started, or is for another task.
+        """
+        if run_id is None:
+            return None
         try:
-            info = self.store.run(run_id) if run_id is not None else None
+            info = self.store.run(run_id)
         except RunNotFound:
-            info = None
-        if info is None:
-            return self.store.create_run(task, run_id=run_id, created=self.clock.now())
+            return None
         if info.last_seq > 0 or info.task != task:
             why = "has started: resume it" if info.last_seq else f"is for another task, {clip(info.task, 80)!r}"
             raise ConcurrencyError(f"run {info.id!r} already exists and {why}; or choose another run_id")
-        return info.id  # RunStarted goes in with expected_seq=0: if two processes start it, one wins
+        return info.id
 
     def _check_executable(self, steps: Sequence[Any]) -> None:
         agent_steps = [s.id for s in steps if not s.tool]

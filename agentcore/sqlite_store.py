@@ -172,9 +172,21 @@ class SQLiteEventStore:
     # ------------------------------------------------------------------------------------------
     # runs
 
-    def create_run(self, task: str, *, run_id: str | None = None, created: datetime | None = None) -> str:
-        """Add a run with no events yet and return its id."""
+    def create_run(
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        created: datetime | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
+        """Add a run and return its id; ``events`` (seqs 1..) are written in the same transaction.
+
+        Starting a run with its first event (``RunStarted``) leaves no moment in which the run
+        exists without it, whatever kills the process.
+        """
         run_id = run_id or _new_id()
+        check_batch(run_id, events, 0)
         when = (created or datetime.now().astimezone()).isoformat()
         try:
             with self._db.write(f"create run {run_id!r}") as conn:
@@ -182,9 +194,15 @@ class SQLiteEventStore:
                     "INSERT INTO runs (id, task, status, created, last_seq) VALUES (?, ?, 'running', ?, 0)",
                     (run_id, task, when),
                 )
+                self._remember(run_id, 0, RunState())
+                if events:
+                    self._append_in(conn, run_id, events, 0)
         except sqlite3.IntegrityError:
+            self._cache.pop(run_id, None)
             raise ConcurrencyError(f"run {run_id!r} already exists in {self.path}; choose another id") from None
-        self._remember(run_id, 0, RunState())
+        except BaseException:
+            self._cache.pop(run_id, None)
+            raise
         return run_id
 
     def runs(self) -> list[RunInfo]:
@@ -226,64 +244,68 @@ class SQLiteEventStore:
             StorageUnavailable: the file cannot be written (read-only, disk full, I/O error).
         """
         check_batch(run_id, events, expected_seq)
+        try:
+            with self._db.write(f"append {len(events)} event(s) to run {run_id!r}") as conn:
+                return self._append_in(conn, run_id, events, expected_seq)
+        except BaseException:
+            self._cache.pop(run_id, None)
+            raise
+
+    def _append_in(self, conn: sqlite3.Connection, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
+        """The body of ``append`` inside an open write transaction."""
         rows = [
             (run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, encode_event(e))  # type: ignore[attr-defined]
             for e in events
         ]
         added = sum(len(r[6]) for r in rows)
         new_last = expected_seq + len(rows)
+        row = conn.execute(
+            "SELECT last_seq, status, snapshot_seq, snapshot_size, bytes_since_snapshot FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise self._not_found(run_id)
+        last, status, snap_seq, snap_size, since = row
+        if last != expected_seq:
+            raise ConcurrencyError(
+                f"run {run_id!r}: expected last seq {expected_seq}, but it is {last}; "
+                "another writer appended first: re-read the run and retry"
+            )
+        if not rows:
+            return expected_seq
         try:
-            with self._db.write(f"append {len(rows)} event(s) to run {run_id!r}") as conn:
-                row = conn.execute(
-                    "SELECT last_seq, status, snapshot_seq, snapshot_size, bytes_since_snapshot FROM runs WHERE id = ?",
-                    (run_id,),
-                ).fetchone()
-                if row is None:
-                    raise self._not_found(run_id)
-                last, status, snap_seq, snap_size, since = row
-                if last != expected_seq:
-                    raise ConcurrencyError(
-                        f"run {run_id!r}: expected last seq {expected_seq}, but it is {last}; "
-                        "another writer appended first: re-read the run and retry"
-                    )
-                if not rows:
-                    return expected_seq
-                try:
-                    conn.executemany(
-                        "INSERT INTO events (run_id, seq, type, v, at, caused_by, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                except sqlite3.IntegrityError as e:
-                    raise ConcurrencyError(
-                        f"run {run_id!r}: seqs {expected_seq + 1}..{new_last} were already written; re-read and retry"
-                    ) from e
-                status = status_after(events, status)
-                state = self._advance_cache(run_id, expected_seq, new_last, events)
-                due = (
-                    self.snapshot_every is not None
-                    and new_last - snap_seq >= self.snapshot_every
-                    and since + added >= self.snapshot_ratio * snap_size
-                )
-                blob = self._snapshot(run_id, expected_seq, new_last, events, state) if due else None
-                if blob is not None:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO snapshots (run_id, seq, encoding, size, state) VALUES (?, ?, ?, ?, ?)",
-                        (run_id, new_last, blob[0], len(blob[1]), blob[1]),
-                    )
-                    conn.execute(
-                        "UPDATE runs SET last_seq = ?, status = ?, snapshot_seq = ?, snapshot_size = ?, "
-                        "bytes_since_snapshot = 0 WHERE id = ?",
-                        (new_last, status, new_last, len(blob[1]), run_id),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE runs SET last_seq = ?, status = ?, bytes_since_snapshot = bytes_since_snapshot + ? "
-                        "WHERE id = ?",
-                        (new_last, status, added, run_id),
-                    )
-        except BaseException:
-            self._cache.pop(run_id, None)
-            raise
+            conn.executemany(
+                "INSERT INTO events (run_id, seq, type, v, at, caused_by, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError as e:
+            raise ConcurrencyError(
+                f"run {run_id!r}: seqs {expected_seq + 1}..{new_last} were already written; re-read and retry"
+            ) from e
+        status = status_after(events, status)
+        state = self._advance_cache(run_id, expected_seq, new_last, events)
+        due = (
+            self.snapshot_every is not None
+            and new_last - snap_seq >= self.snapshot_every
+            and since + added >= self.snapshot_ratio * snap_size
+        )
+        blob = self._snapshot(run_id, expected_seq, new_last, events, state) if due else None
+        if blob is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO snapshots (run_id, seq, encoding, size, state) VALUES (?, ?, ?, ?, ?)",
+                (run_id, new_last, blob[0], len(blob[1]), blob[1]),
+            )
+            conn.execute(
+                "UPDATE runs SET last_seq = ?, status = ?, snapshot_seq = ?, snapshot_size = ?, "
+                "bytes_since_snapshot = 0 WHERE id = ?",
+                (new_last, status, new_last, len(blob[1]), run_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE runs SET last_seq = ?, status = ?, bytes_since_snapshot = bytes_since_snapshot + ? "
+                "WHERE id = ?",
+                (new_last, status, added, run_id),
+            )
         return new_last
 
     def _snapshot(

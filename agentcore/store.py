@@ -81,7 +81,26 @@ class EventStore(Protocol):
 
     artifacts: ArtifactStore
 
-    def create_run(self, task: str, *, run_id: str | None = None, created: datetime | None = None) -> str: ...
+    def create_run(
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        created: datetime | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
+        run_id = run_id or new_run_id()
+        check_batch(run_id, events, 0)
+        with self._lock:
+            if run_id in self._runs:
+                raise ConcurrencyError(f"run {run_id!r} already exists")
+            when = (created or datetime.now().astimezone()).isoformat()
+            self._runs[run_id] = RunInfo(
+                id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
+            )
+            self._events[run_id] = list(events)  # type: ignore[arg-type]
+        return run_id
+
     def runs(self) -> list[RunInfo]: ...
     def run(self, run_id: str) -> RunInfo: ...
     def last_seq(self, run_id: str) -> int: ...
@@ -101,14 +120,24 @@ class MemoryEventStore:
         self._events: dict[str, list[Event]] = {}
         self._lock = threading.Lock()
 
-    def create_run(self, task: str, *, run_id: str | None = None, created: datetime | None = None) -> str:
+    def create_run(
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        created: datetime | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
         run_id = run_id or new_run_id()
+        check_batch(run_id, events, 0)
         with self._lock:
             if run_id in self._runs:
                 raise ConcurrencyError(f"run {run_id!r} already exists")
             when = (created or datetime.now().astimezone()).isoformat()
-            self._runs[run_id] = RunInfo(id=run_id, task=task, status="running", created=when, last_seq=0)
-            self._events[run_id] = []
+            self._runs[run_id] = RunInfo(
+                id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
+            )
+            self._events[run_id] = list(events)  # type: ignore[arg-type]
         return run_id
 
     def runs(self) -> list[RunInfo]:

@@ -64,7 +64,15 @@ def record_batches(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> list[l
         batches.append([e.type for e in events])
         return last
 
+    create_run = store.create_run
+
+    def spy_create(task: str, **kwargs: Any) -> str:  # a run starts with its first batch
+        run_id = create_run(task, **kwargs)
+        batches.append([e.type for e in kwargs.get("events", ())])
+        return run_id
+
     monkeypatch.setattr(store, "append", spy)
+    monkeypatch.setattr(store, "create_run", spy_create)
     return batches
 
 

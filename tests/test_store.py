@@ -316,3 +316,22 @@ def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     store.append(run, events, 0)
     assert list(store.state_at(run).plan) == ["x", "y"]
     assert list(store.read(run)) == events
+
+
+def test_a_run_can_be_created_with_its_first_events_in_one_go(store: EventStore) -> None:
+    run = store.create_run("t", run_id="r1", events=[started("r1", task="t"), fact("r1", 2, "k")])
+    assert run == "r1"
+    assert [e.seq for e in store.read(run)] == [1, 2]
+    assert store.run(run).last_seq == 2
+    assert "k" in store.state_at(run).known_facts
+
+
+def test_a_run_whose_first_events_are_wrong_is_not_created(store: EventStore) -> None:
+    with pytest.raises(ConfigError, match="seq"):
+        store.create_run("t", run_id="r1", events=[started("r1", seq=2)])
+    with pytest.raises(RunNotFound):
+        store.run("r1")
+    store.create_run("t", run_id="r2", events=[started("r2")])
+    with pytest.raises(ConcurrencyError, match="already exists"):
+        store.create_run("t", run_id="r2", events=[started("r2")])
+    assert [e.seq for e in store.read("r2")] == [1]
