@@ -409,31 +409,7 @@ class Agent:
     async def _process(self, log: RunLog, source_seq: int, inputs: dict[str, Any]) -> None:
         """The processor's turn for one input, committed in one batch."""
         outcome = await process(self.processor_model, log.state, max_attempts=self.max_patch_retries, **inputs)
-        llm = None
-        for number, attempt in enumerate(outcome.attempts, start=1):
-            llm = log.add_llm(
-                role="processor",
-                model=self.processor_model.name,
-                request=attempt.request,
-                response=attempt.response,
-                latency_ms=attempt.latency_ms,
-                attempt=number,
-                error=attempt.error,
-                caused_by=source_seq,
-            )
-            if attempt.accepted:
-                assert attempt.patch is not None
-                log.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=source_seq)
-            elif attempt.response is not None:
-                log.add(
-                    PatchRejected,
-                    ops=attempt.ops,
-                    error=attempt.error or "rejected",
-                    op_index=attempt.op_index,
-                    path=attempt.path,
-                    attempt=number,
-                    caused_by=source_seq,
-                )
+        llm = log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source_seq)
         if outcome.fatal is not None:
             assert llm is not None
             reason = f"processor model failed: {outcome.attempts[-1].error}"

@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from agentcore.artifacts import JSON, canonical_json
-from agentcore.events import BaseEvent, Event, LLMCalled, TokenUsage
+from agentcore.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
 from agentcore.llm import ChatRequest, ChatResponse, request_digest
+from agentcore.processor import ProcessorOutcome
 from agentcore.state import RunState, apply
 from agentcore.store import EventStore
 
@@ -100,6 +101,42 @@ class RunLog:
             caused_by=caused_by,
             step_id=step_id,
         )
+
+    def add_processor_outcome(
+        self, outcome: ProcessorOutcome, *, model: str, caused_by: int, step_id: str | None = None
+    ) -> LLMCalled | None:
+        """Queue the records of one processor turn and return the last ``LLMCalled`` (if any).
+
+        Each attempt is an ``LLMCalled``, followed by the ``StatePatched`` it produced or the
+        ``PatchRejected`` that sent it back; all are caused by the input at seq ``caused_by``.
+        """
+        llm = None
+        for number, attempt in enumerate(outcome.attempts, start=1):
+            llm = self.add_llm(
+                role="processor",
+                model=model,
+                request=attempt.request,
+                response=attempt.response,
+                latency_ms=attempt.latency_ms,
+                attempt=number,
+                error=attempt.error,
+                caused_by=caused_by,
+                step_id=step_id,
+            )
+            if attempt.accepted:
+                assert attempt.patch is not None
+                self.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=caused_by)
+            elif attempt.response is not None:
+                self.add(
+                    PatchRejected,
+                    ops=attempt.ops,
+                    error=attempt.error or "rejected",
+                    op_index=attempt.op_index,
+                    path=attempt.path,
+                    attempt=number,
+                    caused_by=caused_by,
+                )
+        return llm
 
     def start(self, task: str, created: datetime | None = None) -> int:
         """Create the run with the queued events (its ``RunStarted``) in one transaction.

@@ -45,7 +45,6 @@ from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOut
 from agentcore.events import (
     ArtifactRef,
     Event,
-    PatchRejected,
     RunFinished,
     RunStarted,
     StatePatched,
@@ -484,31 +483,7 @@ class PlanRunner:
         outcome = await process(
             self.processor_model, state, tool_result=report, call=call, max_attempts=self.max_patch_retries
         )
-        for number, attempt in enumerate(outcome.attempts, start=1):
-            log.add_llm(
-                role="processor",
-                model=self.processor_model.name,
-                request=attempt.request,
-                response=attempt.response,
-                latency_ms=attempt.latency_ms,
-                attempt=number,
-                error=attempt.error,
-                caused_by=source,
-                step_id=step_id,
-            )
-            if attempt.accepted:
-                assert attempt.patch is not None
-                log.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=source)
-            elif attempt.response is not None:
-                log.add(
-                    PatchRejected,
-                    ops=attempt.ops,
-                    error=attempt.error or "rejected",
-                    op_index=attempt.op_index,
-                    path=attempt.path,
-                    attempt=number,
-                    caused_by=source,
-                )
+        log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
         log.commit()
 
 
