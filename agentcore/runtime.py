@@ -338,19 +338,10 @@ class Agent:
         outcome = await decide_with_retries(
             self.controller_model, state, self.specs, max_attempts=self.max_output_retries
         )
-        llm = None
-        for number, attempt in enumerate(outcome.attempts, start=1):
-            llm = log.add_llm(
-                role="controller",
-                model=self.controller_model.name,
-                request=attempt.request,
-                response=attempt.response,
-                latency_ms=attempt.latency_ms,
-                attempt=number,
-                error=attempt.error,
-                caused_by=seen,
-            )
-        assert llm is not None
+        calls = log.add_attempts(
+            role="controller", model=self.controller_model.name, attempts=outcome.attempts, caused_by=seen
+        )
+        llm = calls[-1]
         decision = outcome.decision
         if outcome.fatal is not None or decision is None:
             last = outcome.attempts[-1].error

@@ -8,7 +8,7 @@ is committed, so a progress callback never sees an event the log does not hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -101,6 +101,26 @@ class RunLog:
             caused_by=caused_by,
             step_id=step_id,
         )
+
+    def add_attempts(
+        self, *, role: str, model: str, attempts: Sequence[Any], caused_by: int | None, step_id: str | None = None
+    ) -> list[LLMCalled]:
+        """Queue one ``LLMCalled`` per attempt of a model turn (each has ``request``, ``response``,
+        ``latency_ms`` and ``error``), numbered from 1."""
+        return [
+            self.add_llm(
+                role=role,
+                model=model,
+                request=a.request,
+                response=a.response,
+                latency_ms=a.latency_ms,
+                attempt=number,
+                error=a.error,
+                caused_by=caused_by,
+                step_id=step_id,
+            )
+            for number, a in enumerate(attempts, start=1)
+        ]
 
     def add_processor_outcome(
         self, outcome: ProcessorOutcome, *, model: str, caused_by: int, step_id: str | None = None

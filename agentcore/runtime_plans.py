@@ -346,19 +346,9 @@ class PlanRunner:
             self.planner_model, state.task, self.tools, max_tries=self.max_planner_tries, defaults=defaults
         )
         seen = log.last_seq
-        calls = [
-            log.add_llm(
-                role="planner",
-                model=self.planner_model.name,
-                request=attempt.request,
-                response=attempt.response,
-                latency_ms=attempt.latency_ms,
-                attempt=number,
-                error=attempt.error,
-                caused_by=seen,
-            )
-            for number, attempt in enumerate(outcome.attempts, start=1)
-        ]
+        calls = log.add_attempts(
+            role="planner", model=self.planner_model.name, attempts=outcome.attempts, caused_by=seen
+        )
         plan = outcome.plan
         reason: str | None = None
         if plan is None:

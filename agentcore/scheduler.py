@@ -371,16 +371,9 @@ class Scheduler:
             return
         if policy == "abort":
             self._flags.aborted = f"step {sid!r} failed: {error}"
-            for other in sorted(self._running):
-                r = self._running.pop(other)
-                r.task.cancel()
-                self._cancelled.append(r.task)
-                drafts.append(
-                    (StepFailed, {
-                        "step_id": other, "attempt": r.attempt, "caused_by": r.started_seq, "kind": "cancelled",
-                        "error": f"cancelled: step {sid!r} failed and the plan's failure policy is abort",
-                    })
-                )  # fmt: skip
+            drafts += self._cancel_running(
+                "cancelled", f"cancelled: step {sid!r} failed and the plan's failure policy is abort"
+            )
             victims = self._tracker.pending()
             reason = f"run aborted: step {sid!r} failed"
         else:
@@ -401,19 +394,24 @@ class Scheduler:
 
     def _hit_deadline(self) -> None:
         self._flags.deadline = f"the run's deadline of {self.deadline_s:g}s passed"
+        drafts = self._cancel_running("timeout", f"{_DEADLINE_STOP} of {self.deadline_s:g}s passed")
+        if drafts:
+            self.sink.emit(drafts)
+
+    def _cancel_running(self, kind: str, error: str) -> list[Draft]:
+        """Cancel every running step (in step-id order) and return their ``StepFailed`` drafts."""
         drafts: list[Draft] = []
         for sid in sorted(self._running):
             r = self._running.pop(sid)
             r.task.cancel()
             self._cancelled.append(r.task)
             drafts.append(
-                (StepFailed, {
-                    "step_id": sid, "attempt": r.attempt, "caused_by": r.started_seq, "kind": "timeout",
-                    "error": f"{_DEADLINE_STOP} of {self.deadline_s:g}s passed",
-                })
-            )  # fmt: skip
-        if drafts:
-            self.sink.emit(drafts)
+                (
+                    StepFailed,
+                    {"step_id": sid, "attempt": r.attempt, "caused_by": r.started_seq, "kind": kind, "error": error},
+                )
+            )
+        return drafts
 
     def _result(self) -> ScheduleResult:
         plan = self.state.plan
