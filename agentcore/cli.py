@@ -159,18 +159,32 @@ def _print_result(result: RunResult, store: SQLiteEventStore, db: str, as_json: 
 @click.option("--model", help="Controller model (needs OPENAI_API_KEY or OPENAI_BASE_URL); default $AGENTCORE_MODEL.")
 @click.option("--processor-model", help="Processor model; default: the controller model.")
 @click.option("--offline", is_flag=True, help="Use the built-in offline model even if a model server is configured.")
+@click.option(
+    "--tool-mode",
+    type=click.Choice(["auto", "native", "json"]),
+    default="auto",
+    show_default=True,
+    help="How the controller's decision is asked for: native tool calls, a JSON object, or detect.",
+)
+@click.option(
+    "--schema-mode",
+    type=click.Choice(["auto", "json_schema", "json_object"]),
+    default="auto",
+    show_default=True,
+    help="How the processor's patch is asked for (json_object for servers that reject json_schema).",
+)
 @click.option("--max-steps", default=12, show_default=True, help="Most controller decisions.")
 @click.option("--quiet", is_flag=True, help="No live progress.")
 @json_option
 @_fail_cleanly
 def ask(
     question: str, repo: str, db: str, model: str | None, processor_model: str | None, offline: bool,
-    max_steps: int, quiet: bool, as_json: bool,
+    tool_mode: str, schema_mode: str, max_steps: int, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Answer a question about the code in --repo, citing where each fact came from."""
     from agentcore.cli_render import Progress
 
-    controller, processor = make_models(model, processor_model, offline)
+    controller, processor = make_models(model, processor_model, offline, tool_mode=tool_mode, schema_mode=schema_mode)
     show = not (quiet or as_json)
     if show:
         if isinstance(controller, OfflineCodeModel):

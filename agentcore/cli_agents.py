@@ -23,13 +23,26 @@ def offline_wanted(offline: bool) -> bool:
     return offline or not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
-def make_models(model: str | None, processor_model: str | None, offline: bool) -> tuple[ChatModel, ChatModel]:
-    """Controller and processor models: the offline one, or OpenAI-compatible ones from the environment."""
+def make_models(
+    model: str | None,
+    processor_model: str | None,
+    offline: bool,
+    *,
+    tool_mode: str = "auto",
+    schema_mode: str = "auto",
+) -> tuple[ChatModel, ChatModel]:
+    """Controller and processor models: the offline one, or OpenAI-compatible ones from the environment.
+
+    ``tool_mode`` (``auto``, ``native``, ``json``) and ``schema_mode`` (``auto``, ``json_schema``,
+    ``json_object``) choose how structured output is asked for; ``auto`` detects what the server
+    supports (see ``OpenAIChatModel``).
+    """
     if offline_wanted(offline):
         m = OfflineCodeModel()
         return m, m
-    controller = OpenAIChatModel(model)
-    processor = OpenAIChatModel(processor_model) if processor_model else controller
+    options: Any = {"tool_mode": tool_mode, "schema_mode": schema_mode}
+    controller = OpenAIChatModel(model, **options)
+    processor = OpenAIChatModel(processor_model, **options) if processor_model else controller
     return controller, processor
 
 

@@ -191,3 +191,42 @@ def test_example_uses_the_model_server_when_one_is_configured(tmp_path: Path) ->
         [info] = store.runs()
         assert next(iter(store.read(info.id, upto=1))).config["controller_model"] == MODEL
     assert_key_absent(db, proc.stdout, proc.stderr)
+
+
+def test_ask_with_json_modes_for_servers_without_tool_calling(tmp_path: Path) -> None:
+    """--tool-mode json / --schema-mode json_object: no `tools` and no json_schema go over the wire."""
+    repo = make_go_repo(tmp_path / "repo")
+    db = tmp_path / "runs.db"
+    path, line = GO_DEFINITIONS["ClientError"]
+    code_tools = tuple(
+        ToolSpec(name=n, description="", parameters={})
+        for n in ("search_code", "read_file", "list_files", "find_definition")
+    )
+
+    def json_mode_llm(body: Any) -> Reply:
+        assert "tools" not in body, "json tool mode must not send native tools"
+        messages = tuple(ChatMessage(role=m["role"], content=m.get("content")) for m in body["messages"])
+        is_processor = body.get("response_format", {}).get("type") == "json_object"
+        request = ChatRequest(
+            role="processor" if is_processor else "controller",
+            messages=tuple(m for m in messages if m.role in ("system", "user")),
+            tools=() if is_processor else code_tools,
+        )
+        response = asyncio.run(OfflineCodeModel().complete(request))
+        if response.tool_calls:
+            calls = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in response.tool_calls]
+            return text(json.dumps({"tool_calls": calls}))
+        return text(response.content)
+
+    with OpenAIServer(model=MODEL, handler=json_mode_llm) as server:
+        proc = run_cli(server, "ask", "Where is ClientError defined?", "--repo", repo, "--db", db, "--model", MODEL,
+                       "--tool-mode", "json", "--schema-mode", "json_object", cwd=tmp_path)  # fmt: skip
+        requests = server.completion_requests
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("Answer\n", 1)[1].startswith(f"ClientError is defined at {path}:{line}")
+    formats = [r.body.get("response_format", {}).get("type") for r in requests]
+    assert formats.count("json_object") == 1 and "json_schema" not in formats
+    with SQLiteEventStore(db) as store:
+        [info] = store.runs()
+        modes = [e.response.get("structured_mode") for e in store.read(info.id) if e.type == "llm_called"]
+    assert modes == ["json_decision", "json_object", "json_decision"]
