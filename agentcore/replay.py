@@ -204,6 +204,12 @@ async def replay_trace_async(
     started = next((e for e in t.events if isinstance(e, RunStarted)), None)
     if started is None:
         raise ConfigError("the trace has no run_started event; there is nothing to replay")
+    if started.config.get("runner") == "plan":
+        raise ConfigError(
+            "this trace records a PlanRunner run; replay re-runs Agent runs (controller, tools, processor) "
+            "only. Inspect a plan run with `agentcore events`, `state`, `why` and `view`, or re-run its plan "
+            "with PlanRunner.resume on an imported copy"
+        )
     live = dict(live or {})
     if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
         raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")

@@ -456,16 +456,8 @@ class SQLiteEventStore:
             info, segments = self._chain(run_id, 0, at_seq)
             if not 1 <= at_seq <= info.last_seq:
                 raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
-            status = "running"
-            for seg in reversed(segments):
-                row = self._db.one(
-                    "SELECT type, json_extract(body, '$.status') FROM events WHERE run_id = ? AND seq > ? "
-                    "AND seq <= ? AND type IN ('run_started', 'run_finished') ORDER BY seq DESC LIMIT 1",
-                    seg,
-                )
-                if row is not None:
-                    status = "running" if row[0] == "run_started" else row[1]
-                    break
+            # the fork's cached status follows the same rules as the fold (waiting_for_user included)
+            status = self.state_at(run_id, at_seq).status
             snap = self._best_snapshot(run_id, at_seq, blob=False)
             snap_seq, snap_size = (snap[0], snap[3]) if snap is not None else (0, 0)
             since = 0

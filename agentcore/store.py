@@ -89,17 +89,8 @@ class EventStore(Protocol):
         created: datetime | None = None,
         events: Sequence[BaseEvent] = (),
     ) -> str:
-        run_id = run_id or new_run_id()
-        check_batch(run_id, events, 0)
-        with self._lock:
-            if run_id in self._runs:
-                raise ConcurrencyError(f"run {run_id!r} already exists")
-            when = (created or datetime.now().astimezone()).isoformat()
-            self._runs[run_id] = RunInfo(
-                id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
-            )
-            self._events[run_id] = list(events)  # type: ignore[arg-type]
-        return run_id
+        """Add a run; its first ``events`` (seqs 1..), if any, are written in the same transaction."""
+        ...
 
     def runs(self) -> list[RunInfo]: ...
     def run(self, run_id: str) -> RunInfo: ...

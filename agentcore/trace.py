@@ -392,7 +392,6 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
             when = datetime.fromisoformat(created)
         except ValueError:
             when = None
-    store.create_run(trace.task, run_id=target, created=when)
-    if events:
-        store.append(target, events, 0)
+    # the run and all its events in one transaction: a failure leaves no half-imported run behind
+    store.create_run(trace.task, run_id=target, created=when, events=events)
     return target

@@ -223,3 +223,24 @@ def test_bad_replay_arguments() -> None:
         replay_trace(BASIC, live_tools=True)
     with pytest.raises(ConfigError, match="live roles must be controller, processor or planner; got critic"):
         replay_trace(BASIC, live={"critic": ScriptedChatModel([])})
+
+
+def test_a_plan_run_trace_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    from agentcore.plans import Plan, Step
+    from agentcore.runtime_plans import PlanRunner
+    from agentcore.store import MemoryEventStore
+    from agentcore.tools import tool
+    from agentcore.trace import export_run
+
+    @tool
+    def ping() -> str:
+        """Answer pong."""
+        return "pong"
+
+    store = MemoryEventStore()
+    result = PlanRunner(store, tools=[ping]).run_sync("ping once", Plan(steps=(Step(id="a", tool="ping"),)))
+    assert result.status == "succeeded"
+    path = tmp_path / "plan.jsonl"
+    export_run(store, result.run_id, path)
+    with pytest.raises(ConfigError, match="PlanRunner run; replay re-runs Agent runs"):
+        replay_trace(path)

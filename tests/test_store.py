@@ -335,3 +335,11 @@ def test_a_run_whose_first_events_are_wrong_is_not_created(store: EventStore) ->
     with pytest.raises(ConcurrencyError, match="already exists"):
         store.create_run("t", run_id="r2", events=[started("r2")])
     assert [e.seq for e in store.read("r2")] == [1]
+
+
+def test_a_fork_taken_while_the_run_waits_for_the_user_is_listed_as_waiting(store: EventStore) -> None:
+    run = store.create_run("t")
+    ask = Decided(run_id=run, seq=2, at=at(2), decision=Decision(kind="ask_user", question="Which repo?"))
+    store.append(run, [started(run), ask], 0)
+    fork = store.fork(run, 2)
+    assert store.run(fork).status == "waiting_for_user" == store.state_at(fork).status

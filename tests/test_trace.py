@@ -312,3 +312,19 @@ def test_any_run_round_trips(tmp_path: Path, task: str, items: list[Any], finish
     assert import_trace(dst, path) == run_id
     assert [encode_event(e) for e in dst.read(run_id)] == [encode_event(e) for e in src.read(run_id)]
     assert fold(dst.read(run_id)).to_json() == src.state_at(run_id).to_json()
+
+
+def test_an_import_that_fails_to_write_leaves_no_run_behind(good_trace: Path, tmp_path: Path) -> None:
+    from agentcore.errors import StorageUnavailable
+
+    with SQLiteEventStore(tmp_path / "full.db") as store:
+        conn = store._db.conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        artifact_pages = sum(len(a.data) for a in read_trace(good_trace).artifacts.values()) // 4096 + 4
+        conn.execute(f"PRAGMA max_page_count = {pages + artifact_pages}")  # room for the artifacts only
+        with pytest.raises(StorageUnavailable, match="full"):
+            import_trace(store, good_trace)
+        assert store.runs() == []
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        assert import_trace(store, good_trace) == "run-a"  # and once there is room, it imports whole
+        assert store.last_seq("run-a") == len(read_trace(good_trace).events)
