@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from agentcore.errors import PatchError
-from agentcore.plans import FailurePolicy, Step, StepStatus
+from agentcore.plans import FailurePolicy, RetryPolicy, Step, StepStatus
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -58,6 +58,11 @@ class ReplacePlan(BaseModel):
     op: Literal["replace_plan"] = "replace_plan"
     steps: tuple[Step, ...]
     on_failure: FailurePolicy | None = None
+    """The plan's failure policy; unchanged when omitted."""
+    retry: RetryPolicy | None = None
+    """The plan's default retry policy; unchanged when omitted."""
+    max_parallel: int | None = Field(default=None, ge=1, le=1024)
+    """How many steps may run at once; unchanged when omitted."""
 
 
 class AppendKnownFacts(BaseModel):

@@ -54,7 +54,7 @@ from agentcore.events import (
     ToolCall,
 )
 from agentcore.llm import ChatModel, ChatRequest, ChatResponse
-from agentcore.patches import JsonPatch, PatchOp, ReplacePlan
+from agentcore.patches import PatchOp, ReplacePlan
 from agentcore.planner import plan_with_attempts
 from agentcore.plans import Plan
 from agentcore.processor import clip, process
@@ -360,15 +360,9 @@ class PlanRunner:
             log.add(RunFinished, status="failed", reason=reason, caused_by=calls[-1].seq)
             log.commit()
             return False
-        ops: list[PatchOp] = [ReplacePlan(steps=plan.steps, on_failure=plan.on_failure)]
-        settings = {"retry": plan.retry.model_dump(mode="json"), "max_parallel": plan.max_parallel}
-        raw = [
-            {"op": "replace", "path": f"/{k}", "value": v}
-            for k, v in settings.items()
-            if v != state.model_dump(mode="json", include={k})[k]
+        ops: list[PatchOp] = [
+            ReplacePlan(steps=plan.steps, on_failure=plan.on_failure, retry=plan.retry, max_parallel=plan.max_parallel)
         ]
-        if raw:
-            ops.append(JsonPatch(patch=tuple(raw)))
         log.add(StatePatched, ops=tuple(ops), source="planner", caused_by=calls[-1].seq)
         log.commit()
         return True

@@ -103,8 +103,10 @@ def _apply_replace_plan(tx: _Tx, op: ReplacePlan, seq: int) -> None:
         prev = kept.get(step.id)
         new[step.id] = prev if prev is not None else StepState(**step.model_dump())
     tx.set_field("plan", new)
-    if op.on_failure is not None:
-        tx.set_field("on_failure", op.on_failure)
+    for name in ("on_failure", "retry", "max_parallel"):
+        value = getattr(op, name)
+        if value is not None and value != getattr(tx.state, name):
+            tx.set_field(name, value)
 
 
 _validate_fact = Fact.__pydantic_validator__.validate_python
@@ -161,6 +163,19 @@ def _apply_raw(tx: _Tx, op: JsonPatch, seq: int) -> None:
         first = e.errors()[0]
         where = _ptr(*(str(part) for part in first["loc"]))
         raise PatchError(f"the patched state is invalid: {first['msg']} at {where}", path=where) from None
+    changed = [name for name in RunState.model_fields if getattr(new, name) != getattr(tx.state, name)]
+    if forbidden := [name for name in changed if name not in RAW_PATCH_FIELDS]:
+        raise PatchError(
+            f"a json_patch may change only {', '.join(RAW_PATCH_FIELDS)}; it tried to change "
+            f"{', '.join(forbidden)}, which only the run's own events set",
+            path=_ptr(forbidden[0]),
+        )
+    for sid, step in tx.state.plan.items():
+        if step.status in KEPT_STATUSES and new.plan.get(sid) != step:
+            raise PatchError(
+                f"step {sid!r} is {step.status}: a patch cannot change or drop it (finished steps stay finished)",
+                path=_ptr("plan", sid),
+            )
     _check_consistent(new, plan_changed=new.plan != tx.state.plan)
     # facts this patch set carry its seq, as facts set by append_known_facts do
     old_facts = tx.state.known_facts
@@ -175,6 +190,14 @@ def _apply_raw(tx: _Tx, op: JsonPatch, seq: int) -> None:
     if record:
         # the raw ops, then what validation added: defaults, coerced values, the facts' seq
         tx.ops.extend([*op.patch, *jsonpatch.make_patch(doc, tx.state.to_json()).patch])
+
+
+RAW_PATCH_FIELDS: tuple[str, ...] = ("known_facts", "open_questions", "plan", "on_failure", "retry", "max_parallel")
+"""The parts of the state a raw ``json_patch`` may change: what the processor's typed ops change.
+
+Status, reply, usage, pending calls, recent payloads and counters are the record of what the run did;
+only the run's own events (``RunFinished``, ``LLMCalled``, ``ToolFinished``, ...) set them.
+"""
 
 
 def _check_consistent(state: RunState, *, plan_changed: bool) -> None:

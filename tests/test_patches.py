@@ -184,9 +184,39 @@ def test_replace_plan_rejects_invalid_plans(new_steps: tuple[Step, ...], message
 
 def test_raw_json_patch_applies_to_the_state_document() -> None:
     state = state_with("a", facts=("k",))
-    apply_patch(state, [JsonPatch(patch=({"op": "replace", "path": "/task", "value": "new task"},))], 3)
+    apply_patch(state, [JsonPatch(patch=({"op": "replace", "path": "/on_failure", "value": "abort"},))], 3)
     apply_patch(state, [JsonPatch(patch=({"op": "remove", "path": "/known_facts/k"},))], 4)
-    assert state.task == "new task" and state.known_facts == {}
+    assert state.on_failure == "abort" and state.known_facts == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("/status", "succeeded"),
+        ("/reply", "forged"),
+        ("/task", "another"),
+        ("/usage", {"controller": {"total_tokens": 5}}),
+        ("/pending_calls", {"x": {"id": "x", "name": "rm", "arguments": {}}}),
+    ],
+)
+def test_a_raw_patch_cannot_rewrite_the_runs_own_record(path: str, value: object) -> None:
+    state = state_with("a", facts=("k",))
+    before = state.to_json()
+    with pytest.raises(PatchError, match="a json_patch may change only known_facts"):
+        apply_patch(state, [JsonPatch(patch=({"op": "replace", "path": path, "value": value},))], 3)
+    assert state.to_json() == before
+
+
+def test_a_raw_patch_cannot_reopen_a_succeeded_step() -> None:
+    state = state_with("a")
+    apply_patch(state, [SetStepStatus(step_id="a", status="succeeded")], 3)
+    for patch in (
+        {"op": "replace", "path": "/plan/a/status", "value": "pending"},
+        {"op": "remove", "path": "/plan/a"},
+    ):
+        with pytest.raises(PatchError, match="finished steps stay finished"):
+            apply_patch(state, [JsonPatch(patch=(patch,))], 4)
+    assert state.plan["a"].status == "succeeded"
 
 
 def test_facts_set_by_a_raw_patch_carry_its_seq() -> None:

@@ -98,7 +98,7 @@ def _plan_run(store: EventStore) -> str:
         (StepSucceeded, {"step_id": "s1", "attempt": 1, "payload": "done"}),
         (StatePatched, {"ops": (AnswerQuestion(id="q/1~x", answer="because"),)}),
         (UserMessaged, {"text": "hi"}),
-        (StatePatched, {"ops": (JsonPatch(patch=({"op": "replace", "path": "/reply", "value": "raw"},)),)}),
+        (StatePatched, {"ops": (JsonPatch(patch=({"op": "replace", "path": "/on_failure", "value": "abort"},)),)}),
         (StepStarted, {"step_id": "s2", "attempt": 1, "idempotency_key": "p/s2/1"}),
         (StepFailed, {"step_id": "s2", "attempt": 1, "error": "boom", "kind": "timeout"}),
         (StatePatched, {"ops": (ReplacePlan(steps=(Step(id="s3", description="third"),)),)}),
