@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
 from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
 from agentcore.patches import PatchOp
@@ -34,7 +34,7 @@ class ToolCall(BaseModel):
     id: str
     """Call id, unique within the run; results are recorded in call-id order."""
     name: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class ArtifactRef(BaseModel):
@@ -90,7 +90,7 @@ class RunStarted(BaseEvent):
     type: Literal["run_started"] = "run_started"
     task: str
     plan: Plan | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, JsonValue] = Field(default_factory=dict)
     """How the run was set up (model names, tool names, budgets); never secrets."""
 
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from agentcore.errors import PlanError
 
@@ -70,7 +70,7 @@ class Step(BaseModel):
     """Ids of the steps that must succeed before this one starts."""
     tool: str | None = None
     """When set, the step runs this tool directly with ``arguments``."""
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
     """Arguments for ``tool``."""
     retry: RetryPolicy | None = None
     """Overrides the plan's retry policy for this step."""
