@@ -6,16 +6,17 @@ recent tool payloads). The prompt's size therefore has a fixed upper bound that 
 how large tool outputs grow (benchmark W5) nor on how many facts the run has collected.
 
 The model answers with native tool calls, a call to the ``ask_user`` pseudo-tool, a JSON decision
-(``{"tool_calls": [...]}``, ``{"reply": "..."}``, ``{"ask_user": "..."}``, Markdown fences
-tolerated) or plain text, which is the final reply. Anything else is a ``ModelOutputError`` whose
-message is written to be fed back to the model.
+(``{"tool_calls": [...]}``, ``{"tool_calls": [], "content": "..."}``, ``{"reply": "..."}``,
+``{"ask_user": "..."}``) or plain text, which is the final reply. An answer is a JSON decision only
+when it IS one JSON object (a Markdown fence around it and a short lead-in line ending in ``:`` are
+tolerated, see ``llm_wire.json_answer``); JSON quoted inside prose leaves the answer plain text.
+Anything else is a ``ModelOutputError`` whose message is written to be fed back to the model.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from agentcore import llm_wire
 from agentcore.errors import ConfigError, ModelError, ModelOutputError
 from agentcore.events import Decision, ToolCall
 from agentcore.llm import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
@@ -64,8 +66,6 @@ MAX_QUESTION_CHARS = 2000
 MAX_PAYLOAD_CHARS = 2000
 MAX_RECENT_CHARS = 8000
 MAX_FEEDBACK_CHARS = 2000
-
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*[ \t]*\n(?P<body>.*?)\n?[ \t]*```\s*$", re.DOTALL)
 
 
 @cache
@@ -246,11 +246,6 @@ def build_controller_request(
 # the decision
 
 
-def _strip_fences(text: str) -> str:
-    match = _FENCE.match(text)
-    return match.group("body") if match else text
-
-
 def _arguments(raw: Any, name: str) -> dict[str, Any]:
     if isinstance(raw, str):
         try:
@@ -341,32 +336,38 @@ def parse_decision(response: ChatResponse, tool_names: Sequence[str], *, call_pr
         content = (response.content or "").strip()
         if not content:
             raise ModelOutputError("your answer was empty; call a tool, ask the user, or reply with text")
-        body = _strip_fences(content).strip()
-        if body.startswith("{"):
-            try:
-                obj = json.loads(body)
-            except json.JSONDecodeError as e:
-                raise ModelOutputError(
-                    f"your answer starts like JSON but is not valid JSON ({e.msg} at char {e.pos}); answer with "
-                    'one JSON object ({"tool_calls": [...]}, {"reply": "..."} or {"ask_user": "..."}) or plain text'
-                ) from None
-            if not isinstance(obj, dict):  # pragma: no cover - a text starting with "{" parses to a dict
-                raise ModelOutputError("your JSON answer must be an object")
-            decision = _from_json(obj, tool_names)
-        else:
+        try:
+            obj = llm_wire.json_answer(content)
+        except ValueError as e:
+            raise ModelOutputError(
+                f'{e}; the JSON answers are {{"tool_calls": [...]}}, {{"reply": "..."}} and {{"ask_user": "..."}}'
+            ) from None
+        if obj is None:
             return Decision(kind="reply", reply=content)
+        decision = _from_json(obj, tool_names)
     if decision.kind != "tool_calls" or not call_prefix:
         return decision
     return decision.model_copy(update={"tool_calls": _unique_ids(decision.tool_calls, call_prefix)})
 
 
 def _unique_ids(calls: Sequence[ToolCall], prefix: str) -> tuple[ToolCall, ...]:
+    """``calls`` with ids ``prefix + id``, made unique within the batch deterministically.
+
+    A repeated id gets ``_2``, ``_3``, ... (the first suffix that is still free), so ids the model
+    sent as ``["x_2", "x", "x"]`` become ``d1_x_2``, ``d1_x``, ``d1_x_3``. The result depends only
+    on the ids and their order, so a replayed response yields the same ids. The prefix (``d<n>_``,
+    one per decision) keeps batches of different decisions apart.
+    """
+    taken = {f"{prefix}{c.id}" for c in calls}
     seen: set[str] = set()
     out = []
-    for i, c in enumerate(calls, start=1):
+    for c in calls:
         new_id = f"{prefix}{c.id}"
         if new_id in seen:
-            new_id = f"{prefix}{c.id}_{i}"
+            n = 2
+            while f"{new_id}_{n}" in seen or f"{new_id}_{n}" in taken:
+                n += 1
+            new_id = f"{new_id}_{n}"
         seen.add(new_id)
         out.append(c.model_copy(update={"id": new_id}))
     return tuple(out)

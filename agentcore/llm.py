@@ -205,8 +205,10 @@ class OpenAIChatModel:
             servers), then a placeholder is sent.
         base_url: Defaults to ``OPENAI_BASE_URL``, then OpenAI's URL.
         tool_mode: "native" sends ``tools`` and reads ``tool_calls``; "json" asks for a JSON
-            decision object in the content instead; "auto" starts native and switches to json for
-            good once the server answers tool requests with a JSON decision as text.
+            decision object in the content instead; "auto" starts native, with a short system
+            note naming the tools and the JSON fallback format (for servers that drop ``tools``),
+            and switches to json for good once the server answers a tool request with a text that
+            is a JSON decision (JSON quoted in prose does not count).
         schema_mode: "json_schema" sends ``response_format`` json_schema; "json_object" sends
             json_object plus the schema in the system prompt; "auto" tries json_schema and falls
             back to json_object for good when the server rejects it.
@@ -402,6 +404,8 @@ class OpenAIChatModel:
         body: dict[str, Any] = {"model": self.model}
         if mode == "native_tools":
             body["tools"] = llm_wire.wire_tools(request.tools)
+            if self.tool_mode == "auto":  # names the tools even if the server drops ``tools``
+                messages = llm_wire.with_system_text(messages, llm_wire.auto_tools_note(request.tools))
         elif mode == "json_decision":
             messages = llm_wire.with_system_text(messages, llm_wire.json_tools_instructions(request.tools))
         elif mode == "json_schema":

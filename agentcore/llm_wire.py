@@ -3,7 +3,10 @@
 Everything here works on plain JSON-like data so it can be tested without a server. The JSON
 tool-calling convention (for servers that do not return native ``tool_calls``) is: the model
 answers with one object ``{"tool_calls": [{"name": ..., "arguments": {...}}], "content": <text or
-null>}``; the instructions are the package prompt ``prompts/json_tools.md``.
+null>}``; the instructions are the package prompt ``prompts/json_tools.md``. In auto mode a
+short note (``prompts/auto_tools.md``) names the tools and this format next to the native
+``tools``. Only an answer that IS one JSON object is a decision (``json_answer``); JSON quoted in
+prose is text.
 """
 
 from __future__ import annotations
@@ -87,6 +90,53 @@ def json_tools_instructions(tools: Iterable[ToolSpec]) -> str:
         f"- {t.name}: {t.description}\n  schema: {json.dumps(t.parameters, sort_keys=True)}" for t in tools
     )
     return _prompt("json_tools.md").replace("{{tools}}", listing)
+
+
+MAX_NOTE_TOOLS = 40
+"""Most tools named in the auto-mode note; the rest are counted."""
+MAX_NOTE_CHARS = 4000
+"""Character budget of the auto-mode note's tool listing."""
+MAX_NOTE_ARGS = 12
+"""Most argument names listed per tool."""
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _tool_summary(tool: ToolSpec) -> str:
+    """``- name(a, b?): first line of the description`` (``?`` marks an optional argument)."""
+    params = tool.parameters if isinstance(tool.parameters, Mapping) else {}
+    props = params.get("properties") if isinstance(params.get("properties"), Mapping) else {}
+    required = params.get("required") if isinstance(params.get("required"), list) else []
+    names = [_one_line(str(n), 40) + ("" if n in required else "?") for n in props]
+    if len(names) > MAX_NOTE_ARGS:
+        names = [*names[:MAX_NOTE_ARGS], f"+{len(names) - MAX_NOTE_ARGS} more"]
+    summary = f"- {_one_line(tool.name, 64)}({', '.join(names)})"
+    description = _one_line(tool.description, 160)
+    return f"{summary}: {description}" if description else summary
+
+
+def auto_tools_note(tools: Sequence[ToolSpec]) -> str:
+    """The system note sent with native tools in ``tool_mode="auto"``.
+
+    It names each tool (name, argument names, the first line of its description) and gives the
+    JSON fallback format, so a server that drops ``tools`` (llama-server) still leaves the model
+    able to call them, and its JSON decision switches the adapter to JSON mode. Bounded: at most
+    ``MAX_NOTE_TOOLS`` tools and ``MAX_NOTE_CHARS`` characters of listing; the rest are counted.
+    """
+    lines: list[str] = []
+    used = 0
+    for tool in tools[:MAX_NOTE_TOOLS]:
+        line = _tool_summary(tool)
+        if used + len(line) + 1 > MAX_NOTE_CHARS:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if len(lines) < len(tools):
+        lines.append(f"- ({len(tools) - len(lines)} more tools not listed here)")
+    return _prompt("auto_tools.md").replace("{{tools}}", "\n".join(lines)).strip()
 
 
 def json_schema_instructions(name: str, schema: Mapping[str, Any]) -> str:
@@ -206,55 +256,97 @@ def parse_completion(text: str) -> ParsedCompletion:
     )
 
 
-def _find_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in ``text`` (after fence stripping), or None."""
-    text = strip_fences(text).strip()
-    try:
-        obj = json.loads(text)
-        return obj if isinstance(obj, dict) else None
-    except ValueError:
-        pass
-    start = text.find("{")
-    if start < 0:
+MAX_LEAD_IN_CHARS = 100
+"""Longest lead-in line (``Here is my answer:``) tolerated before a JSON answer."""
+
+_LAYER_KEYS = frozenset({"tool_calls", "content", "thought"})
+"""Keys of this layer's JSON decision ``{"tool_calls": [...], "content": ...}``."""
+_DECISION_KEYS = _LAYER_KEYS | {"reply", "ask_user"}
+"""Keys an object after a lead-in line must limit itself to (adds the controller's own shapes)."""
+
+
+def json_answer(content: str | None) -> dict[str, Any] | None:
+    """The JSON object an answer consists of, or None when the answer is prose.
+
+    An answer is a JSON object only when it IS one: once surrounding whitespace and a Markdown
+    fence around the whole text are removed, the text starts with ``{`` and is exactly one object.
+    JSON quoted inside prose (``such as {"role": "user"} ...``) never counts. One exception is
+    tolerated, because models write it: a single lead-in line of at most ``MAX_LEAD_IN_CHARS``
+    characters that ends with ``:`` (and holds no ``{`` or backtick), followed on the next lines by
+    the object (fenced or not) with nothing after it, and only when the object's keys are decision
+    keys (``tool_calls``, ``content``, ``reply``, ``ask_user``, ``thought``); otherwise such a text
+    is prose too.
+
+    Raises:
+        ValueError: the answer starts like JSON but is not exactly one valid JSON object; the
+            message is written for the model.
+    """
+    if not content:
+        return None
+    text = strip_fences(content.strip()).strip()
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            where = f" ({e.msg} at char {e.pos})" if isinstance(e, json.JSONDecodeError) else ""
+            raise ValueError(
+                f"your answer starts like JSON but is not valid JSON{where}; answer with "
+                "exactly one JSON object and nothing before or after it, or with plain text"
+            ) from None
+        return obj  # text starting with "{" that parses is an object
+    head, newline, rest = text.partition("\n")
+    head = head.strip()
+    if not newline or len(head) > MAX_LEAD_IN_CHARS or not head.endswith(":") or "{" in head or "`" in head:
+        return None
+    body = strip_fences(rest.strip()).strip()
+    if not body.startswith("{"):
         return None
     try:
-        obj, _ = json.JSONDecoder().raw_decode(text, start)
+        obj = json.loads(body)
     except ValueError:
         return None
-    return obj if isinstance(obj, dict) else None
+    if not isinstance(obj, dict) or not obj or not set(obj) <= _DECISION_KEYS or set(obj) == {"thought"}:
+        return None
+    return obj
+
+
+def _is_layer_decision(obj: dict[str, Any]) -> bool:
+    return "tool_calls" in obj or ("content" in obj and set(obj) <= _LAYER_KEYS)
 
 
 def looks_like_json_decision(content: str | None) -> bool:
-    """Whether ``content`` holds a JSON object with a ``tool_calls`` key (a JSON-mode decision)."""
-    if not content:
+    """Whether ``content`` is a JSON-mode decision object (one with a ``tool_calls`` key).
+
+    Only an answer that is that object counts (see ``json_answer``); JSON quoted in prose does not.
+    """
+    try:
+        obj = json_answer(content)
+    except ValueError:
         return False
-    obj = _find_object(content)
     return obj is not None and "tool_calls" in obj
 
 
 def parse_json_decision(content: str | None) -> tuple[list[tuple[str, str, str]], str | None]:
     """Parse a JSON-mode answer into ``([(id, name, raw arguments)], content)``.
 
-    Ids are ``call_1``, ``call_2``, ... in order. Text that does not start with ``{`` and holds no
-    decision object is taken as a plain answer with no tool calls.
+    Ids are ``call_1``, ``call_2``, ... in order. Only an answer that is one JSON object (see
+    ``json_answer``) is a decision; any other text is a plain answer, returned unchanged with no
+    tool calls. So is an object that is not this layer's shape (the controller's ``{"reply": ...}``
+    or ``{"ask_user": ...}``, or any other object): the caller reads the text and judges it.
 
     Raises:
-        ValueError: the answer looks like JSON but is not a valid decision; the message is written
-            for the model.
+        ValueError: the answer starts like JSON but is not one valid JSON object, or it is a
+            decision whose ``tool_calls`` are malformed; the message is written for the model.
     """
     if content is None:
         return [], None
-    obj = _find_object(content)
-    if obj is None:
-        if strip_fences(content).lstrip().startswith("{"):
-            raise ValueError(
-                "your answer starts like JSON but is not one valid JSON object; answer with exactly one "
-                'object {"tool_calls": [{"name": ..., "arguments": {...}}], "content": null}'
-            )
-        return [], content
-    if "tool_calls" not in obj and "content" not in obj:
-        # not this layer's shape (e.g. the controller's {"reply": ...} or {"ask_user": ...}): the
-        # caller reads the text and judges it
+    try:
+        obj = json_answer(content)
+    except ValueError as e:
+        raise ValueError(
+            f'{e}; to call tools answer {{"tool_calls": [{{"name": ..., "arguments": {{...}}}}], "content": null}}'
+        ) from None
+    if obj is None or not _is_layer_decision(obj):
         return [], content
     raw_calls = obj.get("tool_calls") or []
     if not isinstance(raw_calls, list):

@@ -418,22 +418,45 @@ def clean_schema(node: Any, *, mapping: bool = False) -> Any:
     return node
 
 
-def whole_chars(raw: bytes, offset: int, size: int) -> tuple[int, bytes]:
-    """Bytes ``offset..`` of an artifact of ``size`` bytes, trimmed to whole UTF-8 characters.
+WINDOW_SLACK = 6
+"""Bytes past ``limit`` that ``whole_chars`` needs in its window: 3 to skip a partial character at
+the start and 3 to finish the first character when ``limit`` is smaller than it."""
 
-    A slice starting inside a character begins at the next one; a slice ending inside one stops
-    before it (unless that would leave nothing). Returns the new start offset and the bytes.
+
+def _continuation(byte: int) -> bool:
+    return byte & 0xC0 == 0x80
+
+
+def whole_chars(window: bytes, offset: int, limit: int) -> tuple[int, bytes]:
+    """A page of whole UTF-8 characters: about ``limit`` bytes of an artifact from ``offset`` on.
+
+    Args:
+        window: The artifact's bytes from ``offset``: at least ``limit + WINDOW_SLACK`` of them,
+            or all of them up to the end of the artifact.
+        offset: Where ``window`` starts in the artifact.
+        limit: Most bytes wanted.
+
+    Returns:
+        ``(start, page)``. A page starting inside a character begins at the next one (``start``
+        moves up to 3 bytes forward); it never ends inside a character; and it holds at least one
+        whole character, so it is up to 3 bytes longer than ``limit`` when the first character is
+        wider than ``limit``. The page is empty only at the end of the artifact, so the next
+        offset, ``start + len(page)``, always advances. Invalid UTF-8 is cut at ``limit``.
     """
     skip = 0
-    while offset and skip < min(3, len(raw)) and raw[skip] & 0xC0 == 0x80:
+    while offset and skip < min(3, len(window)) and _continuation(window[skip]):
         skip += 1
-    raw, offset = raw[skip:], offset + skip
-    if offset + len(raw) >= size:
-        return offset, raw
-    for back in range(1, min(4, len(raw)) + 1):
-        byte = raw[-back]
-        if byte & 0xC0 == 0x80:
-            continue
-        need = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
-        return offset, raw[:-back] if need > back and len(raw) > back else raw
-    return offset, raw
+    data = window[skip:]
+    start = offset + skip
+    if len(data) <= limit:  # the window holds limit + 3 bytes here unless it reached the end
+        return start, data
+    cut = limit
+    while cut > 0 and limit - cut < 3 and _continuation(data[cut]):
+        cut -= 1
+    if cut == 0:  # the first character is wider than limit: finish it (at most 3 more bytes)
+        cut = limit
+        while cut < len(data) and cut - limit < 3 and _continuation(data[cut]):
+            cut += 1
+    elif _continuation(data[cut]):  # no character start within 3 bytes: not UTF-8, cut at limit
+        cut = limit
+    return start, data[:cut]

@@ -28,6 +28,7 @@ from agentcore.errors import ArtifactNotFound, ConfigError, ToolError, ToolTimeo
 from agentcore.events import ArtifactRef, ToolCall, ToolFinished
 from agentcore.tool_payloads import (
     IDEMPOTENCY_PARAM,
+    WINDOW_SLACK,
     arguments_model,
     bound_text,
     clean_schema,
@@ -473,7 +474,8 @@ async def read_artifact(
     """Read part of a stored artifact (the full output of an earlier tool call) as text.
 
     Offsets and lengths count bytes of the artifact, decoded as UTF-8 (undecodable bytes become
-    U+FFFD); a page never ends inside a character. Each page ends with "bytes X..Y of Z; next:
+    U+FFFD). A page never starts or ends inside a character and holds at least one whole
+    character, even when limit is smaller than it. Each page ends with "bytes X..Y of Z; next:
     offset=Y": call again with that offset for the next page.
 
     Args:
@@ -487,7 +489,8 @@ async def read_artifact(
         raise ToolError(f"{e}; pass an artifact id exactly as a tool result gave it (sha256:...)") from None
     if offset > ref.size:
         raise ToolError(f"offset {offset} is past the end of artifact {ref.id} ({ref.size} bytes); use 0..{ref.size}")
-    start, raw = whole_chars(ctx.artifacts.read(ref.id, offset, min(limit, ctx.payload_chars)), offset, ref.size)
+    limit = min(limit, ctx.payload_chars)
+    start, raw = whole_chars(ctx.artifacts.read(ref.id, offset, limit + WINDOW_SLACK), offset, limit)
     end = start + len(raw)
     after = f"next: offset={end}" if end < ref.size else "end of artifact"
     note = f"{ref.media_type}, bytes {start}..{end} of {ref.size}; {after}"

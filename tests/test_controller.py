@@ -160,6 +160,22 @@ def test_duplicate_call_ids_in_one_response_are_made_unique() -> None:
     assert len(set(ids)) == 2
 
 
+def test_repeated_call_ids_get_the_first_free_suffix() -> None:
+    cases = [
+        (["x_3", "x", "x"], ["d1_x_3", "d1_x", "d1_x_2"]),
+        (["x", "x", "x_2"], ["d1_x", "d1_x_3", "d1_x_2"]),  # a later id keeps its own name
+        (["x", "x", "x", "x_2", "x_3"], ["d1_x", "d1_x_4", "d1_x_5", "d1_x_2", "d1_x_3"]),
+        (["", ""], ["d1_", "d1__2"]),
+    ]
+    for ids, expected in cases:
+        response = ChatResponse(
+            content=None, tool_calls=tuple(ToolCallRequest(id=i, name="grep", arguments="{}") for i in ids)
+        )
+        first = [c.id for c in parse_decision(response, ["grep"], call_prefix="d1_").tool_calls]
+        again = [c.id for c in parse_decision(response, ["grep"], call_prefix="d1_").tool_calls]
+        assert first == again == expected, ids  # deterministic: a replayed response gives the same ids
+
+
 def test_bad_json_arguments_name_the_tool() -> None:
     response = ChatResponse(content=None, tool_calls=(ToolCallRequest(id="c", name="grep", arguments="{pattern: x"),))
     with pytest.raises(ModelOutputError, match="arguments of your call to 'grep' are not valid JSON"):
@@ -195,6 +211,35 @@ def test_json_decisions(content: str, kind: str, text: str) -> None:
     decision = parse_decision(say(content), ["grep"])
     assert decision.kind == kind
     assert (decision.reply if kind == "reply" else decision.question) == text
+
+
+PROSE_WITH_JSON = [
+    'A chat request holds messages such as {"role": "user", "content": "hi"}; that is all.',
+    'To delete it a model would answer {"tool_calls": [{"name": "grep", "arguments": {}}]} and stop.',
+    'You could answer {"reply": "x"}',
+    'Example:\n{"role": "user", "content": "hi"}',  # a lead-in line, but not a decision object
+    'Two options:\n{"reply": "a"}\n{"reply": "b"}',
+    '```json\n{"reply": "x"}\n```\nand more text after the fence',
+    "This lead-in line is far too long to be a mere introduction of the answer that follows it, " * 2
+    + ':\n{"reply": "x"}',
+]
+
+
+def test_only_an_answer_that_is_one_json_object_is_a_decision() -> None:
+    for content in PROSE_WITH_JSON:
+        decision = parse_decision(say(content), ["grep"], call_prefix="d1_")
+        assert (decision.kind, decision.reply, decision.tool_calls) == ("reply", content, ()), content
+    # a short lead-in line ending in ":" before the object is tolerated
+    for content, kind, text in [
+        ('Here is my answer:\n{"reply": "done"}', "reply", "done"),
+        ('Answer:\n```json\n{"ask_user": "Which file?"}\n```', "ask_user", "Which file?"),
+        ('Sure:\n{"tool_calls": [], "content": "from json mode"}', "reply", "from json mode"),
+    ]:
+        decision = parse_decision(say(content), ["grep"])
+        assert (decision.kind, decision.reply if kind == "reply" else decision.question) == (kind, text), content
+    lead_in = 'My call:\n{"tool_calls": [{"name": "grep", "arguments": {"pattern": "x"}}]}'
+    decision = parse_decision(say(lead_in), ["grep"], call_prefix="d1_")
+    assert [(c.id, c.name, c.arguments) for c in decision.tool_calls] == [("d1_call_1", "grep", {"pattern": "x"})]
 
 
 def test_json_tool_calls_in_content() -> None:

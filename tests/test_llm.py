@@ -123,6 +123,7 @@ def test_native_tool_calls_are_parsed(openai_server: OpenAIServer, sleeps: Sleep
         }
     ]
     assert body["model"] == "test-model" and "response_format" not in body
+    assert body["messages"] == [{"role": "user", "content": "find foo"}]  # native mode adds no note
 
 
 def test_native_history_keeps_tool_messages(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
@@ -183,7 +184,7 @@ def test_json_mode_plain_text_is_a_reply_and_bad_json_is_an_output_error(
     response = model.complete_sync(tool_request())
     assert response.tool_calls == () and response.content == "All done, nothing to search."
     openai_server.enqueue(text('{"tool_calls": [{"name": "search", "arguments": {"q": '))
-    with pytest.raises(ModelOutputError, match="not one valid JSON object"):
+    with pytest.raises(ModelOutputError, match="not valid JSON"):
         model.complete_sync(tool_request())
     openai_server.enqueue(json_answer({"tool_calls": [{"arguments": {}}]}))
     with pytest.raises(ModelOutputError, match='tool call #1 must be an object with a "name"'):
@@ -211,6 +212,112 @@ def test_auto_tool_mode_stays_native_on_plain_text(openai_server: OpenAIServer, 
     assert model.complete_sync(tool_request()).content == "hello there"
     assert model.complete_sync(tool_request()).structured_mode == "native_tools"
     assert all("tools" in r.body for r in openai_server.completion_requests)
+
+
+PROSE_WITH_JSON = (
+    'The request body holds messages such as {"role": "user", "content": "hi"}; the server replies.',
+    'To delete a file a model would answer {"tool_calls": [{"name": "rm", "arguments": {}}]} and stop.',
+    'Example:\n{"role": "user", "content": "hi"}',  # a lead-in line, but not a decision object
+    'Two options:\n{"tool_calls": []}\n{"tool_calls": []}',
+    '```json\n{"tool_calls": [{"name": "search", "arguments": {}}]}\n```\nbut I would not do that',
+    'Sure: {"tool_calls": [{"name": "search", "arguments": {"q": "x"}}]}',  # no line break after the lead-in
+)
+
+
+def test_json_mode_takes_only_an_answer_that_is_one_object_as_a_decision(
+    openai_server: OpenAIServer, sleeps: Sleeps
+) -> None:
+    model = make_model(openai_server, sleeps, tool_mode="json")
+    for prose in PROSE_WITH_JSON:
+        openai_server.enqueue(text(prose))
+        response = model.complete_sync(tool_request())
+        assert (response.tool_calls, response.content) == ((), prose), prose
+    decision = {"tool_calls": [{"name": "search", "arguments": {"q": "foo"}}], "content": None}
+    openai_server.enqueue(text("Here is my answer:\n```json\n" + json.dumps(decision) + "\n```"))
+    response = model.complete_sync(tool_request())  # a short lead-in line ending in ":" is tolerated
+    assert [(c.name, json.loads(c.arguments)) for c in response.tool_calls] == [("search", {"q": "foo"})]
+    openai_server.enqueue(text('{"role": "user", "content": "hi"}'))  # an object, but not a decision
+    assert model.complete_sync(tool_request()).content == '{"role": "user", "content": "hi"}'
+
+
+def test_auto_tool_mode_is_not_switched_by_json_quoted_in_prose(sleeps: Sleeps) -> None:
+    with OpenAIServer(ignore_tools=True) as server:
+        model = make_model(server, sleeps)
+        for prose in PROSE_WITH_JSON:
+            server.enqueue(text(prose))
+            response = model.complete_sync(tool_request())
+            assert (response.structured_mode, response.tool_calls, response.content) == ("native_tools", (), prose)
+        assert all("tools" in r.body for r in server.completion_requests)
+
+
+def test_auto_tool_mode_names_the_tools_and_the_json_format_then_switches(sleeps: Sleeps) -> None:
+    history = (ChatMessage(role="system", content="You are a helper."), user("find foo"))
+    with OpenAIServer(ignore_tools=True) as server:  # llama-server: drops ``tools``, answers in text
+        model = make_model(server, sleeps)
+        server.enqueue(tool_calls([("search", {"q": "foo"})]), text("done"))
+        first = model.complete_sync(tool_request(*history))
+        second = model.complete_sync(tool_request(*history))
+    bodies = [r.body for r in server.completion_requests]
+    assert "tools" in bodies[0] and [m["role"] for m in bodies[0]["messages"]] == ["system", "user"]
+    note = bodies[0]["messages"][0]["content"]
+    assert note.startswith("You are a helper.\n\n")  # merged into the one system message
+    assert "- search(q): Search the code base" in note
+    assert '{"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}], "content": null}' in note
+    assert '{"tool_calls": [], "content": "<your answer>"}' in note
+    assert (first.structured_mode, [(c.name, json.loads(c.arguments)) for c in first.tool_calls]) == (
+        "json_decision",
+        [("search", {"q": "foo"})],
+    )
+    assert "tools" not in bodies[1] and (second.structured_mode, second.content) == ("json_decision", "done")
+    system = bodies[1]["messages"][0]["content"]
+    assert "Call the tools below with native tool calls" not in system and system.count("search: Search") == 1
+
+
+def test_auto_tool_note_is_bounded() -> None:
+    many = [
+        ToolSpec(
+            name=f"tool_{i}",
+            description=f"Does thing number {i}. " * 50 + "\nSecond line never shown.",
+            parameters={"type": "object", "properties": {f"arg_{j}": {"type": "string"} for j in range(30)}},
+        )
+        for i in range(500)
+    ]
+    note = llm_wire.auto_tools_note(many)
+    assert len(note) < llm_wire.MAX_NOTE_CHARS + 1000
+    assert "- tool_0(arg_0?, arg_1?," in note and "+18 more" in note and "Second line" not in note
+    assert "more tools not listed here)" in note and "tool_499" not in note
+
+
+def test_an_agent_on_a_server_that_drops_tools_calls_them_through_the_note(sleeps: Sleeps) -> None:
+    from agentcore.runtime import Agent
+    from agentcore.tools import tool
+
+    seen: list[str] = []
+
+    @tool
+    def grep_code(pattern: str, max_hits: int = 5) -> str:
+        """Search the code for a pattern.
+
+        Args:
+            pattern: The text to look for.
+            max_hits: Most hits to return.
+        """
+        seen.append(pattern)
+        return f"calc.py:3: def {pattern}"
+
+    with OpenAIServer(ignore_tools=True) as server:
+        server.enqueue(
+            tool_calls([("grep_code", {"pattern": "add"})]),  # comes back as JSON text
+            json_answer({"ops": []}),  # the processor
+            text("add is defined in calc.py:3"),
+        )
+        model = make_model(server, sleeps)
+        result = Agent(model, model, [grep_code]).run_sync("Where is add defined?")
+    assert (result.status, result.reply, seen) == ("succeeded", "add is defined in calc.py:3", ["add"])
+    controller = [r.body for r in server.completion_requests if "response_format" not in r.body]
+    first = json.dumps(controller[0]["messages"])
+    assert "grep_code(pattern, max_hits?): Search the code for a pattern." in first and "ask_user(question)" in first
+    assert "tools" in controller[0] and "tools" not in controller[1]  # switched to JSON mode for good
 
 
 def test_json_schema_request_shape_and_fences_stripped(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
@@ -630,7 +737,13 @@ def test_wire_helpers() -> None:
     assert llm_wire.retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
     assert llm_wire.retry_after_seconds({"Retry-After": "soon"}) is None
     assert llm_wire.is_schema_rejection(500, "boom") and not llm_wire.is_schema_rejection(400, "bad model")
-    assert llm_wire.looks_like_json_decision('Sure: {"tool_calls": []}')
+    assert not llm_wire.looks_like_json_decision('Sure: {"tool_calls": []}')  # JSON inside a line of prose
+    assert llm_wire.looks_like_json_decision('Sure:\n{"tool_calls": []}')  # a lead-in line, then the object
+    assert llm_wire.looks_like_json_decision(' ```json\n{"tool_calls": []}\n``` ')
+    assert not llm_wire.looks_like_json_decision('{"reply": "x"}') and not llm_wire.looks_like_json_decision("{bad")
+    assert llm_wire.json_answer("Note:\n{bad") is None and llm_wire.json_answer("{}") == {}
+    with pytest.raises(ValueError, match="starts like JSON but is not valid JSON"):
+        llm_wire.json_answer('{"tool_calls": [] } trailing')
     assert llm_wire.parse_json_decision('{"content": "hi"}') == ([], "hi")
     with pytest.raises(llm_wire.InvalidCompletion, match="body is JSON list"):
         llm_wire.parse_completion("[]")

@@ -11,7 +11,7 @@ import pytest
 
 from agentcore.errors import ConfigError, ModelRequestError, ModelUnavailable, StorageUnavailable
 from agentcore.events import Event, LLMCalled, PatchRejected, RunFinished, RunStarted, ToolFinished, ToolStarted
-from agentcore.llm import ChatRequest, ChatResponse, Usage, request_digest
+from agentcore.llm import ChatRequest, ChatResponse, ToolCallRequest, Usage, request_digest
 from agentcore.runtime import Agent, idempotency_key
 from agentcore.sqlite_store import SQLiteEventStore
 from agentcore.state import fold
@@ -132,6 +132,29 @@ def test_llm_calls_are_recorded_with_their_request(store: EventStore) -> None:
     assert llm.usage.total_tokens == 105 and result.state.tokens == 105
     config = events_of(store, result.run_id, RunStarted)[0].config
     assert config["controller_model"] == "scripted" and "read_artifact" in config["tools"]
+
+
+def test_repeated_model_call_ids_become_unique_and_every_call_runs_once(store: EventStore) -> None:
+    grep = Counter()
+
+    def req(call_id: str, pattern: str) -> ToolCallRequest:
+        return ToolCallRequest(id=call_id, name="grep", arguments=json.dumps({"pattern": pattern}))
+
+    batch = ChatResponse(
+        content=None, tool_calls=(req("x_3", "a"), req("x", "b"), req("x", "c")), finish_reason="tool_calls"
+    )
+    controller = ScriptedChatModel([batch, say("done")])
+    processor = ScriptedChatModel([NO_OPS, NO_OPS, NO_OPS])
+    result = Agent(controller, processor, tools=[grep.tool], store=store).run_sync("find a, b and c")
+
+    assert result.status == "succeeded" and result.reply == "done"
+    started = [e.call.id for e in events_of(store, result.run_id, ToolStarted)]
+    assert len(started) == 3 and len(set(started)) == 3
+    assert started[0] == "d1_x_3" and set(started) >= {"d1_x_3", "d1_x"}
+    finished = [e.call_id for e in events_of(store, result.run_id, ToolFinished)]
+    assert sorted(finished) == sorted(started)
+    assert sorted(c["pattern"] for c in grep.calls) == ["a", "b", "c"]
+    assert sorted(c["key"] for c in grep.calls) == sorted(idempotency_key(result.run_id, i) for i in started)
 
 
 # -- unusable model output -------------------------------------------------------------------

@@ -578,6 +578,37 @@ def test_read_artifact_pages_to_the_end_without_splitting_characters(artifacts: 
     assert not artifacts.exists(artifact_id(pages[0].encode()))  # a page is not stored again
 
 
+def page_through(runner: ToolRunner, artifact: str, limit: int, offset: int = 0) -> list[tuple[int, int, str]]:
+    """(start, end, text) of every page from ``offset`` to the end; fails if the next offset stalls."""
+    pages = []
+    for _ in range(100):
+        result = run(runner, "read_artifact", id=artifact, offset=offset, limit=limit)
+        assert result.ok, result.payload
+        body, note = result.payload.rsplit("\n[", 1)
+        start, end = (int(x) for x in note.split("bytes ")[1].split(" of")[0].split(".."))
+        pages.append((start, end, body))
+        if note.endswith("end of artifact]"):
+            return pages
+        assert note.endswith(f"; next: offset={end}]") and end > offset, note
+        offset = end
+    raise AssertionError(f"no end after 100 pages: {pages[-3:]}")
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_read_artifact_with_a_limit_smaller_than_a_character_shows_each_character_once(
+    artifacts: ArtifactStore, limit: int
+) -> None:
+    ref = artifacts.put("€€€".encode(), TEXT)  # 3 bytes per character
+    runner = ToolRunner([], artifacts)
+    pages = page_through(runner, ref.id, limit)
+    assert [(start, end, body) for start, end, body in pages] == [(0, 3, "€"), (3, 6, "€"), (6, 9, "€")]
+    mid = page_through(runner, ref.id, limit, offset=1)  # inside a character: starts at the next one
+    assert [body for _, _, body in mid] == ["€", "€"] and mid[0][0] == 3
+    mixed = artifacts.put("a€😀b".encode(), TEXT)  # 1, 3, 4 and 1 bytes
+    assert "".join(body for _, _, body in page_through(runner, mixed.id, limit)) == "a€😀b"
+    assert all("\ufffd" not in body and body for _, _, body in page_through(runner, mixed.id, limit))
+
+
 def test_read_artifact_errors_are_messages_for_the_model(artifacts: ArtifactStore) -> None:
     ref = artifacts.put(b"abc", TEXT)
     runner = ToolRunner([], artifacts)
