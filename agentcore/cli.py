@@ -8,6 +8,7 @@ is expected. Errors from agentcore become one-line messages with exit code 1, ne
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentcore import inspect_run
-from agentcore.cli_agents import agent_for_run, code_agent, make_models
+from agentcore.cli_agents import agent_for_run, code_agent, make_models, offline_wanted
 from agentcore.errors import AgentcoreError, RunNotFound
 from agentcore.events import RunStarted
 from agentcore.offline import OfflineCodeModel
@@ -123,9 +124,7 @@ def _print_result(result: RunResult, store: SQLiteEventStore, db: str, as_json: 
         if cited:
             console.print("\n[bold]Cited facts[/bold]")
             for f in cited:
-                where = f"source {f['source']}" + (
-                    f", artifact {f['artifact_id'][:19]}…" if f.get("artifact_id") else ""
-                )
+                where = f"source {f['source']}" + (f", artifact {f['artifact_id']}" if f.get("artifact_id") else "")
                 console.print(f"- [bold]{escape(f['key'])}[/bold]: {escape(f['value'])} [dim]({escape(where)})[/dim]")
         rid = result.run_id
         dbo = "" if db == DEFAULT_DB else f" --db {db}"
@@ -184,6 +183,13 @@ def ask(
     """Answer a question about the code in --repo, citing where each fact came from."""
     from agentcore.cli_render import Progress
 
+    if not offline_wanted(offline) and not (
+        model or os.environ.get("AGENTCORE_MODEL") or os.environ.get("OPENAI_MODEL")
+    ):
+        raise click.ClickException(
+            "a model server is configured (OPENAI_API_KEY/OPENAI_BASE_URL) but no model name: pass --model NAME "
+            "(or set AGENTCORE_MODEL), or use --offline"
+        )
     controller, processor = make_models(model, processor_model, offline, tool_mode=tool_mode, schema_mode=schema_mode)
     show = not (quiet or as_json)
     if show:

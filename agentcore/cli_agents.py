@@ -66,7 +66,7 @@ def agent_for_run(store: EventStore, run_id: str, offline: bool = False) -> Agen
     if meta.get("toolkit") != "code" or not meta.get("repo"):
         raise ConfigError(
             f"run {run_id!r} was not made by `agentcore ask`, so the CLI cannot rebuild its agent; "
-            "resume it from Python with the same Agent (agent.resume(run_id))"
+            "resume it from Python with the same Agent (agent.resume_sync(run_id))"
         )
     names = config.get("controller_model"), config.get("processor_model")
     if offline or OFFLINE_MODEL_NAME in names:

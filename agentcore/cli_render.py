@@ -51,9 +51,7 @@ class Progress:
         if isinstance(e, RunStarted):
             return f"{seq} [bold]run started[/bold] {escape(_clip(e.task))}"
         if isinstance(e, LLMCalled) and not e.ok:
-            return (
-                f"{seq} [yellow]{e.role} output rejected[/yellow] (attempt {e.attempt}): {escape(_clip(e.error or ''))}"
-            )
+            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {escape(_clip(e.error or ''))}"
         if isinstance(e, Decided):
             d = e.decision
             if d.kind == "tool_calls":
@@ -101,7 +99,7 @@ def table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequence[st
     """Print rows as a table of the given columns (values escaped, long text clipped)."""
     t = Table(title=title, show_lines=False)
     for c in columns:
-        t.add_column(c, overflow="fold")
+        t.add_column(c, overflow="fold", no_wrap=c in ("id", "run_id"))  # ids stay copy-pastable
     for row in rows:
         t.add_row(*(escape(_clip("" if row.get(c) is None else str(row.get(c)), 80)) for c in columns))
     console.print(t)

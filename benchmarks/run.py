@@ -1,6 +1,6 @@
 """Run one benchmark workload and print its JSON result: ``python benchmarks/run.py W1 [--n N]``.
 
-Workloads are defined in the project's BENCHMARKS.md; each lives in ``benchmarks/w<k>_*.py`` and
+Workloads are defined in benchmarks/WORKLOADS.md; each lives in ``benchmarks/w<k>_*.py`` and
 exposes ``run(n: int | None, repeat: int) -> dict``. Results are medians over ``--repeat`` runs.
 """
 

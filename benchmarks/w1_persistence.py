@@ -1,4 +1,4 @@
-"""W1 — step persistence: the agent loop's write path (see BENCHMARKS.md).
+"""W1 — step persistence: the agent loop's write path (see WORKLOADS.md).
 
 One run of N steps in a file-backed SQLite store. Each step appends one ``StatePatched`` event
 that adds one fact of about 190 bytes; every 10th step's event also replaces the 10-step plan

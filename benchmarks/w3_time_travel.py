@@ -1,4 +1,4 @@
-"""W3 — time travel: ``state_at(seq)`` on a long run with the default snapshot policy (see BENCHMARKS.md).
+"""W3 — time travel: ``state_at(seq)`` on a long run with the default snapshot policy (see WORKLOADS.md).
 
 A run of N events (default 100,000) written as agent steps of five events, one commit per step:
 ``LLMCalled`` (controller) -> ``Decided`` (one tool call) -> ``ToolStarted`` -> ``ToolFinished``

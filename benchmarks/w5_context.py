@@ -1,4 +1,4 @@
-"""W5 — context bound: the controller's prompt does not grow with the size of tool outputs (see BENCHMARKS.md).
+"""W5 — context bound: the controller's prompt does not grow with the size of tool outputs (see WORKLOADS.md).
 
 A real code-search run (``Agent``, a file-backed ``SQLiteEventStore``, the ``OfflineCodeModel`` as
 controller and processor, the real ``find_definition``/``read_file``/``list_files`` of

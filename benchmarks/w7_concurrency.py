@@ -1,4 +1,4 @@
-"""W7 — concurrent runs: 8 OS processes, each driving its own run in one shared SQLite file (see BENCHMARKS.md).
+"""W7 — concurrent runs: 8 OS processes, each driving its own run in one shared SQLite file (see WORKLOADS.md).
 
 What runs: the real ``Agent`` loop on a file-backed ``SQLiteEventStore`` (default durability
 ``full``, default snapshots), with ``FunctionChatModel`` controller and processor (no LLM latency,

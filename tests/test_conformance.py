@@ -1,7 +1,8 @@
 """RFC 6902 conformance of ``apply_json_patch``: the public json-patch-tests suite, plus strictness.
 
-The suite lives in ``shared/conformance/json-patch-tests`` beside the repository (CI clones the
-repo into another folder with a copy of ``shared/`` next to it). Records with ``disabled: true``
+The suite is vendored in ``tests/data/json-patch-tests`` (from the project's
+``shared/conformance/json-patch-tests``; when that copy sits beside the repository, as in CI, a
+test checks the two are identical). Records with ``disabled: true``
 and records without a ``doc`` (comments) are not run; every other record must give its
 ``expected`` document, or raise ``PatchError`` when it has an ``error``.
 """
@@ -18,7 +19,8 @@ import pytest
 from agentcore.errors import PatchError
 from agentcore.state import apply_json_patch
 
-SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "json-patch-tests"
+SUITE = Path(__file__).resolve().parent / "data" / "json-patch-tests"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "json-patch-tests"
 FILES = ("tests.json", "spec_tests.json")
 
 
@@ -27,7 +29,7 @@ def _load() -> list[Any]:
     if missing:
         raise RuntimeError(
             f"the JSON Patch conformance suite is missing: no {', '.join(missing)} in {SUITE}. "
-            "Put a copy of shared/ beside the repository (shared/conformance/json-patch-tests)."
+            "Restore tests/data/json-patch-tests from the repository."
         )
     params = []
     for name in FILES:
@@ -134,3 +136,12 @@ def test_the_result_shares_nothing_with_the_inputs() -> None:
 def test_a_malformed_patch_is_a_patch_error(patch: Any) -> None:
     with pytest.raises(PatchError, match=r"must be a list of operations|must be a JSON object"):
         apply_json_patch({}, patch)
+
+
+def test_the_vendored_suite_matches_the_shared_copy() -> None:
+    """The vendored records are the project's shared ones (checked wherever shared/ is at hand)."""
+    for name in FILES:
+        vendored = json.loads((SUITE / name).read_text(encoding="utf-8"))
+        assert len(vendored) > 10, f"{name} looks truncated"
+        if (SHARED / name).is_file():
+            assert vendored == json.loads((SHARED / name).read_text(encoding="utf-8")), f"{name} differs from shared/"

@@ -9,6 +9,7 @@ durations differ between recordings; everything else is stable).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Callable
@@ -90,7 +91,11 @@ async def ask_user(store: MemoryEventStore) -> str:
 SCENARIOS: dict[str, Callable[[MemoryEventStore], Any]] = {"basic": basic, "recovery": recovery, "ask_user": ask_user}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Re-record the golden traces in traces/ (after an intended change of agent behaviour)."
+    )
+    parser.parse_args(argv)
     for name, scenario in SCENARIOS.items():
         store = MemoryEventStore()
         run_id = asyncio.run(scenario(store))
