@@ -420,8 +420,8 @@ def test_5xx_retried_then_success(openai_server: OpenAIServer, sleeps: Sleeps, c
 
 
 def test_timeout_is_retried(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    openai_server.enqueue(slow(30.0, then=text("too late")), text("ok"))
-    model = make_model(openai_server, sleeps, timeout=1.0)  # generous: the normal 2nd reply must beat it
+    openai_server.enqueue(slow(60.0, then=text("too late")), text("ok"))
+    model = make_model(openai_server, sleeps, timeout=3.0)  # generous: the normal 2nd reply must beat it
     response = model.complete_sync(text_request())
     assert (response.content, response.attempts) == ("ok", 2)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,9 @@ def test_a_reader_folding_during_appends_always_sees_a_consistent_prefix(
     with SQLiteEventStore(db) as reader, SQLiteEventStore(db, read_only=True) as ro:
         go.touch()
         last = 0
+        deadline = time.monotonic() + 120
         while not out.exists():
+            assert time.monotonic() < deadline, "the writer never finished (killed from outside?)"
             for store in (reader, ro):
                 if not crash_worker.exists(store, "busy"):
                     continue

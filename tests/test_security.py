@@ -41,11 +41,11 @@ from agentcore.toolkits.code.agent_tools import code_tools
 from agentcore.tools import ToolRunner, tool
 from agentcore.trace import export_run
 from agentcore.view import render_html
+from tests.browser import chromium_binary
 from tests.code_fixtures import make_trap_tree
 from tests.openai_server import OpenAIServer, Reply, json_answer, status, text, tool_calls
 
 PACKAGE = Path(__file__).resolve().parent.parent / "agentcore"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def database_text(db: Path) -> str:
@@ -396,7 +396,7 @@ def hostile_plan_run(store: SQLiteEventStore) -> str:
 
 def dom_after_scripts(page: Path, profile: Path) -> str:
     args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri(),
     ]  # fmt: skip

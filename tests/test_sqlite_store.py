@@ -334,7 +334,10 @@ def run_writers(tmp_path: Path, db_path: Path, run: str, names: list[str], n: in
         )
         for name in names
     ]
+    deadline = time.monotonic() + 60
     while not all((tmp_path / f"ready-{name}").exists() for name in names):
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead and time.monotonic() < deadline, [p.communicate() for p in dead] or "writers never got ready"
         time.sleep(0.01)
     go.touch()
     results = []
@@ -495,3 +498,34 @@ def test_an_in_memory_database_works_too() -> None:
         run, events = fill(s, steps=2)
         assert list(s.read(run)) == events and s.state_at(run, 6) == fold(events[:6])
         assert s.artifacts.get_text(s.artifacts.put_text("x").id) == "x"
+
+
+def test_state_at_starts_from_the_newest_snapshot_at_or_below_the_seq(db_path: Path) -> None:
+    """Tamper with a snapshot row: a fresh store's state_at must show it, so it really starts there."""
+    import sqlite3
+
+    from agentcore.state import Fact
+
+    with SQLiteEventStore(db_path, snapshot_every=5, snapshot_ratio=0) as s:
+        run, events = fill(s, steps=10)
+        events.append(finished(run, len(events) + 1))
+        s.append(run, events[-1:], len(events) - 1)  # one event past the newest snapshot
+        snap_seq = s._best_snapshot(run, len(events))[0]
+        assert 0 < snap_seq < len(events)
+        marked = fold(events[:snap_seq])
+        marked.known_facts["marker"] = Fact(key="marker", value="read from the snapshot", seq=snap_seq)
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute(
+            "UPDATE snapshots SET encoding = 'json', state = ?, size = ? WHERE run_id = ? AND seq = ?",
+            (marked.model_dump_json(), len(marked.model_dump_json()), run, snap_seq),
+        )
+    conn.close()
+    with SQLiteEventStore(db_path) as fresh:  # no in-process cache
+        assert "marker" in fresh.state_at(run, snap_seq).known_facts
+        assert "marker" in fresh.state_at(run).known_facts  # snapshot + tail
+        earlier = fresh._best_snapshot(run, snap_seq - 1)
+        assert earlier is None or earlier[0] < snap_seq
+        assert "marker" not in fresh.state_at(run, snap_seq - 1).known_facts
+        fresh.delete_snapshots(run)
+        assert fresh.state_at(run) == fold(events)  # the cache gone, the log alone is the truth

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -480,6 +480,7 @@ def test_summaries_from_the_tool_or_the_result_object(artifacts: ArtifactStore) 
     assert failed.artifact is not None and artifacts.read(failed.artifact.id) == b"raw"  # the output is kept
 
 
+@settings(deadline=None)
 @given(text=st.text(max_size=3000), limit=st.integers(1, 500), aligned=st.booleans())
 def test_bound_text_never_exceeds_the_bound_and_shows_a_prefix(text: str, limit: int, aligned: bool) -> None:
     payload = bound_text(text, REF, limit, aligned=aligned)
@@ -495,6 +496,7 @@ def test_bound_text_never_exceeds_the_bound_and_shows_a_prefix(text: str, limit:
         assert ID in note
 
 
+@settings(deadline=None)
 @given(items=st.lists(st.text(max_size=200) | st.integers()), limit=st.integers(1, 400), top_k=st.integers(1, 20))
 def test_list_payload_never_exceeds_the_bound(items: list[object], limit: int, top_k: int) -> None:
     payload = list_payload(items, REF, limit, top_k)
