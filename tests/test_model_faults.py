@@ -154,7 +154,7 @@ def test_transient_faults_are_retried_and_recorded(
 
 def test_a_timeout_is_retried_within_the_run(server: OpenAIServer, db_path: Path) -> None:
     server.enqueue(slow(60.0, then=text("too late")))
-    result, events = run(server, db_path, Sleeps(), timeout=5.0)  # the normal 2nd reply must beat it
+    result, events = run(server, db_path, Sleeps(), timeout=3.0)  # the normal 2nd reply must beat it
     assert result.status == "succeeded"
     assert attempts(events)[0] == ("controller", 2)
 
