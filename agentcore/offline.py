@@ -11,7 +11,9 @@ kinds of question on any repository:
 - where is X used / who calls X      -> ``find_definition`` + ``search_code``
 - what does file F contain           -> ``read_file``
 
-Anything else gets a best-effort search for the most identifier-like word of the question.
+Anything else gets a best-effort search for the most identifier-like word of the question; a
+question with no symbol or file name in it is answered with a question to the user (``ask_user``),
+and the user's answer is then read as the question.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from agentcore.errors import ModelOutputError
 from agentcore.llm import ChatRequest, ChatResponse, ToolCallRequest, Usage
 
 OFFLINE_MODEL_NAME = "agentcore-offline"
+ASK_SUBJECT = (
+    "Which symbol or file should I look for? (for example: where is Cart defined, or what does app/main.py contain)"
+)
 
 _STOP = {
     "where", "what", "which", "who", "how", "is", "are", "the", "a", "an", "of", "in", "on", "to", "for",
@@ -34,6 +39,7 @@ _STOP = {
 }  # fmt: skip
 
 _FILE_RE = re.compile(r"(?:`([^`]+\.[A-Za-z0-9]+)`|(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,5})\b)")
+_IDENT = re.compile(r"[A-Za-z_][\w.]*")
 _WORD = re.compile(r"[A-Za-z_][\w]*")
 _MATCH_LINE = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+): ?(?P<text>.*)$")
 _DEF_IN_FILE = re.compile(
@@ -59,6 +65,8 @@ def classify(question: str) -> Intent:
     if file_m and (wants_file or not re.search(r"\b(defined|declared|used|calls?|referenced)\b", low)):
         return Intent("file", file_m.group(1) or file_m.group(2))
     symbol = _symbol(q)
+    if not _IDENT.fullmatch(symbol):
+        return Intent("unclear", "")
     if re.search(
         r"\b(used|uses?|using|usages?|call(s|ed|ers|ing)?|referenced|references|imported|raised|thrown|instantiated|"
         r"created|invoked|read|written|returned)\b",
@@ -67,6 +75,8 @@ def classify(question: str) -> Intent:
         return Intent("usage", symbol)
     if re.search(r"\b(defined|declared|definition|declaration|implemented|where is|where's|find)\b", low):
         return Intent("definition", symbol)
+    if symbol.islower() and symbol.isalpha() and "`" not in q:
+        return Intent("unclear", "")  # "hello?", "help": a plain word with no question around it
     return Intent("search", symbol)
 
 
@@ -81,7 +91,7 @@ def _symbol(question: str) -> str:
         shaped = ("_" in w) + ((w != w.lower() and w != w.capitalize()) or w.isupper()) * 2 + ("." in w)
         return (shaped + (w[0].isupper()), len(w))
 
-    return max(candidates, key=score) if candidates else question.strip()
+    return max(candidates, key=score) if candidates else ""
 
 
 def _usage_sentence(symbol: str, usages: str, definition: str | None) -> str:
@@ -142,6 +152,13 @@ class OfflineCodeModel:
             if title.startswith("Known facts"):
                 facts = _facts(body)
         intent = classify(task)
+        if intent.kind == "unclear":
+            answer = facts.get("user:answer")
+            if answer is None:
+                return self._json(request, {"ask_user": ASK_SUBJECT})
+            intent = classify(answer)
+            if intent.kind == "unclear":
+                return self._json(request, {"reply": f"I could not find a symbol or file name in {answer!r}."})
         available = {t.name for t in request.tools}
         plan = self._next_calls(intent, facts, available)
         if plan:

@@ -342,3 +342,21 @@ def test_missing_file_is_reported_not_invented(store: SQLiteEventStore, repos: d
     result = ask(store, repos["python"], "What does shop/missing.py contain?")
     assert "shop/missing.py could not be read" in (result.reply or "")
     assert "lines" not in (result.reply or "").split("could not be read")[0]
+
+
+@pytest.mark.parametrize("question", ["hello?", "help", "?"])
+def test_a_question_with_no_subject_is_put_back_to_the_user(
+    store: SQLiteEventStore, repos: dict[str, Path], question: str
+) -> None:
+    from agentcore.offline import ASK_SUBJECT
+
+    model = OfflineCodeModel()
+    agent = Agent(model, model, code_tools(repos["go"]), store)
+    waiting = agent.run_sync(question)
+    assert (waiting.status, waiting.reason) == ("waiting_for_user", ASK_SUBJECT)
+    assert not any(e.type == "tool_started" for e in store.read(waiting.run_id)), "nothing searched for a guess"
+    path, line = GO_DEFINITIONS["ClientError"]
+    result = agent.answer_sync(waiting.run_id, "Where is ClientError defined?")
+    assert result.status == "succeeded"
+    assert (LOCATION.search(result.reply or "") or [None])[0] == f"{path}:{line}"
+    assert result.state.known_facts["user:answer"].source == "user"
