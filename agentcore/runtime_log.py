@@ -108,19 +108,23 @@ class RunLog:
         """Queue one ``LLMCalled`` per attempt of a model turn (each has ``request``, ``response``,
         ``latency_ms`` and ``error``), numbered from 1."""
         return [
-            self.add_llm(
-                role=role,
-                model=model,
-                request=a.request,
-                response=a.response,
-                latency_ms=a.latency_ms,
-                attempt=number,
-                error=a.error,
-                caused_by=caused_by,
-                step_id=step_id,
-            )
-            for number, a in enumerate(attempts, start=1)
+            self._add_attempt(role, model, a, number, caused_by, step_id) for number, a in enumerate(attempts, start=1)
         ]
+
+    def _add_attempt(
+        self, role: str, model: str, attempt: Any, number: int, caused_by: int | None, step_id: str | None
+    ) -> LLMCalled:
+        return self.add_llm(
+            role=role,
+            model=model,
+            request=attempt.request,
+            response=attempt.response,
+            latency_ms=attempt.latency_ms,
+            attempt=number,
+            error=attempt.error,
+            caused_by=caused_by,
+            step_id=step_id,
+        )
 
     def add_processor_outcome(
         self, outcome: ProcessorOutcome, *, model: str, caused_by: int, step_id: str | None = None
@@ -132,17 +136,7 @@ class RunLog:
         """
         llm = None
         for number, attempt in enumerate(outcome.attempts, start=1):
-            llm = self.add_llm(
-                role="processor",
-                model=model,
-                request=attempt.request,
-                response=attempt.response,
-                latency_ms=attempt.latency_ms,
-                attempt=number,
-                error=attempt.error,
-                caused_by=caused_by,
-                step_id=step_id,
-            )
+            llm = self._add_attempt("processor", model, attempt, number, caused_by, step_id)
             if attempt.accepted:
                 assert attempt.patch is not None
                 self.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=caused_by)
