@@ -1,10 +1,48 @@
-"""agentcore: LLM agents whose every state change is an event in an SQLite log.
+"""agentcore: LLM agents whose every state change is an event in a log.
 
 Replay a run, inspect any past state, resume after a crash. This module only re-exports the
-public API; see the README for concepts.
+public API (every event class and patch op included); see the README for concepts and the layout.
 """
 
-from agentcore.artifacts import ArtifactStore, MemoryArtifactStore
+from agentcore.core.events import (
+    EVENT_ADAPTER,
+    ArtifactRef,
+    BaseEvent,
+    Decided,
+    Decision,
+    Event,
+    LLMCalled,
+    PatchRejected,
+    RunFinished,
+    RunStarted,
+    StatePatched,
+    StepFailed,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+    TokenUsage,
+    ToolCall,
+    ToolFinished,
+    ToolStarted,
+    UserMessaged,
+    decode_event,
+    encode_event,
+)
+from agentcore.core.fold import apply, diff_states, fold
+from agentcore.core.patches import (
+    AddOpenQuestions,
+    AnswerQuestion,
+    AppendKnownFacts,
+    FactInput,
+    JsonPatch,
+    PatchOp,
+    QuestionInput,
+    ReplacePlan,
+    SetStepStatus,
+    StatePatch,
+)
+from agentcore.core.plans import Plan, RetryPolicy, Step, validate_plan
+from agentcore.core.state import RunState
 from agentcore.errors import (
     AgentcoreError,
     ArtifactNotFound,
@@ -27,30 +65,21 @@ from agentcore.errors import (
     ToolError,
     TraceError,
 )
-from agentcore.events import EVENT_ADAPTER, ArtifactRef, Decision, Event, ToolCall, decode_event, encode_event
-from agentcore.llm import ChatMessage, ChatModel, ChatRequest, ChatResponse, OpenAIChatModel, ToolSpec
-from agentcore.offline import OfflineCodeModel
-from agentcore.patches import (
-    AddOpenQuestions,
-    AnswerQuestion,
-    AppendKnownFacts,
-    FactInput,
-    JsonPatch,
-    ReplacePlan,
-    SetStepStatus,
-    StatePatch,
-)
-from agentcore.planner import plan_task
-from agentcore.plans import Plan, RetryPolicy, Step, validate_plan
-from agentcore.replay import replay_trace
-from agentcore.runtime import Agent, RunResult
-from agentcore.runtime_plans import PlanRunner
-from agentcore.sqlite_store import SQLiteEventStore
-from agentcore.state import RunState, apply, diff_states, fold
-from agentcore.store import EventStore, MemoryEventStore, RunInfo
-from agentcore.toolkits.code.agent_tools import code_tools
-from agentcore.tools import Tool, ToolResult, ToolRunner, tool
-from agentcore.trace import export_run, import_trace, read_trace
+from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
+from agentcore.models.offline import OfflineCodeModel
+from agentcore.models.openai import OpenAIChatModel
+from agentcore.replay.replayer import replay_trace
+from agentcore.roles.planner import plan_task
+from agentcore.runtime.agent import Agent, RunResult
+from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
+from agentcore.storage.base import EventStore, RunInfo
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.storage.trace import export_run, import_trace, read_trace
+from agentcore.tools.base import Tool, ToolResult, tool
+from agentcore.tools.code.agent_tools import code_tools
+from agentcore.tools.runner import ToolRunner
 
 __version__ = "0.1.0"
 
@@ -63,18 +92,21 @@ __all__ = [
     "ArtifactNotFound",
     "ArtifactRef",
     "ArtifactStore",
+    "BaseEvent",
     "ChatMessage",
     "ChatModel",
     "ChatRequest",
     "ChatResponse",
     "ConcurrencyError",
     "ConfigError",
+    "Decided",
     "Decision",
     "EVENT_ADAPTER",
     "Event",
     "EventStore",
     "FactInput",
     "JsonPatch",
+    "LLMCalled",
     "MemoryArtifactStore",
     "MemoryEventStore",
     "ModelError",
@@ -85,32 +117,46 @@ __all__ = [
     "OfflineCodeModel",
     "OpenAIChatModel",
     "PatchError",
+    "PatchOp",
+    "PatchRejected",
     "Plan",
     "PlanError",
     "PlanRunner",
+    "QuestionInput",
     "ReplacePlan",
     "ReplayMismatch",
     "RetryPolicy",
     "RunFailed",
+    "RunFinished",
     "RunInfo",
     "RunNotFound",
     "RunNotStarted",
     "RunResult",
+    "RunStarted",
     "RunState",
     "SQLiteEventStore",
     "SchemaTooNew",
     "SetStepStatus",
     "StatePatch",
+    "StatePatched",
     "Step",
+    "StepFailed",
+    "StepSkipped",
+    "StepStarted",
+    "StepSucceeded",
     "StorageUnavailable",
     "StoreError",
+    "TokenUsage",
     "Tool",
     "ToolCall",
     "ToolError",
+    "ToolFinished",
     "ToolResult",
     "ToolRunner",
     "ToolSpec",
+    "ToolStarted",
     "TraceError",
+    "UserMessaged",
     "apply",
     "code_tools",
     "decode_event",

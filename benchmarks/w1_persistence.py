@@ -25,10 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentcore.events import RunStarted, StatePatched
-from agentcore.patches import AppendKnownFacts, FactInput, ReplacePlan
-from agentcore.plans import Plan, Step
-from agentcore.sqlite_store import SQLiteEventStore
+from agentcore.core.events import RunStarted, StatePatched
+from agentcore.core.patches import AppendKnownFacts, FactInput, ReplacePlan
+from agentcore.core.plans import Plan, Step
+from agentcore.storage.sqlite.store import SQLiteEventStore
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_N = 1000

@@ -33,9 +33,9 @@ from typing import Any
 
 import pydantic
 
-from agentcore.events import StatePatched, decode_event, encode_event
-from agentcore.patches import AppendKnownFacts, FactInput
-from agentcore.state import RunState, apply, fold
+from agentcore.core.events import StatePatched, decode_event, encode_event
+from agentcore.core.fold import RunState, apply, fold
+from agentcore.core.patches import AppendKnownFacts, FactInput
 
 DEFAULT_N = 100_000
 WINDOW = 1_000

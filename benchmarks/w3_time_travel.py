@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentcore.events import (
+from agentcore.core.events import (
     ArtifactRef,
     BaseEvent,
     Decided,
@@ -41,9 +41,9 @@ from agentcore.events import (
     ToolFinished,
     ToolStarted,
 )
-from agentcore.patches import AppendKnownFacts, FactInput
-from agentcore.sqlite_store import SQLiteEventStore
-from agentcore.state import RunState
+from agentcore.core.fold import RunState
+from agentcore.core.patches import AppendKnownFacts, FactInput
+from agentcore.storage.sqlite.store import SQLiteEventStore
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_N = 100_000

@@ -27,13 +27,13 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from agentcore.events import RunStarted
-from agentcore.plans import Plan, RetryPolicy, Step
-from agentcore.runtime_plans import PlanRunner
-from agentcore.scheduler import MemorySink, Scheduler, StepResult, StepRun
-from agentcore.state import fold
-from agentcore.store import MemoryEventStore
-from agentcore.tools import tool
+from agentcore.core.events import RunStarted
+from agentcore.core.fold import fold
+from agentcore.core.plans import Plan, RetryPolicy, Step
+from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.scheduling.scheduler import MemorySink, Scheduler, StepResult, StepRun
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.tools.base import tool
 
 SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
 MAX_PARALLEL = 16

@@ -25,13 +25,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentcore.llm import ChatRequest, ChatResponse, canonical_json
-from agentcore.offline import OfflineCodeModel
-from agentcore.runtime import Agent
-from agentcore.sqlite_store import SQLiteEventStore
-from agentcore.toolkits.code.agent_tools import code_tools
-from agentcore.toolkits.code.models import CodeMatch, SearchResult
-from agentcore.tools import Tool, tool
+from agentcore.models.base import ChatRequest, ChatResponse, canonical_json
+from agentcore.models.offline import OfflineCodeModel
+from agentcore.runtime.agent import Agent
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.tools.base import Tool, tool
+from agentcore.tools.code.agent_tools import code_tools
+from agentcore.tools.code.models import CodeMatch, SearchResult
 
 SIZES = {"10kb": 10 * 1024, "1mb": 1024 * 1024, "50mb": 50 * 1024 * 1024}
 QUESTION = "Where is TAX_RATE used?"

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentcore.replay import replay_trace
-from agentcore.sqlite_store import SQLiteEventStore
+from agentcore.replay.replayer import replay_trace
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.storage.trace import export_run, import_trace, read_trace
 from agentcore.testing import demo_agent
-from agentcore.trace import export_run, import_trace, read_trace
 
 DEFAULT_N = 1000
 

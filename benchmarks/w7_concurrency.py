@@ -38,13 +38,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agentcore.core.events import StatePatched
 from agentcore.errors import ConcurrencyError, StoreError
-from agentcore.events import StatePatched
-from agentcore.llm import ChatRequest, ChatResponse
-from agentcore.runtime import Agent
-from agentcore.sqlite_store import SQLiteEventStore
-from agentcore.testing_models import FunctionChatModel, call, respond_json, say
-from agentcore.tools import tool
+from agentcore.models.base import ChatRequest, ChatResponse
+from agentcore.models.scripted import FunctionChatModel, call, respond_json, say
+from agentcore.runtime.agent import Agent
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.tools.base import tool
 
 PROCESSES = 8
 DEFAULT_N = 200

@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from agentcore.core.events import Event, RunFinished, StepFailed, StepSkipped, StepStarted, StepSucceeded
+from agentcore.core.plans import Plan, RetryPolicy, Step
 from agentcore.errors import RunNotFound, ToolError
-from agentcore.events import Event, RunFinished, StepFailed, StepSkipped, StepStarted, StepSucceeded
-from agentcore.plans import Plan, RetryPolicy, Step
-from agentcore.runtime_plans import PlanRunner
-from agentcore.sqlite_store import SQLiteEventStore
-from agentcore.tools import Tool, tool
+from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.tools.base import Tool, tool
 
 FAIL_NETWORK = False
 """Set by ``--fail``: the network step fails on every attempt."""

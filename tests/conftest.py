@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.openai_server", "tests.torture_plugin"]
+pytest_plugins = ["tests.support.openai_server", "tests.support.torture_plugin"]
 
 
 @pytest.fixture(autouse=True)
 def _no_real_llm_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse any model server that is not on loopback, and any key from the environment."""
-    try:
-        import agentcore.llm as llm
-    except ImportError:  # pragma: no cover - the llm module is optional for early tests
-        return
-    monkeypatch.setattr(llm, "ALLOW_REAL_REQUESTS", False, raising=False)
+    import agentcore.models.openai as llm
+
+    monkeypatch.setattr(llm, "ALLOW_REAL_REQUESTS", False, raising=True)
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AGENTCORE_MODEL", "OPENAI_MODEL"):
         monkeypatch.delenv(var, raising=False)
 
@@ -31,11 +29,11 @@ def db_path(tmp_path: Path) -> Path:
 def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[object]:
     """An empty event store: the in-memory one and a real SQLite file."""
     if request.param == "memory":
-        from agentcore.store import MemoryEventStore
+        from agentcore.storage.memory import MemoryEventStore
 
         yield MemoryEventStore()
     else:
-        from agentcore.sqlite_store import SQLiteEventStore
+        from agentcore.storage.sqlite.store import SQLiteEventStore
 
         s = SQLiteEventStore(db_path)
         try:

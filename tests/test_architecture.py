@@ -1,13 +1,11 @@
 """The shape of the package: import direction, third-party boundaries, the error tree, the public API.
 
 Every module in ``agentcore/`` is parsed with ``ast`` (nothing is imported for the import checks).
-``ALLOWED`` is the one table to update when a module is added or its role changes: a module that
-is not in it fails the test, so the table cannot fall behind the code.
-
-A module may import the modules its row lists and, transitively, what those rows allow: the rule
-keeps imports pointing down the layers, not away from shortcuts (``view`` may import ``patches``
-because it may import ``state``, which does). Modules of one family (``llm`` and ``llm_*``,
-``runtime`` and ``runtime_*``, ``cli`` and ``cli_*``, ``toolkits.*``) may import each other.
+A module belongs to a *layer*: its subpackage (``agentcore/storage/sqlite/store.py`` is in
+``storage``) or, for the few top-level modules, its own name. ``LAYERS`` says, exactly and without
+transitivity, which layers each layer may import; modules of one layer may import each other. The
+checker is a pure function of module sources, and ``test_the_checker_reports_a_forbidden_import``
+runs it on a throwaway package so it is shown able to fail.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import ast
 import re
 import sys
 import types
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -26,151 +23,71 @@ from agentcore import errors
 
 PACKAGE = Path(agentcore.__file__).resolve().parent
 
-_CORE = {"errors", "plans", "patches", "events", "state"}
-_STORAGE = {"migrations", "artifacts", "store", "sqlite_store", "sqlite_artifacts"}
-_ROLES = {"state", "events", "patches", "plans", "llm", "tools", "errors"}
-_SCHEDULING = {"plans", "state", "events", "tools", "errors", "artifacts", "clock", "readiness", "steps"}
-_BELOW_RUNTIME = (
-    _CORE
-    | _STORAGE
-    | _SCHEDULING
-    | {"llm", "tools", "tool_payloads", "toolkits", "controller", "processor", "planner", "prompts", "scheduler"}
-)
-_TESTING = ("testing", "testing_models", "testing_clock")
+_BELOW_RUNTIME = {"errors", "core", "storage", "models", "tools", "roles", "scheduling"}
 
-ALLOWED: dict[str, set[str]] = {
-    # the pure core (no I/O, no clock), and the clock itself (stdlib only)
+LAYERS: dict[str, set[str]] = {
     "errors": set(),
-    "plans": {"errors"},
-    "patches": {"plans", "errors"},
-    "events": {"patches", "plans", "errors"},
-    "state_model": {"events", "patches", "plans", "errors"},
-    "state_patches": {"state_model", "events", "patches", "plans", "errors"},
-    "state": {"state_model", "state_patches", "events", "patches", "plans", "errors"},
-    "clock": set(),
-    # storage
-    "migrations": {"errors"},
-    "artifacts": {"events", "errors"},
-    "store": {"artifacts", "state", "events", "errors"},
-    "sqlite_artifacts": {"migrations", "artifacts", "store", "state", "events", "errors"},
-    "sqlite_store": {"sqlite_artifacts", "migrations", "artifacts", "store", "state", "events", "errors"},
-    # models and tools
-    "llm": {"errors"},
-    "testing_models": {"llm", "errors"},
-    "testing_clock": {"clock", "errors"},
-    "tool_payloads": {"artifacts", "events", "errors"},
-    "tools": {"tool_payloads", "artifacts", "events", "errors"},
-    "toolkits": {"tools", "errors"},
-    # the LLM roles
-    "controller": _ROLES,
-    "processor": _ROLES,
-    "planner": _ROLES,
-    "prompts": _ROLES,
-    # scheduling
-    "readiness": {"plans", "state", "events", "errors"},
-    "steps": {"clock", "state", "events", "errors"},
-    "scheduler": _SCHEDULING,
-    # wiring and around it
+    "core": {"errors"},
+    "storage": {"core", "errors"},
+    "models": {"core", "errors"},
+    "tools": {"core", "storage", "models", "errors"},
+    "roles": {"core", "models", "tools", "errors"},
+    "scheduling": {"core", "tools", "errors"},
     "runtime": _BELOW_RUNTIME,
-    "trace": {
-        "llm",
-        "tools",
-        "store",
-        "sqlite_store",
-        "artifacts",
-        "events",
-        "state",
-        "errors",
-        "testing_models",
-        "runtime",
-    },
-    # record/replay build on trace files, so they get its row and trace itself
-    "recorded": {"trace"},
-    "replay": {"trace", "recorded"},
-    "testing": {"trace", "recorded", "replay", "testing_models", "testing_clock"},
-    "offline": {"llm", "tools", "events", "patches", "errors", "toolkits"},
-    "inspect_run": {"store", "state", "events", "artifacts", "errors"},
-    "view": {"store", "state", "events", "artifacts", "errors", "inspect_run"},
-    "cli": {"*", *(f"-{m}" for m in _TESTING)},
+    "replay": {*_BELOW_RUNTIME, "runtime"},
+    "inspection": {"core", "storage", "errors"},
+    "cli": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
+    "testing": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
+    "events": {"core"},
+    "__init__": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
     "__main__": {"cli"},
-    "__init__": {"*", "-cli", *(f"-{m}" for m in _TESTING)},
 }
-"""Rule -> the agentcore modules it may import; ``"*"`` means any module but the ``"-name"`` ones."""
-
-FAMILIES = ("llm", "runtime", "cli")
-"""``<family>_<anything>`` follows the family's row, and family members may import each other."""
+"""Layer -> the layers it may import (exact: nothing is inherited from the rows it names)."""
 
 THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
-    "openai": ("llm",),
-    "sqlite_utils": ("migrations", "sqlite_store", "sqlite_artifacts"),
+    "openai": ("models.openai",),
+    "sqlite_utils": ("storage.sqlite",),
+    "sqlite3": ("storage.sqlite",),
     "click": ("cli",),
-    "rich": ("cli", "progress"),
+    "rich": ("cli",),
 }
-"""A third-party package and the rules (families included) of the only modules that may import it."""
+"""A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
 THIRD_PARTY = {"pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich"}
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 
-PURE = ("errors", "plans", "patches", "events", "state")
 IMPURE_IMPORTS = {"os", "subprocess", "socket", "sqlite3", "shutil", "pathlib", "asyncio", "threading", "urllib"}
 
 
-def module_name(path: Path) -> str:
-    """``agentcore/toolkits/code/search.py`` -> ``toolkits.code.search``; ``__init__`` of a subpackage is the package."""
-    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    """``agentcore/tools/code/search.py`` -> ``tools.code.search``; a subpackage's ``__init__`` is the package."""
+    parts = list(path.relative_to(package).with_suffix("").parts)
     if parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
     return ".".join(parts)
 
 
-MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in p.parts}
+def sources(package: Path = PACKAGE) -> dict[str, str]:
+    """Module name -> source text, for every module of ``package``."""
+    return {
+        module_name(p, package): p.read_text(encoding="utf-8")
+        for p in sorted(package.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
 
 
-def rule(module: str) -> str | None:
-    """The row of ``ALLOWED`` a module follows, or ``None`` when it has none."""
-    if module in ALLOWED:
-        return module
-    head = module.split(".")[0]
-    if head == "toolkits":
-        return "toolkits"
-    family = head.split("_")[0]
-    if family in FAMILIES and "." not in module:
-        return family
-    return None
+MODULES = sources()
 
 
-@cache
-def reachable(row: str) -> frozenset[str]:
-    """Every rule a row may import: its own entries and, transitively, theirs."""
-    out: set[str] = set()
-    for dep in ALLOWED[row]:
-        if dep == "*" or dep.startswith("-"):
-            continue
-        out.add(dep)
-        out |= reachable(dep)
-    return frozenset(out)
+def layer(module: str) -> str:
+    return module.split(".")[0]
 
 
-def may_import(importer: str, imported: str) -> bool:
-    a, b = rule(importer), rule(imported)
-    assert a is not None and b is not None
-    if a == b:
-        return True
-    row = ALLOWED[a]
-    if "*" in row:
-        return "-" + b not in row and "-" + imported not in row
-    return b in reachable(a)
-
-
-def agentcore_imports(module: str, source: str | None = None) -> list[tuple[int, str]]:
+def agentcore_imports(module: str, source: str, modules: set[str]) -> list[tuple[int, str]]:
     """(line, imported agentcore module) for every import in ``module``, in functions and TYPE_CHECKING too."""
-    path = MODULES.get(module)
-    is_package = path is not None and path.name == "__init__.py"
-    if source is None:
-        assert path is not None
-        source = path.read_text(encoding="utf-8")
+    packages = {m for m in modules if any(other.startswith(m + ".") for other in modules)}
     parts = [] if module == "__init__" else module.split(".")
-    package = parts if is_package else parts[:-1]
+    package = parts if module in packages else parts[:-1]
     out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -185,82 +102,97 @@ def agentcore_imports(module: str, source: str | None = None) -> list[tuple[int,
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}" if target else alias.name
-                out.append((node.lineno, sub if sub in MODULES else (target or "__init__")))
+                out.append((node.lineno, sub if sub in modules else (target or "__init__")))
     return out
 
 
-def third_party_imports(module: str) -> list[tuple[int, str]]:
+def violations(modules: dict[str, str], layers: dict[str, set[str]]) -> list[str]:
+    """Every import that points where its layer may not: ``"module:line imports target"``."""
+    bad = []
+    for module, source in sorted(modules.items()):
+        own = layer(module)
+        if own not in layers:
+            bad.append(f"{module}: its layer {own!r} has no row in LAYERS")
+            continue
+        for line, target in sorted(set(agentcore_imports(module, source, set(modules)))):
+            theirs = layer(target) if target else "__init__"
+            if theirs != own and theirs not in layers[own]:
+                bad.append(f"{module}:{line} imports agentcore.{target} ({own} may not import {theirs})")
+    return bad
+
+
+def third_party_imports(source: str) -> list[tuple[int, str]]:
     out = []
-    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names = [node.module]
-        for name in names:
-            top = name.split(".")[0]
-            if top != "agentcore" and top not in sys.stdlib_module_names:
-                out.append((node.lineno, top))
+        out += [(node.lineno, name.split(".")[0]) for name in names if name.split(".")[0] != "agentcore"]
     return out
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def test_every_module_has_a_row() -> None:
-    missing = sorted(m for m in MODULES if rule(m) is None)
-    assert not missing, (
-        f"modules with no row in ALLOWED (tests/test_architecture.py): {missing}; "
-        "add each with the agentcore modules it may import"
+def test_every_row_names_a_real_layer_and_every_layer_has_a_row() -> None:
+    real = {layer(m) for m in MODULES}
+    assert set(LAYERS) == real, (
+        f"rows for layers that do not exist: {sorted(set(LAYERS) - real)}; "
+        f"layers with no row: {sorted(real - set(LAYERS))}"
     )
+    named = {d for row in LAYERS.values() for d in row}
+    assert named <= real, f"rows name layers that do not exist: {sorted(named - real)}"
 
 
-def test_the_table_names_only_known_rules() -> None:
-    named = {d.lstrip("-") for row in ALLOWED.values() for d in row if d != "*"}
-    assert named <= set(ALLOWED), f"rows name modules that have no row: {sorted(named - set(ALLOWED))}"
+def test_imports_point_down_the_layers() -> None:
+    bad = violations(MODULES, LAYERS)
+    assert not bad, "imports against the layer table:\n" + "\n".join(bad)
 
 
-def test_the_checker_itself() -> None:
-    assert not may_import("events", "state") and not may_import("state", "store")
-    assert not may_import("llm", "events") and not may_import("planner", "store")
-    assert not may_import("cli", "testing") and not may_import("__init__", "cli")
-    assert not may_import("toolkits.code.search", "runtime") and not may_import("view", "runtime")
-    assert may_import("view", "patches"), "allowed through state"
-    assert may_import("llm_wire", "llm") and may_import("runtime_plans", "runtime") and may_import("cli", "view")
-    assert rule("brand_new_module") is None and rule("toolkits.web.fetch") == "toolkits"
-    source = (
-        "from .models import A\nfrom ... import tools\nfrom ...events import B\nimport agentcore.state\n"
-        "from agentcore import errors\nfrom agentcore import Agent\nfrom agentcore.toolkits.code import search\n"
-    )
-    found = {t for _, t in agentcore_imports("toolkits.code.files", source)}
-    assert found == {"toolkits.code.models", "tools", "events", "state", "errors", "__init__", "toolkits.code.search"}
-
-
-@pytest.mark.parametrize("module", sorted(MODULES))
-def test_imports_point_down_the_layers(module: str) -> None:
-    if rule(module) is None:
-        pytest.fail(f"{module} has no row in ALLOWED")
-    bad = [
-        f"{MODULES[module].relative_to(PACKAGE.parent)}:{line} imports agentcore.{target}"
-        for line, target in sorted(set(agentcore_imports(module)))
-        if target != module and (rule(target) is None or not may_import(module, target))
+def test_the_checker_reports_a_forbidden_import(tmp_path: Path) -> None:
+    pkg = tmp_path / "agentcore"
+    files = {
+        "__init__.py": "from agentcore.runtime.agent import Agent\n",
+        "errors.py": "",
+        "core/__init__.py": "",
+        "core/fold.py": "from agentcore.errors import X\n\ndef f():\n    from agentcore.storage.base import Y\n",
+        "storage/__init__.py": "",
+        "storage/base.py": "from ..core import fold\nfrom agentcore.runtime import agent\n",
+        "runtime/__init__.py": "",
+        "runtime/agent.py": "from agentcore.storage.base import Y\nfrom . import helpers\n",
+        "runtime/helpers.py": "",
+    }
+    for name, text in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    table = {"errors": set(), "core": {"errors"}, "storage": {"core"}, "runtime": {"storage"}, "__init__": {"runtime"}}
+    assert violations(sources(pkg), table) == [
+        "core.fold:4 imports agentcore.storage.base (core may not import storage)",
+        "storage.base:2 imports agentcore.runtime.agent (storage may not import runtime)",
     ]
-    assert not bad, f"{module} (row {rule(module)!r}) may not import these: " + "; ".join(bad)
+    assert violations(sources(pkg), {**table, "storage": {"core", "runtime"}}) == [
+        "core.fold:4 imports agentcore.storage.base (core may not import storage)"
+    ]
+    table.pop("runtime")
+    assert "runtime.agent: its layer 'runtime' has no row in LAYERS" in violations(sources(pkg), table)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_third_party_packages_stay_behind_their_module(module: str) -> None:
-    for line, top in third_party_imports(module):
-        where = f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}"
-        assert top in THIRD_PARTY, f"{where} imports {top!r}, which is not a declared dependency"
+    for line, top in third_party_imports(MODULES[module]):
+        where = f"agentcore/{module.replace('.', '/')}:{line}"
         owners = THIRD_PARTY_ONLY_IN.get(top)
         if owners is not None:
-            assert rule(module) in owners or module in owners, f"{where}: only {owners} may import {top!r}"
+            assert any(module == o or module.startswith(o + ".") for o in owners), f"{where}: only {owners} may import {top!r}"
+        elif top not in sys.stdlib_module_names:
+            assert top in THIRD_PARTY, f"{where} imports {top!r}, which is not a declared dependency"
 
 
-@pytest.mark.parametrize("module", PURE)
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) in ("core", "errors")))
 def test_the_core_stays_pure(module: str) -> None:
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    tree = ast.parse(MODULES[module])
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -269,6 +201,14 @@ def test_the_core_stays_pure(module: str) -> None:
         if isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today", "time", "monotonic"):
             if isinstance(node.value, ast.Name) and node.value.id in ("datetime", "date", "time"):
                 pytest.fail(f"{module}:{node.lineno} reads the clock ({node.value.id}.{node.attr}); pass times in")
+
+
+def test_python_dash_m_agentcore_is_the_cli() -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "agentcore", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Usage:" in out.stdout and "ask" in out.stdout
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,3 +271,41 @@ def test_all_is_sorted_and_complete() -> None:
         f"in __all__ but not defined: {sorted(set(exported) - public)}; "
         f"public but not in __all__: {sorted(public - set(exported))}"
     )
+
+
+FIRST_RELEASE_API = (
+    "AddOpenQuestions Agent AgentcoreError AnswerQuestion AppendKnownFacts ArtifactNotFound ArtifactRef ArtifactStore "
+    "ChatMessage ChatModel ChatRequest ChatResponse ConcurrencyError ConfigError Decision EVENT_ADAPTER Event "
+    "EventStore FactInput JsonPatch MemoryArtifactStore MemoryEventStore ModelError ModelOutputError "
+    "ModelRequestError ModelUnavailable NotAnAgentcoreDatabase OfflineCodeModel OpenAIChatModel PatchError Plan "
+    "PlanError PlanRunner ReplacePlan ReplayMismatch RetryPolicy RunFailed RunInfo RunNotFound RunNotStarted "
+    "RunResult RunState SQLiteEventStore SchemaTooNew SetStepStatus StatePatch Step StorageUnavailable StoreError "
+    "Tool ToolCall ToolError ToolResult ToolRunner ToolSpec TraceError apply code_tools decode_event diff_states "
+    "encode_event export_run fold import_trace plan_task read_trace replay_trace tool validate_plan"
+).split()
+"""``agentcore.__all__`` of 0.1.0, before the subpackages: every name must still import from ``agentcore``."""
+
+
+def test_the_first_release_api_still_imports() -> None:
+    missing = [name for name in FIRST_RELEASE_API if not hasattr(agentcore, name)]
+    assert not missing, f"no longer importable from agentcore: {missing}"
+
+
+def test_every_event_class_and_patch_op_imports_from_agentcore() -> None:
+    import typing
+
+    from agentcore.core.events import EVENT_TYPES
+    from agentcore.core.patches import PatchOp
+
+    ops = [t.__name__ for t in typing.get_args(typing.get_args(PatchOp)[0])]
+    names = [cls.__name__ for cls in EVENT_TYPES.values()] + ops
+    assert len(ops) >= 6 and len(names) >= 19
+    assert [n for n in names if getattr(agentcore, n, None) is None] == []
+
+
+def test_documented_module_paths_import() -> None:
+    import agentcore.events as events
+    import agentcore.testing as testing
+
+    assert events.RunStarted is agentcore.RunStarted and events.decode_event is agentcore.decode_event
+    assert testing.FakeClock and testing.assert_replays and testing.ScriptedChatModel

@@ -20,8 +20,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from agentcore.llm import ChatRequest, ChatResponse  # noqa: E402
-from agentcore.store import MemoryEventStore  # noqa: E402
+from agentcore.models.base import ChatRequest, ChatResponse
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.trace import export_run
 from agentcore.testing import (  # noqa: E402
     CONTROLLER_USAGE,
     FunctionChatModel,
@@ -32,7 +33,6 @@ from agentcore.testing import (  # noqa: E402
     respond_json,
     say,
 )
-from agentcore.trace import export_run  # noqa: E402
 
 EXPORTED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 TABLE = {"alpha": "Paris has 2.1 million people", "beta": "Lyon has 0.5 million", "gamma": "Nice: 0.34 million"}

@@ -1,0 +1,79 @@
+"""Building agents for the CLI: models from the environment, the code-search agent, and the agent of a stored run.
+
+No click or rich here, so these helpers are usable from Python too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from agentcore.core.events import RunStarted
+from agentcore.errors import ConfigError
+from agentcore.models.base import ChatModel
+from agentcore.models.offline import OFFLINE_MODEL_NAME, OfflineCodeModel
+from agentcore.models.openai import OpenAIChatModel
+from agentcore.runtime.agent import Agent
+from agentcore.storage.base import EventStore
+from agentcore.tools.code.agent_tools import code_tools
+
+
+def offline_wanted(offline: bool) -> bool:
+    """The offline model runs when asked for, or when no model server is configured."""
+    return offline or not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+
+
+def make_models(
+    model: str | None,
+    processor_model: str | None,
+    offline: bool,
+    *,
+    tool_mode: str = "auto",
+    schema_mode: str = "auto",
+) -> tuple[ChatModel, ChatModel]:
+    """Controller and processor models: the offline one, or OpenAI-compatible ones from the environment.
+
+    ``tool_mode`` (``auto``, ``native``, ``json``) and ``schema_mode`` (``auto``, ``json_schema``,
+    ``json_object``) choose how structured output is asked for; ``auto`` detects what the server
+    supports (see ``OpenAIChatModel``).
+    """
+    if offline_wanted(offline):
+        m = OfflineCodeModel()
+        return m, m
+    options: Any = {"tool_mode": tool_mode, "schema_mode": schema_mode}
+    controller = OpenAIChatModel(model, **options)
+    processor = OpenAIChatModel(processor_model, **options) if processor_model else controller
+    return controller, processor
+
+
+def code_agent(repo: str, store: EventStore, controller: ChatModel, processor: ChatModel, **options: Any) -> Agent:
+    """The code-search agent over ``repo``; its set-up is recorded so ``resume`` can rebuild it."""
+    root = str(Path(repo).resolve())
+    return Agent(controller, processor, code_tools(root), store, metadata={"toolkit": "code", "repo": root}, **options)
+
+
+def started_event(store: EventStore, run_id: str) -> RunStarted:
+    for e in store.read(run_id, upto=1):
+        if isinstance(e, RunStarted):
+            return e
+    raise ConfigError(f"run {run_id!r} has no run_started event")
+
+
+def agent_for_run(store: EventStore, run_id: str, offline: bool = False) -> Agent:
+    """Rebuild the agent a recorded run was made with (code-search runs recorded by ``ask``)."""
+    config = started_event(store, run_id).config
+    meta = config.get("metadata") or {}
+    if meta.get("toolkit") != "code" or not meta.get("repo"):
+        raise ConfigError(
+            f"run {run_id!r} was not made by `agentcore ask`, so the CLI cannot rebuild its agent; "
+            "resume it from Python with the same Agent (agent.resume_sync(run_id))"
+        )
+    names = config.get("controller_model"), config.get("processor_model")
+    if offline or OFFLINE_MODEL_NAME in names:
+        controller = processor = OfflineCodeModel()
+    else:
+        controller = OpenAIChatModel(names[0])
+        processor = OpenAIChatModel(names[1]) if names[1] and names[1] != names[0] else controller
+    budgets = {k: config[k] for k in ("max_steps", "max_tokens") if config.get(k) is not None}
+    return code_agent(meta["repo"], store, controller, processor, **budgets)

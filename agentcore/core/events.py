@@ -1,0 +1,337 @@
+"""Events: the only record of what happened in a run.
+
+Every event is a frozen pydantic model named in the past tense, tagged by ``type`` and carrying
+``run_id``, ``seq`` (1..n within a run, no gaps), ``at`` (set by the writer; the fold never reads a
+clock), ``caused_by`` (the seq that led to it: the provenance chain) and a schema version ``v``.
+One adapter reads any event. Bodies written by older versions are upcast when read; an unknown
+type or a newer version fails with an error naming it, never with a half-read event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+
+from agentcore.core.patches import PatchOp
+from agentcore.core.plans import Plan
+from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
+
+__all__ = (
+    "ArtifactRef",
+    "BaseEvent",
+    "CURRENT_VERSION",
+    "Decided",
+    "Decision",
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "Event",
+    "LLMCalled",
+    "PatchRejected",
+    "Role",
+    "RunFinished",
+    "RunStarted",
+    "RunStatus",
+    "StatePatched",
+    "StepFailed",
+    "StepSkipped",
+    "StepStarted",
+    "StepSucceeded",
+    "TokenUsage",
+    "ToolCall",
+    "ToolFinished",
+    "ToolStarted",
+    "UPCASTERS",
+    "UserMessaged",
+    "decode_event",
+    "encode_event",
+    "upcast",
+)
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+"""Events are immutable, reject unknown fields, and hold only finite floats (JSON has no NaN)."""
+
+Role = Literal["controller", "processor", "planner"]
+RunStatus = Literal["running", "waiting_for_user", "succeeded", "failed", "cancelled"]
+
+
+class ToolCall(BaseModel):
+    """A tool call decided by the controller (or a plan step)."""
+
+    model_config = _FROZEN
+    id: str
+    """Call id, unique within the run; results are recorded in call-id order."""
+    name: str
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ArtifactRef(BaseModel):
+    """A pointer to raw bytes in the artifact store."""
+
+    model_config = _FROZEN
+    id: str
+    """``sha256:<hex>`` of the bytes."""
+    size: int = Field(ge=0)
+    media_type: str = "application/octet-stream"
+
+
+class TokenUsage(BaseModel):
+    """Tokens used by one or more LLM calls."""
+
+    model_config = _FROZEN
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class Decision(BaseModel):
+    """What the controller chose: call tools, ask the user, or reply."""
+
+    model_config = _FROZEN
+    kind: Literal["tool_calls", "ask_user", "reply"]
+    tool_calls: tuple[ToolCall, ...] = ()
+    question: str | None = None
+    reply: str | None = None
+    thought: str | None = None
+    """The model's short reason, when it gave one."""
+
+
+class BaseEvent(BaseModel):
+    """Fields every event has."""
+
+    model_config = _FROZEN
+    v: int = 1
+    run_id: str
+    seq: int = Field(ge=1)
+    at: datetime
+    caused_by: int | None = None
+
+
+class RunStarted(BaseEvent):
+    type: Literal["run_started"] = "run_started"
+    task: str
+    plan: Plan | None = None
+    config: dict[str, JsonValue] = Field(default_factory=dict)
+    """How the run was set up (model names, tool names, budgets); never secrets."""
+
+
+class UserMessaged(BaseEvent):
+    type: Literal["user_messaged"] = "user_messaged"
+    text: str
+    question: str | None = None
+    """The question this message answers, when the run was waiting on one."""
+
+
+class LLMCalled(BaseEvent):
+    type: Literal["llm_called"] = "llm_called"
+    role: Role
+    model: str
+    request_digest: str
+    request_artifact: ArtifactRef | None = None
+    """The full request body, stored as an artifact (it can be large)."""
+    response: dict[str, Any] = Field(default_factory=dict)
+    """The parsed response (content, tool calls) as the model gave it."""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    latency_ms: float = 0.0
+    attempt: int = 1
+    ok: bool = True
+    error: str | None = None
+    """Why the response was not usable (parse or validation error), when ``ok`` is false."""
+    step_id: str | None = None
+
+
+class Decided(BaseEvent):
+    type: Literal["decided"] = "decided"
+    decision: Decision
+    step_id: str | None = None
+
+
+class ToolStarted(BaseEvent):
+    type: Literal["tool_started"] = "tool_started"
+    call: ToolCall
+    idempotency_key: str
+    step_id: str | None = None
+
+
+class ToolFinished(BaseEvent):
+    type: Literal["tool_finished"] = "tool_finished"
+    call_id: str
+    name: str
+    ok: bool
+    payload: str
+    """The short result the controller sees."""
+    artifact: ArtifactRef | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    step_id: str | None = None
+
+
+class StatePatched(BaseEvent):
+    type: Literal["state_patched"] = "state_patched"
+    ops: tuple[PatchOp, ...]
+    source: str = "processor"
+
+
+class PatchRejected(BaseEvent):
+    type: Literal["patch_rejected"] = "patch_rejected"
+    ops: tuple[dict[str, Any], ...] = ()
+    error: str
+    op_index: int | None = None
+    path: str | None = None
+    attempt: int = 1
+
+
+class StepStarted(BaseEvent):
+    type: Literal["step_started"] = "step_started"
+    step_id: str
+    attempt: int = Field(ge=1)
+    idempotency_key: str
+
+
+class StepSucceeded(BaseEvent):
+    type: Literal["step_succeeded"] = "step_succeeded"
+    step_id: str
+    attempt: int = Field(ge=1)
+    payload: str = ""
+    result: ArtifactRef | None = None
+
+
+class StepFailed(BaseEvent):
+    type: Literal["step_failed"] = "step_failed"
+    step_id: str
+    attempt: int = Field(ge=1)
+    error: str
+    kind: str = "error"
+    """Failure class used by retry policies (``timeout``, ``rate_limit``, ``validation``, ...)."""
+    retryable: bool = False
+    next_attempt_at: datetime | None = None
+    """When the next try is due; ``None`` when the step will not be tried again."""
+
+
+class StepSkipped(BaseEvent):
+    type: Literal["step_skipped"] = "step_skipped"
+    step_id: str
+    reason: str
+
+
+class RunFinished(BaseEvent):
+    type: Literal["run_finished"] = "run_finished"
+    status: Literal["succeeded", "failed", "cancelled"]
+    reason: str = ""
+    reply: str | None = None
+
+
+Event = Annotated[
+    RunStarted
+    | UserMessaged
+    | LLMCalled
+    | Decided
+    | ToolStarted
+    | ToolFinished
+    | StatePatched
+    | PatchRejected
+    | StepStarted
+    | StepSucceeded
+    | StepFailed
+    | StepSkipped
+    | RunFinished,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_validate_json = EVENT_ADAPTER.validator.validate_json
+"""``EVENT_ADAPTER.validate_json`` without the Python wrapper: the store's read path (benchmark W2)."""
+
+EVENT_TYPES: dict[str, type[BaseEvent]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        RunStarted, UserMessaged, LLMCalled, Decided, ToolStarted, ToolFinished, StatePatched,
+        PatchRejected, StepStarted, StepSucceeded, StepFailed, StepSkipped, RunFinished,
+    )
+}  # fmt: skip
+"""Event class by type tag."""
+
+CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES}
+"""The schema version this code writes, per event type."""
+
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``(type, v) -> fn`` turning a version-``v`` body into a version ``v + 1`` body."""
+
+
+def upcast(body: dict[str, Any]) -> dict[str, Any]:
+    """Bring an event body to the current version of its type.
+
+    Raises:
+        UnknownEventType: the body's ``type`` is not a known event.
+        UnsupportedEventVersion: the body was written by a newer agentcore.
+    """
+    tag = body.get("type")
+    if tag not in EVENT_TYPES:
+        known = ", ".join(sorted(EVENT_TYPES))
+        raise UnknownEventType(f"unknown event type {tag!r} (known types: {known})")
+    version = body.get("v", 1)
+    current = CURRENT_VERSION[tag]
+    if not isinstance(version, int) or version < 1:
+        raise EventError(f"event type {tag!r} has an invalid schema version {version!r}")
+    if version > current:
+        raise UnsupportedEventVersion(
+            f"event type {tag!r} has schema version {version}, but this agentcore reads up to "
+            f"version {current}: upgrade agentcore to read this log"
+        )
+    while version < current:
+        step = UPCASTERS.get((tag, version))
+        if step is None:
+            raise UnsupportedEventVersion(f"no upcaster for event type {tag!r} version {version}")
+        body = step(body)
+        if not isinstance(body, dict) or body.get("v") != version + 1:
+            got = body.get("v") if isinstance(body, dict) else type(body).__name__
+            raise EventError(
+                f"the upcaster for {tag!r} version {version} must return a version {version + 1} body, got {got!r}"
+            )
+        version += 1
+    return body
+
+
+def decode_event(data: str | bytes | dict[str, Any]) -> Event:
+    """Read one event from JSON text or a decoded JSON object.
+
+    Raises:
+        EventError: (or a subclass) naming what is wrong: not JSON, unknown type, newer version,
+            or fields that do not validate.
+    """
+    if isinstance(data, (str, bytes)):
+        # fast path: a current-version body parses and validates in one pass inside pydantic-core;
+        # anything else (old version, unknown type, bad field) takes the slow path for an upcast
+        # or a precise error
+        try:
+            event: Event = _validate_json(data)
+        except ValidationError:
+            pass
+        else:
+            if event.v == CURRENT_VERSION[event.type]:
+                return event
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as e:
+            raise EventError(f"event body is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise EventError(f"event body must be a JSON object, got {type(data).__name__}")
+    body = upcast(data)
+    try:
+        return EVENT_ADAPTER.validate_python(body)
+    except ValidationError as e:
+        raise EventError(f"invalid {body.get('type')!r} event: {e}") from None
+
+
+def encode_event(event: BaseEvent) -> str:
+    """The canonical JSON text of an event (what the store writes)."""
+    return event.model_dump_json()

@@ -1,0 +1,115 @@
+"""The run state: what is known about a run at one seq (``RunState`` and the values inside it).
+
+The state is only ever built by folding events (``agentcore.core.fold.fold``). Values inside it
+(facts, steps, questions, payloads) are frozen models; only the containers change as events apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentcore.core.events import ArtifactRef, RunStatus, TokenUsage, ToolCall
+from agentcore.core.patches import FactInput
+from agentcore.core.plans import FailurePolicy, RetryPolicy, Step, StepStatus
+
+RECENT_WINDOW = 8
+"""How many recent tool payloads the state keeps for the controller."""
+
+KEPT_STATUSES: tuple[StepStatus, ...] = ("succeeded", "running")
+"""Statuses of steps that a new plan keeps as they are (finished or under way)."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Fact(FactInput):
+    """A known fact, with the seq of the event that set it."""
+
+    seq: int = 0
+
+
+class Question(BaseModel):
+    """An open (or answered) question."""
+
+    model_config = _FROZEN
+    id: str
+    text: str
+    status: Literal["open", "answered"] = "open"
+    answer: str | None = None
+
+
+class StepState(Step):
+    """A plan step with its progress."""
+
+    status: StepStatus = "pending"
+    attempts: int = 0
+    """Tries started so far."""
+    result: ArtifactRef | None = None
+    payload: str | None = None
+    error: str | None = None
+
+
+class RecentPayload(BaseModel):
+    """A tool result the controller saw recently."""
+
+    model_config = _FROZEN
+    call_id: str
+    tool: str
+    ok: bool
+    payload: str
+    artifact_id: str | None = None
+    seq: int
+
+
+class RunState(BaseModel):
+    """Everything known about a run at one seq; always ``fold(events)``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = ""
+    task: str = ""
+    status: RunStatus = "running"
+    plan: dict[str, StepState] = Field(default_factory=dict)
+    """Steps by id, in plan order."""
+    on_failure: FailurePolicy = "skip_dependents"
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    max_parallel: int = 4
+    known_facts: dict[str, Fact] = Field(default_factory=dict)
+    open_questions: dict[str, Question] = Field(default_factory=dict)
+    recent: list[RecentPayload] = Field(default_factory=list)
+    """The last ``RECENT_WINDOW`` tool payloads, oldest first."""
+    pending_calls: dict[str, ToolCall] = Field(default_factory=dict)
+    """Tool calls started and not yet finished (after a crash: to be re-run or given up)."""
+    waiting_on: str | None = None
+    """The question put to the user while ``status`` is ``waiting_for_user``."""
+    usage: dict[str, TokenUsage] = Field(default_factory=dict)
+    """Token usage per LLM role."""
+    decisions: int = 0
+    llm_calls: int = 0
+    patches_rejected: int = 0
+    reply: str | None = None
+    reason: str | None = None
+    last_seq: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """Total tokens over all roles."""
+        return sum(u.total_tokens for u in self.usage.values())
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (succeeded, failed or cancelled)."""
+        return self.status in ("succeeded", "failed", "cancelled")
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as a JSON document (what RFC 6902 paths address)."""
+        return self.model_dump(mode="json")
+
+    def clone(self) -> RunState:
+        """An independent copy (containers copied; frozen values shared)."""
+        new = self.model_copy()
+        for name in ("plan", "known_facts", "open_questions", "usage", "pending_calls"):
+            setattr(new, name, dict(getattr(self, name)))
+        new.recent = list(self.recent)
+        return new

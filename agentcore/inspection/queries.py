@@ -1,0 +1,442 @@
+"""Questions about a recorded run, answered from its log as plain data.
+
+Every function here reads the store and returns dicts and lists of JSON-ready values, so the CLI
+can print them as tables or ``--json`` and tests can compare them. Nothing is written. The answers
+are computed from the events (the log is the truth): a run's duration from the first and last
+event times, token use from ``LLMCalled`` events, a fact's provenance by following ``caused_by``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from agentcore.core.events import (
+    EVENT_TYPES,
+    BaseEvent,
+    Decided,
+    Event,
+    LLMCalled,
+    PatchRejected,
+    RunFinished,
+    RunStarted,
+    StatePatched,
+    StepFailed,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+    TokenUsage,
+    ToolFinished,
+    ToolStarted,
+    UserMessaged,
+)
+from agentcore.core.patches import AppendKnownFacts, JsonPatch
+from agentcore.errors import ConfigError
+from agentcore.storage.base import EventStore
+
+__all__ = (
+    "artifact_preview",
+    "diff",
+    "event_rows",
+    "list_events",
+    "list_runs",
+    "provenance",
+    "state_at",
+    "summarize",
+    "usage",
+    "why",
+)
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize(event: BaseEvent, limit: int = 120) -> str:
+    """A one-line human description of an event (for timelines and tables)."""
+    e: Any = event
+    if isinstance(e, RunStarted):
+        text = f"task: {e.task}"
+    elif isinstance(e, UserMessaged):
+        text = f"user: {e.text}"
+    elif isinstance(e, LLMCalled):
+        text = f"{e.role} {e.model} {e.usage.total_tokens} tok" + ("" if e.ok else f" FAILED: {e.error}")
+    elif isinstance(e, Decided):
+        d = e.decision
+        if d.kind == "tool_calls":
+            text = "call " + ", ".join(f"{c.name}({_clip(str(c.arguments), 40)})" for c in d.tool_calls)
+        elif d.kind == "ask_user":
+            text = f"ask user: {d.question}"
+        else:
+            text = f"reply: {d.reply}"
+    elif isinstance(e, ToolStarted):
+        text = f"{e.call.name} [{e.call.id}] {e.call.arguments}"
+    elif isinstance(e, ToolFinished):
+        text = f"{e.name} [{e.call_id}] {'ok' if e.ok else 'error'}: {e.payload if e.ok else e.error or e.payload}"
+    elif isinstance(e, StatePatched):
+        text = f"{e.source}: " + ", ".join(_op_summary(op) for op in e.ops)
+    elif isinstance(e, PatchRejected):
+        text = f"rejected (attempt {e.attempt}): {e.error}"
+    elif isinstance(e, StepStarted):
+        text = f"step {e.step_id} attempt {e.attempt}"
+    elif isinstance(e, StepSucceeded):
+        text = f"step {e.step_id} ok: {e.payload}"
+    elif isinstance(e, StepFailed):
+        text = f"step {e.step_id} failed ({e.kind}): {e.error}"
+    elif isinstance(e, StepSkipped):
+        text = f"step {e.step_id} skipped: {e.reason}"
+    elif isinstance(e, RunFinished):
+        text = f"{e.status}: {e.reply or e.reason}"
+    else:  # pragma: no cover - every event type is listed above
+        text = e.type
+    return _clip(text, limit)
+
+
+def _op_summary(op: Any) -> str:
+    if isinstance(op, AppendKnownFacts):
+        return "facts " + ", ".join(f.key for f in op.facts)
+    if isinstance(op, JsonPatch):
+        return f"json_patch ({len(op.patch)} ops)"
+    return op.op
+
+
+def _event_row(e: BaseEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "type": e.type,  # type: ignore[attr-defined]
+        "at": e.at.isoformat(),
+        "caused_by": e.caused_by,
+        "summary": summarize(e),
+        "event": e.model_dump(mode="json"),
+    }
+
+
+def _usage_dict(u: TokenUsage, calls: int) -> dict[str, int]:
+    return {
+        "calls": calls,
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
+
+
+def list_runs(store: EventStore) -> list[dict[str, Any]]:
+    """One row per run: id, task, status, created, events, duration_s, tokens, parent, fork seq.
+
+    ``duration_s`` is the time from the run's first to its last event (``None`` with no events);
+    ``tokens`` is the total over its ``LLMCalled`` events, inherited ones included for forks.
+    """
+    rows = []
+    for info in store.runs():
+        first = last = None
+        tokens = 0
+        count = 0
+        for e in store.read(info.id):
+            count += 1
+            first = first or e.at
+            last = e.at
+            if isinstance(e, LLMCalled):
+                tokens += e.usage.total_tokens
+        rows.append(
+            {
+                "id": info.id,
+                "task": info.task,
+                "status": info.status,
+                "created": info.created,
+                "events": count,
+                "duration_s": (last - first).total_seconds() if first and last else None,
+                "tokens": tokens,
+                "parent_run_id": info.parent_run_id,
+                "forked_at_seq": info.forked_at_seq,
+            }
+        )
+    return rows
+
+
+def _check_seq(store: EventStore, run_id: str, seq: int | None, name: str = "seq") -> int:
+    last = store.last_seq(run_id)
+    if seq is None:
+        return last
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= last:
+        raise ConfigError(f"{name} {seq!r} is out of range for run {run_id!r}: it has seqs 1..{last} (0 = empty state)")
+    return seq
+
+
+def list_events(
+    store: EventStore,
+    run_id: str,
+    types: Iterable[str] | None = None,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[dict[str, Any]]:
+    """The run's events as rows (seq, type, at, caused_by, summary, event), oldest first.
+
+    Args:
+        store: The store.
+        run_id: The run.
+        types: Keep only these event types (``tool_finished``, ``llm_called``, ...).
+        since: Keep seqs >= ``since``.
+        until: Keep seqs <= ``until``.
+
+    Raises:
+        ConfigError: an unknown event type, or ``since`` > ``until``.
+        RunNotFound: no such run.
+    """
+    wanted = set(types) if types is not None else None
+    if wanted is not None:
+        unknown = sorted(wanted - EVENT_TYPES.keys())
+        if unknown:
+            raise ConfigError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}")
+    if since is not None and until is not None and since > until:
+        raise ConfigError(f"since ({since}) is after until ({until}); give since <= until")
+    after = max(0, since - 1) if since is not None else 0
+    return [
+        _event_row(e)
+        for e in store.read(run_id, after=after, upto=until)
+        if wanted is None or e.type in wanted  # type: ignore[attr-defined]
+    ]
+
+
+def state_at(store: EventStore, run_id: str, seq: int | None = None) -> dict[str, Any]:
+    """The run's state as a JSON document after event ``seq`` (default: the latest).
+
+    Raises:
+        ConfigError: ``seq`` is outside ``0..last seq``.
+        RunNotFound: no such run.
+    """
+    return store.state_at(run_id, _check_seq(store, run_id, seq)).to_json()
+
+
+def diff(store: EventStore, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning the state at seq ``a`` into the state at seq ``b``.
+
+    Raises:
+        ConfigError: a seq is outside ``0..last seq``.
+    """
+    return store.diff(run_id, _check_seq(store, run_id, a, "a"), _check_seq(store, run_id, b, "b"))
+
+
+def _role_of(e: BaseEvent) -> str:
+    """What an event is in a fact's story."""
+    if isinstance(e, StatePatched):
+        return "set the fact" if e.source == "processor" else f"set the fact ({e.source})"
+    if isinstance(e, LLMCalled):
+        return "the processor call that wrote the patch" if e.role == "processor" else f"the {e.role} call that decided"
+    if isinstance(e, ToolFinished):
+        return "the tool result the patch was read from"
+    if isinstance(e, UserMessaged):
+        return "the user's answer the patch was read from"
+    if isinstance(e, ToolStarted):
+        return "the tool call"
+    if isinstance(e, Decided):
+        return "the controller's decision"
+    return "led to the next link"
+
+
+def _link(e: BaseEvent, via: str) -> dict[str, Any]:
+    row = {
+        "seq": e.seq,
+        "type": e.type,  # type: ignore[attr-defined]
+        "why": _role_of(e),
+        "via": via,
+        "summary": summarize(e),
+        "at": e.at.isoformat(),
+    }
+    if isinstance(e, LLMCalled):
+        row.update(role=e.role, model=e.model, request_digest=e.request_digest)
+        if e.request_artifact is not None:
+            row["artifact"] = e.request_artifact.id
+    elif isinstance(e, ToolFinished):
+        row.update(tool=e.name, call_id=e.call_id, ok=e.ok, payload=e.payload)
+        if e.artifact is not None:
+            row["artifact"] = e.artifact.id
+    elif isinstance(e, ToolStarted):
+        row.update(tool=e.call.name, call_id=e.call.id, arguments=e.call.arguments)
+    elif isinstance(e, Decided):
+        row.update(kind=e.decision.kind, thought=e.decision.thought)
+    return row
+
+
+def _fits(e: BaseEvent, prev: BaseEvent) -> bool:
+    """Whether ``prev`` can be the event behind ``e`` in a fact's story."""
+    if isinstance(e, StatePatched):
+        return isinstance(prev, LLMCalled) and prev.role == "processor"
+    if isinstance(e, LLMCalled) and e.role == "processor":
+        return isinstance(prev, (ToolFinished, UserMessaged))
+    if isinstance(e, ToolFinished):
+        return isinstance(prev, ToolStarted) and prev.call.id == e.call_id
+    if isinstance(e, ToolStarted):
+        return isinstance(prev, Decided) and any(c.id == e.call.id for c in prev.decision.tool_calls)
+    if isinstance(e, Decided):
+        return isinstance(prev, LLMCalled) and prev.role == "controller"
+    return False
+
+
+def _cause(e: BaseEvent, by_seq: dict[int, Event]) -> tuple[Event | None, str]:
+    """The event behind ``e``: the one ``caused_by`` names when it fits the story, else the nearest fit."""
+    named = by_seq.get(e.caused_by) if e.caused_by is not None and e.caused_by < e.seq else None
+    if isinstance(e, StatePatched):
+        # a patch names its input (the tool result); the processor call that wrote it sits in between
+        for s in range(e.seq - 1, (e.caused_by or 0), -1):
+            prev = by_seq.get(s)
+            if prev is not None and _fits(e, prev) and (named is None or prev.caused_by == e.caused_by):
+                return prev, "the processor call for the same input, just before the patch"
+    if named is not None and _fits(e, named):
+        return named, "caused_by"
+    for s in range(e.seq - 1, 0, -1):
+        prev = by_seq.get(s)
+        if prev is not None and _fits(e, prev):
+            return prev, "the nearest earlier event of the expected kind (no caused_by)"
+    return named, "caused_by" if named is not None else ""
+
+
+def provenance(by_seq: dict[int, Event], seq: int) -> list[dict[str, Any]]:
+    """The chain of events that led to event ``seq``, newest first (see ``why``).
+
+    Args:
+        by_seq: The run's events by seq (at least those up to ``seq``).
+        seq: Where the chain starts (for a fact: the ``StatePatched`` that set it).
+    """
+    chain: list[dict[str, Any]] = []
+    current: Event | None = by_seq.get(seq)
+    via = "start"
+    visited: set[int] = set()
+    while current is not None and current.seq not in visited:
+        visited.add(current.seq)
+        chain.append(_link(current, via))
+        if isinstance(current, (RunStarted, UserMessaged)):
+            break
+        if isinstance(current, LLMCalled) and current.role == "controller" and len(chain) > 1:
+            break  # the controller call behind a decision is where a fact's story starts
+        current, via = _cause(current, by_seq)
+    return chain
+
+
+def why(store: EventStore, run_id: str, fact_key: str, *, seq: int | None = None) -> dict[str, Any]:
+    """Explain where a fact came from: the chain of events that led to it, newest first.
+
+    The chain usually reads: ``StatePatched`` (set the fact) <- processor ``LLMCalled`` <-
+    ``ToolFinished`` (with the raw output artifact) <- ``ToolStarted`` <- ``Decided`` <- controller
+    ``LLMCalled``. Links follow ``caused_by``; where an event has none, the nearest earlier event of
+    the expected kind is taken and the link says so.
+
+    Args:
+        store: The store.
+        run_id: The run.
+        fact_key: The fact's key.
+        seq: Explain the fact as it stood at this seq (default: the latest).
+
+    Returns:
+        ``{"fact": {...}, "set_at": seq, "chain": [link, ...], "artifacts": [ids], "history": [seqs]}``
+        where ``history`` lists every seq that set this key (older values stay in the log).
+
+    Raises:
+        ConfigError: no fact with that key; the message lists known keys (closest first).
+    """
+    upto = _check_seq(store, run_id, seq)
+    state = store.state_at(run_id, upto)
+    fact = state.known_facts.get(fact_key)
+    if fact is None:
+        keys = sorted(state.known_facts)
+        close = difflib.get_close_matches(fact_key, keys, n=5, cutoff=0.5)
+        shown = close + [k for k in keys if k not in close][: max(0, 10 - len(close))]
+        listing = ", ".join(repr(k) for k in shown) if shown else "none (the run has no facts yet)"
+        more = f" and {len(keys) - len(shown)} more" if len(keys) > len(shown) else ""
+        raise ConfigError(f"run {run_id!r} has no fact {fact_key!r} at seq {upto}; known keys: {listing}{more}")
+    events = list(store.read(run_id, upto=upto))
+    by_seq: dict[int, Event] = {e.seq: e for e in events}
+    history = [
+        e.seq
+        for e in events
+        if isinstance(e, StatePatched)
+        and any(isinstance(op, AppendKnownFacts) and any(f.key == fact_key for f in op.facts) for op in e.ops)
+    ]
+    chain = provenance(by_seq, fact.seq)
+    # the raw tool output first: it is what the fact was read from; request bodies after
+    artifacts = [link["artifact"] for link in chain if "artifact" in link and link["type"] == "tool_finished"]
+    artifacts += [link["artifact"] for link in chain if "artifact" in link and link["artifact"] not in artifacts]
+    if fact.artifact_id and fact.artifact_id not in artifacts:
+        artifacts.insert(0, fact.artifact_id)
+    return {
+        "run_id": run_id,
+        "fact": fact.model_dump(mode="json"),
+        "set_at": fact.seq,
+        "chain": chain,
+        "artifacts": artifacts,
+        "history": history,
+    }
+
+
+def usage(store: EventStore, run_id: str) -> dict[str, Any]:
+    """Token use of a run from its ``LLMCalled`` events: total, per role and per step id.
+
+    Returns:
+        ``{"total": u, "by_role": {role: u}, "by_step": {step_id: u}}``; each ``u`` has ``calls``,
+        ``prompt_tokens``, ``completion_tokens``, ``total_tokens``. Calls made outside any plan
+        step are filed under the step id ``"-"``.
+    """
+    total, by_role, by_step = TokenUsage(), {}, {}
+    counts: dict[tuple[str, str], int] = {}
+    calls = 0
+    for e in store.read(run_id):
+        if not isinstance(e, LLMCalled):
+            continue
+        calls += 1
+        total = total + e.usage
+        step = e.step_id or "-"
+        by_role[e.role] = by_role.get(e.role, TokenUsage()) + e.usage
+        by_step[step] = by_step.get(step, TokenUsage()) + e.usage
+        counts["role", e.role] = counts.get(("role", e.role), 0) + 1
+        counts["step", step] = counts.get(("step", step), 0) + 1
+    return {
+        "total": _usage_dict(total, calls),
+        "by_role": {k: _usage_dict(v, counts["role", k]) for k, v in sorted(by_role.items())},
+        "by_step": {k: _usage_dict(v, counts["step", k]) for k, v in sorted(by_step.items())},
+    }
+
+
+def _looks_binary(data: bytes) -> bool:
+    if b"\x00" in data:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(data) - 3  # only a character cut at the end of the preview is fine
+    return False
+
+
+def artifact_preview(store: EventStore, ident: str, limit: int = 2048) -> dict[str, Any]:
+    """The first ``limit`` bytes of an artifact, as text when it is text.
+
+    Returns:
+        ``{"id", "media_type", "size", "binary", "truncated", "preview"}``; ``preview`` is the text
+        (UTF-8) or, for binary content, a hex dump of the first bytes.
+
+    Raises:
+        ArtifactNotFound: no such artifact (or not an artifact id).
+        ConfigError: ``limit`` < 1.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"limit must be a positive number of bytes, got {limit!r}")
+    ref = store.artifacts.info(ident)
+    head = store.artifacts.read(ref.id, 0, limit)
+    binary = _looks_binary(head)
+    if binary:
+        preview = " ".join(f"{b:02x}" for b in head[: min(limit, 512)])
+    else:
+        preview = head.decode("utf-8", errors="ignore" if len(head) < ref.size else "replace")
+    return {
+        "id": ref.id,
+        "media_type": ref.media_type,
+        "size": ref.size,
+        "binary": binary,
+        "truncated": ref.size > len(head),
+        "preview": preview,
+    }
+
+
+def event_rows(events: Sequence[BaseEvent]) -> list[dict[str, Any]]:
+    """Rows like ``list_events`` for events already in hand."""
+    return [_event_row(e) for e in events]

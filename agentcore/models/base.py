@@ -1,0 +1,151 @@
+"""Talking to chat models: the value types and the ``ChatModel`` protocol.
+
+Requests and responses are frozen pydantic values so they can be recorded, hashed
+(``request_digest``) and replayed. ``OpenAIChatModel`` (``agentcore.models.openai``) is the adapter
+for OpenAI-compatible servers; ``agentcore.models.scripted`` and ``agentcore.models.offline`` need
+no server.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = (
+    "ChatMessage",
+    "ChatModel",
+    "ChatRequest",
+    "ChatResponse",
+    "StructuredMode",
+    "ToolCallRequest",
+    "ToolSpec",
+    "Usage",
+    "canonical_json",
+    "request_digest",
+)
+
+StructuredMode = Literal["native_tools", "json_decision", "json_schema", "json_object", "text"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolCallRequest(_Value):
+    """One tool call the model asked for."""
+
+    id: str
+    """The call id, unique within one response (servers and JSON mode number them call_1, ...)."""
+    name: str
+    arguments: str
+    """The raw JSON text the model produced; it may be invalid JSON, callers validate it."""
+
+
+class ChatMessage(_Value):
+    """One message of a conversation."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = None
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    """Calls made by an assistant message."""
+    tool_call_id: str | None = None
+    """For role "tool": the id of the call this message answers."""
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _check_tool_fields(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a message with role 'tool' needs tool_call_id (the id of the call it answers)")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"only assistant messages carry tool_calls, not role {self.role!r}")
+        return self
+
+
+class ToolSpec(_Value):
+    """A tool offered to the model."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """JSON schema of the arguments object."""
+
+
+class Usage(_Value):
+    """Token counts of one or more calls; add them with ``+`` (``sum()`` works too)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+    def __radd__(self, other: object) -> Usage:
+        if other == 0:  # sum() starts from 0
+            return self
+        return NotImplemented
+
+
+class ChatRequest(_Value):
+    """Everything a chat model needs for one call; hashed by ``request_digest`` for replay."""
+
+    role: Literal["controller", "processor", "planner"]
+    """Which agentcore role is asking; recorded, not sent."""
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    """Tools the model may call (controller); mutually exclusive with ``response_schema``."""
+    response_schema: dict[str, Any] | None = None
+    """JSON schema the answer's content must follow (processor, planner)."""
+    schema_name: str = "response"
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class ChatResponse(_Value):
+    """A model's answer."""
+
+    content: str | None
+    """The text (for schema requests: the JSON text, fences stripped; callers validate it)."""
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    usage: Usage = Usage()
+    model: str = ""
+    finish_reason: str | None = None
+    attempts: int = Field(default=1, ge=1)
+    """HTTP attempts used, retries and fallbacks included."""
+    structured_mode: StructuredMode | None = None
+    """How the output was obtained: native_tools, json_decision, json_schema, json_object or text."""
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text in every process.
+
+    Raises:
+        ValueError: ``obj`` holds NaN or infinity, which JSON cannot carry.
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def request_digest(request: ChatRequest) -> str:
+    """``"sha256:<hex>"`` of the canonical JSON of ``request``; the key of recorded responses."""
+    data = canonical_json(request.model_dump(mode="json")).encode("utf-8")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that answers chat requests: ``OpenAIChatModel``, scripted and replay models."""
+
+    name: str
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Answer one request."""
+        ...
+

@@ -1,0 +1,264 @@
+"""Record/replay models and tools: answer a re-run from a trace instead of live models and tools.
+
+- ``RecordedModels`` holds every ``LLMCalled`` of a trace keyed by ``(role, request digest)``. A
+  ``ReplayChatModel`` answers a request with the recorded response for the same digest; a request
+  that was never recorded raises ``ReplayMismatch`` naming where the replay is and the digest (never a
+  made-up answer). With ``by_order=True`` (counterfactual replay) an unrecorded request gets the
+  role's next unused recorded response instead, and the loose match is noted. Unused recorded
+  responses are listed by ``unused()``.
+- A recorded failure is raised again: as ``ModelOutputError`` when the run retried the call (an
+  unusable answer), else as ``ModelUnavailable`` (a failure that ended the turn).
+- ``ReplayToolRunner`` answers each tool call with the recorded ``ToolFinished`` for the same call
+  id, name and arguments; ``recorded_tools`` rebuilds stand-ins of the run's tools from the specs
+  in its recorded controller requests, so a trace replays without the original application code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agentcore.core.events import Event, LLMCalled, RunFinished, ToolCall, ToolFinished, ToolStarted
+from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch
+from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, Usage, request_digest
+from agentcore.storage.trace import Trace, read_trace
+from agentcore.tools.base import Tool, ToolResult
+from agentcore.tools.runner import ToolRunner
+
+__all__ = ("RecordedModels", "ReplayChatModel", "ReplayToolRunner", "recorded_tools")
+
+
+@dataclass(kw_only=True)
+class _Recorded:
+    seq: int
+    role: str
+    model: str
+    digest: str
+    response: ChatResponse | None
+    error: str | None
+    then_retried: bool
+    """The next model call of the run is this role's next attempt (so a failure here was not fatal)."""
+    used: bool = False
+
+
+def _response_of(event: LLMCalled) -> ChatResponse | None:
+    if not event.response:
+        return None
+    body = {k: v for k, v in event.response.items() if k in ChatResponse.model_fields and k != "usage"}
+    body.setdefault("content", None)
+    body["tool_calls"] = tuple(ToolCallRequest(**c) for c in body.get("tool_calls") or ())
+    return ChatResponse(**body, usage=Usage(**event.usage.model_dump()))
+
+
+class RecordedModels:
+    """The model calls of a trace, to be answered again by ``ReplayChatModel``s.
+
+    Args:
+        events: The recorded run's events.
+    """
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        calls = [e for e in events if isinstance(e, (LLMCalled, RunFinished))]
+        self.calls: list[_Recorded] = []
+        for i, e in enumerate(calls):
+            if not isinstance(e, LLMCalled):
+                continue
+            nxt = calls[i + 1] if i + 1 < len(calls) else None
+            retried = isinstance(nxt, LLMCalled) and nxt.role == e.role and nxt.attempt == e.attempt + 1
+            self.calls.append(
+                _Recorded(
+                    seq=e.seq, role=e.role, model=e.model, digest=e.request_digest, response=_response_of(e),
+                    error=e.error, then_retried=retried,
+                )
+            )  # fmt: skip
+        self.mismatches: list[str] = []
+        """Every ``ReplayMismatch`` message raised (also those the agent caught)."""
+        self.loose: list[dict[str, Any]] = []
+        """Calls answered by recorded order, not by digest (counterfactual replay only)."""
+
+    @classmethod
+    def from_trace(cls, trace: Trace | str | Path) -> RecordedModels:
+        """The recorded calls of a trace file (or a ``Trace`` already read)."""
+        return cls((trace if isinstance(trace, Trace) else read_trace(trace)).events)
+
+    def name_of(self, role: str, default: str = "replay") -> str:
+        """The model name recorded for ``role`` (so a replayed ``RunStarted.config`` matches)."""
+        return next((c.model for c in self.calls if c.role == role), default)
+
+    def model(
+        self, role: str, *, by_order: bool = False, name: str | None = None, where: Callable[[], str] | None = None
+    ) -> ReplayChatModel:
+        """A chat model answering ``role``'s requests from the recording.
+
+        Args:
+            role: ``controller``, ``processor`` or ``planner``.
+            by_order: When a digest is not recorded, answer with the role's next unused recorded
+                response instead of raising (for counterfactual replay).
+            name: The model's name (default: the recorded one).
+            where: Says where the replay is (``"after seq 12"``), for error messages.
+        """
+        return ReplayChatModel(self, role, by_order=by_order, name=name or self.name_of(role), where=where)
+
+    def unused(self, roles: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Recorded calls no replayed request asked for: ``{seq, role, digest}`` each."""
+        return [
+            {"seq": c.seq, "role": c.role, "digest": c.digest}
+            for c in self.calls
+            if not c.used and (roles is None or c.role in roles)
+        ]
+
+    def take(self, request: ChatRequest, *, by_order: bool, where: str) -> _Recorded:
+        """The recorded call answering ``request``; marks it used.
+
+        Raises:
+            ReplayMismatch: the request's digest was not recorded (and ``by_order`` found nothing).
+        """
+        digest = request_digest(request)
+        for c in self.calls:
+            if not c.used and c.role == request.role and c.digest == digest:
+                c.used = True
+                return c
+        pending = next((c for c in self.calls if not c.used and c.role == request.role), None)
+        if by_order and pending is not None:
+            pending.used = True
+            self.loose.append({"seq": pending.seq, "role": pending.role, "recorded": pending.digest, "asked": digest})
+            return pending
+        hint = (
+            f"the trace's next unused {request.role} call is seq {pending.seq} (request {pending.digest}), so the "
+            "request changed (prompt, tools or state)"
+            if pending is not None
+            else f"the trace has no {request.role} call left"
+        )
+        message = (
+            f"{request.role} call {where}: no recorded response for request {digest}; {hint}. "
+            "Re-run with a live model or re-record the trace"
+        )
+        self.mismatches.append(message)
+        raise ReplayMismatch(message)
+
+
+class ReplayChatModel:
+    """A ``ChatModel`` that answers from a recording (see ``RecordedModels.model``)."""
+
+    def __init__(
+        self,
+        recorded: RecordedModels,
+        role: str,
+        *,
+        by_order: bool = False,
+        name: str = "replay",
+        where: Callable[[], str] | None = None,
+    ) -> None:
+        self.recorded = recorded
+        self.role = role
+        self.by_order = by_order
+        self.name = name
+        self._where = where or (lambda: "in replay")
+
+    def __repr__(self) -> str:
+        return f"ReplayChatModel(role={self.role!r}, name={self.name!r}, by_order={self.by_order})"
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """The recorded response to ``request`` (or the recorded failure, raised again).
+
+        Raises:
+            ReplayMismatch: the request was not recorded.
+            ModelOutputError, ModelUnavailable: the recorded call failed this way.
+        """
+        c = self.recorded.take(request, by_order=self.by_order, where=self._where())
+        if c.response is not None:
+            return c.response
+        message = c.error or "the recorded call failed (no message recorded)"
+        # a failure followed by another attempt was an unusable answer; otherwise it ended the turn
+        raise ModelOutputError(message) if c.then_retried else ModelUnavailable(message)
+
+
+# --------------------------------------------------------------------------------------------
+# tools
+
+
+class _AnyArguments(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _not_recorded(**_: Any) -> str:  # pragma: no cover - ReplayToolRunner answers before any tool runs
+    raise ReplayMismatch("a recorded tool stub was executed; replay tools through ReplayToolRunner")
+
+
+def recorded_tools(trace: Trace) -> list[Tool]:
+    """Stand-ins for the run's tools, rebuilt from the specs in its recorded controller requests.
+
+    They carry the same name, description and parameters, so replayed requests (and their digests)
+    match without the original tool code; they cannot run (``ReplayToolRunner`` answers for them).
+    The built-in ``read_artifact`` and ``ask_user`` are left out: the runtime adds them itself.
+    """
+    for e in trace.events:
+        if isinstance(e, LLMCalled) and e.role == "controller" and e.request_artifact is not None:
+            art = trace.artifacts.get(e.request_artifact.id)
+            if art is None:
+                continue
+            request = ChatRequest.model_validate_json(art.data)
+            return [_stub(s) for s in request.tools if s.name not in ("read_artifact", "ask_user")]
+    return []
+
+
+def _stub(spec: ToolSpec) -> Tool:
+    return Tool(
+        name=spec.name,
+        description=spec.description,
+        parameters=dict(spec.parameters),
+        fn=_not_recorded,
+        args_model=_AnyArguments,
+    )
+
+
+class ReplayToolRunner(ToolRunner):
+    """A ``ToolRunner`` that returns recorded results instead of running tools.
+
+    Args:
+        base: The runner the agent built (its tools give the specs the model is shown).
+        events: The recorded run's events.
+        mismatches: Where to append each mismatch message (also raised as ``ReplayMismatch``).
+    """
+
+    def __init__(self, base: ToolRunner, events: Sequence[Event], mismatches: list[str] | None = None) -> None:
+        tools = [t for t in (base.get(n) for n in base.names) if t is not None]
+        super().__init__(
+            tools, base.artifacts, payload_chars=base.payload_chars, top_k=base.top_k, include_read_artifact=False
+        )
+        self._started = {e.call.id: e for e in events if isinstance(e, ToolStarted)}
+        self._finished = {e.call_id: e for e in events if isinstance(e, ToolFinished)}
+        self.mismatches = mismatches if mismatches is not None else []
+        self.answered: list[str] = []
+
+    async def run(self, call: ToolCall, *, idempotency_key: str | None = None) -> ToolResult:
+        """The recorded result of ``call``.
+
+        Raises:
+            ReplayMismatch: the trace has no result for this call id, or it was made with another
+                tool or other arguments.
+        """
+        started, finished = self._started.get(call.id), self._finished.get(call.id)
+        problem = None
+        if finished is None:
+            problem = "the trace has no result for it"
+        elif started is not None and (started.call.name, started.call.arguments) != (call.name, call.arguments):
+            problem = f"the recording called {started.call.name}({started.call.arguments}) under this id"
+        elif finished.name != call.name:
+            problem = f"the recording's result under this id is from tool {finished.name!r}"
+        if problem is not None or finished is None:
+            message = (
+                f"tool call {call.id} {call.name}({call.arguments}): {problem}; "
+                "replay with live_tools=True or re-record the trace"
+            )
+            self.mismatches.append(message)
+            raise ReplayMismatch(message)
+        self.answered.append(call.id)
+        return ToolResult(
+            call_id=call.id, name=finished.name, ok=finished.ok, payload=finished.payload, artifact=finished.artifact,
+            error=finished.error, kind="ok" if finished.ok else "error", duration_ms=finished.duration_ms,
+        )  # fmt: skip

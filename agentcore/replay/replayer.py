@@ -1,0 +1,316 @@
+"""Replay: re-run an agent against a trace, with models (and tools) answered from the recording.
+
+Invariant 7: re-running the agent code against a recorded trace produces the same events, ignoring
+wall-clock fields (``at``, ``latency_ms``, ``duration_ms``) and the run id. ``replay_trace`` checks
+it event by event and reports the first divergence.
+
+- Models and tools are answered from the trace by ``agentcore.replay.recorded`` (``RecordedModels``,
+  ``ReplayChatModel``, ``ReplayToolRunner``): a request or tool call the trace did not record raises
+  ``ReplayMismatch``; with ``live_tools=True`` the real tools run instead.
+- Counterfactual replay: ``live={"processor": model}`` lets one role talk to a live model while the
+  other roles replay by digest, falling back to the recorded order once the run has moved away from
+  the recording (a different processor makes different facts, so the controller's prompts change).
+  The report then carries the RFC 6902 diff between the recorded and the new final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentcore.core.events import Event, RunStarted, UserMessaged
+from agentcore.core.fold import diff_states, fold
+from agentcore.errors import ConfigError, ReplayMismatch, RunNotFound
+from agentcore.models.base import ChatModel
+from agentcore.replay.recorded import RecordedModels, ReplayChatModel, ReplayToolRunner, recorded_tools
+from agentcore.storage.base import EventStore, new_run_id
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.trace import Trace, read_trace
+from agentcore.tools.base import Tool
+
+__all__ = (
+    "IGNORED_FIELDS",
+    "AgentFactory",
+    "Divergence",
+    "RecordedModels",
+    "ReplayChatModel",
+    "ReplayReport",
+    "ReplayToolRunner",
+    "compare_events",
+    "recorded_tools",
+    "replay_trace",
+    "replay_trace_async",
+)
+
+IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "run_id"})
+"""Event fields a replay may change: wall-clock times and the run id."""
+
+
+class AgentFactory(Protocol):
+    """Builds the agent to replay: called like ``Agent(controller_model, processor_model, tools, store)``.
+
+    ``agentcore.runtime.agent.Agent`` itself fits; pass your own factory (a function or a
+    ``functools.partial(Agent, max_steps=...)``) to replay with your agent's settings.
+    """
+
+    def __call__(
+        self, controller_model: ChatModel, processor_model: ChatModel, tools: Sequence[Tool], store: EventStore, /
+    ) -> Any: ...
+
+
+# --------------------------------------------------------------------------------------------
+# comparing runs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Divergence:
+    """The first event where the replay differs from the recording."""
+
+    seq: int
+    expected: dict[str, Any] | None
+    """The recorded event (``None``: the replay wrote more events than the recording)."""
+    actual: dict[str, Any] | None
+    """The replayed event (``None``: the replay stopped before this seq)."""
+    fields: tuple[str, ...] = ()
+    """The fields that differ (when both events exist)."""
+
+    def describe(self) -> str:
+        """A few lines saying where and how the replay diverged."""
+        if self.actual is None:
+            assert self.expected is not None
+            kind = self.expected.get("type")
+            return f"seq {self.seq}: the replay stopped; the recording has {kind} here: {_short(self.expected)}"
+        if self.expected is None:
+            return f"seq {self.seq}: the replay wrote an extra {self.actual.get('type')}: {_short(self.actual)}"
+        lines = [f"seq {self.seq}: {self.expected.get('type')} differs in {', '.join(self.fields)}"]
+        for name in self.fields:
+            lines.append(f"  {name}: expected {_short(self.expected.get(name))}")
+            lines.append(f"  {' ' * len(name)}  actual   {_short(self.actual.get(name))}")
+        return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _normal(event: Event, run_ids: set[str]) -> dict[str, Any]:
+    body = event.model_dump(mode="json", exclude=set(IGNORED_FIELDS))
+    key = body.get("idempotency_key")
+    if isinstance(key, str):
+        for rid in run_ids:
+            key = key.replace(rid, "<run>")
+        body["idempotency_key"] = key
+    return body
+
+
+def compare_events(expected: Sequence[Event], actual: Sequence[Event]) -> Divergence | None:
+    """The first divergence between two runs' events, ignoring ``IGNORED_FIELDS``; ``None`` if equal.
+
+    Run ids inside idempotency keys are ignored too, so a replay under a new run id can match.
+    """
+    ids = {e.run_id for e in expected} | {e.run_id for e in actual}
+    for i in range(max(len(expected), len(actual))):
+        a = _normal(expected[i], ids) if i < len(expected) else None
+        b = _normal(actual[i], ids) if i < len(actual) else None
+        if a != b:
+            fields = (
+                tuple(sorted(k for k in (a or {}).keys() | (b or {}).keys() if (a or {}).get(k) != (b or {}).get(k)))
+                if a and b
+                else ()
+            )
+            return Divergence(seq=i + 1, expected=a, actual=b, fields=fields)
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayReport:
+    """What a replay found."""
+
+    original_run_id: str
+    run_id: str
+    """The replay's own run (in ``store``)."""
+    store: EventStore = field(repr=False)
+    status: str
+    expected_events: int
+    actual_events: int
+    divergence: Divergence | None
+    mismatch: str | None
+    """The first ``ReplayMismatch`` (a request or tool call the trace did not record)."""
+    unused: list[dict[str, Any]]
+    """Recorded model calls the replay never asked for (live roles excluded)."""
+    loose_matches: list[dict[str, Any]]
+    """Calls answered by recorded order because their digest was not recorded (counterfactual)."""
+    live_roles: tuple[str, ...]
+    state_diff: list[dict[str, Any]]
+    """RFC 6902 from the recorded final state to the replay's final state (run id ignored)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the replay matched the recording exactly and used every recorded response."""
+        return self.divergence is None and self.mismatch is None and not self.unused
+
+    def describe(self) -> str:
+        """A human summary: divergence, mismatch, unused responses, state changes."""
+        if self.ok:
+            return f"replay of {self.original_run_id} matches: {self.actual_events} events, status {self.status}"
+        lines = [f"replay of {self.original_run_id} (as {self.run_id}) diverged; status {self.status}"]
+        if self.divergence is not None:
+            lines.append(self.divergence.describe())
+        if self.mismatch is not None:
+            lines.append(f"mismatch: {self.mismatch}")
+        if self.unused:
+            shown = ", ".join(f"seq {u['seq']} ({u['role']})" for u in self.unused[:10])
+            lines.append(f"{len(self.unused)} recorded responses never used: {shown}")
+        if self.state_diff:
+            lines.append(
+                f"final state differs by {len(self.state_diff)} RFC 6902 operations: {_short(self.state_diff, 600)}"
+            )
+        return "\n".join(lines)
+
+
+def _default_factory(config: Mapping[str, Any]) -> AgentFactory:
+    from agentcore.runtime.agent import Agent
+
+    # the recorded set-up (budgets, metadata) that Agent takes as keyword arguments
+    accepted = inspect.signature(Agent).parameters
+    settings = {
+        k: v
+        for k, v in config.items()
+        if k in accepted and accepted[k].kind is inspect.Parameter.KEYWORD_ONLY and k not in ("clock", "on_event")
+    }
+
+    def build(controller: ChatModel, processor: ChatModel, tools: Sequence[Tool], store: EventStore, /) -> Any:
+        return Agent(controller, processor, tools, store, **settings)
+
+    return build
+
+
+async def replay_trace_async(
+    trace: str | Path | Trace,
+    agent_factory: AgentFactory | None = None,
+    *,
+    tools: Sequence[Tool] | None = None,
+    live_tools: bool = False,
+    live: Mapping[str, ChatModel] | None = None,
+    store: EventStore | None = None,
+) -> ReplayReport:
+    """Re-run the agent of a trace and compare its events with the recording (see ``replay_trace``)."""
+    t = trace if isinstance(trace, Trace) else read_trace(trace)
+    started = next((e for e in t.events if isinstance(e, RunStarted)), None)
+    if started is None:
+        raise ConfigError("the trace has no run_started event; there is nothing to replay")
+    if started.config.get("runner") == "plan":
+        raise ConfigError(
+            "this trace records a PlanRunner run; replay re-runs Agent runs (controller, tools, processor) "
+            "only. Inspect a plan run with `agentcore events`, `state`, `why` and `view`, or re-run its plan "
+            "with PlanRunner.resume on an imported copy"
+        )
+    live = dict(live or {})
+    if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
+        raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
+    if live_tools and tools is None:
+        raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
+    target = store if store is not None else MemoryEventStore()
+    # recorded tool outputs must be readable in the replay's store
+    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
+    original = started.run_id
+    try:
+        target.run(original)
+    except RunNotFound:
+        run_id = original
+    else:
+        run_id = new_run_id()
+
+    def where() -> str:
+        try:
+            return f"after seq {target.last_seq(run_id)}"
+        except RunNotFound:
+            return "before the run started"
+
+    recorded = RecordedModels(t.events)
+    models = {
+        role: live[role]
+        if role in live
+        else recorded.model(role, by_order=bool(live), name=started.config.get(f"{role}_model") or None, where=where)
+        for role in ("controller", "processor")
+    }
+    factory = agent_factory if agent_factory is not None else _default_factory(started.config)
+    agent = factory(
+        models["controller"], models["processor"], list(tools) if tools is not None else recorded_tools(t), target
+    )
+    if not live_tools:
+        agent.runner = ReplayToolRunner(agent.runner, t.events, recorded.mismatches)
+    answers = [e for e in t.events if isinstance(e, UserMessaged)]
+    try:
+        result = await agent.run(started.task, run_id=run_id, plan=started.plan)
+        while result.status == "waiting_for_user" and answers:
+            result = await agent.answer(run_id, answers.pop(0).text)
+    except ReplayMismatch:
+        pass  # recorded in `recorded.mismatches`; the events written so far are compared below
+    actual = list(target.read(run_id))
+    before = fold(t.events)
+    after = fold(actual)
+    after.run_id = before.run_id
+    return ReplayReport(
+        original_run_id=original,
+        run_id=run_id,
+        store=target,
+        status=after.status,
+        expected_events=len(t.events),
+        actual_events=len(actual),
+        divergence=compare_events(t.events, actual),
+        mismatch=recorded.mismatches[0] if recorded.mismatches else None,
+        unused=recorded.unused([r for r in ("controller", "processor", "planner") if r not in live]),
+        loose_matches=list(recorded.loose),
+        live_roles=tuple(sorted(live)),
+        state_diff=diff_states(before, after),
+    )
+
+
+def replay_trace(
+    trace: str | Path | Trace,
+    agent_factory: AgentFactory | None = None,
+    *,
+    tools: Sequence[Tool] | None = None,
+    live_tools: bool = False,
+    live: Mapping[str, ChatModel] | None = None,
+    store: EventStore | None = None,
+) -> ReplayReport:
+    """Re-run the agent of a trace offline and report how its events compare with the recording.
+
+    The original run is not touched: the replay is a NEW run in ``store`` (a fresh memory store by
+    default), under the recorded run id when it is free there.
+
+    Args:
+        trace: The trace file (or a ``Trace`` from ``read_trace``).
+        agent_factory: Builds the agent, called ``factory(controller_model, processor_model, tools,
+            store)`` like ``Agent``. Default: ``Agent`` with the budgets recorded in ``RunStarted``.
+        tools: The agent's tools (their specs go into the controller's requests). Default: stand-ins
+            rebuilt from the recorded requests, so a trace replays with no code of the original app.
+        live_tools: Run the tools for real (needs ``tools``) instead of answering from the trace.
+        live: Roles answered by a live model instead of the recording (counterfactual replay), e.g.
+            ``{"processor": new_model}``; the other roles then fall back to the recorded order when
+            a request's digest was not recorded.
+        store: Where the replay run is written.
+
+    Returns:
+        A ``ReplayReport``; ``report.ok`` is true when the events match and every recorded
+        response was used.
+
+    Raises:
+        TraceError: the trace file is not sound.
+        ConfigError: bad arguments (unknown live role, ``live_tools`` without ``tools``).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(
+            replay_trace_async(trace, agent_factory, tools=tools, live_tools=live_tools, live=live, store=store)
+        )
+    raise ConfigError("replay_trace() was called inside a running event loop; use `await replay_trace_async(...)`")

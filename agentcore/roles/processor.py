@@ -1,0 +1,307 @@
+"""The processor role: turn one tool result (or user answer) into a typed state patch.
+
+The processor model sees a bounded view of the state (task, plan, fact keys, open questions) and
+the one input to digest, and answers with a ``StatePatch``. Before anything is recorded the patch
+is dry-run against the current state (``agentcore.core.fold.check_patch``): a patch that does not parse
+or does not apply goes back to the model with the error, a bounded number of times. Only a patch
+that applies is ever written as ``StatePatched``, so every stored event folds (invariant 2).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pydantic import ValidationError
+
+from agentcore.core.events import ToolCall
+from agentcore.core.fold import RunState, check_patch
+from agentcore.core.patches import StatePatch
+from agentcore.errors import ConfigError, ModelError, ModelOutputError, PatchError
+from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
+
+__all__ = (
+    "PatchAttempt",
+    "ProcessorOutcome",
+    "build_processor_request",
+    "parse_patch",
+    "process",
+)
+
+PATCH_SCHEMA: dict[str, Any] = StatePatch.model_json_schema()
+"""The JSON schema of the processor's answer."""
+
+MAX_PAYLOAD_CHARS = 6000
+MAX_CONTEXT_FACTS = 40
+MAX_ANSWER_CHARS = 4000
+MAX_FEEDBACK_CHARS = 2000
+
+
+@cache
+def _prompt() -> str:
+    return resources.files("agentcore.roles").joinpath("prompts").joinpath("processor.md").read_text(encoding="utf-8")
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f" …[{len(text) - limit} more chars not shown]"
+
+
+def _context(state: RunState) -> str:
+    parts = [f"# Task\n{clip(state.task, 2000)}"]
+    if state.plan:
+        steps = [
+            f"- {clip(s.id, 100)} [{s.status}]: {clip(s.description, 200)}" for s in list(state.plan.values())[:30]
+        ]
+        if len(state.plan) > 30:
+            steps.append(f"({len(state.plan) - 30} more steps not shown)")
+        parts.append("# Plan\n" + "\n".join(steps))
+    if state.known_facts:
+        newest = sorted(state.known_facts.values(), key=lambda f: f.seq)[-MAX_CONTEXT_FACTS:]
+        lines = [f"- {clip(f.key, 150)}: {clip(f.value, 150)}" for f in newest]
+        more = len(state.known_facts) - len(newest)
+        head = f"# Known facts (newest {len(newest)} of {len(state.known_facts)}; reuse a key to replace a fact)"
+        parts.append(head + ("\n" + f"({more} older facts not shown)" if more else "") + "\n" + "\n".join(lines))
+    open_qs = [q for q in state.open_questions.values() if q.status == "open"][:20]
+    if open_qs:
+        parts.append("# Open questions\n" + "\n".join(f"- {clip(q.id, 100)}: {clip(q.text, 300)}" for q in open_qs))
+    return "\n\n".join(parts)
+
+
+def _artifact_id(result: Any) -> str | None:
+    artifact = getattr(result, "artifact", None)
+    if artifact is None:
+        return None
+    return artifact if isinstance(artifact, str) else getattr(artifact, "id", None)
+
+
+def build_processor_request(
+    state: RunState,
+    *,
+    tool_result: Any | None = None,
+    call: ToolCall | None = None,
+    user_answer: str | None = None,
+    question: str | None = None,
+    feedback: str | None = None,
+    max_payload_chars: int = MAX_PAYLOAD_CHARS,
+) -> ChatRequest:
+    """The processor's request for one input.
+
+    Args:
+        state: The state the patch will apply to.
+        tool_result: A ``ToolResult`` or ``ToolFinished`` (``call_id``, ``name``, ``ok``,
+            ``payload``, ``artifact``, ``error``).
+        call: The call that produced ``tool_result``, to show its arguments.
+        user_answer: The user's answer (instead of a tool result).
+        question: The question ``user_answer`` answers.
+        feedback: Why the previous patch was rejected.
+        max_payload_chars: Characters of the payload shown.
+
+    Raises:
+        ConfigError: neither or both of ``tool_result`` and ``user_answer`` are given.
+    """
+    if (tool_result is None) == (user_answer is None):
+        raise ConfigError("build_processor_request needs exactly one of tool_result= or user_answer=")
+    if tool_result is not None:
+        call_id = getattr(tool_result, "call_id", None) or (call.id if call else "?")
+        lines = [
+            "# Input: a tool result",
+            f"call id: {call_id}",
+            f"tool: {getattr(tool_result, 'name', '?')}",
+        ]
+        if call is not None:
+            lines.append(f"arguments: {clip(json.dumps(call.arguments, ensure_ascii=False, sort_keys=True), 1000)}")
+        lines.append(f"ok: {'true' if getattr(tool_result, 'ok', False) else 'false'}")
+        artifact = _artifact_id(tool_result)
+        lines.append(f"artifact: {artifact or 'none'}")
+        error = getattr(tool_result, "error", None)
+        if error:
+            lines.append(f"error: {clip(str(error), 1000)}")
+        lines.append("payload:\n" + clip(str(getattr(tool_result, "payload", "")), max_payload_chars))
+    else:
+        lines = ["# Input: the user's answer", f"question: {clip(question or '(none recorded)', 1000)}"]
+        lines.append("answer:\n" + clip(user_answer or "", MAX_ANSWER_CHARS))
+        lines.append("(use source: user for facts taken from this answer)")
+    messages = [
+        ChatMessage(role="system", content=_prompt()),
+        ChatMessage(role="user", content=_context(state) + "\n\n" + "\n".join(lines)),
+    ]
+    if feedback:
+        messages.append(
+            ChatMessage(
+                role="user",
+                content="Your previous patch was rejected:\n"
+                + clip(feedback, MAX_FEEDBACK_CHARS)
+                + '\nSend the whole corrected patch as one JSON object {"ops": [...]}.',
+            )
+        )
+    return ChatRequest(
+        role="processor", messages=tuple(messages), response_schema=PATCH_SCHEMA, schema_name="state_patch"
+    )
+
+
+def _strip_fences(text: str) -> str:
+    text = text.strip()
+    if text.startswith("```"):
+        first_newline = text.find("\n")
+        if first_newline > 0 and text.rstrip().endswith("```"):
+            return text[first_newline + 1 : text.rstrip().rfind("```")].strip()
+    return text
+
+
+def parse_patch(response: ChatResponse) -> StatePatch:
+    """Read a ``StatePatch`` from the processor's answer.
+
+    Raises:
+        ModelOutputError: the answer is empty, not JSON, or not a valid patch (pydantic's message).
+    """
+    content = (response.content or "").strip()
+    if not content:
+        raise ModelOutputError('your answer was empty; answer with one JSON object {"ops": [...]}')
+    body = _strip_fences(content)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise ModelOutputError(
+            f'your answer is not valid JSON ({e.msg} at char {e.pos}); answer with one JSON object {{"ops": [...]}}'
+        ) from None
+    if isinstance(data, list):
+        data = {"ops": data}  # a bare list of ops is a common slip; its meaning is unambiguous
+    try:
+        return StatePatch.model_validate(data)
+    except ValidationError as e:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()[:8]
+        )
+        raise ModelOutputError(f"your patch does not match the schema: {clip(details, 1500)}") from None
+
+
+def _raw_ops(response: ChatResponse | None) -> tuple[dict[str, Any], ...]:
+    """The ops of an answer as plain JSON, as far as they can be read (for the rejection record)."""
+    if response is None or not response.content:
+        return ()
+    try:
+        data = json.loads(_strip_fences(response.content))
+    except json.JSONDecodeError:
+        return ()
+    ops = data.get("ops") if isinstance(data, dict) else data
+    if not isinstance(ops, list):
+        return ()
+    return tuple(op if isinstance(op, dict) else {"value": op} for op in ops)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatchAttempt:
+    """One call to the processor model and what came of it."""
+
+    request: ChatRequest
+    response: ChatResponse | None
+    """``None`` when the model could not be reached."""
+    latency_ms: float
+    patch: StatePatch | None = None
+    """The patch, when it parsed."""
+    error: str | None = None
+    """Why the patch was rejected (or why the call failed); ``None`` when it applies."""
+    op_index: int | None = None
+    path: str | None = None
+    ops: tuple[dict[str, Any], ...] = ()
+    """The rejected ops as plain JSON (what could be read of them)."""
+
+    @property
+    def accepted(self) -> bool:
+        """Whether this attempt's patch parsed and applies."""
+        return self.error is None and self.patch is not None
+
+
+@dataclass(kw_only=True)
+class ProcessorOutcome:
+    """All attempts at patching the state from one input."""
+
+    attempts: list[PatchAttempt] = field(default_factory=list)
+    fatal: ModelError | None = None
+    """A model error that ends the run (the server refused or stayed unavailable)."""
+
+    @property
+    def patch(self) -> StatePatch | None:
+        """The accepted patch, or ``None`` when every attempt was rejected."""
+        last = self.attempts[-1] if self.attempts else None
+        return last.patch if last is not None and last.accepted else None
+
+
+async def process(
+    model: ChatModel,
+    state: RunState,
+    *,
+    tool_result: Any | None = None,
+    call: ToolCall | None = None,
+    user_answer: str | None = None,
+    question: str | None = None,
+    max_attempts: int = 3,
+) -> ProcessorOutcome:
+    """Get a patch that applies to ``state`` from the processor model.
+
+    Each rejected answer (bad JSON, schema violation, ``PatchError`` from the dry run) goes back
+    to the model with the error, ``max_attempts`` times at most. Model errors other than
+    ``ModelOutputError`` stop at once (``outcome.fatal``); no exception from the model escapes.
+    The state is not changed.
+    """
+    if max_attempts < 1:
+        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
+    outcome = ProcessorOutcome()
+    feedback: str | None = None
+    for _ in range(max_attempts):
+        request = build_processor_request(
+            state, tool_result=tool_result, call=call, user_answer=user_answer, question=question, feedback=feedback
+        )
+        started = time.perf_counter()
+        response: ChatResponse | None = None
+        try:
+            response = await model.complete(request)
+            latency = (time.perf_counter() - started) * 1000
+            patch = parse_patch(response)
+        except ModelOutputError as e:
+            latency = (time.perf_counter() - started) * 1000
+            outcome.attempts.append(
+                PatchAttempt(
+                    request=request, response=response, latency_ms=latency, error=str(e), ops=_raw_ops(response)
+                )
+            )
+            feedback = _feedback(str(e), response)
+            continue
+        except ModelError as e:
+            latency = (time.perf_counter() - started) * 1000
+            outcome.attempts.append(PatchAttempt(request=request, response=None, latency_ms=latency, error=str(e)))
+            outcome.fatal = e
+            return outcome
+        try:
+            check_patch(state, patch.ops)
+        except PatchError as e:
+            ops = tuple(op.model_dump(mode="json") for op in patch.ops)
+            outcome.attempts.append(
+                PatchAttempt(
+                    request=request,
+                    response=response,
+                    latency_ms=latency,
+                    patch=patch,
+                    error=str(e),
+                    op_index=e.op_index,
+                    path=e.path,
+                    ops=ops,
+                )
+            )
+            feedback = _feedback(str(e), response)
+            continue
+        outcome.attempts.append(PatchAttempt(request=request, response=response, latency_ms=latency, patch=patch))
+        return outcome
+    return outcome
+
+
+def _feedback(error: str, response: ChatResponse | None) -> str:
+    said = clip(response.content or "", 800) if response is not None else ""
+    return f"{error}\nYour answer was: {said}" if said else error

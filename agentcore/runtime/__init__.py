@@ -1,0 +1,2 @@
+"""Wiring: ``RunLog`` (batches of events, folded on commit), ``Agent`` and ``PlanRunner``.
+"""

@@ -1,0 +1,436 @@
+"""The run loop: the one place that wires the store, the controller, the tools and the processor.
+
+One agent step is a few batches, each committed in one ``store.append``:
+
+1. the controller's turn: every ``LLMCalled`` of it (unusable answers included, ``ok=False``), the
+   ``Decided`` and a ``ToolStarted`` per decided call (or the ``RunFinished`` of a reply);
+2. the tool results: one ``ToolFinished`` per call, in call-id order, each ``caused_by`` its
+   ``ToolStarted``;
+3. per result, the processor's turn: its ``LLMCalled`` records (``caused_by`` the ``ToolFinished``),
+   a ``PatchRejected`` per rejected patch and the ``StatePatched`` that applied (both ``caused_by``
+   the ``ToolFinished``).
+
+The run ends when the controller replies (``succeeded``), asks the user (``waiting_for_user``:
+``answer`` continues it), runs out of budget, keeps giving unusable answers, or a model fails for
+good. Budgets and failures end the run with status ``failed`` and a reason (``"budget: ..."``,
+``"controller output invalid ..."``, ``"controller model failed: ..."``); ``cancelled`` is left for
+runs stopped from outside. No model error escapes ``run``: it is recorded and the run is finished.
+
+Resume (``resume``) folds the log and carries on. Tool calls with a recorded ``ToolFinished`` are
+never run again. A call that was started but has no result (the process died during it) is run
+again with the SAME idempotency key ``run_id/step_id-or-main/call_id``: delivery is at least once,
+and tools with side effects should use the key to do their work once. A result (or user answer)
+with no processor outcome yet is handed to the processor before the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from agentcore.core.events import (
+    Decided,
+    Event,
+    PatchRejected,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    StatePatched,
+    ToolCall,
+    ToolFinished,
+    ToolStarted,
+    UserMessaged,
+)
+from agentcore.core.fold import RunState, fold
+from agentcore.core.plans import Plan
+from agentcore.errors import ConfigError, StorageUnavailable
+from agentcore.models.base import ChatModel, ToolSpec
+from agentcore.roles.controller import ASK_USER, as_tool_spec, decide_with_retries
+from agentcore.roles.processor import process
+from agentcore.runtime.log import RunLog, utc_now
+from agentcore.storage.artifacts import ArtifactStore
+from agentcore.storage.base import EventStore, new_run_id
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.tools.base import Tool
+from agentcore.tools.runner import ToolRunner
+
+__all__ = ("Agent", "RunResult", "idempotency_key")
+
+T = TypeVar("T")
+
+
+def idempotency_key(run_id: str, call_id: str, step_id: str | None = None) -> str:
+    """The key passed to a tool for one call; the same on every retry of that call."""
+    return f"{run_id}/{step_id or 'main'}/{call_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """Where a run stands after ``run``, ``resume`` or ``answer`` returned."""
+
+    run_id: str
+    status: RunStatus
+    """``succeeded``, ``failed``, ``cancelled`` or ``waiting_for_user``."""
+    reply: str | None
+    """The final reply, when the run succeeded."""
+    reason: str | None
+    """Why the run failed (or the question it waits on)."""
+    state: RunState = field(repr=False)
+    """The state: the fold of the run's whole log."""
+
+    @classmethod
+    def of(cls, state: RunState) -> RunResult:
+        """The result a state stands for (``reason`` is the pending question while waiting)."""
+        reason = state.reason if state.status != "waiting_for_user" else state.waiting_on
+        return cls(run_id=state.run_id, status=state.status, reply=state.reply, reason=reason, state=state)
+
+
+class Agent:
+    """An agent: a controller model, a processor model, tools and an event store.
+
+    Args:
+        controller_model: Decides the next action from the compact state.
+        processor_model: Turns each tool result into a state patch; defaults to
+            ``controller_model``.
+        tools: The tools the controller may call (``read_artifact`` is always added).
+        store: Where runs are recorded; a fresh ``MemoryEventStore`` by default.
+        max_steps: Most controller decisions per run; then the run fails with a ``budget:`` reason.
+        max_tokens: Most tokens (all roles) per run, checked before each controller turn; ``None``
+            for no limit.
+        max_output_retries: Attempts (the first included) the controller gets per turn to give a
+            usable answer; each unusable one is sent back with its error. Then the run fails.
+        max_patch_retries: Attempts (the first included) the processor gets per input to give a
+            patch that applies; after the last one the input is recorded as rejected and the run
+            goes on.
+        clock: Gives event timestamps (UTC now by default).
+        payload_chars: Characters of each tool output the models see (the rest stays in the
+            output's artifact).
+        on_event: Called with every event once it is committed (for live progress).
+        metadata: JSON-ready facts about the set-up recorded in ``RunStarted.config["metadata"]``
+            (for example the repository a code-search agent works on), so tools like the CLI can
+            rebuild the agent to resume or replay the run. Never put secrets here.
+
+    Raises:
+        ConfigError: a setting is invalid, or a tool is named ``ask_user`` (reserved).
+    """
+
+    def __init__(
+        self,
+        controller_model: ChatModel,
+        processor_model: ChatModel | None = None,
+        tools: Sequence[Tool] = (),
+        store: EventStore | None = None,
+        *,
+        max_steps: int = 20,
+        max_tokens: int | None = None,
+        max_output_retries: int = 3,
+        max_patch_retries: int = 3,
+        clock: Callable[[], datetime] = utc_now,
+        payload_chars: int = 2000,
+        on_event: Callable[[Event], None] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        for name, value in (
+            ("max_steps", max_steps),
+            ("max_output_retries", max_output_retries),
+            ("max_patch_retries", max_patch_retries),
+            ("payload_chars", payload_chars),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            raise ConfigError(f"max_tokens must be None or an integer >= 1, got {max_tokens!r}")
+        for role, model in (("controller_model", controller_model), ("processor_model", processor_model)):
+            if model is not None and not callable(getattr(model, "complete", None)):
+                raise ConfigError(f"{role} must be a ChatModel (with async complete()), got {model!r}")
+        self.controller_model = controller_model
+        self.processor_model = processor_model if processor_model is not None else controller_model
+        self.store: EventStore = store if store is not None else MemoryEventStore()
+        self.max_steps = max_steps
+        self.max_tokens = max_tokens
+        self.max_output_retries = max_output_retries
+        self.max_patch_retries = max_patch_retries
+        self.clock = clock
+        self.payload_chars = payload_chars
+        self.on_event = on_event
+        self.metadata = dict(metadata or {})
+        artifacts: ArtifactStore = self.store.artifacts
+        self.runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars)
+        self.specs: list[ToolSpec] = [as_tool_spec(s) for s in self.runner.specs()]
+        if any(s.name == ASK_USER for s in self.specs):
+            raise ConfigError(f"the tool name {ASK_USER!r} is reserved for asking the user; rename the tool")
+
+    def __repr__(self) -> str:
+        return (
+            f"Agent(controller={self.controller_model.name!r}, processor={self.processor_model.name!r}, "
+            f"tools={[s.name for s in self.specs]!r})"
+        )
+
+    def config(self) -> dict[str, Any]:
+        """How runs are set up, as recorded in ``RunStarted.config``: names and budgets, no secrets."""
+        return {
+            "controller_model": self.controller_model.name,
+            "processor_model": self.processor_model.name,
+            "tools": [s.name for s in self.specs],
+            "max_steps": self.max_steps,
+            "max_tokens": self.max_tokens,
+            "max_output_retries": self.max_output_retries,
+            "max_patch_retries": self.max_patch_retries,
+            "payload_chars": self.payload_chars,
+            "metadata": self.metadata,
+        }
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def run(self, task: str, *, run_id: str | None = None, plan: Plan | None = None) -> RunResult:
+        """Start a run on ``task`` and drive it until it finishes or waits for the user.
+
+        Raises:
+            ConfigError: ``task`` is empty.
+            StorageUnavailable: the store is read-only.
+            StoreError: the store failed (the log stays consistent; ``resume`` continues it).
+        """
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        self._check_writable("start a run", "run")
+        log = self._log(RunState(run_id=run_id or new_run_id()))
+        log.add(RunStarted, task=task, plan=plan, config=self.config())
+        log.start(task, created=self.clock())  # the run and its RunStarted in one transaction
+        return await self._drive(log)
+
+    async def resume(self, run_id: str) -> RunResult:
+        """Continue a run from its log (after a crash, or in another process).
+
+        A finished run (or one waiting for an answer) is returned as it is, and nothing is written
+        (this works on a read-only store too). A run with no event (the process died between
+        creating it and recording ``RunStarted``) is started with the task it was created with.
+
+        Raises:
+            RunNotFound: no such run.
+            StorageUnavailable: the run would go on but the store is read-only; nothing was run.
+        """
+        log, events = self._open(run_id)
+        if log.state.finished or log.state.status == "waiting_for_user":
+            return RunResult.of(log.state)
+        self._check_writable(f"resume run {run_id!r}", "resume")
+        if not events:
+            log.add(RunStarted, task=self.store.run(run_id).task, config=self.config())
+            log.commit()
+        await self._recover(log, events)
+        return await self._drive(log)
+
+    async def answer(self, run_id: str, text: str) -> RunResult:
+        """Give the user's answer to a run waiting on a question, and continue the run.
+
+        Raises:
+            ConfigError: the run is not waiting for an answer, or ``text`` is empty.
+            RunNotFound: no such run.
+            StorageUnavailable: the store is read-only; nothing was run.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"the answer must be a non-empty string, got {text!r}")
+        self._check_writable(f"answer run {run_id!r}", "answer")
+        log, events = self._open(run_id)
+        if log.state.status != "waiting_for_user":
+            raise ConfigError(
+                f"run {run_id!r} is not waiting for an answer (status {log.state.status!r}); "
+                "answer only runs whose status is 'waiting_for_user'"
+            )
+        message = log.add(UserMessaged, text=text, question=log.state.waiting_on, caused_by=log.last_seq)
+        log.commit()
+        await self._recover(log, [*events, message])
+        return await self._drive(log)
+
+    def run_sync(self, task: str, *, run_id: str | None = None, plan: Plan | None = None) -> RunResult:
+        """``run`` for code without an event loop (in a loop of its own, whose model connections
+        are closed before it ends; the agent and its models can be used again)."""
+        return self._sync(self.run(task, run_id=run_id, plan=plan), "run")
+
+    def resume_sync(self, run_id: str) -> RunResult:
+        """``resume`` for code without an event loop (see ``run_sync``)."""
+        return self._sync(self.resume(run_id), "resume")
+
+    def answer_sync(self, run_id: str, text: str) -> RunResult:
+        """``answer`` for code without an event loop (see ``run_sync``)."""
+        return self._sync(self.answer(run_id, text), "answer")
+
+    async def aclose(self) -> None:
+        """Close the connections the models opened in the running event loop.
+
+        Calls ``aclose()`` of each model that has one (``OpenAIChatModel`` does). The models stay
+        usable. The ``*_sync`` methods call this at the end of their own loop.
+        """
+        models = {id(m): m for m in (self.controller_model, self.processor_model)}
+        for model in models.values():
+            close = getattr(model, "aclose", None)
+            if callable(close):
+                await close()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _sync(self, coro: Coroutine[Any, Any, T], name: str) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._closing_models(coro))
+        coro.close()
+        raise ConfigError(f"Agent.{name}_sync() was called inside a running event loop; use `await agent.{name}(...)`")
+
+    async def _closing_models(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro``, then close the models' connections in this loop (before it closes)."""
+        try:
+            result = await coro
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one to report
+                await self.aclose()
+            raise
+        await self.aclose()
+        return result
+
+    def _check_writable(self, doing: str, method: str) -> None:
+        """Refuse before anything runs when the store cannot record what would happen."""
+        if getattr(self.store, "read_only", False):
+            raise StorageUnavailable(
+                f"cannot {doing}: the store {self.store!r} is read-only, and tool calls and model "
+                f"answers could not be recorded; nothing was run. Open it writable (without "
+                f"read_only=True) to {method}."
+            )
+
+    def _log(self, state: RunState) -> RunLog:
+        return RunLog(self.store, state, clock=self.clock, on_event=self.on_event)
+
+    def _open(self, run_id: str) -> tuple[RunLog, list[Event]]:
+        self.store.run(run_id)  # RunNotFound with a clear message
+        events = list(self.store.read(run_id))
+        state = fold(events)
+        state.run_id = run_id  # a fork's inherited events carry the parent's id
+        return self._log(state), events
+
+    def _budget_left(self, state: RunState) -> str | None:
+        if state.decisions >= self.max_steps:
+            return f"budget: max_steps={self.max_steps} decisions made without a reply"
+        if self.max_tokens is not None and state.tokens >= self.max_tokens:
+            return f"budget: {state.tokens} tokens used, max_tokens={self.max_tokens}"
+        return None
+
+    async def _drive(self, log: RunLog) -> RunResult:
+        while not log.state.finished and log.state.status != "waiting_for_user":
+            reason = self._budget_left(log.state)
+            if reason is not None:
+                log.add(RunFinished, status="failed", reason=reason, caused_by=log.last_seq)
+                log.commit()
+                break
+            started = await self._controller_turn(log)
+            if started:
+                finished = await self._execute(log, started)
+                for event in finished:
+                    if log.state.finished:
+                        break
+                    await self._process_result(log, event, next(s.call for s in started if s.call.id == event.call_id))
+        return RunResult.of(log.state)
+
+    async def _controller_turn(self, log: RunLog) -> list[ToolStarted]:
+        """One controller turn, committed in one batch; returns the calls it started."""
+        state = log.state
+        seen = state.last_seq
+        outcome = await decide_with_retries(
+            self.controller_model, state, self.specs, max_attempts=self.max_output_retries
+        )
+        calls = log.add_attempts(
+            role="controller", model=self.controller_model.name, attempts=outcome.attempts, caused_by=seen
+        )
+        llm = calls[-1]
+        decision = outcome.decision
+        if outcome.fatal is not None or decision is None:
+            last = outcome.attempts[-1].error
+            reason = (
+                f"controller model failed: {last}"
+                if outcome.fatal is not None
+                else f"controller output invalid after {len(outcome.attempts)} attempts: {last}"
+            )
+            log.add(RunFinished, status="failed", reason=reason, caused_by=llm.seq)
+            log.commit()
+            return []
+        decided = log.add(Decided, decision=decision, caused_by=llm.seq)
+        if decision.kind == "reply":
+            log.add(RunFinished, status="succeeded", reply=decision.reply, caused_by=decided.seq)
+        started = [
+            log.add(
+                ToolStarted,
+                call=call,
+                idempotency_key=idempotency_key(log.run_id, call.id),
+                caused_by=decided.seq,
+            )
+            for call in decision.tool_calls
+        ]
+        log.commit()
+        return started
+
+    async def _execute(self, log: RunLog, started: Sequence[ToolStarted]) -> list[ToolFinished]:
+        """Run started calls concurrently; their results are committed in one batch, by call id."""
+        by_id = {s.call.id: s for s in started}
+        calls = [s.call for s in started]
+        keys = {s.call.id: s.idempotency_key for s in started}
+        results = await self.runner.run_many(calls, idempotency_keys=keys)  # sorted by call id
+        finished = []
+        for result in results:
+            start = by_id[result.call_id]
+            finished.append(
+                log.add(
+                    ToolFinished,
+                    call_id=result.call_id,
+                    name=result.name,
+                    ok=result.ok,
+                    payload=result.payload,
+                    artifact=result.artifact,
+                    error=result.error,
+                    duration_ms=result.duration_ms,
+                    step_id=start.step_id,
+                    caused_by=start.seq,
+                )
+            )
+        log.commit()
+        return finished
+
+    async def _process_result(self, log: RunLog, finished: ToolFinished, call: ToolCall | None) -> None:
+        await self._process(log, finished.seq, dict(tool_result=finished, call=call))
+
+    async def _process(self, log: RunLog, source_seq: int, inputs: dict[str, Any]) -> None:
+        """The processor's turn for one input, committed in one batch."""
+        outcome = await process(self.processor_model, log.state, max_attempts=self.max_patch_retries, **inputs)
+        llm = log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source_seq)
+        if outcome.fatal is not None:
+            assert llm is not None
+            reason = f"processor model failed: {outcome.attempts[-1].error}"
+            log.add(RunFinished, status="failed", reason=reason, caused_by=llm.seq)
+        log.commit()
+
+    async def _recover(self, log: RunLog, events: Sequence[Event]) -> None:
+        """Finish what a crash interrupted: re-run started calls, process unprocessed inputs."""
+        started: dict[str, ToolStarted] = {}
+        handled: set[int] = set()
+        inputs: list[ToolFinished | UserMessaged] = []
+        for event in events:
+            if isinstance(event, ToolStarted):
+                started[event.call.id] = event
+            elif isinstance(event, (StatePatched, PatchRejected)) and event.caused_by is not None:
+                handled.add(event.caused_by)
+            elif isinstance(event, ToolFinished) and event.step_id is None:
+                inputs.append(event)
+            elif isinstance(event, UserMessaged):
+                inputs.append(event)
+        pending = [started[call_id] for call_id in log.state.pending_calls if call_id in started]
+        if pending:
+            inputs.extend(await self._execute(log, pending))
+        for event in sorted(inputs, key=lambda e: e.seq):
+            if event.seq in handled or log.state.finished:
+                continue
+            if isinstance(event, UserMessaged):
+                await self._process(log, event.seq, dict(user_answer=event.text, question=event.question))
+            else:
+                call = started[event.call_id].call if event.call_id in started else None
+                await self._process_result(log, event, call)

@@ -1,0 +1,187 @@
+"""The runtime's write path: events of one run, appended in batches, folded as they land.
+
+``RunLog`` keeps the run's state as the fold of every event it has appended (``apply`` in place:
+O(event)), hands out seqs itself (``expected_seq`` is always the last seq it wrote) and commits one
+batch per agent step in one ``store.append`` call. Events reach ``on_event`` only after their batch
+is committed, so a progress callback never sees an event the log does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
+from agentcore.core.fold import RunState, apply
+from agentcore.models.base import ChatRequest, ChatResponse, request_digest
+from agentcore.roles.processor import ProcessorOutcome
+from agentcore.storage.artifacts import JSON, canonical_json
+from agentcore.storage.base import EventStore
+
+__all__ = ("RunLog", "utc_now")
+
+E = TypeVar("E", bound=BaseEvent)
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock of ``Agent``)."""
+    return datetime.now(timezone.utc)
+
+
+class RunLog:
+    """Appends events of one run and keeps its folded state.
+
+    Args:
+        store: Where the events go.
+        state: The fold of the run's events so far (it is updated in place).
+        clock: Gives each event's ``at``.
+        on_event: Called with each event once its batch is committed.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        state: RunState,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.run_id = state.run_id
+        self.clock = clock
+        self.on_event = on_event
+        self._pending: list[BaseEvent] = []
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last committed event."""
+        return self.state.last_seq
+
+    def add(self, cls: type[E], **fields: Any) -> E:
+        """Queue an event of ``cls`` for the next commit and return it (its seq is set)."""
+        event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock(), **fields)
+        self._pending.append(event)
+        return event
+
+    def add_llm(
+        self,
+        *,
+        role: str,
+        model: str,
+        request: ChatRequest,
+        response: ChatResponse | None,
+        latency_ms: float,
+        attempt: int,
+        error: str | None,
+        caused_by: int | None,
+        step_id: str | None = None,
+    ) -> LLMCalled:
+        """Queue the ``LLMCalled`` record of one model call; the request body goes to an artifact."""
+        body_bytes = canonical_json(request.model_dump(mode="json")).encode("utf-8")
+        ref = self.store.artifacts.put(body_bytes, JSON)
+        body: dict[str, Any] = {}
+        usage = TokenUsage()
+        if response is not None:
+            body = response.model_dump(mode="json", exclude={"usage"})
+            usage = TokenUsage(**response.usage.model_dump())
+        return self.add(
+            LLMCalled,
+            role=role,
+            model=model,
+            request_digest=request_digest(request),
+            request_artifact=ref,
+            response=body,
+            usage=usage,
+            latency_ms=round(latency_ms, 3),
+            attempt=attempt,
+            ok=error is None,
+            error=error,
+            caused_by=caused_by,
+            step_id=step_id,
+        )
+
+    def add_attempts(
+        self, *, role: str, model: str, attempts: Sequence[Any], caused_by: int | None, step_id: str | None = None
+    ) -> list[LLMCalled]:
+        """Queue one ``LLMCalled`` per attempt of a model turn (each has ``request``, ``response``,
+        ``latency_ms`` and ``error``), numbered from 1."""
+        return [
+            self._add_attempt(role, model, a, number, caused_by, step_id) for number, a in enumerate(attempts, start=1)
+        ]
+
+    def _add_attempt(
+        self, role: str, model: str, attempt: Any, number: int, caused_by: int | None, step_id: str | None
+    ) -> LLMCalled:
+        return self.add_llm(
+            role=role,
+            model=model,
+            request=attempt.request,
+            response=attempt.response,
+            latency_ms=attempt.latency_ms,
+            attempt=number,
+            error=attempt.error,
+            caused_by=caused_by,
+            step_id=step_id,
+        )
+
+    def add_processor_outcome(
+        self, outcome: ProcessorOutcome, *, model: str, caused_by: int, step_id: str | None = None
+    ) -> LLMCalled | None:
+        """Queue the records of one processor turn and return the last ``LLMCalled`` (if any).
+
+        Each attempt is an ``LLMCalled``, followed by the ``StatePatched`` it produced or the
+        ``PatchRejected`` that sent it back; all are caused by the input at seq ``caused_by``.
+        """
+        llm = None
+        for number, attempt in enumerate(outcome.attempts, start=1):
+            llm = self._add_attempt("processor", model, attempt, number, caused_by, step_id)
+            if attempt.accepted:
+                assert attempt.patch is not None
+                self.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=caused_by)
+            elif attempt.response is not None:
+                self.add(
+                    PatchRejected,
+                    ops=attempt.ops,
+                    error=attempt.error or "rejected",
+                    op_index=attempt.op_index,
+                    path=attempt.path,
+                    attempt=number,
+                    caused_by=caused_by,
+                )
+        return llm
+
+    def start(self, task: str, created: datetime | None = None) -> int:
+        """Create the run with the queued events (its ``RunStarted``) in one transaction.
+
+        So no crash can leave the run without its first event. Returns the last seq.
+
+        Raises:
+            ConcurrencyError: a run with this id exists already; nothing was written.
+            StoreError: the store failed; nothing was written.
+        """
+        batch, self._pending = self._pending, []
+        self.store.create_run(task, run_id=self.run_id, created=created, events=batch)
+        return self._committed(batch)
+
+    def commit(self) -> int:
+        """Append the queued events in one batch, fold them, tell ``on_event``; returns the last seq.
+
+        Raises:
+            ConcurrencyError: another writer appended to the run; nothing was written.
+            StoreError: the store failed; nothing was written.
+        """
+        batch, self._pending = self._pending, []
+        if not batch:
+            return self.last_seq
+        self.store.append(self.run_id, batch, expected_seq=self.last_seq)
+        return self._committed(batch)
+
+    def _committed(self, batch: list[BaseEvent]) -> int:
+        for event in batch:
+            apply(self.state, event)  # type: ignore[arg-type]
+        if self.on_event is not None:
+            for event in batch:
+                self.on_event(event)  # type: ignore[arg-type]
+        return self.last_seq

@@ -1,0 +1,503 @@
+"""Plan runs: a plan (given, or from the planner model) executed by the scheduler, on the log.
+
+``PlanRunner`` wires an ``EventStore``, the ``Scheduler`` and two executors:
+
+- a step with a ``tool`` runs that one call through the ``ToolRunner`` (raw output stored as an
+  artifact, the short payload kept on ``StepSucceeded``), with the attempt's idempotency key
+  ``run_id/step_id/attempt`` passed to the tool;
+- a step with only a description is carried out by an agent sub-loop (``agentcore.runtime.agent.Agent``:
+  controller, tools, processor) on a sub-task made of the run's task, the step's description and
+  the run's known facts. The sub-loop is recorded as a **child run** with id
+  ``"{run_id}.{step_id}.{attempt}"`` (the agent writes whole runs of its own, so its events do not
+  go into the parent's log); the parent's ``StepSucceeded`` names the child run in its payload and
+  its ``result`` artifact (``{"child_run_id", "status", "reply", "facts"}``).
+
+A run's events: ``RunStarted`` (with the plan, or without one and then each planner call as
+``LLMCalled(role="planner")`` and the plan as ``StatePatched(source="planner")``), the scheduler's
+``Step*`` events, with ``revise=True`` after each finished step the processor's ``LLMCalled`` and
+``StatePatched`` / ``PatchRejected`` (plan-and-revise: its ``replace_plan`` keeps finished steps;
+the scheduler picks the new plan up), then ``RunFinished``. A processor that fails during a
+revision is recorded and the run goes on with its plan.
+
+``resume(run_id)`` folds the log and carries on: succeeded steps never run again; an attempt that
+was running when the process died is recorded as ``interrupted`` and tried again under its retry
+policy with a new idempotency key; a step waiting out a backoff waits until its recorded
+``next_attempt_at``; with ``revise=True``, a revision that the crash cut short (the log ends with
+a step's outcome, before the processor's events) is done first. A deadline (``deadline_s``)
+limits one call of ``run`` or ``resume``.
+
+A run is created together with its ``RunStarted`` (and so its plan) in one transaction. A run with
+no event at all (made by ``store.create_run`` alone, or by an older agentcore) is refused by
+``resume`` (``RunNotStarted``, a ``RunNotFound``), and ``run`` with its id and task starts it:
+``try: resume(id) except RunNotFound: run(task, plan, run_id=id)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agentcore.core.events import (
+    ArtifactRef,
+    Event,
+    RunFinished,
+    RunStarted,
+    StatePatched,
+    StepFailed,
+    StepStarted,
+    StepSucceeded,
+    ToolCall,
+)
+from agentcore.core.fold import RunState, fold
+from agentcore.core.patches import PatchOp, ReplacePlan
+from agentcore.core.plans import Plan
+from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
+from agentcore.roles.planner import plan_with_attempts
+from agentcore.roles.processor import clip, process
+from agentcore.runtime.agent import Agent, RunResult
+from agentcore.runtime.log import RunLog
+from agentcore.scheduling.clock import Clock, SystemClock
+from agentcore.scheduling.scheduler import (
+    Draft,
+    Scheduler,
+    StepResult,
+    StepRun,
+    classify_error,
+    classify_result_kind,
+    outcome_cut_short,
+)
+from agentcore.storage.base import EventStore, new_run_id
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.tools.base import Tool
+from agentcore.tools.runner import ToolRunner
+
+__all__ = ("PlanRunner", "child_run_id")
+
+MAX_FACTS_IN_SUBTASK = 30
+MAX_REPLY_CHARS = 1500
+
+
+def child_run_id(run_id: str, step_id: str, attempt: int) -> str:
+    """The id of the child run that carries out one attempt of a description-only step."""
+    return f"{run_id}.{step_id}.{attempt}"
+
+
+class _LogSink:
+    """The scheduler's ``EventSink`` over the runtime's ``RunLog``: one commit per batch."""
+
+    def __init__(self, log: RunLog) -> None:
+        self.log = log
+        self.outcome_seq: dict[str, int] = {}
+
+    @property
+    def state(self) -> RunState:
+        return self.log.state
+
+    def emit(self, drafts: Sequence[Draft]) -> int:
+        first = self.log.last_seq + 1
+        for cls, fields in drafts:
+            event = self.log.add(cls, **fields)
+            if isinstance(event, (StepSucceeded, StepFailed)):
+                self.outcome_seq[event.step_id] = event.seq
+        self.log.commit()
+        return first
+
+
+class _Watched:
+    """A chat model whose last model error (not an output error) is kept, to classify failures."""
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.name = model.name
+        self.error: ModelError | None = None
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        try:
+            return await self.model.complete(request)
+        except ModelError as e:
+            if not isinstance(e, ModelOutputError):
+                self.error = e
+            raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class _StepReport:
+    """A finished step, shaped like a tool result for the processor."""
+
+    call_id: str
+    name: str
+    ok: bool
+    payload: str
+    artifact: ArtifactRef | None
+    error: str | None
+
+
+class PlanRunner:
+    """Runs plans on an event store, with retries, failure policies, revision and resume.
+
+    Args:
+        store: Where runs are recorded (a fresh ``MemoryEventStore`` by default).
+        tools: Tools for ``tool`` steps and for the sub-agents of description-only steps.
+        controller_model: Drives the sub-agent of each description-only step.
+        processor_model: The sub-agents' processor (defaults to ``controller_model``) and, with
+            ``revise``, the model that may revise the plan after each step.
+        planner_model: Writes the plan when ``run`` is given none.
+        revise: After each finished step, let the processor patch the state (plan-and-revise).
+        clock: Time for timestamps, backoff, timeouts and deadlines (``SystemClock`` by default).
+        seed: Seeds the backoff jitter.
+        max_planner_tries: Attempts the planner gets to produce a valid plan.
+        max_agent_steps: ``max_steps`` of each sub-agent.
+        max_patch_retries: Attempts the processor gets per revision.
+        payload_chars: Bound on tool payloads.
+        on_event: Called with every committed event of the run and of its child runs.
+
+    Raises:
+        ConfigError: a setting is invalid.
+    """
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        *,
+        tools: Sequence[Tool] = (),
+        controller_model: ChatModel | None = None,
+        processor_model: ChatModel | None = None,
+        planner_model: ChatModel | None = None,
+        revise: bool = False,
+        clock: Clock | None = None,
+        seed: int | str = 0,
+        max_planner_tries: int = 3,
+        max_agent_steps: int = 10,
+        max_patch_retries: int = 3,
+        payload_chars: int = 2000,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        for name, value in (
+            ("max_planner_tries", max_planner_tries),
+            ("max_agent_steps", max_agent_steps),
+            ("max_patch_retries", max_patch_retries),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if revise and processor_model is None and controller_model is None:
+            raise ConfigError("revise=True needs a processor_model (or a controller_model) to revise the plan")
+        self.store: EventStore = store if store is not None else MemoryEventStore()
+        self.tools = tuple(tools)
+        self.runner = ToolRunner(self.tools, self.store.artifacts, payload_chars=payload_chars)
+        self.controller_model = controller_model
+        self.processor_model = processor_model or controller_model
+        self.planner_model = planner_model
+        self.revise = revise
+        self.clock = clock or SystemClock()
+        self.seed = seed
+        self.max_planner_tries = max_planner_tries
+        self.max_agent_steps = max_agent_steps
+        self.max_patch_retries = max_patch_retries
+        self.payload_chars = payload_chars
+        self.on_event = on_event
+
+    def __repr__(self) -> str:
+        return f"PlanRunner(tools={list(self.runner.names)!r}, revise={self.revise})"
+
+    def config(self) -> dict[str, Any]:
+        """How runs are set up, as recorded in ``RunStarted.config``: names only, no secrets."""
+        return {
+            "runner": "plan",
+            "tools": list(self.runner.names),
+            "controller_model": getattr(self.controller_model, "name", None),
+            "processor_model": getattr(self.processor_model, "name", None),
+            "planner_model": getattr(self.planner_model, "name", None),
+            "revise": self.revise,
+            "seed": self.seed,
+        }
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        task: str,
+        plan: Plan | None = None,
+        *,
+        run_id: str | None = None,
+        deadline_s: float | None = None,
+        defaults: Plan | None = None,
+    ) -> RunResult:
+        """Run ``plan`` (or a plan the planner model writes for ``task``) to the end.
+
+        Args:
+            task: What the run is for.
+            plan: The plan; ``None`` asks ``planner_model`` for one.
+            run_id: Id of the new run (generated by default). A run of this id and task that has
+                no event yet (its process died before recording ``RunStarted``) is started.
+            deadline_s: Time limit of this call; the run fails when it passes.
+            defaults: For a planned run: a plan whose ``on_failure``, ``retry`` and
+                ``max_parallel`` the planner's plan takes.
+
+        Raises:
+            ConfigError: empty task, no plan and no planner model, or description-only steps
+                and no controller model.
+            ConcurrencyError: a run ``run_id`` has already started, or exists for another task.
+            StoreError: the store failed (the log stays consistent; ``resume`` continues it).
+        """
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        if plan is None and self.planner_model is None:
+            raise ConfigError("no plan given and no planner_model to write one: pass plan=... or planner_model=...")
+        if plan is not None:
+            self._check_executable(plan.steps)
+        if deadline_s is not None and deadline_s <= 0:
+            raise ConfigError(f"deadline_s must be > 0 seconds, got {deadline_s}")
+        existing = self._existing_empty_run(task, run_id)
+        log = self._log(RunState(run_id=existing or run_id or new_run_id()))
+        log.add(RunStarted, task=task, plan=plan, config=self.config())
+        if existing:  # RunStarted goes in with expected_seq=0: if two processes start it, one wins
+            log.commit()
+        else:  # the run and its RunStarted (with the plan) in one transaction: no window without them
+            log.start(task, created=self.clock.now())
+        if plan is None and not await self._plan(log, defaults):
+            return RunResult.of(log.state)
+        return await self._drive(log, {}, deadline_s, {})
+
+    async def resume(self, run_id: str, *, deadline_s: float | None = None) -> RunResult:
+        """Continue a plan run from its log; a finished run is returned as it is.
+
+        Raises:
+            RunNotStarted: the run has no event: it never started (start it with ``run``).
+            RunNotFound: no such run.
+        """
+        info = self.store.run(run_id)
+        events = list(self.store.read(run_id))
+        if not events:
+            raise RunNotStarted(
+                f"run {run_id!r} never started: the process that created it stopped before recording "
+                "RunStarted, so its plan is not in the log and nothing ran. Start it with "
+                f"PlanRunner.run({clip(info.task, 60)!r}, plan, run_id={run_id!r}) (same task; the plan it was given)"
+            )
+        state = fold(events)
+        state.run_id = run_id
+        if state.finished:
+            return RunResult.of(state)
+        not_before: dict[str, datetime] = {}
+        attempts: dict[str, int] = {}
+        for e in events:
+            if isinstance(e, StepFailed) and e.next_attempt_at is not None:
+                not_before[e.step_id] = e.next_attempt_at
+            elif isinstance(e, StepStarted):
+                not_before.pop(e.step_id, None)
+                attempts[e.step_id] = max(attempts.get(e.step_id, 0), e.attempt)
+        log = self._log(state)
+        if not state.plan:
+            if self.planner_model is None:
+                log.add(RunFinished, status="failed", reason="the run has no plan and no planner_model to write one")
+                log.commit()
+                return RunResult.of(log.state)
+            if not await self._plan(log, None):
+                return RunResult.of(log.state)
+        cut_short = outcome_cut_short(events, log.state) if self.revise else None
+        if cut_short is not None:
+            await self._revise(log, cut_short.step_id, cut_short.seq)
+        return await self._drive(log, not_before, deadline_s, attempts)
+
+    def run_sync(self, task: str, plan: Plan | None = None, **kwargs: Any) -> RunResult:
+        """``run`` for code without an event loop."""
+        return asyncio.run(self.run(task, plan, **kwargs))
+
+    def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult:
+        """``resume`` for code without an event loop."""
+        return asyncio.run(self.resume(run_id, **kwargs))
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _log(self, state: RunState) -> RunLog:
+        return RunLog(self.store, state, clock=self.clock.now, on_event=self.on_event)
+
+    def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
+        """``run_id`` when it names a run with no event (left by older versions or by hand) to take over.
+
+        Raises:
+            ConcurrencyError: the run exists and has started, or is for another task.
+        """
+        if run_id is None:
+            return None
+        try:
+            info = self.store.run(run_id)
+        except RunNotFound:
+            return None
+        if info.last_seq > 0 or info.task != task:
+            why = "has started: resume it" if info.last_seq else f"is for another task, {clip(info.task, 80)!r}"
+            raise ConcurrencyError(f"run {info.id!r} already exists and {why}; or choose another run_id")
+        return info.id
+
+    def _check_executable(self, steps: Sequence[Any]) -> None:
+        agent_steps = [s.id for s in steps if not s.tool]
+        if agent_steps and self.controller_model is None:
+            raise ConfigError(
+                f"steps {', '.join(map(repr, agent_steps))} have no tool, so an agent must carry them out, but "
+                "this PlanRunner has no controller_model; pass controller_model=... or give each step a tool"
+            )
+
+    async def _plan(self, log: RunLog, defaults: Plan | None) -> bool:
+        """Ask the planner for a plan and record every call; False when the run had to fail."""
+        assert self.planner_model is not None
+        state = log.state
+        outcome = await plan_with_attempts(
+            self.planner_model, state.task, self.tools, max_tries=self.max_planner_tries, defaults=defaults
+        )
+        seen = log.last_seq
+        calls = log.add_attempts(
+            role="planner", model=self.planner_model.name, attempts=outcome.attempts, caused_by=seen
+        )
+        plan = outcome.plan
+        reason: str | None = None
+        if plan is None:
+            what = "planner model failed" if outcome.fatal is not None else "no valid plan"
+            reason = f"planner: {what} after {len(outcome.attempts)} attempt(s): {outcome.attempts[-1].error}"
+        elif self.controller_model is None and any(not s.tool for s in plan.steps):
+            reason = "planner: the plan has steps without a tool and this PlanRunner has no controller_model"
+        if plan is None or reason is not None:
+            log.add(RunFinished, status="failed", reason=reason, caused_by=calls[-1].seq)
+            log.commit()
+            return False
+        ops: list[PatchOp] = [
+            ReplacePlan(steps=plan.steps, on_failure=plan.on_failure, retry=plan.retry, max_parallel=plan.max_parallel)
+        ]
+        log.add(StatePatched, ops=tuple(ops), source="planner", caused_by=calls[-1].seq)
+        log.commit()
+        return True
+
+    async def _drive(
+        self,
+        log: RunLog,
+        not_before: Mapping[str, datetime],
+        deadline_s: float | None,
+        attempts_seen: Mapping[str, int],
+    ) -> RunResult:
+        sink = _LogSink(log)
+
+        async def revise(step_id: str) -> None:
+            await self._revise(log, step_id, sink.outcome_seq.get(step_id, log.last_seq))
+
+        scheduler = Scheduler(
+            sink,
+            self._execute,
+            clock=self.clock,
+            seed=self.seed,
+            deadline_s=deadline_s,
+            on_outcome=revise if self.revise else None,
+            not_before=not_before,
+            attempts_seen=attempts_seen,
+        )
+        result = await scheduler.run()
+        log.add(
+            RunFinished, status=result.status, reason=result.reason, reply=_reply(log.state), caused_by=log.last_seq
+        )
+        log.commit()
+        return RunResult.of(log.state)
+
+    async def _execute(self, run: StepRun) -> StepResult:
+        if run.step.tool:
+            call = ToolCall(id=run.step.id, name=run.step.tool, arguments=dict(run.step.arguments))
+            res = await self.runner.run(call, idempotency_key=run.idempotency_key)
+            if res.ok:
+                return StepResult(ok=True, payload=res.payload, result=res.artifact)
+            return StepResult(ok=False, kind=classify_result_kind(res.kind, res.error), error=res.error or res.payload)
+        return await self._run_agent_step(run)
+
+    async def _run_agent_step(self, run: StepRun) -> StepResult:
+        if self.controller_model is None:
+            return StepResult(
+                ok=False,
+                kind="validation",
+                error=f"step {run.step.id!r} has no tool and this PlanRunner has no controller_model to run an agent",
+            )
+        controller = _Watched(self.controller_model)
+        processor = _Watched(self.processor_model or self.controller_model)
+        agent = Agent(
+            controller,
+            processor,
+            self.tools,
+            self.store,
+            max_steps=self.max_agent_steps,
+            max_patch_retries=self.max_patch_retries,
+            clock=self.clock.now,
+            payload_chars=self.payload_chars,
+            on_event=self.on_event,
+        )
+        child = child_run_id(run.run_id, run.step.id, run.attempt)
+        try:
+            self.store.run(child)
+        except RunNotFound:
+            result = await agent.run(_sub_task(run), run_id=child)
+        else:  # a crash between creating the child run and recording the step's outcome
+            result = await agent.resume(child)
+        if result.status == "succeeded":
+            facts = {k: f.value for k, f in result.state.known_facts.items()}
+            body = {"child_run_id": child, "status": result.status, "reply": result.reply, "facts": facts}
+            ref = self.store.artifacts.put_json(body)
+            return StepResult(
+                ok=True, payload=f"{clip(result.reply or '', MAX_REPLY_CHARS)} [child run {child}]", result=ref
+            )
+        cause = controller.error or processor.error
+        if cause is not None:
+            kind = classify_error(cause)
+        else:
+            kind = "needs_user" if result.status == "waiting_for_user" else "agent_failed"
+        return StepResult(ok=False, kind=kind, error=f"sub-agent run {child} ended {result.status}: {result.reason}")
+
+    async def _revise(self, log: RunLog, step_id: str, source: int) -> None:
+        """Show the processor a finished step (its outcome at seq ``source``); record its calls and
+        the patch (plan-and-revise)."""
+        state = log.state
+        step = state.plan.get(step_id)
+        if step is None or step.status not in ("succeeded", "failed") or self.processor_model is None:
+            return
+        report = _StepReport(
+            call_id=step_id,
+            name=step.tool or "agent",
+            ok=step.status == "succeeded",
+            payload=step.payload or "",
+            artifact=step.result,
+            error=step.error,
+        )
+        call = ToolCall(
+            id=step_id, name=step.tool or "agent", arguments=dict(step.arguments) or {"description": step.description}
+        )
+        outcome = await process(
+            self.processor_model, state, tool_result=report, call=call, max_attempts=self.max_patch_retries
+        )
+        log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
+        log.commit()
+
+
+def _sub_task(run: StepRun) -> str:
+    state = run.state
+    lines = [
+        f"You carry out one step of a larger task.\n\n# Overall task\n{clip(state.task, 4000)}",
+        f"# Your step: {run.step.id}\n{run.step.description or '(no description)'}",
+    ]
+    if state.known_facts:
+        newest = sorted(state.known_facts.values(), key=lambda f: f.seq)[-MAX_FACTS_IN_SUBTASK:]
+        more = len(state.known_facts) - len(newest)
+        facts = [f"- {clip(f.key, 150)}: {clip(f.value, 300)}" for f in newest]
+        head = "# Known so far" + (f" (newest {len(newest)}; {more} older not shown)" if more else "")
+        lines.append(head + "\n" + "\n".join(facts))
+    done = [s for s in state.plan.values() if s.status == "succeeded" and s.payload]
+    if done:
+        lines.append(
+            "# Results of finished steps\n" + "\n".join(f"- {s.id}: {clip(s.payload or '', 300)}" for s in done[-10:])
+        )
+    lines.append("Do only this step, then reply with its result in a few sentences.")
+    return "\n\n".join(lines)
+
+
+def _reply(state: RunState) -> str | None:
+    """The payloads of the plan's last steps (those nothing depends on), when they succeeded."""
+    needed = {dep for s in state.plan.values() for dep in s.after}
+    leaves = [s for sid, s in state.plan.items() if sid not in needed and s.status == "succeeded"]
+    if not leaves:
+        return None
+    return clip("\n".join(f"{s.id}: {s.payload or 'done'}" for s in leaves), MAX_REPLY_CHARS)

@@ -1,0 +1,474 @@
+"""Running a plan: ready steps, parallel execution, retries with backoff, failure policies.
+
+The scheduler keeps no truth of its own. Everything it decides from comes from ``RunState.plan``
+(the fold of the log): a step's dependencies count as met when they ``succeeded`` (or ``failed``
+under ``on_failure="continue"``), attempts are ``StepState.attempts`` (the last ``StepStarted``),
+and every transition it makes is an event it emits (``StepStarted``, ``StepSucceeded``,
+``StepFailed``, ``StepSkipped``). So a run resumed from its log carries on where it stopped.
+
+Readiness is incremental (``ReadyTracker``): in-degree counters are built once from the plan,
+O(V + E), then each finished step decrements its dependents' counters, so a whole run costs
+O((V + E) log V) (the log is the heap of ready steps: longest remaining chain first, then id; a
+function of the plan only). The counters are rebuilt only when the plan itself changes (a
+processor's ``replace_plan``).
+
+Recording order, so a replay of the same outcomes gives the same log:
+
+- The steps started together (one dispatch, up to ``max_parallel`` running) are appended as one
+  batch of ``StepStarted`` in step-id order; a step's idempotency key is ``run_id/step_id/attempt``
+  (attempt numbers never repeat for a step id, even when a revised plan re-creates the step).
+- Each outcome is appended as soon as the scheduler sees it; outcomes seen in the same wake-up
+  are appended in step-id order. A failure's consequences (the ``StepSkipped`` of its dependents,
+  or the cancellation of the other steps under ``abort``) go in the same batch as its
+  ``StepFailed``, so a crash never leaves half a decision in the log.
+
+Retries: an executor's exception or failed result has a failure kind (see ``agentcore.scheduling.steps``);
+the step is tried again when its ``RetryPolicy`` retries that kind and has attempts left. A
+``ToolError`` is a message meant for a model; a plan step that calls a tool directly has no model
+to read it, so it fails the step at once unless the step's ``retry_on`` lists ``"tool_error"``
+(that is how a plan marks a tool's errors as transient). The wait before try ``n + 1`` is
+``RetryPolicy.delay(n, rng)`` with ``rng`` seeded from ``seed/run_id/step_id/n``: backoff is
+reproducible and does not depend on the order in which steps fail. An attempt that a crash
+interrupted (``StepStarted`` with no outcome) is recorded as failed with kind ``interrupted`` on
+resume and tried again at once if ``max_attempts`` allows, whatever ``retry_on`` says.
+
+Failure policies (``Step.on_failure``, else the plan's ``on_failure``), applied once a step has
+failed for good:
+
+- ``abort``: the running steps are cancelled (``StepFailed`` kind ``cancelled``), every pending
+  step is skipped, and the run fails naming the step.
+- ``skip_dependents``: every transitive dependent is skipped (the reason names the failed step);
+  independent branches go on; the run ends ``failed``, naming the failed step(s).
+- ``continue``: the failure is tolerated: dependents run as if the step had succeeded (they can
+  read its error in the state); the run can still end ``succeeded``, its reason listing the
+  tolerated failures.
+
+Timeouts: ``Step.timeout_s`` limits one attempt (kind ``timeout``, retried under the policy); a
+``deadline_s`` limits one call of ``Scheduler.run``: when it passes, the running steps fail with
+kind ``timeout`` and the run fails; pending steps are left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from agentcore.core.events import Event, StepFailed, StepSkipped, StepStarted, StepSucceeded
+from agentcore.core.fold import RunState
+from agentcore.core.plans import RetryPolicy
+from agentcore.errors import ConfigError
+from agentcore.scheduling.clock import Clock, SystemClock
+from agentcore.scheduling.readiness import ReadyTracker
+from agentcore.scheduling.steps import (
+    Draft,
+    EventSink,
+    MemorySink,
+    StepExecutor,
+    StepResult,
+    StepRun,
+    classify_error,
+    classify_result_kind,
+    idempotency_key,
+)
+
+__all__ = (
+    "Draft",
+    "EventSink",
+    "MemorySink",
+    "ReadyTracker",
+    "ScheduleResult",
+    "Scheduler",
+    "StepExecutor",
+    "StepResult",
+    "StepRun",
+    "classify_error",
+    "classify_result_kind",
+    "idempotency_key",
+    "outcome_cut_short",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleResult:
+    """How a call of ``Scheduler.run`` ended."""
+
+    status: Literal["succeeded", "failed"]
+    reason: str
+    failed: tuple[str, ...] = ()
+    """Steps that failed for good and were not tolerated (``continue``)."""
+    tolerated: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# the scheduler
+
+_DEADLINE_STOP = "stopped: the run's deadline"
+"""How the error of a ``StepFailed`` written when ``deadline_s`` passed begins."""
+
+OnOutcome = Callable[[str], Awaitable[None]]
+"""Called with a step id after each recorded attempt outcome (the step's status tells whether it
+succeeded, failed for good, or waits for a retry); it may emit events, e.g. a processor's
+``replace_plan``, and the scheduler then rebuilds its readiness from the new plan."""
+
+
+@dataclass(kw_only=True)
+class _Running:
+    task: asyncio.Task[StepResult]
+    attempt: int
+    started_seq: int
+
+
+@dataclass(kw_only=True)
+class _Flags:
+    aborted: str | None = None
+    deadline: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+class Scheduler:
+    """Runs the pending steps of ``sink.state.plan`` until none can run.
+
+    Args:
+        sink: Where events go; its ``state`` is the run's state (folded as events are emitted).
+        execute: Runs one attempt of a step.
+        clock: Time for backoff, timeouts, the deadline and event timestamps.
+        seed: Seeds the backoff jitter (with ``run_id/step_id/attempt``).
+        deadline_s: Time limit for this call of ``run``, in seconds.
+        on_outcome: Hook after each recorded step outcome (plan-and-revise).
+        not_before: Steps still waiting out a backoff, with the time they may start (a resumed
+            run reads these from its last ``StepFailed`` events).
+        attempts_seen: Highest attempt started per step over the whole log. A step that a
+            revised plan re-created starts at attempt 1 in the state; numbering carries on from
+            here instead, so an idempotency key is never given to two different attempts.
+
+    Raises:
+        ConfigError: ``deadline_s`` is not positive.
+    """
+
+    def __init__(
+        self,
+        sink: EventSink,
+        execute: StepExecutor,
+        *,
+        clock: Clock | None = None,
+        seed: int | str = 0,
+        deadline_s: float | None = None,
+        on_outcome: OnOutcome | None = None,
+        not_before: Mapping[str, datetime] | None = None,
+        attempts_seen: Mapping[str, int] | None = None,
+    ) -> None:
+        if deadline_s is not None and deadline_s <= 0:
+            raise ConfigError(f"deadline_s must be > 0 seconds, got {deadline_s}")
+        self.sink = sink
+        self.execute = execute
+        self.clock = clock or SystemClock()
+        self.seed = seed
+        self.deadline_s = deadline_s
+        self.on_outcome = on_outcome
+        self._backoff: list[tuple[datetime, str]] = [(t, sid) for sid, t in (not_before or {}).items()]
+        heapq.heapify(self._backoff)
+        self._attempts: dict[str, int] = dict(attempts_seen or {})
+        self._running: dict[str, _Running] = {}
+        self._cancelled: list[asyncio.Task[StepResult]] = []
+        self._flags = _Flags()
+        self._tracker = self._new_tracker()
+
+    @property
+    def state(self) -> RunState:
+        return self.sink.state
+
+    def _new_tracker(self) -> ReadyTracker:
+        held = {sid for _, sid in self._backoff if self.state.plan.get(sid, None) is not None}
+        return ReadyTracker(self.state.plan, self.state.on_failure, held)
+
+    def rng(self, step_id: str, attempt: int) -> random.Random:
+        """The jitter source for the wait after ``attempt`` of ``step_id`` failed."""
+        return random.Random(f"{self.seed}/{self.state.run_id}/{step_id}/{attempt}")
+
+    def retry_policy(self, step_id: str) -> RetryPolicy:
+        """The retry policy that applies to a step."""
+        return self.state.plan[step_id].retry or self.state.retry
+
+    async def run(self) -> ScheduleResult:
+        """Run steps until every step has finished or none can start; emit their events.
+
+        Cancelling this coroutine cancels the running steps and writes nothing more: the log
+        then looks like a crash, and a resume gives those steps a new attempt.
+        """
+        started = self.clock.now()
+        deadline = started + timedelta(seconds=self.deadline_s) if self.deadline_s is not None else None
+        try:
+            self._recover()
+            while self._flags.aborted is None:
+                now = self.clock.now()
+                if deadline is not None and now >= deadline:
+                    self._hit_deadline()
+                    break
+                self._release_due(now)
+                self._dispatch()
+                if not self._running and not self._backoff:
+                    break
+                await self._wait(deadline)
+        finally:
+            for r in self._running.values():
+                r.task.cancel()
+            leftover = self._cancelled + [r.task for r in self._running.values()]
+            if leftover:
+                await asyncio.wait(leftover)
+        return self._result()
+
+    # -- steps of the loop ---------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Settle what an earlier process left: interrupted attempts and blocked steps."""
+        drafts: list[Draft] = []
+        now = self.clock.now()
+        for sid, step in self.state.plan.items():
+            if step.status != "running":
+                continue
+            policy = self.retry_policy(sid)
+            again = step.attempts < policy.max_attempts
+            drafts.append(
+                (StepFailed, {
+                    "step_id": sid, "attempt": max(step.attempts, 1), "kind": "interrupted", "retryable": True,
+                    "error": f"attempt {step.attempts} was interrupted (the process running it stopped before "
+                             "recording an outcome)" + ("" if again else "; no attempts left"),
+                    "next_attempt_at": now if again else None,
+                })
+            )  # fmt: skip
+        if drafts:
+            self.sink.emit(drafts)
+            self._tracker = self._new_tracker()
+            for _, fields in drafts:
+                if fields["next_attempt_at"] is None:
+                    self._after_final_failure(fields["step_id"], fields["error"], [])
+        blocked = self._tracker.blocked()
+        if blocked:
+            self._skip(blocked, "a step it depends on failed or was skipped")
+        for sid, step in self.state.plan.items():
+            if step.status == "failed" and self._tracker.policy(sid) == "abort":
+                self._flags.aborted = self._flags.aborted or f"step {sid!r} failed: {step.error}"
+
+    def _release_due(self, now: datetime) -> None:
+        while self._backoff and self._backoff[0][0] <= now:
+            _, sid = heapq.heappop(self._backoff)
+            self._tracker.release(sid)
+
+    def _dispatch(self) -> None:
+        room = self.state.max_parallel - len(self._running)
+        if room <= 0 or not self._tracker.has_ready:
+            return
+        ids = sorted(self._tracker.pop_ready(room))
+        drafts: list[Draft] = []
+        for sid in ids:
+            attempt = max(self.state.plan[sid].attempts, self._attempts.get(sid, 0)) + 1
+            self._attempts[sid] = attempt
+            key = idempotency_key(self.state.run_id, sid, attempt)
+            drafts.append((StepStarted, {"step_id": sid, "attempt": attempt, "idempotency_key": key}))
+        first = self.sink.emit(drafts)
+        for i, (_, fields) in enumerate(drafts):
+            sid = fields["step_id"]
+            run = StepRun(
+                run_id=self.state.run_id,
+                step=self.state.plan[sid],
+                attempt=fields["attempt"],
+                idempotency_key=fields["idempotency_key"],
+                state=self.state,
+            )
+            task = asyncio.ensure_future(self._attempt(run))
+            self._running[sid] = _Running(task=task, attempt=fields["attempt"], started_seq=first + i)
+
+    async def _attempt(self, run: StepRun) -> StepResult:
+        timeout = run.step.timeout_s
+        if timeout is None:
+            return await self.execute(run)
+        work = asyncio.ensure_future(self.execute(run))
+        timer = asyncio.ensure_future(self.clock.sleep(timeout))
+        try:
+            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.wait({work})
+        if work.cancelled():
+            return StepResult(
+                ok=False, kind="timeout", error=f"step {run.step.id!r} ran longer than its timeout of {timeout:g}s"
+            )
+        return work.result()
+
+    async def _wait(self, deadline: datetime | None) -> None:
+        wake = min(
+            (t for t in (deadline, self._backoff[0][0] if self._backoff else None) if t is not None), default=None
+        )
+        waiters: set[asyncio.Future[Any]] = {r.task for r in self._running.values()}
+        timer = None
+        if wake is not None:
+            timer = asyncio.ensure_future(self.clock.sleep((wake - self.clock.now()).total_seconds()))
+            waiters.add(timer)
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        for sid in sorted(sid for sid, r in self._running.items() if r.task.done()):
+            if sid in self._running:  # an abort earlier in this loop may have settled it
+                await self._settle(sid, self._running.pop(sid))
+
+    async def _settle(self, sid: str, running: _Running) -> None:
+        try:
+            res = running.task.result()
+        except asyncio.CancelledError:
+            res = StepResult(ok=False, kind="cancelled", error="the attempt was cancelled")
+        except Exception as e:
+            res = StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
+        common = {"step_id": sid, "attempt": running.attempt, "caused_by": running.started_seq}
+        if res.ok:
+            self.sink.emit([(StepSucceeded, {**common, "payload": res.payload, "result": res.result})])
+            self._tracker.done(sid)
+        else:
+            self._record_failure(sid, res, common)
+        if self.on_outcome is not None and self._flags.aborted is None:
+            before = self.state.last_seq
+            plan_before = self.state.plan
+            await self.on_outcome(sid)
+            if self.state.last_seq != before or self.state.plan is not plan_before:
+                self._tracker = self._new_tracker()
+                blocked = self._tracker.blocked()
+                if blocked:
+                    self._skip(blocked, "a step it depends on failed or was skipped")
+
+    def _record_failure(self, sid: str, res: StepResult, common: dict[str, Any]) -> None:
+        policy = self.retry_policy(sid)
+        kind = res.kind if res.kind != "ok" else "error"
+        error = res.error or f"step {sid!r} failed ({kind})"
+        attempt = common["attempt"]
+        fields = {**common, "error": error, "kind": kind, "retryable": kind in policy.retry_on}
+        if policy.should_retry(kind, attempt):
+            next_at = self.clock.now() + timedelta(seconds=policy.delay(attempt, self.rng(sid, attempt)))
+            self.sink.emit([(StepFailed, {**fields, "next_attempt_at": next_at})])
+            self._tracker.requeue(sid)
+            heapq.heappush(self._backoff, (next_at, sid))
+            return
+        if fields["retryable"]:
+            error = f"{error} (gave up after {attempt} of {policy.max_attempts} attempts)"
+            fields["error"] = error
+        self._after_final_failure(sid, error, [(StepFailed, fields)])
+
+    def _after_final_failure(self, sid: str, error: str, drafts: list[Draft]) -> None:
+        """Apply the failure policy of ``sid``; emit ``drafts`` (its StepFailed) with the fallout."""
+        policy = self._tracker.policy(sid)
+        if policy == "continue":
+            if drafts:
+                self.sink.emit(drafts)
+            self._tracker.done(sid)
+            return
+        if policy == "abort":
+            self._flags.aborted = f"step {sid!r} failed: {error}"
+            drafts += self._cancel_running(
+                "cancelled", f"cancelled: step {sid!r} failed and the plan's failure policy is abort"
+            )
+            victims = self._tracker.pending()
+            reason = f"run aborted: step {sid!r} failed"
+        else:
+            victims = self._tracker.dependents_closure([sid])
+            reason = f"step {sid!r} failed"
+        drafts += [(StepSkipped, {"step_id": v, "reason": f"{reason}: {error}"}) for v in victims]
+        if drafts:
+            self.sink.emit(drafts)
+        self._tracker.remove(victims)
+        self._flags.skipped += victims
+        self._backoff = [(t, s) for t, s in self._backoff if s not in set(victims)]
+        heapq.heapify(self._backoff)
+
+    def _skip(self, step_ids: list[str], reason: str) -> None:
+        self.sink.emit([(StepSkipped, {"step_id": s, "reason": reason}) for s in step_ids])
+        self._tracker.remove(step_ids)
+        self._flags.skipped += step_ids
+
+    def _hit_deadline(self) -> None:
+        self._flags.deadline = f"the run's deadline of {self.deadline_s:g}s passed"
+        drafts = self._cancel_running("timeout", f"{_DEADLINE_STOP} of {self.deadline_s:g}s passed")
+        if drafts:
+            self.sink.emit(drafts)
+
+    def _cancel_running(self, kind: str, error: str) -> list[Draft]:
+        """Cancel every running step (in step-id order) and return their ``StepFailed`` drafts."""
+        drafts: list[Draft] = []
+        for sid in sorted(self._running):
+            r = self._running.pop(sid)
+            r.task.cancel()
+            self._cancelled.append(r.task)
+            drafts.append(
+                (
+                    StepFailed,
+                    {"step_id": sid, "attempt": r.attempt, "caused_by": r.started_seq, "kind": kind, "error": error},
+                )
+            )
+        return drafts
+
+    def _result(self) -> ScheduleResult:
+        plan = self.state.plan
+        gone = [s for s, st in plan.items() if st.status == "failed"]
+        failed = tuple(s for s in gone if self._tracker.policy(s) != "continue")
+        tolerated = tuple(s for s in gone if self._tracker.policy(s) == "continue")
+        skipped = tuple(s for s, st in plan.items() if st.status == "skipped")
+        pending = [s for s, st in plan.items() if st.status == "pending"]
+
+        def errors(ids: Sequence[str]) -> str:
+            return "; ".join(f"{s!r} ({plan[s].error})" for s in ids)
+
+        parts: list[str] = []
+        if self._flags.aborted:
+            parts.append(self._flags.aborted + " (on_failure=abort)")
+        elif failed:
+            parts.append(f"{len(failed)} step(s) failed: {errors(failed)}")
+        if self._flags.deadline:
+            parts.insert(0, self._flags.deadline)
+            if pending:
+                parts.append(f"not started: {', '.join(pending)}")
+        if skipped:
+            parts.append(f"skipped {len(skipped)} step(s) that could not run: {', '.join(skipped)}")
+        if tolerated:
+            parts.append(f"tolerated failures (on_failure=continue): {errors(tolerated)}")
+        ok = not (failed or self._flags.aborted or self._flags.deadline or pending)
+        if ok:
+            done = sum(1 for st in plan.values() if st.status == "succeeded")
+            parts.insert(0, f"{done} of {len(plan)} step(s) succeeded")
+        elif pending and not self._flags.deadline:
+            parts.append(f"blocked: {', '.join(pending)}")
+        return ScheduleResult(
+            status="succeeded" if ok else "failed",
+            reason="; ".join(parts),
+            failed=failed,
+            tolerated=tolerated,
+            skipped=skipped,
+        )
+
+
+def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded | StepFailed | None:
+    """The step outcome whose ``on_outcome`` hook a crash cut short, if any.
+
+    ``Scheduler`` runs the hook as soon as an outcome is committed, before it writes anything else,
+    so such an outcome ends the log (followed only by the ``StepSkipped`` committed with it). The
+    outcomes the hook never sees give ``None``: an interrupted attempt, a step stopped by the
+    deadline, and any outcome once a step has failed under ``abort``.
+
+    Args:
+        events: A run's log, in seq order.
+        state: Its fold.
+    """
+    if any(s.status == "failed" and (s.on_failure or state.on_failure) == "abort" for s in state.plan.values()):
+        return None
+    last = next((e for e in reversed(events) if not isinstance(e, StepSkipped)), None)
+    if isinstance(last, StepSucceeded):
+        return last
+    if isinstance(last, StepFailed) and last.kind != "interrupted" and not last.error.startswith(_DEADLINE_STOP):
+        return last
+    return None

@@ -1,0 +1,102 @@
+"""Event stores: the append-only log of every run.
+
+Contract (every implementation, checked by one parametrised test suite):
+
+- ``append(run_id, events, expected_seq)`` writes a batch atomically. The events must carry seqs
+  ``expected_seq + 1 ..`` in order and the run's last seq must still be ``expected_seq``;
+  otherwise ``ConcurrencyError`` and nothing is written.
+- ``read(run_id, after=, upto=)`` streams events in seq order; a fork reads its parent's events
+  up to ``forked_at_seq``, then its own.
+- ``state_at(run_id, seq)`` is ``fold(read(run_id, upto=seq))``; stores may speed it up with
+  snapshots, which are caches only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from agentcore.core.events import BaseEvent, Decided, Event, RunFinished, RunStarted, UserMessaged
+from agentcore.core.fold import RunState
+from agentcore.errors import ConfigError
+from agentcore.storage.artifacts import ArtifactStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo:
+    """One row of the runs table."""
+
+    id: str
+    task: str
+    status: str
+    """Cached from the log: ``running`` until a ``RunFinished`` event says otherwise."""
+    created: str
+    last_seq: int
+    parent_run_id: str | None = None
+    forked_at_seq: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """A fresh run id (sortable by creation time is not promised)."""
+    return "run_" + uuid.uuid4().hex[:16]
+
+
+def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> None:
+    """Raise ``ConfigError`` unless events belong to ``run_id`` with seqs expected_seq+1, +2, ..."""
+    if expected_seq < 0:
+        raise ConfigError(f"expected_seq must be >= 0, got {expected_seq}")
+    for i, e in enumerate(events):
+        if e.run_id != run_id:
+            raise ConfigError(f"event {i} ({e.type}) belongs to run {e.run_id!r}, not {run_id!r}")  # type: ignore[attr-defined]
+        if e.seq != expected_seq + 1 + i:
+            raise ConfigError(
+                f"event {i} ({e.type}) has seq {e.seq}; this batch must continue at seq "  # type: ignore[attr-defined]
+                f"{expected_seq + 1 + i} (seqs are consecutive from expected_seq + 1)"
+            )
+
+
+def status_after(events: Sequence[BaseEvent], current: str) -> str:
+    """The run status cached in the runs table after ``events`` are appended (the fold's rules)."""
+    for e in events:
+        if isinstance(e, RunFinished):
+            current = e.status
+        elif isinstance(e, (RunStarted, UserMessaged)):
+            current = "running"
+        elif isinstance(e, Decided) and e.decision.kind == "ask_user":
+            current = "waiting_for_user"
+    return current
+
+
+_make_id = new_run_id
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """The log of runs. ``SQLiteEventStore`` and ``MemoryEventStore`` implement it."""
+
+    artifacts: ArtifactStore
+
+    def create_run(
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        created: datetime | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
+        """Add a run; its first ``events`` (seqs 1..), if any, are written in the same transaction."""
+        ...
+
+    def runs(self) -> list[RunInfo]: ...
+    def run(self, run_id: str) -> RunInfo: ...
+    def last_seq(self, run_id: str) -> int: ...
+    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int: ...
+    def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]: ...
+    def state_at(self, run_id: str, seq: int | None = None) -> RunState: ...
+    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str: ...
+    def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]: ...
+

@@ -1,0 +1,123 @@
+"""``MemoryEventStore``: the store contract in a dict, for tests and throwaway runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from agentcore.core.events import BaseEvent, Event
+from agentcore.core.fold import RunState, diff_states, fold
+from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
+from agentcore.storage import base
+from agentcore.storage.artifacts import MemoryArtifactStore
+from agentcore.storage.base import RunInfo, check_batch, new_run_id, status_after
+
+
+class MemoryEventStore:
+    """The store contract in a dict: for tests and throwaway runs. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.artifacts = MemoryArtifactStore()
+        self._runs: dict[str, RunInfo] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._lock = threading.Lock()
+
+    def create_run(
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        created: datetime | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
+        run_id = run_id or new_run_id()
+        check_batch(run_id, events, 0)
+        with self._lock:
+            if run_id in self._runs:
+                raise ConcurrencyError(f"run {run_id!r} already exists")
+            when = (created or datetime.now().astimezone()).isoformat()
+            self._runs[run_id] = RunInfo(
+                id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
+            )
+            self._events[run_id] = list(events)  # type: ignore[arg-type]
+        return run_id
+
+    def runs(self) -> list[RunInfo]:
+        with self._lock:
+            return sorted(self._runs.values(), key=lambda r: (r.created, r.id))
+
+    def run(self, run_id: str) -> RunInfo:
+        with self._lock:
+            return self._info(run_id)
+
+    def _info(self, run_id: str) -> RunInfo:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFound(f"no run {run_id!r} in this store") from None
+
+    def last_seq(self, run_id: str) -> int:
+        return self.run(run_id).last_seq
+
+    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
+        check_batch(run_id, events, expected_seq)
+        with self._lock:
+            info = self._info(run_id)
+            if info.last_seq != expected_seq:
+                raise ConcurrencyError(
+                    f"run {run_id!r}: expected last seq {expected_seq}, but it is {info.last_seq}; "
+                    "another writer appended first: re-read the run and retry"
+                )
+            self._events[run_id].extend(events)  # type: ignore[arg-type]
+            last = expected_seq + len(events)
+            self._runs[run_id] = RunInfo(
+                **{**info.__dict__, "last_seq": last, "status": status_after(events, info.status)}
+            )
+            return last
+
+    def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        with self._lock:
+            chain = self._chain(run_id)
+        hi = upto if upto is not None else float("inf")
+        return iter([e for e in chain if after < e.seq <= hi])
+
+    def _chain(self, run_id: str) -> list[Event]:
+        """A run's events with its fork ancestry's first; the caller holds the lock."""
+        info = self._info(run_id)
+        chain: list[Event] = []
+        if info.parent_run_id is not None:
+            assert info.forked_at_seq is not None
+            chain.extend(e for e in self._chain(info.parent_run_id) if e.seq <= info.forked_at_seq)
+        chain.extend(self._events[run_id])
+        return chain
+
+    def state_at(self, run_id: str, seq: int | None = None) -> RunState:
+        if seq is not None and seq < 0:
+            raise ConfigError(f"seq must be >= 0, got {seq}")
+        return fold(self.read(run_id, upto=seq))
+
+    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
+        with self._lock:
+            info = self._info(run_id)
+            if not 1 <= at_seq <= info.last_seq:
+                raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
+            new_id = new_run_id or base.new_run_id()
+            if new_id in self._runs:
+                raise ConcurrencyError(f"run {new_id!r} already exists")
+            inherited = [e for e in self._chain(run_id) if e.seq <= at_seq]
+            self._runs[new_id] = RunInfo(
+                id=new_id,
+                task=info.task,
+                status=status_after(inherited, "running"),
+                created=datetime.now().astimezone().isoformat(),
+                last_seq=at_seq,
+                parent_run_id=run_id,
+                forked_at_seq=at_seq,
+            )
+            self._events[new_id] = []
+        return new_id
+
+    def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
+        return diff_states(self.state_at(run_id, a), self.state_at(run_id, b))

@@ -1,0 +1,2 @@
+"""The SQLite event store: the shared connection, events and snapshots, artifacts and migrations.
+"""

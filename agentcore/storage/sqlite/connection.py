@@ -1,0 +1,228 @@
+"""Artifacts in the SQLite file, and the connection the event store and artifact store share.
+
+``SQLiteConnection`` owns the one ``sqlite3`` connection of a store: it opens the file only once
+it knows the file is new or ours (creating or migrating the schema), serialises threads,
+runs every write in ``BEGIN IMMEDIATE`` (so racing writers queue up instead of failing half-way),
+retries "database is locked" within a bounded time, and turns driver errors into agentcore errors
+with a message that says what to do. ``SQLiteArtifactStore`` keeps raw bytes by ``sha256``, once.
+
+Waiting for a lock: SQLite's own busy handler is off (``PRAGMA busy_timeout=0``); instead every
+statement that can meet a lock (``BEGIN IMMEDIATE``, ``COMMIT``, reads, checkpoints) goes through
+``SQLiteConnection.retry``, which polls with short exponential sleeps with jitter (``RETRY_FIRST_S``
+doubling up to ``RETRY_CAP_S``) until ``busy_timeout_s`` has passed. SQLite's handler sleeps up to
+100 ms a try, so a waiting writer could miss several turns of the lock; polling at most every 20 ms
+halves the tail latency of many processes writing one file (see benchmarks/README.md, W7).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlite_utils import Database
+
+from agentcore.errors import ConfigError, StorageUnavailable, StoreError
+from agentcore.storage.sqlite.migrations import classify, inspect_file, migrate
+
+T = TypeVar("T")
+
+RETRY_FIRST_S = 0.001
+"""The first sleep (at most; jitter takes it down to half) before retrying a locked statement."""
+
+RETRY_CAP_S = 0.02
+"""The longest sleep between two tries at a locked statement."""
+
+
+def error_name(e: BaseException) -> str:
+    """The SQLite result code name of a driver error (``SQLITE_BUSY``, ...), from the text on 3.10."""
+    name = getattr(e, "sqlite_errorname", None)
+    if name:
+        return str(name)
+    text = str(e).lower()
+    for needle, code in (
+        ("database is locked", "SQLITE_BUSY"),
+        ("database table is locked", "SQLITE_LOCKED"),
+        ("readonly database", "SQLITE_READONLY"),
+        ("disk is full", "SQLITE_FULL"),
+        ("disk i/o error", "SQLITE_IOERR"),
+        ("unable to open", "SQLITE_CANTOPEN"),
+        ("not a database", "SQLITE_NOTADB"),
+        ("malformed", "SQLITE_CORRUPT"),
+        ("too big", "SQLITE_TOOBIG"),
+    ):
+        if needle in text:
+            return code
+    return "SQLITE_ERROR"
+
+
+def is_busy(e: BaseException) -> bool:
+    """Whether a driver error means another connection holds a lock (worth retrying)."""
+    return isinstance(e, sqlite3.OperationalError) and error_name(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def translate(e: sqlite3.Error, where: str, action: str) -> StoreError:
+    """The agentcore error for a driver error raised while doing ``action`` on ``where``."""
+    name = error_name(e)
+    if name.startswith("SQLITE_READONLY"):
+        return StorageUnavailable(
+            f"{where} is read-only, so agentcore could not {action}; nothing was written. "
+            "Open a writable copy, fix the file's permissions, or open the store without read_only=True."
+        )
+    if name.startswith("SQLITE_FULL"):
+        return StorageUnavailable(
+            f"{where}: the disk is full (or the database hit its size limit), so agentcore could not "
+            f"{action}; nothing of it was written and the log is as it was. Free some space and retry."
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StorageUnavailable(
+            f"{where} stayed locked by another writer for longer than busy_timeout_s, so agentcore could "
+            f"not {action}; nothing was written. Retry, or raise busy_timeout_s."
+        )
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        return StorageUnavailable(f"{where}: I/O error while trying to {action} ({e}); nothing was written.")
+    if name == "SQLITE_TOOBIG":
+        return StorageUnavailable(f"{where}: a value is larger than SQLite allows, so agentcore could not {action}.")
+    return StorageUnavailable(f"{where}: could not {action}: {e}")
+
+
+class SQLiteConnection:
+    """The one connection of a store, shared by its events and artifacts (internal plumbing)."""
+
+    def __init__(self, conn: sqlite3.Connection, where: str, busy_timeout_s: float) -> None:
+        self.conn = conn
+        self.where = where
+        self.busy_timeout_s = busy_timeout_s
+        self.lock = threading.RLock()
+        self.closed = False
+
+    @classmethod
+    def open(cls, path: str, *, durability: str, busy_timeout_s: float, read_only: bool) -> SQLiteConnection:
+        """Open (creating or migrating when needed) an agentcore database; see ``SQLiteEventStore``.
+
+        Nothing is written before the file is known to be new or ours: an immutable look first,
+        then a look on this connection (which also sees an un-checkpointed WAL).
+        """
+        memory = path == ":memory:"
+        target, uri = path, False
+        if not memory:
+            file = Path(path)
+            if file.is_dir():
+                raise ConfigError(f"{path} is a directory; pass the path of a database file")
+            if not file.parent.is_dir():
+                raise ConfigError(f"cannot create {path}: directory {file.parent} does not exist")
+            first = inspect_file(file)  # raises on what is surely not ours
+            if read_only:
+                if first is not None and first.kind == "new":
+                    raise StorageUnavailable(
+                        f"{path} is not an agentcore database yet, and read_only=True cannot create it"
+                    )
+                target, uri = file.absolute().as_uri() + "?mode=ro", True
+        try:
+            conn = sqlite3.connect(  # no busy handler (timeout 0): ``retry`` does the waiting
+                target,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
+            )
+        except sqlite3.Error as e:
+            raise translate(e, path, "open the database") from e
+        db = cls(conn, path, busy_timeout_s)
+        try:
+            db._setup(durability, read_only, memory)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _setup(self, durability: str, read_only: bool, memory: bool) -> None:
+        check = self.retry(lambda: classify(self.conn, self.where), "inspect the database")
+        if read_only:
+            if check.kind == "new" or check.pending:
+                raise StorageUnavailable(
+                    f"{self.where} has no agentcore schema (or an older one), and read_only=True cannot create "
+                    "or upgrade it; open it once without read_only"
+                )
+            return
+        if not memory:
+            self.retry(lambda: self.conn.execute("PRAGMA journal_mode=WAL").fetchone(), "switch to WAL mode")
+        self.conn.execute(f"PRAGMA synchronous={durability.upper()}")
+        if check.kind == "new" or check.pending:
+            with self.write("create the agentcore schema") as conn:
+                again = classify(conn, self.where)  # another process may have migrated meanwhile
+                if again.kind == "new" or again.pending:
+                    migrate(Database(conn, execute_plugins=False, recursive_triggers=False))
+
+    def retry(self, fn: Callable[[], T], action: str) -> T:
+        """Call ``fn`` until it stops failing with "database is locked" or ``busy_timeout_s`` passes.
+
+        Sleeps between tries grow from ``RETRY_FIRST_S`` to ``RETRY_CAP_S`` (times a random factor
+        in [0.5, 1], so that waiting processes do not wake in step), and never past the deadline.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                return fn()
+            except sqlite3.Error as e:
+                left = deadline - time.monotonic()
+                if not is_busy(e) or left <= 0:
+                    raise translate(e, self.where, action) from e
+            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
+            delay = min(delay * 2, RETRY_CAP_S)
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise ConfigError(f"the store on {self.where} is closed; open a new one")
+
+    def query(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> list[tuple]:
+        """Run a read query and fetch its rows (retrying while the file is locked)."""
+        with self.lock:
+            self.check_open()
+            return self.retry(lambda: self.conn.execute(sql, params).fetchall(), action)
+
+    def one(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> tuple | None:
+        """The first row of a read query, or ``None``."""
+        with self.lock:
+            self.check_open()
+            return self.retry(lambda: self.conn.execute(sql, params).fetchone(), action)
+
+    @contextmanager
+    def write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on any error.
+
+        Driver errors surface as ``StorageUnavailable`` naming ``action``; agentcore errors raised
+        inside pass through (after the rollback).
+        """
+        with self.lock:
+            self.check_open()
+            conn = self.conn
+            self.retry(lambda: conn.execute("BEGIN IMMEDIATE"), action)
+            try:
+                yield conn
+                # in WAL mode a COMMIT after BEGIN IMMEDIATE does not wait for anyone; should it
+                # meet a lock anyway, the transaction stays open and COMMIT may simply be retried
+                self.retry(lambda: conn.execute("COMMIT"), action)
+            except BaseException as e:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # pragma: no cover - the error already ended the transaction
+                        pass
+                if isinstance(e, sqlite3.Error) and not isinstance(e, sqlite3.IntegrityError):
+                    raise translate(e, self.where, action) from e
+                raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.conn.close()
+

@@ -1,0 +1,258 @@
+"""The SQLite schema of an agentcore database, as numbered migrations.
+
+Schema changes are ``sqlite_utils`` migrations in the ``agentcore`` set, applied in order and
+recorded in ``_sqlite_migrations``; ``PRAGMA user_version`` is set to the number of migrations
+applied, so any SQLite tool can tell which schema a file has. Old event rows are never
+rewritten: event *bodies* change through upcasters in ``agentcore.core.events``, not here.
+
+``inspect_file`` looks at a file before anything writes to it, so that opening a file that is
+not ours (or that a newer agentcore wrote) changes nothing: no WAL switch, no ``-wal`` file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+MIGRATION_SET = "agentcore"
+
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_runs_events(db: Database) -> None:
+    """Runs and their append-only events (one JSON body per event)."""
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            task TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'running',
+            created TEXT NOT NULL,
+            parent_run_id TEXT REFERENCES runs(id),
+            forked_at_seq INTEGER,
+            last_seq INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            v INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            caused_by INTEGER,
+            body TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+    db.execute("CREATE INDEX runs_parent ON runs(parent_run_id)")
+
+
+@migrations()
+def m002_artifacts(db: Database) -> None:
+    """Content-addressed raw bytes (tool outputs, large request bodies)."""
+    db.execute(
+        """
+        CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content BLOB NOT NULL
+        )
+        """
+    )
+
+
+@migrations()
+def m003_snapshots(db: Database) -> None:
+    """State snapshots (a cache of ``fold``) and the counters of the snapshot policy."""
+    db.execute(
+        """
+        CREATE TABLE snapshots (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            seq INTEGER NOT NULL,
+            encoding TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            state BLOB NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+    runs = db.table("runs")
+    runs.add_column("snapshot_seq", int, not_null_default=0)
+    runs.add_column("snapshot_size", int, not_null_default=0)
+    runs.add_column("bytes_since_snapshot", int, not_null_default=0)
+
+
+@migrations()
+def m004_views(db: Database) -> None:
+    """Read-only views for ``sqlite-utils``/``datasette``: facts, LLM usage, tool calls."""
+    db.create_view(
+        "facts",
+        """SELECT e.run_id, e.seq, e.at,
+       json_extract(f.value, '$.key') AS key,
+       json_extract(f.value, '$.value') AS value,
+       json_extract(f.value, '$.source') AS source,
+       json_extract(f.value, '$.artifact_id') AS artifact_id,
+       json_extract(f.value, '$.confidence') AS confidence
+FROM events AS e, json_each(e.body, '$.ops') AS op, json_each(op.value, '$.facts') AS f
+WHERE e.type = 'state_patched' AND json_extract(op.value, '$.op') = 'append_known_facts'""",
+    )
+    db.create_view(
+        "llm_usage",
+        """SELECT run_id, seq, at,
+       json_extract(body, '$.role') AS role,
+       json_extract(body, '$.model') AS model,
+       json_extract(body, '$.usage.prompt_tokens') AS prompt_tokens,
+       json_extract(body, '$.usage.completion_tokens') AS completion_tokens,
+       json_extract(body, '$.usage.total_tokens') AS total_tokens,
+       json_extract(body, '$.latency_ms') AS latency_ms,
+       json_extract(body, '$.ok') AS ok
+FROM events WHERE type = 'llm_called'""",
+    )
+    db.create_view(
+        "tool_calls",
+        """SELECT run_id, seq, at,
+       json_extract(body, '$.call_id') AS call_id,
+       json_extract(body, '$.name') AS name,
+       json_extract(body, '$.ok') AS ok,
+       json_extract(body, '$.duration_ms') AS duration_ms,
+       json_extract(body, '$.artifact.id') AS artifact_id,
+       json_extract(body, '$.payload') AS payload,
+       json_extract(body, '$.error') AS error
+FROM events WHERE type = 'tool_finished'""",
+    )
+
+
+MIGRATION_NAMES: tuple[str, ...] = tuple(m.name for m in migrations.pending(Database(memory=True)))
+"""Every migration this agentcore knows, in order."""
+
+SCHEMA_VERSION = len(MIGRATION_NAMES)
+"""The ``PRAGMA user_version`` of a fully migrated file."""
+
+OUR_TABLES = frozenset({"runs", "events", "artifacts", "snapshots", "_sqlite_migrations"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileCheck:
+    """What ``inspect_file`` found."""
+
+    kind: Literal["new", "agentcore"]
+    """``new``: absent, empty or an SQLite file without tables; ``agentcore``: one of ours."""
+    version: int = 0
+    pending: tuple[str, ...] = ()
+    """Migrations still to apply (an older agentcore wrote the file)."""
+
+
+def inspect_connection(conn: sqlite3.Connection, where: str) -> FileCheck:
+    """Classify an open database without writing to it.
+
+    Raises:
+        NotAnAgentcoreDatabase: it has tables but no agentcore migrations.
+        SchemaTooNew: a newer agentcore wrote it.
+    """
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    if not tables:
+        return FileCheck(kind="new")
+    applied: list[str] = []
+    if "_sqlite_migrations" in tables:
+        applied = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", [MIGRATION_SET]
+            )
+        ]
+    if not applied:
+        shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
+        raise NotAnAgentcoreDatabase(
+            f"{where} is an SQLite database of another application (tables: {shown}), not an agentcore "
+            "database; nothing was changed. Pass the path of an agentcore database or of a new file."
+        )
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    unknown = [name for name in applied if name not in MIGRATION_NAMES]
+    if version > SCHEMA_VERSION or unknown:
+        raise SchemaTooNew(
+            f"{where} was written by a newer agentcore (schema version {max(version, len(applied))}"
+            f"{', migrations ' + ', '.join(unknown) if unknown else ''}); this agentcore reads up to "
+            f"schema version {SCHEMA_VERSION}. Upgrade agentcore to open it; nothing was changed."
+        )
+    pending = tuple(name for name in MIGRATION_NAMES if name not in applied)
+    return FileCheck(kind="agentcore", version=version, pending=pending)
+
+
+def inspect_file(path: Path) -> FileCheck | None:
+    """Classify the file at ``path`` without writing a byte of it (or beside it).
+
+    The look is taken with ``immutable=1``, which creates no ``-wal``/``-shm`` file but does not
+    see a WAL another process has not checkpointed yet. So only what such a look proves is acted
+    on (not SQLite, another application's tables, a newer schema); for the rest it returns the
+    verdict (or ``None`` when it cannot tell) and the caller checks again with ``classify`` on
+    its own connection before it writes anything.
+
+    Raises:
+        NotAnAgentcoreDatabase: not SQLite, or another application's tables.
+        SchemaTooNew: a newer agentcore wrote it.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return FileCheck(kind="new")
+    with path.open("rb") as f:
+        header = f.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise NotAnAgentcoreDatabase(
+            f"{path} is not an SQLite database (it starts with {header[:16]!r}); nothing was changed. "
+            "Pass the path of an agentcore database or of a new file."
+        )
+    try:
+        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return inspect_connection(conn, str(path))
+    except sqlite3.Error:
+        return None  # torn by a concurrent writer, or corrupt: ``classify`` will tell, with locks
+    finally:
+        conn.close()
+
+
+def classify(conn: sqlite3.Connection, where: str) -> FileCheck:
+    """``inspect_connection`` on a normal (locking) connection, with read errors made agentcore errors.
+
+    Raises:
+        NotAnAgentcoreDatabase: not an SQLite file, a corrupt one, or another application's tables.
+        SchemaTooNew: a newer agentcore wrote it.
+    """
+    try:
+        return inspect_connection(conn, where)
+    except sqlite3.DatabaseError as e:
+        if not _is_not_a_database(e):
+            raise
+        raise NotAnAgentcoreDatabase(
+            f"{where} looks like SQLite but cannot be read ({e}); nothing was changed. "
+            "Pass the path of an agentcore database or of a new file."
+        ) from None
+
+
+def _is_not_a_database(e: sqlite3.DatabaseError) -> bool:
+    name = getattr(e, "sqlite_errorname", None)
+    if name is not None:
+        return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
+    text = str(e)
+    return "not a database" in text or "malformed" in text
+
+
+def migrate(db: Database) -> None:
+    """Apply pending migrations and set ``user_version``; the caller holds a write transaction."""
+    migrations.apply(db)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,0 +1,180 @@
+"""Test helpers: assert that a trace replays, and a small scripted agent to record runs with.
+
+``assert_replays(trace_path)`` re-runs the agent of a recorded trace offline and fails with the
+first divergence, so a change to prompts, parsing or the run loop that alters recorded behaviour
+shows up as a failing test. Regenerate the trace (``traces/make_golden.py``) when the change is
+intended.
+
+``demo_agent(table)`` builds a deterministic agent (scripted controller, function processor, one
+``lookup`` tool over ``table``) that looks up every key, records one fact per key and replies. It
+is what the golden traces, the trace tests and benchmark W6 record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from agentcore.errors import ToolError
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, Usage
+from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, calls, respond_json, say
+from agentcore.replay.replayer import AgentFactory, ReplayReport, replay_trace
+from agentcore.storage.base import EventStore
+from agentcore.storage.trace import Trace
+from agentcore.testing.clock import FakeClock
+from agentcore.tools.base import Tool, tool
+
+__all__ = (
+    "CONTROLLER_USAGE",
+    "PROCESSOR_USAGE",
+    "FakeClock",
+    "FunctionChatModel",
+    "ScriptedChatModel",
+    "assert_replays",
+    "call",
+    "calls",
+    "demo_agent",
+    "demo_processor",
+    "lookup_tool",
+    "respond_json",
+    "say",
+    "ticking_clock",
+)
+
+CONTROLLER_USAGE = Usage(prompt_tokens=100, completion_tokens=10, total_tokens=110)
+PROCESSOR_USAGE = Usage(prompt_tokens=50, completion_tokens=20, total_tokens=70)
+
+
+def assert_replays(
+    trace_path: str | Path | Trace,
+    agent_factory: AgentFactory | None = None,
+    *,
+    tools: Sequence[Tool] | None = None,
+    live_tools: bool = False,
+) -> ReplayReport:
+    """Replay a trace offline and fail unless it reproduces the recording exactly.
+
+    Args:
+        trace_path: The trace (see ``agentcore.replay.replayer.replay_trace`` for the other arguments).
+        agent_factory: Builds the agent like ``Agent(controller, processor, tools, store)``.
+        tools: The agent's tools; stand-ins from the trace by default.
+        live_tools: Run the tools for real.
+
+    Returns:
+        The report, for further checks.
+
+    Raises:
+        AssertionError: the first divergence, any request the trace did not record, and unused
+            recorded responses.
+    """
+    report = replay_trace(trace_path, agent_factory, tools=tools, live_tools=live_tools)
+    if not report.ok:
+        raise AssertionError(report.describe())
+    return report
+
+
+def ticking_clock(
+    start: datetime | None = None, step: timedelta = timedelta(milliseconds=250)
+) -> Callable[[], datetime]:
+    """A clock for ``Agent(clock=...)`` that moves ``step`` forward on every reading (reproducible times)."""
+    now = [start or datetime(2025, 1, 1, tzinfo=timezone.utc)]
+
+    def read() -> datetime:
+        now[0] += step
+        return now[0]
+
+    return read
+
+
+def lookup_tool(table: Mapping[str, str]) -> Tool:
+    """A ``lookup(key)`` tool answering from ``table`` (a ``ToolError`` for unknown keys)."""
+
+    @tool(name="lookup")
+    def lookup(key: str) -> str:
+        """Look up the text stored under a key.
+
+        Args:
+            key: The key to look up.
+        """
+        if key not in table:
+            raise ToolError(f"no key {key!r}; call lookup with one of the keys named in the task")
+        return table[key]
+
+    return lookup
+
+
+_FIELD = re.compile(r"^(call id|tool|arguments|artifact|ok): (.*)$", re.MULTILINE)
+
+
+def demo_processor(name: str = "demo-processor") -> FunctionChatModel:
+    """A processor that records each tool result as the fact ``<key> = <payload>``.
+
+    A user's answer becomes the fact ``user.answer``.
+
+    It reads the call id, arguments, artifact and payload from the processor request itself, so
+    its answer is a pure function of the request (replays see the same answer).
+    """
+
+    def answer(request: ChatRequest) -> ChatResponse:
+        text = request.messages[1].content or ""
+        if "# Input: the user's answer" in text:
+            said = text.split("answer:\n", 1)[1].split("\n(use source", 1)[0]
+            fact = {"key": "user.answer", "value": said, "source": "user"}
+            return respond_json({"ops": [{"op": "append_known_facts", "facts": [fact]}]}).model_copy(
+                update={"usage": PROCESSOR_USAGE}
+            )
+        fields = dict(_FIELD.findall(text))
+        payload = text.split("payload:\n", 1)[1] if "payload:\n" in text else ""
+        arguments: dict[str, Any] = json.loads(fields.get("arguments", "{}"))
+        artifact = fields.get("artifact")
+        fact = {
+            "key": str(arguments.get("key", fields.get("call id", "result"))),
+            "value": payload,
+            "source": fields.get("call id", ""),
+            "artifact_id": artifact if artifact and artifact != "none" else None,
+        }
+        return respond_json({"ops": [{"op": "append_known_facts", "facts": [fact]}]}).model_copy(
+            update={"usage": PROCESSOR_USAGE}
+        )
+
+    return FunctionChatModel(answer, name=name)
+
+
+def demo_agent(
+    table: Mapping[str, str],
+    *,
+    store: EventStore | None = None,
+    reply: str = "Done: every key was looked up.",
+    clock: Callable[[], datetime] | None = None,
+    controller: ChatModel | None = None,
+    processor: ChatModel | None = None,
+) -> Any:
+    """A deterministic agent that looks up every key of ``table`` (one call per step), then replies.
+
+    Args:
+        table: Keys to look up and the text the ``lookup`` tool returns for each.
+        store: Where runs are recorded (a memory store by default).
+        reply: The controller's final reply.
+        clock: Event timestamps (a ``ticking_clock`` by default, so traces are reproducible).
+        controller: Replaces the scripted controller.
+        processor: Replaces ``demo_processor()``.
+
+    Returns:
+        An ``agentcore.runtime.agent.Agent``; ``await agent.run(task)`` records the run.
+    """
+    from agentcore.runtime.agent import Agent
+
+    script = [call("lookup", key=k).model_copy(update={"usage": CONTROLLER_USAGE}) for k in table]
+    script.append(say(reply, usage=CONTROLLER_USAGE))
+    return Agent(
+        controller or ScriptedChatModel(script, name="demo-controller"),
+        processor or demo_processor(),
+        [lookup_tool(table)],
+        store,
+        max_steps=len(table) + 1,
+        clock=clock or ticking_clock(),
+    )

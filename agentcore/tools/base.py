@@ -1,0 +1,216 @@
+"""Tools: ``@tool`` turns a typed function into a ``Tool``; ``ToolRunner`` runs tool calls.
+
+A tool's parameters, their types and defaults come from its signature; its description and each
+parameter's description come from its Google-style docstring. The runner validates the arguments
+the model sent, runs the tool (sync tools in a thread) under a timeout, stores the raw output once as
+a content-addressed artifact and returns a ``ToolResult`` whose ``payload`` stays short however big
+the output is (see ``agentcore.tools.payloads``). Nothing a tool does crashes the runner: ``ToolError``
+is a message for the model, any other exception is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, overload
+
+from pydantic import BaseModel
+
+from agentcore.core.events import ArtifactRef, ToolFinished
+from agentcore.errors import ConfigError
+from agentcore.storage.artifacts import ArtifactStore
+from agentcore.tools.payloads import arguments_model, clean_schema, parse_docstring
+
+__all__ = ("ResultKind", "Tool", "ToolContext", "ToolOutput", "ToolResult", "tool")
+
+ResultKind = Literal["ok", "validation", "unknown_tool", "tool_error", "timeout", "error"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """What the runner passes to a tool that declares a ``ToolContext`` parameter."""
+
+    call_id: str
+    tool: str
+    idempotency_key: str | None
+    """``run_id/step_id/attempt`` when the runtime gave one: the same key on a retried call, so the
+    tool can skip side effects it already made."""
+    artifacts: ArtifactStore
+    payload_chars: int
+    """The runner's payload bound, for tools that write their own ``ToolOutput``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolOutput:
+    """A payload a tool wrote itself: returned as is (bounded), and nothing new is stored.
+
+    For tools whose output already is an artifact (``read_artifact``) or that point at one.
+    """
+
+    text: str
+    artifact: ArtifactRef | None = None
+    note: str = ""
+    """A line appended after ``text`` (e.g. where to continue), within ``PAYLOAD_NOTE_CHARS``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResult:
+    """The outcome of one tool call."""
+
+    call_id: str
+    name: str
+    ok: bool
+    payload: str
+    """The short text the controller sees (the error message when ``ok`` is false)."""
+    artifact: ArtifactRef | None = None
+    """The raw output, stored whole."""
+    error: str | None = None
+    kind: ResultKind = "ok"
+    """``ok``, or why not: ``validation``, ``unknown_tool``, ``tool_error``, ``timeout``, ``error``."""
+    duration_ms: float = 0.0
+    output_size: int = 0
+    """Bytes of the raw output."""
+
+    def to_event(
+        self, *, run_id: str, seq: int, at: datetime, caused_by: int | None = None, step_id: str | None = None
+    ) -> ToolFinished:
+        """The ``ToolFinished`` event recording this result."""
+        return ToolFinished(
+            run_id=run_id, seq=seq, at=at, caused_by=caused_by, call_id=self.call_id, name=self.name,
+            ok=self.ok, payload=self.payload, artifact=self.artifact, error=self.error,
+            duration_ms=self.duration_ms, step_id=step_id,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Tool:
+    """A function the model can call, with the JSON schema of its arguments.
+
+    Build one with ``@tool``. Calling a ``Tool`` calls the function itself.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """JSON schema of the arguments object."""
+    fn: Callable[..., Any] = field(repr=False)
+    args_model: type[BaseModel] = field(repr=False)
+    timeout: float | None = 30.0
+    summarize: Callable[[Any], str] | None = field(default=None, repr=False)
+    top_k: int | None = None
+    is_async: bool = False
+    context_params: tuple[str, ...] = ()
+    """Parameters filled by the runner: a ``ToolContext`` or the ``idempotency_key``."""
+    field_params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """(model field, function parameter) pairs."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def spec(self) -> dict[str, Any]:
+        """``{name, description, parameters}``: what a model is shown of this tool."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate the model's arguments into keyword arguments for the function.
+
+        Raises:
+            pydantic.ValidationError: the arguments do not fit the parameters.
+        """
+        model = self.args_model.model_validate(arguments)
+        return {param: getattr(model, name) for name, param in self.field_params}
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = 30.0,
+        summarize: Callable[[Any], str] | None = None,
+        top_k: int | None = None,
+    ) -> Tool:
+        """Build a tool from a typed function (what ``@tool`` does).
+
+        Raises:
+            ConfigError: a parameter has no type hint or a type pydantic cannot validate, the
+                name is not ``[A-Za-z0-9_-]{1,64}``, the docstring documents a parameter that does
+                not exist, or a setting is out of range.
+        """
+        if not callable(fn):
+            raise ConfigError(f"@tool decorates a function, got {type(fn).__name__}")
+        tool_name = name if name is not None else getattr(fn, "__name__", "")
+        if not isinstance(tool_name, str) or not _NAME.match(tool_name):
+            raise ConfigError(f"tool name {tool_name!r} must be 1-64 letters, digits, '_' or '-'; pass name=...")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"tool {tool_name!r}: timeout must be > 0 seconds or None, got {timeout!r}")
+        if top_k is not None and top_k < 1:
+            raise ConfigError(f"tool {tool_name!r}: top_k must be >= 1, got {top_k}")
+        if inspect.isasyncgenfunction(fn):
+            raise ConfigError(f"tool {tool_name!r} is an async generator; return a list instead")
+        summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
+        model, field_params, context_params = arguments_model(fn, tool_name, arg_docs, ToolContext)
+        try:
+            schema = clean_schema(model.model_json_schema())
+        except Exception as e:
+            raise ConfigError(f"tool {tool_name!r}: cannot build the JSON schema of its parameters: {e}") from e
+        schema.setdefault("properties", {})
+        call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects count too
+        return cls(
+            name=tool_name, description=description if description is not None else summary, parameters=schema,
+            fn=fn, args_model=model, timeout=timeout, summarize=summarize, top_k=top_k,
+            is_async=inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call),
+            context_params=context_params, field_params=field_params,
+        )  # fmt: skip
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = 30.0,
+    summarize: Callable[[Any], str] | None = None,
+    top_k: int | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = 30.0,
+    summarize: Callable[[Any], str] | None = None,
+    top_k: int | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a function (sync or async) a ``Tool``; use bare (``@tool``) or with options.
+
+    Every parameter needs a type hint. A parameter named ``idempotency_key`` or typed
+    ``ToolContext`` is not shown to the model: the runner fills it.
+
+    Args:
+        fn: The function, when used bare.
+        name: The tool's name; the function's name by default.
+        description: What the tool does; the docstring's first paragraph by default.
+        timeout: Seconds before the call is abandoned (``None``: no limit). A sync tool runs in a
+            worker thread that cannot be killed: on timeout the runner stops waiting for it, but the
+            thread runs on until the function returns.
+        summarize: ``summarize(output) -> str`` writes the payload the model sees.
+        top_k: How many items of a list output the payload shows (the runner's default if None).
+
+    Raises:
+        ConfigError: see ``Tool.from_function``.
+    """
+    options = {"name": name, "description": description, "timeout": timeout, "summarize": summarize, "top_k": top_k}
+    if fn is None:
+        return lambda f: Tool.from_function(f, **options)
+    return Tool.from_function(fn, **options)
+

@@ -1,0 +1,197 @@
+"""Code-search tools confined to one root directory: search, read, list and find definitions.
+
+Each tool returns a pydantic model: the whole of it (``model_dump(mode="json")``) is the raw output to
+store as an artifact, and its ``summary()`` is the short, bounded payload for the controller. Mistakes
+the model can fix (a bad path, an invalid regex) raise ``ToolError`` with a message written for it.
+See ``paths`` for how confinement to the root is enforced.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Final
+
+from agentcore.errors import ConfigError, ToolError
+from agentcore.tools.code.definitions import DefinitionQuery
+from agentcore.tools.code.files import read_slice
+from agentcore.tools.code.ignore import GlobFilter
+from agentcore.tools.code.models import SUMMARY_MAX_ITEMS, CodeMatch, FileList, FileSlice, SearchResult
+from agentcore.tools.code.paths import CheckedFile, CodeRoot
+from agentcore.tools.code.search import SearchSettings, find_files, find_lines
+
+__all__ = ["AUTO", "CheckedFile", "CodeMatch", "CodeRoot", "CodeTools", "FileList", "FileSlice", "SearchResult"]
+
+AUTO: Final = "auto"
+"""``CodeTools(rg=AUTO)`` uses ``rg`` from ``PATH`` when there is one and the Python engine otherwise."""
+
+
+class CodeTools:
+    """The code-search tools over one root directory.
+
+    Args:
+        root: the directory the tools are confined to.
+        rg: the ripgrep executable: ``AUTO`` to look ``rg`` up on ``PATH`` (falling back to the Python engine
+            when it is missing), a name or path to require that one, or ``None`` for the Python engine.
+        timeout: seconds a search or listing may run before ``ToolTimeout``.
+        max_file_size: files larger than this many bytes are not searched.
+        match_limit: matches kept in a ``SearchResult`` (all of them are counted).
+
+    Raises:
+        ConfigError: ``root`` is not a directory, ``rg`` names no executable, or a limit is not positive.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        rg: str | Path | None = AUTO,
+        timeout: float = 30.0,
+        max_file_size: int = 100 * 1024 * 1024,
+        match_limit: int = 100_000,
+    ) -> None:
+        for name, value in (("timeout", timeout), ("max_file_size", max_file_size), ("match_limit", match_limit)):
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        self.root = CodeRoot(root)
+        if rg == AUTO:
+            rg_path = shutil.which("rg")
+        elif rg is None:
+            rg_path = None
+        elif (rg_path := shutil.which(str(rg))) is None:
+            raise ConfigError(f"ripgrep executable {str(rg)!r} was not found; pass rg=None to use the Python engine")
+        self.settings = SearchSettings(
+            rg=rg_path, max_file_size=max_file_size, match_limit=match_limit, timeout=timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"CodeTools({str(self.root.path)!r}, engine={'ripgrep' if self.settings.rg else 'python'!r})"
+
+    def search_code(
+        self, query: str, regex: bool = False, glob: str | None = None, max_results: int = 20
+    ) -> SearchResult:
+        """Find the lines of text files under the root that contain ``query``.
+
+        Args:
+            query: the text to find (case-sensitive), or a regular expression when ``regex`` is true.
+            regex: treat ``query`` as a regular expression (Rust ``regex`` syntax with ripgrep).
+            glob: only search files matching this gitignore-style pattern, such as ``'*.py'``.
+            max_results: how many matches the summary shows (all are in ``matches``).
+
+        Returns:
+            Every match, sorted by path and line.
+
+        Raises:
+            ToolError: an empty or multi-line query, an invalid regex or glob, or a bad ``max_results``.
+            ToolTimeout: the search ran too long.
+        """
+        if not query:
+            raise ToolError("query is empty; pass the text to search for.")
+        if "\n" in query or "\r" in query:
+            raise ToolError("query spans several lines; search_code matches one line at a time, search one line.")
+        _check_max_results(max_results)
+        include = GlobFilter(glob) if glob is not None else _everything
+        self.root.clear_cache()
+        found = find_lines(self.root, self.settings, query, regex=regex, include=include)
+        return SearchResult(
+            mode="regex" if regex else "text",
+            query=query,
+            glob=glob,
+            engine=found.engine,
+            matches=tuple(found.matches),
+            total=found.total,
+            files_searched=found.files_searched,
+            max_results=max_results,
+            warnings=_limit_warning(found.total, self.settings.match_limit, found.warnings),
+        )
+
+    def read_file(self, path: str, start_line: int = 1, end_line: int | None = None, max_lines: int = 200) -> FileSlice:
+        """Read a page of a text file as numbered lines.
+
+        Args:
+            path: relative to the root.
+            start_line: first line to show (1-based).
+            end_line: last line to show; the page still holds at most ``max_lines`` lines.
+            max_lines: page size, at most 500.
+
+        Returns:
+            The page, the file's line count and where the next page starts.
+
+        Raises:
+            ToolError: the path is outside the root, missing, a directory or binary, or the lines are bad.
+        """
+        self.root.clear_cache()
+        return read_slice(self.root, path, start_line, end_line, max_lines)
+
+    def list_files(self, glob: str = "**/*", max_results: int = 200) -> FileList:
+        """List the files under the root that match ``glob``, leaving out ignored and hidden files.
+
+        Args:
+            glob: a gitignore-style pattern: ``'**/*'`` for all, ``'*.go'`` at any depth, ``'src/'`` for a directory.
+            max_results: how many paths to return (the total is always counted).
+
+        Raises:
+            ToolError: an invalid glob or a bad ``max_results``.
+            ToolTimeout: the listing ran too long.
+        """
+        if not 1 <= max_results <= MAX_LIST:
+            raise ToolError(f"max_results must be between 1 and {MAX_LIST}, got {max_results}.")
+        files, engine = find_files(self.root, self.settings, GlobFilter(glob))
+        return FileList(
+            glob=glob,
+            engine=engine,
+            files=tuple(files[:max_results]),
+            total=len(files),
+            truncated=len(files) > max_results,
+        )
+
+    def find_definition(self, symbol: str, max_results: int = 20) -> SearchResult:
+        """Find where a class, function, method, type or constant is defined.
+
+        Args:
+            symbol: an identifier such as ``ClientError``; for ``Class.method`` the method name is sought.
+            max_results: how many definitions the summary shows.
+
+        Returns:
+            Definitions ranked: those in the file's own language first (Python, Go, JS/TS), then generic ones.
+
+        Raises:
+            ToolError: ``symbol`` is not an identifier, or a bad ``max_results``.
+            ToolTimeout: the search ran too long.
+        """
+        _check_max_results(max_results)
+        query = DefinitionQuery(symbol)
+        self.root.clear_cache()
+        found = find_lines(
+            self.root, self.settings, query.regex, regex=True, include=_everything, must_contain=query.name
+        )
+        ranked = query.ranked(found.matches)
+        return SearchResult(
+            mode="definition",
+            query=query.symbol,
+            engine=found.engine,
+            matches=tuple(ranked),
+            total=len(ranked),
+            files_searched=found.files_searched,
+            max_results=max_results,
+            warnings=_limit_warning(found.total, self.settings.match_limit, found.warnings),
+        )
+
+
+MAX_LIST = 5000
+"""The largest ``max_results`` ``list_files`` accepts."""
+
+
+def _everything(rel: str) -> bool:
+    return True
+
+
+def _check_max_results(max_results: int) -> None:
+    if not 1 <= max_results <= SUMMARY_MAX_ITEMS:
+        raise ToolError(f"max_results must be between 1 and {SUMMARY_MAX_ITEMS}, got {max_results}.")
+
+
+def _limit_warning(total: int, limit: int, warnings: list[str]) -> tuple[str, ...]:
+    if total <= limit:
+        return tuple(warnings)
+    return (f"only the first {limit} of {total} matching lines were kept; narrow the query", *warnings)

@@ -1,0 +1,345 @@
+"""The event-store contract, run against every store (``store`` fixture: memory and a real SQLite file)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from agentcore.core.events import (
+    BaseEvent,
+    Decided,
+    Decision,
+    LLMCalled,
+    RunFinished,
+    RunStarted,
+    StatePatched,
+    TokenUsage,
+    ToolCall,
+    ToolFinished,
+    ToolStarted,
+)
+from agentcore.core.fold import apply_json_patch, diff_states, fold
+from agentcore.core.patches import AppendKnownFacts, FactInput, ReplacePlan
+from agentcore.core.plans import Plan, Step
+from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
+from agentcore.storage.artifacts import ArtifactStore
+from agentcore.storage.base import EventStore
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(seq: int) -> datetime:
+    return T0 + timedelta(seconds=seq)
+
+
+def started(run: str, seq: int = 1, task: str = "find the bug") -> RunStarted:
+    plan = Plan(steps=(Step(id="a"), Step(id="b", after=("a",))))
+    return RunStarted(run_id=run, seq=seq, at=at(seq), task=task, plan=plan, config={"model": "m"})
+
+
+def fact(run: str, seq: int, key: str | None = None, value: str = "v") -> StatePatched:
+    facts = (FactInput(key=key or f"k{seq}", value=value, source=f"call_{seq}", confidence=0.5),)
+    return StatePatched(run_id=run, seq=seq, at=at(seq), ops=(AppendKnownFacts(facts=facts),), caused_by=seq - 1)
+
+
+def finished(run: str, seq: int, status: str = "succeeded") -> RunFinished:
+    return RunFinished(run_id=run, seq=seq, at=at(seq), status=status, reply="done")  # type: ignore[arg-type]
+
+
+def agent_step(run: str, first: int, i: int) -> list[BaseEvent]:
+    """Five events of one realistic agent step, seqs ``first``..``first + 4``."""
+    call = ToolCall(id=f"c{i}", name="search_code", arguments={"q": f"needle {i}"})
+    return [
+        LLMCalled(
+            run_id=run, seq=first, at=at(first), role="controller", model="m", request_digest=f"d{i}",
+            usage=TokenUsage(prompt_tokens=100, completion_tokens=20, total_tokens=120), latency_ms=12.5,
+        ),
+        Decided(run_id=run, seq=first + 1, at=at(first + 1), decision=Decision(kind="tool_calls", tool_calls=(call,))),
+        ToolStarted(run_id=run, seq=first + 2, at=at(first + 2), call=call, idempotency_key=f"{run}/{i}/1"),
+        ToolFinished(
+            run_id=run, seq=first + 3, at=at(first + 3), call_id=call.id, name=call.name, ok=True,
+            payload=f"3 matches for needle {i}", duration_ms=4.0,
+        ),
+        fact(run, first + 4, key=f"fact{i}", value=f"needle {i} is in a.py:{i}"),
+    ]  # fmt: skip
+
+
+def log_of(run: str, steps: int) -> list[BaseEvent]:
+    """A RunStarted and ``steps`` agent steps."""
+    events: list[BaseEvent] = [started(run)]
+    for i in range(steps):
+        events.extend(agent_step(run, len(events) + 1, i))
+    return events
+
+
+def fill(store: EventStore, steps: int = 3, task: str = "find the bug") -> tuple[str, list[BaseEvent]]:
+    run = store.create_run(task)
+    events = log_of(run, steps)
+    assert store.append(run, events[:1], 0) == 1
+    for k in range(1, len(events), 5):
+        store.append(run, events[k : k + 5], k)
+    return run, events
+
+
+# ------------------------------------------------------------------------------------------------
+# runs
+
+
+def test_both_stores_implement_the_protocol(store: EventStore) -> None:
+    assert isinstance(store, EventStore)
+    assert isinstance(store.artifacts, ArtifactStore)
+
+
+def test_create_and_list_runs(store: EventStore) -> None:
+    a = store.create_run("first", created=T0)
+    b = store.create_run("second", run_id="run_b", created=T0 + timedelta(seconds=1))
+    assert b == "run_b"
+    assert [r.id for r in store.runs()] == [a, b]
+    info = store.run(a)
+    assert (info.task, info.status, info.last_seq, info.parent_run_id) == ("first", "running", 0, None)
+    assert info.created == T0.isoformat()
+    assert store.last_seq(b) == 0
+
+
+def test_duplicate_run_id_is_refused(store: EventStore) -> None:
+    store.create_run("x", run_id="same")
+    with pytest.raises(ConcurrencyError, match="same"):
+        store.create_run("y", run_id="same")
+    assert store.run("same").task == "x"
+
+
+def test_unknown_run_raises_run_not_found(store: EventStore) -> None:
+    for call in (
+        lambda: store.run("nope"),
+        lambda: store.last_seq("nope"),
+        lambda: list(store.read("nope")),
+        lambda: store.state_at("nope"),
+        lambda: store.fork("nope", 1),
+        lambda: store.append("nope", [started("nope")], 0),
+    ):
+        with pytest.raises(RunNotFound, match="nope"):
+            call()
+
+
+# ------------------------------------------------------------------------------------------------
+# append and read
+
+
+def test_append_then_read_back(store: EventStore) -> None:
+    run, events = fill(store, steps=2)
+    assert store.last_seq(run) == len(events) == 11
+    got = list(store.read(run))
+    assert got == events
+    assert [type(e).__name__ for e in got[:3]] == ["RunStarted", "LLMCalled", "Decided"]
+    assert [e.seq for e in store.read(run, after=8)] == [9, 10, 11]
+    assert [e.seq for e in store.read(run, upto=2)] == [1, 2]
+    assert [e.seq for e in store.read(run, after=3, upto=5)] == [4, 5]
+    assert [e.seq for e in store.read(run, upto=500)] == list(range(1, 12))
+    assert list(store.read(run, after=11)) == []
+
+
+def test_read_is_bounded_by_the_log_when_it_was_called(store: EventStore) -> None:
+    run, _events = fill(store, steps=1)
+    it = store.read(run)
+    assert next(it).seq == 1
+    store.append(run, [fact(run, 7)], 6)
+    assert [e.seq for e in it] == [2, 3, 4, 5, 6]
+    assert [e.seq for e in store.read(run)][-1] == 7
+
+
+def test_status_follows_run_finished(store: EventStore) -> None:
+    run, _events = fill(store, steps=1)
+    store.append(run, [finished(run, 7, "failed")], 6)
+    assert store.run(run).status == "failed"
+
+
+def test_status_shows_a_run_waiting_for_the_user_and_its_answer(store: EventStore) -> None:
+    from agentcore.core.events import UserMessaged
+
+    run = store.create_run("t")
+    ask = Decided(run_id=run, seq=2, at=at(2), decision=Decision(kind="ask_user", question="Which repo?"))
+    store.append(run, [started(run), ask], 0)
+    assert store.run(run).status == "waiting_for_user" == store.state_at(run).status
+    store.append(run, [UserMessaged(run_id=run, seq=3, at=at(3), text="this one", question="Which repo?")], 2)
+    assert store.run(run).status == "running" == store.state_at(run).status
+
+
+def test_empty_batch_checks_the_seq_and_writes_nothing(store: EventStore) -> None:
+    run, _events = fill(store, steps=1)
+    assert store.append(run, [], 6) == 6
+    with pytest.raises(ConcurrencyError):
+        store.append(run, [], 3)
+    assert store.last_seq(run) == 6
+
+
+@pytest.mark.parametrize(
+    ("make", "expected", "message"),
+    [
+        (lambda run: [fact(run, 3)], 1, "seq 3; this batch must continue at seq 2"),
+        (lambda run: [fact(run, 2), fact(run, 4)], 1, "seq 4"),
+        (lambda run: [fact("other_run", 2)], 1, "belongs to run 'other_run'"),
+        (lambda run: [fact(run, 1)], -1, "expected_seq must be >= 0"),
+    ],
+)
+def test_wrong_seqs_are_a_config_error_and_write_nothing(
+    store: EventStore, make: Any, expected: int, message: str
+) -> None:
+    run = store.create_run("t")
+    store.append(run, [started(run)], 0)
+    with pytest.raises(ConfigError, match=message):
+        store.append(run, make(run), expected)
+    assert [e.seq for e in store.read(run)] == [1]
+    assert store.last_seq(run) == 1
+
+
+def test_stale_expected_seq_is_a_concurrency_error_and_writes_nothing(store: EventStore) -> None:
+    run = store.create_run("t")
+    store.append(run, [started(run)], 0)
+    store.append(run, [fact(run, 2)], 1)
+    stale = [fact(run, 2, key="loser"), fact(run, 3, key="loser2")]
+    with pytest.raises(ConcurrencyError, match="expected last seq 1, but it is 2"):
+        store.append(run, stale, 1)
+    with pytest.raises(ConcurrencyError):  # a writer that thinks the run is further along
+        store.append(run, [fact(run, 6)], 5)
+    assert store.last_seq(run) == 2
+    assert [e.ops[0].facts[0].key for e in store.read(run, after=1)] == ["k2"]  # type: ignore[attr-defined]
+    assert store.append(run, [fact(run, 3)], 2) == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# state
+
+
+def test_state_at_is_the_fold_of_the_prefix(store: EventStore) -> None:
+    run, events = fill(store, steps=4)
+    for seq in range(len(events) + 1):
+        assert store.state_at(run, seq) == fold(events[:seq]), seq
+    latest = store.state_at(run)
+    assert latest == fold(events)
+    assert latest.last_seq == 21 and len(latest.known_facts) == 4 and latest.llm_calls == 4
+    assert store.state_at(run, 999) == latest  # fold(read(upto=999)) is the whole log
+    with pytest.raises(ConfigError, match="seq must be >= 0"):
+        store.state_at(run, -1)
+
+
+def test_state_at_returns_a_state_the_caller_owns(store: EventStore) -> None:
+    run, _events = fill(store, steps=1)
+    mine = store.state_at(run)
+    mine.known_facts.clear()
+    mine.task = "changed"
+    again = store.state_at(run)
+    assert again.task == "find the bug" and len(again.known_facts) == 1
+
+
+def test_diff_turns_one_state_into_the_other(store: EventStore) -> None:
+    run, _events = fill(store, steps=2)
+    store.append(run, [fact(run, 12, key="fact0", value="superseded")], 11)
+    ops = store.diff(run, 6, 12)
+    a, b = store.state_at(run, 6), store.state_at(run, 12)
+    assert ops == diff_states(a, b)
+    assert apply_json_patch(a.to_json(), ops) == b.to_json()
+    paths = {op["path"] for op in ops}
+    assert "/known_facts/fact1" in paths and "/known_facts/fact0/value" in paths
+    assert store.diff(run, 5, 5) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# forks
+
+
+def test_fork_shares_the_prefix_and_then_diverges(store: EventStore) -> None:
+    run, events = fill(store, steps=2)
+    fork = store.fork(run, 6, new_run_id="run_fork")
+    assert fork == "run_fork"
+    info = store.run(fork)
+    assert (info.parent_run_id, info.forked_at_seq, info.last_seq, info.task) == (run, 6, 6, "find the bug")
+    assert list(store.read(fork)) == events[:6]
+    assert store.state_at(fork) == fold(events[:6])
+    with pytest.raises(ConcurrencyError):
+        store.append(fork, [fact(fork, 12)], 11)
+    store.append(fork, [fact(fork, 7, key="only_in_fork")], 6)
+    mine = list(store.read(fork))
+    assert [e.seq for e in mine] == list(range(1, 8))
+    assert mine[-1].run_id == fork and mine[0].run_id == run
+    assert "only_in_fork" in store.state_at(fork).known_facts
+    assert "only_in_fork" not in store.state_at(run).known_facts
+    assert list(store.read(run)) == events  # the parent is untouched
+    assert [e.seq for e in store.read(fork, after=5)] == [6, 7]
+
+
+def test_fork_of_a_fork_chains_both_parents(store: EventStore) -> None:
+    run, events = fill(store, steps=3)
+    f1 = store.fork(run, 11)
+    f1_events = [fact(f1, 12, key="f1a"), fact(f1, 13, key="f1b")]
+    store.append(f1, f1_events, 11)
+    f2 = store.fork(f1, 12)  # inside f1's own events
+    f3 = store.fork(f1, 4)  # inside the grandparent's events
+    store.append(f2, [finished(f2, 13)], 12)
+    assert list(store.read(f2)) == [*events[:11], f1_events[0], finished(f2, 13)]
+    assert store.run(f2).status == "succeeded"
+    assert list(store.read(f3)) == events[:4]
+    assert store.state_at(f2, 12) == fold([*events[:11], f1_events[0]])
+    assert store.state_at(f2).status == "succeeded"
+    assert [e.seq for e in store.read(f2, after=10, upto=12)] == [11, 12]
+
+
+def test_fork_inherits_a_finished_status(store: EventStore) -> None:
+    run, _events = fill(store, steps=1)
+    store.append(run, [finished(run, 7)], 6)
+    assert store.run(store.fork(run, 7)).status == "succeeded"
+    assert store.run(store.fork(run, 6)).status == "running"
+    f = store.fork(run, 7)
+    assert store.run(store.fork(f, 7)).status == "succeeded"
+
+
+@pytest.mark.parametrize("at_seq", [0, 7, -1])
+def test_fork_outside_the_log_is_a_config_error(store: EventStore, at_seq: int) -> None:
+    run, _ = fill(store, steps=1)
+    with pytest.raises(ConfigError, match=r"it has seqs 1\.\.6"):
+        store.fork(run, at_seq)
+    assert len(store.runs()) == 1
+
+
+def test_fork_to_an_existing_id_is_refused(store: EventStore) -> None:
+    run, _ = fill(store, steps=1)
+    with pytest.raises(ConcurrencyError):
+        store.fork(run, 3, new_run_id=run)
+    assert store.run(run).parent_run_id is None
+
+
+def test_plan_revisions_survive_the_store(store: EventStore) -> None:
+    run = store.create_run("t")
+    new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))
+    events = [started(run), StatePatched(run_id=run, seq=2, at=at(2), ops=(new_plan,))]
+    store.append(run, events, 0)
+    assert list(store.state_at(run).plan) == ["x", "y"]
+    assert list(store.read(run)) == events
+
+
+def test_a_run_can_be_created_with_its_first_events_in_one_go(store: EventStore) -> None:
+    run = store.create_run("t", run_id="r1", events=[started("r1", task="t"), fact("r1", 2, "k")])
+    assert run == "r1"
+    assert [e.seq for e in store.read(run)] == [1, 2]
+    assert store.run(run).last_seq == 2
+    assert "k" in store.state_at(run).known_facts
+
+
+def test_a_run_whose_first_events_are_wrong_is_not_created(store: EventStore) -> None:
+    with pytest.raises(ConfigError, match="seq"):
+        store.create_run("t", run_id="r1", events=[started("r1", seq=2)])
+    with pytest.raises(RunNotFound):
+        store.run("r1")
+    store.create_run("t", run_id="r2", events=[started("r2")])
+    with pytest.raises(ConcurrencyError, match="already exists"):
+        store.create_run("t", run_id="r2", events=[started("r2")])
+    assert [e.seq for e in store.read("r2")] == [1]
+
+
+def test_a_fork_taken_while_the_run_waits_for_the_user_is_listed_as_waiting(store: EventStore) -> None:
+    run = store.create_run("t")
+    ask = Decided(run_id=run, seq=2, at=at(2), decision=Decision(kind="ask_user", question="Which repo?"))
+    store.append(run, [started(run), ask], 0)
+    fork = store.fork(run, 2)
+    assert store.run(fork).status == "waiting_for_user" == store.state_at(fork).status
