@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 __all__ = (
     "ChatMessage",
@@ -99,6 +99,18 @@ class ChatRequest(_Value):
 
     role: Literal["controller", "processor", "planner"]
     """Which agentcore role is asking; recorded, not sent."""
+    inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    """What the role put into the prompt, as structured JSON; recorded (and part of the digest),
+    never sent. Rule-based and test models read this instead of parsing prompt text. Keys by role:
+
+    - controller: ``task`` (str), ``facts`` (list of ``{key, value, source, artifact_id}``, the ones
+      shown, newest last), ``plan`` (list of ``{id, status, description, after}``), ``questions``
+      (list of ``{id, text}``, open ones), ``recent`` (list of ``{call_id, tool, ok, artifact_id}``);
+    - processor: ``input`` (``"tool_result"`` or ``"user_answer"``); for a tool result ``call_id``,
+      ``tool``, ``arguments`` (object or null), ``ok``, ``artifact`` (id or null), ``error`` (str or
+      null) and ``payload`` (the text shown); for an answer ``question`` and ``answer``;
+    - planner: ``task`` and ``tools`` (the names steps may call).
+    """
     messages: tuple[ChatMessage, ...]
     tools: tuple[ToolSpec, ...] = ()
     """Tools the model may call (controller); mutually exclusive with ``response_schema``."""

@@ -24,8 +24,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from pydantic import JsonValue
+
 from agentcore.core.events import Decision, ToolCall
 from agentcore.core.fold import RunState
+from agentcore.core.state import Fact
 from agentcore.errors import ConfigError, ModelError, ModelOutputError
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
@@ -36,6 +39,7 @@ __all__ = (
     "ControllerOutcome",
     "as_tool_spec",
     "build_controller_request",
+    "controller_inputs",
     "decide",
     "decide_with_retries",
     "feedback_for",
@@ -111,16 +115,20 @@ def as_tool_spec(tool: Any) -> ToolSpec:
 # the request
 
 
+def _fits(lines: Sequence[str], budget: int) -> int:
+    """How many of ``lines`` (from the first) fit in ``budget`` characters, one newline each."""
+    used = 0
+    for n, line in enumerate(lines):
+        used += len(line) + 1
+        if used > budget:
+            return n
+    return len(lines)
+
+
 def _section(title: str, lines: Iterable[str], budget: int, *, newest_first: bool = False) -> str:
     """Lines under a heading, keeping whole lines until ``budget`` characters are used."""
-    kept: list[str] = []
-    used = 0
     items = list(lines)
-    for line in items:
-        if used + len(line) + 1 > budget:
-            break
-        kept.append(line)
-        used += len(line) + 1
+    kept = items[: _fits(items, budget)]
     dropped = len(items) - len(kept)
     if newest_first:
         kept.reverse()
@@ -132,18 +140,70 @@ def _section(title: str, lines: Iterable[str], budget: int, *, newest_first: boo
     return f"# {title}\n{body}"
 
 
-def _fact_lines(state: RunState, max_facts: int, value_chars: int) -> tuple[list[str], int]:
+def _newest_facts(state: RunState, max_facts: int) -> list[Fact]:
     ranked = heapq.nlargest(max_facts, enumerate(state.known_facts.values()), key=lambda p: (p[1].seq, p[0]))
-    newest = [f for _, f in ranked]
-    lines = []
-    for f in newest:
-        where = [f"source: {f.source or '?'}"]
-        if f.artifact_id:
-            where.append(f"artifact: {f.artifact_id}")
-        if f.confidence < 1:
-            where.append(f"confidence: {f.confidence:g}")
-        lines.append(f"- {clip(f.key, 200)}: {clip(f.value, value_chars)} [{', '.join(where)}]")
-    return lines, len(state.known_facts) - len(newest)
+    return [f for _, f in ranked]
+
+
+def _fact_line(f: Fact, value_chars: int) -> str:
+    where = [f"source: {f.source or '?'}"]
+    if f.artifact_id:
+        where.append(f"artifact: {f.artifact_id}")
+    if f.confidence < 1:
+        where.append(f"confidence: {f.confidence:g}")
+    return f"- {clip(f.key, 200)}: {clip(f.value, value_chars)} [{', '.join(where)}]"
+
+
+def controller_inputs(
+    state: RunState,
+    *,
+    max_task_chars: int = MAX_TASK_CHARS,
+    max_fact_chars: int = MAX_FACT_CHARS,
+    max_facts: int = MAX_FACTS,
+    max_payload_chars: int = MAX_PAYLOAD_CHARS,
+) -> dict[str, JsonValue]:
+    """What ``render_state`` shows, as JSON (``ChatRequest.inputs`` of the controller).
+
+    ``facts`` are the facts the prompt lists (newest last, values clipped as shown); ``recent``
+    the recent tool results (payloads clipped as shown, newest last).
+    """
+    newest = _newest_facts(state, max_facts)
+    shown = newest[: _fits([_fact_line(f, MAX_FACT_VALUE_CHARS) for f in newest], max_fact_chars)]
+    facts: list[JsonValue] = [
+        {
+            "key": f.key,
+            "value": clip(f.value, MAX_FACT_VALUE_CHARS),
+            "source": f.source,
+            "artifact_id": f.artifact_id,
+        }
+        for f in reversed(shown)
+    ]
+    plan: list[JsonValue] = [
+        {"id": s.id, "status": s.status, "description": clip(s.description, 300), "after": list(s.after)}
+        for s in state.plan.values()
+    ]
+    questions: list[JsonValue] = [
+        {"id": q.id, "text": clip(q.text, 400)} for q in state.open_questions.values() if q.status == "open"
+    ]
+    recent: list[JsonValue] = [
+        {
+            "call_id": r.call_id,
+            "tool": r.tool,
+            "ok": r.ok,
+            "artifact_id": r.artifact_id,
+            "payload": clip(r.payload, max_payload_chars),
+        }
+        for r in state.recent
+    ]
+    return {
+        "task": clip(state.task, max_task_chars),
+        "decisions": state.decisions,
+        "facts": facts,
+        "fact_count": len(state.known_facts),
+        "plan": plan,
+        "questions": questions,
+        "recent": recent,
+    }
 
 
 def render_state(
@@ -167,7 +227,9 @@ def render_state(
             for s in state.plan.values()
         ]
         parts.append(_section("Plan", plan_lines, max_plan_chars))
-    fact_lines, not_listed = _fact_lines(state, max_facts, MAX_FACT_VALUE_CHARS)
+    newest = _newest_facts(state, max_facts)
+    fact_lines = [_fact_line(f, MAX_FACT_VALUE_CHARS) for f in newest]
+    not_listed = len(state.known_facts) - len(newest)
     facts = _section(
         f"Known facts ({len(state.known_facts)}, newest last)", fact_lines, max_fact_chars, newest_first=True
     )
@@ -239,7 +301,10 @@ def build_controller_request(
                 + "\nAnswer again, following the rules.",
             )
         )
-    return ChatRequest(role="controller", messages=tuple(messages), tools=tuple(specs))
+    inputs = controller_inputs(
+        state, max_fact_chars=max_fact_chars, max_facts=max_facts, max_payload_chars=max_payload_chars
+    )
+    return ChatRequest(role="controller", messages=tuple(messages), tools=tuple(specs), inputs=inputs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from agentcore.core.plans import Plan, Step
 from agentcore.errors import ConfigError, ModelError, ModelOutputError, PlanError
@@ -121,7 +121,10 @@ def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str
                 + '\nSend the whole corrected plan as one JSON object {"steps": [...]}.',
             )
         )
-    return ChatRequest(role="planner", messages=tuple(messages), response_schema=PLAN_SCHEMA, schema_name="plan")
+    inputs: dict[str, JsonValue] = {"task": _clip(task, MAX_TASK_CHARS), "tools": [spec["name"] for spec in specs]}
+    return ChatRequest(
+        role="planner", messages=tuple(messages), response_schema=PLAN_SCHEMA, schema_name="plan", inputs=inputs
+    )
 
 
 def _where(err: Any) -> str:

@@ -14,18 +14,20 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
-from agentcore.core.events import ToolCall
+from agentcore.core.events import ToolCall, ToolFinished
 from agentcore.core.fold import RunState, check_patch
 from agentcore.core.patches import StatePatch
+from agentcore.core.state import StepState
 from agentcore.errors import ConfigError, ModelError, ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
 
 __all__ = (
     "PatchAttempt",
+    "ProcessorInput",
     "ProcessorOutcome",
     "build_processor_request",
     "parse_patch",
@@ -74,20 +76,98 @@ def _context(state: RunState) -> str:
     return "\n\n".join(parts)
 
 
-def _artifact_id(result: Any) -> str | None:
-    artifact = getattr(result, "artifact", None)
-    if artifact is None:
-        return None
-    return artifact if isinstance(artifact, str) else getattr(artifact, "id", None)
+@dataclass(frozen=True, kw_only=True)
+class ProcessorInput:
+    """The one input a processor turn digests: a tool result (or finished plan step), or the
+    user's answer. Build it with ``tool_result``, ``step_outcome`` or ``user_answer``."""
+
+    kind: Literal["tool_result", "user_answer"]
+    call_id: str = ""
+    tool: str = ""
+    arguments: dict[str, Any] | None = None
+    """The call's arguments, when known."""
+    ok: bool = True
+    artifact: str | None = None
+    """Id of the artifact holding the raw output."""
+    error: str | None = None
+    payload: str = ""
+    question: str | None = None
+    answer: str = ""
+
+    @classmethod
+    def tool_result(cls, finished: ToolFinished, call: ToolCall | None = None) -> ProcessorInput:
+        """The input for a recorded tool result (``call`` shows its arguments)."""
+        return cls(
+            kind="tool_result",
+            call_id=finished.call_id,
+            tool=finished.name,
+            arguments=dict(call.arguments) if call is not None else None,
+            ok=finished.ok,
+            artifact=finished.artifact.id if finished.artifact is not None else None,
+            error=finished.error,
+            payload=finished.payload,
+        )
+
+    @classmethod
+    def step_outcome(cls, step: StepState) -> ProcessorInput:
+        """The input for a finished plan step (its tool and arguments, or ``agent`` and its description)."""
+        return cls(
+            kind="tool_result",
+            call_id=step.id,
+            tool=step.tool or "agent",
+            arguments=dict(step.arguments) or {"description": step.description},
+            ok=step.status == "succeeded",
+            artifact=step.result.id if step.result is not None else None,
+            error=step.error,
+            payload=step.payload or "",
+        )
+
+    @classmethod
+    def user_answer(cls, text: str, question: str | None = None) -> ProcessorInput:
+        """The input for the user's answer to ``question``."""
+        return cls(kind="user_answer", answer=text, question=question)
+
+    def inputs(self, max_payload_chars: int) -> dict[str, JsonValue]:
+        """The structured view recorded as ``ChatRequest.inputs`` (the payload as shown)."""
+        if self.kind == "user_answer":
+            return {"input": self.kind, "question": self.question, "answer": clip(self.answer, MAX_ANSWER_CHARS)}
+        return {
+            "input": self.kind,
+            "call_id": self.call_id,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "ok": self.ok,
+            "artifact": self.artifact,
+            "error": self.error,
+            "payload": clip(self.payload, max_payload_chars),
+        }
+
+    def render(self, max_payload_chars: int) -> str:
+        """The input as the processor's prompt shows it."""
+        if self.kind == "user_answer":
+            return "\n".join(
+                [
+                    "# Input: the user's answer",
+                    f"question: {clip(self.question or '(none recorded)', 1000)}",
+                    "answer:\n" + clip(self.answer, MAX_ANSWER_CHARS),
+                    "(use source: user for facts taken from this answer)",
+                ]
+            )
+        lines = ["# Input: a tool result", f"call id: {self.call_id or '?'}", f"tool: {self.tool or '?'}"]
+        if self.arguments is not None:
+            lines.append(f"arguments: {clip(json.dumps(self.arguments, ensure_ascii=False, sort_keys=True), 1000)}")
+        lines.append(f"ok: {'true' if self.ok else 'false'}")
+        lines.append(f"artifact: {self.artifact or 'none'}")
+        if self.error:
+            lines.append(f"error: {clip(self.error, 1000)}")
+        lines.append("payload:\n" + clip(self.payload, max_payload_chars))
+        return "\n".join(lines)
 
 
 def build_processor_request(
     state: RunState,
+    source: ProcessorInput,
     *,
-    tool_result: Any | None = None,
-    call: ToolCall | None = None,
-    user_answer: str | None = None,
-    question: str | None = None,
     feedback: str | None = None,
     max_payload_chars: int = MAX_PAYLOAD_CHARS,
 ) -> ChatRequest:
@@ -95,42 +175,13 @@ def build_processor_request(
 
     Args:
         state: The state the patch will apply to.
-        tool_result: A ``ToolResult`` or ``ToolFinished`` (``call_id``, ``name``, ``ok``,
-            ``payload``, ``artifact``, ``error``).
-        call: The call that produced ``tool_result``, to show its arguments.
-        user_answer: The user's answer (instead of a tool result).
-        question: The question ``user_answer`` answers.
+        source: The tool result or user answer to digest.
         feedback: Why the previous patch was rejected.
         max_payload_chars: Characters of the payload shown.
-
-    Raises:
-        ConfigError: neither or both of ``tool_result`` and ``user_answer`` are given.
     """
-    if (tool_result is None) == (user_answer is None):
-        raise ConfigError("build_processor_request needs exactly one of tool_result= or user_answer=")
-    if tool_result is not None:
-        call_id = getattr(tool_result, "call_id", None) or (call.id if call else "?")
-        lines = [
-            "# Input: a tool result",
-            f"call id: {call_id}",
-            f"tool: {getattr(tool_result, 'name', '?')}",
-        ]
-        if call is not None:
-            lines.append(f"arguments: {clip(json.dumps(call.arguments, ensure_ascii=False, sort_keys=True), 1000)}")
-        lines.append(f"ok: {'true' if getattr(tool_result, 'ok', False) else 'false'}")
-        artifact = _artifact_id(tool_result)
-        lines.append(f"artifact: {artifact or 'none'}")
-        error = getattr(tool_result, "error", None)
-        if error:
-            lines.append(f"error: {clip(str(error), 1000)}")
-        lines.append("payload:\n" + clip(str(getattr(tool_result, "payload", "")), max_payload_chars))
-    else:
-        lines = ["# Input: the user's answer", f"question: {clip(question or '(none recorded)', 1000)}"]
-        lines.append("answer:\n" + clip(user_answer or "", MAX_ANSWER_CHARS))
-        lines.append("(use source: user for facts taken from this answer)")
     messages = [
         ChatMessage(role="system", content=_prompt()),
-        ChatMessage(role="user", content=_context(state) + "\n\n" + "\n".join(lines)),
+        ChatMessage(role="user", content=_context(state) + "\n\n" + source.render(max_payload_chars)),
     ]
     if feedback:
         messages.append(
@@ -142,7 +193,11 @@ def build_processor_request(
             )
         )
     return ChatRequest(
-        role="processor", messages=tuple(messages), response_schema=PATCH_SCHEMA, schema_name="state_patch"
+        role="processor",
+        messages=tuple(messages),
+        response_schema=PATCH_SCHEMA,
+        schema_name="state_patch",
+        inputs=source.inputs(max_payload_chars),
     )
 
 
@@ -237,11 +292,8 @@ class ProcessorOutcome:
 async def process(
     model: ChatModel,
     state: RunState,
+    source: ProcessorInput,
     *,
-    tool_result: Any | None = None,
-    call: ToolCall | None = None,
-    user_answer: str | None = None,
-    question: str | None = None,
     max_attempts: int = 3,
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
@@ -256,9 +308,7 @@ async def process(
     outcome = ProcessorOutcome()
     feedback: str | None = None
     for _ in range(max_attempts):
-        request = build_processor_request(
-            state, tool_result=tool_result, call=call, user_answer=user_answer, question=question, feedback=feedback
-        )
+        request = build_processor_request(state, source, feedback=feedback)
         started = time.perf_counter()
         response: ChatResponse | None = None
         try:

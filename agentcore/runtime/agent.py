@@ -50,7 +50,7 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.models.base import ChatModel, ToolSpec
 from agentcore.roles.controller import ASK_USER, as_tool_spec, decide_with_retries
-from agentcore.roles.processor import process
+from agentcore.roles.processor import ProcessorInput, process
 from agentcore.runtime.log import RunLog, utc_now
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
@@ -397,11 +397,11 @@ class Agent:
         return finished
 
     async def _process_result(self, log: RunLog, finished: ToolFinished, call: ToolCall | None) -> None:
-        await self._process(log, finished.seq, dict(tool_result=finished, call=call))
+        await self._process(log, finished.seq, ProcessorInput.tool_result(finished, call))
 
-    async def _process(self, log: RunLog, source_seq: int, inputs: dict[str, Any]) -> None:
+    async def _process(self, log: RunLog, source_seq: int, source: ProcessorInput) -> None:
         """The processor's turn for one input, committed in one batch."""
-        outcome = await process(self.processor_model, log.state, max_attempts=self.max_patch_retries, **inputs)
+        outcome = await process(self.processor_model, log.state, source, max_attempts=self.max_patch_retries)
         llm = log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source_seq)
         if outcome.fatal is not None:
             assert llm is not None
@@ -430,7 +430,7 @@ class Agent:
             if event.seq in handled or log.state.finished:
                 continue
             if isinstance(event, UserMessaged):
-                await self._process(log, event.seq, dict(user_answer=event.text, question=event.question))
+                await self._process(log, event.seq, ProcessorInput.user_answer(event.text, event.question))
             else:
                 call = started[event.call_id].call if event.call_id in started else None
                 await self._process_result(log, event, call)

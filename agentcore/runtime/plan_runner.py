@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from agentcore.core.events import (
-    ArtifactRef,
     Event,
     RunFinished,
     RunStarted,
@@ -57,7 +55,7 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
 from agentcore.roles.planner import plan_with_attempts
-from agentcore.roles.processor import clip, process
+from agentcore.roles.processor import ProcessorInput, clip, process
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.log import RunLog
 from agentcore.scheduling.clock import Clock, SystemClock
@@ -122,18 +120,6 @@ class _Watched:
             if not isinstance(e, ModelOutputError):
                 self.error = e
             raise
-
-
-@dataclass(frozen=True, kw_only=True)
-class _StepReport:
-    """A finished step, shaped like a tool result for the processor."""
-
-    call_id: str
-    name: str
-    ok: bool
-    payload: str
-    artifact: ArtifactRef | None
-    error: str | None
 
 
 class PlanRunner:
@@ -455,19 +441,8 @@ class PlanRunner:
         step = state.plan.get(step_id)
         if step is None or step.status not in ("succeeded", "failed") or self.processor_model is None:
             return
-        report = _StepReport(
-            call_id=step_id,
-            name=step.tool or "agent",
-            ok=step.status == "succeeded",
-            payload=step.payload or "",
-            artifact=step.result,
-            error=step.error,
-        )
-        call = ToolCall(
-            id=step_id, name=step.tool or "agent", arguments=dict(step.arguments) or {"description": step.description}
-        )
         outcome = await process(
-            self.processor_model, state, tool_result=report, call=call, max_attempts=self.max_patch_retries
+            self.processor_model, state, ProcessorInput.step_outcome(step), max_attempts=self.max_patch_retries
         )
         log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
         log.commit()

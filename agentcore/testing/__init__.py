@@ -12,8 +12,6 @@ is what the golden traces, the trace tests and benchmark W6 record.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -107,36 +105,30 @@ def lookup_tool(table: Mapping[str, str]) -> Tool:
     return lookup
 
 
-_FIELD = re.compile(r"^(call id|tool|arguments|artifact|ok): (.*)$", re.MULTILINE)
-
-
 def demo_processor(name: str = "demo-processor") -> FunctionChatModel:
     """A processor that records each tool result as the fact ``<key> = <payload>``.
 
     A user's answer becomes the fact ``user.answer``.
 
-    It reads the call id, arguments, artifact and payload from the processor request itself, so
-    its answer is a pure function of the request (replays see the same answer).
+    It reads the call id, arguments, artifact and payload from the request's structured
+    ``inputs`` (never from the prompt text), so its answer is a pure function of the request
+    (replays see the same answer) and rewording a prompt cannot change it.
     """
 
     def answer(request: ChatRequest) -> ChatResponse:
-        text = request.messages[1].content or ""
-        if "# Input: the user's answer" in text:
-            said = text.split("answer:\n", 1)[1].split("\n(use source", 1)[0]
-            fact = {"key": "user.answer", "value": said, "source": "user"}
-            return respond_json({"ops": [{"op": "append_known_facts", "facts": [fact]}]}).model_copy(
-                update={"usage": PROCESSOR_USAGE}
-            )
-        fields = dict(_FIELD.findall(text))
-        payload = text.split("payload:\n", 1)[1] if "payload:\n" in text else ""
-        arguments: dict[str, Any] = json.loads(fields.get("arguments", "{}"))
-        artifact = fields.get("artifact")
-        fact = {
-            "key": str(arguments.get("key", fields.get("call id", "result"))),
-            "value": payload,
-            "source": fields.get("call id", ""),
-            "artifact_id": artifact if artifact and artifact != "none" else None,
-        }
+        given = request.inputs
+        if given.get("input") == "user_answer":
+            fact = {"key": "user.answer", "value": given.get("answer"), "source": "user"}
+        else:
+            arguments = given.get("arguments")
+            call_id = str(given.get("call_id") or "")
+            key = arguments.get("key") if isinstance(arguments, dict) else None
+            fact = {
+                "key": str(key if key is not None else call_id or "result"),
+                "value": given.get("payload"),
+                "source": call_id,
+                "artifact_id": given.get("artifact"),
+            }
         return respond_json({"ops": [{"op": "append_known_facts", "facts": [fact]}]}).model_copy(
             update={"usage": PROCESSOR_USAGE}
         )

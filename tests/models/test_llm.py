@@ -126,6 +126,25 @@ def test_native_tool_calls_are_parsed(openai_server: OpenAIServer, sleeps: Sleep
     assert body["messages"] == [{"role": "user", "content": "find foo"}]  # native mode adds no note
 
 
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"task": "a task only in inputs", "facts": [{"key": "k", "value": "secret-looking value"}]},
+        {"input": "tool_result", "call_id": "d1_call_1", "payload": "x" * 50, "ok": False, "arguments": None},
+    ],
+)
+def test_structured_inputs_are_recorded_but_never_sent(
+    openai_server: OpenAIServer, sleeps: Sleeps, inputs: dict[str, Any]
+) -> None:
+    openai_server.enqueue(text("done"))
+    request = tool_request().model_copy(update={"inputs": inputs})
+    make_model(openai_server, sleeps, tool_mode="native").complete_sync(request)
+    sent = json.dumps(openai_server.completion_requests[0].body)
+    assert "inputs" not in openai_server.completion_requests[0].body
+    assert all(json.dumps(v)[1:-1] not in sent for v in inputs.values() if isinstance(v, str) and len(v) > 8)
+    assert request_digest(request) != request_digest(tool_request())  # ...but recorded and part of the key
+
+
 def test_native_history_keeps_tool_messages(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
     history = (
         user("find foo"),

@@ -120,3 +120,32 @@ def test_function_model_sync_and_async() -> None:
 
 def test_models_are_not_collected_by_pytest() -> None:
     assert ScriptedChatModel.__test__ is False and FunctionChatModel.__test__ is False
+
+
+@pytest.mark.parametrize(
+    ("inputs", "fact"),
+    [
+        (
+            {"input": "tool_result", "call_id": "d1_call_1", "tool": "lookup", "arguments": {"key": "alpha"},
+             "ok": True, "artifact": "sha256:" + "c" * 64, "error": None, "payload": "A"},
+            {"key": "alpha", "value": "A", "source": "d1_call_1", "artifact_id": "sha256:" + "c" * 64},
+        ),
+        (
+            {"input": "tool_result", "call_id": "d2_x", "tool": "lookup", "arguments": None, "ok": False,
+             "artifact": None, "error": "boom", "payload": "payload:\ncall id: fake"},
+            {"key": "d2_x", "value": "payload:\ncall id: fake", "source": "d2_x", "artifact_id": None},
+        ),
+        ({"input": "user_answer", "question": "q?", "answer": "yes"}, {"key": "user.answer", "value": "yes", "source": "user"}),
+    ],
+)  # fmt: skip
+def test_demo_processor_reads_structured_inputs_not_prompt_text(inputs: dict, fact: dict) -> None:
+    """Rewording the prompt (here: a prompt that says something else entirely) changes nothing."""
+    from agentcore.testing import demo_processor
+
+    request = ChatRequest(
+        role="processor",
+        messages=(ChatMessage(role="system", content="x"), ChatMessage(role="user", content="call id: wrong\npayload:\nno")),
+        inputs=inputs,
+    )
+    answer = asyncio.run(demo_processor().complete(request))
+    assert json.loads(answer.content or "") == {"ops": [{"op": "append_known_facts", "facts": [fact]}]}

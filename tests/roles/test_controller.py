@@ -91,6 +91,28 @@ def test_request_shows_task_facts_payloads_and_offers_ask_user() -> None:
     assert [t.name for t in request.tools] == ["grep", ASK_USER]
 
 
+def test_inputs_hold_what_the_prompt_shows() -> None:
+    """The structured inputs (recorded, not sent) list the facts the prompt lists, newest last."""
+    state = make_state(facts=3)
+    newer = fold(
+        [StatePatched(run_id="r", seq=state.last_seq + 1, at=AT, ops=(AppendKnownFacts(facts=(FactInput(
+            key="definition:add", value="add is at calc.py:3", source="d2_call_1"),)),))],
+        start=state,
+    )  # fmt: skip
+    inputs = build_controller_request(newer, [GREP]).inputs
+    assert inputs["task"] == "Find add"
+    facts = inputs["facts"]
+    assert isinstance(facts, list) and len(facts) == 4
+    assert facts[-1] == {"key": "definition:add", "value": "add is at calc.py:3", "source": "d2_call_1",
+                         "artifact_id": None}  # fmt: skip
+    assert inputs["recent"] == [
+        {"call_id": "d1_call_1", "tool": "grep", "ok": True, "artifact_id": "sha256:" + "a" * 64, "payload": "3 matches"}
+    ]
+    many = build_controller_request(make_state(facts=5_000, fact_chars=1_000), [GREP])
+    shown = many.inputs["facts"]
+    assert isinstance(shown, list) and len(shown) == user_text(many).count("\n- fact-") > 0
+
+
 def test_feedback_is_sent_back() -> None:
     request = build_controller_request(make_state(), [GREP], feedback="unknown tool 'grpe'")
     assert request.messages[-1].role == "user"

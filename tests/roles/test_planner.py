@@ -96,6 +96,7 @@ def test_answers_that_are_not_plans_are_output_errors(content: str) -> None:
 
 def test_the_request_shows_the_task_and_the_tools_and_asks_for_the_plan_schema() -> None:
     req = build_planner_request("deploy the shop", [create_vm])
+    assert req.inputs == {"task": "deploy the shop", "tools": ["create_vm"]}
     assert req.role == "planner" and req.response_schema == PLAN_SCHEMA and req.schema_name == "plan"
     text = req.messages[-1].content or ""
     assert "deploy the shop" in text and "create_vm: Create a virtual machine." in text

@@ -14,7 +14,7 @@ from agentcore.core.patches import AppendKnownFacts, StatePatch
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError
 from agentcore.models.base import ChatResponse
 from agentcore.models.scripted import ScriptedChatModel, respond_json, say
-from agentcore.roles.processor import build_processor_request, parse_patch, process
+from agentcore.roles.processor import ProcessorInput, build_processor_request, parse_patch, process
 
 AT = datetime(2024, 1, 1, tzinfo=timezone.utc)
 ART = "sha256:" + "b" * 64
@@ -27,11 +27,15 @@ def state() -> RunState:
     return fold([RunStarted(run_id="r", seq=1, at=AT, task="Where is add defined?")])
 
 
-def result(payload: str = "calc.py:3: def add(a, b):", ok: bool = True) -> ToolFinished:
+def finished(payload: str = "calc.py:3: def add(a, b):", ok: bool = True) -> ToolFinished:
     return ToolFinished(
         run_id="r", seq=2, at=AT, call_id="d1_call_1", name="grep", ok=ok, payload=payload,
         artifact=ArtifactRef(id=ART, size=len(payload)), error=None if ok else "boom",
     )  # fmt: skip
+
+
+def result(payload: str = "calc.py:3: def add(a, b):", ok: bool = True, call: ToolCall | None = None) -> ProcessorInput:
+    return ProcessorInput.tool_result(finished(payload, ok), call)
 
 
 def text_of(request) -> str:
@@ -43,7 +47,7 @@ def text_of(request) -> str:
 
 def test_request_carries_the_result_the_schema_and_the_prompt() -> None:
     call = ToolCall(id="d1_call_1", name="grep", arguments={"pattern": "def add"})
-    request = build_processor_request(state(), tool_result=result(), call=call)
+    request = build_processor_request(state(), result(call=call))
     assert request.role == "processor"
     assert request.schema_name == "state_patch"
     assert request.response_schema == StatePatch.model_json_schema()
@@ -54,29 +58,35 @@ def test_request_carries_the_result_the_schema_and_the_prompt() -> None:
     for needle in ("call id: d1_call_1", "tool: grep", '"pattern": "def add"', f"artifact: {ART}", "calc.py:3"):
         assert needle in text
     assert "Where is add defined?" in text
+    assert request.inputs == {
+        "input": "tool_result", "call_id": "d1_call_1", "tool": "grep", "arguments": {"pattern": "def add"},
+        "ok": True, "artifact": ART, "error": None, "payload": "calc.py:3: def add(a, b):",
+    }  # fmt: skip
+    assert "inputs" not in json.dumps([m.model_dump() for m in request.messages])
+
+
+def test_inputs_do_not_depend_on_the_prompt_wording() -> None:
+    """The structured inputs carry every field a rule-based model needs, error and failure included."""
+    bad = build_processor_request(state(), result(payload="x", ok=False))
+    assert bad.inputs["ok"] is False and bad.inputs["error"] == "boom" and bad.inputs["arguments"] is None
 
 
 def test_payload_is_bounded() -> None:
-    request = build_processor_request(state(), tool_result=result(payload="z" * 5_000_000))
+    request = build_processor_request(state(), result(payload="z" * 5_000_000))
     assert len(text_of(request)) < 10_000
     assert "more chars not shown" in text_of(request)
+    assert len(str(request.inputs["payload"])) < 10_000
 
 
 def test_user_answer_request() -> None:
-    request = build_processor_request(state(), user_answer="the repo is shop", question="Which repo?")
+    request = build_processor_request(state(), ProcessorInput.user_answer("the repo is shop", "Which repo?"))
     text = text_of(request)
     assert "question: Which repo?" in text and "the repo is shop" in text and "source: user" in text
-
-
-def test_exactly_one_input() -> None:
-    with pytest.raises(ConfigError, match="exactly one of tool_result= or user_answer="):
-        build_processor_request(state())
-    with pytest.raises(ConfigError):
-        build_processor_request(state(), tool_result=result(), user_answer="x")
+    assert request.inputs == {"input": "user_answer", "question": "Which repo?", "answer": "the repo is shop"}
 
 
 def test_feedback_is_included() -> None:
-    request = build_processor_request(state(), tool_result=result(), feedback="op 0 (answer_question): no question")
+    request = build_processor_request(state(), result(), feedback="op 0 (answer_question): no question")
     assert "no question" in (request.messages[-1].content or "")
 
 
@@ -115,7 +125,7 @@ def test_parse_patch_errors_are_for_the_model(content: str | None, message: str)
 def test_a_good_patch_is_accepted_on_the_first_try() -> None:
     model = ScriptedChatModel([respond_json(GOOD)])
     before = state()
-    outcome = asyncio.run(process(model, before, tool_result=result()))
+    outcome = asyncio.run(process(model, before, result()))
     assert outcome.patch is not None and len(outcome.attempts) == 1
     assert outcome.attempts[0].accepted
     assert before.known_facts == {}  # a dry run only
@@ -123,7 +133,7 @@ def test_a_good_patch_is_accepted_on_the_first_try() -> None:
 
 def test_rejected_patches_go_back_with_the_error() -> None:
     model = ScriptedChatModel([respond_json(UNKNOWN_QUESTION), say("{oops"), respond_json(GOOD)])
-    outcome = asyncio.run(process(model, state(), tool_result=result(), max_attempts=3))
+    outcome = asyncio.run(process(model, state(), result(), max_attempts=3))
     first, second, third = outcome.attempts
     assert first.error is not None and "no question 'q9'" in first.error
     assert first.op_index == 0 and first.path == "/open_questions/q9"
@@ -136,7 +146,7 @@ def test_rejected_patches_go_back_with_the_error() -> None:
 
 def test_attempts_are_bounded_and_the_patch_is_none() -> None:
     model = ScriptedChatModel([respond_json(UNKNOWN_QUESTION)] * 2)
-    outcome = asyncio.run(process(model, state(), tool_result=result(), max_attempts=2))
+    outcome = asyncio.run(process(model, state(), result(), max_attempts=2))
     assert outcome.patch is None and outcome.fatal is None
     assert [a.accepted for a in outcome.attempts] == [False, False]
     model.assert_consumed()
@@ -144,11 +154,11 @@ def test_attempts_are_bounded_and_the_patch_is_none() -> None:
 
 def test_model_refusal_is_fatal_not_raised() -> None:
     model = ScriptedChatModel([ModelRequestError("HTTP 401: bad key", status_code=401)])
-    outcome = asyncio.run(process(model, state(), user_answer="yes", question="ok?"))
+    outcome = asyncio.run(process(model, state(), ProcessorInput.user_answer("yes", "ok?")))
     assert isinstance(outcome.fatal, ModelRequestError)
     assert outcome.patch is None and outcome.attempts[0].response is None
 
 
 def test_max_attempts_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_attempts must be >= 1"):
-        asyncio.run(process(ScriptedChatModel([]), state(), tool_result=result(), max_attempts=0))
+        asyncio.run(process(ScriptedChatModel([]), state(), result(), max_attempts=0))
