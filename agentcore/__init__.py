@@ -68,6 +68,7 @@ from agentcore.errors import (
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.models.prices import ModelPrice
 from agentcore.replay.replayer import replay_trace
 from agentcore.roles.planner import plan_task
 from agentcore.runtime.agent import Agent, RunResult
@@ -111,6 +112,7 @@ __all__ = [
     "MemoryEventStore",
     "ModelError",
     "ModelOutputError",
+    "ModelPrice",
     "ModelRequestError",
     "ModelUnavailable",
     "NotAnAgentcoreDatabase",

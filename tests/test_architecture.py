@@ -50,10 +50,11 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "sqlite3": ("storage.sqlite",),
     "click": ("cli",),
     "rich": ("cli",),
+    "genai_prices": ("models.prices",),  # price data for LLMCalled.cost_usd, behind one function
 }
 """A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
-THIRD_PARTY = {"pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich"}
+THIRD_PARTY = {"pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices"}
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 
 IMPURE_IMPORTS = {"os", "subprocess", "socket", "sqlite3", "shutil", "pathlib", "asyncio", "threading", "urllib"}

@@ -75,5 +75,6 @@ def agent_for_run(store: EventStore, run_id: str, offline: bool = False) -> Agen
     else:
         controller = OpenAIChatModel(names[0])
         processor = OpenAIChatModel(names[1]) if names[1] and names[1] != names[0] else controller
-    budgets = {k: config[k] for k in ("max_steps", "max_tokens") if config.get(k) is not None}
+    keys = ("max_steps", "max_tokens", "prices") + (() if offline else ("max_cost_usd",))
+    budgets = {k: config[k] for k in keys if config.get(k) is not None}
     return code_agent(meta["repo"], store, controller, processor, **budgets)

@@ -8,6 +8,7 @@ is expected. Errors from agentcore become one-line messages with exit code 1, ne
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -19,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentcore.cli.agents import agent_for_run, code_agent, make_models, offline_wanted
-from agentcore.core.events import RunStarted
-from agentcore.errors import AgentcoreError, RunNotFound
+from agentcore.core.events import LLMCalled, RunStarted
+from agentcore.errors import AgentcoreError, ConfigError, RunNotFound
 from agentcore.inspection import queries as inspect_run
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.runtime.agent import RunResult
@@ -396,24 +397,48 @@ def fork(run_id: str, seq: int, db: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_id")
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help='Price every call again from this JSON file ({"model": {"input_mtok": $, "output_mtok": $}}), '
+    "then genai-prices; by default the cost recorded with each call is shown.",
+)
 @db_option
 @json_option
 @_fail_cleanly
-def usage(run_id: str, db: str, as_json: bool) -> None:
-    """Tokens used by a run, per role and per step."""
+def usage(run_id: str, prices_file: str | None, db: str, as_json: bool) -> None:
+    """Tokens and dollars used by a run, per role and per step ("unknown" when a model has no price)."""
     from agentcore.cli.render import table
 
+    price = _read_prices(prices_file) if prices_file else None
     with _open(db) as store:
         run_id = resolve_run(store, run_id)
-        data = inspect_run.usage(store, run_id)
+        data = inspect_run.usage(store, run_id, price=price)
+
+    def cost(row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "cost_usd": "unknown" if row["cost_usd"] is None else f"${row['cost_usd']:.6f}"}
 
     def text() -> None:
         rows = [{"role": k, **v} for k, v in data["by_role"].items()] + [{"role": "total", **data["total"]}]
-        table(console, rows, ["role", "calls", "prompt_tokens", "completion_tokens", "total_tokens"], title="by role")
+        columns = ["role", "calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"]
+        table(console, [cost(r) for r in rows], columns, title="by role")
         steps = [{"step": k, **v} for k, v in data["by_step"].items()]
-        table(console, steps, ["step", "calls", "total_tokens"], title="by step")
+        table(console, [cost(r) for r in steps], ["step", "calls", "total_tokens", "cost_usd"], title="by step")
 
     _out(as_json, data, text)
+
+
+def _read_prices(path: str) -> Callable[[LLMCalled], float | None]:
+    """A per-call pricer from a JSON price file (user prices first, then genai-prices)."""
+    from agentcore.models.prices import pricer
+
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read prices from {path}: {e}") from None
+    price = pricer(table)
+    return lambda e: price(e.model, e.usage, e.at)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ class UserMessaged(BaseEvent):
 
 
 class LLMCalled(BaseEvent):
+    v: int = 2
     type: Literal["llm_called"] = "llm_called"
     role: Role
     model: str
@@ -148,6 +149,9 @@ class LLMCalled(BaseEvent):
     error: str | None = None
     """Why the response was not usable (parse or validation error), when ``ok`` is false."""
     step_id: str | None = None
+    cost_usd: float | None = Field(default=None, ge=0)
+    """What the call cost in US dollars, priced when it was recorded (the caller's prices, then
+    ``genai-prices``); ``None`` when the model has no known price (never ``0`` for "unknown")."""
 
 
 class Decided(BaseEvent):
@@ -260,10 +264,18 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
 }  # fmt: skip
 """Event class by type tag."""
 
-CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES}
-"""The schema version this code writes, per event type."""
+CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {"llm_called": 2}
+"""The schema version this code writes, per event type (``llm_called`` v2 added ``cost_usd``)."""
 
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _llm_called_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    """v1 bodies have no ``cost_usd``: their cost was never recorded (unknown)."""
+    return {**body, "v": 2, "cost_usd": None}
+
+
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("llm_called", 1): _llm_called_v1_to_v2,
+}
 """``(type, v) -> fn`` turning a version-``v`` body into a version ``v + 1`` body."""
 
 

@@ -111,6 +111,10 @@ def _llm_called(event: LLMCalled, state: RunState) -> None:
     state.llm_calls += 1
     prev = state.usage.get(event.role)
     state.usage[event.role] = event.usage if prev is None else prev + event.usage
+    if event.cost_usd is None:
+        state.unpriced_calls += 1
+    else:
+        state.cost_usd += event.cost_usd
 
 
 @_on(Decided)

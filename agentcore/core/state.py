@@ -85,6 +85,10 @@ class RunState(BaseModel):
     """The question put to the user while ``status`` is ``waiting_for_user``."""
     usage: dict[str, TokenUsage] = Field(default_factory=dict)
     """Token usage per LLM role."""
+    cost_usd: float = 0.0
+    """Dollars of the LLM calls that have a known price (``LLMCalled.cost_usd``)."""
+    unpriced_calls: int = 0
+    """LLM calls whose model has no known price (their cost is unknown, not 0)."""
     decisions: int = 0
     llm_calls: int = 0
     patches_rejected: int = 0

@@ -9,7 +9,7 @@ event times, token use from ``LLMCalled`` events, a fact's provenance by followi
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from agentcore.core.events import (
@@ -113,7 +113,7 @@ def _event_row(e: BaseEvent) -> dict[str, Any]:
     }
 
 
-def _usage_dict(u: TokenUsage, calls: int) -> dict[str, int]:
+def _usage_dict(u: TokenUsage, calls: int) -> dict[str, Any]:
     return {
         "calls": calls,
         "prompt_tokens": u.prompt_tokens,
@@ -369,31 +369,56 @@ def why(store: EventStore, run_id: str, fact_key: str, *, seq: int | None = None
     }
 
 
-def usage(store: EventStore, run_id: str) -> dict[str, Any]:
-    """Token use of a run from its ``LLMCalled`` events: total, per role and per step id.
+class _Tally:
+    """Token and dollar sums of a group of ``LLMCalled`` events."""
+
+    def __init__(self) -> None:
+        self.calls = self.unpriced = 0
+        self.tokens = TokenUsage()
+        self.cost = 0.0
+
+    def add(self, e: LLMCalled, cost: float | None) -> None:
+        self.calls += 1
+        self.tokens = self.tokens + e.usage
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.cost += cost
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **_usage_dict(self.tokens, self.calls),
+            "cost_usd": None if self.unpriced else round(self.cost, 9),
+            "unpriced_calls": self.unpriced,
+        }
+
+
+def usage(
+    store: EventStore, run_id: str, *, price: Callable[[LLMCalled], float | None] | None = None
+) -> dict[str, Any]:
+    """Token use and cost of a run from its ``LLMCalled`` events: total, per role and per step id.
+
+    Args:
+        price: Prices each call again now (for example with your own prices); by default each
+            call's recorded ``cost_usd`` is used.
 
     Returns:
         ``{"total": u, "by_role": {role: u}, "by_step": {step_id: u}}``; each ``u`` has ``calls``,
-        ``prompt_tokens``, ``completion_tokens``, ``total_tokens``. Calls made outside any plan
-        step are filed under the step id ``"-"``.
+        ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``cost_usd`` (US dollars, or
+        ``None`` -- unknown, never 0 -- when any call in the group has no known price) and
+        ``unpriced_calls``. Calls made outside any plan step are filed under the step id ``"-"``.
     """
-    total, by_role, by_step = TokenUsage(), {}, {}
-    counts: dict[tuple[str, str], int] = {}
-    calls = 0
+    total, by_role, by_step = _Tally(), dict[str, _Tally](), dict[str, _Tally]()
     for e in store.read(run_id):
         if not isinstance(e, LLMCalled):
             continue
-        calls += 1
-        total = total + e.usage
-        step = e.step_id or "-"
-        by_role[e.role] = by_role.get(e.role, TokenUsage()) + e.usage
-        by_step[step] = by_step.get(step, TokenUsage()) + e.usage
-        counts["role", e.role] = counts.get(("role", e.role), 0) + 1
-        counts["step", step] = counts.get(("step", step), 0) + 1
+        cost = e.cost_usd if price is None else price(e)
+        for tally in (total, by_role.setdefault(e.role, _Tally()), by_step.setdefault(e.step_id or "-", _Tally())):
+            tally.add(e, cost)
     return {
-        "total": _usage_dict(total, calls),
-        "by_role": {k: _usage_dict(v, counts["role", k]) for k, v in sorted(by_role.items())},
-        "by_step": {k: _usage_dict(v, counts["step", k]) for k, v in sorted(by_step.items())},
+        "total": total.to_json(),
+        "by_role": {k: v.to_json() for k, v in sorted(by_role.items())},
+        "by_step": {k: v.to_json() for k, v in sorted(by_step.items())},
     }
 
 

@@ -49,6 +49,7 @@ from agentcore.core.fold import RunState, fold
 from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.models.base import ChatModel, ToolSpec
+from agentcore.models.prices import check_cost_budget, parse_prices, pricer
 from agentcore.roles.controller import ASK_USER, as_tool_spec, decide_with_retries
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.runtime.log import RunLog, utc_now
@@ -113,9 +114,16 @@ class Agent:
         metadata: JSON-ready facts about the set-up recorded in ``RunStarted.config["metadata"]``
             (for example the repository a code-search agent works on), so tools like the CLI can
             rebuild the agent to resume or replay the run. Never put secrets here.
+        prices: Your own prices, ``{model name: ModelPrice(input_mtok=..., output_mtok=...)}`` (or
+            the same as ``{"input_mtok": x, "output_mtok": y}``; dollars per million tokens). Each
+            ``LLMCalled`` records ``cost_usd`` from these, then from ``genai-prices``; ``None`` when
+            neither knows the model.
+        max_cost_usd: Most dollars (all roles) per run, checked before each controller turn; then
+            the run fails with a ``budget:`` reason. Both models must have a known price.
 
     Raises:
-        ConfigError: a setting is invalid, or a tool is named ``ask_user`` (reserved).
+        ConfigError: a setting is invalid, a tool is named ``ask_user`` (reserved), or
+            ``max_cost_usd`` is set for a model with no known price.
     """
 
     def __init__(
@@ -133,6 +141,8 @@ class Agent:
         payload_chars: int = 2000,
         on_event: Callable[[Event], None] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        prices: Mapping[str, Any] | None = None,
+        max_cost_usd: float | None = None,
     ) -> None:
         for name, value in (
             ("max_steps", max_steps),
@@ -158,6 +168,10 @@ class Agent:
         self.payload_chars = payload_chars
         self.on_event = on_event
         self.metadata = dict(metadata or {})
+        self.prices = parse_prices(prices)
+        self.max_cost_usd = check_cost_budget(
+            max_cost_usd, (self.controller_model.name, self.processor_model.name), self.prices
+        )
         artifacts: ArtifactStore = self.store.artifacts
         self.runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars)
         self.specs: list[ToolSpec] = [as_tool_spec(s) for s in self.runner.specs()]
@@ -182,7 +196,16 @@ class Agent:
             "max_patch_retries": self.max_patch_retries,
             "payload_chars": self.payload_chars,
             "metadata": self.metadata,
-        }
+        } | self._cost_config()
+
+    def _cost_config(self) -> dict[str, Any]:
+        """The cost settings, recorded only when set (older traces replay unchanged)."""
+        out: dict[str, Any] = {}
+        if self.max_cost_usd is not None:
+            out["max_cost_usd"] = self.max_cost_usd
+        if self.prices:
+            out["prices"] = {model: price.to_json() for model, price in sorted(self.prices.items())}
+        return out
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -301,7 +324,7 @@ class Agent:
             )
 
     def _log(self, state: RunState) -> RunLog:
-        return RunLog(self.store, state, clock=self.clock, on_event=self.on_event)
+        return RunLog(self.store, state, clock=self.clock, on_event=self.on_event, price=pricer(self.prices))
 
     def _open(self, run_id: str) -> tuple[RunLog, list[Event]]:
         self.store.run(run_id)  # RunNotFound with a clear message
@@ -315,6 +338,8 @@ class Agent:
             return f"budget: max_steps={self.max_steps} decisions made without a reply"
         if self.max_tokens is not None and state.tokens >= self.max_tokens:
             return f"budget: {state.tokens} tokens used, max_tokens={self.max_tokens}"
+        if self.max_cost_usd is not None and state.cost_usd >= self.max_cost_usd:
+            return f"budget: ${state.cost_usd:.6f} spent, max_cost_usd={self.max_cost_usd}"
         return None
 
     async def _drive(self, log: RunLog) -> RunResult:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
 from agentcore.core.fold import RunState, apply
 from agentcore.models.base import ChatRequest, ChatResponse, request_digest
+from agentcore.models.prices import PriceFn
 from agentcore.roles.processor import ProcessorOutcome
 from agentcore.storage.artifacts import JSON, canonical_json
 from agentcore.storage.base import EventStore
@@ -37,6 +38,8 @@ class RunLog:
         state: The fold of the run's events so far (it is updated in place).
         clock: Gives each event's ``at``.
         on_event: Called with each event once its batch is committed.
+        price: Prices each ``LLMCalled`` as it is recorded (``cost_usd``); ``None`` leaves every
+            cost unknown.
     """
 
     def __init__(
@@ -46,8 +49,10 @@ class RunLog:
         *,
         clock: Callable[[], datetime] = utc_now,
         on_event: Callable[[Event], None] | None = None,
+        price: PriceFn | None = None,
     ) -> None:
         self.store = store
+        self.price = price
         self.state = state
         self.run_id = state.run_id
         self.clock = clock
@@ -86,6 +91,7 @@ class RunLog:
         if response is not None:
             body = response.model_dump(mode="json", exclude={"usage"})
             usage = TokenUsage(**response.usage.model_dump())
+        cost = self.price(model, usage, None) if self.price is not None and response is not None else None
         return self.add(
             LLMCalled,
             role=role,
@@ -100,6 +106,7 @@ class RunLog:
             error=error,
             caused_by=caused_by,
             step_id=step_id,
+            cost_usd=cost,
         )
 
     def add_attempts(

@@ -54,6 +54,7 @@ from agentcore.core.patches import PatchOp, ReplacePlan
 from agentcore.core.plans import Plan
 from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
+from agentcore.models.prices import parse_prices, pricer
 from agentcore.roles.planner import plan_with_attempts
 from agentcore.roles.processor import ProcessorInput, clip, process
 from agentcore.runtime.agent import Agent, RunResult
@@ -140,6 +141,8 @@ class PlanRunner:
         max_patch_retries: Attempts the processor gets per revision.
         payload_chars: Bound on tool payloads.
         on_event: Called with every committed event of the run and of its child runs.
+        prices: Your own prices by model name (``{model: ModelPrice}``), used before
+            ``genai-prices`` to record each LLM call's ``cost_usd``.
 
     Raises:
         ConfigError: a setting is invalid.
@@ -161,6 +164,7 @@ class PlanRunner:
         max_patch_retries: int = 3,
         payload_chars: int = 2000,
         on_event: Callable[[Event], None] | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
         for name, value in (
             ("max_planner_tries", max_planner_tries),
@@ -185,6 +189,8 @@ class PlanRunner:
         self.max_patch_retries = max_patch_retries
         self.payload_chars = payload_chars
         self.on_event = on_event
+        self.prices = parse_prices(prices)
+        self.price = pricer(self.prices)
 
     def __repr__(self) -> str:
         return f"PlanRunner(tools={list(self.runner.names)!r}, revise={self.revise})"
@@ -299,7 +305,7 @@ class PlanRunner:
     # -- internals -------------------------------------------------------------------------------
 
     def _log(self, state: RunState) -> RunLog:
-        return RunLog(self.store, state, clock=self.clock.now, on_event=self.on_event)
+        return RunLog(self.store, state, clock=self.clock.now, on_event=self.on_event, price=self.price)
 
     def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
         """``run_id`` when it names a run with no event (left by older versions or by hand) to take over.
@@ -412,6 +418,7 @@ class PlanRunner:
             clock=self.clock.now,
             payload_chars=self.payload_chars,
             on_event=self.on_event,
+            prices=self.prices,
         )
         child = child_run_id(run.run_id, run.step.id, run.attempt)
         try:

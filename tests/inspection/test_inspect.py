@@ -161,21 +161,32 @@ def test_usage_per_role_and_per_step() -> None:
     store = MemoryEventStore()
     store.create_run("t", run_id="r")
 
-    def llm(seq: int, role: str, step: str | None, tokens: int) -> LLMCalled:
+    def llm(seq: int, role: str, step: str | None, tokens: int, cost: float | None) -> LLMCalled:
         u = TokenUsage(prompt_tokens=tokens - 1, completion_tokens=1, total_tokens=tokens)
         fields: dict[str, Any] = {"role": role, "model": "m", "request_digest": "d", "usage": u, "step_id": step}
-        return LLMCalled(run_id="r", seq=seq, at=T0, **fields)
+        return LLMCalled(run_id="r", seq=seq, at=T0, cost_usd=cost, **fields)
 
     events = [
         RunStarted(run_id="r", seq=1, at=T0, task="t"),
-        llm(2, "planner", None, 40),
-        llm(3, "controller", "s1", 100),
-        llm(4, "processor", "s1", 10),
-        llm(5, "controller", "s2", 200),
+        llm(2, "planner", None, 40, None),
+        llm(3, "controller", "s1", 100, 0.25),
+        llm(4, "processor", "s1", 10, 0.0),
+        llm(5, "controller", "s2", 200, 0.5),
     ]
     store.append("r", events, 0)
     u = usage(store, "r")
-    assert u["total"] == {"calls": 4, "prompt_tokens": 346, "completion_tokens": 4, "total_tokens": 350}
+    assert u["total"] == {
+        "calls": 4,
+        "prompt_tokens": 346,
+        "completion_tokens": 4,
+        "total_tokens": 350,
+        "cost_usd": None,  # the planner's model has no price: the total is unknown, not 0.75
+        "unpriced_calls": 1,
+    }
+    assert {k: v["cost_usd"] for k, v in u["by_role"].items()} == {"controller": 0.75, "planner": None, "processor": 0.0}
+    assert {k: v["cost_usd"] for k, v in u["by_step"].items()} == {"-": None, "s1": 0.25, "s2": 0.5}
+    repriced = usage(store, "r", price=lambda e: e.usage.total_tokens / 100)
+    assert repriced["total"]["cost_usd"] == 3.5 and repriced["total"]["unpriced_calls"] == 0
     assert {k: v["total_tokens"] for k, v in u["by_role"].items()} == {
         "controller": 300,
         "planner": 40,
@@ -196,6 +207,8 @@ def test_usage_of_a_recorded_run(store: EventStore) -> None:
         "prompt_tokens": 300,
         "completion_tokens": 30,
         "total_tokens": 330,
+        "cost_usd": None,  # scripted models have no price
+        "unpriced_calls": 3,
     }
     assert u["by_role"]["processor"]["total_tokens"] == 140
     assert store.state_at("run-a").tokens == u["total"]["total_tokens"]

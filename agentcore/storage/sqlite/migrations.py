@@ -136,6 +136,36 @@ FROM events WHERE type = 'tool_finished'""",
     )
 
 
+@migrations()
+def m005_llm_cost(db: Database) -> None:
+    """``llm_usage`` gains ``step_id`` and ``cost_usd`` (dollars; NULL when the model has no known
+    price); ``llm_cost`` sums it per run, role and step, NULL when any call in the group is unpriced."""
+    db.execute("DROP VIEW IF EXISTS llm_usage")
+    db.create_view(
+        "llm_usage",
+        """SELECT run_id, seq, at,
+       json_extract(body, '$.role') AS role,
+       json_extract(body, '$.model') AS model,
+       json_extract(body, '$.step_id') AS step_id,
+       json_extract(body, '$.usage.prompt_tokens') AS prompt_tokens,
+       json_extract(body, '$.usage.completion_tokens') AS completion_tokens,
+       json_extract(body, '$.usage.total_tokens') AS total_tokens,
+       json_extract(body, '$.cost_usd') AS cost_usd,
+       json_extract(body, '$.latency_ms') AS latency_ms,
+       json_extract(body, '$.ok') AS ok
+FROM events WHERE type = 'llm_called'""",
+    )
+    db.create_view(
+        "llm_cost",
+        """SELECT run_id, role, COALESCE(step_id, '-') AS step_id,
+       COUNT(*) AS calls,
+       SUM(total_tokens) AS total_tokens,
+       CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
+       COUNT(*) - COUNT(cost_usd) AS unpriced_calls
+FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-')""",
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(m.name for m in migrations.pending(Database(memory=True)))
 """Every migration this agentcore knows, in order."""
 
