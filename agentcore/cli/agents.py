@@ -60,8 +60,14 @@ def started_event(store: EventStore, run_id: str) -> RunStarted:
     raise ConfigError(f"run {run_id!r} has no run_started event")
 
 
-def agent_for_run(store: EventStore, run_id: str, offline: bool = False) -> Agent:
-    """Rebuild the agent a recorded run was made with (code-search runs recorded by ``ask``)."""
+def agent_for_run(
+    store: EventStore, run_id: str, offline: bool = False, *, model: str | None = None, max_steps: int | None = None
+) -> Agent:
+    """Rebuild the agent a recorded run was made with (code-search runs recorded by ``ask``).
+
+    ``model`` replaces the recorded controller model (and the processor model, when they were the
+    same); ``max_steps`` replaces the recorded step budget.
+    """
     config = started_event(store, run_id).config
     meta = config.get("metadata") or {}
     if meta.get("toolkit") != "code" or not meta.get("repo"):
@@ -70,11 +76,15 @@ def agent_for_run(store: EventStore, run_id: str, offline: bool = False) -> Agen
             "resume it from Python with the same Agent (agent.resume_sync(run_id))"
         )
     names = config.get("controller_model"), config.get("processor_model")
-    if offline or OFFLINE_MODEL_NAME in names:
+    if model:
+        names = model, (model if names[1] in (None, names[0]) or names[1] == OFFLINE_MODEL_NAME else names[1])
+    if offline or (not model and OFFLINE_MODEL_NAME in names):
         controller = processor = OfflineCodeModel()
     else:
         controller = OpenAIChatModel(names[0])
         processor = OpenAIChatModel(names[1]) if names[1] and names[1] != names[0] else controller
     keys = ("max_steps", "max_tokens", "prices") + (() if offline else ("max_cost_usd",))
     budgets = {k: config[k] for k in keys if config.get(k) is not None}
+    if max_steps is not None:
+        budgets["max_steps"] = max_steps
     return code_agent(meta["repo"], store, controller, processor, **budgets)

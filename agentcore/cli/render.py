@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from agentcore.cli.support import print_json, safe
 from agentcore.core.events import (
     BaseEvent,
     Decided,
@@ -27,8 +27,11 @@ from agentcore.core.events import (
 )
 from agentcore.core.patches import AppendKnownFacts
 
+__all__ = ("Progress", "clip", "print_json", "table")
 
-def _clip(text: str, limit: int = 100) -> str:
+
+def clip(text: str, limit: int = 100) -> str:
+    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -49,23 +52,23 @@ class Progress:
         """The progress line for one event (rich markup; run data escaped), or None to stay quiet."""
         seq = f"[dim]{e.seq:>4}[/dim]"
         if isinstance(e, RunStarted):
-            return f"{seq} [bold]run started[/bold] {escape(_clip(e.task))}"
+            return f"{seq} [bold]run started[/bold] {safe(clip(e.task))}"
         if isinstance(e, LLMCalled) and not e.ok:
-            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {escape(_clip(e.error or ''))}"
+            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {safe(clip(e.error or ''))}"
         if isinstance(e, Decided):
             d = e.decision
             if d.kind == "tool_calls":
                 names = ", ".join(f"{c.name}({_args(c.arguments)})" for c in d.tool_calls)
-                return f"{seq} [cyan]decided[/cyan] call {escape(names)}"
+                return f"{seq} [cyan]decided[/cyan] call {safe(names)}"
             if d.kind == "ask_user":
-                return f"{seq} [cyan]decided[/cyan] ask the user: {escape(_clip(d.question or ''))}"
+                return f"{seq} [cyan]decided[/cyan] ask the user: {safe(clip(d.question or ''))}"
             return f"{seq} [cyan]decided[/cyan] reply"
         if isinstance(e, ToolStarted):
             return None
         if isinstance(e, ToolFinished):
             status = "[green]ok[/green]" if e.ok else "[red]error[/red]"
             first = (e.payload or e.error or "").splitlines()[0] if (e.payload or e.error) else ""
-            return f"{seq} tool {escape(e.name)} {status} {e.duration_ms:.0f} ms: {escape(_clip(first))}"
+            return f"{seq} tool {safe(e.name)} {status} {e.duration_ms:.0f} ms: {safe(clip(first))}"
         if isinstance(e, StatePatched):
             parts = []
             for op in e.ops:
@@ -73,26 +76,26 @@ class Progress:
                     parts += [f"fact {f.key}" for f in op.facts]
                 else:
                     parts.append(op.op)
-            return f"{seq} [magenta]patched[/magenta] {escape(_clip(', '.join(parts) or 'no change'))}"
+            return f"{seq} [magenta]patched[/magenta] {safe(clip(', '.join(parts) or 'no change'))}"
         if isinstance(e, PatchRejected):
-            return f"{seq} [yellow]patch rejected[/yellow]: {escape(_clip(e.error))}"
+            return f"{seq} [yellow]patch rejected[/yellow]: {safe(clip(e.error))}"
         if isinstance(e, StepStarted):
-            return f"{seq} step {escape(e.step_id)} started (attempt {e.attempt})"
+            return f"{seq} step {safe(e.step_id)} started (attempt {e.attempt})"
         if isinstance(e, StepSucceeded):
-            return f"{seq} step {escape(e.step_id)} [green]succeeded[/green]"
+            return f"{seq} step {safe(e.step_id)} [green]succeeded[/green]"
         if isinstance(e, StepFailed):
-            return f"{seq} step {escape(e.step_id)} [red]failed[/red]: {escape(_clip(e.error))}"
+            return f"{seq} step {safe(e.step_id)} [red]failed[/red]: {safe(clip(e.error))}"
         if isinstance(e, StepSkipped):
-            return f"{seq} step {escape(e.step_id)} skipped: {escape(_clip(e.reason))}"
+            return f"{seq} step {safe(e.step_id)} skipped: {safe(clip(e.reason))}"
         if isinstance(e, RunFinished):
             colour = "green" if e.status == "succeeded" else "red"
-            reason = f": {escape(_clip(e.reason))}" if e.reason else ""
+            reason = f": {safe(clip(e.reason))}" if e.reason else ""
             return f"{seq} [bold {colour}]run {e.status}[/bold {colour}]{reason}"
         return None
 
 
 def _args(arguments: dict[str, Any]) -> str:
-    return _clip(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()), 80)
+    return clip(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()), 80)
 
 
 def table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
@@ -101,10 +104,13 @@ def table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequence[st
     for c in columns:
         t.add_column(c, overflow="fold", no_wrap=c in ("id", "run_id"))  # ids stay copy-pastable
     for row in rows:
-        t.add_row(*(escape(_clip("" if row.get(c) is None else str(row.get(c)), 80)) for c in columns))
-    console.print(t)
-
-
-def print_json(obj: Any) -> None:
-    """Plain JSON on stdout (no colour codes), for scripts."""
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+        t.add_row(*(safe(clip("" if row.get(c) is None else str(row.get(c)), 80)) for c in columns))
+    if console.is_terminal:
+        console.print(t)
+        return
+    saved = console.width
+    console.width = 10_000  # off a terminal no cell is wrapped: each row stays on one line
+    try:
+        console.print(t)
+    finally:
+        console.width = saved

@@ -206,7 +206,9 @@ def state_at(store: EventStore, run_id: str, seq: int | None = None) -> dict[str
         ConfigError: ``seq`` is outside ``0..last seq``.
         RunNotFound: no such run.
     """
-    return store.state_at(run_id, _check_seq(store, run_id, seq)).to_json()
+    doc = store.state_at(run_id, _check_seq(store, run_id, seq)).to_json()
+    doc["run_id"] = run_id  # a fork's events up to the fork point are its parent's; the state is the fork's
+    return doc
 
 
 def diff(store: EventStore, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
@@ -341,7 +343,7 @@ def why(store: EventStore, run_id: str, fact_key: str, *, seq: int | None = None
     if fact is None:
         keys = sorted(state.known_facts)
         close = difflib.get_close_matches(fact_key, keys, n=5, cutoff=0.5)
-        shown = close + [k for k in keys if k not in close][: max(0, 10 - len(close))]
+        shown = sorted(close + [k for k in keys if k not in close][: max(0, 10 - len(close))])
         listing = ", ".join(repr(k) for k in shown) if shown else "none (the run has no facts yet)"
         more = f" and {len(keys) - len(shown)} more" if len(keys) > len(shown) else ""
         raise ConfigError(f"run {run_id!r} has no fact {fact_key!r} at seq {upto}; known keys: {listing}{more}")

@@ -385,13 +385,8 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
     for art, ref in zip(arts, store.artifacts.put_many((a.data, a.media_type) for a in arts), strict=True):
         if ref.id != art.id:  # pragma: no cover - the store and the trace disagree on hashing
             raise ArtifactNotFound(f"the store filed artifact {art.id} as {ref.id}")
-    created = trace.run.get("created")
-    when: datetime | None = None
-    if isinstance(created, str):
-        try:
-            when = datetime.fromisoformat(created)
-        except ValueError:
-            when = None
-    # the run and all its events in one transaction: a failure leaves no half-imported run behind
-    store.create_run(trace.task, run_id=target, created=when, events=events)
+    # the run and all its events in one transaction: a failure leaves no half-imported run behind.
+    # Its `created` is the time of the import (the recorded times stay in the events), so `last`
+    # names the run just imported whatever date the trace carries.
+    store.create_run(trace.task, run_id=target, events=events)
     return target

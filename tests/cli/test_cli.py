@@ -7,6 +7,7 @@ so ``ask`` picks the offline model by itself).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import agentcore.cli.commands as cli_module
+import agentcore.cli.support as support
 from agentcore.cli.commands import cli
 from agentcore.core.events import LLMCalled, RunStarted, StatePatched, ToolFinished, encode_event
 from agentcore.models.scripted import ScriptedChatModel, call
@@ -118,23 +120,24 @@ def test_ask_json_answers_and_stores_the_run(made: Made, store: SQLiteEventStore
 
 def test_ask_text_shows_progress_answer_facts_and_next_commands(made: Made, tmp_path: Path) -> None:
     db = tmp_path / "text.db"
-    out = invoke("ask", "Who calls apply_tax?", "--repo", made.repo, "--db", db).stdout
-    assert "offline model" in out
-    assert 'decided call find_definition(symbol="apply_tax"), search_code(' in out
-    assert "tool find_definition ok" in out and "run succeeded" in out
-    answer = out.split("Answer\n", 1)[1]
-    assert answer.startswith("apply_tax is defined at shop/cart.py:22")
-    assert "apply_tax is used at shop/cart.py:19." in answer
+    result = invoke("ask", "Who calls apply_tax?", "--repo", made.repo, "--db", db)
+    out, err = result.stdout, result.stderr
+    # progress, the banner and the hints on stderr; the answer and its facts on stdout
+    assert "offline model" in err and "offline model" not in out
+    assert 'decided call find_definition(symbol="apply_tax"), search_code(' in err
+    assert "tool find_definition ok" in err and "run succeeded" in err and "decided" not in out
+    assert out.startswith("apply_tax is defined at shop/cart.py:22")
+    assert "apply_tax is used at shop/cart.py:19." in out
     assert "- definition:apply_tax: apply_tax is defined at shop/cart.py:22" in out
     assert "- usages:apply_tax:" in out
     with SQLiteEventStore(db) as s:
         [info] = s.runs()
-    assert f"run {info.id}: " in out
-    assert f"agentcore why {info.id} definition:apply_tax --db {db}" in out
+    assert f"run {info.id}: " in err and "inspect it with" not in out
+    assert f"agentcore why {info.id} definition:apply_tax --db {db}" in err
 
 
 def test_ask_quiet_prints_no_progress(made: Made, tmp_path: Path) -> None:
-    out = invoke("ask", QUESTION, "--repo", made.repo, "--db", tmp_path / "q.db", "--quiet").stdout
+    out = invoke("ask", QUESTION, "--repo", made.repo, "--db", tmp_path / "q.db", "--quiet").output
     assert "decided" not in out and "tool find_definition" not in out
     assert CART in out
 
@@ -142,7 +145,7 @@ def test_ask_quiet_prints_no_progress(made: Made, tmp_path: Path) -> None:
 def test_ask_that_runs_out_of_steps_fails_with_exit_code_1(made: Made, tmp_path: Path) -> None:
     result = invoke("ask", "Where is TAX_RATE used?", "--repo", made.repo, "--db", tmp_path / "f.db",
                     "--max-steps", "1", code=1)  # fmt: skip
-    assert "Run failed" in result.stdout and "budget: max_steps=1" in result.stdout
+    assert "Run failed" in result.stderr and "budget: max_steps=1" in result.stderr
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,8 +178,8 @@ def test_events_all_filtered_and_windowed(made: Made, store: SQLiteEventStore) -
 
 
 def test_events_with_an_unknown_type_says_which_types_exist(made: Made) -> None:
-    result = invoke("events", made.run_id, "--type", "tool_done", "--db", made.db, code=1)
-    assert "unknown event type(s) tool_done" in result.stderr and "tool_finished" in result.stderr
+    result = invoke("events", made.run_id, "--type", "tool_done", "--db", made.db, code=2)
+    assert "unknown event type tool_done" in result.stderr and "tool_finished (ToolFinished)" in result.stderr
 
 
 def test_state_at_a_seq(made: Made, store: SQLiteEventStore) -> None:
@@ -197,7 +200,7 @@ def test_diff_between_two_seqs(made: Made, store: SQLiteEventStore) -> None:
     assert {"op": "add", "path": "/known_facts/definition:Cart"} in [{"op": o["op"], "path": o["path"]} for o in ops]
     text = invoke("diff", made.run_id, patched - 1, patched, "--db", made.db).stdout
     assert "add      /known_facts/definition:Cart" in text
-    assert invoke("diff", made.run_id, 4, 4, "--db", made.db).stdout.strip() == "no difference"
+    assert invoke("diff", made.run_id, 4, 4, "--db", made.db).output.strip() == "no difference"
 
 
 def test_why_explains_a_fact_back_to_the_decision(made: Made, store: SQLiteEventStore) -> None:
@@ -219,13 +222,16 @@ def test_why_of_an_unknown_fact_lists_the_known_ones(made: Made) -> None:
     assert "no fact 'definition:Nope'" in result.stderr and "definition:Cart" in result.stderr
 
 
-def test_artifact_text_limit_and_output_file(made: Made, store: SQLiteEventStore, tmp_path: Path) -> None:
+def test_artifact_text_limit_and_output_file(
+    made: Made, store: SQLiteEventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ident = made.answer["facts"][0]["artifact_id"]
     data = store.artifacts.read(ident)
-    text = invoke("artifact", ident, "--db", made.db).stdout
+    monkeypatch.setattr(support, "stdout_is_terminal", lambda: True)  # a preview on a terminal
+    text = invoke("artifact", ident, "--db", made.db).output
     assert f"{ident}  application/json  {len(data)} bytes" in text
     assert '"text":"class Cart:"' in text
-    short = invoke("artifact", ident, "--limit", "10", "--db", made.db).stdout
+    short = invoke("artifact", ident, "--limit", "10", "--db", made.db).output
     assert f"{len(data) - 10} more bytes" in short
     out = tmp_path / "artifact.json"
     invoke("artifact", ident, "-o", out, "--db", made.db)
@@ -247,7 +253,7 @@ def test_usage_counts_calls_per_role(made: Made, store: SQLiteEventStore) -> Non
 
 def test_view_writes_an_html_page_of_the_run(made: Made, tmp_path: Path) -> None:
     page = tmp_path / "run.html"
-    out = invoke("view", made.run_id, "-o", page, "--db", made.db).stdout
+    out = invoke("view", made.run_id, "-o", page, "--db", made.db).stderr
     assert f"wrote {page}" in out
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>") and made.run_id in html
@@ -267,7 +273,7 @@ def test_fork_then_resume_finishes_the_fork(made: Made, private_db: Path) -> Non
     with SQLiteEventStore(private_db) as s:
         assert s.run(new_id).parent_run_id == made.run_id
         assert s.state_at(new_id).status == "running"
-    out = invoke("resume", new_id, "--db", private_db).stdout
+    out = invoke("resume", new_id, "--db", private_db).output
     assert "run succeeded" in out and CART in out
     with SQLiteEventStore(private_db) as s:
         fork_state, parent = s.state_at(new_id), s.state_at(made.run_id)
@@ -275,16 +281,18 @@ def test_fork_then_resume_finishes_the_fork(made: Made, private_db: Path) -> Non
         assert fork_state.last_seq == parent.last_seq
         assert s.state_at(made.run_id).last_seq == made.answer["events"]  # the parent is untouched
     again = invoke("resume", new_id, "--db", private_db)
-    assert f"run {new_id} already succeeded; nothing to resume" in again.stdout
+    assert f"run {new_id} already succeeded; nothing to resume" in again.stderr
 
 
 def test_fork_text_output(made: Made, private_db: Path) -> None:
-    out = invoke("fork", made.run_id, "--at", "3", "--db", private_db).stdout
-    assert out.startswith(f"forked {made.run_id} at seq 3: new run ")
+    result = invoke("fork", made.run_id, "--at", "3", "--db", private_db)
+    assert result.stderr.startswith(f"forked {made.run_id} at seq 3: new run")
+    with SQLiteEventStore(private_db) as s:
+        assert s.run(result.stdout.strip()).parent_run_id == made.run_id  # stdout: the new id alone
 
 
 def test_resume_of_a_finished_run_says_so_and_writes_nothing(made: Made, private_db: Path) -> None:
-    out = invoke("resume", made.run_id, "--db", private_db).stdout
+    out = invoke("resume", made.run_id, "--db", private_db).stderr
     assert out.strip() == f"run {made.run_id} already succeeded; nothing to resume"
     assert invoke_json("resume", made.run_id, "--db", private_db) == {
         "run_id": made.run_id,
@@ -302,7 +310,7 @@ def test_answer_continues_a_run_waiting_for_the_user(made: Made, tmp_path: Path)
     with SQLiteEventStore(db) as s:
         waiting = Agent(asking, asking, code_tools(made.repo), s, metadata=meta).run_sync(QUESTION)
     assert waiting.status == "waiting_for_user"
-    out = invoke("answer", waiting.run_id, "the Cart class", "--offline", "--db", db).stdout
+    out = invoke("answer", waiting.run_id, "the Cart class", "--offline", "--db", db).output
     assert "run succeeded" in out and CART in out
     with SQLiteEventStore(db) as s:
         state = s.state_at(waiting.run_id)
@@ -326,7 +334,7 @@ def test_export_import_round_trip(made: Made, store: SQLiteEventStore, tmp_path:
         assert [encode_event(e) for e in s.read(made.run_id)] == [encode_event(e) for e in store.read(made.run_id)]
         ident = made.answer["facts"][0]["artifact_id"]
         assert s.artifacts.read(ident) == store.artifacts.read(ident)
-    text = invoke("export", made.run_id, "-o", trace, "--db", made.db).stdout
+    text = invoke("export", made.run_id, "-o", trace, "--db", made.db).stderr
     assert f"wrote {trace}: {made.answer['events']} events" in text
 
 
@@ -361,6 +369,7 @@ def one_line_error(result: Result, *needles: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ") and "Traceback" not in result.output
+    assert not re.match(r"Error: [A-Z][a-zA-Z]+(Error|Found|Database|Unavailable):", lines[0]), lines[0]
     for needle in needles:
         assert needle in lines[0]
 
@@ -391,20 +400,21 @@ def test_unknown_run_is_a_one_line_error(
     made: Made, args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # -o x.jsonl / x.html must not land in the repository, even on a bug
-    one_line_error(invoke(*args, "--db", made.db, code=1), "RunNotFound", "run_nope")
+    one_line_error(invoke(*args, "--db", made.db, code=1), "no run 'run_nope'")
 
 
 def test_bad_input_files_are_one_line_errors(made: Made, tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all\n")
-    one_line_error(invoke("runs", "--db", junk, code=1), "NotAnAgentcoreDatabase")
-    one_line_error(invoke("replay", junk, code=1), "TraceError")
-    one_line_error(invoke("import", junk, "--db", tmp_path / "new.db", code=1), "TraceError")
+    one_line_error(invoke("runs", "--db", junk, code=1), str(junk))
+    one_line_error(invoke("replay", junk, code=1), "junk.db line 1 is not JSON")
+    one_line_error(invoke("import", junk, "--db", tmp_path / "new.db", code=1), "junk.db line 1 is not JSON")
     ident = made.answer["facts"][0]["artifact_id"]
     nowhere = tmp_path / "no" / "such" / "dir"
     one_line_error(invoke("artifact", ident, "-o", nowhere / "a.bin", "--db", made.db, code=1), str(nowhere))
     one_line_error(invoke("view", made.run_id, "-o", nowhere / "v.html", "--db", made.db, code=1), str(nowhere))
-    one_line_error(invoke("state", made.run_id, "--at", "999", "--db", made.db, code=1), "out of range")
+    usage = invoke("state", made.run_id, "--at", "999", "--db", made.db, code=2).stderr
+    assert "999 is past the end of run" in usage and "Traceback" not in usage
 
 
 def test_every_command_has_help() -> None:
@@ -428,7 +438,7 @@ def test_offline_flag_wins_over_a_configured_model_server(
     made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    out = invoke("ask", QUESTION, "--repo", made.repo, "--db", tmp_path / "o.db", "--offline").stdout
+    out = invoke("ask", QUESTION, "--repo", made.repo, "--db", tmp_path / "o.db", "--offline").output
     assert "offline model" in out and CART in out
     with SQLiteEventStore(tmp_path / "o.db") as s:
         [info] = s.runs()

@@ -85,11 +85,10 @@ def test_ask_through_an_openai_compatible_server(tmp_path: Path) -> None:
                        "--model", MODEL, cwd=tmp_path)  # fmt: skip
         requests = server.completion_requests
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert f"model: {MODEL} (processor: {MODEL})" in out
-    assert "offline model" not in out
-    answer = out.split("Answer\n", 1)[1]
-    assert answer.startswith(f"ClientError is defined at {path}:{line}")
+    out, err = proc.stdout, proc.stderr
+    assert f"model: {MODEL} (processor: {MODEL})" in err
+    assert "offline model" not in err
+    assert out.startswith(f"ClientError is defined at {path}:{line}")  # stdout: the answer first
 
     # what went over the wire: the key as a bearer token, the model, native tools, a schema request
     assert requests and all(r.headers.get("authorization") == f"Bearer {API_KEY}" for r in requests)
@@ -107,7 +106,7 @@ def test_ask_through_an_openai_compatible_server(tmp_path: Path) -> None:
         started = next(iter(store.read(info.id, upto=1)))
         assert started.config["controller_model"] == MODEL
         assert state.tokens == DEFAULT_USAGE["total_tokens"] * len(requests)
-    assert f"run {info.id}: {state.last_seq} events, {state.tokens} tokens" in out
+    assert f"run {info.id}: {state.last_seq} events, {state.tokens} tokens" in err
     assert_key_absent(db, proc.stdout, proc.stderr)
 
     # and the CLI reads the run back, with no model server at all
@@ -135,8 +134,8 @@ def test_a_server_that_echoes_the_key_fails_the_run_without_leaking_it(tmp_path:
         proc = run_cli(server, "ask", "Where is Client defined?", "--repo", repo, "--db", db, "--model", MODEL,
                        cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 1
-    assert "Run failed" in proc.stdout and "401" in proc.stdout
-    assert "Incorrect API key provided: [redacted]" in proc.stdout  # the server's words, minus the key
+    assert "Run failed" in proc.stderr and "401" in proc.stderr
+    assert "Incorrect API key provided: [redacted]" in proc.stderr  # the server's words, minus the key
     assert "Traceback" not in proc.stderr
     with SQLiteEventStore(db) as store:
         [info] = store.runs()
@@ -223,7 +222,7 @@ def test_ask_with_json_modes_for_servers_without_tool_calling(tmp_path: Path) ->
                        "--tool-mode", "json", "--schema-mode", "json_object", cwd=tmp_path)  # fmt: skip
         requests = server.completion_requests
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("Answer\n", 1)[1].startswith(f"ClientError is defined at {path}:{line}")
+    assert proc.stdout.startswith(f"ClientError is defined at {path}:{line}")
     formats = [r.body.get("response_format", {}).get("type") for r in requests]
     assert formats.count("json_object") == 1 and "json_schema" not in formats
     with SQLiteEventStore(db) as store:

@@ -1,0 +1,278 @@
+"""The CLI's conventions in one place: exit codes, safe terminal output, ``--json`` errors, the store.
+
+- **Exit codes**: ``EXIT_OK`` (0), ``EXIT_FAILED`` (1: a run that failed, a replay that diverged, or
+  an error such as an unknown run), ``EXIT_USAGE`` (2: bad arguments, as click does),
+  ``EXIT_WAITING`` (3: the run waits for the user's answer).
+- **Streams**: answers and data go to stdout (``console``), progress, banners and hints to stderr
+  (``err_console``). Off a terminal nothing is hard-wrapped.
+- **Inert data**: every string printed from data passes ``inert``, which turns terminal control
+  sequences (ESC, CSI, OSC, C0 and C1 controls) into visible text, so a repository, a run id or an
+  imported trace cannot drive the terminal.
+- **Errors**: one line, ``Error: <message>`` on stderr, never a traceback or an internal class name;
+  with ``--json`` the error is ``{"error": {"type": ..., "message": ...}}`` on stdout.
+- **The store**: ``--db`` on the group or the command, else ``$AGENTCORE_DB``, else ``agentcore.db``;
+  ``with_store`` opens it once per command (closed by ``ctx.call_on_close``) and resolves ``last``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from agentcore.errors import AgentcoreError, RunNotFound
+from agentcore.storage.sqlite.store import SQLiteEventStore
+
+__all__ = (
+    "DB_ENV",
+    "DEFAULT_DB",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_WAITING",
+    "LAST",
+    "SEQ",
+    "AgentcoreGroup",
+    "RunIdType",
+    "console",
+    "err_console",
+    "inert",
+    "print_json",
+    "safe",
+    "with_store",
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_WAITING = 3
+
+DEFAULT_DB = "agentcore.db"
+DB_ENV = "AGENTCORE_DB"
+LAST = "last"
+
+# C0 controls except TAB and LF, DEL, and C1 controls (0x9b is an 8-bit CSI, 0x9d an 8-bit OSC).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# the same set without the C0 range, which json.dumps escapes already
+_JSON_UNSAFE = re.compile("[\x7f-\x9f]")
+
+
+def inert(text: object) -> str:
+    """``text`` with every terminal control character shown as ``\\xNN`` instead of acting.
+
+    ESC (so CSI and OSC sequences, ``\\x1b[2J``, ``\\x1b]0;title\\x07``), CR, BS, BEL, the other C0
+    controls, DEL and the C1 controls (``\\x9b``) become four visible characters each; TAB and LF
+    stay. The result shows the same data and cannot move the cursor, clear the screen, set the
+    title or write a hyperlink.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def safe(text: object) -> str:
+    """``inert`` text escaped for rich markup: data placed inside a markup string."""
+    return escape(inert(text))
+
+
+class SafeConsole(Console):
+    """A rich console whose string arguments are made inert, and that never hard-wraps off a terminal."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if not self.is_terminal:
+            kwargs.setdefault("soft_wrap", True)
+        super().print(*(inert(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    def on_broken_pipe(self) -> None:
+        _quiet_exit()
+
+
+console = SafeConsole(highlight=False)
+err_console = SafeConsole(stderr=True, highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    """Plain JSON on stdout (no colour codes, C1 controls escaped as ``\\u009b``), for scripts."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+    click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (a preview) rather than a file or a pipe (exact bytes)."""
+    return sys.stdout.isatty()
+
+
+def _quiet_exit() -> None:
+    """Stdout's reader went away (``| head``): stop without a message, exit code 0."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor (tests)
+        pass
+    raise SystemExit(EXIT_OK)
+
+
+# ------------------------------------------------------------------------------------------------
+# errors
+
+
+def _wants_json(args: list[str]) -> bool:
+    return "--json" in args
+
+
+def error_json(kind: str, message: str) -> None:
+    print_json({"error": {"type": kind, "message": message}})
+
+
+class AgentcoreGroup(click.Group):
+    """The ``agentcore`` group: errors become one line (or JSON with ``--json``), pipes close quietly."""
+
+    def main(self, args: Any = None, *a: Any, **kw: Any) -> Any:
+        self._json_errors = _wants_json(list(args) if args is not None else sys.argv[1:])
+        return super().main(args, *a, **kw)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        json_errors = getattr(self, "_json_errors", False)
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_exit()
+        except click.ClickException as e:
+            if not json_errors:
+                raise
+            error_json("UsageError" if isinstance(e, click.UsageError) else "Error", e.format_message())
+            raise SystemExit(e.exit_code) from None
+        except AgentcoreError as e:
+            if json_errors:
+                error_json(type(e).__name__, str(e))
+                raise SystemExit(EXIT_FAILED) from None
+            raise click.ClickException(inert(str(e))) from None
+        except OSError as e:  # an output file that cannot be written, a vanished input
+            where = f": {e.filename}" if e.filename else ""
+            message = inert(f"{e.strerror or e}{where}")
+            if json_errors:
+                error_json("OSError", message)
+                raise SystemExit(EXIT_FAILED) from None
+            raise click.ClickException(message) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# parameters
+
+
+class RunIdType(click.ParamType):
+    """A run id, or ``last`` for the newest run (resolved against the store by ``with_store``)."""
+
+    name = "RUN_ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail("a run id cannot be empty (use `agentcore runs` to list them, or `last`)", param, ctx)
+        return text
+
+
+class SeqType(click.ParamType):
+    """A seq: 0 (the empty state) or the number of an event; negative numbers are refused clearly."""
+
+    name = "SEQ"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            seq = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a seq: give a whole number (0 = the empty state)", param, ctx)
+        if seq < 0:
+            self.fail(f"{seq} is negative: seqs count events from 1 (0 = the empty state)", param, ctx)
+        return seq
+
+
+RUN_ID = RunIdType()
+SEQ = SeqType()
+
+
+def check_seqs(store: SQLiteEventStore, run_id: str, **seqs: int | None) -> None:
+    """Refuse (as a usage error) seqs past the run's last event, naming the valid range."""
+    last = store.last_seq(run_id)
+    for name, seq in seqs.items():
+        if seq is not None and seq > last:
+            raise click.BadParameter(
+                f"{seq} is past the end of run {inert(run_id)}: it has seqs 1..{last} (0 = the empty state)",
+                param_hint=f"'{name}'",
+            )
+
+
+# ------------------------------------------------------------------------------------------------
+# the store
+
+
+def db_target(ctx: click.Context, db: str | None) -> str:
+    """The database to use: the command's ``--db``, the group's ``--db``, ``$AGENTCORE_DB``, the default."""
+    if db:
+        return db
+    group_db = (ctx.find_root().params or {}).get("db")
+    return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+def open_db(db: str, *, must_exist: bool = True) -> SQLiteEventStore:
+    """Open the store at ``db``; a missing file is an error unless ``must_exist`` is false."""
+    if must_exist and not Path(db).exists():
+        raise click.ClickException(
+            f"no database at {inert(db)}: run `agentcore ask` first, or pass --db PATH (or set {DB_ENV})"
+        )
+    return SQLiteEventStore(db)
+
+
+def resolve_run(store: SQLiteEventStore, run_id: str) -> str:
+    """``run_id`` itself, or the newest run's id for ``last``; ``RunNotFound`` when there is none."""
+    if run_id != LAST:
+        store.run(run_id)
+        return run_id
+    runs = store.runs()
+    if not runs:
+        raise RunNotFound("the database has no runs yet: run `agentcore ask` first")
+    return runs[-1].id
+
+
+def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "db",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help=f"The SQLite file runs are stored in (default: the group's --db, ${DB_ENV}, or {DEFAULT_DB}).",
+    )(fn)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def with_store(*, must_exist: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give the command ``store`` (opened once, closed when the command ends) and ``db`` (its path).
+
+    A ``run_id`` argument of ``last`` is replaced by the newest run's id, and any other id is
+    checked to exist.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, db: str | None, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            target = db_target(ctx, db)
+            store = open_db(target, must_exist=must_exist)
+            ctx.call_on_close(store.close)
+            if "run_id" in kwargs:
+                kwargs["run_id"] = resolve_run(store, kwargs["run_id"])
+            return fn(*args, store=store, db=target, **kwargs)
+
+        return db_option(wrapper)
+
+    return decorate

@@ -1,0 +1,189 @@
+"""Commands that move runs in and out: ``export``, ``import``, ``replay`` (stored with ``--db``), ``view``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentcore.cli.support import (
+    EXIT_FAILED,
+    RUN_ID,
+    console,
+    db_option,
+    db_target,
+    err_console,
+    json_option,
+    open_db,
+    print_json,
+    safe,
+    with_store,
+)
+from agentcore.storage.sqlite.store import SQLiteEventStore
+
+__all__ = ("COMMANDS",)
+
+
+@click.command(name="export")
+@click.argument("run_id", type=RUN_ID)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The trace file to write.")
+@json_option
+@with_store()
+def export_cmd(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
+    """Export a run as a JSON Lines trace file (events and the artifacts they reference)."""
+    from agentcore.storage.trace import export_run
+
+    info = {**export_run(store, run_id, output), "run_id": run_id, "output": output}
+    if as_json:
+        print_json(info)
+    else:
+        err_console.print(f"wrote {safe(output)}: {info.get('events')} events, {info.get('artifacts')} artifacts")
+
+
+def _already_imported(store: SQLiteEventStore, trace: Any) -> str | None:
+    """The id of a stored run holding exactly the trace's events (the same trace imported before)."""
+    from agentcore.errors import RunNotFound
+
+    original = trace.run.get("id") or (trace.events[0].run_id if trace.events else None)
+    if not isinstance(original, str) or not original:
+        return None
+    try:
+        info = store.run(original)
+    except RunNotFound:
+        return None
+    if info.last_seq != len(trace.events) or info.parent_run_id is not None:
+        return None
+
+    def body(e: Any) -> Any:
+        return e.model_dump(mode="json", exclude={"run_id"})
+
+    stored = [body(e) for e in store.read(original)]
+    return original if stored == [body(e) for e in trace.events] else None
+
+
+@click.command(name="import")
+@click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@with_store(must_exist=False)
+def import_cmd(trace_file: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
+    """Import a trace file as a run (all or nothing); the run id goes to stdout.
+
+    Importing the same trace again writes nothing and names the run that holds it.
+    """
+    from agentcore.storage.trace import import_trace, read_trace
+
+    trace = read_trace(trace_file)
+    existing = _already_imported(store, trace)
+    run_id = existing or import_trace(store, trace)
+    if as_json:
+        print_json({"run_id": run_id, "already_imported": existing is not None, "trace": trace_file})
+        return
+    if existing:
+        err_console.print(f"{safe(trace_file)} is already imported as run {safe(run_id)}; nothing written")
+    else:
+        err_console.print(f"imported {safe(trace_file)} as run")
+    console.print(run_id, markup=False)
+
+
+def run_replay(trace_file: str, *, live_tools: bool, repo: str | None, store: SQLiteEventStore | None) -> Any:
+    """Replay ``trace_file`` (tools from the trace, or the code tools over the recorded repository)."""
+    from agentcore.core.events import RunStarted
+    from agentcore.replay.replayer import replay_trace
+    from agentcore.storage.trace import read_trace
+    from agentcore.tools.code.agent_tools import code_tools
+
+    trace = read_trace(trace_file)
+    started = next((e for e in trace.events if isinstance(e, RunStarted)), None)
+    if started is None:
+        raise click.ClickException(f"{trace_file} has no run_started event: there is nothing to replay")
+    tools = None
+    if live_tools:
+        meta = started.config.get("metadata")
+        recorded = meta.get("repo") if isinstance(meta, dict) else None
+        root = repo or (recorded if isinstance(recorded, str) else None)
+        if not root:
+            raise click.UsageError("this trace does not record its repository: pass --repo PATH")
+        tools = code_tools(root)
+    return replay_trace(trace, tools=tools, live_tools=live_tools, store=store)
+
+
+def replay_report_data(report: Any, *, stored: bool) -> dict[str, Any]:
+    div = report.divergence
+    return {
+        "ok": report.ok,
+        "run_id": report.run_id if stored else None,
+        "original_run_id": report.original_run_id,
+        "status": report.status,
+        "expected_events": report.expected_events,
+        "actual_events": report.actual_events,
+        "divergence": None if div is None else {"seq": div.seq, "fields": list(div.fields)},
+        "mismatch": report.mismatch,
+        "unused": len(report.unused),
+        "summary": report.describe(),
+    }
+
+
+@click.command()
+@click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--live-tools", is_flag=True, help="Re-execute the tools instead of answering them from the trace.")
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False),
+    help="Repository for --live-tools (default: the recorded one).",
+)
+@db_option
+@json_option
+def replay(trace_file: str, live_tools: bool, repo: str | None, db: str | None, as_json: bool) -> None:
+    """Re-run a trace offline and report the first divergence from the recording (exit 1 if any).
+
+    With --db (or the group's --db / $AGENTCORE_DB) the replayed run is stored there, so `events`,
+    `state`, `diff` and `view` work on it; its id is printed.
+    """
+    ctx = click.get_current_context()
+    store = None
+    if db is not None or ctx.find_root().params.get("db"):
+        store = open_db(db_target(ctx, db), must_exist=False)
+        ctx.call_on_close(store.close)
+    report = run_replay(trace_file, live_tools=live_tools, repo=repo, store=store)
+    data = replay_report_data(report, stored=store is not None)
+    if as_json:
+        print_json(data)
+    else:
+        console.print(report.describe(), markup=False)
+        if store is not None:
+            err_console.print(f"stored the replay as run {safe(report.run_id)} in {safe(store.path)}")
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@click.command()
+@click.argument("run_id", type=RUN_ID)
+@click.option(
+    "-o",
+    "--output",
+    default="run.html",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The HTML file to write (- for stdout).",
+)
+@json_option
+@with_store()
+def view(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
+    """Write a self-contained HTML page of a run (timeline, state at any seq, diffs, provenance, plan DAG)."""
+    from agentcore.inspection.html import render_html
+
+    page = render_html(store, run_id)
+    size = len(page.encode())
+    if output == "-":
+        click.echo(page, nl=False)
+        return
+    Path(output).write_text(page, encoding="utf-8")
+    if as_json:
+        print_json({"run_id": run_id, "output": output, "bytes": size})
+    else:
+        err_console.print(f"wrote {safe(output)} ({size} bytes): open it in a browser")
+
+
+COMMANDS = (export_cmd, import_cmd, replay, view)
