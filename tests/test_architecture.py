@@ -51,10 +51,14 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "click": ("cli",),
     "rich": ("cli",),
     "genai_prices": ("models.prices",),  # price data for LLMCalled.cost_usd, behind one function
+    "pathspec": ("tools.code",),  # gitignore matching (GitIgnoreSpec on the re2 backend)
+    "re2": ("tools.code",),  # linear-time regular expressions for model-supplied patterns
 }
 """A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
-THIRD_PARTY = {"pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices"}
+THIRD_PARTY = {
+    "pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2"
+}
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 
 IMPURE_IMPORTS = {"os", "subprocess", "socket", "sqlite3", "shutil", "pathlib", "asyncio", "threading", "urllib"}

@@ -10,6 +10,11 @@ How it holds:
   then ``fstat``-s the descriptor: it must be the same device and inode that ``check_file`` saw.
 - ``walk`` lists directories through descriptors opened the same way and never descends into a
   symbolic link; symbolic links are not listed at all (as ripgrep does without ``-L``).
+- The root itself is pinned by identity: its device and inode are captured when ``CodeRoot`` is built, and
+  every walk, open and search starts from a descriptor of the root whose identity is checked again (a
+  root replaced by a link, ``mv repo repo.old; ln -s outside repo``, is a ``ToolError``).
+- A file name that is not valid UTF-8 is shown with U+FFFD in place of its bad bytes (JSON cannot carry
+  them); ``resolve`` maps such a shown name back to the one entry it stands for, so it can be read.
 - Hard links cannot be told apart from the original, so a regular file with ``st_nlink > 1`` is read only
   when all of its links are found inside the root (a census of the root, taken once per tool call after
   ``clear_cache``); otherwise it is refused, since another link may live outside the root.
@@ -98,6 +103,7 @@ class CodeRoot:
         """
         if "\0" in rel:
             raise ToolError(f"path {rel!r} contains a NUL character; pass a plain relative path.")
+        os.close(self.open_root())
         if os.path.isabs(rel):
             raise ToolError(
                 f"path {rel!r} is absolute; pass a path relative to the code root, such as 'src/main.py' "
@@ -108,7 +114,7 @@ class CodeRoot:
                 f"path {rel!r} contains '..'; only files under the code root can be read. "
                 "Pass a path relative to the root without '..'."
             )
-        real = os.path.realpath(os.path.join(self.path, rel))
+        real = os.path.realpath(os.path.join(self.path, self._undisplay(rel)))
         if not _is_within(real, str(self.path)):
             raise ToolError(
                 f"path {rel!r} leads outside the code root through a symbolic link; only files under "
@@ -120,6 +126,27 @@ class CodeRoot:
                 "the right path."
             )
         return Path(real)
+
+    def _undisplay(self, rel: str) -> str:
+        """Map components shown with U+FFFD (bytes that are not UTF-8) back to the entry they stand for."""
+        if "\ufffd" not in rel:
+            return rel
+        real_parts: list[str] = []
+        for part in PurePosixPath(rel).parts:
+            here = os.path.join(self.path, *real_parts)
+            if "\ufffd" in part and not os.path.lexists(os.path.join(here, part)):
+                try:
+                    names = [n for n in os.listdir(here) if display_path(n) == part]
+                except OSError:
+                    names = []
+                if len(names) > 1:
+                    raise ToolError(
+                        f"path {rel!r} names {len(names)} entries whose names differ only in bytes that are not "
+                        "UTF-8; they cannot be told apart by name, so none is read."
+                    )
+                part = names[0] if names else part
+            real_parts.append(part)
+        return "/".join(real_parts)
 
     def check_file(self, rel: str) -> CheckedFile:
         """Resolve ``rel`` and check that it names a regular file that may be read.
@@ -201,7 +228,7 @@ class CodeRoot:
                 ``.git/info/exclude`` ignore.
             include_hidden: also yield files and enter directories whose name starts with '.'.
         """
-        root_fd = self._open_root()
+        root_fd = self.open_root()
         try:
             stack = IgnoreStack()
             if respect_ignore:
@@ -240,16 +267,47 @@ class CodeRoot:
             elif is_file and not stack.ignored(rel, False):
                 yield WalkEntry(rel=rel, entry=entry, dir_fd=fd)
 
-    def _open_root(self) -> int:
-        fd = os.open(self.path, DIR_FLAGS)
+    def open_root(self) -> int:
+        """Open the root directory and check it is the one this ``CodeRoot`` was built with.
+
+        Returns:
+            A directory descriptor the caller must close.
+
+        Raises:
+            ToolError: the root was removed, or replaced (by a link or another directory).
+        """
+        replaced = ToolError(
+            f"the code root {str(self.path)!r} was replaced or removed after the tools were set up (it is no "
+            "longer the same directory); nothing outside it is read. Set up the tools again on the new root."
+        )
+        try:
+            fd = os.open(self.path, DIR_FLAGS)
+        except OSError as e:
+            raise replaced from e
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != self._identity:
             os.close(fd)
-            raise ToolError("the code root directory was replaced while the tool ran; call the tool again.")
+            raise replaced
         return fd
 
+    def open_expected(self, rel: str, dev: int, ino: int) -> BinaryIO | None:
+        """Open ``rel`` beneath the root without following any link; ``None`` unless it is the file (dev, ino).
+
+        Raises:
+            ToolError: the root was replaced (see ``open_root``).
+        """
+        try:
+            fd = self._open_beneath(rel.split("/"))
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb")
+
     def _open_beneath(self, parts: list[str]) -> int:
-        dir_fd = self._open_root()
+        dir_fd = self.open_root()
         try:
             return _openat_chain(dir_fd, parts)
         finally:

@@ -1,36 +1,32 @@
 """The two search engines: ripgrep (a subprocess with an argument list) and a pure-Python fallback.
 
-Both give the same answers on the same tree: files ignored by ``.gitignore``/``.ignore``/``.rgignore``,
-hidden files, symbolic links, binary files (a NUL byte in the first 8 KB; a NUL later stops the
-search of that file) and files over the size limit are skipped. The ``glob`` filter is applied here
-in Python for both engines, because ripgrep's ``--glob`` would re-include files that ``.gitignore``
-excludes. ripgrep never sees ``-L`` (it does not follow symbolic links) and its matches from hard links
-whose other links are outside the root are dropped.
+Both search the same files, chosen by ``CodeRoot.walk``: files ignored by ``.gitignore``/``.ignore``/
+``.rgignore``, hidden files, symbolic links, binary files (a NUL byte in the first 8 KB; a NUL later
+stops the search of that file) and files over the size limit are skipped. See ``ripgrep`` for how its
+matches are confirmed against the files themselves. The Python engine matches regular expressions with
+RE2 (``google-re2``), whose time is linear in the text, so no model-supplied pattern can backtrack
+without bound; every engine stops at the timeout with ``ToolTimeout``.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
 import stat
-import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import re2  # type: ignore[import-untyped]
 
 from agentcore.errors import ToolError, ToolTimeout
 from agentcore.tools.code.models import CodeMatch, Engine
 from agentcore.tools.code.paths import CodeRoot, display_path
+from agentcore.tools.code.ripgrep import BINARY_SNIFF, Candidate
+from agentcore.tools.code.ripgrep import search as ripgrep_search
 
 LINE_CHARS = 300
 """Matched lines are cut to this many characters."""
-BINARY_SNIFF = 8192
-"""A NUL byte in this many leading bytes makes a file binary."""
 _BLOCK = 1 << 20
 
 Include = Callable[[str], bool]
@@ -93,10 +89,13 @@ def find_lines(
         ToolError: the pattern is not a valid regular expression, or ripgrep failed.
         ToolTimeout: the search took longer than ``settings.timeout``.
     """
+    deadline = time.monotonic() + settings.timeout
     if settings.rg is not None:
-        found = _ripgrep_lines(root, settings, pattern, regex=regex, include=include)
+        found = _ripgrep_lines(root, settings, pattern, regex=regex, include=include, deadline=deadline)
     else:
-        found = _python_lines(root, settings, pattern, regex=regex, include=include, must_contain=must_contain)
+        found = _python_lines(
+            root, settings, pattern, regex=regex, include=include, must_contain=must_contain, deadline=deadline
+        )
     found.matches.sort(key=lambda m: (m.path, m.line))
     return found
 
@@ -104,23 +103,19 @@ def find_lines(
 def find_files(root: CodeRoot, settings: SearchSettings, include: Include) -> tuple[list[str], Engine]:
     """All selected files under ``root`` (not ignored, not hidden, no symbolic links), sorted.
 
+    Both engines list through ``CodeRoot.walk`` (ripgrep's own walker would follow a directory swapped for
+    a link while it runs); the engine named is the one ``search_code`` uses.
+
     Raises:
         ToolTimeout: the listing took longer than ``settings.timeout``.
     """
-    if settings.rg is None:
-        deadline = time.monotonic() + settings.timeout
-        files = []
-        for item in root.walk():
-            _check_deadline(deadline, settings.timeout, "list_files")
-            if include(path := display_path(item.rel)):
-                files.append(path)
-        return sorted(files), "python"
-    paths: list[str] = []
-    args = [settings.rg, *_RG_COMMON, "--files", "--null", "."]
-    stderr = _run_rg(args, root, settings.timeout, lambda raw: paths.append(_rg_rel(raw)), sep=b"\0")
-    if not paths and stderr:
-        raise ToolError(f"listing files with ripgrep failed: {stderr.strip()[:500]}")
-    return sorted(p for p in paths if include(p)), "ripgrep"
+    deadline = time.monotonic() + settings.timeout
+    files = []
+    for item in root.walk():
+        _check_deadline(deadline, settings.timeout, "list_files")
+        if include(path := display_path(item.rel)):
+            files.append(path)
+    return sorted(files), "python" if settings.rg is None else "ripgrep"
 
 
 def _check_deadline(deadline: float, timeout: float, what: str) -> None:
@@ -139,17 +134,36 @@ def invalid_regex(pattern: str, detail: str) -> ToolError:
 # --- pure Python -------------------------------------------------------------------------------------
 
 
+def compile_regex(pattern: str, *, multiline: bool = False) -> Any:
+    """Compile ``pattern`` with RE2 (linear-time matching; no look-around or back-references).
+
+    Raises:
+        ToolError: the pattern is not valid RE2 syntax.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(("(?m)" if multiline else "") + pattern, options=options)
+    except re2.error as e:
+        detail = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise invalid_regex(pattern, detail) from e
+
+
 def _python_lines(
-    root: CodeRoot, settings: SearchSettings, pattern: str, *, regex: bool, include: Include, must_contain: str | None
+    root: CodeRoot,
+    settings: SearchSettings,
+    pattern: str,
+    *,
+    regex: bool,
+    include: Include,
+    must_contain: str | None,
+    deadline: float,
 ) -> Found:
     line_ok: Callable[[bytes], object]
     block_ok: Callable[[bytes], object]
     if regex:
-        try:
-            rx = re.compile(pattern)
-            rx_block = re.compile(pattern, re.MULTILINE)
-        except re.error as e:
-            raise invalid_regex(pattern, str(e)) from e
+        rx = compile_regex(pattern)
+        rx_block = compile_regex(pattern, multiline=True)
         literal = (must_contain or "").encode("utf-8")
         line_ok = lambda raw: rx.search(raw.decode("utf-8", "replace"))  # noqa: E731
         block_ok = lambda raw: literal in raw and rx_block.search(raw.decode("utf-8", "replace"))  # noqa: E731
@@ -158,7 +172,6 @@ def _python_lines(
         line_ok = block_ok = lambda raw: needle in raw
     found = Found(engine="python", limit=settings.match_limit)
     searched = 0
-    deadline = time.monotonic() + settings.timeout
     for item in root.walk():
         _check_deadline(deadline, settings.timeout, "search_code")
         path = display_path(item.rel)
@@ -173,14 +186,18 @@ def _python_lines(
                 continue
             f.seek(0)
             searched += 1
-            for lineno, raw in _scan(f, line_ok, block_ok):
+            for lineno, raw in _scan(f, line_ok, block_ok, deadline, settings.timeout):
                 found.add(path, lineno, raw)
     found.files_searched = searched
     return found
 
 
 def _scan(
-    f: BinaryIO, line_ok: Callable[[bytes], object], block_ok: Callable[[bytes], object]
+    f: BinaryIO,
+    line_ok: Callable[[bytes], object],
+    block_ok: Callable[[bytes], object],
+    deadline: float,
+    timeout: float,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line number, line)`` for matching lines, reading 1 MB blocks and skipping blocks without a match.
 
@@ -189,6 +206,7 @@ def _scan(
     lineno = 0
     carry = b""
     while True:
+        _check_deadline(deadline, timeout, "search_code")
         chunk = f.read(_BLOCK)
         data = carry + chunk
         if chunk:
@@ -216,96 +234,34 @@ def _scan(
 
 # --- ripgrep -----------------------------------------------------------------------------------------
 
-_RG_COMMON = ("--no-config", "--no-require-git", "--no-ignore-parent", "--no-ignore-global")
-"""Ignore files count even outside a git repository; nothing above the root or in the user's config is read."""
 
-
-def _ripgrep_lines(root: CodeRoot, settings: SearchSettings, pattern: str, *, regex: bool, include: Include) -> Found:
+def _ripgrep_lines(
+    root: CodeRoot, settings: SearchSettings, pattern: str, *, regex: bool, include: Include, deadline: float
+) -> Found:
     assert settings.rg is not None
-    args = [settings.rg, *_RG_COMMON, "--json", f"--max-filesize={settings.max_file_size}"]
-    if not regex:
-        args.append("--fixed-strings")
-    args += ["--", pattern, "."]
-    found = Found(engine="ripgrep", limit=settings.match_limit)
-    allowed: dict[bytes, bool] = {}
-    finished: list[bool] = []  # ripgrep's last message; its "searches" count only files that matched
-
-    def may_report(raw_path: bytes, rel: str) -> bool:
-        if raw_path not in allowed:
-            allowed[raw_path] = include(rel) and _links_inside(root, os.fsdecode(raw_path))
-        return allowed[raw_path]
-
-    def on_line(raw: bytes) -> None:
-        msg = json.loads(raw)
-        data = msg.get("data", {})
-        if msg.get("type") == "match":
-            raw_path = _rg_bytes(data["path"])
-            rel = _rg_rel(raw_path)
-            if may_report(raw_path, rel):
-                found.add(rel, data["line_number"], _rg_bytes(data["lines"]))
-        elif msg.get("type") == "summary":
-            finished.append(True)
-
-    stderr = _run_rg(args, root, settings.timeout, on_line)
-    if not finished:
-        if "regex parse error" in stderr or "not allowed in a regex" in stderr:
-            reason = re.search(r"(?m)^error: (.+)$", stderr)
-            raise invalid_regex(pattern, reason.group(1) if reason else stderr.removeprefix("rg: "))
-        raise ToolError(f"search with ripgrep failed: {stderr.strip()[:500]}")
-    found.warnings = [line for line in stderr.splitlines() if line.strip()][:5]
-    return found
-
-
-def _links_inside(root: CodeRoot, rel: str) -> bool:
-    try:
-        st = os.lstat(root.path / rel)
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and root.links_inside(st)
-
-
-def _rg_bytes(obj: dict[str, str]) -> bytes:
-    """ripgrep's JSON gives ``{"text": ...}``, or ``{"bytes": base64}`` for data that is not UTF-8."""
-    return obj["text"].encode("utf-8") if "text" in obj else base64.b64decode(obj["bytes"])
-
-
-def _rg_rel(raw: bytes) -> str:
-    rel = raw.decode("utf-8", "replace")
-    return rel[2:] if rel.startswith("./") else rel
-
-
-def _run_rg(
-    args: list[str], root: CodeRoot, timeout: float, on_record: Callable[[bytes], None], sep: bytes = b"\n"
-) -> str:
-    """Run ripgrep in ``root``, feeding each ``sep``-terminated stdout record to ``on_record``.
-
-    Returns:
-        What ripgrep wrote to standard error.
-    """
-    timed_out = threading.Event()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, cwd=root.path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-
-        def kill() -> None:
-            timed_out.set()
-            proc.kill()
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
+    files = []
+    for item in root.walk():
+        _check_deadline(deadline, settings.timeout, "search_code")
+        shown = display_path(item.rel)
+        if not include(shown):
+            continue
         try:
-            assert proc.stdout is not None
-            records = proc.stdout if sep == b"\n" else proc.stdout.read().split(sep)
-            for record in records:
-                if record.strip(b"\n"):
-                    on_record(record)
-            proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
-        if timed_out.is_set():
-            raise ToolTimeout(f"search took longer than {timeout:g} s; narrow the query or pass a glob.")
-        err.seek(0)
-        return err.read().decode("utf-8", "replace")
+            st = item.entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size <= settings.max_file_size and root.links_inside(st):
+            files.append(Candidate(rel=item.rel, shown=shown, dev=st.st_dev, ino=st.st_ino))
+    verified = ripgrep_search(
+        settings.rg, root, files, pattern, regex=regex, deadline=deadline, timeout=settings.timeout
+    )
+    if verified.regex_error is not None:
+        reason = re.search(r"(?m)^error: (.+)$", verified.regex_error)
+        raise invalid_regex(pattern, reason.group(1) if reason else verified.regex_error.removeprefix("rg: "))
+    found = Found(engine="ripgrep", limit=settings.match_limit)
+    for cand, line, raw in sorted(verified.lines, key=lambda x: (x[0].shown, x[1])):
+        found.add(cand.shown, line, raw)
+    if verified.dropped:
+        found.warnings.append(
+            f"{verified.dropped} matching lines were left out: their files changed or were replaced during the search"
+        )
+    return found
