@@ -68,23 +68,27 @@ def agent_for_run(
     ``model`` replaces the recorded controller model (and the processor model, when they were the
     same); ``max_steps`` replaces the recorded step budget.
     """
-    config = started_event(store, run_id).config
-    meta = config.get("metadata") or {}
-    if meta.get("toolkit") != "code" or not meta.get("repo"):
+    config = started_event(store, run_id).run_config()
+    meta = config.metadata
+    repo = meta.get("repo")
+    if meta.get("toolkit") != "code" or not isinstance(repo, str) or not repo:
         raise ConfigError(
             f"run {run_id!r} was not made by `agentcore ask`, so the CLI cannot rebuild its agent; "
             "resume it from Python with the same Agent (agent.resume_sync(run_id))"
         )
-    names = config.get("controller_model"), config.get("processor_model")
+    names = config.controller_model, config.processor_model
     if model:
         names = model, (model if names[1] in (None, names[0]) or names[1] == OFFLINE_MODEL_NAME else names[1])
+    controller: ChatModel
+    processor: ChatModel
     if offline or (not model and OFFLINE_MODEL_NAME in names):
         controller = processor = OfflineCodeModel()
     else:
         controller = OpenAIChatModel(names[0])
         processor = OpenAIChatModel(names[1]) if names[1] and names[1] != names[0] else controller
     keys = ("max_steps", "max_tokens", "prices") + (() if offline else ("max_cost_usd",))
-    budgets = {k: config[k] for k in keys if config.get(k) is not None}
+    recorded = config.model_dump()
+    budgets = {k: recorded[k] for k in keys if recorded.get(k) is not None}
     if max_steps is not None:
         budgets["max_steps"] = max_steps
-    return code_agent(meta["repo"], store, controller, processor, **budgets)
+    return code_agent(repo, store, controller, processor, **budgets)

@@ -85,7 +85,7 @@ def safe(text: object) -> str:
 class SafeConsole(Console):
     """A rich console whose string arguments are made inert, and that never hard-wraps off a terminal."""
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         if not self.is_terminal:
             kwargs.setdefault("soft_wrap", True)
         super().print(*(inert(o) if isinstance(o, str) else o for o in objects), **kwargs)

@@ -32,6 +32,7 @@ __all__ = (
     "LLMCalled",
     "PatchRejected",
     "Role",
+    "RunConfig",
     "RunFinished",
     "RunStarted",
     "RunStatus",
@@ -115,6 +116,39 @@ class BaseEvent(BaseModel):
     seq: int = Field(ge=1)
     at: datetime
     caused_by: int | None = None
+    type: str
+    """The event's tag (``run_started``, ...): each event class fixes it with a ``Literal``."""
+
+
+class RunConfig(BaseModel):
+    """``RunStarted.config`` read as typed values (``RunStarted.run_config()``).
+
+    ``Agent.config()`` and ``PlanRunner.config()`` write these keys; keys this version does not
+    know are kept (``extra="allow"``) so a newer writer's config still reads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+    runner: str = "agent"
+    """``"agent"`` (``Agent``) or ``"plan"`` (``PlanRunner``)."""
+    controller_model: str | None = None
+    processor_model: str | None = None
+    planner_model: str | None = None
+    tools: tuple[str, ...] = ()
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_output_retries: int | None = None
+    max_patch_retries: int | None = None
+    payload_chars: int | None = None
+    max_cost_usd: float | None = None
+    prices: dict[str, JsonValue] | None = None
+    """User prices per model name, recorded only when given (``Agent(prices=...)``)."""
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """The caller's JSON facts about the set-up (``Agent(metadata=...)``)."""
+
+    def model_name(self, role: Role) -> str | None:
+        """The recorded model name for ``role`` (``None`` when not recorded)."""
+        names = {"controller": self.controller_model, "processor": self.processor_model}
+        return names.get(role, self.planner_model)
 
 
 class RunStarted(BaseEvent):
@@ -123,6 +157,17 @@ class RunStarted(BaseEvent):
     plan: Plan | None = None
     config: dict[str, JsonValue] = Field(default_factory=dict)
     """How the run was set up (model names, tool names, budgets); never secrets."""
+
+    def run_config(self) -> RunConfig:
+        """``config`` as typed values.
+
+        Raises:
+            EventError: a known key holds a value of the wrong type.
+        """
+        try:
+            return RunConfig.model_validate(self.config)
+        except ValidationError as e:
+            raise EventError(f"run {self.run_id!r}: its recorded config does not read: {e}") from None
 
 
 class UserMessaged(BaseEvent):

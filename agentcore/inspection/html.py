@@ -185,7 +185,7 @@ def page_data(store: EventStore, run_id: str) -> dict[str, Any]:
 
 
 def _asset(name: str) -> str:
-    return resources.files("agentcore.inspection").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("agentcore.inspection").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _duration(events: list[dict[str, Any]]) -> str:

@@ -105,7 +105,7 @@ def _op_summary(op: Any) -> str:
 def _event_row(e: BaseEvent) -> dict[str, Any]:
     return {
         "seq": e.seq,
-        "type": e.type,  # type: ignore[attr-defined]
+        "type": e.type,
         "at": e.at.isoformat(),
         "caused_by": e.caused_by,
         "summary": summarize(e),
@@ -195,7 +195,7 @@ def list_events(
     return [
         _event_row(e)
         for e in store.read(run_id, after=after, upto=until)
-        if wanted is None or e.type in wanted  # type: ignore[attr-defined]
+        if wanted is None or e.type in wanted
     ]
 
 
@@ -240,7 +240,7 @@ def _role_of(e: BaseEvent) -> str:
 def _link(e: BaseEvent, via: str) -> dict[str, Any]:
     row = {
         "seq": e.seq,
-        "type": e.type,  # type: ignore[attr-defined]
+        "type": e.type,
         "why": _role_of(e),
         "via": via,
         "summary": summarize(e),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 __all__ = (
     "ChatMessage",
     "ChatModel",
+    "ClosableChatModel",
     "ChatRequest",
     "ChatResponse",
     "StructuredMode",
@@ -153,11 +154,31 @@ def request_digest(request: ChatRequest) -> str:
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """Anything that answers chat requests: ``OpenAIChatModel``, scripted and replay models."""
+    """Anything that answers chat requests: ``OpenAIChatModel``, scripted and replay models.
 
-    name: str
+    A model that holds connections may also have ``async def aclose()`` (see ``ClosableChatModel``);
+    ``Agent`` calls it at the end of each ``*_sync`` call.
+    """
+
+    @property
+    def name(self) -> str:
+        """The model name recorded on ``LLMCalled`` events."""
+        ...
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Answer one request."""
+        """Answer one request.
+
+        Raises:
+            ModelError: (or a subclass) when no usable answer came back.
+        """
+        ...
+
+
+@runtime_checkable
+class ClosableChatModel(ChatModel, Protocol):
+    """A ``ChatModel`` with connections to close in the running event loop."""
+
+    async def aclose(self) -> None:
+        """Close what the model opened in the running loop; the model stays usable."""
         ...
 

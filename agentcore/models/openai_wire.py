@@ -107,9 +107,10 @@ def _one_line(text: str, limit: int) -> str:
 
 def _tool_summary(tool: ToolSpec) -> str:
     """``- name(a, b?): first line of the description`` (``?`` marks an optional argument)."""
-    params = tool.parameters if isinstance(tool.parameters, Mapping) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), Mapping) else {}
-    required = params.get("required") if isinstance(params.get("required"), list) else []
+    params: Mapping[str, Any] = tool.parameters if isinstance(tool.parameters, Mapping) else {}
+    found_props, found_required = params.get("properties"), params.get("required")
+    props: Mapping[str, Any] = found_props if isinstance(found_props, Mapping) else {}
+    required: list[Any] = found_required if isinstance(found_required, list) else []
     names = [_one_line(str(n), 40) + ("" if n in required else "?") for n in props]
     if len(names) > MAX_NOTE_ARGS:
         names = [*names[:MAX_NOTE_ARGS], f"+{len(names) - MAX_NOTE_ARGS} more"]
@@ -242,7 +243,8 @@ def parse_completion(text: str) -> ParsedCompletion:
             arguments = json.dumps(arguments if arguments is not None else {})
         call_id = call.get("id")
         calls.append((call_id if isinstance(call_id, str) and call_id else f"call_{i}", function["name"], arguments))
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    found_usage = body.get("usage")
+    usage: dict[str, Any] = found_usage if isinstance(found_usage, dict) else {}
     prompt, completion = _as_int(usage.get("prompt_tokens")), _as_int(usage.get("completion_tokens"))
     total = _as_int(usage.get("total_tokens")) or prompt + completion
     finish = choices[0].get("finish_reason")

@@ -205,7 +205,8 @@ async def replay_trace_async(
     started = next((e for e in t.events if isinstance(e, RunStarted)), None)
     if started is None:
         raise ConfigError("the trace has no run_started event; there is nothing to replay")
-    if started.config.get("runner") == "plan":
+    config = started.run_config()
+    if config.runner == "plan":
         raise ConfigError(
             "this trace records a PlanRunner run; replay re-runs Agent runs (controller, tools, processor) "
             "only. Inspect a plan run with `agentcore events`, `state`, `why` and `view`, or re-run its plan "
@@ -237,7 +238,7 @@ async def replay_trace_async(
     models = {
         role: live[role]
         if role in live
-        else recorded.model(role, by_order=bool(live), name=started.config.get(f"{role}_model") or None, where=where)
+        else recorded.model(role, by_order=bool(live), name=config.model_name(role) or None, where=where)
         for role in ("controller", "processor")
     }
     factory = agent_factory if agent_factory is not None else _default_factory(started.config)

@@ -48,7 +48,7 @@ from agentcore.core.events import (
 from agentcore.core.fold import RunState, fold
 from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
-from agentcore.models.base import ChatModel, ToolSpec
+from agentcore.models.base import ChatModel, ClosableChatModel, ToolSpec
 from agentcore.models.prices import check_cost_budget, parse_prices, pricer
 from agentcore.roles.controller import ASK_USER, as_tool_spec, decide_with_retries
 from agentcore.roles.processor import ProcessorInput, process
@@ -289,9 +289,8 @@ class Agent:
         """
         models = {id(m): m for m in (self.controller_model, self.processor_model)}
         for model in models.values():
-            close = getattr(model, "aclose", None)
-            if callable(close):
-                await close()
+            if isinstance(model, ClosableChatModel):
+                await model.aclose()
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -316,7 +315,7 @@ class Agent:
 
     def _check_writable(self, doing: str, method: str) -> None:
         """Refuse before anything runs when the store cannot record what would happen."""
-        if getattr(self.store, "read_only", False):
+        if self.store.read_only:
             raise StorageUnavailable(
                 f"cannot {doing}: the store {self.store!r} is read-only, and tool calls and model "
                 f"answers could not be recorded; nothing was run. Open it writable (without "

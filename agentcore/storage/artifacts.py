@@ -41,7 +41,12 @@ def check_id(ident: str) -> str:
 
 @runtime_checkable
 class ArtifactStore(Protocol):
-    """Where raw bytes live, by content."""
+    """Where raw bytes live, by content. ``MemoryArtifactStore`` and ``SQLiteArtifactStore`` implement it.
+
+    Ids are ``sha256:<64 hex>`` of the bytes; a bare 64-hex digest is accepted too. Reading an id
+    that is not stored raises ``ArtifactNotFound``. ``ArtifactMixin`` supplies every method but
+    ``put``, ``info``, ``read`` and ``exists`` from those four.
+    """
 
     def put(self, data: bytes, media_type: str = BYTES) -> ArtifactRef:
         """Store bytes (once) and return their reference."""
@@ -55,10 +60,32 @@ class ArtifactStore(Protocol):
         """Bytes ``offset`` to ``offset + length`` of an artifact (all of it by default)."""
         ...
 
-    def exists(self, ident: str) -> bool: ...
+    def exists(self, ident: str) -> bool:
+        """Whether the artifact is stored (``False`` for a malformed id too)."""
+        ...
 
     def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
         """Store several ``(bytes, media_type)`` pairs (in one transaction where the store can)."""
+        ...
+
+    def put_text(self, text: str, media_type: str = TEXT) -> ArtifactRef:
+        """Store text as UTF-8."""
+        ...
+
+    def put_json(self, obj: Any) -> ArtifactRef:
+        """Store a JSON value in canonical form (sorted keys, no spaces)."""
+        ...
+
+    def get(self, ident: str) -> bytes:
+        """All bytes of an artifact."""
+        ...
+
+    def get_text(self, ident: str) -> str:
+        """An artifact decoded as UTF-8 (undecodable bytes replaced)."""
+        ...
+
+    def get_json(self, ident: str) -> Any:
+        """An artifact parsed as JSON."""
         ...
 
 

@@ -51,10 +51,10 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
         raise ConfigError(f"expected_seq must be >= 0, got {expected_seq}")
     for i, e in enumerate(events):
         if e.run_id != run_id:
-            raise ConfigError(f"event {i} ({e.type}) belongs to run {e.run_id!r}, not {run_id!r}")  # type: ignore[attr-defined]
+            raise ConfigError(f"event {i} ({e.type}) belongs to run {e.run_id!r}, not {run_id!r}")
         if e.seq != expected_seq + 1 + i:
             raise ConfigError(
-                f"event {i} ({e.type}) has seq {e.seq}; this batch must continue at seq "  # type: ignore[attr-defined]
+                f"event {i} ({e.type}) has seq {e.seq}; this batch must continue at seq "
                 f"{expected_seq + 1 + i} (seqs are consecutive from expected_seq + 1)"
             )
 
@@ -71,14 +71,27 @@ def status_after(events: Sequence[BaseEvent], current: str) -> str:
     return current
 
 
-_make_id = new_run_id
-
-
 @runtime_checkable
 class EventStore(Protocol):
-    """The log of runs. ``SQLiteEventStore`` and ``MemoryEventStore`` implement it."""
+    """The log of runs. ``SQLiteEventStore`` and ``MemoryEventStore`` implement it.
 
-    artifacts: ArtifactStore
+    Every method but ``close`` raises ``RunNotFound`` for an unknown run id; writes on a read-only
+    store raise ``StorageUnavailable``; a lost append race raises ``ConcurrencyError``.
+    """
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed artifacts of this store's runs."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """True when the store refuses writes (an inspection handle)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources (idempotent)."""
+        ...
 
     def create_run(
         self,
@@ -91,12 +104,35 @@ class EventStore(Protocol):
         """Add a run; its first ``events`` (seqs 1..), if any, are written in the same transaction."""
         ...
 
-    def runs(self) -> list[RunInfo]: ...
-    def run(self, run_id: str) -> RunInfo: ...
-    def last_seq(self, run_id: str) -> int: ...
-    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int: ...
-    def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]: ...
-    def state_at(self, run_id: str, seq: int | None = None) -> RunState: ...
-    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str: ...
-    def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]: ...
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        ...
+
+    def run(self, run_id: str) -> RunInfo:
+        """One run's row."""
+        ...
+
+    def last_seq(self, run_id: str) -> int:
+        """The seq of the run's newest event (0 for a run with no events)."""
+        ...
+
+    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
+        """Write ``events`` (seqs ``expected_seq + 1 ..``) atomically; return the new last seq."""
+        ...
+
+    def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        """Events with ``after < seq <= upto`` in seq order (a fork's inherited ones first)."""
+        ...
+
+    def state_at(self, run_id: str, seq: int | None = None) -> RunState:
+        """``fold`` of the events up to ``seq`` (the newest when ``None``)."""
+        ...
+
+    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
+        """A new run that shares this run's events up to ``at_seq``; returns its id."""
+        ...
+
+    def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
+        """The RFC 6902 operations turning the state at seq ``a`` into the state at seq ``b``."""
+        ...
 

@@ -24,6 +24,14 @@ class MemoryEventStore:
         self._events: dict[str, list[Event]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def read_only(self) -> bool:
+        """Always ``False``: a memory store takes writes."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to release; the runs stay readable."""
+
     def create_run(
         self,
         task: str,

@@ -33,6 +33,7 @@ from agentcore.core.fold import fold
 from agentcore.errors import AgentcoreError, ArtifactNotFound, ConfigError, EventError, TraceError
 from agentcore.storage.artifacts import artifact_id
 from agentcore.storage.base import EventStore, RunInfo, new_run_id
+from agentcore.storage.sqlite.store import SQLiteEventStore
 
 __all__ = (
     "FORMAT",
@@ -117,10 +118,9 @@ def _version() -> str:
 
 def _source_name(store: EventStore) -> dict[str, str]:
     # only the file's base name: a full path can carry user names and directory layouts
-    path = getattr(store, "path", None)
     info = {"store": type(store).__name__}
-    if path is not None and str(path) not in ("", ":memory:"):
-        info["db"] = Path(str(path)).name
+    if isinstance(store, SQLiteEventStore) and store.path not in ("", ":memory:"):
+        info["db"] = Path(store.path).name
     return info
 
 
@@ -333,10 +333,10 @@ def read_trace(path: str | Path) -> Trace:
             f"{where}: footer counts {footer.get('events')} events and {footer.get('artifacts')} artifacts, "
             f"the file holds {len(events)} and {len(artifacts)}"
         )
-    for e in events:
-        missing = sorted(referenced_artifacts(e)[0] - artifacts.keys())
+    for ev in events:
+        missing = sorted(referenced_artifacts(ev)[0] - artifacts.keys())
         if missing:
-            raise TraceError(f"{where}: seq {e.seq} ({e.type}) needs artifact {missing[0]}, which the trace lacks")
+            raise TraceError(f"{where}: seq {ev.seq} ({ev.type}) needs artifact {missing[0]}, which the trace lacks")
     try:
         fold(events)
     except AgentcoreError as e:

@@ -209,8 +209,8 @@ def tool(
     Raises:
         ConfigError: see ``Tool.from_function``.
     """
-    options = {"name": name, "description": description, "timeout": timeout, "summarize": summarize, "top_k": top_k}
-    if fn is None:
-        return lambda f: Tool.from_function(f, **options)
-    return Tool.from_function(fn, **options)
+    def build(f: Callable[..., Any]) -> Tool:
+        return Tool.from_function(f, name=name, description=description, timeout=timeout, summarize=summarize, top_k=top_k)
+
+    return build if fn is None else build(fn)
 

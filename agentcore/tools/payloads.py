@@ -395,7 +395,7 @@ def arguments_model(
             fields[fname] = (hint, Field(default, **extra))
         field_params.append((fname, pname))
     try:
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
         )
     except Exception as e:

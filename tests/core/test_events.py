@@ -217,3 +217,28 @@ def test_an_upcaster_that_does_not_bump_the_version_fails_instead_of_looping(mon
     monkeypatch.setitem(ev.UPCASTERS, ("run_finished", 1), lambda b: dict(b))
     with pytest.raises(EventError, match="must return a version 2 body"):
         decode_event(body("run_finished", v=1))
+
+
+def test_run_config_reads_what_agent_and_plan_runner_write() -> None:
+    from agentcore.core.events import RunStarted
+    from agentcore.runtime.agent import Agent
+    from agentcore.testing import demo_agent
+
+    agent: Agent = demo_agent({"a": "1"})
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    started = RunStarted(run_id="r", seq=1, at=at, task="t", config=agent.config())
+    config = started.run_config()
+    assert config.runner == "agent" and config.max_steps == agent.max_steps
+    assert config.model_name("controller") == agent.controller_model.name
+    assert config.model_name("processor") == agent.processor_model.name
+    plan = RunStarted(run_id="r", seq=1, at=at, task="t", config={"runner": "plan", "planner_model": "p", "seed": 3})
+    assert plan.run_config().runner == "plan" and plan.run_config().model_name("planner") == "p"
+    assert plan.run_config().model_extra == {"seed": 3}  # keys this version does not know are kept
+
+
+def test_run_config_of_the_wrong_type_is_an_event_error_naming_the_run() -> None:
+    from agentcore.core.events import RunStarted
+
+    bad = RunStarted(run_id="r9", seq=1, at=datetime(2024, 1, 1, tzinfo=timezone.utc), task="t", config={"max_steps": "many"})
+    with pytest.raises(EventError, match=r"(?s)run .r9.*max_steps"):
+        bad.run_config()

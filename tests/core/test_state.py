@@ -149,7 +149,7 @@ def test_apply_reads_a_stored_body() -> None:
 
 def test_an_event_type_without_a_fold_case_is_named() -> None:
     class Unknown(BaseEvent):
-        pass
+        type: str = "unknown"
 
     odd = Unknown(run_id="r", seq=1, at=AT)
     with pytest.raises(TypeError, match="Unknown"):

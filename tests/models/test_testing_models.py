@@ -44,7 +44,7 @@ def test_script_plays_in_order_and_records_requests() -> None:
     assert [r.messages[0].content for r in model.requests] == ["one", "two"]
     assert model.remaining == 0
     model.assert_consumed()
-    assert isinstance(model, ChatModel) and model.name == "scripted"
+    assert model.name == "scripted"
 
 
 def test_extra_call_is_an_error_naming_the_call() -> None:

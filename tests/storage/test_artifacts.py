@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentcore.errors import ArtifactNotFound, ConfigError
-from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore, artifact_id, canonical_json
+from agentcore.storage.artifacts import BYTES, JSON, TEXT, artifact_id, canonical_json
 from agentcore.storage.base import EventStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
 
@@ -19,7 +19,6 @@ MISSING = "sha256:" + "0" * 64
 
 def test_put_and_get_bytes(store: EventStore) -> None:
     arts = store.artifacts
-    assert isinstance(arts, ArtifactStore)
     data = b"\x00\x01raw tool output\xff"
     ref = arts.put(data)
     assert ref.id == "sha256:" + hashlib.sha256(data).hexdigest() == artifact_id(data)

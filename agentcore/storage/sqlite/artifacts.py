@@ -98,7 +98,7 @@ class SQLiteArtifactStore(ArtifactMixin):
             def read() -> bytes:
                 with conn.blobopen("artifacts", "content", rowid, readonly=True) as blob:
                     blob.seek(start)
-                    return blob.read(count)
+                    return bytes(blob.read(count))
 
             with self._db.lock:
                 self._db.check_open()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -181,17 +181,18 @@ class SQLiteConnection:
         if self.closed:
             raise ConfigError(f"the store on {self.where} is closed; open a new one")
 
-    def query(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> list[tuple]:
+    def query(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> list[tuple[Any, ...]]:
         """Run a read query and fetch its rows (retrying while the file is locked)."""
         with self.lock:
             self.check_open()
             return self.retry(lambda: self.conn.execute(sql, params).fetchall(), action)
 
-    def one(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> tuple | None:
+    def one(self, sql: str, params: tuple[object, ...] = (), action: str = "read") -> tuple[Any, ...] | None:
         """The first row of a read query, or ``None``."""
         with self.lock:
             self.check_open()
-            return self.retry(lambda: self.conn.execute(sql, params).fetchone(), action)
+            row: tuple[Any, ...] | None = self.retry(lambda: self.conn.execute(sql, params).fetchone(), action)
+            return row
 
     @contextmanager
     def write(self, action: str) -> Iterator[sqlite3.Connection]:

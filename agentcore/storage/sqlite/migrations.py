@@ -275,8 +275,8 @@ def classify(conn: sqlite3.Connection, where: str) -> FileCheck:
 
 
 def _is_not_a_database(e: sqlite3.DatabaseError) -> bool:
-    name = getattr(e, "sqlite_errorname", None)
-    if name is not None:
+    name = getattr(e, "sqlite_errorname", None)  # Python 3.11+
+    if isinstance(name, str):
         return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
     text = str(e)
     return "not a database" in text or "malformed" in text

@@ -223,7 +223,7 @@ class SQLiteEventStore:
         return self.run(run_id).last_seq
 
     @staticmethod
-    def _info_from(row: tuple) -> RunInfo:
+    def _info_from(row: tuple[Any, ...]) -> RunInfo:
         return RunInfo(
             id=row[0], task=row[1], status=row[2], created=row[3], last_seq=row[4],
             parent_run_id=row[5], forked_at_seq=row[6],
@@ -255,7 +255,7 @@ class SQLiteEventStore:
     def _append_in(self, conn: sqlite3.Connection, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
         """The body of ``append`` inside an open write transaction."""
         rows = [
-            (run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, encode_event(e))  # type: ignore[attr-defined]
+            (run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, encode_event(e))
             for e in events
         ]
         added = sum(len(r[6]) for r in rows)
@@ -369,7 +369,7 @@ class SQLiteEventStore:
         segments.reverse()
         return info, segments
 
-    def _rows(self, segments: list[_Segment], columns: str) -> Iterator[tuple]:
+    def _rows(self, segments: list[_Segment], columns: str) -> Iterator[tuple[Any, ...]]:
         for seg in segments:
             lo = seg.after
             while lo < seg.upto:
@@ -429,7 +429,7 @@ class SQLiteEventStore:
                     (current.id, lo, hi),
                 )
                 if row is not None:
-                    return row  # type: ignore[return-value]
+                    return row
             if current.parent_run_id is None:
                 return None
             hi = min(hi, lo)
