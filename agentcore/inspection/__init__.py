@@ -1,2 +1,1 @@
-"""Looking at runs: queries (runs, events, provenance, usage) and the self-contained HTML view.
-"""
+"""Looking at runs: queries (runs, events, provenance, usage) and the self-contained HTML view."""

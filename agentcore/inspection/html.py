@@ -6,10 +6,15 @@ in the static HTML go through ``html.escape``; everything else travels as JSON i
 ``<script type="application/json">`` block with ``<``, ``>``, ``&``, U+2028 and U+2029 escaped, and
 the script inserts it with ``textContent`` only.
 
-The state at every seq is not embedded (that would grow with events x state). Instead each event
-carries the RFC 6902 diff from the previous state and the script folds those diffs, keeping a
-checkpoint every ``CHECKPOINT`` seqs, so any seq is reached quickly and the page stays about the
-size of the log.
+The page is the template ``assets/view.html`` (beside ``view.css`` and ``view.js``) filled by
+``string.Template`` with HTML-escaped values: a header (repository, models, status, duration,
+tokens), the outcome (the answer as text, the failure reason, or the question), a plan run's DAG
+(drawn by the script as inline SVG), the timeline and the details of one seq.
+
+The page stays about the size of the log. The state at every seq is not embedded (that would grow
+with events x state): each event carries the RFC 6902 diff from the previous state and the script
+folds those diffs, keeping a checkpoint every ``CHECKPOINT`` seqs. Provenance is stored by
+reference: one link per event (``links``), which the script follows, never a copied chain.
 """
 
 from __future__ import annotations
@@ -19,17 +24,18 @@ import hashlib
 import html
 import json
 import re
-from datetime import datetime
 from importlib import resources
+from string import Template
 from typing import Any
 
-from agentcore.core.events import Event, LLMCalled, StatePatched, StepSucceeded, ToolFinished
+from agentcore.core.events import Event, LLMCalled, RunStarted, StatePatched, StepSucceeded, ToolFinished
 from agentcore.core.fold import RunState, apply, compile_patch, diff_states
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
-from agentcore.inspection.queries import artifact_preview, event_rows, provenance, usage
+from agentcore.inspection.dag import plan_layout
+from agentcore.inspection.queries import artifact_preview, event_rows, link_row, next_link, usage
 from agentcore.storage.base import EventStore
 
-__all__ = ("embed_json", "render_html", "seq_diffs")
+__all__ = ("embed_json", "page_data", "render_html", "seq_diffs")
 
 PREVIEW_BYTES = 4096
 """Bytes of each artifact shown on the page."""
@@ -117,15 +123,28 @@ def seq_diffs(events: list[Event]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def _fact_provenance(events: list[Event], by_seq: dict[int, Event]) -> dict[str, list[dict[str, Any]]]:
-    result = {}
-    for e in events:
-        if isinstance(e, StatePatched) and any(isinstance(op, AppendKnownFacts) for op in e.ops):
-            result[str(e.seq)] = [
-                {"seq": link["seq"], "type": link["type"], "why": link["why"], "artifact": link.get("artifact")}
-                for link in provenance(by_seq, e.seq)
-            ]
-    return result
+def _links(events: list[Event], by_seq: dict[int, Event]) -> dict[str, dict[str, Any]]:
+    """One provenance link per event on some fact's story: ``{seq: {type, why, artifact?, next}}``.
+
+    The page follows ``next`` from a fact's ``seq`` to draw its story, so a chain of n patches each
+    caused by the one before costs n links, not n chains of up to n links.
+    """
+    todo = [
+        e.seq for e in events if isinstance(e, StatePatched) and any(isinstance(op, AppendKnownFacts) for op in e.ops)
+    ]
+    out: dict[str, dict[str, Any]] = {}
+    while todo:
+        seq = todo.pop()
+        event = by_seq.get(seq)
+        if event is None or str(seq) in out:
+            continue
+        nxt, _ = next_link(event, by_seq)
+        row = link_row(event)
+        del row["seq"]
+        out[str(seq)] = {**row, "next": None if nxt is None else nxt.seq}
+        if nxt is not None:
+            todo.append(nxt.seq)
+    return out
 
 
 def _label(e: Event, ident: str) -> str:
@@ -155,8 +174,38 @@ def _artifacts(store: EventStore, events: list[Event], facts: dict[str, Any]) ->
     return out
 
 
+def _header(events: list[Event], final: RunState, total_tokens: int) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for e in events:
+        if isinstance(e, RunStarted):
+            config = dict(e.config)
+            break
+    meta = config.get("metadata")
+    repo = meta.get("repo") if isinstance(meta, dict) else None
+    models = {
+        role: config[f"{role}_model"]
+        for role in ("controller", "processor", "planner")
+        if isinstance(config.get(f"{role}_model"), str) and config[f"{role}_model"]
+    }
+    duration = (events[-1].at - events[0].at).total_seconds() if events else 0.0
+    return {
+        "repository": repo if isinstance(repo, str) else None,
+        "models": models,
+        "status": final.status,
+        "duration_s": duration,
+        "tokens": total_tokens,
+        "reply": final.reply,
+        "reason": final.reason,
+        "question": final.waiting_on,
+    }
+
+
 def page_data(store: EventStore, run_id: str) -> dict[str, Any]:
-    """Everything the page shows, as one JSON-ready dict (embedded by ``render_html``)."""
+    """Everything the page shows, as one JSON-ready dict (embedded by ``render_html``).
+
+    Its size grows with the log: each event once, its RFC 6902 diff, one provenance link per
+    event on a fact's story (``links``), at most ``MAX_ARTIFACTS`` previews of ``PREVIEW_BYTES``.
+    """
     info = store.run(run_id)
     events = list(store.read(run_id))
     by_seq: dict[int, Event] = {e.seq: e for e in events}
@@ -165,6 +214,7 @@ def page_data(store: EventStore, run_id: str) -> dict[str, Any]:
     rows = event_rows(events)
     for row in rows:
         del row["at"]  # also in the event body
+    spent = usage(store, run_id)
     return {
         "run": {
             "id": info.id,
@@ -175,12 +225,14 @@ def page_data(store: EventStore, run_id: str) -> dict[str, Any]:
             "forked_at_seq": info.forked_at_seq,
             "last_seq": len(events),
         },
+        "header": _header(events, final, spent["total"]["total_tokens"]),
+        "plan": plan_layout(final),
         "events": rows,
         "initial": RunState().to_json(),
         "diffs": diffs,
-        "provenance": _fact_provenance(events, by_seq),
+        "links": _links(events, by_seq),
         "artifacts": _artifacts(store, events, {k: v.model_dump() for k, v in final.known_facts.items()}),
-        "usage": usage(store, run_id),
+        "usage": spent,
     }
 
 
@@ -188,16 +240,39 @@ def _asset(name: str) -> str:
     return resources.files("agentcore.inspection").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
-def _duration(events: list[dict[str, Any]]) -> str:
-    if len(events) < 2:
-        return "0 s"
-    first = datetime.fromisoformat(events[0]["event"]["at"])
-    last = datetime.fromisoformat(events[-1]["event"]["at"])
-    return f"{(last - first).total_seconds():.1f} s"
+_OUTCOME_TITLES = {
+    "succeeded": "Answer",
+    "failed": "Why it failed",
+    "cancelled": "Why it was cancelled",
+    "waiting_for_user": "The agent asks",
+    "running": "Not finished",
+}
+
+
+def _outcome(header: dict[str, Any]) -> tuple[str, str]:
+    status = header["status"]
+    title = _OUTCOME_TITLES.get(status, status)
+    if status == "succeeded":
+        return title, header["reply"] or "(no reply text)"
+    if status == "waiting_for_user":
+        return title, header["question"] or ""
+    if status == "running":
+        return title, "the run has no final event yet (interrupted, or still running): `agentcore resume` continues it"
+    return title, header["reason"] or "(no reason recorded)"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.0f} s"
 
 
 def render_html(store: EventStore, run_id: str) -> str:
     """The run as one self-contained HTML page (no external URL, no network request).
+
+    The page is ``assets/view.html`` filled by ``string.Template``; every value put into it is
+    HTML-escaped, and the run's data travels as JSON (``embed_json``) for the script.
 
     Raises:
         RunNotFound: no such run.
@@ -205,44 +280,31 @@ def render_html(store: EventStore, run_id: str) -> str:
     data = page_data(store, run_id)
     script = _asset("view.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:"
-    run = data["run"]
-    e = html.escape
-    total = data["usage"]["total"]["total_tokens"]
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>agentcore run {e(run['id'])}</title>\n"
-        f"<style>{_asset('view.css')}</style>\n"
-        "</head><body>\n"
-        '<header><div class="title"><span class="brand">agentcore</span> run '
-        f'<code id="run-id">{e(run["id"])}</code>'
-        f'<span id="run-status" class="status s-{e(run["status"])}">{e(run["status"])}</span></div>\n'
-        f'<div id="run-task" class="task">{e(run["task"])}</div>\n'
-        f'<div class="stats">{len(data["events"])} events · {total} tokens · {_duration(data["events"])}'
-        + (
-            f" · fork of <code>{e(run['parent_run_id'])}</code> at seq {run['forked_at_seq']}"
-            if run["parent_run_id"]
-            else ""
-        )
-        + "</div></header>\n"
-        '<main><nav id="timeline-pane"><div class="pane-head">Timeline '
-        '<input id="filter" type="search" placeholder="filter type or text"></div>'
-        '<ol id="timeline"></ol></nav>\n'
-        '<section id="detail">'
-        '<div id="seqbar"><button id="prev" type="button">&#9664;</button>'
-        '<input id="seq" type="range" min="0" value="0"><button id="next" type="button">&#9654;</button>'
-        '<span id="seq-label"></span></div>\n'
-        '<div class="card"><h2>Event</h2><div id="event-meta"></div><pre id="event-json"></pre></div>\n'
-        '<div class="card"><h2>Change from the previous seq</h2><table id="diff"></table></div>\n'
-        '<div class="card"><h2>Known facts</h2><table id="facts"></table></div>\n'
-        '<div class="card"><h2>State</h2><details id="state-box"><summary>state JSON at this seq</summary>'
-        '<pre id="state"></pre></details></div>\n'
-        '<div class="card"><h2>Artifacts</h2><div id="artifacts"></div></div>\n'
-        "</section></main>\n"
-        f'<script type="application/json" id="run-data">{embed_json(data)}</script>\n'
-        f"<script>{script}</script>\n"
-        "</body></html>\n"
+    run, header = data["run"], data["header"]
+    title, text = _outcome(header)
+    models = ", ".join(f"{role} {name}" for role, name in header["models"].items())
+    values = {
+        "run_id": run["id"],
+        "status": run["status"],
+        "status_class": re.sub(r"[^a-z_]", "", run["status"]),
+        "task": run["task"],
+        "repository": header["repository"] or "(not recorded)",
+        "models": models or "(not recorded)",
+        "duration": _duration(header["duration_s"]),
+        "tokens": str(header["tokens"]),
+        "events": str(run["last_seq"]),
+        "fork_hidden": "" if run["parent_run_id"] else "hidden",
+        "parent_run_id": run["parent_run_id"] or "",
+        "forked_at_seq": "" if run["forked_at_seq"] is None else str(run["forked_at_seq"]),
+        "outcome_title": title,
+        "outcome_text": text,
+        "plan_hidden": "" if data["plan"] else "hidden",
+    }
+    page = Template(_asset("view.html"))
+    return page.substitute(
+        {k: html.escape(v) for k, v in values.items()},
+        csp=f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:",
+        style=_asset("view.css"),
+        data=embed_json(data),
+        script=script,
     )

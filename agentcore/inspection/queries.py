@@ -40,7 +40,9 @@ __all__ = (
     "diff",
     "event_rows",
     "list_events",
+    "link_row",
     "list_runs",
+    "next_link",
     "provenance",
     "state_at",
     "summarize",
@@ -308,12 +310,28 @@ def provenance(by_seq: dict[int, Event], seq: int) -> list[dict[str, Any]]:
     while current is not None and current.seq not in visited:
         visited.add(current.seq)
         chain.append(_link(current, via))
-        if isinstance(current, (RunStarted, UserMessaged)):
-            break
-        if isinstance(current, LLMCalled) and current.role == "controller" and len(chain) > 1:
-            break  # the controller call behind a decision is where a fact's story starts
-        current, via = _cause(current, by_seq)
+        current, via = next_link(current, by_seq, first=len(chain) == 1)
     return chain
+
+
+def next_link(event: Event, by_seq: dict[int, Event], *, first: bool = False) -> tuple[Event | None, str]:
+    """The event behind ``event`` in a fact's story and how it was found (``None``: the story starts here).
+
+    A story starts at ``RunStarted``, at ``UserMessaged`` and at the controller call behind a
+    decision (unless the chain starts there: ``first``). ``provenance`` follows these links; the
+    HTML view stores one link per event and lets the page follow them, so chains are never copied.
+    """
+    if isinstance(event, (RunStarted, UserMessaged)):
+        return None, ""
+    if isinstance(event, LLMCalled) and event.role == "controller" and not first:
+        return None, ""
+    return _cause(event, by_seq)
+
+
+def link_row(event: Event) -> dict[str, Any]:
+    """What a fact's story shows of one event: ``seq``, ``type``, ``why`` and ``artifact`` when it has one."""
+    row = _link(event, "")
+    return {k: row[k] for k in ("seq", "type", "why", "artifact") if k in row}
 
 
 def why(store: EventStore, run_id: str, fact_key: str, *, seq: int | None = None) -> dict[str, Any]:

@@ -418,7 +418,8 @@ class Elements(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
-        self._in_title = tag == "title"
+        # the document's title is the first one (SVG <title> elements are tooltips, not the page title)
+        self._in_title = tag == "title" and sum(t == "title" for t, _ in self.elements) == 1
 
     def handle_endtag(self, tag: str) -> None:
         self._in_title = False
@@ -439,7 +440,9 @@ def test_hostile_strings_from_every_channel_never_run_in_the_view(tmp_path: Path
     assert dom.title == f"agentcore run {run_id}"  # no payload renamed the page
     tags = [tag for tag, _ in dom.elements]
     assert tags.count("script") == 2  # the data block and the page's own script, nothing injected
-    assert not {"img", "svg", "iframe", "a", "object", "embed"} & set(tags), sorted(set(tags))
+    assert not {"img", "iframe", "a", "object", "embed", "foreignobject", "image", "use"} & set(tags), sorted(set(tags))
+    # the one SVG is the page's own plan drawing (empty for an agent run)
+    assert [attrs.get("id") for tag, attrs in dom.elements if tag == "svg"] == ["dag-svg"]
     for tag, attrs in dom.elements:
         assert "data-pwned" not in attrs and attrs.get("id") != "pwn-link", (tag, attrs)
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)  # no event handler attribute at all
