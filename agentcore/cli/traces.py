@@ -87,7 +87,22 @@ def import_cmd(trace_file: str, store: SQLiteEventStore, db: str, as_json: bool)
     console.print(run_id, markup=False)
 
 
-def run_replay(trace_file: str, *, live_tools: bool, repo: str | None, store: SQLiteEventStore | None) -> Any:
+def _live_models(model: str | None, processor_model: str | None, planner_model: str | None) -> dict[str, Any]:
+    """Live models by role for a counterfactual replay (the offline model by its name, else OpenAI-compatible)."""
+    from agentcore.models.offline import OFFLINE_MODEL_NAME, OfflineCodeModel
+    from agentcore.models.openai import OpenAIChatModel
+
+    named = {"controller": model, "processor": processor_model, "planner": planner_model}
+    return {
+        role: OfflineCodeModel() if name == OFFLINE_MODEL_NAME else OpenAIChatModel(name)
+        for role, name in named.items()
+        if name
+    }
+
+
+def run_replay(
+    trace_file: str, *, live_tools: bool, repo: str | None, store: SQLiteEventStore | None, live: dict[str, Any]
+) -> Any:
     """Replay ``trace_file`` (tools from the trace, or the code tools over the recorded repository)."""
     from agentcore.core.events import RunStarted
     from agentcore.replay.replayer import replay_trace
@@ -106,7 +121,7 @@ def run_replay(trace_file: str, *, live_tools: bool, repo: str | None, store: SQ
         if not root:
             raise click.UsageError("this trace does not record its repository: pass --repo PATH")
         tools = code_tools(root)
-    return replay_trace(trace, tools=tools, live_tools=live_tools, store=store)
+    return replay_trace(trace, tools=tools, live_tools=live_tools, store=store, live=live)
 
 
 def replay_report_data(report: Any, *, stored: bool) -> dict[str, Any]:
@@ -122,6 +137,8 @@ def replay_report_data(report: Any, *, stored: bool) -> dict[str, Any]:
         "mismatch": report.mismatch,
         "unused": len(report.unused),
         "summary": report.describe(),
+        "live_roles": list(report.live_roles),
+        "state_diff": report.state_diff,
     }
 
 
@@ -133,27 +150,36 @@ def replay_report_data(report: Any, *, stored: bool) -> dict[str, Any]:
     type=click.Path(exists=True, file_okay=False),
     help="Repository for --live-tools (default: the recorded one).",
 )
+@click.option("--model", help="Answer the controller with this live model instead of the recording.")
+@click.option("--processor-model", help="Answer the processor with this live model (counterfactual replay).")
+@click.option("--planner-model", help="Answer the planner of a plan run with this live model.")
 @db_option
 @json_option
-def replay(trace_file: str, live_tools: bool, repo: str | None, db: str | None, as_json: bool) -> None:
-    """Re-run a trace offline and report the first divergence from the recording (exit 1 if any).
+def replay(
+    trace_file: str, live_tools: bool, repo: str | None, model: str | None, processor_model: str | None,
+    planner_model: str | None, db: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Re-run a trace (agent or plan run) and report the first divergence from the recording (exit 1 if any).
 
-    With --db (or the group's --db / $AGENTCORE_DB) the replayed run is stored there, so `events`,
-    `state`, `diff` and `view` work on it; its id is printed.
+    Models answer from the trace unless --model/--processor-model/--planner-model make a role live
+    (agentcore-offline names the offline model). With --db (or the group's --db / $AGENTCORE_DB)
+    the replayed run is stored there and its id printed, so `events`, `state`, `diff` and `view`
+    work on it.
     """
     ctx = click.get_current_context()
     store = None
     if db is not None or ctx.find_root().params.get("db"):
         store = open_db(db_target(ctx, db), must_exist=False)
         ctx.call_on_close(store.close)
-    report = run_replay(trace_file, live_tools=live_tools, repo=repo, store=store)
+    live = _live_models(model, processor_model, planner_model)
+    report = run_replay(trace_file, live_tools=live_tools, repo=repo, store=store, live=live)
     data = replay_report_data(report, stored=store is not None)
     if as_json:
         print_json(data)
     else:
         console.print(report.describe(), markup=False)
         if store is not None:
-            err_console.print(f"stored the replay as run {safe(report.run_id)} in {safe(store.path)}")
+            console.print(f"stored as run {report.run_id} in {store.path}", markup=False)
     if not report.ok:
         sys.exit(EXIT_FAILED)
 

@@ -1,2 +1,1 @@
-"""Record and replay: models and tools answered from a trace, ``replay_trace`` and divergence reports.
-"""
+"""Record and replay: models and tools answered from a trace, ``replay_trace`` and divergence reports."""

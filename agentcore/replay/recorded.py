@@ -29,7 +29,10 @@ from agentcore.storage.trace import Trace, read_trace
 from agentcore.tools.base import Tool, ToolResult
 from agentcore.tools.runner import ToolRunner
 
-__all__ = ("RecordedModels", "ReplayChatModel", "ReplayToolRunner", "recorded_tools")
+__all__ = ("RecordedModels", "ReplayChatModel", "ReplayToolRunner", "recorded_tools", "stub_tool")
+
+_LIVE_FLAGS = {"controller": "--model NAME", "processor": "--processor-model NAME", "planner": "--planner-model NAME"}
+"""The ``agentcore replay`` option that makes each role live (named in mismatch hints)."""
 
 
 @dataclass(kw_only=True)
@@ -135,7 +138,8 @@ class RecordedModels:
         )
         message = (
             f"{request.role} call {where}: no recorded response for request {digest}; {hint}. "
-            "Re-run with a live model or re-record the trace"
+            f"Re-run with a live model (`agentcore replay TRACE {_LIVE_FLAGS.get(request.role, '--model NAME')}`, "
+            "or `live=` from Python) or re-record the trace"
         )
         self.mismatches.append(message)
         raise ReplayMismatch(message)
@@ -202,15 +206,16 @@ def recorded_tools(trace: Trace) -> list[Tool]:
             if art is None:
                 continue
             request = ChatRequest.model_validate_json(art.data)
-            return [_stub(s) for s in request.tools if s.name not in ("read_artifact", "ask_user")]
+            return [stub_tool(s) for s in request.tools if s.name not in ("read_artifact", "ask_user")]
     return []
 
 
-def _stub(spec: ToolSpec) -> Tool:
+def stub_tool(spec: ToolSpec | None, *, name: str = "") -> Tool:
+    """A tool that only carries a recorded spec (or just ``name``); it cannot run."""
     return Tool(
-        name=spec.name,
-        description=spec.description,
-        parameters=dict(spec.parameters),
+        name=spec.name if spec is not None else name,
+        description=spec.description if spec is not None else "",
+        parameters=dict(spec.parameters) if spec is not None else {"type": "object", "properties": {}},
         fn=_not_recorded,
         args_model=_AnyArguments,
     )

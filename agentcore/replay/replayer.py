@@ -47,8 +47,8 @@ __all__ = (
     "replay_trace_async",
 )
 
-IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "run_id"})
-"""Event fields a replay may change: wall-clock times and the run id."""
+IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "next_attempt_at", "run_id"})
+"""Event fields a replay may change: wall-clock times (a retry's due time included) and the run id."""
 
 
 class AgentFactory(Protocol):
@@ -206,12 +206,6 @@ async def replay_trace_async(
     if started is None:
         raise ConfigError("the trace has no run_started event; there is nothing to replay")
     config = started.run_config()
-    if config.runner == "plan":
-        raise ConfigError(
-            "this trace records a PlanRunner run; replay re-runs Agent runs (controller, tools, processor) "
-            "only. Inspect a plan run with `agentcore events`, `state`, `why` and `view`, or re-run its plan "
-            "with PlanRunner.resume on an imported copy"
-        )
     live = dict(live or {})
     if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
         raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
@@ -235,6 +229,15 @@ async def replay_trace_async(
             return "before the run started"
 
     recorded = RecordedModels(t.events)
+    if config.runner == "plan":
+        if agent_factory is not None:
+            raise ConfigError("agent_factory replays Agent runs; this trace records a PlanRunner run")
+        from agentcore.replay.plans import replay_plan_run
+
+        await replay_plan_run(
+            t, started, run_id=run_id, store=target, recorded=recorded, live=live, tools=tools, live_tools=live_tools
+        )
+        return _report(t, original, run_id, target, recorded, live)
     models = {
         role: live[role]
         if role in live
@@ -254,6 +257,12 @@ async def replay_trace_async(
             result = await agent.answer(run_id, answers.pop(0).text)
     except ReplayMismatch:
         pass  # recorded in `recorded.mismatches`; the events written so far are compared below
+    return _report(t, original, run_id, target, recorded, live)
+
+
+def _report(
+    t: Trace, original: str, run_id: str, target: EventStore, recorded: RecordedModels, live: Mapping[str, ChatModel]
+) -> ReplayReport:
     actual = list(target.read(run_id))
     before = fold(t.events)
     after = fold(actual)

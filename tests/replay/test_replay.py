@@ -227,7 +227,7 @@ def test_bad_replay_arguments() -> None:
         replay_trace(BASIC, live={"critic": ScriptedChatModel([])})
 
 
-def test_a_plan_run_trace_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+def test_a_plan_run_trace_replays_and_an_agent_factory_is_refused_for_it(tmp_path: Path) -> None:
     from agentcore.core.plans import Plan, Step
     from agentcore.runtime.plan_runner import PlanRunner
     from agentcore.storage.memory import MemoryEventStore
@@ -244,5 +244,7 @@ def test_a_plan_run_trace_is_refused_with_a_clear_message(tmp_path: Path) -> Non
     assert result.status == "succeeded"
     path = tmp_path / "plan.jsonl"
     export_run(store, result.run_id, path)
-    with pytest.raises(ConfigError, match="PlanRunner run; replay re-runs Agent runs"):
-        replay_trace(path)
+    report = replay_trace(path)
+    assert report.ok and report.status == "succeeded", report.describe()
+    with pytest.raises(ConfigError, match="agent_factory replays Agent runs; this trace records a PlanRunner run"):
+        replay_trace(path, agent_factory=lambda *a: None)
