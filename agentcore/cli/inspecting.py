@@ -140,7 +140,9 @@ def diff(run_id: str, a: int, b: int, store: SQLiteEventStore, db: str, as_json:
 @with_store()
 def why(run_id: str, fact_key: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Explain a fact: fact <- patch <- processor call <- tool result and artifact <- decision."""
-    data = inspect_run.why(store, run_id, fact_key)
+    from agentcore.inspection.provenance import why as explain
+
+    data = explain(store, run_id, fact_key)
     if as_json:
         print_json(data)
         return
@@ -175,9 +177,12 @@ def _write_stdout(data: bytes) -> None:
 def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Show (or save) a stored artifact.
 
-    On a terminal a preview is shown; when stdout is a file or a pipe (`agentcore artifact ID > f`)
-    the exact bytes are written, as with `-o -`.
+    On a terminal a preview is shown (`-o -`: the whole text, control sequences inert); when stdout
+    is a file or a pipe (`agentcore artifact ID > f`, `-o -`) the exact bytes are written.
     """
+    if output == "-" and support.stdout_is_terminal():  # a terminal gets the text, with control sequences inert
+        console.print(store.artifacts.read(artifact_id).decode("utf-8", errors="replace"), markup=False, end="")
+        return
     if output == "-" or (output is None and not as_json and not support.stdout_is_terminal()):
         _write_stdout(store.artifacts.read(artifact_id))
         return

@@ -32,7 +32,8 @@ from agentcore.core.events import Event, LLMCalled, RunStarted, StatePatched, St
 from agentcore.core.fold import RunState, apply, compile_patch, diff_states
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
 from agentcore.inspection.dag import plan_layout
-from agentcore.inspection.queries import artifact_preview, event_rows, link_row, next_link, usage
+from agentcore.inspection.provenance import link_row, next_link
+from agentcore.inspection.queries import artifact_preview, event_rows, usage
 from agentcore.storage.base import EventStore
 
 __all__ = ("embed_json", "page_data", "render_html", "seq_diffs")

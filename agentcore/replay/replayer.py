@@ -211,7 +211,7 @@ async def replay_trace_async(
         raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
     if live_tools and tools is None:
         raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
-    target = store if store is not None else MemoryEventStore()
+    target: EventStore = store if store is not None else MemoryEventStore()
     # recorded tool outputs must be readable in the replay's store
     target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
     original = started.run_id

@@ -140,3 +140,21 @@ def test_progress_on_a_real_terminal_stream_is_inert(hostile: tuple[Path, Path, 
         stripped = re.sub(r"\x1b\[[0-9;]*m", "", stream)
         assert not RAW.search(stripped), repr(RAW.search(stripped))
         assert "pwned\x07" not in stream and "\x9b" not in stream
+
+
+def test_an_artifact_shown_on_a_terminal_is_inert_but_piped_exactly(
+    hostile: tuple[Path, Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentcore.cli.support as support
+    from agentcore.storage.sqlite.store import SQLiteEventStore
+
+    _, db, _ = hostile
+    data = "".join(SEQUENCES.values()).replace("\x00", "").encode()  # text (a NUL would make it binary)
+    with SQLiteEventStore(db) as s:
+        ident = s.artifacts.put(data, "text/plain").id
+    assert invoke("artifact", ident, "-o", "-", "--db", db).stdout_bytes == data  # a pipe: the exact bytes
+    monkeypatch.setattr(support, "stdout_is_terminal", lambda: True)
+    for args in (["-o", "-"], []):
+        shown = invoke("artifact", ident, *args, "--db", db)
+        assert_inert(shown)
+        assert "\\x1b]0;pwned\\x07" in shown.stdout

@@ -23,7 +23,8 @@ from agentcore.core.events import (
 )
 from agentcore.core.patches import AppendKnownFacts, FactInput
 from agentcore.errors import ArtifactNotFound, ConfigError, RunNotFound
-from agentcore.inspection.queries import artifact_preview, diff, list_events, list_runs, state_at, usage, why
+from agentcore.inspection.provenance import why
+from agentcore.inspection.queries import artifact_preview, diff, list_events, list_runs, state_at, usage
 from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.storage.base import EventStore
 from agentcore.storage.memory import MemoryEventStore

@@ -220,7 +220,7 @@ def test_the_page_grows_linearly_with_a_provenance_chain(tmp_path: Path) -> None
 
 
 def test_why_still_follows_the_whole_chain() -> None:
-    from agentcore.inspection.queries import why
+    from agentcore.inspection.provenance import why
 
     store = patch_chain(300)
     chain = why(store, "c", "fact49")["chain"]
