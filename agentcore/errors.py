@@ -11,6 +11,7 @@ Every error agentcore raises on purpose is an ``AgentcoreError``::
     │   └── UnsupportedEventVersion
     ├── StoreError                   the event or artifact store
     │   ├── ConcurrencyError         another writer appended to this run first
+    │   │   └── LeaseLost            a worker's lease on a queued run was taken over (stale token)
     │   ├── RunNotFound
     │   │   └── RunNotStarted        the run exists but recorded no event: start it with run(...)
     │   ├── ArtifactNotFound
@@ -82,6 +83,10 @@ class ConcurrencyError(StoreError):
     "Another writer appended to this run first"
 
 
+class LeaseLost(ConcurrencyError):
+    "A worker's lease on a queued run is no longer valid: another worker took the run over"
+
+
 class RunNotFound(StoreError):
     "No run with this id exists in the store"
 
@@ -103,7 +108,7 @@ class SchemaTooNew(StoreError):
 
 
 class StorageUnavailable(StoreError):
-    "The database could not be written: disk full, read-only file or I/O error"
+    "The database could not be used: disk full, read-only file, I/O error, or a server that is down or refuses us"
 
 
 class ModelError(AgentcoreError):

@@ -1,4 +1,4 @@
-"""Shared fixtures: every store test runs against both stores; no real LLM calls leave the machine."""
+"""Shared fixtures: every store test runs against every store; no real LLM calls leave the machine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.openai_server", "tests.support.torture_plugin"]
+pytest_plugins = ["tests.support.openai_server", "tests.support.torture_plugin", "tests.support.postgres"]
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +25,21 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "agentcore.db"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[object]:
-    """An empty event store: the in-memory one and a real SQLite file."""
+    """An empty event store: the in-memory one, a real SQLite file and a real PostgreSQL database."""
     if request.param == "memory":
         from agentcore.storage.memory import MemoryEventStore
 
         yield MemoryEventStore()
+    elif request.param == "postgres":
+        from agentcore.storage.postgres.store import PostgresEventStore
+
+        pg = PostgresEventStore(request.getfixturevalue("pg_url"))
+        try:
+            yield pg
+        finally:
+            pg.close()
     else:
         from agentcore.storage.sqlite.store import SQLiteEventStore
 

@@ -48,6 +48,8 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "openai": ("models.openai",),
     "sqlite_utils": ("storage.sqlite",),
     "sqlite3": ("storage.sqlite",),
+    "psycopg": ("storage.postgres",),  # the optional PostgreSQL store (agentcore[postgres])
+    "psycopg_pool": ("storage.postgres",),
     "click": ("cli",),
     "rich": ("cli",),
     "genai_prices": ("models.prices",),  # price data for LLMCalled.cost_usd, behind one function
@@ -57,7 +59,8 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
 """A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
 THIRD_PARTY = {
-    "pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2"
+    "pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2",
+    "psycopg", "psycopg_pool",
 }
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 

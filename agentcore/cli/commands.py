@@ -1,7 +1,7 @@
 """The ``agentcore`` command: ask a code-search question, then inspect, fork, resume, export and replay runs.
 
-Every command that reads runs takes ``--db`` (also a group option; default ``$AGENTCORE_DB``, else
-``./agentcore.db``), every command takes ``--json`` for machine-readable output, and ``last`` stands
+Every command that reads runs takes ``--db`` (a file path or a ``postgresql://`` URL; also a group
+option; default ``$AGENTCORE_DB``, else ``./agentcore.db``), every command takes ``--json`` for machine-readable output, and ``last`` stands
 for the newest run wherever a run id is expected. Exit codes, streams and error shapes are the
 conventions of ``agentcore.cli.support``.
 """
@@ -28,11 +28,13 @@ from agentcore.cli.support import (
     json_option,
     print_json,
     safe,
+    shown,
     with_store,
 )
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.storage.targets import describe
 
 __all__ = ("cli", "console", "err_console", "main")
 
@@ -43,8 +45,8 @@ __all__ = ("cli", "console", "err_console", "main")
     "db",
     default=None,
     envvar=DB_ENV,
-    type=click.Path(dir_okay=False),
-    help=f"The SQLite file runs are stored in, for every command (default: ${DB_ENV}, else {DEFAULT_DB}).",
+    help=f"Where runs are stored, for every command: an SQLite file path or a postgresql://user:password@host:"
+    f"port/dbname URL (default: ${DB_ENV}, else {DEFAULT_DB}).",
 )
 @click.version_option(package_name="agentcore")
 def cli(db: str | None) -> None:
@@ -67,7 +69,7 @@ def _cmd(*parts: str) -> str:
 
 
 def _db_args(db: str) -> list[str]:
-    return [] if db == (os.environ.get(DB_ENV) or DEFAULT_DB) else ["--db", db]
+    return [] if db == (os.environ.get(DB_ENV) or DEFAULT_DB) else ["--db", describe(db)]  # never a password
 
 
 def _print_result(result: RunResult, db: str, as_json: bool) -> None:
@@ -79,7 +81,7 @@ def _print_result(result: RunResult, db: str, as_json: bool) -> None:
     if as_json:
         data = {
             "run_id": rid, "status": result.status, "reply": result.reply, "reason": result.reason,
-            "facts": cited, "events": state.last_seq, "tokens": state.tokens, "db": db,
+            "facts": cited, "events": state.last_seq, "tokens": state.tokens, "db": describe(db),
         }  # fmt: skip
         if result.status == "waiting_for_user":
             data.update(question=result.reason, answer_command=answer_cmd)
@@ -110,7 +112,7 @@ def _print_text(result: RunResult, cited: list[dict], db: str, answer_cmd: str) 
             where = f"source {f['source']}" + (f", artifact {f['artifact_id']}" if f.get("artifact_id") else "")
             console.print(f"- [bold]{safe(f['key'])}[/bold]: {safe(f['value'])} [dim]({safe(where)})[/dim]")
     db_args = _db_args(db)
-    err_console.print(f"\nrun {safe(rid)}: {state.last_seq} events, {state.tokens} tokens, stored in {safe(db)}")
+    err_console.print(f"\nrun {safe(rid)}: {state.last_seq} events, {state.tokens} tokens, stored in {shown(db)}")
     err_console.print("inspect it with:")
     fact = next(iter(state.known_facts), "FACT_KEY")
     for cmd in (

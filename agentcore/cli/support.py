@@ -10,7 +10,9 @@
   imported trace cannot drive the terminal.
 - **Errors**: one line, ``Error: <message>`` on stderr, never a traceback or an internal class name;
   with ``--json`` the error is ``{"error": {"type": ..., "message": ...}}`` on stdout.
-- **The store**: ``--db`` on the group or the command, else ``$AGENTCORE_DB``, else ``agentcore.db``;
+- **The store**: ``--db`` on the group or the command, else ``$AGENTCORE_DB``, else ``agentcore.db``
+  (a file path or a ``postgresql://`` URL, opened by ``storage.open_store``; ``shown(db)`` is what
+  may be printed of it: a URL without its password);
   ``with_store`` opens it once per command (closed by ``ctx.call_on_close``) and resolves ``last``.
 """
 
@@ -30,7 +32,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentcore.errors import AgentcoreError, RunNotFound
+from agentcore.storage import open_store
 from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.storage.targets import describe, is_url
 
 __all__ = (
     "DB_ENV",
@@ -48,6 +52,7 @@ __all__ = (
     "inert",
     "print_json",
     "safe",
+    "shown",
     "with_store",
 )
 
@@ -221,13 +226,19 @@ def db_target(ctx: click.Context, db: str | None) -> str:
     return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
-def open_db(db: str, *, must_exist: bool = True) -> SQLiteEventStore:
-    """Open the store at ``db``; a missing file is an error unless ``must_exist`` is false."""
-    if must_exist and not Path(db).exists():
+def open_db(db: str, *, must_exist: bool = True) -> Any:
+    """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false."""
+    if must_exist and not is_url(db) and not Path(db).exists():
         raise click.ClickException(
-            f"no database at {inert(db)}: run `agentcore ask` first, or pass --db PATH (or set {DB_ENV})"
+            f"no database at {inert(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
+            f"(or set {DB_ENV})"
         )
-    return SQLiteEventStore(db)
+    return open_store(db)
+
+
+def shown(db: str) -> str:
+    """``db`` as it may be printed: a URL without its password, made inert."""
+    return inert(describe(db))
 
 
 def resolve_run(store: SQLiteEventStore, run_id: str) -> str:
@@ -246,8 +257,8 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--db",
         "db",
         default=None,
-        type=click.Path(dir_okay=False),
-        help=f"The SQLite file runs are stored in (default: the group's --db, ${DB_ENV}, or {DEFAULT_DB}).",
+        help=f"An SQLite file path or a postgresql://user:password@host:port/dbname URL (default: the group's "
+        f"--db, ${DB_ENV}, or {DEFAULT_DB}).",
     )(fn)
 
 

@@ -1,0 +1,181 @@
+"""The connection pool of a PostgreSQL store, and driver errors made agentcore errors.
+
+``PgConnection`` owns a ``psycopg_pool.ConnectionPool`` (connections are checked before use, so
+one that a server restart broke is replaced instead of handed out). Every unit of work is one
+transaction on one pooled connection: ``transaction(action)`` commits on success and rolls back
+on any error. Driver errors become ``StorageUnavailable`` with what happened and what to do.
+
+Secrets: the URL's password is used to connect and nowhere else. ``where`` (the URL without its
+password) is what messages, ``repr`` and logs show, and every driver message is scrubbed of the
+password before it is put into an agentcore error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from agentcore.errors import ConfigError, StorageUnavailable
+from agentcore.storage.targets import describe, is_url
+
+log = logging.getLogger("agentcore.storage.postgres")
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long to wait for the server to accept a connection before ``StorageUnavailable``."""
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if any) replaced by ``***``; a key=value conninfo is summarised."""
+    if is_url(url):
+        return describe(url)
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparseable connection string)"
+    host, port, db = params.get("host", ""), params.get("port", ""), params.get("dbname", "")
+    return f"postgresql://{params.get('user', '')}@{host}{':' + str(port) if port else ''}/{db}"
+
+
+def secrets_of(url: str) -> list[str]:
+    """The password of a URL in every spelling a message could show it (raw, decoded, quoted)."""
+    try:
+        found = conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        found = None
+    password = str(found) if found else None
+    if not password:
+        parts = urlsplit(url) if is_url(url) else None
+        password = unquote(parts.password) if parts is not None and parts.password else None
+    if not password:
+        return []
+    return sorted({password, quote(password, safe=""), unquote(password)}, key=len, reverse=True)
+
+
+class PgConnection:
+    """The pool of a store's connections (internal plumbing shared by events, artifacts, queue)."""
+
+    def __init__(self, url: str, *, max_size: int = 4, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigError(f"a PostgreSQL store needs a postgresql:// URL, got {url!r}")
+        if not isinstance(max_size, int) or max_size < 1:
+            raise ConfigError(f"max_size must be an integer >= 1, got {max_size!r}")
+        self.url = url
+        self.where = redact(url)
+        self.secrets = secrets_of(url)
+        self.connect_timeout_s = connect_timeout_s
+        self.closed = False
+        self.kwargs: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout_s))}
+        # one direct connection first: it says exactly why a server cannot be used (down,
+        # credentials, no such database), where a pool would only time out
+        first = self.connect()
+        first.close()
+        self.pool = psycopg_pool.ConnectionPool(
+            url,
+            kwargs=self.kwargs,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=connect_timeout_s,
+            reconnect_timeout=max(connect_timeout_s, 30.0),
+            name="agentcore",
+        )
+        self.pool.open(wait=False)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the URL's password removed (driver messages never carry it, but be sure)."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def connect(self, **extra: Any) -> psycopg.Connection[Any]:
+        """A new connection outside the pool (the first check, LISTEN); errors are agentcore errors."""
+        try:
+            return psycopg.connect(self.url, **{**self.kwargs, **extra})
+        except psycopg.Error as e:
+            raise self.connect_error(e) from None
+
+    def connect_error(self, e: BaseException) -> StorageUnavailable:
+        text = self.scrub(str(e).strip())
+        low = text.lower()
+        if "password authentication failed" in low or "no password supplied" in low or "authentication" in low:
+            return StorageUnavailable(
+                f"the PostgreSQL server at {self.where} refused the credentials ({text}). Check the user and "
+                "password in the URL (or PGPASSWORD / ~/.pgpass); nothing was read or written."
+            )
+        if "does not exist" in low and "database" in low:
+            return StorageUnavailable(
+                f"{self.where}: {text}. Create it first (`createdb NAME`, or CREATE DATABASE as a superuser); "
+                "nothing was written."
+            )
+        if "timeout" in low or "timed out" in low:
+            return StorageUnavailable(
+                f"the PostgreSQL server at {self.where} did not answer within {self.connect_timeout_s:g} s "
+                f"({text}). Check that it runs and that the host and port are right; nothing was written."
+            )
+        return StorageUnavailable(
+            f"cannot connect to the PostgreSQL server at {self.where} ({text}). Is it running and listening "
+            "there? Start it (see README, 'PostgreSQL') or fix the host/port in the URL; nothing was written."
+        )
+
+    def lost(self, e: BaseException, action: str) -> StorageUnavailable:
+        """The error for a driver failure while doing ``action`` on an open connection."""
+        text = self.scrub(str(e).strip()) or type(e).__name__
+        if isinstance(e, psycopg_pool.PoolTimeout):
+            return StorageUnavailable(
+                f"no connection to the PostgreSQL server at {self.where} within {self.connect_timeout_s:g} s, so "
+                f"agentcore could not {action}: is the server down? Nothing was written; retry once it is back."
+            )
+        if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
+            e, pg_errors.QueryCanceled
+        ):
+            return StorageUnavailable(
+                f"the connection to the PostgreSQL server at {self.where} was lost while trying to {action} "
+                f"({text}). A write that was under way may or may not have committed: re-read the run "
+                "(resume it) once the server is back; the log stays consistent either way."
+            )
+        return StorageUnavailable(f"{self.where}: could not {action}: {text}")
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise ConfigError(f"the store on {self.where} is closed; open a new one")
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection: commit on success, roll back on any error.
+
+        Driver errors surface as ``StorageUnavailable`` naming ``action``; unique violations pass
+        through (callers turn them into ``ConcurrencyError``), as do agentcore errors.
+        """
+        self.check_open()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except (pg_errors.UniqueViolation, pg_errors.ForeignKeyViolation):
+            raise
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            raise self.lost(e, action) from None
+
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> list[tuple[Any, ...]]:
+        """Rows of one read query."""
+        with self.transaction(action) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> tuple[Any, ...] | None:
+        """The first row of a read query, or ``None``."""
+        with self.transaction(action) as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        """Close the pool (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.pool.close()

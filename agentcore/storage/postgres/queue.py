@@ -1,0 +1,246 @@
+"""The work queue of a PostgreSQL store: queued runs, leases, fencing tokens and wake-ups.
+
+A queued run has a row in ``queue``: ``state`` is ``queued`` (nobody holds it), ``leased`` (a worker
+holds it until ``lease_expires``) or ``done`` (it finished or waits for the user). Claiming takes
+the oldest row that is queued or whose lease expired with ``FOR UPDATE SKIP LOCKED`` (so workers
+never wait on each other) and bumps its ``lease_token``: a number that only grows, handed to the
+claimer. Every append a worker makes under its lease checks the token in the same transaction
+(``FOR SHARE`` on the queue row, so a claim cannot slip in between): once another worker has taken
+the run over, the old holder's writes are refused with ``LeaseLost`` and nothing of them is
+written. A worker renews its lease with a heartbeat; a worker that dies stops renewing and after
+``lease_s`` another worker claims the run and resumes it from the log.
+
+``submit`` and every release send ``NOTIFY agentcore_queue``; idle workers ``LISTEN`` on it (with a
+poll as a fallback), and ``wait_for`` listens on ``agentcore_done`` for finished runs.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from agentcore.core.events import BaseEvent
+from agentcore.errors import ConfigError, LeaseLost, StorageUnavailable
+
+if TYPE_CHECKING:
+    from agentcore.storage.postgres.connection import PgConnection
+
+QUEUE_CHANNEL = "agentcore_queue"
+DONE_CHANNEL = "agentcore_done"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lease:
+    """A worker's hold on a queued run until ``expires`` (renew it with ``renew``)."""
+
+    run_id: str
+    token: int
+    """The fencing token: appends under this lease are refused once a later claim raised it."""
+    owner: str
+    spec: dict[str, Any]
+    """What the submitter asked for (the factory that builds the run's agent reads it)."""
+    claims: int
+    """How many times the run was claimed, this claim included (> 1: it is being taken over)."""
+
+
+class QueueMixin:
+    """Queue methods of ``PostgresEventStore`` (they share its connection pool)."""
+
+    _db: PgConnection
+    where: str
+
+    def _insert_run(
+        self, run_id: str, task: str, created: datetime | None, events: Sequence[BaseEvent], spec: str | None = None
+    ) -> None:  # pragma: no cover - implemented by the store
+        raise NotImplementedError
+
+    def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, lease: int | None) -> int:
+        raise NotImplementedError  # pragma: no cover - implemented by the store
+
+    # -- submitting ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        task: str,
+        *,
+        spec: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str:
+        """Create a run and queue it for a worker, in one transaction; returns the run id.
+
+        ``spec`` (a JSON object) tells the worker's factory what to build (for the built-in
+        code-search agent: ``{"kind": "ask", "repo": PATH, ...}``). ``events`` may start the run
+        (its ``RunStarted``); without them the worker starts it.
+
+        Raises:
+            ConfigError: an empty task, or a spec that is not a JSON object.
+            ConcurrencyError: a run with ``run_id`` exists.
+        """
+        from agentcore.storage.base import check_batch, new_run_id
+
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        try:
+            text = json.dumps(dict(spec or {}), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"spec must be a JSON object: {e}") from None
+        run_id = run_id or new_run_id()
+        check_batch(run_id, events, 0)
+        self._insert_run(run_id, task, None, events, spec=text)
+        return run_id
+
+    def _enqueue_in(self, conn: psycopg.Connection[Any], run_id: str, spec: str) -> None:
+        conn.execute("INSERT INTO queue (run_id, spec) VALUES (%s, %s)", (run_id, spec))
+        conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_CHANNEL, run_id))
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, lease_s: float = 30.0) -> Lease | None:
+        """Take the oldest queued run (or one whose lease expired) for ``lease_s`` seconds, or ``None``."""
+        with self._db.transaction("claim a queued run") as conn:
+            row = conn.execute(
+                "SELECT run_id FROM queue WHERE state = 'queued' OR (state = 'leased' AND lease_expires < now()) "
+                "ORDER BY submitted, run_id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ).fetchone()
+            if row is None:
+                return None
+            got = conn.execute(
+                "UPDATE queue SET state = 'leased', lease_owner = %s, lease_token = lease_token + 1, "
+                "lease_expires = now() + make_interval(secs => %s), claims = claims + 1 WHERE run_id = %s "
+                "RETURNING lease_token, spec::text, claims",
+                (owner, lease_s, row[0]),
+            ).fetchone()
+        assert got is not None
+        return Lease(run_id=row[0], token=got[0], owner=owner, spec=json.loads(got[1]), claims=got[2])
+
+    def renew(self, lease: Lease, *, lease_s: float = 30.0) -> bool:
+        """Extend a lease by ``lease_s`` from now; ``False`` if it was lost (another worker took the run)."""
+        with self._db.transaction(f"renew the lease on run {lease.run_id!r}") as conn:
+            cur = conn.execute(
+                "UPDATE queue SET lease_expires = now() + make_interval(secs => %s) "
+                "WHERE run_id = %s AND lease_token = %s AND state = 'leased'",
+                (lease_s, lease.run_id, lease.token),
+            )
+            return cur.rowcount == 1
+
+    def release(self, lease: Lease, *, done: bool) -> bool:
+        """End a lease: ``done`` (the run finished or waits for the user) or back to the queue.
+
+        Returns ``False`` when the lease had already been lost (nothing changed then).
+        """
+        state = "done" if done else "queued"
+        with self._db.transaction(f"release run {lease.run_id!r}") as conn:
+            cur = conn.execute(
+                "UPDATE queue SET state = %s, lease_owner = NULL, lease_expires = NULL, "
+                "finished = CASE WHEN %s THEN now() END WHERE run_id = %s AND lease_token = %s AND state = 'leased'",
+                (state, done, lease.run_id, lease.token),
+            )
+            if cur.rowcount == 1:
+                conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL if done else QUEUE_CHANNEL, lease.run_id))
+            return cur.rowcount == 1
+
+    def _check_lease_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> None:
+        row = conn.execute(
+            "SELECT lease_token, state FROM queue WHERE run_id = %s FOR SHARE", (run_id,)
+        ).fetchone()
+        if row is None or row[0] != token or row[1] != "leased":
+            now = "no queue entry" if row is None else f"token {row[0]}, {row[1]}"
+            raise LeaseLost(
+                f"run {run_id!r}: this worker's lease (token {token}) is no longer valid ({now}): another "
+                "worker has taken the run over; nothing of this batch was written. Drop the run."
+            )
+
+    def leased(self, lease: Lease) -> LeasedStore:
+        """This store seen through ``lease``: its appends to the leased run are fenced by the token."""
+        return LeasedStore(self, lease)
+
+    # -- watching --------------------------------------------------------------------------------
+
+    def queue_entries(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Queue rows (run id, state, claims, lease owner/token, run status), oldest first."""
+        ids = None if run_ids is None else list(run_ids)
+        rows = self._db.query(
+            "SELECT q.run_id, q.state, q.claims, q.lease_owner, q.lease_token, r.status FROM queue q "
+            "JOIN runs r ON r.id = q.run_id WHERE %s::text[] IS NULL OR q.run_id = ANY(%s::text[]) "
+            "ORDER BY q.submitted, q.run_id",
+            (ids, ids),
+        )
+        keys = ("run_id", "state", "claims", "lease_owner", "lease_token", "status")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def listen(self, *channels: str) -> Listener:
+        """A connection listening on ``channels`` (``QUEUE_CHANNEL``, ``DONE_CHANNEL``)."""
+        return Listener(self._db, channels)
+
+
+class Listener:
+    """A dedicated connection that ``LISTEN``s; ``wait(timeout)`` returns when a notification arrives."""
+
+    def __init__(self, db: PgConnection, channels: Sequence[str]) -> None:
+        self._db = db
+        self._channels = tuple(channels)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _open(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            conn = self._db.connect(autocommit=True)
+            for ch in self._channels:
+                conn.execute(f"LISTEN {ch}")  # type: ignore[arg-type]  # channel names are our constants
+            self._conn = conn
+        return self._conn
+
+    def wait(self, timeout: float) -> list[str]:
+        """Payloads of the notifications that arrived within ``timeout`` s (maybe none)."""
+        try:
+            conn = self._open()
+            got = [n.payload for n in conn.notifies(timeout=0, stop_after=1000)]
+            if got:
+                return got
+            ready, _, _ = select.select([conn.fileno()], [], [], timeout)
+            return [n.payload for n in conn.notifies(timeout=0, stop_after=1000)] if ready else []
+        except psycopg.Error as e:
+            self.close()
+            raise self._db.lost(e, "listen for queue notifications") from None
+        except StorageUnavailable:
+            time.sleep(min(timeout, 1.0))
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+
+
+class LeasedStore:
+    """A store whose appends to one run are fenced by a lease token (everything else passes through)."""
+
+    def __init__(self, store: Any, lease: Lease) -> None:
+        self._store = store
+        self.lease = lease
+        self.artifacts = store.artifacts
+
+    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
+        token = self.lease.token if run_id == self.lease.run_id else None
+        return int(self._store._append(run_id, events, expected_seq, token))
+
+    def create_run(self, task: str, **kwargs: Any) -> str:
+        if kwargs.get("run_id") == self.lease.run_id:
+            raise LeaseLost(f"run {self.lease.run_id!r} already exists; resume it instead of creating it")
+        return str(self._store.create_run(task, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return f"{self._store!r} (lease {self.lease.token} on {self.lease.run_id})"
