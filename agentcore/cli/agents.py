@@ -92,3 +92,17 @@ def agent_for_run(
     if max_steps is not None:
         budgets["max_steps"] = max_steps
     return code_agent(repo, store, controller, processor, **budgets)
+
+
+def ask_app(store: EventStore, spec: dict[str, Any]) -> Agent:
+    """The default app of ``agentcore worker``: the code-search agent a ``submit`` spec describes.
+
+    ``spec``: ``{"repo": PATH, "model": NAME | None, "processor_model": NAME | None,
+    "offline": bool, "max_steps": int}`` (what ``agentcore submit`` writes). Models come from this
+    worker's environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``), never from the queue.
+    """
+    repo = spec.get("repo")
+    if not isinstance(repo, str) or not repo:
+        raise ConfigError(f"this queued run has no repo in its spec ({spec!r}): submit it with --repo PATH")
+    controller, processor = make_models(spec.get("model"), spec.get("processor_model"), bool(spec.get("offline")))
+    return code_agent(repo, store, controller, processor, max_steps=int(spec.get("max_steps") or 12))

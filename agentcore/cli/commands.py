@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from agentcore.cli import inspecting, traces
+from agentcore.cli import inspecting, traces, work
 from agentcore.cli.agents import agent_for_run, code_agent, make_models, offline_wanted
 from agentcore.cli.support import (
     DB_ENV,
@@ -60,7 +60,7 @@ def cli(db: str | None) -> None:
     """
 
 
-for _command in (*inspecting.COMMANDS, *traces.COMMANDS):
+for _command in (*inspecting.COMMANDS, *traces.COMMANDS, *work.COMMANDS):
     cli.add_command(_command)
 
 

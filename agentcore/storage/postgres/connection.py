@@ -31,6 +31,17 @@ log = logging.getLogger("agentcore.storage.postgres")
 CONNECT_TIMEOUT_S = 10.0
 """How long to wait for the server to accept a connection before ``StorageUnavailable``."""
 
+NETWORK_TIMEOUT_S = 15
+"""A connection whose sent data stays unacknowledged this long (a cut network) is given up
+(``tcp_user_timeout`` and TCP keepalives), and the server ends a session of ours that sits idle
+inside a transaction this long (``idle_in_transaction_session_timeout``), so a client cut off
+mid-transaction cannot hold a run's row lock against the worker that takes the run over."""
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(f"SET idle_in_transaction_session_timeout = {NETWORK_TIMEOUT_S * 1000}")
+    conn.commit()
+
 
 def redact(url: str) -> str:
     """The URL with its password (if any) replaced by ``***``; a key=value conninfo is summarised."""
@@ -72,7 +83,15 @@ class PgConnection:
         self.secrets = secrets_of(url)
         self.connect_timeout_s = connect_timeout_s
         self.closed = False
-        self.kwargs: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout_s))}
+        self.kwargs: dict[str, Any] = {
+            "connect_timeout": max(1, round(connect_timeout_s)),
+            "application_name": "agentcore",
+            "keepalives": 1,
+            "keepalives_idle": NETWORK_TIMEOUT_S // 3,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": NETWORK_TIMEOUT_S * 1000,
+        }
         # one direct connection first: it says exactly why a server cannot be used (down,
         # credentials, no such database), where a pool would only time out
         first = self.connect()
@@ -84,6 +103,7 @@ class PgConnection:
             max_size=max_size,
             open=False,
             check=psycopg_pool.ConnectionPool.check_connection,
+            configure=_configure,
             timeout=connect_timeout_s,
             reconnect_timeout=max(connect_timeout_s, 30.0),
             name="agentcore",

@@ -165,15 +165,16 @@ class QueueMixin:
     # -- watching --------------------------------------------------------------------------------
 
     def queue_entries(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Queue rows (run id, state, claims, lease owner/token, run status), oldest first."""
+        """Queue rows (run id, state, claims, lease owner/token, whether the lease expired, run status), oldest first."""
         ids = None if run_ids is None else list(run_ids)
         rows = self._db.query(
-            "SELECT q.run_id, q.state, q.claims, q.lease_owner, q.lease_token, r.status FROM queue q "
+            "SELECT q.run_id, q.state, q.claims, q.lease_owner, q.lease_token, q.lease_expires < now(), r.status "
+            "FROM queue q "
             "JOIN runs r ON r.id = q.run_id WHERE %s::text[] IS NULL OR q.run_id = ANY(%s::text[]) "
             "ORDER BY q.submitted, q.run_id",
             (ids, ids),
         )
-        keys = ("run_id", "state", "claims", "lease_owner", "lease_token", "status")
+        keys = ("run_id", "state", "claims", "lease_owner", "lease_token", "lease_expired", "status")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def listen(self, *channels: str) -> Listener:

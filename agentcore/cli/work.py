@@ -1,0 +1,195 @@
+"""``agentcore submit / worker / wait / copy``: queued runs on a shared PostgreSQL database, and moving runs.
+
+- ``submit QUESTION --repo PATH``: queue an ``ask`` run, print its run id.
+- ``worker [--concurrency N] [--exit-when-idle] [--app module:factory]``: claim queued runs and
+  drive them (``runtime.worker``); the default app is the built-in code-search agent.
+- ``wait RUN... [--timeout S]``: wait until the runs end; exit 0 only if all succeeded.
+- ``copy --from X --to Y [RUN...]``: copy runs with their artifacts between any two databases.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import time
+from typing import Any
+
+import click
+
+from agentcore.cli.support import (
+    EXIT_FAILED,
+    console,
+    db_target,
+    err_console,
+    json_option,
+    open_db,
+    print_json,
+    shown,
+    with_store,
+)
+from agentcore.errors import ConfigError
+
+__all__ = ("COMMANDS", "load_app")
+
+FINISHED = ("succeeded", "failed", "cancelled", "waiting_for_user")
+
+
+def _needs_queue(store: Any, db: str) -> None:
+    if not callable(getattr(store, "submit", None)):
+        raise click.ClickException(
+            f"{shown(db)} has no work queue: queued runs and workers need a PostgreSQL database "
+            "(--db postgresql://user:password@host:port/dbname, or AGENTCORE_DB)"
+        )
+
+
+def load_app(spec: str) -> Any:
+    """The factory ``module:attribute`` names (``ConfigError`` if it cannot be loaded)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--app must be module:factory (for example mypkg.agents:build), got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"--app {spec}: cannot import {module_name!r} ({e})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"--app {spec}: {module_name} has no callable {attr!r}")
+    return factory
+
+
+@click.command()
+@click.argument("question")
+@click.option("--repo", default=".", show_default=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--model", help="Controller model for the worker to use (its own environment supplies keys).")
+@click.option("--processor-model", help="Processor model; default: the controller model.")
+@click.option("--offline", is_flag=True, help="Have the worker use the built-in offline model.")
+@click.option("--max-steps", default=12, show_default=True, help="Most controller decisions.")
+@json_option
+@with_store(must_exist=False)
+def submit(
+    question: str, repo: str, store: Any, db: str, model: str | None, processor_model: str | None, offline: bool,
+    max_steps: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Queue an `ask` run for a worker and print its run id."""
+    from pathlib import Path
+
+    spec = {
+        "kind": "ask", "repo": str(Path(repo).resolve()), "model": model, "processor_model": processor_model,
+        "offline": offline, "max_steps": max_steps,
+    }  # fmt: skip
+    _needs_queue(store, db)
+    run_id = store.submit(question, spec=spec)
+    if as_json:
+        print_json({"run_id": run_id})
+    else:
+        console.print(run_id, markup=False)
+
+
+@click.command()
+@click.option("--concurrency", default=1, show_default=True, help="Runs this worker drives at once.")
+@click.option("--exit-when-idle", is_flag=True, help="Stop once nothing is left to claim.")
+@click.option("--app", "app", help="module:factory building the Agent or PlanRunner of a run (default: code search).")
+@click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds.")
+@click.option("--heartbeat", "heartbeat_s", type=float, help="Seconds between lease renewals (default lease/3).")
+@click.option("--poll", "poll_s", default=5.0, show_default=True, help="Longest idle wait between looks.")
+@json_option
+@with_store(must_exist=False)
+def worker(
+    store: Any, db: str, concurrency: int, exit_when_idle: bool, app: str | None, lease_s: float, heartbeat_s: float | None,
+    poll_s: float, as_json: bool,
+) -> None:  # fmt: skip
+    """Claim queued runs (and runs whose worker died) and drive them to the end."""
+    from agentcore.runtime.worker import Worker
+
+    if app:
+        factory = load_app(app)
+    else:
+        from agentcore.cli.agents import ask_app
+
+        factory = ask_app
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # each failed reconnect; ours say it once
+    _needs_queue(store, db)
+    w = Worker(
+        store, factory, concurrency=concurrency, lease_s=lease_s, heartbeat_s=heartbeat_s, poll_s=poll_s,
+        exit_when_idle=exit_when_idle,
+    )  # fmt: skip
+    try:
+        stats = w.serve_sync()
+    except KeyboardInterrupt:
+        stats = w.stats
+    data = {"owner": w.owner, "finished": len(stats.finished), "lost": len(stats.lost), "released": len(stats.released)}
+    if as_json:
+        print_json(data)
+    else:
+        err_console.print(f"worker {w.owner}: {data['finished']} run(s) finished, {data['lost']} lost to other workers")
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--timeout", "timeout_s", type=float, help="Give up after this many seconds (exit 1).")
+@json_option
+@with_store()
+def wait(run_ids: tuple[str, ...], store: Any, db: str, timeout_s: float | None, as_json: bool) -> None:
+    """Wait until the runs end; exit 0 only if all of them succeeded."""
+    for rid in run_ids:
+        store.run(rid)  # RunNotFound before any waiting
+    status, ended = _wait_for(store, run_ids, timeout_s)
+    ok = ended and all(s == "succeeded" for s in status.values())
+    if as_json:
+        print_json({"runs": status, "ended": ended, "ok": ok})
+    else:
+        console.print("\n".join(f"{rid} {s}" for rid, s in status.items()), markup=False)
+    if not ended:
+        err_console.print(f"timed out after {timeout_s:g} s; runs still going", markup=False)
+    if not ok:
+        sys.exit(EXIT_FAILED)
+
+
+def _wait_for(store: Any, run_ids: tuple[str, ...], timeout_s: float | None) -> tuple[dict[str, str], bool]:
+    """Statuses once every run ended (or the timeout passed), woken by ``agentcore_done`` notifications."""
+    listener = store.listen("agentcore_done") if callable(getattr(store, "listen", None)) else None
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while True:
+            status = {rid: store.run(rid).status for rid in run_ids}
+            ended = all(s in FINISHED for s in status.values())
+            if ended or (deadline is not None and time.monotonic() >= deadline):
+                return status, ended
+            left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            if listener is not None:
+                listener.wait(left)
+            else:
+                time.sleep(min(left, 0.2))
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+@click.command(name="copy")
+@click.argument("run_ids", nargs=-1)
+@click.option("--from", "source", required=True, help="Database to copy from (path or postgresql:// URL).")
+@click.option("--to", "target", required=True, help="Database to copy to (created when it is a new file).")
+@json_option
+def copy_cmd(run_ids: tuple[str, ...], source: str, target: str, as_json: bool) -> None:
+    """Copy runs (all, or the ones named) with their artifacts from one database to another."""
+    from agentcore.storage.copy import copy_runs
+
+    ctx = click.get_current_context()
+    src = open_db(db_target(ctx, source))
+    ctx.call_on_close(src.close)
+    dst = open_db(target, must_exist=False)
+    ctx.call_on_close(dst.close)
+    report = copy_runs(src, dst, run_ids or None)
+    data = {"copied": report.copied, "skipped": report.skipped, "artifacts": report.artifacts, "events": report.events}
+    if as_json:
+        print_json(data)
+    else:
+        err_console.print(
+            f"copied {len(report.copied)} run(s) ({report.events} events, {report.artifacts} artifacts) from "
+            f"{shown(source)} to {shown(target)}; {len(report.skipped)} already there", markup=False,
+        )  # fmt: skip
+
+
+COMMANDS = (submit, worker, wait, copy_cmd)

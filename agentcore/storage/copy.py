@@ -1,0 +1,101 @@
+"""Copy runs, with the artifacts their events point at, from one store to another (any two stores).
+
+Each run is created in the target with its own events in one transaction (a fork is made a fork
+of its copied parent again, still copy-free); every ``sha256:`` id its events mention is copied
+with its media type. A run the target already holds with the same last seq is skipped, so a copy
+can be run again after an interruption. Queue entries are not copied: a copied run is just a run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agentcore.core.events import encode_event
+from agentcore.errors import ConcurrencyError, RunNotFound
+from agentcore.storage.base import RunInfo
+
+_ARTIFACT_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass
+class CopyReport:
+    """What ``copy_runs`` did: run ids copied and skipped, artifacts and events written."""
+
+    copied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    artifacts: int = 0
+    events: int = 0
+
+
+def _ordered(runs: list[RunInfo]) -> list[RunInfo]:
+    """Parents before their forks (otherwise oldest first)."""
+    by_id = {r.id: r for r in runs}
+    done: set[str] = set()
+    out: list[RunInfo] = []
+
+    def visit(r: RunInfo) -> None:
+        if r.id in done:
+            return
+        if r.parent_run_id in by_id:
+            visit(by_id[r.parent_run_id])
+        done.add(r.id)
+        out.append(r)
+
+    for r in runs:
+        visit(r)
+    return out
+
+
+def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) -> CopyReport:
+    """Copy runs (all by default; a fork brings its ancestors) and their artifacts from ``source`` to ``target``.
+
+    Raises:
+        RunNotFound: a run id that ``source`` does not hold.
+        ConcurrencyError: ``target`` holds a run of the same id with another log.
+    """
+    every = {r.id: r for r in source.runs()}
+    wanted: list[RunInfo] = []
+    for rid in run_ids if run_ids is not None else list(every):
+        info = every.get(rid) or source.run(rid)
+        while info is not None:
+            wanted.append(info)
+            info = every.get(info.parent_run_id) if info.parent_run_id else None
+    report = CopyReport()
+    for info in _ordered(list({r.id: r for r in wanted}.values())):
+        _copy_one(source, target, info, report)
+    return report
+
+
+def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> None:
+    try:
+        there = target.run(info.id)
+    except RunNotFound:
+        there = None
+    if there is not None:
+        if there.last_seq == info.last_seq and there.parent_run_id == info.parent_run_id:
+            report.skipped.append(info.id)
+            return
+        raise ConcurrencyError(
+            f"the target already has a run {info.id!r} with another log (last seq {there.last_seq}, here "
+            f"{info.last_seq}); nothing of it was copied. Copy into another database or delete it there."
+        )
+    own_from = info.forked_at_seq or 0
+    events = list(source.read(info.id, after=own_from))
+    ids = {m for e in events for m in _ARTIFACT_ID.findall(encode_event(e))}
+    for ident in sorted(ids):
+        if source.artifacts.exists(ident) and not target.artifacts.exists(ident):
+            ref = source.artifacts.info(ident)
+            target.artifacts.put(source.artifacts.read(ident), ref.media_type)
+            report.artifacts += 1
+    if info.parent_run_id is not None:
+        target.fork(info.parent_run_id, own_from, new_run_id=info.id)
+        if events:
+            target.append(info.id, events, own_from)
+    else:
+        target.create_run(info.task, run_id=info.id, created=datetime.fromisoformat(info.created), events=events)
+    report.copied.append(info.id)
+    report.events += len(events)
