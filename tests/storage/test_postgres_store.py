@@ -77,9 +77,11 @@ def test_views_show_facts_usage_and_tool_calls(pg_url: str) -> None:
         facts = conn.execute("SELECT key, value, seq FROM facts ORDER BY seq").fetchall()
         usage = conn.execute("SELECT role, SUM(total_tokens) FROM llm_usage GROUP BY role").fetchall()
         names = conn.execute("SELECT name, ok FROM tool_calls ORDER BY seq").fetchall()
+        cost = conn.execute("SELECT role, calls, total_tokens, unpriced_calls FROM llm_cost").fetchall()
     assert facts == [("fact0", "needle 0 is in a.py:0", 6), ("fact1", "needle 1 is in a.py:1", 11)]
     assert usage == [("controller", 240)]
     assert names == [("search_code", True), ("search_code", True)]
+    assert cost == [("controller", 2, 240, 2)]  # the test events carry no price
 
 
 def test_history_lists_seqs_and_types_without_bodies(pg_url: str) -> None:

@@ -86,13 +86,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         WHERE e.type = 'state_patched' AND op ->> 'op' = 'append_known_facts';
         CREATE VIEW llm_usage AS
         SELECT run_id, seq, at,
-               body ->> 'role' AS role, body ->> 'model' AS model,
+               body ->> 'role' AS role, body ->> 'model' AS model, body ->> 'step_id' AS step_id,
                (body -> 'usage' ->> 'prompt_tokens')::bigint AS prompt_tokens,
                (body -> 'usage' ->> 'completion_tokens')::bigint AS completion_tokens,
                (body -> 'usage' ->> 'total_tokens')::bigint AS total_tokens,
+               (body ->> 'cost_usd')::float8 AS cost_usd,
                (body ->> 'latency_ms')::float8 AS latency_ms,
                (body ->> 'ok')::boolean AS ok
         FROM events WHERE type = 'llm_called';
+        CREATE VIEW llm_cost AS
+        SELECT run_id, role, COALESCE(step_id, '-') AS step_id, COUNT(*) AS calls,
+               SUM(total_tokens) AS total_tokens,
+               CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
+               COUNT(*) - COUNT(cost_usd) AS unpriced_calls
+        FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-');
         CREATE VIEW tool_calls AS
         SELECT run_id, seq, at,
                body ->> 'call_id' AS call_id, body ->> 'name' AS name, (body ->> 'ok')::boolean AS ok,
