@@ -60,7 +60,7 @@ def load_app(spec: str) -> Any:
 
 @click.command()
 @click.argument("question")
-@click.option("--repo", default=".", show_default=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--repo", default=".", show_default=True, type=click.Path(exists=True, file_okay=False), help="Repository to search (the workers must see it at the same path).")
 @click.option("--model", help="Controller model for the worker to use (its own environment supplies keys).")
 @click.option("--processor-model", help="Processor model; default: the controller model.")
 @click.option("--offline", is_flag=True, help="Have the worker use the built-in offline model.")
