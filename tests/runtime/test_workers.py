@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from agentcore.core.events import Event, ToolFinished, ToolStarted, UserMessaged
+from agentcore.core.events import Event, StepFailed, StepStarted, StepSucceeded, ToolFinished, ToolStarted, UserMessaged
 from agentcore.core.fold import RunState, fold
 from agentcore.errors import ConfigError, LeaseLost
 from agentcore.storage.memory import MemoryEventStore
@@ -181,6 +181,51 @@ def test_a_server_restart_under_running_workers_loses_and_duplicates_nothing(tmp
             wait_until(lambda: all(e["state"] == "done" for e in store.queue_entries(ids)), 120, "every run done")
             check_runs(store, ids, ref, Path(spec["effects"]))
         assert sum(s["finished"] for s in stats) >= 1
+
+
+def test_plan_runs_on_workers_survive_a_worker_killed_mid_step(pg_url: str, tmp_path: Path) -> None:
+    from tests.support.crash_worker import PLAN
+
+    spec = {"effects": str(tmp_path / "effects"), "work_s": 0.3, "plan": PLAN.model_dump(mode="json")}
+    with PostgresEventStore(pg_url) as store:
+        ids = [store.submit("a plan", spec=spec) for _ in range(3)]
+        args = ("--app", "tests.support.queue_app:build_plan", "--lease", "2", "--heartbeat", "0.4", "--poll", "1",
+                "--exit-when-idle")  # fmt: skip
+        workers = [start_worker(pg_url, *args) for _ in range(2)]
+
+        def mid_step() -> bool:
+            for e in store.queue_entries(ids):
+                if e["state"] == "leased":
+                    events = list(store.read(e["run_id"]))
+                    started = {(x.step_id, x.attempt) for x in events if isinstance(x, StepStarted)}
+                    ended = {(x.step_id, x.attempt) for x in events if isinstance(x, (StepSucceeded, StepFailed))}
+                    if started - ended and len(ended) >= 2:
+                        return True
+            return False
+
+        wait_until(mid_step, 120, "a plan step under way")
+        holder = next(e["lease_owner"] for e in store.queue_entries(ids) if e["state"] == "leased")
+        victim = next((w for w in workers if str(w.pid) == holder.split(":")[1]), workers[0])
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        workers.remove(victim)
+        workers.append(start_worker(pg_url, *args))
+        for w in workers:
+            finish(w)
+        wait_until(lambda: all(e["state"] == "done" for e in store.queue_entries(ids)), 120, "every plan run done")
+        assert any(e["claims"] > 1 for e in store.queue_entries(ids)), "the killed worker held no run"
+        ran = collections.Counter(line.split(" ", 1)[0] for line in Path(spec["effects"]).read_text().splitlines())
+        for rid in ids:
+            events = list(store.read(rid))
+            state = fold(events)
+            assert state.status == "succeeded", state.reason
+            succeeded = collections.Counter(e.step_id for e in events if isinstance(e, StepSucceeded))
+            assert succeeded == {step.id: 1 for step in PLAN.steps}, succeeded
+            for e in events:
+                if isinstance(e, StepSucceeded):
+                    key = next(s.idempotency_key for s in events if isinstance(s, StepStarted) and s.step_id == e.step_id and s.attempt == e.attempt)
+                    assert ran[key] == 1, f"{rid}: the succeeded attempt {key} ran {ran[key]} times"
+            assert set(state.known_facts) == {step.id for step in PLAN.steps}  # each result revised into its fact
 
 
 # ------------------------------------------------------------------------------------------------

@@ -87,3 +87,16 @@ def build(store: Any, spec: dict[str, Any]) -> Agent:
         store=store,
         max_steps=decisions + 2,
     )
+
+
+def build_plan(store: Any, spec: dict[str, Any]) -> Any:
+    """A plan run (the plan comes with the spec): ``record`` steps, each result revised into a fact."""
+    from agentcore.runtime.plan_runner import PlanRunner
+
+    return PlanRunner(
+        store,
+        tools=[record_tool(Path(spec["effects"]), float(spec.get("work_s", 0.05)))],
+        processor_model=FunctionChatModel(processor_answer, name="queue-processor"),
+        revise=True,
+        seed=7,
+    )
