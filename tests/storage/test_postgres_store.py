@@ -166,7 +166,7 @@ def test_the_cli_takes_a_url_and_never_prints_its_password(
     down = f"postgresql://agentcore:{PASSWORD}@127.0.0.1:{free_port()}/x"
     got = runner.invoke(cli, ["runs", "--db", down])
     assert got.exit_code == 1
-    assert "StorageUnavailable" in got.output and PASSWORD not in got.output
+    assert "cannot connect to the PostgreSQL server" in got.output and PASSWORD not in got.output
     assert "agentcore:***@127.0.0.1" in got.output
 
 

@@ -143,7 +143,7 @@ class PgConnection:
             )
         return StorageUnavailable(
             f"cannot connect to the PostgreSQL server at {self.where} ({text}). Is it running and listening "
-            "there? Start it (see README, 'PostgreSQL') or fix the host/port in the URL; nothing was written."
+            "there? Start it (see the README, 'PostgreSQL, the work queue and workers') or fix the host/port in the URL; nothing was written."
         )
 
     def lost(self, e: BaseException, action: str) -> StorageUnavailable:
