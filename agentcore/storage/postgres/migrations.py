@@ -182,5 +182,5 @@ def ensure_schema(conn: psycopg.Connection[Any], where: str) -> None:
         for number, (name, sql) in enumerate(MIGRATIONS, start=1):
             if name in done:
                 continue
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
             conn.execute("INSERT INTO agentcore_migrations (id, name) VALUES (%s, %s)", (number, name))

@@ -194,7 +194,7 @@ class Listener:
         if self._conn is None or self._conn.closed:
             conn = self._db.connect(autocommit=True)
             for ch in self._channels:
-                conn.execute(f"LISTEN {ch}")  # type: ignore[arg-type]  # channel names are our constants
+                conn.execute(f"LISTEN {ch}")  # channel names are our constants
             self._conn = conn
         return self._conn
 

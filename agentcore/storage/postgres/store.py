@@ -32,7 +32,7 @@ from agentcore.storage.base import RunInfo, check_batch, status_after
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
-from agentcore.storage.postgres.queue import LeaseLost, QueueMixin
+from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.sqlite.store import CACHE_RUNS, PAGE, EventHeader, _decode_state, _encode_state, _gc_paused
 
 _RUN_COLUMNS = "id, task, status, created, last_seq, parent_run_id, forked_at_seq"
@@ -381,7 +381,7 @@ class PostgresEventStore(QueueMixin):
                     (link.id, link.forked_at, hi),
                 )
                 if row is not None:
-                    return row  # type: ignore[return-value]
+                    return row
             hi = min(hi, link.forked_at)
         return None
 
@@ -469,4 +469,4 @@ class PostgresEventStore(QueueMixin):
         }  # fmt: skip
 
 
-__all__ = ("LeaseLost", "PostgresEventStore")
+__all__ = ("PostgresEventStore",)
