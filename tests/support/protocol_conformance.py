@@ -16,17 +16,21 @@ from agentcore.scheduling.clock import Clock, SystemClock
 from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
 from agentcore.storage.base import EventStore
 from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.postgres.artifacts import PostgresArtifactStore
+from agentcore.storage.postgres.store import PostgresEventStore
 from agentcore.storage.sqlite.artifacts import SQLiteArtifactStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing.clock import FakeClock
 
 
-def stores(memory: MemoryEventStore, sqlite: SQLiteEventStore) -> list[EventStore]:
-    return [memory, sqlite]
+def stores(memory: MemoryEventStore, sqlite: SQLiteEventStore, postgres: PostgresEventStore) -> list[EventStore]:
+    return [memory, sqlite, postgres]
 
 
-def artifact_stores(memory: MemoryArtifactStore, sqlite: SQLiteArtifactStore) -> list[ArtifactStore]:
-    return [memory, sqlite]
+def artifact_stores(
+    memory: MemoryArtifactStore, sqlite: SQLiteArtifactStore, postgres: PostgresArtifactStore
+) -> list[ArtifactStore]:
+    return [memory, sqlite, postgres]
 
 
 def chat_models(

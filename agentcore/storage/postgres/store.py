@@ -64,8 +64,6 @@ class PostgresEventStore(QueueMixin):
         ConfigError: invalid settings.
     """
 
-    read_only = False
-
     def __init__(
         self,
         url: str,
@@ -97,6 +95,11 @@ class PostgresEventStore(QueueMixin):
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
+
+    @property
+    def read_only(self) -> bool:
+        """Always ``False``: a PostgreSQL store writes (use a read-only database role to inspect)."""
+        return False
 
     def close(self) -> None:
         """Close the connection pool (idempotent). Later calls raise ``ConfigError``."""
