@@ -14,6 +14,7 @@ from agentcore.errors import ConfigError
 from agentcore.models.base import ChatModel
 from agentcore.models.offline import OFFLINE_MODEL_NAME, OfflineCodeModel
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.roles.validators import cites_a_known_location
 from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
 from agentcore.tools.code.agent_tools import code_tools
@@ -50,7 +51,15 @@ def make_models(
 def code_agent(repo: str, store: EventStore, controller: ChatModel, processor: ChatModel, **options: Any) -> Agent:
     """The code-search agent over ``repo``; its set-up is recorded so ``resume`` can rebuild it."""
     root = str(Path(repo).resolve())
-    return Agent(controller, processor, code_tools(root), store, metadata={"toolkit": "code", "repo": root}, **options)
+    return Agent(
+        controller,
+        processor,
+        code_tools(root),
+        store,
+        metadata={"toolkit": "code", "repo": root},
+        reply_validators=[cites_a_known_location],
+        **options,
+    )
 
 
 def started_event(store: EventStore, run_id: str) -> RunStarted:

@@ -11,7 +11,9 @@ import hashlib
 import json
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from agentcore.core.json_text import repair_text
 
 __all__ = (
     "ChatMessage",
@@ -42,6 +44,11 @@ class ToolCallRequest(_Value):
     name: str
     arguments: str
     """The raw JSON text the model produced; it may be invalid JSON, callers validate it."""
+
+    @field_validator("id", "name", "arguments")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        return repair_text(value)  # a lone surrogate from a model becomes U+FFFD: every answer can be stored
 
 
 class ChatMessage(_Value):
@@ -135,6 +142,12 @@ class ChatResponse(_Value):
     """HTTP attempts used, retries and fallbacks included."""
     structured_mode: StructuredMode | None = None
     """How the output was obtained: native_tools, json_decision, json_schema, json_object or text."""
+
+    @field_validator("content", "model", "finish_reason")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        """Lone surrogates (half an emoji) become U+FFFD, so every answer encodes as UTF-8 and can be stored."""
+        return repair_text(value) if value is not None else None
 
 
 def canonical_json(obj: Any) -> str:

@@ -19,14 +19,14 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from agentcore.core.json_text import read_json, strip_fences
+from agentcore.core.text import package_text
 
 if TYPE_CHECKING:
     from agentcore.models.base import ChatMessage, ToolSpec
 
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*[ \t]*\n(?P<body>.*?)\n?[ \t]*```\s*$", re.DOTALL)
 _SCHEMA_REJECTION = re.compile(r"response_format|json_schema|grammar", re.IGNORECASE)
 
 
@@ -46,9 +46,8 @@ class ParsedCompletion:
     finish_reason: str | None = None
 
 
-@cache
 def _prompt(name: str) -> str:
-    return resources.files("agentcore.models").joinpath("prompts").joinpath(name).read_text(encoding="utf-8")
+    return package_text("agentcore.models", "prompts", name)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -61,16 +60,6 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def strip_fences(text: str) -> str:
-    """Return ``text`` without a Markdown code fence wrapped around the whole of it.
-
-    Models often answer ```` ```json\\n{...}\\n``` ```` even when asked for bare JSON; only a fence
-    that encloses the entire text is removed, anything else is returned unchanged.
-    """
-    match = _FENCE.match(text)
-    return match.group("body") if match else text
 
 
 def wire_tools(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
@@ -218,7 +207,7 @@ def parse_completion(text: str) -> ParsedCompletion:
     """
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
     if not isinstance(body, dict):
         raise InvalidCompletion(f"body is JSON {type(body).__name__}, not an object")
@@ -288,11 +277,10 @@ def json_answer(content: str | None) -> dict[str, Any] | None:
     text = strip_fences(content.strip()).strip()
     if text.startswith("{"):
         try:
-            obj = json.loads(text)
+            obj = read_json(text)
         except ValueError as e:
-            where = f" ({e.msg} at char {e.pos})" if isinstance(e, json.JSONDecodeError) else ""
             raise ValueError(
-                f"your answer starts like JSON but is not valid JSON{where}; answer with "
+                f"your answer starts like JSON but is {e}; answer with "
                 "exactly one JSON object and nothing before or after it, or with plain text"
             ) from None
         return obj  # text starting with "{" that parses is an object
@@ -304,7 +292,7 @@ def json_answer(content: str | None) -> dict[str, Any] | None:
     if not body.startswith("{"):
         return None
     try:
-        obj = json.loads(body)
+        obj = read_json(body)
     except ValueError:
         return None
     if not isinstance(obj, dict) or not obj or not set(obj) <= _DECISION_KEYS or set(obj) == {"thought"}:

@@ -16,33 +16,30 @@ Anything else is a ``ModelOutputError`` whose message is written to be fed back 
 from __future__ import annotations
 
 import heapq
-import json
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import JsonValue
 
 from agentcore.core.events import Decision, ToolCall
 from agentcore.core.fold import RunState
+from agentcore.core.json_text import JSONTextError, read_json
 from agentcore.core.state import Fact
-from agentcore.errors import ConfigError, ModelError, ModelOutputError
+from agentcore.errors import ConfigError, ModelOutputError
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
 
 __all__ = (
     "ASK_USER",
     "ControllerAttempt",
     "ControllerOutcome",
+    "ReplyValidator",
     "as_tool_spec",
     "build_controller_request",
+    "check_reply",
     "controller_inputs",
-    "decide",
     "decide_with_retries",
-    "feedback_for",
     "parse_decision",
 )
 
@@ -70,19 +67,6 @@ MAX_QUESTION_CHARS = 2000
 MAX_PAYLOAD_CHARS = 2000
 MAX_RECENT_CHARS = 8000
 MAX_FEEDBACK_CHARS = 2000
-
-
-@cache
-def load_prompt(name: str) -> str:
-    """The text of the package prompt ``agentcore/prompts/<name>``."""
-    return resources.files("agentcore.roles").joinpath("prompts").joinpath(name).read_text(encoding="utf-8")
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f" …[{len(text) - limit} more chars not shown]"
 
 
 def as_tool_spec(tool: Any) -> ToolSpec:
@@ -314,11 +298,11 @@ def build_controller_request(
 def _arguments(raw: Any, name: str) -> dict[str, Any]:
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError as e:
+            raw = read_json(raw) if raw.strip() else {}
+        except JSONTextError as e:
             raise ModelOutputError(
-                f"the arguments of your call to {name!r} are not valid JSON ({e.msg} at char {e.pos}): "
-                f"{clip(raw, 300)!r}; send the arguments as one JSON object"
+                f"the arguments of your call to {name!r} are {e}: {clip(raw, 300)!r}; "
+                "send the arguments as one JSON object"
             ) from None
     if not isinstance(raw, dict):
         raise ModelOutputError(
@@ -443,96 +427,53 @@ def call_prefix_for(state: RunState) -> str:
     return f"d{state.decisions + 1}_"
 
 
-async def decide(
-    model: ChatModel, state: RunState, tools: Sequence[Any], *, feedback: str | None = None
-) -> tuple[Decision, ChatRequest, ChatResponse]:
-    """Ask ``model`` for the next decision on ``state`` (one attempt).
+ReplyValidator = Callable[[str, RunState], str | None]
+"""Checks a final reply against the state: returns why it is refused, or ``None`` to accept it."""
+
+
+def check_reply(reply: str, state: RunState, validators: Sequence[ReplyValidator]) -> None:
+    """Run ``validators`` on a final reply.
 
     Raises:
-        ModelOutputError: the answer is not a usable decision.
-        ModelError: the model could not be reached (``ModelRequestError``, ``ModelUnavailable``).
+        ModelOutputError: a validator refused the reply (its reason, for the model to fix).
     """
-    specs = [as_tool_spec(t) for t in tools]
-    request = build_controller_request(state, specs, feedback=feedback)
-    response = await model.complete(request)
-    names = [s.name for s in specs]
-    return parse_decision(response, names, call_prefix=call_prefix_for(state)), request, response
+    for validator in validators:
+        problem = validator(reply, state)
+        if problem:
+            raise ModelOutputError(f"your reply was refused: {problem}")
 
 
-def feedback_for(error: str, response: ChatResponse | None) -> str:
-    """The feedback text for a rejected answer: the error, and what the model said."""
-    if response is None:
-        return error
-    said: dict[str, Any] = {"content": response.content}
-    if response.tool_calls:
-        said["tool_calls"] = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls]
-    return f"{error}\nYour answer was: {clip(json.dumps(said, ensure_ascii=False), 600)}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ControllerAttempt:
-    """One call to the controller model and what came of it."""
-
-    request: ChatRequest
-    response: ChatResponse | None
-    """``None`` when the model could not be reached."""
-    latency_ms: float
-    decision: Decision | None = None
-    error: str | None = None
-    """Why the answer was not usable (or why the call failed); ``None`` when it was used."""
-
-
-@dataclass(kw_only=True)
-class ControllerOutcome:
-    """All attempts of one controller turn: a decision, or the reason there is none."""
-
-    attempts: list[ControllerAttempt] = field(default_factory=list)
-    fatal: ModelError | None = None
-    """A model error that ends the run (the server refused or stayed unavailable)."""
-
-    @property
-    def decision(self) -> Decision | None:
-        """The decision of the last attempt, if it gave one."""
-        return self.attempts[-1].decision if self.attempts else None
+ControllerAttempt = Attempt[Decision]
+"""One call to the controller model and what came of it (``value`` is the decision)."""
+ControllerOutcome = Outcome[Decision]
+"""All attempts of one controller turn: a decision (``value``), or the reason there is none."""
 
 
 async def decide_with_retries(
-    model: ChatModel, state: RunState, tools: Sequence[Any], *, max_attempts: int = 3
+    model: ChatModel,
+    state: RunState,
+    tools: Sequence[Any],
+    *,
+    max_attempts: int = 3,
+    reply_validators: Sequence[ReplyValidator] = (),
 ) -> ControllerOutcome:
     """Ask for a decision, feeding unusable answers back with their error, ``max_attempts`` times at most.
 
-    Model errors other than ``ModelOutputError`` end the turn at once (``outcome.fatal``); no
-    exception from the model escapes.
+    A final reply must pass every ``reply_validators`` check (see ``check_reply``); a refused reply
+    is sent back with the reason like any other unusable answer. Model errors other than
+    ``ModelOutputError`` end the turn at once (``outcome.fatal``); no exception from the model or
+    the validators escapes (see ``agentcore.roles.turn.ask_until_valid``).
     """
-    if max_attempts < 1:
-        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
     specs = [as_tool_spec(t) for t in tools]
     names = [s.name for s in specs]
-    outcome = ControllerOutcome()
-    feedback: str | None = None
     prefix = call_prefix_for(state)
-    for _ in range(max_attempts):
-        request = build_controller_request(state, specs, feedback=feedback)
-        started = time.perf_counter()
-        response: ChatResponse | None = None
-        try:
-            response = await model.complete(request)
-            decision = parse_decision(response, names, call_prefix=prefix)
-        except ModelOutputError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(
-                ControllerAttempt(request=request, response=response, latency_ms=latency, error=str(e))
-            )
-            feedback = feedback_for(str(e), response)
-            continue
-        except ModelError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(ControllerAttempt(request=request, response=None, latency_ms=latency, error=str(e)))
-            outcome.fatal = e
-            return outcome
-        latency = (time.perf_counter() - started) * 1000
-        outcome.attempts.append(
-            ControllerAttempt(request=request, response=response, latency_ms=latency, decision=decision)
-        )
-        return outcome
-    return outcome
+
+    def parse(response: ChatResponse) -> Decision:
+        decision = parse_decision(response, names, call_prefix=prefix)
+        if decision.kind == "reply" and reply_validators:
+            check_reply(decision.reply or "", state, reply_validators)
+        return decision
+
+    return await ask_until_valid(
+        model, lambda feedback: build_controller_request(state, specs, feedback=feedback), parse, max_attempts
+    )

@@ -11,18 +11,16 @@ runner) records each one as ``LLMCalled(role="planner")``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from agentcore.core.json_text import JSONTextError, read_json, strip_fences
 from agentcore.core.plans import Plan, Step
-from agentcore.errors import ConfigError, ModelError, ModelOutputError, PlanError
+from agentcore.errors import ConfigError, ModelOutputError, PlanError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
 
 __all__ = (
     "PLAN_SCHEMA",
@@ -61,35 +59,10 @@ PLAN_SCHEMA: dict[str, Any] = PlanDraft.model_json_schema()
 """The JSON schema of the planner's answer."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class PlanAttempt:
-    """One call to the planner model and what came of it."""
-
-    request: ChatRequest
-    response: ChatResponse | None
-    """``None`` when the model could not be reached."""
-    latency_ms: float
-    error: str | None = None
-    """Why the plan was rejected (or the call failed); ``None`` for the accepted plan."""
-
-
-@dataclass(kw_only=True)
-class PlanningOutcome:
-    """Every attempt at a plan; ``plan`` is set when the last one was accepted."""
-
-    plan: Plan | None = None
-    attempts: list[PlanAttempt] = field(default_factory=list)
-    fatal: ModelError | None = None
-    """A model error that is not about the answer (the server refused or stayed unavailable)."""
-
-
-@cache
-def _prompt() -> str:
-    return resources.files("agentcore.roles").joinpath("prompts").joinpath("planner.md").read_text(encoding="utf-8")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f" …[{len(text) - limit} more chars not shown]"
+PlanAttempt = Attempt[Plan]
+"""One call to the planner model and what came of it (``value`` is the accepted plan)."""
+PlanningOutcome = Outcome[Plan]
+"""Every attempt at a plan; ``value`` is set when the last one was accepted."""
 
 
 def _tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
@@ -104,24 +77,24 @@ def _tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
 
 def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str | None = None) -> ChatRequest:
     """The planner's request: the task, the tools a step may call, and the last rejection, if any."""
-    lines = [f"# Task\n{_clip(task, MAX_TASK_CHARS)}", "# Tools a step may call directly"]
+    lines = [f"# Task\n{clip(task, MAX_TASK_CHARS)}", "# Tools a step may call directly"]
     specs = _tool_specs(tools)
     for spec in specs:
         params = json.dumps(spec.get("parameters", {}), sort_keys=True, separators=(",", ":"))
-        lines.append(_clip(f"- {spec['name']}: {spec.get('description', '')}\n  parameters: {params}", MAX_TOOL_CHARS))
+        lines.append(clip(f"- {spec['name']}: {spec.get('description', '')}\n  parameters: {params}", MAX_TOOL_CHARS))
     if not specs:
         lines.append("(none: every step is carried out by an agent from its description)")
-    messages = [ChatMessage(role="system", content=_prompt()), ChatMessage(role="user", content="\n".join(lines))]
+    messages = [ChatMessage(role="system", content=load_prompt("planner.md")), ChatMessage(role="user", content="\n".join(lines))]
     if feedback:
         messages.append(
             ChatMessage(
                 role="user",
                 content="Your previous plan was rejected:\n"
-                + _clip(feedback, MAX_FEEDBACK_CHARS)
+                + clip(feedback, MAX_FEEDBACK_CHARS)
                 + '\nSend the whole corrected plan as one JSON object {"steps": [...]}.',
             )
         )
-    inputs: dict[str, JsonValue] = {"task": _clip(task, MAX_TASK_CHARS), "tools": [spec["name"] for spec in specs]}
+    inputs: dict[str, JsonValue] = {"task": clip(task, MAX_TASK_CHARS), "tools": [spec["name"] for spec in specs]}
     return ChatRequest(
         role="planner", messages=tuple(messages), response_schema=PLAN_SCHEMA, schema_name="plan", inputs=inputs
     )
@@ -129,14 +102,6 @@ def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str
 
 def _where(err: Any) -> str:
     return ".".join(str(p) for p in err["loc"]) or "(answer)"
-
-
-def _strip_fences(text: str) -> str:
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        text = text.rsplit("```", 1)[0]
-    return text.strip()
 
 
 def parse_plan(response: ChatResponse, tools: Sequence[Any] = (), *, defaults: Plan | None = None) -> Plan:
@@ -148,17 +113,21 @@ def parse_plan(response: ChatResponse, tools: Sequence[Any] = (), *, defaults: P
         defaults: A plan whose ``on_failure``, ``retry`` and ``max_parallel`` the result takes.
 
     Raises:
-        ModelOutputError: the answer is not JSON or not a plan (pydantic's message).
+        ModelOutputError: the answer is not JSON (or JSON agentcore cannot store: NaN, nesting
+            too deep) or not a plan (pydantic's message).
         PlanError: the steps do not form a DAG, name an unknown tool or give a tool bad arguments.
     """
-    text = _strip_fences(response.content or "")
     try:
-        draft = PlanDraft.model_validate_json(text)
+        data = read_json(strip_fences(response.content or ""))
+    except JSONTextError as e:
+        raise ModelOutputError(f"the answer is not a valid plan: it is {e}") from None
+    try:
+        draft = PlanDraft.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(answer)'}: {err['msg']}" for err in e.errors()
         )
-        raise ModelOutputError(f"the answer is not a valid plan: {_clip(problems, 1500)}") from None
+        raise ModelOutputError(f"the answer is not a valid plan: {clip(problems, 1500)}") from None
     by_name = {}
     for t in tools:
         spec = t.spec() if callable(getattr(t, "spec", None)) else t
@@ -202,35 +171,15 @@ async def plan_with_attempts(
     Raises:
         ConfigError: ``max_tries`` < 1 or ``task`` is empty.
     """
-    if max_tries < 1:
-        raise ConfigError(f"max_tries must be >= 1, got {max_tries}")
     if not task.strip():
         raise ConfigError("the task to plan is empty; give the planner a task")
-    outcome = PlanningOutcome()
-    feedback: str | None = None
-    for _ in range(max_tries):
-        request = build_planner_request(task, tools, feedback=feedback)
-        started = time.perf_counter()
-        response: ChatResponse | None = None
-        try:
-            response = await model.complete(request)
-            latency = (time.perf_counter() - started) * 1000
-            plan = parse_plan(response, tools, defaults=defaults)
-        except (ModelOutputError, PlanError) as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(PlanAttempt(request=request, response=response, latency_ms=latency, error=str(e)))
-            said = _clip(response.content or "", 800) if response is not None else ""
-            feedback = f"{e}\nYour answer was: {said}" if said else str(e)
-            continue
-        except ModelError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(PlanAttempt(request=request, response=None, latency_ms=latency, error=str(e)))
-            outcome.fatal = e
-            return outcome
-        outcome.attempts.append(PlanAttempt(request=request, response=response, latency_ms=latency))
-        outcome.plan = plan
-        return outcome
-    return outcome
+    return await ask_until_valid(
+        model,
+        lambda feedback: build_planner_request(task, tools, feedback=feedback),
+        lambda response: parse_plan(response, tools, defaults=defaults),
+        max_tries,
+        refusals=(PlanError,),
+    )
 
 
 async def plan_task(
@@ -252,6 +201,6 @@ async def plan_task(
     outcome = await plan_with_attempts(model, task, tools, max_tries=max_tries, defaults=defaults)
     if outcome.fatal is not None:
         raise outcome.fatal
-    if outcome.plan is None:
-        raise ModelOutputError(f"no valid plan after {len(outcome.attempts)} attempts: {outcome.attempts[-1].error}")
-    return outcome.plan
+    if outcome.value is None:
+        raise ModelOutputError(f"no valid plan after {len(outcome.attempts)} attempts: {outcome.reason}")
+    return outcome.value

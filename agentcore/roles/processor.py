@@ -10,10 +10,7 @@ that applies is ever written as ``StatePatched``, so every stored event folds (i
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import JsonValue, ValidationError
@@ -22,16 +19,19 @@ from agentcore.core.events import ToolCall, ToolFinished
 from agentcore.core.fold import RunState, check_patch
 from agentcore.core.patches import StatePatch
 from agentcore.core.state import StepState
-from agentcore.errors import ConfigError, ModelError, ModelOutputError, PatchError
+from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt, read_model_json
 
 __all__ = (
     "PatchAttempt",
+    "PatchRefused",
     "ProcessorInput",
     "ProcessorOutcome",
     "build_processor_request",
     "parse_patch",
     "process",
+    "rejected_ops",
 )
 
 PATCH_SCHEMA: dict[str, Any] = StatePatch.model_json_schema()
@@ -41,18 +41,6 @@ MAX_PAYLOAD_CHARS = 6000
 MAX_CONTEXT_FACTS = 40
 MAX_ANSWER_CHARS = 4000
 MAX_FEEDBACK_CHARS = 2000
-
-
-@cache
-def _prompt() -> str:
-    return resources.files("agentcore.roles").joinpath("prompts").joinpath("processor.md").read_text(encoding="utf-8")
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f" …[{len(text) - limit} more chars not shown]"
 
 
 def _context(state: RunState) -> str:
@@ -180,7 +168,7 @@ def build_processor_request(
         max_payload_chars: Characters of the payload shown.
     """
     messages = [
-        ChatMessage(role="system", content=_prompt()),
+        ChatMessage(role="system", content=load_prompt("processor.md")),
         ChatMessage(role="user", content=_context(state) + "\n\n" + source.render(max_payload_chars)),
     ]
     if feedback:
@@ -201,31 +189,17 @@ def build_processor_request(
     )
 
 
-def _strip_fences(text: str) -> str:
-    text = text.strip()
-    if text.startswith("```"):
-        first_newline = text.find("\n")
-        if first_newline > 0 and text.rstrip().endswith("```"):
-            return text[first_newline + 1 : text.rstrip().rfind("```")].strip()
-    return text
-
-
 def parse_patch(response: ChatResponse) -> StatePatch:
     """Read a ``StatePatch`` from the processor's answer.
 
     Raises:
-        ModelOutputError: the answer is empty, not JSON, or not a valid patch (pydantic's message).
+        ModelOutputError: the answer is empty, not JSON (or JSON agentcore cannot store: NaN,
+            nesting too deep), or not a valid patch (pydantic's message).
     """
     content = (response.content or "").strip()
     if not content:
         raise ModelOutputError('your answer was empty; answer with one JSON object {"ops": [...]}')
-    body = _strip_fences(content)
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise ModelOutputError(
-            f'your answer is not valid JSON ({e.msg} at char {e.pos}); answer with one JSON object {{"ops": [...]}}'
-        ) from None
+    data = read_model_json(content)
     if isinstance(data, list):
         data = {"ops": data}  # a bare list of ops is a common slip; its meaning is unambiguous
     try:
@@ -237,13 +211,23 @@ def parse_patch(response: ChatResponse) -> StatePatch:
         raise ModelOutputError(f"your patch does not match the schema: {clip(details, 1500)}") from None
 
 
+class PatchRefused(ModelOutputError):
+    """A patch that parsed but does not apply to the state (from ``check_patch``'s ``PatchError``)."""
+
+    def __init__(self, error: PatchError, ops: tuple[dict[str, Any], ...]) -> None:
+        super().__init__(str(error))
+        self.op_index = error.op_index
+        self.path = error.path
+        self.ops = ops
+
+
 def _raw_ops(response: ChatResponse | None) -> tuple[dict[str, Any], ...]:
     """The ops of an answer as plain JSON, as far as they can be read (for the rejection record)."""
     if response is None or not response.content:
         return ()
     try:
-        data = json.loads(_strip_fences(response.content))
-    except json.JSONDecodeError:
+        data = read_model_json(response.content)
+    except ModelOutputError:
         return ()
     ops = data.get("ops") if isinstance(data, dict) else data
     if not isinstance(ops, list):
@@ -251,42 +235,17 @@ def _raw_ops(response: ChatResponse | None) -> tuple[dict[str, Any], ...]:
     return tuple(op if isinstance(op, dict) else {"value": op} for op in ops)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PatchAttempt:
-    """One call to the processor model and what came of it."""
-
-    request: ChatRequest
-    response: ChatResponse | None
-    """``None`` when the model could not be reached."""
-    latency_ms: float
-    patch: StatePatch | None = None
-    """The patch, when it parsed."""
-    error: str | None = None
-    """Why the patch was rejected (or why the call failed); ``None`` when it applies."""
-    op_index: int | None = None
-    path: str | None = None
-    ops: tuple[dict[str, Any], ...] = ()
-    """The rejected ops as plain JSON (what could be read of them)."""
-
-    @property
-    def accepted(self) -> bool:
-        """Whether this attempt's patch parsed and applies."""
-        return self.error is None and self.patch is not None
+def rejected_ops(attempt: PatchAttempt) -> tuple[dict[str, Any], ...]:
+    """The ops of a refused attempt as plain JSON: the parsed patch's, or what can be read of the answer."""
+    if isinstance(attempt.problem, PatchRefused):
+        return attempt.problem.ops
+    return _raw_ops(attempt.response)
 
 
-@dataclass(kw_only=True)
-class ProcessorOutcome:
-    """All attempts at patching the state from one input."""
-
-    attempts: list[PatchAttempt] = field(default_factory=list)
-    fatal: ModelError | None = None
-    """A model error that ends the run (the server refused or stayed unavailable)."""
-
-    @property
-    def patch(self) -> StatePatch | None:
-        """The accepted patch, or ``None`` when every attempt was rejected."""
-        last = self.attempts[-1] if self.attempts else None
-        return last.patch if last is not None and last.accepted else None
+PatchAttempt = Attempt[StatePatch]
+"""One call to the processor model and what came of it (``value`` is the patch that applies)."""
+ProcessorOutcome = Outcome[StatePatch]
+"""All attempts at patching the state from one input (``value`` is the accepted patch)."""
 
 
 async def process(
@@ -298,60 +257,20 @@ async def process(
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
 
-    Each rejected answer (bad JSON, schema violation, ``PatchError`` from the dry run) goes back
-    to the model with the error, ``max_attempts`` times at most. Model errors other than
-    ``ModelOutputError`` stop at once (``outcome.fatal``); no exception from the model escapes.
-    The state is not changed.
+    Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run, an answer
+    cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
+    other than ``ModelOutputError`` stop at once (``outcome.fatal``); no exception from the model
+    escapes. The state is not changed.
     """
-    if max_attempts < 1:
-        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
-    outcome = ProcessorOutcome()
-    feedback: str | None = None
-    for _ in range(max_attempts):
-        request = build_processor_request(state, source, feedback=feedback)
-        started = time.perf_counter()
-        response: ChatResponse | None = None
-        try:
-            response = await model.complete(request)
-            latency = (time.perf_counter() - started) * 1000
-            patch = parse_patch(response)
-        except ModelOutputError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(
-                PatchAttempt(
-                    request=request, response=response, latency_ms=latency, error=str(e), ops=_raw_ops(response)
-                )
-            )
-            feedback = _feedback(str(e), response)
-            continue
-        except ModelError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(PatchAttempt(request=request, response=None, latency_ms=latency, error=str(e)))
-            outcome.fatal = e
-            return outcome
+
+    def parse(response: ChatResponse) -> StatePatch:
+        patch = parse_patch(response)
         try:
             check_patch(state, patch.ops)
         except PatchError as e:
-            ops = tuple(op.model_dump(mode="json") for op in patch.ops)
-            outcome.attempts.append(
-                PatchAttempt(
-                    request=request,
-                    response=response,
-                    latency_ms=latency,
-                    patch=patch,
-                    error=str(e),
-                    op_index=e.op_index,
-                    path=e.path,
-                    ops=ops,
-                )
-            )
-            feedback = _feedback(str(e), response)
-            continue
-        outcome.attempts.append(PatchAttempt(request=request, response=response, latency_ms=latency, patch=patch))
-        return outcome
-    return outcome
+            raise PatchRefused(e, tuple(op.model_dump(mode="json") for op in patch.ops)) from None
+        return patch
 
-
-def _feedback(error: str, response: ChatResponse | None) -> str:
-    said = clip(response.content or "", 800) if response is not None else ""
-    return f"{error}\nYour answer was: {said}" if said else error
+    return await ask_until_valid(
+        model, lambda feedback: build_processor_request(state, source, feedback=feedback), parse, max_attempts
+    )

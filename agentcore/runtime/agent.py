@@ -50,8 +50,9 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.models.base import ChatModel, ClosableChatModel, ToolSpec
 from agentcore.models.prices import check_cost_budget, parse_prices, pricer
-from agentcore.roles.controller import ASK_USER, as_tool_spec, decide_with_retries
+from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec, decide_with_retries
 from agentcore.roles.processor import ProcessorInput, process
+from agentcore.roles.validators import not_a_prompt_echo
 from agentcore.runtime.log import RunLog, utc_now
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
@@ -120,6 +121,10 @@ class Agent:
             neither knows the model.
         max_cost_usd: Most dollars (all roles) per run, checked before each controller turn; then
             the run fails with a ``budget:`` reason. Both models must have a known price.
+        reply_validators: Checks ``(reply, state) -> reason | None`` a final reply must pass (see
+            ``agentcore.roles.validators``; ``not_a_prompt_echo`` always applies). A refused reply
+            goes back to the controller with the reason, within ``max_output_retries``; then the
+            run fails with it.
 
     Raises:
         ConfigError: a setting is invalid, a tool is named ``ask_user`` (reserved), or
@@ -143,6 +148,7 @@ class Agent:
         metadata: Mapping[str, Any] | None = None,
         prices: Mapping[str, Any] | None = None,
         max_cost_usd: float | None = None,
+        reply_validators: Sequence[ReplyValidator] = (),
     ) -> None:
         for name, value in (
             ("max_steps", max_steps),
@@ -172,6 +178,10 @@ class Agent:
         self.max_cost_usd = check_cost_budget(
             max_cost_usd, (self.controller_model.name, self.processor_model.name), self.prices
         )
+        for check in reply_validators:
+            if not callable(check):
+                raise ConfigError(f"reply_validators must be functions (reply, state) -> reason or None, got {check!r}")
+        self.reply_validators: tuple[ReplyValidator, ...] = (not_a_prompt_echo, *reply_validators)
         artifacts: ArtifactStore = self.store.artifacts
         self.runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars)
         self.specs: list[ToolSpec] = [as_tool_spec(s) for s in self.runner.specs()]
@@ -362,13 +372,17 @@ class Agent:
         state = log.state
         seen = state.last_seq
         outcome = await decide_with_retries(
-            self.controller_model, state, self.specs, max_attempts=self.max_output_retries
+            self.controller_model,
+            state,
+            self.specs,
+            max_attempts=self.max_output_retries,
+            reply_validators=self.reply_validators,
         )
         calls = log.add_attempts(
             role="controller", model=self.controller_model.name, attempts=outcome.attempts, caused_by=seen
         )
         llm = calls[-1]
-        decision = outcome.decision
+        decision = outcome.value
         if outcome.fatal is not None or decision is None:
             last = outcome.attempts[-1].error
             reason = (

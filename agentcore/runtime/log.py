@@ -16,7 +16,8 @@ from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, St
 from agentcore.core.fold import RunState, apply
 from agentcore.models.base import ChatRequest, ChatResponse, request_digest
 from agentcore.models.prices import PriceFn
-from agentcore.roles.processor import ProcessorOutcome
+from agentcore.roles.processor import PatchRefused, ProcessorOutcome, rejected_ops
+from agentcore.roles.turn import Attempt
 from agentcore.storage.artifacts import JSON, canonical_json
 from agentcore.storage.base import EventStore
 
@@ -110,16 +111,21 @@ class RunLog:
         )
 
     def add_attempts(
-        self, *, role: str, model: str, attempts: Sequence[Any], caused_by: int | None, step_id: str | None = None
+        self,
+        *,
+        role: str,
+        model: str,
+        attempts: Sequence[Attempt[Any]],
+        caused_by: int | None,
+        step_id: str | None = None,
     ) -> list[LLMCalled]:
-        """Queue one ``LLMCalled`` per attempt of a model turn (each has ``request``, ``response``,
-        ``latency_ms`` and ``error``), numbered from 1."""
+        """Queue one ``LLMCalled`` per attempt of a model turn, numbered from 1."""
         return [
             self._add_attempt(role, model, a, number, caused_by, step_id) for number, a in enumerate(attempts, start=1)
         ]
 
     def _add_attempt(
-        self, role: str, model: str, attempt: Any, number: int, caused_by: int | None, step_id: str | None
+        self, role: str, model: str, attempt: Attempt[Any], number: int, caused_by: int | None, step_id: str | None
     ) -> LLMCalled:
         return self.add_llm(
             role=role,
@@ -144,16 +150,16 @@ class RunLog:
         llm = None
         for number, attempt in enumerate(outcome.attempts, start=1):
             llm = self._add_attempt("processor", model, attempt, number, caused_by, step_id)
-            if attempt.accepted:
-                assert attempt.patch is not None
-                self.add(StatePatched, ops=attempt.patch.ops, source="processor", caused_by=caused_by)
+            if attempt.value is not None and attempt.accepted:
+                self.add(StatePatched, ops=attempt.value.ops, source="processor", caused_by=caused_by)
             elif attempt.response is not None:
+                refused = attempt.problem if isinstance(attempt.problem, PatchRefused) else None
                 self.add(
                     PatchRejected,
-                    ops=attempt.ops,
+                    ops=rejected_ops(attempt),
                     error=attempt.error or "rejected",
-                    op_index=attempt.op_index,
-                    path=attempt.path,
+                    op_index=refused.op_index if refused else None,
+                    path=refused.path if refused else None,
                     attempt=number,
                     caused_by=caused_by,
                 )

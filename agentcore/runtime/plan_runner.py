@@ -56,7 +56,8 @@ from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOut
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
 from agentcore.models.prices import parse_prices, pricer
 from agentcore.roles.planner import plan_with_attempts
-from agentcore.roles.processor import ProcessorInput, clip, process
+from agentcore.roles.processor import ProcessorInput, process
+from agentcore.roles.turn import clip
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.log import RunLog
 from agentcore.scheduling.clock import Clock, SystemClock
@@ -343,7 +344,7 @@ class PlanRunner:
         calls = log.add_attempts(
             role="planner", model=self.planner_model.name, attempts=outcome.attempts, caused_by=seen
         )
-        plan = outcome.plan
+        plan = outcome.value
         reason: str | None = None
         if plan is None:
             what = "planner model failed" if outcome.fatal is not None else "no valid plan"

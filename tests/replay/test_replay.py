@@ -89,7 +89,7 @@ def test_replay_into_the_original_store_uses_a_new_run_and_leaves_the_original_a
 
 
 def test_changed_processor_prompt_diverges_at_the_first_processor_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(processor_module, "_prompt", lambda: "You are a processor. (reworded)")
+    monkeypatch.setattr(processor_module, "load_prompt", lambda name: "You are a processor. (reworded)")
     report = replay_trace(BASIC)
     seq = first_seq(BASIC, "llm_called", role="processor")
     assert not report.ok and report.divergence is not None

@@ -18,7 +18,6 @@ from agentcore.roles.controller import (
     ASK_USER,
     as_tool_spec,
     build_controller_request,
-    decide,
     decide_with_retries,
     parse_decision,
 )
@@ -304,16 +303,17 @@ def test_unusable_answers_say_what_to_fix(content: str, message: str) -> None:
 def test_decide_uses_the_state_for_call_ids() -> None:
     model = ScriptedChatModel([call("grep", pattern="def add")])
     state = make_state()
-    decision, request, response = asyncio.run(decide(model, state, [GREP]))
-    assert decision.tool_calls[0].id == f"d{state.decisions + 1}_call_1"
-    assert model.requests == [request]
-    assert response.tool_calls[0].name == "grep"
+    outcome = asyncio.run(decide_with_retries(model, state, [GREP]))
+    (attempt,) = outcome.attempts
+    assert attempt.value is not None and attempt.value.tool_calls[0].id == f"d{state.decisions + 1}_call_1"
+    assert model.requests == [attempt.request]
+    assert attempt.response is not None and attempt.response.tool_calls[0].name == "grep"
 
 
 def test_unusable_answers_are_fed_back_until_one_works() -> None:
     model = ScriptedChatModel([call("grpe", pattern="x"), say('{"reply": '), say("done")])
     outcome = asyncio.run(decide_with_retries(model, make_state(), [GREP], max_attempts=3))
-    assert outcome.decision is not None and outcome.decision.reply == "done"
+    assert outcome.value is not None and outcome.value.reply == "done"
     assert [a.error is None for a in outcome.attempts] == [False, False, True]
     assert "unknown tool 'grpe'" in user_text(model.requests[1])
     assert "not valid JSON" in user_text(model.requests[2])
@@ -323,7 +323,7 @@ def test_unusable_answers_are_fed_back_until_one_works() -> None:
 def test_attempts_are_bounded() -> None:
     model = ScriptedChatModel([say("{bad"), say("{bad")])
     outcome = asyncio.run(decide_with_retries(model, make_state(), [GREP], max_attempts=2))
-    assert outcome.decision is None and outcome.fatal is None
+    assert outcome.value is None and outcome.fatal is None
     assert len(outcome.attempts) == 2
     model.assert_consumed()
 

@@ -108,7 +108,7 @@ def test_planner_is_re_asked_with_the_validation_error() -> None:
     model = ScriptedChatModel([answer(CYCLE), answer(GOOD)])
     with model:
         outcome = asyncio.run(plan_with_attempts(model, "deploy the shop", [create_vm]))
-    assert outcome.plan is not None and len(outcome.plan.steps) == 4
+    assert outcome.value is not None and len(outcome.value.steps) == 4
     assert [a.error is None for a in outcome.attempts] == [False, True]
     assert "cycle: a -> b -> a" in (outcome.attempts[0].error or "")
     second = model.requests[1]
@@ -128,7 +128,7 @@ def test_plan_task_gives_up_after_max_tries_naming_the_last_error() -> None:
 def test_a_model_failure_stops_planning_at_once() -> None:
     model = ScriptedChatModel([ModelUnavailable("server down after 5 attempts")])
     outcome = asyncio.run(plan_with_attempts(model, "t"))
-    assert isinstance(outcome.fatal, ModelUnavailable) and outcome.plan is None
+    assert isinstance(outcome.fatal, ModelUnavailable) and outcome.value is None
     assert len(outcome.attempts) == 1
     with pytest.raises(ModelUnavailable):
         asyncio.run(plan_task(ScriptedChatModel([ModelUnavailable("down")]), "t"))

@@ -14,7 +14,14 @@ from agentcore.core.patches import AppendKnownFacts, StatePatch
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError
 from agentcore.models.base import ChatResponse
 from agentcore.models.scripted import ScriptedChatModel, respond_json, say
-from agentcore.roles.processor import ProcessorInput, build_processor_request, parse_patch, process
+from agentcore.roles.processor import (
+    PatchRefused,
+    ProcessorInput,
+    build_processor_request,
+    parse_patch,
+    process,
+    rejected_ops,
+)
 
 AT = datetime(2024, 1, 1, tzinfo=timezone.utc)
 ART = "sha256:" + "b" * 64
@@ -126,7 +133,7 @@ def test_a_good_patch_is_accepted_on_the_first_try() -> None:
     model = ScriptedChatModel([respond_json(GOOD)])
     before = state()
     outcome = asyncio.run(process(model, before, result()))
-    assert outcome.patch is not None and len(outcome.attempts) == 1
+    assert outcome.value is not None and len(outcome.attempts) == 1
     assert outcome.attempts[0].accepted
     assert before.known_facts == {}  # a dry run only
 
@@ -136,18 +143,19 @@ def test_rejected_patches_go_back_with_the_error() -> None:
     outcome = asyncio.run(process(model, state(), result(), max_attempts=3))
     first, second, third = outcome.attempts
     assert first.error is not None and "no question 'q9'" in first.error
-    assert first.op_index == 0 and first.path == "/open_questions/q9"
-    assert first.ops == ({"op": "answer_question", "id": "q9", "answer": "x"},)
+    assert isinstance(first.problem, PatchRefused)
+    assert first.problem.op_index == 0 and first.problem.path == "/open_questions/q9"
+    assert rejected_ops(first) == ({"op": "answer_question", "id": "q9", "answer": "x"},)
     assert "no question 'q9'" in (model.requests[1].messages[-1].content or "")
-    assert second.error is not None and "not valid JSON" in second.error and second.ops == ()
-    assert third.accepted and outcome.patch is not None
+    assert second.error is not None and "not valid JSON" in second.error and rejected_ops(second) == ()
+    assert third.accepted and outcome.value is not None
     model.assert_consumed()
 
 
 def test_attempts_are_bounded_and_the_patch_is_none() -> None:
     model = ScriptedChatModel([respond_json(UNKNOWN_QUESTION)] * 2)
     outcome = asyncio.run(process(model, state(), result(), max_attempts=2))
-    assert outcome.patch is None and outcome.fatal is None
+    assert outcome.value is None and outcome.fatal is None
     assert [a.accepted for a in outcome.attempts] == [False, False]
     model.assert_consumed()
 
@@ -156,7 +164,7 @@ def test_model_refusal_is_fatal_not_raised() -> None:
     model = ScriptedChatModel([ModelRequestError("HTTP 401: bad key", status_code=401)])
     outcome = asyncio.run(process(model, state(), ProcessorInput.user_answer("yes", "ok?")))
     assert isinstance(outcome.fatal, ModelRequestError)
-    assert outcome.patch is None and outcome.attempts[0].response is None
+    assert outcome.value is None and outcome.attempts[0].response is None
 
 
 def test_max_attempts_must_be_positive() -> None:

@@ -1,0 +1,222 @@
+"""One model turn, for every role: ask, read the answer, and re-ask with the reason, a bounded number of times.
+
+The controller, the processor and the planner differ only in how they build a request and how
+they read an answer; ``ask_until_valid`` is the loop they share:
+
+1. ``build(feedback)`` makes the request (``feedback`` is ``None`` the first time, then why the
+   previous answer was refused, with what it said);
+2. the model answers; an answer cut short (``finish_reason`` ``"length"`` or ``"content_filter"``)
+   is refused before it is read, so a cut answer is never taken as a whole one;
+3. ``parse(response)`` reads it; a ``ModelOutputError`` (or any other exception the parser raises:
+   model output must never break a run) refuses the answer and goes back to the model.
+
+Model errors other than ``ModelOutputError`` end the turn at once (``Outcome.fatal``); so does any
+other exception the model raises, wrapped in a ``ModelError`` that names it. Only agentcore's own
+signals that are not about the answer (``ConfigError``, ``ReplayMismatch``, store errors) propagate.
+
+Also here, used by all roles: ``clip``, ``load_prompt``, ``strip_fences`` and ``read_model_json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from agentcore.core.json_text import JSONTextError, read_json, strip_fences
+from agentcore.core.text import clip, package_text
+from agentcore.errors import AgentcoreError, ConfigError, ModelError, ModelOutputError
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
+
+__all__ = (
+    "CUT_FINISH_REASONS",
+    "Attempt",
+    "Outcome",
+    "ask_until_valid",
+    "clip",
+    "load_prompt",
+    "read_model_json",
+    "strip_fences",
+)
+
+T = TypeVar("T")
+
+MAX_SAID_CHARS = 800
+"""How much of a refused answer is quoted back to the model."""
+
+CUT_FINISH_REASONS = {
+    "length": "it was cut off at the token limit (finish_reason 'length')",
+    "content_filter": "it was cut off by the server's content filter (finish_reason 'content_filter')",
+}
+"""Finish reasons that mean the answer is not whole: it is refused, never used."""
+
+
+
+def load_prompt(name: str) -> str:
+    """The text of the package prompt ``agentcore/roles/prompts/<name>``."""
+    return package_text("agentcore.roles", "prompts", name)
+
+
+def read_model_json(text: str) -> Any:
+    """The JSON value of a model's answer (fences stripped).
+
+    Raises:
+        ModelOutputError: not JSON, non-finite numbers, nested too deeply or an integer too long
+            (see ``agentcore.core.json_text.read_json``); the message is written for the model.
+    """
+    try:
+        return read_json(strip_fences(text))
+    except JSONTextError as e:
+        raise ModelOutputError(f"your answer is {e}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt(Generic[T]):
+    """One call to a model and what came of it."""
+
+    request: ChatRequest
+    response: ChatResponse | None
+    """``None`` when the model could not be reached."""
+    latency_ms: float
+    value: T | None = None
+    """What ``parse`` read from the answer, when it was accepted."""
+    error: str | None = None
+    """Why the answer was refused (or why the call failed); ``None`` when it was accepted."""
+    problem: Exception | None = field(default=None, compare=False, repr=False)
+    """The exception that refused the answer (roles attach details to their own subclasses)."""
+
+    @property
+    def accepted(self) -> bool:
+        """Whether this attempt's answer was used."""
+        return self.error is None and self.value is not None
+
+
+@dataclass(kw_only=True)
+class Outcome(Generic[T]):
+    """All attempts of one turn: an accepted value, or the reason there is none."""
+
+    attempts: list[Attempt[T]] = field(default_factory=list)
+    fatal: ModelError | None = None
+    """A model error that ends the run (the server refused, stayed unavailable, or the model raised)."""
+
+    @property
+    def value(self) -> T | None:
+        """The value of the last attempt, when it was accepted."""
+        last = self.attempts[-1] if self.attempts else None
+        return last.value if last is not None and last.accepted else None
+
+    @property
+    def reason(self) -> str | None:
+        """Why there is no value: the last attempt's error (``None`` when there is a value)."""
+        if self.value is not None or not self.attempts:
+            return None
+        return self.attempts[-1].error
+
+
+def said(response: ChatResponse | None) -> str:
+    """What a model answered, as quoted back to it: its content and its tool calls, clipped."""
+    if response is None:
+        return ""
+    if not response.tool_calls:
+        return clip(response.content or "", MAX_SAID_CHARS)
+    answer: dict[str, Any] = {"content": response.content}
+    answer["tool_calls"] = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls]
+    return clip(json.dumps(answer, ensure_ascii=False), MAX_SAID_CHARS)
+
+
+def feedback_for(error: str, response: ChatResponse | None) -> str:
+    """The feedback for a refused answer: the reason, then what the model said."""
+    quoted = said(response)
+    return f"{error}\nYour answer was: {quoted}" if quoted else error
+
+
+def cut_reason(response: ChatResponse) -> str | None:
+    """Why ``response`` is not a whole answer, or ``None`` when it is."""
+    why = CUT_FINISH_REASONS.get((response.finish_reason or "").lower())
+    if why is None:
+        return None
+    return f"your answer was not used: {why}. Answer again, shorter, with the whole answer"
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {clip(str(e), 500)}"
+
+
+async def _call(model: ChatModel, request: ChatRequest) -> ChatResponse:
+    """``model.complete(request)``; exceptions that are not ``ModelError`` become one."""
+    try:
+        return await model.complete(request)
+    except AgentcoreError:  # ModelError, and agentcore's own signals (ConfigError, ReplayMismatch...)
+        raise
+    except (RecursionError, ValueError, TypeError, KeyError, AttributeError, UnicodeError) as e:
+        raise ModelOutputError(f"the model's answer could not be read ({_describe(e)})") from e
+    except Exception as e:
+        raise ModelError(f"the model raised {_describe(e)}") from e
+
+
+async def ask_until_valid(
+    model: ChatModel,
+    build: Callable[[str | None], ChatRequest],
+    parse: Callable[[ChatResponse], T],
+    max_attempts: int,
+    *,
+    refusals: Sequence[type[Exception]] = (ModelOutputError,),
+) -> Outcome[T]:
+    """Ask ``model`` until ``parse`` accepts an answer, ``max_attempts`` times at most.
+
+    Args:
+        model: The role's model.
+        build: Makes the request from the feedback on the previous answer (``None`` at first).
+        parse: Reads a value from an answer, raising one of ``refusals`` (or any exception) to
+            refuse it.
+        max_attempts: Calls to the model, the first included (>= 1).
+        refusals: Exceptions whose message is the reason given back to the model as is;
+            any other exception from ``parse`` is given back with its type name.
+
+    Returns:
+        Every attempt; ``value`` is set when the last one was accepted, ``fatal`` when the model
+        failed for a reason that re-asking cannot fix.
+
+    Raises:
+        ConfigError: ``max_attempts`` < 1.
+    """
+    if max_attempts < 1:
+        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
+    outcome: Outcome[T] = Outcome()
+    feedback: str | None = None
+    for _ in range(max_attempts):
+        request = build(feedback)
+        started = time.perf_counter()
+        response: ChatResponse | None = None
+        try:
+            response = await _call(model, request)
+            cut = cut_reason(response)
+            if cut is not None:
+                raise ModelOutputError(cut)
+            value = parse(response)
+        except ModelOutputError as e:
+            error: str = str(e)
+            problem: Exception = e
+        except ModelError as e:
+            latency = (time.perf_counter() - started) * 1000
+            outcome.attempts.append(Attempt(request=request, response=None, latency_ms=latency, error=str(e)))
+            outcome.fatal = e
+            return outcome
+        except tuple(refusals) as e:
+            error, problem = str(e), e
+        except AgentcoreError:  # agentcore's own signals (ReplayMismatch, ConfigError...) are not about the answer
+            raise
+        except Exception as e:  # the parser choked on the answer: refuse it, never escape
+            error, problem = f"your answer could not be read ({_describe(e)})", e
+        else:
+            latency = (time.perf_counter() - started) * 1000
+            outcome.attempts.append(Attempt(request=request, response=response, latency_ms=latency, value=value))
+            return outcome
+        latency = (time.perf_counter() - started) * 1000
+        outcome.attempts.append(
+            Attempt(request=request, response=response, latency_ms=latency, error=error, problem=problem)
+        )
+        feedback = feedback_for(error, response)
+    return outcome
