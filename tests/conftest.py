@@ -20,6 +20,20 @@ def _no_real_llm_requests(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _code_index_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The code tools' symbol index goes to a temporary cache, not the user's ~/.cache (subprocesses inherit it)."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "agentcore.db"

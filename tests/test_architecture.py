@@ -47,9 +47,16 @@ LAYERS: dict[str, set[str]] = {
 THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "openai": ("models.openai",),
     "sqlite_utils": ("storage.sqlite",),
-    "sqlite3": ("storage.sqlite",),
+    # tools.code: the symbol index is the code toolkit's own cache (tools/code/index.py), not the event log
+    "sqlite3": ("storage.sqlite", "tools.code"),
     "psycopg": ("storage.postgres",),  # the optional PostgreSQL store (agentcore[postgres])
     "psycopg_pool": ("storage.postgres",),
+    "tree_sitter": ("tools.code",),
+    "tree_sitter_python": ("tools.code",),
+    "tree_sitter_javascript": ("tools.code",),
+    "tree_sitter_typescript": ("tools.code",),
+    "tree_sitter_go": ("tools.code",),
+    "rapidfuzz": ("tools.code",),
     "click": ("cli",),
     "rich": ("cli",),
     "genai_prices": ("models.prices",),  # price data for LLMCalled.cost_usd, behind one function
@@ -61,7 +68,10 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
 THIRD_PARTY = {
     "pydantic", "pydantic_core", "jsonpatch", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2",
     "psycopg", "psycopg_pool",
-}
+    # code-search index (tools.code)
+    "tree_sitter", "tree_sitter_python", "tree_sitter_javascript", "tree_sitter_typescript", "tree_sitter_go",
+    "rapidfuzz",
+}  # fmt: skip
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 
 IMPURE_IMPORTS = {"os", "subprocess", "socket", "sqlite3", "shutil", "pathlib", "asyncio", "threading", "urllib"}

@@ -124,10 +124,10 @@ def test_ask_text_shows_progress_answer_facts_and_next_commands(made: Made, tmp_
     out, err = result.stdout, result.stderr
     # progress, the banner and the hints on stderr; the answer and its facts on stdout
     assert "offline model" in err and "offline model" not in out
-    assert 'decided call find_definition(symbol="apply_tax"), search_code(' in err
+    assert 'decided call find_definition(symbol="apply_tax"), find_references(symbol="apply_tax")' in err
     assert "tool find_definition ok" in err and "run succeeded" in err and "decided" not in out
     assert out.startswith("apply_tax is defined at shop/cart.py:22")
-    assert "apply_tax is used at shop/cart.py:19." in out
+    assert "apply_tax has 1 use in 1 file: called 1 time at shop/cart.py:19." in out
     assert "- definition:apply_tax: apply_tax is defined at shop/cart.py:22" in out
     assert "- usages:apply_tax:" in out
     with SQLiteEventStore(db) as s:
@@ -230,7 +230,7 @@ def test_artifact_text_limit_and_output_file(
     monkeypatch.setattr(support, "stdout_is_terminal", lambda: True)  # a preview on a terminal
     text = invoke("artifact", ident, "--db", made.db).output
     assert f"{ident}  application/json  {len(data)} bytes" in text
-    assert '"text":"class Cart:"' in text
+    assert '"definitions":' in text and '"symbol":"Cart"' in text
     short = invoke("artifact", ident, "--limit", "10", "--db", made.db).output
     assert f"{len(data) - 10} more bytes" in short
     out = tmp_path / "artifact.json"

@@ -166,7 +166,8 @@ def test_example_offline_prints_the_answer_and_cited_facts(tmp_path: Path) -> No
     lines = proc.stdout.splitlines()
     path, line = GO_DEFINITIONS["NewClient"]
     assert lines[0].startswith(f"NewClient is defined at {path}:{line}")
-    assert "NewClient is used at client/client.go:21, cmd/fetch/main.go:10." in lines
+    # the one call; the doc comment above the definition (client/client.go:21) is not a use
+    assert "NewClient has 1 use in 1 file: called 1 time at cmd/fetch/main.go:10." in lines
     with SQLiteEventStore(db) as store:
         [info] = store.runs()
         facts = store.state_at(info.id).known_facts

@@ -418,75 +418,36 @@ def test_glob_filter_semantics() -> None:
         GlobFilter(" ")
 
 
-# --- find_definition -----------------------------------------------------------------------------------
+# --- find_definition (the symbol index; more in test_code_index.py) --------------------------------------
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_find_definition_in_go(go_repo: Path, engine: str) -> None:
-    tools = tools_for(go_repo, engine)
+def test_find_definition_in_go(go_repo: Path, tmp_path: Path) -> None:
+    tools = CodeTools(go_repo, cache_dir=tmp_path)
     result = tools.find_definition("ClientError")
-    assert [(m.path, m.line, m.text) for m in result.matches] == [("client/errors.go", 7, "type ClientError struct {")]
-    assert result.summary().splitlines() == [
-        f"1 definition of 'ClientError' in 1 file ({engine}):",
-        "client/errors.go:7: type ClientError struct {",
+    assert [(d.path, d.line, d.kind, d.signature) for d in result.definitions] == [
+        ("client/errors.go", 7, "class", "type ClientError struct {")
+    ]
+    assert result.summary().splitlines()[:2] == [
+        "1 definition of 'ClientError', best first:",
+        "1. class ClientError at client/errors.go:7 [source]: type ClientError struct {",
     ]
     for symbol, where in GO_DEFINITIONS.items():
-        assert (tools.find_definition(symbol).matches[0].path, tools.find_definition(symbol).matches[0].line) == where
+        best = tools.find_definition(symbol).definitions[0]
+        assert (best.path, best.line) == where, symbol
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_find_definition_in_python(py_repo: Path, engine: str) -> None:
-    tools = tools_for(py_repo, engine)
+def test_find_definition_in_python(py_repo: Path, tmp_path: Path) -> None:
+    tools = CodeTools(py_repo, cache_dir=tmp_path)
     for symbol, where in PYTHON_DEFINITIONS.items():
-        assert [(m.path, m.line) for m in tools.find_definition(symbol).matches][:1] == [where], symbol
+        assert [(d.path, d.line) for d in tools.find_definition(symbol).definitions][:1] == [where], symbol
     cart = tools.find_definition("Cart")
-    assert [(m.path, m.line) for m in cart.matches] == [("shop/cart.py", 9), ("tests/test_cart.py", 3)]
-    assert [(m.path, m.line) for m in tools.find_definition("TAX_RATE").matches] == [("shop/cart.py", 5)]
-    assert [(m.path, m.line) for m in tools.find_definition("Cart.add_item").matches] == [("shop/cart.py", 14)]
-    assert tools.find_definition("not_defined_anywhere").summary().startswith("No definitions of")
-
-
-JS_TREE = {
-    "web/api.ts": """export interface Options {
-  retries: number;
-}
-export type Handler = (req: Request) => void;
-export const fetchAll = async (urls: string[]) => urls;
-export default function render(node: Node) {}
-export class Widget {
-  async refresh(force: boolean): Promise<void> {}
-}
-const w = new Widget();
-""",
-    "web/old.js": "function legacy() {}\nmodule.exports = { legacy };\n",
-    "src/lib.rs": "pub struct Widget {\n    id: u32,\n}\n",
-    "README.md": "The class Widget draws itself.\n",
-}
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_find_definition_in_js_ts_and_generic(tmp_path: Path, engine: str) -> None:
-    for rel, text in JS_TREE.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    tools = tools_for(tmp_path, engine)
-
-    def where(symbol: str) -> list[tuple[str, int]]:
-        return [(m.path, m.line) for m in tools.find_definition(symbol).matches]
-
-    assert where("Options") == [("web/api.ts", 1)]
-    assert where("Handler") == [("web/api.ts", 4)]
-    assert where("fetchAll") == [("web/api.ts", 5)]
-    assert where("render") == [("web/api.ts", 6)]
-    assert where("refresh") == [("web/api.ts", 8)]
-    assert where("legacy") == [("web/old.js", 1)]
-    assert where("Widget") == [("web/api.ts", 7), ("src/lib.rs", 1), ("README.md", 1)]
-
-
-def test_find_definition_refuses_non_identifiers(tools: CodeTools) -> None:
-    for bad in ("two words", "a(b)", ""):
-        with pytest.raises(ToolError, match="takes an identifier"):
-            tools.find_definition(bad)
+    # the class first; then the imports, the package's re-export before the test's; never the comment in the test
+    assert [(d.path, d.line, d.kind) for d in cart.definitions] == [
+        ("shop/cart.py", 9, "class"), ("shop/__init__.py", 2, "import"), ("tests/test_cart.py", 1, "import")
+    ]
+    assert [(d.path, d.line) for d in tools.find_definition("TAX_RATE").definitions] == [("shop/cart.py", 5)]
+    assert [(d.path, d.line) for d in tools.find_definition("Cart.add_item").definitions][:1] == [("shop/cart.py", 14)]
+    assert tools.find_definition("not_defined_anywhere").summary().startswith("No definition of")
 
 
 def test_rg_is_on_path_for_the_default_engine(trap: TrapTree) -> None:

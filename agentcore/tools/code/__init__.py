@@ -9,13 +9,16 @@ See ``paths`` for how confinement to the root is enforced.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Final
 
 from agentcore.errors import ConfigError, ToolError
-from agentcore.tools.code.definitions import DefinitionQuery
+from agentcore.tools.code import queries
 from agentcore.tools.code.files import read_slice
 from agentcore.tools.code.ignore import GlobFilter
+from agentcore.tools.code.index import SymbolIndex
+from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, OutlineResult, ReferenceResult
 from agentcore.tools.code.models import SUMMARY_MAX_ITEMS, CodeMatch, FileList, FileSlice, SearchResult
 from agentcore.tools.code.paths import CheckedFile, CodeRoot
 from agentcore.tools.code.search import SearchSettings, find_files, find_lines
@@ -36,6 +39,8 @@ class CodeTools:
         timeout: seconds a search or listing may run before ``ToolTimeout``.
         max_file_size: files larger than this many bytes are not searched.
         match_limit: matches kept in a ``SearchResult`` (all of them are counted).
+        cache_dir: where the symbol index is kept (default: ``$XDG_CACHE_HOME/agentcore/code-index``); it is
+            never written inside ``root``.
 
     Raises:
         ConfigError: ``root`` is not a directory, ``rg`` names no executable, or a limit is not positive.
@@ -49,6 +54,7 @@ class CodeTools:
         timeout: float = 30.0,
         max_file_size: int = 100 * 1024 * 1024,
         match_limit: int = 100_000,
+        cache_dir: str | Path | None = None,
     ) -> None:
         for name, value in (("timeout", timeout), ("max_file_size", max_file_size), ("match_limit", match_limit)):
             if value <= 0:
@@ -63,6 +69,23 @@ class CodeTools:
         self.settings = SearchSettings(
             rg=rg_path, max_file_size=max_file_size, match_limit=match_limit, timeout=timeout
         )
+        self.cache_dir = cache_dir
+        self._index: SymbolIndex | None = None
+        self._index_lock = threading.Lock()
+
+    def index(self) -> SymbolIndex:
+        """The symbol index of the root, opened on first use (``refresh`` it before a query)."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = SymbolIndex(self.root, self.cache_dir)
+            return self._index
+
+    def close(self) -> None:
+        """Close the symbol index's database connection (the tools reopen it when used again)."""
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
 
     def __repr__(self) -> str:
         return f"CodeTools({str(self.root.path)!r}, engine={'ripgrep' if self.settings.rg else 'python'!r})"
@@ -145,37 +168,79 @@ class CodeTools:
             truncated=len(files) > max_results,
         )
 
-    def find_definition(self, symbol: str, max_results: int = 20) -> SearchResult:
-        """Find where a class, function, method, type or constant is defined.
+    def find_definition(self, symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
+        """Find where a class, function, method, type or constant is defined, best candidate first.
 
         Args:
-            symbol: an identifier such as ``ClientError``; for ``Class.method`` the method name is sought.
+            symbol: a name such as ``Config``, or ``Config.load`` for a method of a class (``json.dumps``
+                for a function of a module works too).
+            scope: a package, directory, file or class the definition should be in (``urllib``,
+                ``email/message.py``); matching definitions come first.
             max_results: how many definitions the summary shows.
 
         Returns:
-            Definitions ranked: those in the file's own language first (Python, Go, JS/TS), then generic ones.
+            Definitions ranked as described in ``ranking`` (real definitions before imports, source before
+            tests, vendored copies, stubs and docs, then by how central the file is), each with its ``kind``;
+            close names (``suggestions``) when nothing matched.
 
         Raises:
-            ToolError: ``symbol`` is not an identifier, or a bad ``max_results``.
-            ToolTimeout: the search ran too long.
+            ToolError: an empty symbol, or a bad ``max_results``.
         """
         _check_max_results(max_results)
-        query = DefinitionQuery(symbol)
-        self.root.clear_cache()
-        found = find_lines(
-            self.root, self.settings, query.regex, regex=True, include=_everything, must_contain=query.name
-        )
-        ranked = query.ranked(found.matches)
-        return SearchResult(
-            mode="definition",
-            query=query.symbol,
-            engine=found.engine,
-            matches=tuple(ranked),
-            total=len(ranked),
-            files_searched=found.files_searched,
-            max_results=max_results,
-            warnings=_limit_warning(found.total, self.settings.match_limit, found.warnings),
-        )
+        ix = self.index()
+        with ix.lock:
+            ix.refresh()
+            return queries.definitions(ix, symbol, scope=scope, max_results=max_results)
+
+    def find_references(self, symbol: str, max_results: int = 10) -> ReferenceResult:
+        """Find the places that use a name: calls, imports, attribute uses and other mentions, apart.
+
+        Args:
+            symbol: the name (``parse``; for ``Config.load`` the uses of ``load`` are found).
+            max_results: how many sites of each kind the summary shows (all are counted).
+
+        Raises:
+            ToolError: an empty symbol, or a bad ``max_results``.
+        """
+        _check_max_results(max_results)
+        ix = self.index()
+        with ix.lock:
+            ix.refresh()
+            return queries.references(ix, symbol, max_results=max_results)
+
+    def outline(self, path: str, max_results: int = 60) -> OutlineResult:
+        """List every definition in one file, in line order (nested ones marked), with the file's length.
+
+        Args:
+            path: relative to the root; a bare file name (``config.py``) picks the best file of that name.
+            max_results: how many entries the summary shows; when cut, every top-level one is kept first.
+
+        Raises:
+            ToolError: the file is outside the root or does not exist.
+        """
+        _check_max_results(max_results)
+        ix = self.index()
+        with ix.lock:
+            ix.refresh()
+            return queries.outline(ix, path, max_results=max_results)
+
+    def search_concepts(self, query: str, max_results: int = 8) -> ConceptResult:
+        """Find the functions, classes and files that best match a description (BM25 over code chunks).
+
+        Args:
+            query: words describing the code, e.g. ``"retry with exponential backoff"``.
+            max_results: how many hits the summary shows.
+
+        Raises:
+            ToolError: an empty query, or a bad ``max_results``.
+        """
+        if not query.strip():
+            raise ToolError("query is empty; describe the code you are looking for in a few words.")
+        _check_max_results(max_results)
+        ix = self.index()
+        with ix.lock:
+            ix.refresh()
+            return queries.concepts(ix, query, max_results=max_results)
 
 
 MAX_LIST = 5000

@@ -6,10 +6,18 @@ from pathlib import Path
 
 from agentcore.tools.base import Tool, tool
 from agentcore.tools.code import AUTO, CodeTools, FileList, FileSlice, SearchResult
+from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, OutlineResult, ReferenceResult
 
 
-def code_tools(root: str | Path, *, rg: str | Path | None = AUTO, timeout: float = 30.0) -> list[Tool]:
-    """``search_code``, ``read_file``, ``list_files`` and ``find_definition`` confined to ``root``.
+def code_tools(
+    root: str | Path, *, rg: str | Path | None = AUTO, timeout: float = 30.0, cache_dir: str | Path | None = None
+) -> list[Tool]:
+    """``search_code``, ``read_file``, ``list_files``, ``find_definition``, ``find_references``, ``outline`` and
+    ``search_concepts``, confined to ``root``.
+
+    The last four read a symbol index (tree-sitter definitions and references, a BM25 full-text index)
+    kept in ``cache_dir`` (default ``$XDG_CACHE_HOME/agentcore/code-index``), never inside ``root``; it is
+    brought up to date before every call, re-parsing only the files that changed.
 
     Each returns a result model: the whole of it is stored as the artifact, its ``summary()`` is the
     payload the controller sees. Paths that leave ``root`` are refused with a ``ToolError``.
@@ -17,9 +25,10 @@ def code_tools(root: str | Path, *, rg: str | Path | None = AUTO, timeout: float
     Args:
         root: The directory the tools may read; nothing outside it is opened.
         rg: The ripgrep executable (``AUTO``: ``rg`` on PATH, else the pure-Python engine).
-        timeout: Seconds a single tool call may take.
+        timeout: Seconds a single tool call may take (the first index build of a large tree may take longer).
+        cache_dir: Where the symbol index is kept.
     """
-    ct = CodeTools(root, rg=rg, timeout=timeout)
+    ct = CodeTools(root, rg=rg, timeout=timeout, cache_dir=cache_dir)
 
     @tool(timeout=timeout + 5)
     def search_code(query: str, regex: bool = False, glob: str | None = None, max_results: int = 20) -> SearchResult:
@@ -54,14 +63,58 @@ def code_tools(root: str | Path, *, rg: str | Path | None = AUTO, timeout: float
         """
         return ct.list_files(glob, max_results=max_results)
 
-    @tool(timeout=timeout + 5)
-    def find_definition(symbol: str, max_results: int = 20) -> SearchResult:
-        """Find where a class, function, method, type or constant is defined (Python, Go, JS/TS and more).
+    @tool(timeout=timeout + 60)
+    def find_definition(symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
+        """Find where a class, function, method, type or constant is DEFINED, best candidate first, with its kind.
+
+        Use this for "where is X defined/declared/implemented". Real definitions come before imports and
+        re-exports; source files before tests, vendored copies, stubs and docs. When nothing matches, close
+        names are suggested (typos). Python, JavaScript, TypeScript and Go are parsed; other languages by pattern.
 
         Args:
-            symbol: The name to look for, e.g. "ClientError" or "parse_config".
+            symbol: The identifier, e.g. "ClientError"; "Class.method" for a method; "module.name" works too.
+            scope: Optional package, directory, file or class the definition should be in, e.g. "urllib" or "email/message.py".
             max_results: How many candidate definitions to show.
         """
-        return ct.find_definition(symbol, max_results=max_results)
+        return ct.find_definition(symbol, scope=scope, max_results=max_results)
 
-    return [search_code, read_file, list_files, find_definition]
+    @tool(timeout=timeout + 60)
+    def find_references(symbol: str, max_results: int = 10) -> ReferenceResult:
+        """Find where a name is USED: call sites, imports, attribute uses and other mentions, listed apart.
+
+        Use this for "who calls X", "where is X used/imported". The definition itself is not listed (use
+        find_definition). Counts cover every use; the lists show the most relevant first.
+
+        Args:
+            symbol: The identifier, e.g. "parse_config"; for "Class.method" the uses of the method name are found.
+            max_results: How many sites of each kind to show.
+        """
+        return ct.find_references(symbol, max_results=max_results)
+
+    @tool(timeout=timeout + 60)
+    def outline(path: str, max_results: int = 60) -> OutlineResult:
+        """List every definition in ONE file (classes, functions, methods marked as nested, constants) with lines.
+
+        Use this for "what does FILE contain" or "what is defined in NAME.py". A bare file name picks the best
+        file of that name and names the others.
+
+        Args:
+            path: The file, relative to the repository root (e.g. "src/app/config.py"), or a bare name ("config.py").
+            max_results: How many entries to show; when cut, top-level definitions are kept first.
+        """
+        return ct.outline(path, max_results=max_results)
+
+    @tool(timeout=timeout + 60)
+    def search_concepts(query: str, max_results: int = 8) -> ConceptResult:
+        """Find code by what it DOES when you do not know a name: ranked functions, classes and files.
+
+        Use this for questions like "where are retries with backoff handled?" or "which module renders the
+        progress bar?". Searches names, docstrings, comments and identifiers (BM25); cite the hits it returns.
+
+        Args:
+            query: A few words describing the behaviour, e.g. "retry backoff" or "render progress bar".
+            max_results: How many hits to show.
+        """
+        return ct.search_concepts(query, max_results=max_results)
+
+    return [search_code, read_file, list_files, find_definition, find_references, outline, search_concepts]

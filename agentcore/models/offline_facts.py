@@ -1,0 +1,219 @@
+"""The offline model's processor: a code tool's payload (its ``summary()`` text) turned into facts.
+
+Every fact value stays under ``FACT_BUDGET`` characters, so the controller sees it whole; a long list
+is split into parts (``key``, ``key#2``, ...) at item boundaries, and a list that was cut says
+``and N more``. No internal clipping marker ever reaches a reply (``strip_clip_marker``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+FACT_BUDGET = 380
+_OUTLINE_ALL = 40
+"""A file answer lists nested definitions too when the file has at most this many."""
+_PLACE = re.compile(r"^(?P<n>\d+)\. (?P<kind>\S+) (?P<name>\S+) at (?P<path>.+?):(?P<line>\d+) \[(?P<cls>\w+)\]: ?(?P<rest>.*)$")
+_MORE = re.compile(r"^and (\d+) more")
+_SITE = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+): ?(?P<text>.*)$")
+_CLIP = re.compile(r"\s*…\[\d+ more chars not shown\]")
+_BINDINGS = {"import", "require", "export", "alias"}
+_WHERE = {"test": "a test file", "vendored": "a vendored copy", "stub": "a type stub", "docs": "docs or examples"}
+
+
+def strip_clip_marker(text: str) -> str:
+    """``text`` without a trailing ``…[N more chars not shown]`` marker (cut back to the last full item)."""
+    m = _CLIP.search(text)
+    if not m:
+        return text
+    head = text[: m.start()]
+    cut = max(head.rfind("; "), head.rfind(", "), head.rfind(". "))
+    return (head[:cut] if cut > 0 else head).rstrip(" ,;") + " (and more)"
+
+
+def parts(key: str, items: list[str], head: str, tail: str = "", sep: str = ", ") -> list[tuple[str, str]]:
+    """``head`` + items joined by ``sep`` + ``tail``, split into facts of at most ``FACT_BUDGET`` characters."""
+    out: list[tuple[str, str]] = []
+    current = head
+    for item in items:
+        piece = item if current == head or current == "" else sep + item
+        if len(current) + len(piece) > FACT_BUDGET and current not in (head, ""):
+            out.append((key if not out else f"{key}#{len(out) + 1}", current + sep.rstrip()))
+            current, piece = "", item
+        current += piece
+    current += tail
+    out.append((key if not out else f"{key}#{len(out) + 1}", current))
+    return out
+
+
+def joined(facts: dict[str, str], key: str) -> str | None:
+    """The value of ``key`` with its parts (``key#2``...) appended, or ``None``."""
+    if key not in facts:
+        return None
+    out, n = [facts[key]], 2
+    while f"{key}#{n}" in facts:
+        out.append(facts[f"{key}#{n}"])
+        n += 1
+    return " ".join(out)
+
+
+def _places(payload: str) -> tuple[list[dict[str, str]], int]:
+    places: list[dict[str, str]] = []
+    more = 0
+    for line in payload.splitlines():
+        if m := _PLACE.match(line):
+            places.append(m.groupdict() | {"doc": ""})
+        elif line.startswith("   ") and places:
+            places[-1]["doc"] = line.strip()
+        elif m := _MORE.match(line):
+            more = int(m.group(1))
+    return places, more
+
+
+def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str, str]]:
+    key = f"definition:{symbol}"
+    places, more = _places(payload)
+    if not places:
+        close = re.search(r"Did you mean: (.+?)\?\s*$", payload, re.M)
+        text = f"no definition of {symbol!r} found"
+        if close:
+            text += f"; did you mean {close.group(1).replace(', ', ', or ')}?"
+        else:
+            text += " (checked every indexed file)."
+        return [(key, text)]
+    best = places[0]
+    where = f" in {_WHERE[best['cls']]}" if best["cls"] in _WHERE else ""
+    if best["kind"] in _BINDINGS:
+        head = f"{symbol} has no definition here; it is only bound by an {best['kind']} at {best['path']}:{best['line']}: `{best['rest']}`"
+    else:
+        head = f"{symbol} is defined at {best['path']}:{best['line']} ({best['kind']} {best['name']}{where}): `{best['rest'][:100]}`"
+        if best["doc"]:
+            head += f" — {best['doc'][:120].rstrip('.')}"
+    real = [p for p in places[1:] if p["kind"] not in _BINDINGS]
+    rivals = [p for p in real if p["cls"] == best["cls"]]
+    if rivals and best["kind"] not in _BINDINGS:
+        head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"
+    bindings = [p for p in places[1:] if p["kind"] in _BINDINGS]
+    ordered = real + bindings
+    others = [
+        f"{p['path']}:{p['line']} ({p['kind']}{', ' + p['cls'] if p['cls'] != 'source' else ''})"
+        for p in ordered[: max_citations - 1]
+    ]
+    hidden = more + max(0, len(ordered) - len(others))
+    tail = f" and {hidden} more." if hidden else "."
+    if not others:
+        return [(key, head + ".")]
+    label = ". Other definitions: " if real else ". Also imported or re-bound at: "
+    return parts(key, others, head + label, tail)
+
+
+def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str, str]]:
+    key = f"usages:{symbol}"
+    head_m = re.match(r"^(\d+) references to .* in (\d+) files", payload)
+    if not head_m:
+        return [(key, f"no uses of {symbol!r} found (calls, imports, attribute uses or mentions)")]
+    groups: list[tuple[str, int, list[str], int]] = []
+    for line in payload.splitlines()[1:]:
+        if m := re.match(r"^(calls|imports|attributes|mentions) \((\d+)\):$", line):
+            groups.append((m.group(1), int(m.group(2)), [], 0))
+        elif (m := _SITE.match(line)) and groups:
+            groups[-1][2].append(f"{m.group('path')}:{m.group('line')}")
+        elif (m := _MORE.match(line)) and groups:
+            kind, n, sites, _ = groups[-1]
+            groups[-1] = (kind, n, sites, int(m.group(1)))
+    label = {"calls": "called", "imports": "imported", "attributes": "used as an attribute", "mentions": "mentioned"}
+    items = []
+    for kind, n, sites, _hidden in groups:
+        shown = sites[:max_citations]
+        rest = n - len(shown)
+        items.append(f"{label[kind]} {n} time{'s' if n != 1 else ''} at " + ", ".join(shown) + (f" and {rest} more" if rest else ""))
+    n_uses, n_files = int(head_m.group(1)), int(head_m.group(2))
+    head = f"{symbol} has {n_uses} use{'s' if n_uses != 1 else ''} in {n_files} file{'s' if n_files != 1 else ''}: "
+    return parts(key, items, head, ".", sep="; ")
+
+
+def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple[str, str]]:
+    key = f"file:{path}"
+    if not ok:
+        return [(key, f"{path} could not be read: {error or payload.strip()[:200]}")]
+    first = payload.splitlines()[0] if payload else ""
+    m = re.match(r"^(?P<real>.+?): (?P<lines>\d+) lines", first)
+    if not m:
+        return [(key, f"{path}: {first[:300]}")]
+    real = m.group("real")
+    top: list[str] = []
+    every: list[str] = []
+    for line in payload.splitlines()[1:]:
+        e = re.match(r"^\s*(\d+)\| (\s*)(\S+) (\S+)(?: \(nested in (\S+)\))?", line)
+        if not e:
+            continue
+        qualified = f"{e.group(5)}.{e.group(4)}" if e.group(5) else e.group(4)
+        every.append(f"{e.group(3)} {qualified} ({real}:{e.group(1)})")
+        if not e.group(2):
+            top.append(every[-1])
+    entries = every if len(every) <= _OUTLINE_ALL else top
+    nested = len(every) - len(top) if entries is top else 0
+    more = next((int(x.group(1)) for x in map(_MORE.match, payload.splitlines()) if x), 0)
+    named = f"{real}" if real == path else f"{real} (the best match for {path})"
+    if "no definitions" in first:
+        return [(key, f"{named} has {m.group('lines')} lines and no definitions the index can read.")]
+    extra = []
+    if nested:
+        extra.append(f"plus {nested} nested definitions (methods and inner functions)")
+    if more:
+        extra.append(f"and {more} more not listed")
+    tail = ("; " + ", ".join(extra) if extra else "") + "."
+    others = re.search(r"^other files with this name: (.+)$", payload, re.M)
+    if others:
+        tail += f" Other files named like this: {others.group(1)[:150]}."
+    return parts(key, entries, f"{named} has {m.group('lines')} lines; it defines ", tail)
+
+
+def _concepts(payload: str) -> list[tuple[str, str]]:
+    places, more = _places(payload)
+    if not places:
+        return [("concepts", "I found no code matching that description; name a function, class or file to search for.")]
+    source = [p for p in places if p["cls"] == "source"] or places
+    top = source[:5]
+    items = [f"{p['name']} ({p['kind']}) at {p['path']}:{p['line']}" + (f" — {p['rest'][:110]}" if p["rest"] else "") for p in top]
+    hidden = more + len(places) - len(top)
+    caveat = "" if source is not places else " (none of them in the main source files)"
+    head = f"Best guess from names, docstrings and comments{caveat} — I am not certain these are what you mean: "
+    return parts("concepts", items, head, (f"; and {hidden} more matches." if hidden else "."), sep="; ")
+
+
+def _text_search(query: str, payload: str, ok: bool, error: str | None, max_citations: int) -> list[tuple[str, str]]:
+    key = f"text:{query}"
+    m = re.match(r"^(\d+) match", payload)
+    if not ok or not m:
+        return [(key, f"{query!r} does not appear anywhere in the files (text search)" + (f" ({error})" if error else "") + ".")]
+    sites = [f"{s.group('path')}:{s.group('line')}" for s in map(_SITE.match, payload.splitlines()) if s]
+    shown = sites[:max_citations]
+    total = int(m.group(1))
+    tail = f" and {total - len(shown)} more." if total > len(shown) else "."
+    return parts(key, shown, f"{query} appears {total} time(s) as text, at ", tail)
+
+
+def facts_for(
+    tool: str, args: dict[str, Any], payload: str, ok: bool, error: Any, max_citations: int
+) -> list[tuple[str, str]]:
+    """The ``(key, value)`` facts for one tool result (none for a tool the model does not read)."""
+    err = str(error) if error else None
+    if tool == "find_definition":
+        symbol = str(args.get("symbol", ""))
+        found = _definition(symbol, payload, max_citations) if ok else [(f"definition:{symbol}", f"no definition of {symbol!r} found ({err})")]
+    elif tool == "find_references":
+        symbol = str(args.get("symbol", ""))
+        found = _references(symbol, payload, max_citations) if ok else [(f"usages:{symbol}", f"no uses of {symbol!r} found ({err})")]
+    elif tool == "outline":
+        found = _outline(str(args.get("path", "")), payload, ok, err)
+    elif tool == "search_concepts":
+        found = _concepts(payload) if ok else [("concepts", f"The concept search failed: {err}")]
+    elif tool == "search_code":
+        query = str(args.get("query", ""))
+        if args.get("regex"):
+            query = re.sub(r"\\(.)", r"\1", query.replace("\\b", ""))
+        found = _text_search(query, payload, ok, err, max_citations)
+    else:
+        return []
+    return found

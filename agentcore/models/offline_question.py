@@ -1,0 +1,164 @@
+"""How the offline model reads a code question: its kind, its subject, and the place it names.
+
+Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
+does FILE contain, what is defined in NAME.py), ``search`` (a name with no verb: tell me about X),
+``concept`` (no identifier: where are retries handled?) and ``unclear`` (nothing to search for).
+
+Identifiers may be in any script (``Äpfel``, ``Ωmega``), in backticks or quotes, dotted
+(``Class.method``, ``json.dumps``) or followed by ``()``. The verbs are recognised in English and in
+a few other languages (German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ID = r"[^\W\d][\w$]*(?:\.[^\W\d][\w$]*)*"
+_QUOTED = re.compile(r"`([^`\n]{1,200})`|'([^'\s]{1,200})'|\"([^\"\s]{1,200})\"|[«“‘„]([^»”’“\s]{1,200})[»”’“]")
+_FILE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][A-Za-z0-9]{0,5})(?![\w/])")
+_CODE_EXT = re.compile(
+    r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|mts|cts|go|rs|java|kt|c|h|cc|cpp|hpp|rb|php|cs|swift|scala|lua|sh|md|rst"
+    r"|txt|toml|cfg|ini|json|yaml|yml)$"
+)
+
+_USAGE = re.compile(
+    r"\b(?:used|uses?|using|usages?|call(?:s|ed|ers?|ing)?|referenced|references?|refers|imported|imports?|"
+    r"raised|thrown|instantiated|invoked|invokes?|subclass(?:es|ed)?|depends?)\b"
+    r"|verwendet|benutzt|aufgerufen|ruft|genutzt|utilis[ée]+|appel(?:é|ée|le|lent)|usad[oa]|llamad[oa]|llama|"
+    r"utilizad[oa]|usat[oa]|chiamat[oa]|chiama|gebruikt|aangeroepen|использу|вызыва|调用|使用|引用",
+    re.I,
+)
+_DEFINITION = re.compile(
+    r"\b(?:defined|defines?|declared|declares?|definition|declaration|implemented|implementation|located|lives?|"
+    r"where\s+is|where's|which\s+file|find|source\s+of)\b"
+    r"|definiert|deklariert|implementiert|d[ée]fini[es]*|d[ée]clar[ée]+|definid[oa]|declarad[oa]|definit[oa]|"
+    r"dichiarat[oa]|gedefinieerd|определ|объявл|定义|声明|在哪",
+    re.I,
+)
+_SCOPE = re.compile(
+    r"\b(?:in|inside|within|from|of)\s+(?:the\s+)?(?:(?:package|module|class|file|directory|folder|library|namespace)\s+)?"
+    r"[`'\"]?(" + _ID + r"(?:/[\w.-]+)*)[`'\"]?(?:\s+(package|module|class|file|directory|folder|library))?",
+    re.I,
+)
+_STOP = set(
+    """where what which who whom how why when is are was were the a an of in on to for from by with and or it its be
+    there any all this that these those does do did defined define declared definition declaration implemented
+    used uses use usage usages called calls call caller callers referenced references reference imported imports
+    file files contain contains content contents show me find function functions class classes type struct method
+    methods variable constant interface module package repo repository code codebase project tell about please
+    give list what's where's i we you can could would should defines declares located lives live
+    wo ist sind wer der die das den dem ein eine und im in welche welcher definiert verwendet aufgerufen ruft auf
+    où est sont qui le la les un une et dans défini définie utilisé appelé
+    dónde donde está esta es son quién la el los las un una y en definida definido usado llamado
+    dove è sono chi il lo gli definito usato chiamato waar wordt función funcion clase método fonction classe méthode
+    funktion klasse methode funzione definida definidos définie définies défini wird klasse""".split()
+)
+_NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the question asks for: ``kind``, ``subject`` (a name, a path, or the question) and ``scope``."""
+
+    kind: str
+    subject: str
+    scope: str | None = None
+
+
+def _shape(word: str) -> int:
+    """How much ``word`` looks like an identifier (0: a plain lower-case word)."""
+    core = word.rsplit(".", 1)[-1]
+    score = 0
+    score += 2 * ("_" in core)
+    score += 2 * any(c.isupper() for c in core[1:]) * any(c.islower() for c in core)
+    score += 2 * (core.isupper() and len(core) > 1)
+    score += 1 * core[:1].isupper()
+    score += 2 * ("." in word)
+    return score
+
+
+def _candidates(question: str) -> list[tuple[int, int, str]]:
+    """``(shape, position, word)`` for each word that may name a symbol."""
+    out = []
+    for m in re.finditer(_ID + r"(?:\(\))?", question):
+        word = m.group(0).removesuffix("()").rstrip(".")
+        if word.lower() in _STOP or not word:
+            continue
+        if _CODE_EXT.search(word):
+            continue
+        out.append((_shape(word) + 3 * m.group(0).endswith("()"), m.start(), word))
+    return out
+
+
+def _quoted(question: str) -> list[str]:
+    found = []
+    for m in _QUOTED.finditer(question):
+        text = next(g for g in m.groups() if g is not None).strip().removesuffix("()")
+        if re.fullmatch(_ID, text) or _FILE.fullmatch(text):
+            found.append(text)
+    return found
+
+
+def _scope(question: str, subject: str) -> str | None:
+    for m in _SCOPE.finditer(question):
+        word = m.group(1).rstrip(".")
+        if word == subject or word.lower() in _NOT_SCOPE or word.lower() in _STOP:
+            continue
+        return word
+    return None
+
+
+def classify(question: str) -> Intent:
+    """Read the kind of question, its subject and the place it names (see the module docstring)."""
+    q = " ".join(question.split())
+    quoted = _quoted(q)
+    files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [
+        m.group(1) for m in _FILE.finditer(q) if _CODE_EXT.search(m.group(1))
+    ]
+    names = [w for w in quoted if not (_FILE.fullmatch(w) and _CODE_EXT.search(w))]
+    usage = bool(_USAGE.search(q))
+    definition = bool(_DEFINITION.search(q))
+    symbol = names[0] if names else _best_symbol(q, usage or definition)
+    if files:
+        path = files[0]
+        names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or _shape(symbol) >= 1)
+        if names_a_symbol and (usage or definition) and not re.match(r"\s*what\b", q, re.I):
+            return Intent("usage" if usage else "definition", symbol, path)
+        return Intent("file", path)
+    if not symbol:
+        words = [w for w in re.findall(r"[^\W\d_]{3,}", q) if w.lower() not in _STOP]
+        asks = re.search(r"\b(?:where|which|how|what|who|why|wo|wie|welche|où|comment|quel|dónde|cómo|qué|dove|come)\b", q, re.I)
+        return Intent("concept", q) if len(words) >= 2 or (words and asks) else Intent("unclear", "")
+    scope = _scope(q, symbol)
+    if usage:
+        return Intent("usage", symbol, scope)
+    if definition:
+        return Intent("definition", symbol, scope)
+    return Intent("search", symbol, scope)
+
+
+def _best_symbol(question: str, has_verb: bool) -> str:
+    """The most identifier-like word; a plain lower-case word only when a verb frames it as a name."""
+    cands = _candidates(question)
+    if not cands:
+        return ""
+    shaped = [c for c in cands if c[0] > 0]
+    first_word = re.match(r"\s*[^\W\d][\w]*", question)
+    shaped = [c for c in shaped if not (c[1] == 0 and c[0] == 1 and first_word)]  # a capitalised first word
+    if shaped:
+        return max(shaped, key=lambda c: (c[0], len(c[2])))[2]
+    if not has_verb:
+        return ""
+    kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|funzione)\s+)?"
+    verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
+    framed = re.search(r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")\s+" + verbs + r"\b", question, re.I)
+    framed = framed or re.search(
+        r"(?:\b(?:calls|uses|imports|invokes|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
+        r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?\s*(?:auf\s*)?[?.!]?\s*$",
+        question,
+        re.I,
+    )
+    if framed and framed.group(1).lower() not in _STOP:
+        return framed.group(1)
+    return ""

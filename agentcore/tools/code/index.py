@@ -1,0 +1,334 @@
+"""The symbol index: definitions, references and concept chunks of every source file under a ``CodeRoot``.
+
+It lives in one SQLite file OUTSIDE the searched root: ``$XDG_CACHE_HOME/agentcore/code-index/`` (or
+``~/.cache/...``), or a directory the caller gives. When that place would be inside the root, a
+temporary directory is used, and failing that an in-memory database: nothing is ever written into the
+repository. ``sqlite3`` is imported here (and not only in ``storage.sqlite``) because this is the
+toolkit's own cache, not the event log; it holds nothing the log needs.
+
+- Files are met through ``CodeRoot.walk`` (ignore files respected, symbolic links never followed) and
+  opened through ``CodeRoot.open_entry``, so the index sees exactly what the other code tools may read.
+- Parse results are keyed by the SHA-256 of the file's content: ``refresh`` re-reads a file only when
+  its size or modification time changed and re-parses it only when its content hash changed.
+- A cache file that is not a SQLite database, has another format version, or was made for another
+  root is deleted and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcore.tools.code.chunks import chunk_rows
+from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol, extract
+from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
+from agentcore.tools.code.paths import CodeRoot, display_path
+from agentcore.tools.code.ranking import pagerank
+
+FORMAT = "agentcore-code-index/1"
+_NOISE = frozenset({"self", "cls", "this"})
+"""Names too common to be worth a reference row."""
+_RANK_STALE_SHARE = 0.05
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    lang TEXT NOT NULL, rank REAL NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS contents (hash TEXT PRIMARY KEY, lines INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS comments (hash TEXT NOT NULL, line INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS comments_hash ON comments(hash);
+CREATE TABLE IF NOT EXISTS symbols (
+    hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+    container TEXT, depth INTEGER NOT NULL, signature TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
+CREATE INDEX IF NOT EXISTS symbols_hash ON symbols(hash);
+CREATE TABLE IF NOT EXISTS refs (
+    hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS refs_name ON refs(name);
+CREATE INDEX IF NOT EXISTS refs_hash ON refs(hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
+    name, path, doc, body, file UNINDEXED, line UNINDEXED, symbol UNINDEXED, kind UNINDEXED,
+    container UNINDEXED, summary UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What one ``refresh`` did."""
+
+    files: int
+    """Indexed files under the root now."""
+    parsed: int
+    """Files whose content was new and was parsed."""
+    removed: int
+    """Files gone from the root (or now ignored) and dropped from the index."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/agentcore/code-index``, or ``~/.cache/agentcore/code-index``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "agentcore" / "code-index"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def cache_file_for(root: CodeRoot, cache_dir: str | Path | None) -> str:
+    """The index file for ``root``: in ``cache_dir`` unless that is inside the root (then a temp dir or memory)."""
+    name = hashlib.sha256(str(root.path).encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".sqlite"
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    for candidate in (base, Path(tempfile.gettempdir()) / f"agentcore-code-index-{os.getuid()}"):
+        real = os.path.realpath(candidate)
+        if not _inside(real, str(root.path)):
+            try:
+                os.makedirs(real, mode=0o700, exist_ok=True)
+            except OSError:
+                continue
+            return os.path.join(real, name)
+    return ":memory:"
+
+
+class SymbolIndex:
+    """The index of one root (see the module docstring).
+
+    Args:
+        root: the confined root the files come from.
+        cache_dir: where the index file goes (default ``default_cache_dir()``); never inside ``root``.
+        max_file_size: larger files are not indexed (bytes).
+    """
+
+    def __init__(self, root: CodeRoot, cache_dir: str | Path | None = None, *, max_file_size: int = MAX_INDEXED_BYTES):
+        self.root = root
+        self.max_file_size = max_file_size
+        self.path = cache_file_for(root, cache_dir)
+        self.db = self._open()
+        self.lock = threading.RLock()
+        """Held by the tools around ``refresh`` and a query: one connection, used by one thread at a time."""
+        self._names: list[str] | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            root_row = db.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
+            if row is not None and row[0] == FORMAT and root_row is not None and root_row[0] == self._root_key():
+                db.execute("SELECT count(*) FROM chunks WHERE chunks MATCH 'x'").fetchone()
+                return db
+            if row is None and root_row is None and _is_empty(db):
+                return self._init(db)
+            db.close()
+        except sqlite3.DatabaseError:
+            pass
+        self._discard()
+        return self._init(self._connect())
+
+    def _root_key(self) -> str:
+        return display_path(str(self.root.path))
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 30000")
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        return db
+
+    def _init(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?), ('root', ?)", (FORMAT, self._root_key()))
+        return db
+
+    def _discard(self) -> None:
+        if self.path == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+    # -- updating ----------------------------------------------------------------------------------
+
+    def refresh(self) -> RefreshStats:
+        """Bring the index up to date with the files under the root (only changed files are re-read)."""
+        self.root.clear_cache()
+        known = {p: (h, s, m) for p, h, s, m in self.db.execute("SELECT path, hash, size, mtime_ns FROM files")}
+        have = {h for (h,) in self.db.execute("SELECT hash FROM contents")}
+        seen: set[str] = set()
+        parsed = 0
+        dropped: set[str] = set()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for item in self.root.walk():
+                rel = display_path(item.rel)
+                lang = language_of(rel)
+                if lang is None:
+                    continue
+                try:
+                    st = item.entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_size > self.max_file_size:
+                    continue
+                old = known.get(rel)
+                if old is not None and (old[1], old[2]) == (st.st_size, st.st_mtime_ns):
+                    seen.add(rel)
+                    continue
+                opened = self.root.open_entry(item)
+                if opened is None:
+                    continue
+                with opened[0] as f:
+                    data = f.read(self.max_file_size + 1)
+                if len(data) > self.max_file_size:
+                    continue
+                seen.add(rel)
+                digest = hashlib.sha256(data).hexdigest()
+                facts = None
+                if digest not in have:
+                    facts = self._store_content(digest, lang, data)
+                    have.add(digest)
+                    parsed += 1
+                if old is not None and old[0] != digest:
+                    dropped.add(old[0])
+                self.db.execute(
+                    "INSERT OR REPLACE INTO files (path, hash, size, mtime_ns, lang, rank) VALUES (?, ?, ?, ?, ?, "
+                    "COALESCE((SELECT rank FROM files WHERE path = ?), 0))",
+                    (rel, digest, st.st_size, st.st_mtime_ns, lang, rel),
+                )
+                if old is None or old[0] != digest:
+                    self._store_chunks(rel, facts or self._load_facts(digest))
+            gone = [p for p in known if p not in seen]
+            for p in gone:
+                dropped.add(known[p][0])
+                self.db.execute("DELETE FROM files WHERE path = ?", (p,))
+                self.db.execute("DELETE FROM chunks WHERE file = ?", (p,))
+            self._collect(dropped)
+            changed = parsed + len(gone)
+            if changed:
+                self._bump_changes(changed)
+                self._names = None
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self._maybe_rank()
+        total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
+        return RefreshStats(files=total, parsed=parsed, removed=len(gone))
+
+    def defined_names(self) -> list[str]:
+        """Every distinct name with a real definition (for close-name suggestions)."""
+        if self._names is None:
+            kinds = ",".join(f"'{k}'" for k in DEFINITION_KINDS)
+            self._names = [n for (n,) in self.db.execute(f"SELECT DISTINCT name FROM symbols WHERE kind IN ({kinds})")]
+        return self._names
+
+    def _store_content(self, digest: str, lang: str, data: bytes) -> FileFacts:
+        facts = extract(lang, data)
+        self.db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?)", (digest, data.count(b"\n") + (not data.endswith(b"\n") and bool(data)), facts.doc))
+        self.db.executemany(
+            "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(digest, s.name, s.kind, s.line, s.end_line, s.container, s.depth, s.signature, s.doc) for s in facts.symbols],
+        )
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for name, kind, line in facts.refs:
+            if name not in _NOISE:
+                grouped.setdefault((name, kind), []).append(str(line))
+        self.db.executemany(
+            "INSERT INTO refs VALUES (?, ?, ?, ?, ?)",
+            [(digest, name, kind, len(lines), " ".join(lines)) for (name, kind), lines in grouped.items()],
+        )
+        self.db.executemany("INSERT INTO comments VALUES (?, ?, ?)", [(digest, *c) for c in facts.comments])
+        return facts
+
+    def _load_facts(self, digest: str) -> FileFacts:
+        """The stored facts of a content already indexed under another path."""
+        facts = FileFacts()
+        facts.symbols = [
+            Symbol(*row)
+            for row in self.db.execute(
+                "SELECT name, kind, line, end_line, container, depth, signature, doc FROM symbols WHERE hash = ? "
+                "ORDER BY rowid",
+                (digest,),
+            )
+        ]
+        for name, kind, lines in self.db.execute("SELECT name, kind, lines FROM refs WHERE hash = ?", (digest,)):
+            facts.refs.extend((name, kind, int(n)) for n in lines.split())
+        facts.refs.sort(key=lambda r: r[2])
+        facts.comments = self.db.execute(
+            "SELECT line, text FROM comments WHERE hash = ? ORDER BY line", (digest,)
+        ).fetchall()
+        row = self.db.execute("SELECT doc FROM contents WHERE hash = ?", (digest,)).fetchone()
+        facts.doc = row[0] if row else ""
+        return facts
+
+    def _store_chunks(self, rel: str, facts: FileFacts) -> None:
+        self.db.execute("DELETE FROM chunks WHERE file = ?", (rel,))
+        self.db.executemany(
+            "INSERT INTO chunks (name, path, doc, body, file, line, symbol, kind, container, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk_rows(rel, facts),
+        )
+
+    def _collect(self, hashes: set[str]) -> None:
+        for h in hashes:
+            if self.db.execute("SELECT 1 FROM files WHERE hash = ? LIMIT 1", (h,)).fetchone() is None:
+                for table in ("symbols", "refs", "comments", "contents"):
+                    self.db.execute(f"DELETE FROM {table} WHERE hash = ?", (h,))
+
+    def _bump_changes(self, n: int) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES ('changes_since_rank', ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = CAST(value AS INTEGER) + ?",
+            (str(n), n),
+        )
+
+    def _maybe_rank(self) -> None:
+        """Recompute file PageRank when more than 5% of the files changed since it was last computed."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'changes_since_rank'").fetchone()
+        changes = int(row[0]) if row else 0
+        total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
+        if changes == 0 or (changes <= _RANK_STALE_SHARE * total and self._ranked()):
+            return
+        ranks = pagerank(self._edges(), [p for (p,) in self.db.execute("SELECT path FROM files")])
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("UPDATE files SET rank = ? WHERE path = ?", [(r, p) for p, r in ranks.items()])
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('changes_since_rank', '0'), ('ranked', '1')")
+        self.db.execute("COMMIT")
+
+    def _ranked(self) -> bool:
+        return self.db.execute("SELECT 1 FROM meta WHERE key = 'ranked'").fetchone() is not None
+
+    def _edges(self) -> list[tuple[str, str, float]]:
+        """File A -> file B, weighted by how often A uses (calls, imports, attributes) names only B (or few) define."""
+        kinds = ",".join(f"'{k}'" for k in DEFINITION_KINDS)
+        self.db.execute("DROP TABLE IF EXISTS temp.defs")
+        self.db.execute(
+            f"CREATE TEMP TABLE defs AS SELECT s.name AS name, f.path AS path, 1.0 / n.c AS w FROM symbols s "
+            f"JOIN files f ON f.hash = s.hash JOIN (SELECT name, count(DISTINCT hash) AS c FROM symbols "
+            f"WHERE kind IN ({kinds}) AND depth <= 1 GROUP BY name HAVING c <= 8) n ON n.name = s.name "
+            f"WHERE s.kind IN ({kinds}) AND s.depth <= 1"
+        )
+        self.db.execute("CREATE INDEX temp.defs_name ON defs(name)")
+        rows = self.db.execute(
+            "SELECT f.path, d.path, sum(d.w * r.count) FROM refs r JOIN defs d ON d.name = r.name "
+            "JOIN files f ON f.hash = r.hash WHERE r.kind != 'mention' AND f.path != d.path GROUP BY f.path, d.path"
+        ).fetchall()
+        self.db.execute("DROP TABLE temp.defs")
+        return [(a, b, float(w)) for a, b, w in rows]
+
+
+def _is_empty(db: sqlite3.Connection) -> bool:
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return tables == ["meta"] or tables == []

@@ -1,0 +1,182 @@
+"""Results of the index tools (``find_definition``, ``find_references``, ``outline``, ``search_concepts``).
+
+Each is a frozen pydantic model: the whole of it is the raw output (stored as the artifact), and
+``summary()`` is the bounded text the controller reads. A cut list always ends with ``and N more ...``.
+Summary lines that name a place use one shape a program can read back::
+
+    1. class Request at urllib/request.py:256 [source]: class Request:
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from agentcore.tools.code.models import SUMMARY_MAX_ITEMS
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Place(_Frozen):
+    """A definition or a concept-search hit."""
+
+    name: str
+    kind: str
+    """``class``, ``function``, ``method``, ``constant``, ``variable``, ``type``, ``interface``, ``enum``,
+    ``namespace``, or a binding that points elsewhere: ``alias``, ``export``, ``import``, ``require``; ``module``
+    for a whole-file concept hit."""
+    container: str | None = None
+    """The enclosing class (or function) for nested definitions."""
+    path: str
+    line: int
+    end_line: int
+    path_class: str
+    """``source``, ``test``, ``docs``, ``vendored`` or ``stub``."""
+    signature: str = ""
+    doc: str = ""
+    """The first sentence of its docstring or leading comment."""
+    score: float = 0.0
+    """Concept search: BM25 relevance after the path-class weight (higher is better); 0 for definitions."""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.container}.{self.name}" if self.container else self.name
+
+    def line_text(self, n: int) -> str:
+        text = f"{n}. {self.kind} {self.qualified} at {self.path}:{self.line} [{self.path_class}]: {self.signature}"
+        return text + (f"\n   {self.doc}" if self.doc else "")
+
+
+def _more(hidden: int, noun: str, hint: str) -> list[str]:
+    return [f"and {hidden} more {noun} not shown ({hint})"] if hidden > 0 else []
+
+
+class DefinitionResult(_Frozen):
+    """What ``find_definition`` found, best first (see ``ranking``)."""
+
+    symbol: str
+    scope: str | None = None
+    definitions: tuple[Place, ...]
+    suggestions: tuple[str, ...] = ()
+    """Close names defined in the index, when nothing matched (typos)."""
+    files_indexed: int
+    max_results: int = 10
+
+    def summary(self, top_k: int | None = None) -> str:
+        k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
+        where = f" (preferring {self.scope!r})" if self.scope else ""
+        if not self.definitions:
+            out = f"No definition of {self.symbol!r} among {self.files_indexed} indexed files."
+            if self.suggestions:
+                out += f" Did you mean: {', '.join(self.suggestions)}?"
+            return out
+        n = len(self.definitions)
+        lines = [f"{n} definition{'s' if n != 1 else ''} of {self.symbol!r}{where}, best first:"]
+        lines += [p.line_text(i) for i, p in enumerate(self.definitions[:k], 1)]
+        lines += _more(n - min(k, n), "definitions", "pass scope= to narrow, or a larger max_results")
+        return "\n".join(lines)
+
+
+class RefSite(_Frozen):
+    """One line that refers to the name."""
+
+    path: str
+    line: int
+    text: str = ""
+    """The line (stripped, cut to 200 characters); empty beyond the first pages."""
+
+
+class ReferenceResult(_Frozen):
+    """What ``find_references`` found: sites grouped by kind, definitions themselves left out."""
+
+    symbol: str
+    calls: tuple[RefSite, ...]
+    imports: tuple[RefSite, ...]
+    attributes: tuple[RefSite, ...]
+    """``x.name`` uses that are not calls."""
+    mentions: tuple[RefSite, ...]
+    """Any other use of the identifier (annotations, arguments, assignments)."""
+    totals: dict[str, int]
+    """Kind -> how many sites, including those not listed."""
+    files: int
+    """How many files refer to the name."""
+    max_results: int = 10
+
+    def summary(self, top_k: int | None = None) -> str:
+        k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
+        total = sum(self.totals.values())
+        if total == 0:
+            return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found."
+        counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in ("calls", "imports", "attributes", "mentions"))
+        lines = [f"{total} references to {self.symbol!r} in {self.files} files ({counts}), most relevant first:"]
+        for kind in ("calls", "imports", "attributes", "mentions"):
+            sites: tuple[RefSite, ...] = getattr(self, kind)
+            n = self.totals.get(kind, 0)
+            if not n:
+                continue
+            lines.append(f"{kind} ({n}):")
+            lines += [f"{s.path}:{s.line}: {s.text}" for s in sites[:k]]
+            lines += _more(n - min(k, len(sites)), kind, "call find_references with a larger max_results")
+        return "\n".join(lines)
+
+
+class OutlineEntry(_Frozen):
+    name: str
+    kind: str
+    line: int
+    end_line: int
+    container: str | None = None
+    depth: int = 0
+    """0 at top level; 1 for a class member or a function inside a top-level function, and so on."""
+    signature: str = ""
+
+
+class OutlineResult(_Frozen):
+    """Every definition of one file, in line order."""
+
+    path: str
+    lines: int
+    language: str
+    entries: tuple[OutlineEntry, ...]
+    other_candidates: tuple[str, ...] = ()
+    """Other files with the same name, when ``path`` was a bare file name."""
+    max_results: int = 60
+
+    def summary(self, top_k: int | None = None) -> str:
+        k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
+        top = [e for e in self.entries if e.depth == 0]
+        head = f"{self.path}: {self.lines} lines, {len(self.entries)} definitions ({len(top)} top-level):"
+        if not self.entries:
+            head = f"{self.path}: {self.lines} lines, no definitions ({self.language})."
+        shown = list(self.entries) if len(self.entries) <= k else top[:k]
+        lines = [head]
+        for e in shown:
+            nested = f" (nested in {e.container})" if e.depth else ""
+            lines.append(f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}{nested}")
+        hidden = len(self.entries) - len(shown)
+        noun = "nested definitions" if len(top) <= k else "definitions"
+        lines += _more(hidden, noun, f"call outline(path={self.path!r}, max_results={SUMMARY_MAX_ITEMS}) for all")
+        if self.other_candidates:
+            lines.append(f"other files with this name: {', '.join(self.other_candidates[:10])}")
+        return "\n".join(lines)
+
+
+class ConceptResult(_Frozen):
+    """What ``search_concepts`` found: the best code chunks for a description."""
+
+    query: str
+    terms: tuple[str, ...]
+    """The words searched for (question words like 'where' and 'which' left out)."""
+    hits: tuple[Place, ...]
+    total: int
+    max_results: int = 8
+
+    def summary(self, top_k: int | None = None) -> str:
+        k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
+        if not self.hits:
+            return f"No code matches the description {self.query!r} (words searched: {', '.join(self.terms) or 'none'})."
+        lines = [f"Best matches for {self.query!r} (words: {', '.join(self.terms)}), best first:"]
+        lines += [p.line_text(i) for i, p in enumerate(self.hits[:k], 1)]
+        lines += _more(self.total - min(k, len(self.hits)), "matches", "rephrase with more specific words")
+        return "\n".join(lines)

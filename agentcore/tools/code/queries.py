@@ -1,0 +1,199 @@
+"""Questions to a refreshed ``SymbolIndex``: definitions, references, outlines, concept search, close names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from agentcore.errors import ToolError
+from agentcore.tools.code.extract import first_sentence
+from agentcore.tools.code.index import SymbolIndex
+from agentcore.tools.code.index_models import (
+    ConceptResult,
+    DefinitionResult,
+    OutlineEntry,
+    OutlineResult,
+    Place,
+    ReferenceResult,
+    RefSite,
+)
+from agentcore.tools.code.ranking import BINDING_ORDER, PATH_CLASS_NAMES, path_class, scope_matches, split_identifier
+
+_PATH_WEIGHT = {0: 1.0, 1: 0.45, 2: 0.5, 3: 0.4, 4: 0.5}
+"""Concept search: how much a hit in source, test, docs, vendored or stub files counts."""
+
+STOP_WORDS = frozenset(
+    """a an the of in on to for from by with and or not no is are was were be been being it its this that these
+    those there here what which who whom whose where when why how does do did done doing can could should would
+    will shall may might must i me my we our you your he she they them their code codebase repo repository
+    project file files module modules function functions method methods class classes defined define definition
+    implemented implement implementation handled handle handles handling happen happens done find show tell
+    give list please used use uses using called call calls any all some thing things part logic place places
+    about into via inside whole also just only like such then than so if else get gets live lives located
+    responsible deal deals dealt take takes care piece""".split()
+)
+"""Question words left out of a concept search (a content word such as 'retry' or 'render' is kept)."""
+
+
+def _place(row: tuple, rank_order: int = 0) -> Place:
+    path, name, kind, line, end_line, container, signature, doc = row[:8]
+    return Place(
+        name=name, kind=kind, container=container, path=path, line=line, end_line=end_line,
+        path_class=PATH_CLASS_NAMES[path_class(path)], signature=signature, doc=first_sentence(doc),
+    )  # fmt: skip
+
+
+def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
+    """Ranked definitions of ``symbol`` (``name`` or ``Container.name``); see ``ranking`` for the order."""
+    container, _, name = symbol.strip().rpartition(".")
+    if not name:
+        raise ToolError(f"find_definition needs a name such as 'Config' or 'Config.load', got {symbol!r}.")
+    rows = ix.db.execute(
+        "SELECT f.path, s.name, s.kind, s.line, s.end_line, s.container, s.signature, s.doc, s.depth, f.rank "
+        "FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ?",
+        (name,),
+    ).fetchall()
+    if container and any(r[5] == container.rsplit(".", 1)[-1] for r in rows):
+        wanted_container: str | None = container.rsplit(".", 1)[-1]
+    else:
+        wanted_container = None
+        scope = scope or container or None
+
+    def key(r: tuple) -> tuple:
+        path, kind, container_, depth, rank = r[0], r[2], r[5], r[8], r[9]
+        named = (wanted_container is None or container_ == wanted_container) and (
+            scope is None or scope_matches(scope, path, container_)
+        )
+        nested_in_function = depth >= 1 and kind != "method" and container_ is not None
+        return (not named, BINDING_ORDER.get(kind, 2), path_class(path), nested_in_function, -rank, len(path), path, r[3])
+
+    rows.sort(key=key)
+    places = tuple(_place(r) for r in rows)
+    total_files = ix.db.execute("SELECT count(*) FROM files").fetchone()[0]
+    suggestions = tuple(close_names(ix, name)) if not places else ()
+    return DefinitionResult(
+        symbol=symbol.strip(), scope=scope, definitions=places, suggestions=suggestions,
+        files_indexed=total_files, max_results=max_results,
+    )  # fmt: skip
+
+
+def close_names(ix: SymbolIndex, name: str, limit: int = 5) -> list[str]:
+    """Defined names close to ``name`` (a typo, another case), best first, with ``rapidfuzz``."""
+    from rapidfuzz import fuzz, process, utils
+
+    choices = ix.defined_names()
+    found = process.extract(name, choices, scorer=fuzz.ratio, processor=utils.default_process, limit=limit * 4,
+                            score_cutoff=70)  # fmt: skip
+    scored = sorted(found, key=lambda m: (-(m[1] + (10 if m[0].lower() == name.lower() else 0)), len(m[0]), m[0]))
+    return list(dict.fromkeys(m[0] for m in scored))[:limit]
+
+
+_REF_KINDS = {"call": "calls", "import": "imports", "attribute": "attributes", "mention": "mentions"}
+
+
+def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> ReferenceResult:
+    """Every indexed use of ``symbol`` (for ``A.b``, of ``b``), grouped by kind, source files first."""
+    name = symbol.strip().rsplit(".", 1)[-1]
+    if not name:
+        raise ToolError(f"find_references needs a name such as 'parse' or 'Config.load', got {symbol!r}.")
+    rows = ix.db.execute(
+        "SELECT f.path, f.rank, r.kind, r.lines FROM refs r JOIN files f ON f.hash = r.hash WHERE r.name = ?", (name,)
+    ).fetchall()
+    rows.sort(key=lambda r: (path_class(r[0]), -r[1], r[0]))
+    groups: dict[str, list[tuple[str, int]]] = {k: [] for k in _REF_KINDS.values()}
+    for path, _rank, kind, lines in rows:
+        groups[_REF_KINDS[kind]].extend((path, int(n)) for n in lines.split())
+    texts = _line_texts(ix, [site for sites in groups.values() for site in sites[:max_results]])
+    built = {
+        kind: tuple(RefSite(path=p, line=n, text=texts.get((p, n), "")) for p, n in sites)
+        for kind, sites in groups.items()
+    }
+    return ReferenceResult(
+        symbol=symbol.strip(), calls=built["calls"], imports=built["imports"], attributes=built["attributes"],
+        mentions=built["mentions"], totals={k: len(v) for k, v in groups.items()},
+        files=len({r[0] for r in rows}), max_results=max_results,
+    )  # fmt: skip
+
+
+def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The text of each ``(path, line)``, read through the confined root (files that vanished give nothing)."""
+    by_path: dict[str, set[int]] = {}
+    for path, line in sites:
+        by_path.setdefault(path, set()).add(line)
+    out: dict[tuple[str, int], str] = {}
+    for path, wanted in by_path.items():
+        try:
+            with ix.root.open(ix.root.check_file(path)) as f:
+                for n, raw in enumerate(f, 1):
+                    if n in wanted:
+                        out[(path, n)] = raw.decode("utf-8", "replace").strip()[:200]
+                    if n >= max(wanted):
+                        break
+        except (ToolError, OSError):
+            continue
+    return out
+
+
+def outline(ix: SymbolIndex, path: str, max_results: int = 60) -> OutlineResult:
+    """Every definition of the file ``path`` (or of the best file with that bare name) in line order."""
+    wanted = path.strip().strip("/")
+    row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (wanted,)).fetchone()
+    others: list[str] = []
+    if row is None:
+        like = [p for (p,) in ix.db.execute("SELECT path FROM files WHERE path LIKE ? ESCAPE '\\'", (
+            "%/" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),))]  # fmt: skip
+        like.sort(key=lambda p: (path_class(p), p.count("/"), p))
+        if like:
+            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
+            others = like[1:]
+    if row is None:
+        ix.root.check_file(wanted)  # raises the usual ToolError for a missing or forbidden path
+        return OutlineResult(path=wanted, lines=0, language="not indexed (no grammar or pattern for this file type)",
+                             entries=(), max_results=max_results)  # fmt: skip
+    rel, digest, lang = row
+    lines = ix.db.execute("SELECT lines FROM contents WHERE hash = ?", (digest,)).fetchone()[0]
+    entries = tuple(
+        OutlineEntry(name=r[0], kind=r[1], line=r[2], end_line=r[3], container=r[4], depth=r[5], signature=r[6])
+        for r in ix.db.execute(
+            "SELECT name, kind, line, end_line, container, depth, signature FROM symbols WHERE hash = ? "
+            "AND kind NOT IN ('import', 'require') ORDER BY line, depth",
+            (digest,),
+        )
+    )
+    return OutlineResult(path=rel, lines=lines, language=lang, entries=entries, other_candidates=tuple(others),
+                         max_results=max_results)  # fmt: skip
+
+
+def concept_terms(query: str) -> list[str]:
+    """The content words of a description, identifiers split (``RetryPolicy`` -> ``retry``, ``policy``)."""
+    out: list[str] = []
+    for token in re.findall(r"[^\W_][\w]*", query):
+        for w in [token.lower(), *split_identifier(token)]:
+            if len(w) > 1 and w not in STOP_WORDS and not w.isdigit() and w not in out:
+                out.append(w)
+    return out
+
+
+def concepts(ix: SymbolIndex, query: str, max_results: int = 8) -> ConceptResult:
+    """Code chunks that best match a description, by BM25 (name, path, doc, body columns), source first."""
+    terms = concept_terms(query)
+    if not terms:
+        return ConceptResult(query=query, terms=(), hits=(), total=0, max_results=max_results)
+    match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:24])
+    rows = ix.db.execute(
+        "SELECT file, symbol, kind, line, line, container, summary, summary, bm25(chunks, 8.0, 3.0, 4.0, 1.0) AS s "
+        "FROM chunks WHERE chunks MATCH ? ORDER BY s LIMIT 300",
+        (match,),
+    ).fetchall()
+    scored = []
+    for r in rows:
+        cls = path_class(r[0])
+        score = -r[8] * _PATH_WEIGHT[cls] * (0.6 if r[2] == "module" else 1.0)
+        scored.append((score, r))
+    scored.sort(key=lambda x: (-x[0], x[1][0], x[1][3]))
+    hits = tuple(
+        Place(name=r[1], kind=r[2], container=r[5], path=r[0], line=int(r[3]), end_line=int(r[4]),
+              path_class=PATH_CLASS_NAMES[path_class(r[0])], signature=r[6], doc="", score=round(s, 3))
+        for s, r in scored[: max(max_results, 20)]
+    )  # fmt: skip
+    return ConceptResult(query=query, terms=tuple(terms), hits=hits, total=len(rows), max_results=max_results)

@@ -1,0 +1,131 @@
+"""The offline model on the symbol index: concept questions, typos, file questions, odd phrasing, cut lists.
+
+Driven through the real runtime, real code tools (with their SQLite index in a temporary cache) and
+a real SQLite event store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentcore.core.events import ToolFinished
+from agentcore.models.offline import OfflineCodeModel
+from agentcore.runtime.agent import Agent, RunResult
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.tools.code.agent_tools import code_tools
+from tests.tools.test_code_index import TREE, line_of, write_tree
+
+LOCATION = re.compile(r"[\w./ü-]+\.\w+:\d+")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = write_tree(tmp_path_factory.mktemp("repo"), TREE)
+    many = "\n\n".join(f"def helper_{i}(x):\n    return shared_target(x)" for i in range(40))
+    (root / "pkg" / "many.py").write_text("def shared_target(x):\n    return x\n\n\n" + many + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    s = SQLiteEventStore(tmp_path / "runs.db")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def ask(store: SQLiteEventStore, root: Path, question: str) -> tuple[RunResult, list[str]]:
+    model = OfflineCodeModel()
+    result = Agent(model, model, code_tools(root), store).run_sync(question)
+    assert result.status == "succeeded", result.reason
+    assert result.reply
+    assert "more chars not shown" not in result.reply
+    tools = [e.name for e in store.read(result.run_id) if isinstance(e, ToolFinished)]
+    return result, tools
+
+
+@pytest.mark.parametrize(
+    ("question", "name", "path"),
+    [
+        ("Where are retries with backoff handled?", "attempt_again", "pkg/retry.py"),
+        ("Which code renders the progress bar?", "render", "pkg/progress.py"),
+    ],
+)
+def test_concept_questions_get_cited_functions_with_their_docstring(
+    store: SQLiteEventStore, repo: Path, question: str, name: str, path: str
+) -> None:
+    result, tools = ask(store, repo, question)
+    assert tools == ["search_concepts"], "answered by a search, not a question back"
+    reply = result.reply or ""
+    first = LOCATION.search(reply)
+    assert first and first.group(0).startswith(path + ":")
+    assert name in reply.split(first.group(0))[0]
+    doc_first_line = {"attempt_again": "Call fn again after a growing delay", "render": "Render the bar"}[name]
+    assert doc_first_line in reply
+    assert "not certain" in reply  # says plainly that it is a best guess
+
+
+def test_a_typo_gets_the_closest_name_and_its_definition(store: SQLiteEventStore, repo: Path) -> None:
+    result, tools = ask(store, repo, "Where is Confgi defined?")
+    reply = result.reply or ""
+    assert "no definition of 'Confgi' found" in reply and "did you mean Config" in reply
+    assert f"pkg/config.py:{line_of(repo, 'pkg/config.py', 'class Config')}" in reply
+    assert tools == ["find_definition", "find_definition"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is defined in config.py?",
+        "what does `pkg/config.py` contain",
+        "Was ist in pkg/config.py definiert?",
+    ],
+)
+def test_file_questions_list_every_top_level_definition(store: SQLiteEventStore, repo: Path, question: str) -> None:
+    result, tools = ask(store, repo, question)
+    assert tools == ["outline"]
+    reply = result.reply or ""
+    for name, text in [("Config", "class Config"), ("load_config", "def load_config"), ("DEFAULT_PATH", "DEFAULT_PATH =")]:
+        assert f"{name} (pkg/config.py:{line_of(repo, 'pkg/config.py', text)})" in reply
+
+
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [
+        ("Wo ist die Klasse Äpfel definiert?", ("pkg/ünicode.py", "class Äpfel")),
+        ("Où est définie la fonction Ωmega ?", ("pkg/ünicode.py", "def Ωmega")),
+        ("where is 'formatPrice' defined", ("web/lib/format.js", "export const formatPrice")),
+        ("Where is “Config.reload” defined?", ("pkg/config.py", "def reload")),
+        ("¿Dónde está definida la función load_config?", ("pkg/config.py", "def load_config")),
+        (
+            "I have been reading this repository for a while now and I keep getting lost, so could you please tell "
+            "me, as precisely as you can and without guessing, where exactly the function `attempt_again` is "
+            "defined, because I would like to change how long it waits between tries? " * 3,
+            ("pkg/retry.py", "def attempt_again"),
+        ),
+    ],
+)
+def test_odd_phrasings(store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]) -> None:
+    result, _ = ask(store, repo, question)
+    cited = LOCATION.search(result.reply or "")
+    assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}"
+
+
+def test_a_cut_list_says_how_many_more(store: SQLiteEventStore, repo: Path) -> None:
+    result, tools = ask(store, repo, "Who calls shared_target?")
+    reply = result.reply or ""
+    assert "find_references" in tools
+    assert "called 40 times at" in reply and "and 32 more" in reply
+    assert len(set(LOCATION.findall(reply.partition("\n")[2]))) == 8
+
+
+def test_a_definition_in_several_places_says_so(store: SQLiteEventStore, repo: Path) -> None:
+    result, _ = ask(store, repo, "Where is Config defined?")
+    reply = result.reply or ""
+    assert reply.startswith(f"Config is defined at pkg/config.py:{line_of(repo, 'pkg/config.py', 'class Config')}")
+    assert "Other definitions: tests/test_config.py:1 (class, test)" in reply
