@@ -11,13 +11,13 @@ import re
 from typing import Any
 
 FACT_BUDGET = 380
-_OUTLINE_ALL = 40
+_OUTLINE_ALL = 15
 """A file answer lists nested definitions too when the file has at most this many."""
 _PLACE = re.compile(r"^(?P<n>\d+)\. (?P<kind>\S+) (?P<name>\S+) at (?P<path>.+?):(?P<line>\d+) \[(?P<cls>\w+)\]: ?(?P<rest>.*)$")
 _MORE = re.compile(r"^and (\d+) more")
 _SITE = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+): ?(?P<text>.*)$")
 _CLIP = re.compile(r"\s*…\[\d+ more chars not shown\]")
-_BINDINGS = {"import", "require", "export", "alias"}
+_BINDINGS = {"import", "require", "export", "alias", "overload"}
 _WHERE = {"test": "a test file", "vendored": "a vendored copy", "stub": "a type stub", "docs": "docs or examples"}
 
 
@@ -90,7 +90,7 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         if best["doc"]:
             head += f" — {best['doc'][:120].rstrip('.')}"
     real = [p for p in places[1:] if p["kind"] not in _BINDINGS]
-    rivals = [p for p in real if p["cls"] == best["cls"]]
+    rivals = [p for p in real if p["cls"] == best["cls"] and p["kind"] != "variable"]
     if rivals and best["kind"] not in _BINDINGS:
         head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"
     bindings = [p for p in places[1:] if p["kind"] in _BINDINGS]
@@ -143,12 +143,17 @@ def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple
     real = m.group("real")
     top: list[str] = []
     every: list[str] = []
+    minor = 0
     for line in payload.splitlines()[1:]:
         e = re.match(r"^\s*(\d+)\| (\s*)(\S+) (\S+)(?: \(nested in (\S+)\))?", line)
         if not e:
             continue
-        qualified = f"{e.group(5)}.{e.group(4)}" if e.group(5) else e.group(4)
-        every.append(f"{e.group(3)} {qualified} ({real}:{e.group(1)})")
+        kind, name = e.group(3), e.group(4)
+        if kind in ("variable", "alias", "overload", "export") or (kind == "constant" and name.startswith("_")):
+            minor += 1  # module-level variables and re-bindings are counted, not listed
+            continue
+        qualified = f"{e.group(5)}.{name}" if e.group(5) else name
+        every.append(f"{kind} {qualified} ({real}:{e.group(1)})")
         if not e.group(2):
             top.append(every[-1])
     entries = every if len(every) <= _OUTLINE_ALL else top
@@ -158,6 +163,8 @@ def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple
     if "no definitions" in first:
         return [(key, f"{named} has {m.group('lines')} lines and no definitions the index can read.")]
     extra = []
+    if minor:
+        extra.append(f"{minor} variables and re-bindings not listed")
     if nested:
         extra.append(f"plus {nested} nested definitions (methods and inner functions)")
     if more:

@@ -72,8 +72,8 @@ def _shape(word: str) -> int:
     score = 0
     score += 2 * ("_" in core)
     score += 2 * any(c.isupper() for c in core[1:]) * any(c.islower() for c in core)
-    score += 2 * (core.isupper() and len(core) > 1)
-    score += 1 * core[:1].isupper()
+    score += 2 * (core.isupper() and len(core) > 1 and ("_" in core or any(c.isdigit() for c in core)))
+    score += 1 * (core[:1].isupper() and not core.isupper())
     score += 2 * ("." in word)
     return score
 
@@ -152,7 +152,10 @@ def _best_symbol(question: str, has_verb: bool) -> str:
         return ""
     kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|funzione)\s+)?"
     verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
-    framed = re.search(r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")\s+" + verbs + r"\b", question, re.I)
+    nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property))?"
+    framed = re.search(
+        r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b", question, re.I
+    )
     framed = framed or re.search(
         r"(?:\b(?:calls|uses|imports|invokes|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
         r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?\s*(?:auf\s*)?[?.!]?\s*$",

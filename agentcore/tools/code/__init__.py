@@ -208,7 +208,7 @@ class CodeTools:
             ix.refresh()
             return queries.references(ix, symbol, max_results=max_results)
 
-    def outline(self, path: str, max_results: int = 60) -> OutlineResult:
+    def outline(self, path: str, max_results: int = 40) -> OutlineResult:
         """List every definition in one file, in line order (nested ones marked), with the file's length.
 
         Args:

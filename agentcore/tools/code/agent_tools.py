@@ -92,7 +92,7 @@ def code_tools(
         return ct.find_references(symbol, max_results=max_results)
 
     @tool(timeout=timeout + 60)
-    def outline(path: str, max_results: int = 60) -> OutlineResult:
+    def outline(path: str, max_results: int = 40) -> OutlineResult:
         """List every definition in ONE file (classes, functions, methods marked as nested, constants) with lines.
 
         Use this for "what does FILE contain" or "what is defined in NAME.py". A bare file name picks the best

@@ -17,7 +17,7 @@ from agentcore.tools.code.grammars import grammar
 
 DEFINITION_KINDS = ("class", "function", "method", "constant", "variable", "type", "interface", "enum", "namespace")
 """Kinds of real definitions. ``import``, ``require`` and ``export`` rows are bindings that point elsewhere."""
-BINDING_KINDS = ("import", "require", "export", "alias")
+BINDING_KINDS = ("import", "require", "export", "alias", "overload")
 
 
 @dataclass
@@ -165,7 +165,13 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
         if kind == "function_definition":
             body = target.child_by_field_name("body")
             name_node = target.child_by_field_name("name")
-            ctx.add(name_node, target, "method" if in_class else "function", container, depth, _python_docstring(body))
+            fkind = "method" if in_class else "function"
+            if child is not target and any(
+                d.type == "decorator" and _text(d).rsplit(".", 1)[-1].strip() in ("overload", "@overload")
+                for d in child.named_children
+            ):
+                fkind = "overload"  # a typing.overload signature: the implementation is the definition
+            ctx.add(name_node, target, fkind, container, depth, _python_docstring(body))
             if body is not None:
                 _python_block(body, ctx, _text(name_node), depth + 1, in_class=False)
         elif kind == "class_definition":

@@ -13,6 +13,21 @@ from pydantic import BaseModel, ConfigDict
 
 from agentcore.tools.code.models import SUMMARY_MAX_ITEMS
 
+SUMMARY_BUDGET = 1800
+"""Characters a summary aims to stay under: the runtime shows the controller about 2,000 of each payload."""
+
+
+def _fit(lines: list[str], items: list[str], k: int, budget: int = SUMMARY_BUDGET) -> int:
+    """How many of the first ``k`` ``items`` fit after ``lines`` within ``budget`` characters."""
+    used = sum(len(x) + 1 for x in lines) + 80
+    n = 0
+    for item in items[:k]:
+        used += len(item) + 1
+        if used > budget:
+            break
+        n += 1
+    return n
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,8 +59,8 @@ class Place(_Frozen):
         return f"{self.container}.{self.name}" if self.container else self.name
 
     def line_text(self, n: int) -> str:
-        text = f"{n}. {self.kind} {self.qualified} at {self.path}:{self.line} [{self.path_class}]: {self.signature}"
-        return text + (f"\n   {self.doc}" if self.doc else "")
+        text = f"{n}. {self.kind} {self.qualified} at {self.path}:{self.line} [{self.path_class}]: {self.signature[:110]}"
+        return text + (f"\n   {self.doc[:120]}" if self.doc else "")
 
 
 def _more(hidden: int, noun: str, hint: str) -> list[str]:
@@ -61,7 +76,7 @@ class DefinitionResult(_Frozen):
     suggestions: tuple[str, ...] = ()
     """Close names defined in the index, when nothing matched (typos)."""
     files_indexed: int
-    max_results: int = 10
+    max_results: int = 8
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
@@ -73,8 +88,10 @@ class DefinitionResult(_Frozen):
             return out
         n = len(self.definitions)
         lines = [f"{n} definition{'s' if n != 1 else ''} of {self.symbol!r}{where}, best first:"]
-        lines += [p.line_text(i) for i, p in enumerate(self.definitions[:k], 1)]
-        lines += _more(n - min(k, n), "definitions", "pass scope= to narrow, or a larger max_results")
+        items = [p.line_text(i) for i, p in enumerate(self.definitions[:k], 1)]
+        k = _fit(lines, items, k)
+        lines += items[:k]
+        lines += _more(n - k, "definitions", "pass scope= to narrow, or a larger max_results")
         return "\n".join(lines)
 
 
@@ -110,14 +127,17 @@ class ReferenceResult(_Frozen):
             return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found."
         counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in ("calls", "imports", "attributes", "mentions"))
         lines = [f"{total} references to {self.symbol!r} in {self.files} files ({counts}), most relevant first:"]
-        for kind in ("calls", "imports", "attributes", "mentions"):
+        present = [kind for kind in ("calls", "imports", "attributes", "mentions") if self.totals.get(kind, 0)]
+        share = SUMMARY_BUDGET // max(1, len(present))
+        for kind in present:
             sites: tuple[RefSite, ...] = getattr(self, kind)
-            n = self.totals.get(kind, 0)
-            if not n:
-                continue
-            lines.append(f"{kind} ({n}):")
-            lines += [f"{s.path}:{s.line}: {s.text}" for s in sites[:k]]
-            lines += _more(n - min(k, len(sites)), kind, "call find_references with a larger max_results")
+            n = self.totals[kind]
+            head = f"{kind} ({n}):"
+            items = [f"{s.path}:{s.line}: {s.text[:80]}" for s in sites[:k]]
+            shown = _fit([head], items, k, share)
+            lines.append(head)
+            lines += items[:shown]
+            lines += _more(n - shown, kind, "call find_references with a larger max_results")
         return "\n".join(lines)
 
 
@@ -141,7 +161,7 @@ class OutlineResult(_Frozen):
     entries: tuple[OutlineEntry, ...]
     other_candidates: tuple[str, ...] = ()
     """Other files with the same name, when ``path`` was a bare file name."""
-    max_results: int = 60
+    max_results: int = 40
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
@@ -149,17 +169,37 @@ class OutlineResult(_Frozen):
         head = f"{self.path}: {self.lines} lines, {len(self.entries)} definitions ({len(top)} top-level):"
         if not self.entries:
             head = f"{self.path}: {self.lines} lines, no definitions ({self.language})."
-        shown = list(self.entries) if len(self.entries) <= k else top[:k]
         lines = [head]
-        for e in shown:
-            nested = f" (nested in {e.container})" if e.depth else ""
-            lines.append(f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}{nested}")
+        while True:  # fewer entries until they fit: nested and private ones go first (see _choose)
+            shown = self._choose(k)
+            items = [
+                f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}" + (f" (nested in {e.container})" if e.depth else "")
+                for e in shown
+            ]
+            if k <= 1 or _fit(lines, items, len(items)) == len(items):
+                break
+            k = min(k, len(items)) - max(1, len(items) // 10)
+        lines += items
         hidden = len(self.entries) - len(shown)
-        noun = "nested definitions" if len(top) <= k else "definitions"
+        noun = "nested definitions" if all(e in shown for e in top) else "definitions (private or nested)"
         lines += _more(hidden, noun, f"call outline(path={self.path!r}, max_results={SUMMARY_MAX_ITEMS}) for all")
         if self.other_candidates:
             lines.append(f"other files with this name: {', '.join(self.other_candidates[:10])}")
         return "\n".join(lines)
+
+
+    def _choose(self, k: int) -> list[OutlineEntry]:
+        """All entries when ``k`` allows; else top-level public ones first, then private, then nested (line order)."""
+        if len(self.entries) <= k:
+            return list(self.entries)
+
+        def rank(e: OutlineEntry) -> int:
+            private = e.name.startswith("_") and not e.name.startswith("__")
+            minor = e.kind in ("variable", "alias", "overload", "export")
+            return 3 if e.depth else 2 if private or minor else 1
+
+        chosen = sorted(self.entries, key=lambda e: (rank(e), e.line))[:k]
+        return sorted(chosen, key=lambda e: (e.line, e.depth))
 
 
 class ConceptResult(_Frozen):
@@ -176,7 +216,9 @@ class ConceptResult(_Frozen):
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
         if not self.hits:
             return f"No code matches the description {self.query!r} (words searched: {', '.join(self.terms) or 'none'})."
-        lines = [f"Best matches for {self.query!r} (words: {', '.join(self.terms)}), best first:"]
-        lines += [p.line_text(i) for i, p in enumerate(self.hits[:k], 1)]
-        lines += _more(self.total - min(k, len(self.hits)), "matches", "rephrase with more specific words")
+        lines = [f"Best matches for {self.query[:200]!r} (words: {', '.join(self.terms[:12])}), best first:"]
+        items = [p.line_text(i) for i, p in enumerate(self.hits[:k], 1)]
+        k = _fit(lines, items, k)
+        lines += items[:k]
+        lines += _more(self.total - k, "matches", "rephrase with more specific words")
         return "\n".join(lines)

@@ -17,7 +17,14 @@ from agentcore.tools.code.index_models import (
     ReferenceResult,
     RefSite,
 )
-from agentcore.tools.code.ranking import BINDING_ORDER, PATH_CLASS_NAMES, path_class, scope_matches, split_identifier
+from agentcore.tools.code.ranking import (
+    BINDING_ORDER,
+    PATH_CLASS_NAMES,
+    is_private,
+    path_class,
+    scope_matches,
+    split_identifier,
+)
 
 _PATH_WEIGHT = {0: 1.0, 1: 0.45, 2: 0.5, 3: 0.4, 4: 0.5}
 """Concept search: how much a hit in source, test, docs, vendored or stub files counts."""
@@ -26,11 +33,11 @@ STOP_WORDS = frozenset(
     """a an the of in on to for from by with and or not no is are was were be been being it its this that these
     those there here what which who whom whose where when why how does do did done doing can could should would
     will shall may might must i me my we our you your he she they them their code codebase repo repository
-    project file files module modules function functions method methods class classes defined define definition
+    project module modules function functions method methods class classes defined define definition
     implemented implement implementation handled handle handles handling happen happens done find show tell
     give list please used use uses using called call calls any all some thing things part logic place places
     about into via inside whole also just only like such then than so if else get gets live lives located
-    responsible deal deals dealt take takes care piece""".split()
+    responsible deal deals dealt take takes care piece too very much many""".split()
 )
 """Question words left out of a concept search (a content word such as 'retry' or 'render' is kept)."""
 
@@ -65,7 +72,11 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
             scope is None or scope_matches(scope, path, container_)
         )
         nested_in_function = depth >= 1 and kind != "method" and container_ is not None
-        return (not named, BINDING_ORDER.get(kind, 2), path_class(path), nested_in_function, -rank, len(path), path, r[3])
+        member = depth >= 1 and wanted_container is None  # a plain name: the top-level one before methods
+        return (
+            not named, BINDING_ORDER.get(kind, 2), path_class(path), is_private(path), member, nested_in_function,
+            -rank, len(path), path, r[3],
+        )  # fmt: skip
 
     rows.sort(key=key)
     places = tuple(_place(r) for r in rows)
@@ -134,18 +145,22 @@ def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple
     return out
 
 
-def outline(ix: SymbolIndex, path: str, max_results: int = 60) -> OutlineResult:
+def outline(ix: SymbolIndex, path: str, max_results: int = 40) -> OutlineResult:
     """Every definition of the file ``path`` (or of the best file with that bare name) in line order."""
     wanted = path.strip().strip("/")
     row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (wanted,)).fetchone()
     others: list[str] = []
-    if row is None:
-        like = [p for (p,) in ix.db.execute("SELECT path FROM files WHERE path LIKE ? ESCAPE '\\'", (
-            "%/" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),))]  # fmt: skip
-        like.sort(key=lambda p: (path_class(p), p.count("/"), p))
+    parts = wanted.split("/")
+    while row is None and parts:  # "json/decoder.py" asked of the json package itself: try shorter suffixes
+        suffix = "/".join(parts)
+        escaped = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = [p for (p,) in ix.db.execute(
+            "SELECT path FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'", (suffix, "%/" + escaped))]  # fmt: skip
+        like.sort(key=lambda p: (p != suffix, path_class(p), p.count("/"), p))
         if like:
             row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
             others = like[1:]
+        parts = parts[1:]
     if row is None:
         ix.root.check_file(wanted)  # raises the usual ToolError for a missing or forbidden path
         return OutlineResult(path=wanted, lines=0, language="not indexed (no grammar or pattern for this file type)",
@@ -174,6 +189,11 @@ def concept_terms(query: str) -> list[str]:
     return out
 
 
+def _stem(term: str) -> str:
+    """A crude prefix stem for matching question words to code words (``rotated`` -> ``rotat``, ``files`` -> ``file``)."""
+    return term[:5] if len(term) > 5 else term.rstrip("s") or term
+
+
 def concepts(ix: SymbolIndex, query: str, max_results: int = 8) -> ConceptResult:
     """Code chunks that best match a description, by BM25 (name, path, doc, body columns), source first."""
     terms = concept_terms(query)
@@ -181,14 +201,21 @@ def concepts(ix: SymbolIndex, query: str, max_results: int = 8) -> ConceptResult
         return ConceptResult(query=query, terms=(), hits=(), total=0, max_results=max_results)
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:24])
     rows = ix.db.execute(
-        "SELECT file, symbol, kind, line, line, container, summary, summary, bm25(chunks, 8.0, 3.0, 4.0, 1.0) AS s "
+        "SELECT file, symbol, kind, line, line, container, summary, summary, bm25(chunks, 8.0, 3.0, 4.0, 1.0) AS s, "
+        "lower(name || ' ' || path || ' ' || doc || ' ' || body) "
         "FROM chunks WHERE chunks MATCH ? ORDER BY s LIMIT 300",
         (match,),
     ).fetchall()
     scored = []
+    stems = [_stem(t) for t in terms]
     for r in rows:
-        cls = path_class(r[0])
-        score = -r[8] * _PATH_WEIGHT[cls] * (0.6 if r[2] == "module" else 1.0)
+        words = set(r[9].split())
+        own = split_identifier(r[1])
+        covered = sum(1 for st in stems if any(w.startswith(st) for w in words)) / len(stems)
+        in_name = sum(1 for st in stems if any(w.startswith(st) for w in own))
+        score = -r[8] * _PATH_WEIGHT[path_class(r[0])] * (0.6 if r[2] == "module" else 1.0)
+        score *= (0.4 + covered) ** 2 * (1 + 0.5 * in_name)
+        score *= 0.85 if r[1].startswith("_") and not r[1].startswith("__") else 1.0
         scored.append((score, r))
     scored.sort(key=lambda x: (-x[0], x[1][0], x[1][3]))
     hits = tuple(

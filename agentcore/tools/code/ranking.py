@@ -7,7 +7,8 @@ Ranking a definition (best first), in this order of keys:
    (``Name = other.Name``, ``export { a }``) and last imports and ``require`` lines;
 3. the kind of file: source, then tests, then docs and examples, then vendored copies
    (``_vendor/``, ``node_modules/``, ``site-packages/`` inside the root), then stubs (``.pyi``, ``.d.ts``);
-4. top-level and class members before functions nested in functions;
+4. public modules before private ones (a ``_name`` file or directory), top-level and class members before
+   functions nested in functions;
 5. how central the file is: PageRank over the graph of files referencing names other files define;
 6. shorter paths, then the path itself (only to break ties).
 """
@@ -47,9 +48,14 @@ def path_class(path: str) -> int:
 
 BINDING_ORDER = {
     "class": 0, "function": 0, "method": 0, "type": 0, "interface": 0, "enum": 0, "namespace": 0, "constant": 0,
-    "variable": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
+    "variable": 1, "overload": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
 }  # fmt: skip
 """Kind -> rank: real definitions first, imports and ``require`` lines last."""
+
+
+def is_private(path: str) -> bool:
+    """Whether a file or directory on ``path`` is private by the Python convention (``_impl.py``, ``_vendor/``)."""
+    return any(p.startswith("_") and not p.startswith("__") for p in path.split("/"))
 
 
 def scope_matches(scope: str, path: str, container: str | None) -> bool:

@@ -1,0 +1,28 @@
+"""The code-search eval's CI subset: every kind, small roots, cold indexes (python -m evals --subset ci)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evals.runner import load_questions, run_questions, score, score_table
+
+
+def test_the_ci_subset_scores_at_least_the_targets(tmp_path: Path) -> None:
+    questions = load_questions(subset="ci")
+    assert {q["kind"] for q in questions} == {q["kind"] for q in load_questions()}, "the subset covers every kind"
+    results = run_questions(questions, cache_dir=str(tmp_path))
+    table = score_table(results)
+    failed = [(r.id, r.why) for r in results if not r.ok]
+    assert table["score"] >= 0.9, failed
+    assert table["kinds"]["concept"]["score"] >= 0.5, failed
+
+
+def test_the_scorer_rejects_wrong_and_marker_answers(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def wanted():\n    pass\n\n\ndef other():\n    pass\n")
+    q = {"id": "x", "kind": "definition", "expect": {"cite": {"path": "a.py", "line_has": "def wanted("}}}
+    assert score(tmp_path, q, "wanted is defined at a.py:1")[0]
+    assert not score(tmp_path, q, "wanted is defined at a.py:5")[0]
+    assert not score(tmp_path, q, "wanted is defined at a.py:1 …[40 more chars not shown]")[0]
+    missing = {"id": "y", "kind": "not-found", "expect": {"says": "no definition of 'zz' found"}}
+    assert score(tmp_path, missing, "no definition of 'zz' found")[0]
+    assert not score(tmp_path, missing, "no definition of 'zz' found, it is at a.py:1")[0]
