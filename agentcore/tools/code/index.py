@@ -30,7 +30,7 @@ from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
 from agentcore.tools.code.paths import CodeRoot, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/2"
+FORMAT = "agentcore-code-index/3"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS refs (
     hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS refs_name ON refs(name);
 CREATE INDEX IF NOT EXISTS refs_hash ON refs(hash);
+CREATE TABLE IF NOT EXISTS chunk_owner (file TEXT PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
     name, path, doc, body, file UNINDEXED, line UNINDEXED, symbol UNINDEXED, kind UNINDEXED,
     container UNINDEXED, summary UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2');
@@ -213,7 +214,7 @@ class SymbolIndex:
             for p in gone:
                 dropped.add(known[p][0])
                 self.db.execute("DELETE FROM files WHERE path = ?", (p,))
-                self.db.execute("DELETE FROM chunks WHERE file = ?", (p,))
+                self._drop_chunks(p)
             self._collect(dropped)
             changed = parsed + len(gone)
             if changed:
@@ -273,13 +274,23 @@ class SymbolIndex:
         facts.doc = row[0] if row else ""
         return facts
 
+    def _drop_chunks(self, rel: str) -> None:
+        """Delete a file's chunks by their rowid range (a full-text table has no index on ``file``)."""
+        row = self.db.execute("SELECT lo, hi FROM chunk_owner WHERE file = ?", (rel,)).fetchone()
+        if row is not None:
+            self.db.execute("DELETE FROM chunks WHERE rowid BETWEEN ? AND ?", row)
+            self.db.execute("DELETE FROM chunk_owner WHERE file = ?", (rel,))
+
     def _store_chunks(self, rel: str, facts: FileFacts) -> None:
-        self.db.execute("DELETE FROM chunks WHERE file = ?", (rel,))
+        self._drop_chunks(rel)
+        rows = chunk_rows(rel, facts)
+        lo = (self.db.execute("SELECT max(rowid) FROM chunks").fetchone()[0] or 0) + 1
         self.db.executemany(
-            "INSERT INTO chunks (name, path, doc, body, file, line, symbol, kind, container, summary) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            chunk_rows(rel, facts),
+            "INSERT INTO chunks (rowid, name, path, doc, body, file, line, symbol, kind, container, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(lo + i, *row) for i, row in enumerate(rows)],
         )
+        self.db.execute("INSERT INTO chunk_owner VALUES (?, ?, ?)", (rel, lo, lo + len(rows) - 1))
 
     def _collect(self, hashes: set[str]) -> None:
         for h in hashes:
