@@ -336,3 +336,31 @@ def test_a_corrupt_or_foreign_cache_is_rebuilt(tmp_path: Path, damage: str) -> N
     assert again.refresh().parsed == 1
     names = {n for (n,) in again.db.execute("SELECT name FROM symbols")}
     assert names == {"one"}
+
+
+def test_files_with_no_grammar_get_pattern_definitions_only(tmp_path: Path) -> None:
+    repo = write_tree(
+        tmp_path / "repo",
+        {
+            "native/lib.rs": "/// A widget.\npub struct Gadget {\n    id: u32,\n}\n\npub fn make_gadget() -> Gadget {\n    Gadget { id: 1 }\n}\n",
+            "notes.md": "The struct Gadget is defined in native/lib.rs.\n",
+        },
+    )
+    tools = CodeTools(repo, cache_dir=tmp_path / "cache")
+    assert places(tools.find_definition("Gadget")) == [("native/lib.rs", 2, "class")]
+    assert places(tools.find_definition("make_gadget")) == [("native/lib.rs", 6, "function")]
+    assert tools.find_references("Gadget").summary().startswith("No references"), "no grammar: no references"
+    assert tools.outline("notes.md").entries == ()
+
+
+def test_two_indexes_of_one_root_share_the_cache_without_duplicates(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", {"a.py": "def one():\n    pass\n"})
+    first = SymbolIndex(CodeRoot(repo), tmp_path / "cache")
+    second = SymbolIndex(CodeRoot(repo), tmp_path / "cache")
+    assert first.path == second.path
+    first.refresh()
+    (repo / "b.py").write_text("def two():\n    one()\n")
+    assert second.refresh().parsed == 1
+    assert first.refresh().parsed == 0
+    names = [n for (n,) in first.db.execute("SELECT name FROM symbols ORDER BY name")]
+    assert names == ["one", "two"]

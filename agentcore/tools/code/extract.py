@@ -243,7 +243,7 @@ def _references(captures: dict[str, list[Any]], name_nodes: set[int], language: 
 # -- files with no grammar ------------------------------------------------------------------------
 
 _FALLBACK = re.compile(
-    r"^\s*(?:(?:pub(?:\([^)]*\))?|export|public|private|protected|internal|static|async|unsafe|extern|abstract|"
+    r"^[ \t]*(?:(?:pub(?:\([^)]*\))?|export|public|private|protected|internal|static|async|unsafe|extern|abstract|"
     r"final|sealed|open|data|inline|override|default)\s+)*"
     r"(?P<kw>def|fn|func|function|class|struct|enum|union|trait|interface|type|typealias|module|mod|impl|sub|"
     r"proc|typedef|object|record|protocol|namespace|defmodule|defp?|macro_rules!)\s+\*?(?P<name>[^\W\d]\w*)",

@@ -21,16 +21,17 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentcore.tools.code.chunks import chunk_rows
 from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol, extract
 from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
-from agentcore.tools.code.paths import CodeRoot, display_path
+from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/3"
+FORMAT = "agentcore-code-index/4"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05
@@ -163,26 +164,24 @@ class SymbolIndex:
     # -- updating ----------------------------------------------------------------------------------
 
     def refresh(self) -> RefreshStats:
-        """Bring the index up to date with the files under the root (only changed files are re-read)."""
+        """Bring the index up to date with the files under the root (only changed files are re-read).
+
+        A first pass only lists and ``stat``-s the files; when nothing changed it writes nothing. Otherwise
+        the update runs in one write transaction that re-reads the index first, so two processes
+        refreshing the same cache never store a file twice.
+        """
         self.root.clear_cache()
-        known = {p: (h, s, m) for p, h, s, m in self.db.execute("SELECT path, hash, size, mtime_ns FROM files")}
-        have = {h for (h,) in self.db.execute("SELECT hash FROM contents")}
+        if not self._changed():
+            total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
+            return RefreshStats(files=total, parsed=0, removed=0)
+        self.db.execute("BEGIN IMMEDIATE")
         seen: set[str] = set()
         parsed = 0
         dropped: set[str] = set()
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            for item in self.root.walk():
-                rel = display_path(item.rel)
-                lang = language_of(rel)
-                if lang is None:
-                    continue
-                try:
-                    st = item.entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if st.st_size > self.max_file_size:
-                    continue
+            known = {p: (h, s, m) for p, h, s, m in self.db.execute("SELECT path, hash, size, mtime_ns FROM files")}
+            have = {h for (h,) in self.db.execute("SELECT hash FROM contents")}
+            for item, rel, lang, st in self._indexable():
                 old = known.get(rel)
                 if old is not None and (old[1], old[2]) == (st.st_size, st.st_mtime_ns):
                     seen.add(rel)
@@ -227,6 +226,29 @@ class SymbolIndex:
         self._maybe_rank()
         total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
         return RefreshStats(files=total, parsed=parsed, removed=len(gone))
+
+    def _indexable(self) -> Iterator[tuple[WalkEntry, str, str, os.stat_result]]:
+        for item in self.root.walk():
+            rel = display_path(item.rel)
+            lang = language_of(rel)
+            if lang is None:
+                continue
+            try:
+                st = item.entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_size <= self.max_file_size:
+                yield item, rel, lang, st
+
+    def _changed(self) -> bool:
+        """Whether any indexable file was added, removed, or changed size or mtime (no file is read)."""
+        known = {p: (s, m) for p, s, m in self.db.execute("SELECT path, size, mtime_ns FROM files")}
+        count = 0
+        for _item, rel, _lang, st in self._indexable():
+            count += 1
+            if known.get(rel) != (st.st_size, st.st_mtime_ns):
+                return True
+        return count != len(known)
 
     def defined_names(self) -> list[str]:
         """Every distinct name with a real definition (for close-name suggestions)."""
