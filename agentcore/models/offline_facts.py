@@ -90,7 +90,7 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         if best["doc"]:
             head += f" — {best['doc'][:120].rstrip('.')}"
     real = [p for p in places[1:] if p["kind"] not in _BINDINGS]
-    rivals = [p for p in real if p["cls"] == best["cls"] and p["kind"] != "variable"]
+    rivals = [p for p in real if p["cls"] == best["cls"] and p["kind"] not in ("variable", "abstract")]
     if rivals and best["kind"] not in _BINDINGS:
         head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"
     bindings = [p for p in places[1:] if p["kind"] in _BINDINGS]

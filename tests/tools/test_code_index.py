@@ -364,3 +364,18 @@ def test_two_indexes_of_one_root_share_the_cache_without_duplicates(tmp_path: Pa
     assert first.refresh().parsed == 0
     names = [n for (n,) in first.db.execute("SELECT name FROM symbols ORDER BY name")]
     assert names == ["one", "two"]
+
+
+def test_implementations_before_overloads_and_abstract_declarations(tmp_path: Path) -> None:
+    repo = write_tree(
+        tmp_path / "repo",
+        {
+            "loops/base.py": "import abc\n\n\nclass Loop(abc.ABC):\n    def run(self):\n        raise NotImplementedError\n\n    @abc.abstractmethod\n    def stop(self):\n        pass\n",
+            "loops/impl.py": "from loops.base import Loop\n\n\nclass Real(Loop):\n    def run(self):\n        return 1\n\n    def stop(self):\n        return 2\n",
+            "loops/api.py": "from typing import overload\n\n\n@overload\ndef get(x: int) -> int: ...\n@overload\ndef get(x: str) -> str: ...\ndef get(x):\n    return x\n",
+        },
+    )
+    tools = CodeTools(repo, cache_dir=tmp_path / "cache")
+    assert places(tools.find_definition("run")) == [("loops/impl.py", 5, "method"), ("loops/base.py", 5, "abstract")]
+    assert places(tools.find_definition("stop"))[0] == ("loops/impl.py", 8, "method")
+    assert places(tools.find_definition("get")) == [("loops/api.py", 8, "function"), ("loops/api.py", 5, "overload"), ("loops/api.py", 7, "overload")]

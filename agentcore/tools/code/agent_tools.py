@@ -8,6 +8,10 @@ from agentcore.tools.base import Tool, tool
 from agentcore.tools.code import AUTO, CodeTools, FileList, FileSlice, SearchResult
 from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, OutlineResult, ReferenceResult
 
+INDEX_BUILD_SECONDS = 600
+"""Extra time the index tools get: the first call on a large tree builds the index (the standard library:
+about 20 s of CPU), later calls re-read only changed files."""
+
 
 def code_tools(
     root: str | Path, *, rg: str | Path | None = AUTO, timeout: float = 30.0, cache_dir: str | Path | None = None
@@ -63,7 +67,7 @@ def code_tools(
         """
         return ct.list_files(glob, max_results=max_results)
 
-    @tool(timeout=timeout + 60)
+    @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def find_definition(symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
         """Find where a class, function, method, type or constant is DEFINED, best candidate first, with its kind.
 
@@ -78,7 +82,7 @@ def code_tools(
         """
         return ct.find_definition(symbol, scope=scope, max_results=max_results)
 
-    @tool(timeout=timeout + 60)
+    @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def find_references(symbol: str, max_results: int = 10) -> ReferenceResult:
         """Find where a name is USED: call sites, imports, attribute uses and other mentions, listed apart.
 
@@ -91,7 +95,7 @@ def code_tools(
         """
         return ct.find_references(symbol, max_results=max_results)
 
-    @tool(timeout=timeout + 60)
+    @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def outline(path: str, max_results: int = 40) -> OutlineResult:
         """List every definition in ONE file (classes, functions, methods marked as nested, constants) with lines.
 
@@ -104,7 +108,7 @@ def code_tools(
         """
         return ct.outline(path, max_results=max_results)
 
-    @tool(timeout=timeout + 60)
+    @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def search_concepts(query: str, max_results: int = 8) -> ConceptResult:
         """Find code by what it DOES when you do not know a name: ranked functions, classes and files.
 

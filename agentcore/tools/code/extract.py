@@ -17,7 +17,7 @@ from agentcore.tools.code.grammars import grammar
 
 DEFINITION_KINDS = ("class", "function", "method", "constant", "variable", "type", "interface", "enum", "namespace")
 """Kinds of real definitions. ``import``, ``require`` and ``export`` rows are bindings that point elsewhere."""
-BINDING_KINDS = ("import", "require", "export", "alias", "overload")
+BINDING_KINDS = ("import", "require", "export", "alias", "overload", "abstract")
 
 
 @dataclass
@@ -155,6 +155,22 @@ def _python_docstring(body: Any) -> str:
     return ""
 
 
+def _only_raises_or_passes(body: Any) -> bool:
+    """Whether a function body is only a docstring and ``pass``, ``...`` or ``raise NotImplementedError``."""
+    if body is None:
+        return False
+    stmts = [c for c in body.named_children if c.type != "comment"]
+    if stmts and stmts[0].type == "expression_statement" and stmts[0].named_children and stmts[0].named_children[0].type == "string":
+        stmts = stmts[1:]
+    if len(stmts) != 1:
+        return False
+    only = stmts[0]
+    text = _text(only).strip()
+    return only.type == "pass_statement" or text == "..." or (
+        only.type == "raise_statement" and "NotImplementedError" in text
+    )
+
+
 def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *, in_class: bool) -> None:
     for child in node.named_children:
         kind = child.type
@@ -166,11 +182,11 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
             body = target.child_by_field_name("body")
             name_node = target.child_by_field_name("name")
             fkind = "method" if in_class else "function"
-            if child is not target and any(
-                d.type == "decorator" and _text(d).rsplit(".", 1)[-1].strip() in ("overload", "@overload")
-                for d in child.named_children
-            ):
+            decorators = [_text(d).rsplit(".", 1)[-1].strip().lstrip("@") for d in child.named_children if d.type == "decorator"]
+            if "overload" in decorators:
                 fkind = "overload"  # a typing.overload signature: the implementation is the definition
+            elif in_class and ("abstractmethod" in decorators or _only_raises_or_passes(body)):
+                fkind = "abstract"  # declared here, implemented in subclasses
             ctx.add(name_node, target, fkind, container, depth, _python_docstring(body))
             if body is not None:
                 _python_block(body, ctx, _text(name_node), depth + 1, in_class=False)

@@ -3,7 +3,8 @@
 Ranking a definition (best first), in this order of keys:
 
 1. it lies in the package, file or class the question names (``scope``), when one is named;
-2. a real definition (class, function, method, type, constant) before a variable, then re-bindings
+2. a real definition (class, function, method, type, constant) before a variable, a ``typing.overload``
+   signature or an abstract method (``@abstractmethod``, or a body that only raises ``NotImplementedError``), then re-bindings
    (``Name = other.Name``, ``export { a }``) and last imports and ``require`` lines;
 3. the kind of file: source, then tests, then docs and examples, then vendored copies
    (``_vendor/``, ``node_modules/``, ``site-packages/`` inside the root), then stubs (``.pyi``, ``.d.ts``);
@@ -48,7 +49,7 @@ def path_class(path: str) -> int:
 
 BINDING_ORDER = {
     "class": 0, "function": 0, "method": 0, "type": 0, "interface": 0, "enum": 0, "namespace": 0, "constant": 0,
-    "variable": 1, "overload": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
+    "variable": 1, "overload": 1, "abstract": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
 }  # fmt: skip
 """Kind -> rank: real definitions first, imports and ``require`` lines last."""
 
