@@ -84,7 +84,9 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
     best = places[0]
     where = f" in {_WHERE[best['cls']]}" if best["cls"] in _WHERE else ""
     if best["kind"] in _BINDINGS:
-        head = f"{symbol} has no definition here; it is only bound by an {best['kind']} at {best['path']}:{best['line']}: `{best['rest']}`"
+        what = {"import": "an import", "require": "a require() line", "export": "an export", "alias": "an assignment",
+                "overload": "typing.overload signatures"}.get(best["kind"], best["kind"])  # fmt: skip
+        head = f"{symbol} has no definition here; it is only bound by {what} at {best['path']}:{best['line']}: `{best['rest'][:100]}`"
     else:
         head = f"{symbol} is defined at {best['path']}:{best['line']} ({best['kind']} {best['name']}{where}): `{best['rest'][:100]}`"
         if best["doc"]:
@@ -94,17 +96,18 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
     if rivals and best["kind"] not in _BINDINGS:
         head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"
     bindings = [p for p in places[1:] if p["kind"] in _BINDINGS]
-    ordered = real + bindings
+    hidden_are_bindings = places[-1]["kind"] in _BINDINGS  # bindings rank after definitions
+    n_bindings = len(bindings) + (more if hidden_are_bindings else 0)
+    imported = f" (it is also imported or re-bound in {n_bindings} place{'s' if n_bindings != 1 else ''})" if n_bindings else ""
+    if not real:
+        return [(key, head + imported + ".")]
     others = [
         f"{p['path']}:{p['line']} ({p['kind']}{', ' + p['cls'] if p['cls'] != 'source' else ''})"
-        for p in ordered[: max_citations - 1]
+        for p in real[: max_citations - 1]
     ]
-    hidden = more + max(0, len(ordered) - len(others))
-    tail = f" and {hidden} more." if hidden else "."
-    if not others:
-        return [(key, head + ".")]
-    label = ". Other definitions: " if real else ". Also imported or re-bound at: "
-    return parts(key, others, head + label, tail)
+    hidden = len(real) - len(others) + (0 if hidden_are_bindings else more)
+    tail = (f" and {hidden} more" if hidden else "") + imported + "."
+    return parts(key, others, head + ". Other definitions: ", tail)
 
 
 def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str, str]]:
