@@ -24,7 +24,8 @@ _CODE_EXT = re.compile(
 
 _USAGE = re.compile(
     r"\b(?:used|uses?|using|usages?|call(?:s|ed|ers?|ing)?|referenced|references?|refers|imported|imports?|"
-    r"raised|thrown|instantiated|invoked|invokes?|subclass(?:es|ed)?|depends?)\b"
+    r"raised|thrown|instantiated|invoked|invokes?|subclass(?:es|ed)?|depends?|inherits?|inheriting|extends|"
+    r"overrides?|overridden|implements)\b"
     r"|verwendet|benutzt|aufgerufen|ruft|genutzt|utilis[ée]+|appel(?:é|ée|le|lent)|usad[oa]|llamad[oa]|llama|"
     r"utilizad[oa]|usat[oa]|chiamat[oa]|chiama|gebruikt|aangeroepen|использу|вызыва|调用|使用|引用",
     re.I,
@@ -158,7 +159,7 @@ def _best_symbol(question: str, has_verb: bool) -> str:
     )
     framed = framed or re.search(
         r"(?:\b(?:calls|uses|imports|invokes|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
-        r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?\s*(?:auf\s*)?[?.!]?\s*$",
+        r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?" + nouns + r"\s*(?:auf\s*)?(?:\s+(?:in|of|from|inside|within)\b[^?]*)?[?.!]?\s*$",
         question,
         re.I,
     )

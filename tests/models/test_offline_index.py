@@ -129,3 +129,27 @@ def test_a_definition_in_several_places_says_so(store: SQLiteEventStore, repo: P
     reply = result.reply or ""
     assert reply.startswith(f"Config is defined at pkg/config.py:{line_of(repo, 'pkg/config.py', 'class Config')}")
     assert "Other definitions: tests/test_config.py:1 (class, test)" in reply
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "subject", "scope"),
+    [
+        ("What calls urlopen in this package?", "usage", "urlopen", None),
+        ("Which classes inherit from BaseHandler?", "usage", "BaseHandler", None),
+        ("Who uses the parse function in the urllib package?", "usage", "parse", "urllib"),
+        ("Where is Request defined in the urllib package?", "definition", "Request", "urllib"),
+        ("Where is Formatter defined in web/src/lib/format.ts?", "definition", "Formatter", "web/src/lib/format.ts"),
+        ("In which file is ThreadPoolExecutor?", "definition", "ThreadPoolExecutor", None),
+        ("Where is the command decorator defined?", "definition", "command", None),
+        ("What is defined in message.py?", "file", "message.py", None),
+        ("list the functions in json/encoder.py", "file", "json/encoder.py", None),
+        ("Where is JSON decoding implemented?", "concept", "Where is JSON decoding implemented?", None),
+        ("Where is quoted-printable encoding done?", "concept", "Where is quoted-printable encoding done?", None),
+        ("¿Dónde está definida la función urlopen?", "definition", "urlopen", None),
+        ("hello?", "unclear", "", None),
+    ],
+)
+def test_reading_questions(question: str, kind: str, subject: str, scope: str | None) -> None:
+    from agentcore.models.offline import Intent, classify
+
+    assert classify(question) == Intent(kind, subject, scope)
