@@ -40,7 +40,7 @@ from agentcore.core.events import (
 )
 from agentcore.core.patches import apply_json_patch
 from agentcore.core.plans import Plan
-from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState
+from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, owned
 from agentcore.core.transaction import apply_patch, check_patch, compile_patch
 
 __all__ = [
@@ -130,7 +130,7 @@ def _decided(event: Decided, state: RunState) -> None:
 
 @_on(ToolStarted)
 def _tool_started(event: ToolStarted, state: RunState) -> None:
-    state.pending_calls[event.call.id] = event.call
+    state.pending_calls[event.call.id] = owned(event.call)  # the state never shares the event's dicts
 
 
 @_on(ToolFinished)

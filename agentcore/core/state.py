@@ -6,7 +6,8 @@ The state is only ever built by folding events (``agentcore.core.fold.fold``). V
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import copy
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,9 +112,36 @@ class RunState(BaseModel):
         return self.model_dump(mode="json")
 
     def clone(self) -> RunState:
-        """An independent copy (containers copied; frozen values shared)."""
+        """An independent copy: nothing mutable is shared with ``self``.
+
+        Containers are copied, and so are the JSON ``arguments`` dicts inside plan steps and
+        pending calls (frozen models, but their dicts can still be edited in place). Frozen values
+        made only of scalars and tuples (facts, questions, payloads, usage) are shared.
+        """
         new = self.model_copy()
-        for name in ("plan", "known_facts", "open_questions", "usage", "pending_calls"):
-            setattr(new, name, dict(getattr(self, name)))
-        new.recent = list(self.recent)
+        fields = new.__dict__
+        fields["plan"] = {k: owned(s) for k, s in self.plan.items()}
+        fields["pending_calls"] = {k: owned(c) for k, c in self.pending_calls.items()}
+        for name in ("known_facts", "open_questions", "usage"):
+            fields[name] = dict(getattr(self, name))
+        fields["recent"] = list(self.recent)
         return new
+
+
+_M = TypeVar("_M", StepState, ToolCall)
+
+
+def owned(value: _M) -> _M:
+    """A copy of a step or tool call whose ``arguments`` (nested JSON) share nothing with ``value``."""
+    new = copy.copy(value)
+    new.__dict__["arguments"] = copy_json(value.arguments)
+    return new
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists and scalars): faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value

@@ -1,4 +1,8 @@
-"""``MemoryEventStore``: the store contract in a dict, for tests and throwaway runs."""
+"""``MemoryEventStore``: the store contract in a dict, for tests and throwaway runs.
+
+Events are kept as their encoded bodies, as a file would keep them: every read decodes new
+objects, so nothing a caller gets back (events or states) aliases what the store holds.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from agentcore.core.events import BaseEvent, Event
+from agentcore.core.events import BaseEvent, Event, decode_event, encode_event
 from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
@@ -21,7 +25,8 @@ class MemoryEventStore:
     def __init__(self) -> None:
         self.artifacts = MemoryArtifactStore()
         self._runs: dict[str, RunInfo] = {}
-        self._events: dict[str, list[Event]] = {}
+        self._events: dict[str, list[tuple[int, str]]] = {}
+        """Each run's own events as ``(seq, encoded body)``."""
         self._lock = threading.Lock()
 
     @property
@@ -49,7 +54,7 @@ class MemoryEventStore:
             self._runs[run_id] = RunInfo(
                 id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
             )
-            self._events[run_id] = list(events)  # type: ignore[arg-type]
+            self._events[run_id] = [(e.seq, encode_event(e)) for e in events]  # type: ignore[attr-defined]
         return run_id
 
     def runs(self) -> list[RunInfo]:
@@ -78,7 +83,7 @@ class MemoryEventStore:
                     f"run {run_id!r}: expected last seq {expected_seq}, but it is {info.last_seq}; "
                     "another writer appended first: re-read the run and retry"
                 )
-            self._events[run_id].extend(events)  # type: ignore[arg-type]
+            self._events[run_id].extend((e.seq, encode_event(e)) for e in events)  # type: ignore[attr-defined]
             last = expected_seq + len(events)
             self._runs[run_id] = RunInfo(
                 **{**info.__dict__, "last_seq": last, "status": status_after(events, info.status)}
@@ -89,15 +94,15 @@ class MemoryEventStore:
         with self._lock:
             chain = self._chain(run_id)
         hi = upto if upto is not None else float("inf")
-        return iter([e for e in chain if after < e.seq <= hi])
+        return iter([decode_event(body) for seq, body in chain if after < seq <= hi])
 
-    def _chain(self, run_id: str) -> list[Event]:
-        """A run's events with its fork ancestry's first; the caller holds the lock."""
+    def _chain(self, run_id: str) -> list[tuple[int, str]]:
+        """A run's ``(seq, body)`` pairs with its fork ancestry's first; the caller holds the lock."""
         info = self._info(run_id)
-        chain: list[Event] = []
+        chain: list[tuple[int, str]] = []
         if info.parent_run_id is not None:
             assert info.forked_at_seq is not None
-            chain.extend(e for e in self._chain(info.parent_run_id) if e.seq <= info.forked_at_seq)
+            chain.extend(e for e in self._chain(info.parent_run_id) if e[0] <= info.forked_at_seq)
         chain.extend(self._events[run_id])
         return chain
 
@@ -114,7 +119,7 @@ class MemoryEventStore:
             new_id = new_run_id or base.new_run_id()
             if new_id in self._runs:
                 raise ConcurrencyError(f"run {new_id!r} already exists")
-            inherited = [e for e in self._chain(run_id) if e.seq <= at_seq]
+            inherited = [decode_event(body) for seq, body in self._chain(run_id) if seq <= at_seq]
             self._runs[new_id] = RunInfo(
                 id=new_id,
                 task=info.task,

@@ -345,3 +345,110 @@ def test_a_fork_taken_while_the_run_waits_for_the_user_is_listed_as_waiting(stor
     store.append(run, [started(run), ask], 0)
     fork = store.fork(run, 2)
     assert store.run(fork).status == "waiting_for_user" == store.state_at(fork).status
+
+
+# ------------------------------------------------------------------------------------------------
+# a returned state never aliases the store (issue 11 item 8)
+
+
+def nested_log(run: str, facts: int) -> list[BaseEvent]:
+    """A run whose state holds nested JSON: step arguments, a pending call's arguments, and facts."""
+    plan = Plan(
+        steps=(
+            Step(id="a", tool="search", arguments={"q": {"terms": ["x", "y"], "opts": {"deep": True}}}),
+            Step(id="b", after=("a",), tool="read", arguments={"paths": [["p", 1]], "n": 0}),
+        )
+    )
+    call = ToolCall(id="c1", name="search", arguments={"q": {"terms": ["z"]}, "limits": [1, {"k": 2}]})
+    events: list[BaseEvent] = [
+        RunStarted(run_id=run, seq=1, at=at(1), task="t", plan=plan, config={"model": "m"}),
+        ToolStarted(run_id=run, seq=2, at=at(2), call=call, idempotency_key=f"{run}/c1"),
+    ]
+    for i in range(facts):
+        events.append(fact(run, len(events) + 1, key=f"k{i % 7}", value=f"v{i}"))
+    return events
+
+
+def mutables(value: Any, seen: set[int] | None = None) -> dict[int, Any]:
+    """Every dict and list reachable from ``value`` (through models' fields), by id: what a caller
+    can change in place."""
+    seen = set() if seen is None else seen
+    found: dict[int, Any] = {}
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, dict):
+            found[id(v)] = v
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            found[id(v)] = v
+            stack.extend(v)
+        elif isinstance(v, tuple):
+            stack.extend(v)
+        elif hasattr(v, "__pydantic_fields__"):  # a frozen model's fields cannot be set; its values can be edited
+            stack.extend(v.__dict__.values()) if v.model_config.get("frozen") else stack.append(v.__dict__)
+    return found
+
+
+def vandalise(state: Any) -> None:
+    """Edit every nested container of a returned state in place."""
+    state.plan["a"].arguments["q"]["terms"].append("edited")
+    state.plan["a"].arguments["q"]["opts"]["deep"] = False
+    state.plan["b"].arguments["paths"][0][1] = 99
+    state.pending_calls["c1"].arguments["limits"][1]["k"] = "edited"
+    state.pending_calls["c1"].arguments["new"] = 1
+    state.known_facts.clear()
+    state.recent.clear()
+    state.plan.pop("b")
+
+
+@pytest.mark.parametrize("facts", [0, 3, 150])
+def test_a_returned_state_shares_nothing_mutable_with_the_store(store: EventStore, facts: int) -> None:
+    run = store.create_run("t")
+    events = nested_log(run, facts)
+    store.append(run, events, 0)
+    for seq in (None, 2, len(events) // 2 + 1):
+        first, second = store.state_at(run, seq), store.state_at(run, seq)
+        shared = mutables(first).keys() & mutables(second).keys()
+        assert not shared, [mutables(first)[i] for i in shared]
+        vandalise(first)
+        assert store.state_at(run, seq) == fold(events[: seq or len(events)]) == second
+
+
+@pytest.mark.parametrize("batch", [1, 7, 40])
+def test_editing_a_returned_state_changes_no_later_state_or_snapshot(store: EventStore, batch: int) -> None:
+    """Edits made between appends reach neither the next ``state_at`` nor a snapshot written later
+    (the SQLite store writes one every 100 events by default; earlier seqs load from them)."""
+    run = store.create_run("t")
+    events = nested_log(run, 260)
+    store.append(run, events[:2], 0)
+    for lo in range(2, len(events), batch):
+        vandalise(store.state_at(run))
+        store.append(run, events[lo : lo + batch], lo)
+        vandalise(store.state_at(run))
+    for seq in (2, 100, 101, 150, 203, len(events) - 1, len(events)):
+        assert store.state_at(run, seq) == fold(events[:seq]), seq
+    assert store.state_at(run) == fold(store.read(run)) == fold(events)
+
+
+def test_fold_does_not_alias_the_events_it_folds(store: EventStore) -> None:
+    run = store.create_run("t")
+    events = nested_log(run, 2)
+    store.append(run, events, 0)
+    state = fold(store.read(run))
+    vandalise(state)
+    assert fold(store.read(run)) == fold(nested_log(run, 2)) == store.state_at(run)
+
+
+def test_editing_events_read_back_changes_nothing_stored(store: EventStore) -> None:
+    run = store.create_run("t")
+    events = nested_log(run, 2)
+    store.append(run, events, 0)
+    mine = list(store.read(run))
+    mine[0].plan.steps[0].arguments["q"]["terms"].clear()  # type: ignore[attr-defined]
+    mine[1].call.arguments["limits"].append("edited")  # type: ignore[attr-defined]
+    assert list(store.read(run)) == events
+    assert store.state_at(run, 2) == fold(events[:2])
