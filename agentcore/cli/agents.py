@@ -13,7 +13,6 @@ from agentcore.core.events import RunStarted
 from agentcore.errors import ConfigError
 from agentcore.models.base import ChatModel
 from agentcore.models.offline import OFFLINE_MODEL_NAME, OfflineCodeModel
-from agentcore.models.openai import OpenAIChatModel
 from agentcore.roles.validators import cites_a_known_location
 from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
@@ -42,6 +41,8 @@ def make_models(
     if offline_wanted(offline):
         m = OfflineCodeModel()
         return m, m
+    from agentcore.models.openai import OpenAIChatModel  # imports openai: only when a server is used
+
     options: Any = {"tool_mode": tool_mode, "schema_mode": schema_mode}
     controller = OpenAIChatModel(model, **options)
     processor = OpenAIChatModel(processor_model, **options) if processor_model else controller
@@ -93,6 +94,8 @@ def agent_for_run(
     if offline or (not model and OFFLINE_MODEL_NAME in names):
         controller = processor = OfflineCodeModel()
     else:
+        from agentcore.models.openai import OpenAIChatModel  # imports openai: only when a server is used
+
         controller = OpenAIChatModel(names[0])
         processor = OpenAIChatModel(names[1]) if names[1] and names[1] != names[0] else controller
     keys = ("max_steps", "max_tokens", "prices") + (() if offline else ("max_cost_usd",))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from agentcore.cli import inspecting, traces, work
-from agentcore.cli.agents import agent_for_run, code_agent, make_models, offline_wanted
 from agentcore.cli.support import (
     DB_ENV,
     DEFAULT_DB,
@@ -31,10 +31,11 @@ from agentcore.cli.support import (
     shown,
     with_store,
 )
-from agentcore.models.offline import OfflineCodeModel
-from agentcore.runtime.agent import Agent, RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.storage.targets import describe
+
+if TYPE_CHECKING:  # the run loop, the models and the tools load only in the commands that run agents
+    from agentcore.runtime.agent import Agent, RunResult
 
 __all__ = ("cli", "console", "err_console", "main")
 
@@ -197,6 +198,9 @@ def ask(
     The answer goes to stdout, progress to stderr. A run that asks the user a question exits with
     code 3 and prints the `agentcore answer` command to continue (on a terminal it asks in place).
     """
+    from agentcore.cli.agents import code_agent, make_models, offline_wanted
+    from agentcore.models.offline import OfflineCodeModel
+
     if not offline_wanted(offline) and not (
         model or os.environ.get("AGENTCORE_MODEL") or os.environ.get("OPENAI_MODEL")
     ):
@@ -264,6 +268,8 @@ def resume(
         return
     if note and not as_json:
         err_console.print(note, markup=False)
+    from agentcore.cli.agents import agent_for_run
+
     agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps)
     _progress(agent, not (quiet or as_json))
     _print_result(agent.resume_sync(run_id), db, as_json)
@@ -283,6 +289,8 @@ def answer(
     max_steps: int | None, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Answer the question a run is waiting on, and let it continue."""
+    from agentcore.cli.agents import agent_for_run
+
     agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps)
     _progress(agent, not (quiet or as_json))
     _print_result(agent.answer_sync(run_id, text), db, as_json)

@@ -31,7 +31,7 @@ from agentcore.core.events import (
 )
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
 from agentcore.errors import ConfigError
-from agentcore.storage.base import EventStore
+from agentcore.storage.base import EventStore, RunStatsSource, stats_of
 
 __all__ = (
     "check_seq",
@@ -127,24 +127,19 @@ def list_runs(store: EventStore) -> list[dict[str, Any]]:
     """
     rows = []
     for info in store.runs():
-        first = last = None
-        tokens = 0
-        count = 0
-        for e in store.read(info.id):
-            count += 1
-            first = first or e.at
-            last = e.at
-            if isinstance(e, LLMCalled):
-                tokens += e.usage.total_tokens
+        # a store that can count in SQL answers without decoding a single event
+        stats = store.run_stats(info.id) if isinstance(store, RunStatsSource) else stats_of(store.read(info.id))
         rows.append(
             {
                 "id": info.id,
                 "task": info.task,
                 "status": info.status,
                 "created": info.created,
-                "events": count,
-                "duration_s": (last - first).total_seconds() if first and last else None,
-                "tokens": tokens,
+                "events": stats.events,
+                "duration_s": (stats.last_at - stats.first_at).total_seconds()
+                if stats.first_at and stats.last_at
+                else None,
+                "tokens": stats.tokens,
                 "parent_run_id": info.parent_run_id,
                 "forked_at_seq": info.forked_at_seq,
             }

@@ -14,12 +14,12 @@ Contract (every implementation, checked by one parametrised test suite):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from agentcore.core.events import BaseEvent, Decided, Event, RunFinished, RunStarted, UserMessaged
+from agentcore.core.events import BaseEvent, Decided, Event, LLMCalled, RunFinished, RunStarted, UserMessaged
 from agentcore.core.fold import RunState
 from agentcore.errors import ConfigError
 from agentcore.storage.artifacts import ArtifactStore
@@ -136,3 +136,35 @@ class EventStore(Protocol):
         """The RFC 6902 operations turning the state at seq ``a`` into the state at seq ``b``."""
         ...
 
+
+class RunStats(NamedTuple):
+    """Counts over a run's log (a fork's inherited events included), for listings."""
+
+    events: int
+    first_at: datetime | None
+    """``at`` of the first event (``None`` for a run with no events)."""
+    last_at: datetime | None
+    tokens: int
+    """Total tokens over its ``LLMCalled`` events."""
+
+
+def stats_of(events: Iterable[Event]) -> RunStats:
+    """``RunStats`` of decoded events: the reference any faster ``run_stats`` must agree with."""
+    count = tokens = 0
+    first = last = None
+    for e in events:
+        count += 1
+        first = first or e.at
+        last = e.at
+        if isinstance(e, LLMCalled):
+            tokens += e.usage.total_tokens
+    return RunStats(count, first, last, tokens)
+
+
+@runtime_checkable
+class RunStatsSource(Protocol):
+    """A store that can count a run's log without decoding it (SQL aggregates)."""
+
+    def run_stats(self, run_id: str) -> RunStats:
+        """The run's ``RunStats``; ``RunNotFound`` if absent."""
+        ...

@@ -16,7 +16,7 @@ from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.artifacts import MemoryArtifactStore
-from agentcore.storage.base import RunInfo, check_batch, new_run_id, status_after
+from agentcore.storage.base import RunInfo, RunStats, check_batch, new_run_id, stats_of, status_after
 
 
 class MemoryEventStore:
@@ -105,6 +105,9 @@ class MemoryEventStore:
             chain.extend(e for e in self._chain(info.parent_run_id) if e[0] <= info.forked_at_seq)
         chain.extend(self._events[run_id])
         return chain
+
+    def run_stats(self, run_id: str) -> RunStats:
+        return stats_of(self.read(run_id))
 
     def state_at(self, run_id: str, seq: int | None = None) -> RunState:
         if seq is not None and seq < 0:

@@ -452,3 +452,24 @@ def test_editing_events_read_back_changes_nothing_stored(store: EventStore) -> N
     mine[1].call.arguments["limits"].append("edited")  # type: ignore[attr-defined]
     assert list(store.read(run)) == events
     assert store.state_at(run, 2) == fold(events[:2])
+
+
+def test_run_stats_agree_with_the_decoded_log(store: EventStore) -> None:
+    """``run_stats`` (SQL aggregates in SQLite: nothing decoded) equals counting the decoded events,
+    forks included; ``list_runs`` uses it."""
+    from agentcore.inspection.queries import list_runs
+    from agentcore.storage.base import RunStats, RunStatsSource, stats_of
+
+    assert isinstance(store, RunStatsSource)
+    run, _events = fill(store, steps=3)
+    empty = store.create_run("nothing yet")
+    child = store.fork(run, 7)
+    store.append(child, agent_step(child, 8, 9), 7)
+    for rid in (run, empty, child):
+        assert store.run_stats(rid) == stats_of(store.read(rid)), rid
+    assert store.run_stats(run) == RunStats(16, at(1), at(16), 360)
+    assert store.run_stats(empty) == RunStats(0, None, None, 0)
+    assert store.run_stats(child).tokens == 360 and store.run_stats(child).events == 12
+    listed = {r["id"]: r for r in list_runs(store)}
+    assert (listed[run]["events"], listed[run]["duration_s"], listed[run]["tokens"]) == (16, 15.0, 360)
+    assert listed[empty]["duration_s"] is None and listed[child]["forked_at_seq"] == 7

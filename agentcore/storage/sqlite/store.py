@@ -35,7 +35,7 @@ from agentcore.core.events import BaseEvent, Event, decode_event, encode_event
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
-from agentcore.storage.base import RunInfo, check_batch, status_after
+from agentcore.storage.base import RunInfo, RunStats, check_batch, status_after
 from agentcore.storage.sqlite.artifacts import SQLiteArtifactStore
 from agentcore.storage.sqlite.connection import SQLiteConnection
 
@@ -398,6 +398,32 @@ class SQLiteEventStore:
             EventHeader(run_id=row[1], seq=row[0], type=row[2], at=row[3], caused_by=row[4])
             for row in self._rows(segments, "run_id, type, at, caused_by")
         )
+
+    def run_stats(self, run_id: str) -> RunStats:
+        """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix too),
+        from indexed columns and SQL aggregates: no event is decoded in Python (``agentcore runs``)."""
+        _, segments = self._chain(run_id, 0, None)
+        count = tokens = 0
+        for seg in segments:
+            row = self._db.one(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN type = 'llm_called' "
+                "THEN json_extract(body, '$.usage.total_tokens') END), 0) "
+                "FROM events WHERE run_id = ? AND seq > ? AND seq <= ?",
+                (seg.run_id, seg.after, seg.upto),
+            )
+            assert row is not None
+            count, tokens = count + row[0], tokens + row[1]
+        if not count:
+            return RunStats(0, None, None, 0)
+        first, last = segments[0], segments[-1]
+        at_first = self._db.one(
+            "SELECT at FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 1", (first.run_id, first.after)
+        )
+        at_last = self._db.one(
+            "SELECT at FROM events WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1", (last.run_id, last.upto)
+        )
+        assert at_first is not None and at_last is not None
+        return RunStats(count, datetime.fromisoformat(at_first[0]), datetime.fromisoformat(at_last[0]), tokens)
 
     def state_at(self, run_id: str, seq: int | None = None) -> RunState:
         """The state after event ``seq`` (the latest by default): ``fold(read(run_id, upto=seq))``.

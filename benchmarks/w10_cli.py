@@ -1,0 +1,103 @@
+"""W10 — CLI start-up (see WORKLOADS.md): wall time of short ``agentcore`` commands on a small database.
+
+A database of 10 small runs (20 events each: a task, model calls, tool calls, facts, a reply) is
+written once; then each command runs ``--repeat``-many times as a fresh process (default 10) and the
+median wall time is reported, beside two floors measured in the same command: ``python -c pass``
+(the interpreter alone) and ``sqlite-utils tables DB`` (another click CLI opening the same file).
+The commands are the installed console scripts next to the running interpreter.
+
+Run: ``python benchmarks/run.py W10 [--repeat 10]``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agentcore.core.events import (
+    Decided,
+    Decision,
+    LLMCalled,
+    RunFinished,
+    RunStarted,
+    StatePatched,
+    TokenUsage,
+    ToolCall,
+    ToolFinished,
+    ToolStarted,
+)
+from agentcore.core.patches import AppendKnownFacts, FactInput
+from agentcore.storage.sqlite.store import SQLiteEventStore
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+RUNS = 10
+
+
+def small_run(store: SQLiteEventStore, i: int) -> str:
+    """One run of 20 events: RunStarted, 3 agent steps of 6 events, RunFinished."""
+    run = store.create_run(f"question {i}", run_id=f"run-{i:02d}", created=T0 + timedelta(minutes=i))
+    events: list[Any] = [RunStarted(run_id=run, seq=1, at=T0, task=f"question {i}")]
+    for step in range(3):
+        seq = len(events) + 1
+        call = ToolCall(id=f"c{step}", name="search_code", arguments={"query": f"needle {step}"})
+        usage = TokenUsage(prompt_tokens=900, completion_tokens=40, total_tokens=940)
+        fact = FactInput(key=f"f{step}", value=f"needle {step} is in a.py:{step}", source=call.id)
+        events += [
+            LLMCalled(run_id=run, seq=seq, at=T0, role="controller", model="m", request_digest="d", usage=usage),
+            Decided(run_id=run, seq=seq + 1, at=T0, decision=Decision(kind="tool_calls", tool_calls=(call,))),
+            ToolStarted(run_id=run, seq=seq + 2, at=T0, call=call, idempotency_key=f"{run}/main/{call.id}"),
+            ToolFinished(run_id=run, seq=seq + 3, at=T0, call_id=call.id, name=call.name, ok=True, payload="1 match"),
+            LLMCalled(run_id=run, seq=seq + 4, at=T0, role="processor", model="m", request_digest="e", usage=usage),
+            StatePatched(run_id=run, seq=seq + 5, at=T0, ops=(AppendKnownFacts(facts=(fact,)),)),
+        ]
+    events.append(RunFinished(run_id=run, seq=len(events) + 1, at=T0 + timedelta(seconds=3), status="succeeded"))
+    store.append(run, events, 0)
+    return run
+
+
+def wall_ms(argv: list[str], repeat: int) -> float:
+    """Median wall time of ``argv`` run as a fresh process ``repeat`` times (it must succeed)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def run(n: int | None, repeat: int) -> dict[str, Any]:
+    repeat = max(repeat, 10) if n is None else n  # --n overrides the 10 runs per command
+    scripts = Path(sys.executable).parent
+    agentcore, sqlite_utils = str(scripts / "agentcore"), str(scripts / "sqlite-utils")
+    with tempfile.TemporaryDirectory(prefix="agentcore-w10-") as tmp:
+        db = str(Path(tmp) / "w10.db")
+        with SQLiteEventStore(db) as store:
+            runs = [small_run(store, i) for i in range(RUNS)]
+        env_run = runs[-1]
+        commands = {
+            "python_floor_ms": [sys.executable, "-c", "pass"],
+            "sqlite_utils_ms": [sqlite_utils, "tables", db],
+            "version_ms": [agentcore, "--version"],
+            "runs_ms": [agentcore, "runs", "--db", db],
+            "events_ms": [agentcore, "events", env_run, "--db", db],
+            "state_ms": [agentcore, "state", env_run, "--db", db],
+        }
+        for argv in commands.values():  # first-use costs (bytecode, page cache) out of the way
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out: dict[str, Any] = {"workload": "W10", "runs_in_db": RUNS, "repeat": repeat, "cores": os.cpu_count()}
+        for key, argv in commands.items():
+            out[key] = wall_ms(argv, repeat)
+    for key in ("version_ms", "runs_ms", "events_ms", "state_ms"):
+        out[f"{key[:-3]}_x_python_floor"] = round(out[key] / out["python_floor_ms"], 2)
+        out[f"{key[:-3]}_x_sqlite_utils"] = round(out[key] / out["sqlite_utils_ms"], 2)
+    out["load_average"] = os.getloadavg()[0]
+    return out

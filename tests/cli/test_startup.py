@@ -1,0 +1,40 @@
+"""What the ``agentcore`` command imports at start-up (a behaviour test: no time is asserted).
+
+Each check runs a fresh interpreter, because this test process has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("openai", "httpx", "agentcore.runtime.agent", "agentcore.roles.controller", "agentcore.tools.code")
+
+
+def loaded_after(code: str) -> set[str]:
+    """The names of ``HEAVY`` that are in ``sys.modules`` after running ``code`` in a new interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("code", ["import agentcore", "import agentcore.cli", "from agentcore import fold, SQLiteEventStore"])
+def test_importing_the_cli_or_the_package_loads_no_model_client_nor_run_loop(code: str) -> None:
+    assert loaded_after(code) == set()
+
+
+def test_a_name_that_needs_openai_still_imports_from_agentcore() -> None:
+    assert loaded_after("from agentcore import OpenAIChatModel") >= {"openai"}
+
+
+def test_inspection_commands_load_no_model_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "a.db"
+    code = (
+        "import sys\nfrom agentcore.cli.commands import cli\n"
+        f"for args in (['runs', '--db', {str(db)!r}], ['--version']):\n"
+        "    try:\n        cli(args, standalone_mode=False)\n    except Exception as e:\n        print(type(e).__name__)\n"
+    )
+    assert loaded_after(code) == set()
