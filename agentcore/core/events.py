@@ -256,12 +256,14 @@ class StepSucceeded(BaseEvent):
 
 
 class StepFailed(BaseEvent):
+    v: int = 2
     type: Literal["step_failed"] = "step_failed"
     step_id: str
     attempt: int = Field(ge=1)
     error: str
     kind: str = "error"
-    """Failure class used by retry policies (``timeout``, ``rate_limit``, ``validation``, ...)."""
+    """Failure class used by retry policies (``timeout``, ``rate_limit``, ``validation``, ...);
+    ``deadline`` when the run's deadline stopped the attempt, ``cancelled`` when an ``abort`` did."""
     retryable: bool = False
     next_attempt_at: datetime | None = None
     """When the next try is due; ``None`` when the step will not be tried again."""
@@ -309,8 +311,9 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
 }  # fmt: skip
 """Event class by type tag."""
 
-CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {"llm_called": 2}
-"""The schema version this code writes, per event type (``llm_called`` v2 added ``cost_usd``)."""
+CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {"llm_called": 2, "step_failed": 2}
+"""The schema version this code writes, per event type (``llm_called`` v2 added ``cost_usd``;
+``step_failed`` v2 gave deadline stops their own kind, ``deadline``)."""
 
 
 def _llm_called_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
@@ -318,8 +321,20 @@ def _llm_called_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "v": 2, "cost_usd": None}
 
 
+_V1_DEADLINE_STOP = "stopped: the run's deadline"
+
+
+def _step_failed_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    """v1 wrote a deadline stop as kind ``timeout`` whose error began with the words above: the only
+    place that text is read; from v2 on the kind says it."""
+    error = body.get("error")
+    stopped = body.get("kind") == "timeout" and isinstance(error, str) and error.startswith(_V1_DEADLINE_STOP)
+    return {**body, "v": 2, **({"kind": "deadline"} if stopped else {})}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("llm_called", 1): _llm_called_v1_to_v2,
+    ("step_failed", 1): _step_failed_v1_to_v2,
 }
 """``(type, v) -> fn`` turning a version-``v`` body into a version ``v + 1`` body."""
 

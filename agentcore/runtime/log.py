@@ -71,6 +71,12 @@ class RunLog:
         self._pending.append(event)
         return event
 
+    def add_draft(self, draft: Callable[..., E]) -> E:
+        """Queue the event ``draft(run_id=, seq=, at=)`` builds (a scheduler ``Draft``) and return it."""
+        event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock())
+        self._pending.append(event)
+        return event
+
     def add_llm(
         self,
         *,

@@ -99,8 +99,8 @@ class _LogSink:
 
     def emit(self, drafts: Sequence[Draft]) -> int:
         first = self.log.last_seq + 1
-        for cls, fields in drafts:
-            event = self.log.add(cls, **fields)
+        for draft in drafts:
+            event = self.log.add_draft(draft)
             if isinstance(event, (StepSucceeded, StepFailed)):
                 self.outcome_seq[event.step_id] = event.seq
         self.log.commit()
@@ -397,7 +397,9 @@ class PlanRunner:
             res = await self.runner.run(call, idempotency_key=run.idempotency_key)
             if res.ok:
                 return StepResult(ok=True, payload=res.payload, result=res.artifact)
-            return StepResult(ok=False, kind=classify_result_kind(res.kind, res.error), error=res.error or res.payload)
+            return StepResult(
+                ok=False, kind=classify_result_kind(res.kind, res.exception), error=res.error or res.payload
+            )
         return await self._run_agent_step(run)
 
     async def _run_agent_step(self, run: StepRun) -> StepResult:

@@ -1,7 +1,7 @@
 """Incremental readiness: which pending plan steps may start, by counting unmet dependencies.
 
 Built from ``RunState.plan`` (the fold of the log) in O(V + E); each finished step then costs
-O(its dependents), and ready steps come off a heap (longest remaining chain first, then id), so a
+O(its dependents), and ready steps come off a heap (longest remaining chain first, then plan order), so a
 whole run costs O((V + E) log V) with no rescan of the plan per step. Nothing here is a private record of what is
 done: a tracker built from a resumed run's state picks up exactly where the log stopped.
 """
@@ -22,8 +22,9 @@ class ReadyTracker:
 
     Built from a plan (``RunState.plan``) in O(V + E); ``done`` costs O(dependents). Ready steps
     are handed out longest remaining chain first (a step's height: the most steps on a path from
-    it to the end of the plan), ties by id, so the critical path is not starved when fewer slots
-    than ready steps are free; the order depends on the plan only, never on timing. Steps in
+    it to the end of the plan), ties in plan order, so the critical path is not starved when fewer
+    slots than ready steps are free (critical-path-first list scheduling); the order depends on
+    the plan only, never on timing. Steps in
     ``held`` (waiting out a retry backoff) are not handed out until ``release``.
     """
 
@@ -33,7 +34,9 @@ class ReadyTracker:
         self.held: set[str] = set(held)
         self._unmet: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {}
-        self._ready: list[tuple[int, str]] = []
+        self._ready: list[tuple[int, int, str]] = []
+        self._order = {sid: i for i, sid in enumerate(plan)}
+        """Each step's place in the plan: the tie-break between steps of equal height."""
         for sid, step in plan.items():
             for dep in step.after:
                 self._dependents.setdefault(dep, []).append(sid)
@@ -44,7 +47,7 @@ class ReadyTracker:
             unmet = sum(1 for dep in step.after if not self.satisfies(dep))
             self._unmet[sid] = unmet
             if unmet == 0 and sid not in self.held:
-                self._ready.append((-self.height[sid], sid))
+                self._ready.append((-self.height[sid], self._order[sid], sid))
         heapq.heapify(self._ready)
 
     def _heights(self) -> dict[str, int]:
@@ -63,7 +66,7 @@ class ReadyTracker:
         return height
 
     def _push(self, step_id: str) -> None:
-        heapq.heappush(self._ready, (-self.height.get(step_id, 1), step_id))
+        heapq.heappush(self._ready, (-self.height.get(step_id, 1), self._order.get(step_id, len(self._order)), step_id))
 
     def policy(self, step_id: str) -> FailurePolicy:
         """The failure policy that applies to a step."""
@@ -97,10 +100,10 @@ class ReadyTracker:
         return sorted(seen)
 
     def pop_ready(self, limit: int) -> list[str]:
-        """Take up to ``limit`` ready steps, longest remaining chain first, then by id."""
+        """Take up to ``limit`` ready steps, longest remaining chain first, then in plan order."""
         out: list[str] = []
         while self._ready and len(out) < limit:
-            _, sid = heapq.heappop(self._ready)
+            _, _, sid = heapq.heappop(self._ready)
             if self._unmet.pop(sid, None) is not None:
                 out.append(sid)
         return out

@@ -8,8 +8,8 @@ and every transition it makes is an event it emits (``StepStarted``, ``StepSucce
 
 Readiness is incremental (``ReadyTracker``): in-degree counters are built once from the plan,
 O(V + E), then each finished step decrements its dependents' counters, so a whole run costs
-O((V + E) log V) (the log is the heap of ready steps: longest remaining chain first, then id; a
-function of the plan only). The counters are rebuilt only when the plan itself changes (a
+O((V + E) log V) (the log is the heap of ready steps: longest remaining chain first, then plan
+order; a function of the plan only). The counters are rebuilt only when the plan itself changes (a
 processor's ``replace_plan``).
 
 Recording order, so a replay of the same outcomes gives the same log:
@@ -35,8 +35,9 @@ resume and tried again at once if ``max_attempts`` allows, whatever ``retry_on``
 Failure policies (``Step.on_failure``, else the plan's ``on_failure``), applied once a step has
 failed for good:
 
-- ``abort``: the running steps are cancelled (``StepFailed`` kind ``cancelled``), every pending
-  step is skipped, and the run fails naming the step.
+- ``abort``: the running steps are cancelled (``StepFailed`` kind ``cancelled``; a step whose
+  attempt has already returned keeps its real outcome, ``StepSucceeded`` with its result), every
+  pending step is skipped, and the run fails naming the step.
 - ``skip_dependents``: every transitive dependent is skipped (the reason names the failed step);
   independent branches go on; the run ends ``failed``, naming the failed step(s).
 - ``continue``: the failure is tolerated: dependents run as if the step had succeeded (they can
@@ -45,7 +46,8 @@ failed for good:
 
 Timeouts: ``Step.timeout_s`` limits one attempt (kind ``timeout``, retried under the policy); a
 ``deadline_s`` limits one call of ``Scheduler.run``: when it passes, the running steps fail with
-kind ``timeout`` and the run fails; pending steps are left pending.
+kind ``deadline`` (an attempt that has already returned keeps its outcome) and the run fails;
+pending steps are left pending.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from agentcore.core.events import Event, StepFailed, StepSkipped, StepStarted, StepSucceeded
@@ -107,9 +110,6 @@ class ScheduleResult:
 
 # --------------------------------------------------------------------------------------------
 # the scheduler
-
-_DEADLINE_STOP = "stopped: the run's deadline"
-"""How the error of a ``StepFailed`` written when ``deadline_s`` passed begins."""
 
 OnOutcome = Callable[[str], Awaitable[None]]
 """Called with a step id after each recorded attempt outcome (the step's status tells whether it
@@ -228,26 +228,27 @@ class Scheduler:
     def _recover(self) -> None:
         """Settle what an earlier process left: interrupted attempts and blocked steps."""
         drafts: list[Draft] = []
+        given_up: list[tuple[str, str]] = []
         now = self.clock.now()
         for sid, step in self.state.plan.items():
             if step.status != "running":
                 continue
-            policy = self.retry_policy(sid)
-            again = step.attempts < policy.max_attempts
+            again = step.attempts < self.retry_policy(sid).max_attempts
+            error = (
+                f"attempt {step.attempts} was interrupted (the process running it stopped before recording "
+                "an outcome)" + ("" if again else "; no attempts left")
+            )
             drafts.append(
-                (StepFailed, {
-                    "step_id": sid, "attempt": max(step.attempts, 1), "kind": "interrupted", "retryable": True,
-                    "error": f"attempt {step.attempts} was interrupted (the process running it stopped before "
-                             "recording an outcome)" + ("" if again else "; no attempts left"),
-                    "next_attempt_at": now if again else None,
-                })
+                partial(StepFailed, step_id=sid, attempt=max(step.attempts, 1), kind="interrupted", retryable=True,
+                        error=error, next_attempt_at=now if again else None)
             )  # fmt: skip
+            if not again:
+                given_up.append((sid, error))
         if drafts:
             self.sink.emit(drafts)
             self._tracker = self._new_tracker()
-            for _, fields in drafts:
-                if fields["next_attempt_at"] is None:
-                    self._after_final_failure(fields["step_id"], fields["error"], [])
+            for sid, error in given_up:
+                self._after_final_failure(sid, error, [])
         blocked = self._tracker.blocked()
         if blocked:
             self._skip(blocked, "a step it depends on failed or was skipped")
@@ -265,24 +266,19 @@ class Scheduler:
         if room <= 0 or not self._tracker.has_ready:
             return
         ids = sorted(self._tracker.pop_ready(room))
-        drafts: list[Draft] = []
+        runs: list[tuple[str, int, str]] = []
         for sid in ids:
             attempt = max(self.state.plan[sid].attempts, self._attempts.get(sid, 0)) + 1
             self._attempts[sid] = attempt
-            key = idempotency_key(self.state.run_id, sid, attempt)
-            drafts.append((StepStarted, {"step_id": sid, "attempt": attempt, "idempotency_key": key}))
-        first = self.sink.emit(drafts)
-        for i, (_, fields) in enumerate(drafts):
-            sid = fields["step_id"]
+            runs.append((sid, attempt, idempotency_key(self.state.run_id, sid, attempt)))
+        first = self.sink.emit([partial(StepStarted, step_id=s, attempt=a, idempotency_key=k) for s, a, k in runs])
+        for i, (sid, attempt, key) in enumerate(runs):
             run = StepRun(
-                run_id=self.state.run_id,
-                step=self.state.plan[sid],
-                attempt=fields["attempt"],
-                idempotency_key=fields["idempotency_key"],
+                run_id=self.state.run_id, step=self.state.plan[sid], attempt=attempt, idempotency_key=key,
                 state=self.state,
-            )
+            )  # fmt: skip
             task = asyncio.ensure_future(self._attempt(run))
-            self._running[sid] = _Running(task=task, attempt=fields["attempt"], started_seq=first + i)
+            self._running[sid] = _Running(task=task, attempt=attempt, started_seq=first + i)
 
     async def _attempt(self, run: StepRun) -> StepResult:
         timeout = run.step.timeout_s
@@ -322,18 +318,12 @@ class Scheduler:
                 await self._settle(sid, self._running.pop(sid))
 
     async def _settle(self, sid: str, running: _Running) -> None:
-        try:
-            res = running.task.result()
-        except asyncio.CancelledError:
-            res = StepResult(ok=False, kind="cancelled", error="the attempt was cancelled")
-        except Exception as e:
-            res = StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
-        common = {"step_id": sid, "attempt": running.attempt, "caused_by": running.started_seq}
+        res = _outcome(running.task)
         if res.ok:
-            self.sink.emit([(StepSucceeded, {**common, "payload": res.payload, "result": res.result})])
+            self.sink.emit([_succeeded(sid, running, res)])
             self._tracker.done(sid)
         else:
-            self._record_failure(sid, res, common)
+            self._record_failure(sid, res, running)
         if self.on_outcome is not None and self._flags.aborted is None:
             before = self.state.last_seq
             plan_before = self.state.plan
@@ -344,22 +334,20 @@ class Scheduler:
                 if blocked:
                     self._skip(blocked, "a step it depends on failed or was skipped")
 
-    def _record_failure(self, sid: str, res: StepResult, common: dict[str, Any]) -> None:
+    def _record_failure(self, sid: str, res: StepResult, running: _Running) -> None:
         policy = self.retry_policy(sid)
         kind = res.kind if res.kind != "ok" else "error"
         error = res.error or f"step {sid!r} failed ({kind})"
-        attempt = common["attempt"]
-        fields = {**common, "error": error, "kind": kind, "retryable": kind in policy.retry_on}
+        attempt, retryable = running.attempt, kind in policy.retry_on
         if policy.should_retry(kind, attempt):
             next_at = self.clock.now() + timedelta(seconds=policy.delay(attempt, self.rng(sid, attempt)))
-            self.sink.emit([(StepFailed, {**fields, "next_attempt_at": next_at})])
+            self.sink.emit([_failed(sid, running, kind, error, retryable, next_attempt_at=next_at)])
             self._tracker.requeue(sid)
             heapq.heappush(self._backoff, (next_at, sid))
             return
-        if fields["retryable"]:
+        if retryable:
             error = f"{error} (gave up after {attempt} of {policy.max_attempts} attempts)"
-            fields["error"] = error
-        self._after_final_failure(sid, error, [(StepFailed, fields)])
+        self._after_final_failure(sid, error, [_failed(sid, running, kind, error, retryable)])
 
     def _after_final_failure(self, sid: str, error: str, drafts: list[Draft]) -> None:
         """Apply the failure policy of ``sid``; emit ``drafts`` (its StepFailed) with the fallout."""
@@ -379,7 +367,7 @@ class Scheduler:
         else:
             victims = self._tracker.dependents_closure([sid])
             reason = f"step {sid!r} failed"
-        drafts += [(StepSkipped, {"step_id": v, "reason": f"{reason}: {error}"}) for v in victims]
+        drafts += [partial(StepSkipped, step_id=v, reason=f"{reason}: {error}") for v in victims]
         if drafts:
             self.sink.emit(drafts)
         self._tracker.remove(victims)
@@ -388,29 +376,39 @@ class Scheduler:
         heapq.heapify(self._backoff)
 
     def _skip(self, step_ids: list[str], reason: str) -> None:
-        self.sink.emit([(StepSkipped, {"step_id": s, "reason": reason}) for s in step_ids])
+        self.sink.emit([partial(StepSkipped, step_id=s, reason=reason) for s in step_ids])
         self._tracker.remove(step_ids)
         self._flags.skipped += step_ids
 
     def _hit_deadline(self) -> None:
         self._flags.deadline = f"the run's deadline of {self.deadline_s:g}s passed"
-        drafts = self._cancel_running("timeout", f"{_DEADLINE_STOP} of {self.deadline_s:g}s passed")
+        drafts = self._cancel_running("deadline", f"stopped: the run's deadline of {self.deadline_s:g}s passed")
         if drafts:
             self.sink.emit(drafts)
 
     def _cancel_running(self, kind: str, error: str) -> list[Draft]:
-        """Cancel every running step (in step-id order) and return their ``StepFailed`` drafts."""
+        """Stop every running step (in step-id order) and return the drafts of their outcomes.
+
+        An attempt that has already returned (its task is done but not yet settled: it finished in
+        the same wake-up as the failure that stops the run) keeps its real outcome: a
+        ``StepSucceeded`` with its result, or its own failure, never retried. Only attempts still
+        running are cancelled and recorded as ``StepFailed`` of ``kind``.
+        """
         drafts: list[Draft] = []
         for sid in sorted(self._running):
             r = self._running.pop(sid)
+            if r.task.done():
+                res = _outcome(r.task)
+                if res.ok:
+                    drafts.append(_succeeded(sid, r, res))
+                else:
+                    failed_kind = res.kind if res.kind != "ok" else "error"
+                    own = res.error or f"step {sid!r} failed ({failed_kind})"
+                    drafts.append(_failed(sid, r, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on))
+                continue
             r.task.cancel()
             self._cancelled.append(r.task)
-            drafts.append(
-                (
-                    StepFailed,
-                    {"step_id": sid, "attempt": r.attempt, "caused_by": r.started_seq, "kind": kind, "error": error},
-                )
-            )
+            drafts.append(_failed(sid, r, kind, error, retryable=False))
         return drafts
 
     def _result(self) -> ScheduleResult:
@@ -452,6 +450,32 @@ class Scheduler:
         )
 
 
+def _succeeded(sid: str, running: _Running, res: StepResult) -> Draft:
+    return partial(
+        StepSucceeded, step_id=sid, attempt=running.attempt, caused_by=running.started_seq, payload=res.payload,
+        result=res.result,
+    )  # fmt: skip
+
+
+def _failed(
+    sid: str, running: _Running, kind: str, error: str, retryable: bool, next_attempt_at: datetime | None = None
+) -> Draft:
+    return partial(
+        StepFailed, step_id=sid, attempt=running.attempt, caused_by=running.started_seq, kind=kind, error=error,
+        retryable=retryable, next_attempt_at=next_attempt_at,
+    )  # fmt: skip
+
+
+def _outcome(task: asyncio.Task[StepResult]) -> StepResult:
+    """The ``StepResult`` of a finished attempt's task (an exception is classified into a kind)."""
+    try:
+        return task.result()
+    except asyncio.CancelledError:
+        return StepResult(ok=False, kind="cancelled", error="the attempt was cancelled")
+    except Exception as e:
+        return StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
+
+
 def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded | StepFailed | None:
     """The step outcome whose ``on_outcome`` hook a crash cut short, if any.
 
@@ -469,6 +493,6 @@ def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded
     last = next((e for e in reversed(events) if not isinstance(e, StepSkipped)), None)
     if isinstance(last, StepSucceeded):
         return last
-    if isinstance(last, StepFailed) and last.kind != "interrupted" and not last.error.startswith(_DEADLINE_STOP):
+    if isinstance(last, StepFailed) and last.kind not in ("interrupted", "deadline"):
         return last
     return None

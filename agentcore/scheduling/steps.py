@@ -19,8 +19,9 @@ anything else                                  ``error``         no
 =============================================  ================  ===============
 
 Any exception with a string attribute ``kind`` is taken at its word. A failed ``ToolResult`` is
-mapped by ``classify_result_kind`` (``unknown_tool`` counts as ``validation``; a tool that crashed
-with a connection error or ``TimeoutError`` counts as ``connection`` or ``timeout``).
+mapped by ``classify_result_kind`` from its kind and the class of the exception the tool raised
+(``unknown_tool`` counts as ``validation``; a tool that crashed with a ``ConnectionError`` or a
+``TimeoutError`` counts as ``connection`` or ``timeout``): no error text is parsed.
 
 Events reach the log through an ``EventSink``: ``MemorySink`` folds them onto a state with no
 store (tests, benchmarks); the plan runner's sink appends them to an ``EventStore`` first.
@@ -29,10 +30,10 @@ store (tests, benchmarks); the plan runner's sink appends them to an ``EventStor
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
 
 from agentcore.core.events import ArtifactRef, BaseEvent
 from agentcore.core.fold import RunState, StepState, apply
@@ -51,8 +52,16 @@ __all__ = (
     "idempotency_key",
 )
 
-Draft = tuple[type[BaseEvent], dict[str, Any]]
-"""An event to append: its class and its fields without ``run_id``, ``seq`` and ``at``."""
+
+class Draft(Protocol):
+    """An event to append, short of what the sink stamps on it: ``draft(run_id=, seq=, at=)`` builds it.
+
+    Make one with ``functools.partial(StepStarted, step_id=..., attempt=..., ...)``: the event
+    class types the fields (mypy checks the keywords against its signature; pydantic validates
+    them when the sink builds the event).
+    """
+
+    def __call__(self, *, run_id: str, seq: int, at: datetime) -> BaseEvent: ...
 
 
 def idempotency_key(run_id: str, step_id: str, attempt: int) -> str:
@@ -72,28 +81,18 @@ _RESULT_KINDS = {
 }
 
 
-_TRANSIENT_NAMES = {
-    "ConnectionError": "connection",
-    "ConnectionResetError": "connection",
-    "ConnectionRefusedError": "connection",
-    "ConnectionAbortedError": "connection",
-    "BrokenPipeError": "connection",
-    "TimeoutError": "timeout",
-}
-_RAISED = re.compile(r"failed: ([A-Za-z_][A-Za-z0-9_]*): ")
+def classify_result_kind(kind: str, exception: type[BaseException] | None = None) -> str:
+    """The failure kind of a failed ``ToolResult`` from its ``kind`` and ``exception`` class.
 
-
-def classify_result_kind(kind: str, error: str | None = None) -> str:
-    """The failure kind of a failed ``ToolResult`` from its ``kind`` (and ``error`` text).
-
-    A tool that crashed (kind ``error``) with a connection error or ``TimeoutError`` (named in the
-    runner's message ``Tool 'x' failed: ConnectionResetError: ...``) counts as ``connection`` or
-    ``timeout``; unknown kinds pass through.
+    A tool that crashed (kind ``error``) with a ``ConnectionError`` or a ``TimeoutError`` (the
+    ``ToolResult.exception`` the runner recorded) counts as ``connection`` or ``timeout``; unknown
+    kinds pass through.
     """
-    if kind == "error" and error:
-        raised = _RAISED.search(error)
-        if raised and raised.group(1) in _TRANSIENT_NAMES:
-            return _TRANSIENT_NAMES[raised.group(1)]
+    if kind == "error" and exception is not None:
+        if issubclass(exception, (TimeoutError, asyncio.TimeoutError)):
+            return "timeout"
+        if issubclass(exception, ConnectionError):
+            return "connection"
     return _RESULT_KINDS.get(kind, kind)
 
 
@@ -202,8 +201,8 @@ class MemorySink:
     def emit(self, drafts: Sequence[Draft]) -> int:
         first = self._state.last_seq + 1
         at = self.clock.now()
-        for i, (cls, fields) in enumerate(drafts):
-            event = cls(run_id=self._state.run_id, seq=first + i, at=at, **fields)
+        for i, draft in enumerate(drafts):
+            event = draft(run_id=self._state.run_id, seq=first + i, at=at)
             apply(self._state, event)  # type: ignore[arg-type]
             if self.keep:
                 self.events.append(event)

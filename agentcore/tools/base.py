@@ -72,6 +72,9 @@ class ToolResult:
     error: str | None = None
     kind: ResultKind = "ok"
     """``ok``, or why not: ``validation``, ``unknown_tool``, ``tool_error``, ``timeout``, ``error``."""
+    exception: type[BaseException] | None = None
+    """For kind ``error``: the class of the exception the tool raised (so callers classify the
+    failure from its type, never from the message text)."""
     duration_ms: float = 0.0
     output_size: int = 0
     """Bytes of the raw output."""

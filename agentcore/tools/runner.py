@@ -127,7 +127,7 @@ class ToolRunner:
             return self._failed(call, "tool_error", str(e) or f"Tool {t.name!r} failed (no message)", start)
         except Exception as e:
             what = str(e) if isinstance(e, _Exited) else f"{type(e).__name__}: {e}"
-            return self._failed(call, "error", f"Tool {t.name!r} failed: {what}", start)
+            return replace(self._failed(call, "error", f"Tool {t.name!r} failed: {what}", start), exception=type(e))
         duration = self._ms(start)
         if isinstance(value, ToolOutput):
             payload = tool_output_payload(value.text, value.note, self.payload_chars)
@@ -262,4 +262,3 @@ def _in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Awa
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
-

@@ -18,6 +18,7 @@ from agentcore.core.events import (
     EVENT_TYPES,
     LLMCalled,
     RunStarted,
+    StepFailed,
     TokenUsage,
     UserMessaged,
     decode_event,
@@ -239,6 +240,27 @@ def test_run_config_reads_what_agent_and_plan_runner_write() -> None:
 def test_run_config_of_the_wrong_type_is_an_event_error_naming_the_run() -> None:
     from agentcore.core.events import RunStarted
 
-    bad = RunStarted(run_id="r9", seq=1, at=datetime(2024, 1, 1, tzinfo=timezone.utc), task="t", config={"max_steps": "many"})
+    bad = RunStarted(
+        run_id="r9", seq=1, at=datetime(2024, 1, 1, tzinfo=timezone.utc), task="t", config={"max_steps": "many"}
+    )
     with pytest.raises(EventError, match=r"(?s)run .r9.*max_steps"):
         bad.run_config()
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "upcast_kind"),
+    [
+        ("timeout", "stopped: the run's deadline of 30s passed", "deadline"),
+        ("timeout", "step 'a' ran longer than its timeout of 5s", "timeout"),
+        ("cancelled", "stopped: the run's deadline of 30s passed", "cancelled"),
+        ("error", "boom", "error"),
+    ],
+)
+def test_v1_step_failed_deadline_stops_are_upcast_to_kind_deadline(kind: str, error: str, upcast_kind: str) -> None:
+    """v1 logs wrote a deadline stop as kind ``timeout`` with a telltale error; v2 has kind ``deadline``."""
+    old = {"type": "step_failed", "v": 1, "run_id": "r1", "seq": 3, "at": AT.isoformat(),
+           "step_id": "a", "attempt": 1, "error": error, "kind": kind}  # fmt: skip
+    for data in (old, json.dumps(old)):
+        e = decode_event(data)
+        assert isinstance(e, StepFailed) and e.v == 2 and e.kind == upcast_kind and e.error == error
+    assert json.loads(encode_event(e))["v"] == 2

@@ -116,9 +116,14 @@ def test_a_tool_plan_runs_in_dependency_order_and_records_everything(plan_store:
     assert plan_store.state_at("deploy-1").to_json() == result.state.to_json()
 
 
-def test_a_crashing_tool_with_a_connection_error_is_retried(plan_store: EventStore) -> None:
+class LinkDown(ConnectionError):
+    """A connection error of the tool's own, whose message names no exception class."""
+
+
+@pytest.mark.parametrize("exc", [ConnectionResetError("peer reset"), LinkDown("uplink is down")])
+def test_a_crashing_tool_with_a_connection_error_is_retried(plan_store: EventStore, exc: Exception) -> None:
     ops = Ops()
-    ops.failures["net"] = [ConnectionResetError("peer reset")]
+    ops.failures["net"] = [exc]
     clock = FakeClock()
     runner = PlanRunner(plan_store, tools=ops.tools(), clock=clock)
     result = asyncio.run(runner.run("deploy", DEPLOY, run_id="r"))

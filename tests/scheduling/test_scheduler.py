@@ -117,11 +117,33 @@ def test_tracker_hands_out_steps_when_their_dependencies_are_done() -> None:
     assert tracker.pop_ready(10) == ["a"]
     assert tracker.pop_ready(10) == []
     tracker.done("a")
-    assert tracker.pop_ready(10) == ["b", "c"]  # id order, not plan order
+    assert tracker.pop_ready(10) == ["c", "b"]  # equal heights: plan order, not id order
     tracker.done("b")
     assert not tracker.has_ready
     tracker.done("c")
     assert tracker.pop_ready(1) == ["d"]
+
+
+@sync
+async def test_when_slots_are_short_the_longest_remaining_path_starts_first() -> None:
+    """Critical-path-first: with one slot, the head of the 3-step chain goes before the short steps
+    listed ahead of it in the plan; equal heights keep plan order; the log records that order."""
+    plan = Plan(
+        steps=(
+            Step(id="short2"), Step(id="short1"), Step(id="solo"),
+            Step(id="head"), Step(id="mid", after=("head",)), Step(id="tail", after=("mid",)),
+            Step(id="pair", ), Step(id="pair_end", after=("pair",)),
+        ),
+        max_parallel=1,
+    )  # fmt: skip
+    tracker = ReadyTracker(start_state(plan).plan, "skip_dependents")
+    assert tracker.height["head"] == 3 and tracker.height["pair"] == 2 and tracker.height["solo"] == 1
+    assert tracker.pop_ready(8) == ["head", "pair", "short2", "short1", "solo"]
+    sched, sink = make_scheduler(plan)
+    assert (await sched.run()).status == "succeeded"
+    started = [e.step_id for e in of_type(sink, StepStarted)]
+    # after "head": mid and pair (height 2) in plan order; then every height-1 step in plan order
+    assert started == ["head", "mid", "pair", "short2", "short1", "solo", "tail", "pair_end"]
 
 
 def test_tracker_built_from_a_resumed_state_counts_succeeded_steps_as_done() -> None:
@@ -341,6 +363,11 @@ def test_tool_result_kinds_map_to_failure_kinds() -> None:
     assert classify_result_kind("unknown_tool") == "validation"
     assert classify_result_kind("timeout") == "timeout"
     assert classify_result_kind("tool_error") == "tool_error"
+    # a crash is classified by the class of what the tool raised, never by its message
+    assert classify_result_kind("error", ConnectionResetError) == "connection"
+    assert classify_result_kind("error", TimeoutError) == "timeout"
+    assert classify_result_kind("error", ValueError) == "error"
+    assert classify_result_kind("error") == "error"
 
     class Busy(Exception):
         kind = "transient"
@@ -428,6 +455,67 @@ async def test_abort_cancels_running_steps_and_skips_the_rest() -> None:
     assert clock.elapsed < 100
 
 
+async def _abort_with_siblings(bad_at: int, sibling_at: list[int], bad_name: str, fail_by_result: bool) -> None:
+    """One step fails at ``bad_at`` (virtual seconds) under ``abort`` while siblings finish at
+    ``sibling_at``; siblings that returned must be recorded as succeeded with their result."""
+    clock = FakeClock()
+    returned: set[str] = set()
+
+    def sibling(at: int) -> Behaviour:
+        async def run(r: StepRun) -> StepResult:
+            await clock.sleep(at)
+            returned.add(r.step.id)
+            return StepResult(ok=True, payload=f"{r.step.id} side effect done")
+
+        return run
+
+    async def bad(r: StepRun) -> StepResult:
+        await clock.sleep(bad_at)
+        if fail_by_result:
+            return StepResult(ok=False, kind="validation", error="bad output")
+        raise ModelOutputError("garbage")
+
+    names = [f"s{i}" for i in range(len(sibling_at))]
+    plan = Plan(
+        steps=(Step(id=bad_name), *(Step(id=n) for n in names), Step(id="later", after=(bad_name, *names))),
+        on_failure="abort",
+        retry=RetryPolicy(max_attempts=1),
+        max_parallel=len(names) + 1,
+    )
+    behaviours = {bad_name: bad, **{n: sibling(t) for n, t in zip(names, sibling_at, strict=True)}}
+    sched, sink = make_scheduler(plan, behaviours, clock=clock)
+    result = await sched.run()
+    assert result.status == "failed" and f"step {bad_name!r} failed" in result.reason
+    state = sink.state.plan
+    for n, t in zip(names, sibling_at, strict=True):
+        outcomes = [e for e in sink.events if isinstance(e, (StepSucceeded, StepFailed)) and e.step_id == n]
+        assert len(outcomes) == 1, (n, outcomes)
+        if n in returned:
+            assert isinstance(outcomes[0], StepSucceeded), (n, t, bad_at, outcomes[0])
+            assert state[n].status == "succeeded" and state[n].payload == f"{n} side effect done"
+        else:
+            assert isinstance(outcomes[0], StepFailed) and outcomes[0].kind == "cancelled", (n, t, bad_at)
+            assert t > bad_at  # only a step still running is cancelled
+    assert returned >= {n for n, t in zip(names, sibling_at, strict=True) if t < bad_at}
+    assert state["later"].status == "skipped"
+    assert sink.state == fold(sink.events, start=start_state(plan))  # the log alone gives the state
+
+
+@given(
+    bad_at=st.integers(0, 4),
+    sibling_at=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+    bad_first=st.booleans(),
+    fail_by_result=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_abort_records_a_sibling_that_already_returned_as_succeeded(
+    bad_at: int, sibling_at: list[int], bad_first: bool, fail_by_result: bool
+) -> None:
+    """Issue 11 item 4: siblings finishing before, in the same wake-up as, or after the failure."""
+    name = "a_bad" if bad_first else "z_bad"  # settled before or after the siblings in a wake-up
+    asyncio.run(_abort_with_siblings(bad_at, sibling_at, name, fail_by_result))
+
+
 @sync
 async def test_continue_tolerates_the_failure_and_runs_dependents() -> None:
     sched, sink = make_scheduler(branching("continue"), {"bad": failing("validation")})
@@ -493,7 +581,7 @@ async def test_the_run_deadline_stops_running_steps_and_fails_the_run() -> None:
     assert result.status == "failed"
     assert "deadline of 30s" in result.reason and "after" in result.reason
     fail = of_type(sink, StepFailed)[0]
-    assert fail.step_id == "long" and fail.kind == "timeout"
+    assert fail.step_id == "long" and fail.kind == "deadline"  # its own kind: no error text is parsed
     assert sink.state.plan["after"].status == "pending"
     assert clock.elapsed == pytest.approx(30)
 
@@ -534,7 +622,7 @@ async def test_a_revised_plan_is_picked_up_and_finished_steps_stay_finished() ->
             new = ReplacePlan(
                 steps=(Step(id="survey"), Step(id="fix", after=("survey",)), Step(id="verify", after=("fix",)))
             )
-            sink.emit([(StatePatched, {"ops": (new,), "source": "processor"})])
+            sink.emit([functools.partial(StatePatched, ops=(new,), source="processor")])
 
     result = await Scheduler(sink, execute, clock=clock, on_outcome=revise).run()
     assert result.status == "succeeded"
@@ -556,7 +644,7 @@ async def test_a_step_re_created_by_a_revision_keeps_counting_attempts() -> None
 
     async def revise(step_id: str) -> None:
         if sink.state.plan[step_id].status == "failed":  # try again with a corrected step
-            sink.emit([(StatePatched, {"ops": (ReplacePlan(steps=(Step(id="x", description="fixed"),)),)})])
+            sink.emit([functools.partial(StatePatched, ops=(ReplacePlan(steps=(Step(id="x", description="fixed"),)),))])
 
     result = await Scheduler(sink, execute, clock=clock, on_outcome=revise).run()
     assert result.status == "succeeded", result.reason

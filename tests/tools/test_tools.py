@@ -251,6 +251,7 @@ def test_tool_error_is_a_message_other_exceptions_are_failures(artifacts: Artifa
     crashed = run(runner, "fails", how="value")
     assert (crashed.ok, crashed.kind) == (False, "error")
     assert crashed.error == "Tool 'fails' failed: ValueError: boom" and crashed.artifact is None
+    assert crashed.exception is ValueError and told.exception is None  # typed: nobody parses the text
     assert run(runner, "fails", how="tool_timeout").kind == "timeout"
     exited = run(runner, "fails", how="exit")
     assert (exited.kind, exited.error) == ("error", "Tool 'fails' failed: SystemExit: 3")
