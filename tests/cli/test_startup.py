@@ -38,3 +38,21 @@ def test_inspection_commands_load_no_model_client(tmp_path) -> None:  # type: ig
         "    try:\n        cli(args, standalone_mode=False)\n    except Exception as e:\n        print(type(e).__name__)\n"
     )
     assert loaded_after(code) == set()
+
+
+def test_version_answers_without_loading_the_commands() -> None:
+    """``agentcore --version`` prints what click's version option prints, with neither the
+    commands nor pydantic imported."""
+    from click.testing import CliRunner
+
+    from agentcore import __version__
+    from agentcore.cli import cli
+
+    code = (
+        "import sys\nsys.argv = ['agentcore', '--version']\nfrom agentcore.cli import main\nmain()\n"
+        "print(sorted(m for m in ('pydantic', 'agentcore.cli.commands', 'sqlite3') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    printed, loaded = done.stdout.strip().splitlines()
+    assert loaded == "[]"
+    assert printed == CliRunner().invoke(cli, ["--version"], prog_name="agentcore").output.strip() == f"agentcore, version {__version__}"
