@@ -54,7 +54,7 @@ class MemoryEventStore:
             self._runs[run_id] = RunInfo(
                 id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
             )
-            self._events[run_id] = [(e.seq, encode_event(e)) for e in events]  # type: ignore[attr-defined]
+            self._events[run_id] = [(e.seq, encode_event(e)) for e in events]
         return run_id
 
     def runs(self) -> list[RunInfo]:
@@ -83,7 +83,7 @@ class MemoryEventStore:
                     f"run {run_id!r}: expected last seq {expected_seq}, but it is {info.last_seq}; "
                     "another writer appended first: re-read the run and retry"
                 )
-            self._events[run_id].extend((e.seq, encode_event(e)) for e in events)  # type: ignore[attr-defined]
+            self._events[run_id].extend((e.seq, encode_event(e)) for e in events)
             last = expected_seq + len(events)
             self._runs[run_id] = RunInfo(
                 **{**info.__dict__, "last_seq": last, "status": status_after(events, info.status)}
