@@ -121,7 +121,7 @@ def one_run(n: int, durability: str, folder: Path) -> dict[str, float]:
     store.close()
 
     state_latest, latest_cpu = timed_reads(path, durability, lambda s: s.state_at(run), n)
-    state_mid, mid_cpu = timed_reads(path, durability, lambda s: s.state_at(run, n // 2), n // 2)
+    state_mid, mid_cpu = timed_reads(path, durability, lambda s: s.state_at(run, n // 2), n // 2 - 1)
     fresh = SQLiteEventStore(path, durability=durability)  # type: ignore[arg-type]
     t = time.perf_counter()
     headers = list(fresh.history(run))
