@@ -186,6 +186,8 @@ def test_js_definitions_beat_require_lines_and_node_modules(tools: CodeTools, re
 
 def test_typescript_and_go_kinds(tools: CodeTools, repo: Path) -> None:
     assert places(tools.find_definition("Shape")) == [("ts/shapes.ts", 1, "interface")]
+    shape = [(e.name, e.kind, e.container) for e in tools.outline("ts/shapes.ts").entries if e.depth]
+    assert ("area", "method", "Shape") in shape and ("area", "method", "Circle") in shape
     assert places(tools.find_definition("Id"))[0][2] == "type"
     assert places(tools.find_definition("Color"))[0][2] == "enum"
     assert places(tools.find_definition("makeCircle"))[0] == ("ts/shapes.ts", line_of(repo, "ts/shapes.ts", "makeCircle ="), "function")

@@ -63,6 +63,11 @@ def _js_statement(node: Any, anchor: Any, ctx: _Context, container: str | None, 
         body = node.child_by_field_name("body")
         if body is not None and kind in ("internal_module", "module"):
             _js_block(body, ctx, _text(name_node), depth + 1)
+        elif body is not None and kind == "interface_declaration" and name_node is not None:
+            for member in body.named_children:  # the interface's method and property signatures
+                if member.type in ("method_signature", "property_signature"):
+                    kind_ = "method" if member.type == "method_signature" else "variable"
+                    ctx.add(member.child_by_field_name("name"), member, kind_, _text(name_node), depth + 1)
     elif kind in ("lexical_declaration", "variable_declaration"):
         for decl in node.named_children:
             if decl.type == "variable_declarator":

@@ -31,7 +31,7 @@ from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
 from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/5"
+FORMAT = "agentcore-code-index/6"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05
