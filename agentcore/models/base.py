@@ -21,6 +21,7 @@ __all__ = (
     "ClosableChatModel",
     "ChatRequest",
     "ChatResponse",
+    "Redacting",
     "StructuredMode",
     "ToolCallRequest",
     "ToolSpec",
@@ -195,3 +196,16 @@ class ClosableChatModel(ChatModel, Protocol):
         """Close what the model opened in the running loop; the model stays usable."""
         ...
 
+
+
+@runtime_checkable
+class Redacting(Protocol):
+    """A model that holds a secret (an API key) that must never be recorded or shown.
+
+    ``Agent`` and ``PlanRunner`` pass every event, request body and tool output of a run through
+    the ``redact`` of each such model before it is stored.
+    """
+
+    def redact(self, text: str) -> str:
+        """``text`` with the secret replaced (``[redacted]``)."""
+        ...

@@ -7,6 +7,13 @@ returned value or an error message. It keeps one HTTP client per event loop, clo
 or when that loop shuts down, so one model can serve many ``asyncio.run``.
 
 Set ``ALLOW_REAL_REQUESTS = False`` (tests do) to refuse any server that is not on loopback.
+
+Why the SDK's own retry (``max_retries``) stays off: it retries the same 408/409/429/5xx and honours
+``Retry-After``, but (1) it retries a 5xx before this adapter sees the body, so llama-cpp-python's
+bare 500 to a ``json_schema`` request would cost every backoff before the switch to ``json_object``;
+(2) it never retries an HTTP 200 whose body is not a completion, which this adapter must; (3) its
+sleep cannot be replaced (tests and benchmarks pass a recorder) and its attempts are not counted
+(``ChatResponse.attempts``). The loop here uses ``RetryPolicy.delay``, the backoff plan steps use.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import SecretStr
 
+from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatRequest, ChatResponse, StructuredMode, ToolCallRequest, Usage
@@ -139,6 +147,8 @@ class OpenAIChatModel:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._api_key = SecretStr(key or _NO_KEY)
+        self._backoff = RetryPolicy(base_delay=backoff_base, max_delay=backoff_cap)
+        """The one backoff formula of agentcore (plan steps use it too); only its ``delay`` is used here."""
         self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._json_tools = tool_mode == "json"
@@ -298,7 +308,7 @@ class OpenAIChatModel:
                 raw = await client.chat.completions.with_raw_response.create(**self._body(request, mode))
                 parsed = llm_wire.parse_completion(raw.text)
             except openai.APIStatusError as e:
-                body_text = self._redact(e.response.text if e.response is not None else str(e.body))
+                body_text = self.redact(e.response.text if e.response is not None else str(e.body))
                 if (
                     mode == "json_schema"
                     and self._schema_state == "unknown"
@@ -320,7 +330,7 @@ class OpenAIChatModel:
                 cause, last_invalid = f"no answer within the {self.timeout}s timeout", False
             except openai.APIConnectionError as e:
                 detail = e.__cause__ or e
-                cause = self._redact(f"connection failed ({type(detail).__name__}: {detail})")
+                cause = self.redact(f"connection failed ({type(detail).__name__}: {detail})")
                 last_invalid = False
             except llm_wire.InvalidCompletion as e:
                 cause, last_invalid = f"HTTP 200 but the body is not a chat completion: {e}", True
@@ -330,17 +340,18 @@ class OpenAIChatModel:
             if attempts >= limit:
                 where = f"model {self.model!r} at {self.base_url}"
                 if last_invalid:
-                    raise ModelOutputError(f"{where}: {self._redact(cause)} (after {attempts} attempts)")
+                    raise ModelOutputError(f"{where}: {self.redact(cause)} (after {attempts} attempts)")
                 raise ModelUnavailable(
-                    f"{where} unavailable after {attempts} attempts; last failure: {self._redact(cause)}"
+                    f"{where} unavailable after {attempts} attempts; last failure: {self.redact(cause)}"
                 )
             if delay is None:
-                delay = llm_wire.backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng)
+                delay = self._backoff.delay(failures, self._rng)
             await self._sleep(delay)
 
     def _finish(self, parsed: llm_wire.ParsedCompletion, mode: StructuredMode, attempts: int) -> ChatResponse:
-        content = parsed.content
-        calls = parsed.tool_calls
+        # a server or proxy may echo the Authorization header in a 200: the key never leaves here
+        content = self.redact(parsed.content) if parsed.content is not None else None
+        calls = [(self.redact(i), self.redact(n), self.redact(a)) for i, n, a in parsed.tool_calls]
         if mode == "native_tools" and not calls and self.tool_mode == "auto":
             if llm_wire.looks_like_json_decision(content):
                 self._json_tools = True  # e.g. llama-server: no tool_calls, the decision comes as text
@@ -358,18 +369,20 @@ class OpenAIChatModel:
             content=content,
             tool_calls=tuple(ToolCallRequest(id=i, name=n, arguments=a) for i, n, a in calls),
             usage=Usage(**parsed.usage),
-            model=parsed.model or self.model,
-            finish_reason=parsed.finish_reason,
+            model=self.redact(parsed.model) or self.model,
+            finish_reason=self.redact(parsed.finish_reason) if parsed.finish_reason is not None else None,
             attempts=attempts,
             structured_mode=mode,
         )
 
     def _request_error(self, e: openai.APIStatusError, body_text: str) -> ModelRequestError:
-        said = self._redact(llm_wire.server_message(e.body, body_text))
+        said = self.redact(llm_wire.server_message(e.body, body_text))
         hint = llm_wire.request_error_hint(e.status_code, base_url=self.base_url, model=self.model)
         return ModelRequestError(f"{hint}. Server said: {said}", status_code=e.status_code)
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """``text`` with the configured API key (from ``api_key=`` or ``OPENAI_API_KEY``) replaced
+        by ``[redacted]``; applied to everything this model returns or raises."""
         key = self._api_key.get_secret_value()
         return text.replace(key, "[redacted]") if key != _NO_KEY and len(key) >= 4 else text
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
-import random
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -414,8 +413,3 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Capped exponential backoff with jitter: ``min(cap, base * 2**(failures-1)) * U(0.5, 1)``."""
-    return min(cap, base * 2 ** (failures - 1)) * rng.uniform(0.5, 1.0)

@@ -28,7 +28,7 @@ from agentcore.core.state import Fact
 from agentcore.errors import ConfigError, ModelOutputError
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolSpec
-from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, clip_payload, load_prompt
 
 __all__ = (
     "ASK_USER",
@@ -175,7 +175,7 @@ def controller_inputs(
             "tool": r.tool,
             "ok": r.ok,
             "artifact_id": r.artifact_id,
-            "payload": clip(r.payload, max_payload_chars),
+            "payload": clip_payload(r.payload, max_payload_chars),
         }
         for r in state.recent
     ]
@@ -232,7 +232,7 @@ def render_state(
         head = f"## call {r.call_id}: {r.tool} {'ok' if r.ok else 'error'}"
         if r.artifact_id:
             head += f" (raw output: artifact {r.artifact_id})"
-        recent_lines.append(head + "\n" + clip(r.payload, max_payload_chars))
+        recent_lines.append(head + "\n" + clip_payload(r.payload, max_payload_chars))
     parts.append(_section("Recent tool results (newest last)", recent_lines, max_recent_chars, newest_first=True))
     return "\n\n".join(parts)
 

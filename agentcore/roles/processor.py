@@ -21,7 +21,7 @@ from agentcore.core.patches import StatePatch
 from agentcore.core.state import StepState
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
-from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt, read_model_json
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, clip_payload, load_prompt, read_model_json
 
 __all__ = (
     "PatchAttempt",
@@ -127,7 +127,7 @@ class ProcessorInput:
             "ok": self.ok,
             "artifact": self.artifact,
             "error": self.error,
-            "payload": clip(self.payload, max_payload_chars),
+            "payload": clip_payload(self.payload, max_payload_chars),
         }
 
     def render(self, max_payload_chars: int) -> str:
@@ -148,7 +148,7 @@ class ProcessorInput:
         lines.append(f"artifact: {self.artifact or 'none'}")
         if self.error:
             lines.append(f"error: {clip(self.error, 1000)}")
-        lines.append("payload:\n" + clip(self.payload, max_payload_chars))
+        lines.append("payload:\n" + clip_payload(self.payload, max_payload_chars))
         return "\n".join(lines)
 
 

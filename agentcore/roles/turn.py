@@ -14,12 +14,13 @@ Model errors other than ``ModelOutputError`` end the turn at once (``Outcome.fat
 other exception the model raises, wrapped in a ``ModelError`` that names it. Only agentcore's own
 signals that are not about the answer (``ConfigError``, ``ReplayMismatch``, store errors) propagate.
 
-Also here, used by all roles: ``clip``, ``load_prompt``, ``strip_fences`` and ``read_model_json``.
+Also here, used by all roles: ``clip``, ``clip_payload``, ``load_prompt``, ``strip_fences`` and ``read_model_json``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from agentcore.core.json_text import JSONTextError, read_json, strip_fences
 from agentcore.core.text import clip, package_text
 from agentcore.errors import AgentcoreError, ConfigError, ModelError, ModelOutputError
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
+from agentcore.tools.payloads import PAYLOAD_NOTE_CHARS
 
 __all__ = (
     "CUT_FINISH_REASONS",
@@ -36,6 +38,7 @@ __all__ = (
     "Outcome",
     "ask_until_valid",
     "clip",
+    "clip_payload",
     "load_prompt",
     "read_model_json",
     "strip_fences",
@@ -57,6 +60,34 @@ CUT_FINISH_REASONS = {
 def load_prompt(name: str) -> str:
     """The text of the package prompt ``agentcore/roles/prompts/<name>``."""
     return package_text("agentcore.roles", "prompts", name)
+
+
+_PAYLOAD_NOTE = re.compile(r"\n\[[^\n]*\]\Z")
+_NOTE_OFFSET = re.compile(r"offset=(\d+)\) continues from here")
+
+
+def clip_payload(payload: str, limit: int) -> str:
+    """A tool payload cut to about ``limit`` characters, keeping its closing note.
+
+    A payload the ``ToolRunner`` bounded ends with a note on its own line (``[... N more
+    characters not shown; full output: artifact ...; read_artifact(id=..., offset=K) continues
+    from here]``). A plain ``clip`` would cut that note away and the model would never learn how to
+    read the rest; here the note stays, and its ``offset`` is moved back to where the shown text
+    now ends (the shown text is a prefix of the artifact's text, so the byte offset is exact).
+    """
+    if len(payload) <= limit:
+        return payload
+    match = _PAYLOAD_NOTE.search(payload)
+    if match is None or len(match.group(0)) > PAYLOAD_NOTE_CHARS + 1:
+        return clip(payload, limit)
+    note, body = match.group(0), payload[: match.start()]
+    keep = max(limit - len(note), limit // 2)
+    shown = body[:keep]
+    offset = _NOTE_OFFSET.search(note)
+    if offset is not None:
+        moved = len(shown.encode("utf-8", "surrogatepass"))
+        note = note[: offset.start(1)] + str(moved) + note[offset.end(1) :]
+    return shown + f" …[{len(body) - keep} more chars not shown]" + note
 
 
 def read_model_json(text: str) -> Any:

@@ -54,6 +54,7 @@ from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec, d
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.validators import not_a_prompt_echo
 from agentcore.runtime.log import RunLog, utc_now
+from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
@@ -182,7 +183,11 @@ class Agent:
             if not callable(check):
                 raise ConfigError(f"reply_validators must be functions (reply, state) -> reason or None, got {check!r}")
         self.reply_validators: tuple[ReplyValidator, ...] = (not_a_prompt_echo, *reply_validators)
+        self.redact = redactor((self.controller_model, self.processor_model))
+        """Removes the models' secrets (API keys) from everything the run records."""
         artifacts: ArtifactStore = self.store.artifacts
+        if self.redact is not None:
+            artifacts = RedactingArtifacts(artifacts, self.redact)
         self.runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars)
         self.specs: list[ToolSpec] = [as_tool_spec(s) for s in self.runner.specs()]
         if any(s.name == ASK_USER for s in self.specs):
@@ -333,7 +338,9 @@ class Agent:
             )
 
     def _log(self, state: RunState) -> RunLog:
-        return RunLog(self.store, state, clock=self.clock, on_event=self.on_event, price=pricer(self.prices))
+        return RunLog(
+            self.store, state, clock=self.clock, on_event=self.on_event, price=pricer(self.prices), redact=self.redact
+        )
 
     def _open(self, run_id: str) -> tuple[RunLog, list[Event]]:
         self.store.run(run_id)  # RunNotFound with a clear message

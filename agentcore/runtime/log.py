@@ -51,8 +51,10 @@ class RunLog:
         clock: Callable[[], datetime] = utc_now,
         on_event: Callable[[Event], None] | None = None,
         price: PriceFn | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
+        self.redact = redact
         self.price = price
         self.state = state
         self.run_id = state.run_id
@@ -68,6 +70,11 @@ class RunLog:
     def add(self, cls: type[E], **fields: Any) -> E:
         """Queue an event of ``cls`` for the next commit and return it (its seq is set)."""
         event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock(), **fields)
+        if self.redact is not None:  # no secret of a model reaches the log, whatever carried it here
+            text = event.model_dump_json()
+            clean = self.redact(text)
+            if clean != text:
+                event = cls.model_validate_json(clean)
         self._pending.append(event)
         return event
 
@@ -91,7 +98,8 @@ class RunLog:
         step_id: str | None = None,
     ) -> LLMCalled:
         """Queue the ``LLMCalled`` record of one model call; the request body goes to an artifact."""
-        body_bytes = canonical_json(request.model_dump(mode="json")).encode("utf-8")
+        body_text = canonical_json(request.model_dump(mode="json"))
+        body_bytes = (self.redact(body_text) if self.redact is not None else body_text).encode("utf-8")
         ref = self.store.artifacts.put(body_bytes, JSON)
         body: dict[str, Any] = {}
         usage = TokenUsage()
@@ -181,6 +189,8 @@ class RunLog:
             StoreError: the store failed; nothing was written.
         """
         batch, self._pending = self._pending, []
+        if self.redact is not None:
+            task = self.redact(task)
         self.store.create_run(task, run_id=self.run_id, created=created, events=batch)
         return self._committed(batch)
 

@@ -8,8 +8,10 @@
 - a step with only a description is carried out by an agent sub-loop (``agentcore.runtime.agent.Agent``:
   controller, tools, processor) on a sub-task made of the run's task, the step's description and
   the run's known facts. The sub-loop is recorded as a **child run** with id
-  ``"{run_id}.{step_id}.{attempt}"`` (the agent writes whole runs of its own, so its events do not
-  go into the parent's log); the parent's ``StepSucceeded`` names the child run in its payload and
+  ``"{run_id}.{step_id}.{attempt}"``, where ``.`` and ``%`` inside the run id and the step id are
+  written ``%2E`` and ``%25`` so two different (run, step, attempt) never share a child (see
+  ``child_run_id``; the agent writes whole runs of its own, so its events do not go into the
+  parent's log); the parent's ``StepSucceeded`` names the child run in its payload and
   its ``result`` artifact (``{"child_run_id", "status", "reply", "facts"}``).
 
 A run's events: ``RunStarted`` (with the plan, or without one and then each planner call as
@@ -53,13 +55,14 @@ from agentcore.core.fold import RunState, fold
 from agentcore.core.patches import PatchOp, ReplacePlan
 from agentcore.core.plans import Plan
 from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
-from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, Redacting
 from agentcore.models.prices import parse_prices, pricer
 from agentcore.roles.planner import plan_with_attempts
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.turn import clip
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.log import RunLog
+from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.scheduling.clock import Clock, SystemClock
 from agentcore.scheduling.scheduler import (
     Draft,
@@ -70,19 +73,36 @@ from agentcore.scheduling.scheduler import (
     classify_result_kind,
     outcome_cut_short,
 )
+from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.tools.base import Tool
 from agentcore.tools.runner import ToolRunner
 
-__all__ = ("PlanRunner", "child_run_id")
+__all__ = ("PlanRunner", "child_run_id", "legacy_child_run_id")
 
 MAX_FACTS_IN_SUBTASK = 30
 MAX_REPLY_CHARS = 1500
 
 
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(".", "%2E")
+
+
 def child_run_id(run_id: str, step_id: str, attempt: int) -> str:
-    """The id of the child run that carries out one attempt of a description-only step."""
+    """The id of the child run that carries out one attempt of a description-only step.
+
+    ``"{run_id}.{step_id}.{attempt}"`` with ``%`` and ``.`` inside ``run_id`` and ``step_id``
+    percent-encoded (``%25``, ``%2E``): the dots that remain separate exactly three parts, so the
+    id names one (run, step, attempt) and no other. Run ``nightly`` step ``report.daily`` gets
+    ``nightly.report%2Edaily.1``; run ``nightly.report`` step ``daily`` gets
+    ``nightly%2Ereport.daily.1``. Ids without dots or ``%`` read as before (``p.check.1``).
+    """
+    return f"{_escape(run_id)}.{_escape(step_id)}.{attempt}"
+
+
+def legacy_child_run_id(run_id: str, step_id: str, attempt: int) -> str:
+    """The child id older agentcore versions used (plain dots, ambiguous); read only to resume their runs."""
     return f"{run_id}.{step_id}.{attempt}"
 
 
@@ -122,6 +142,18 @@ class _Watched:
             if not isinstance(e, ModelOutputError):
                 self.error = e
             raise
+
+
+class _WatchedRedacting(_Watched):
+    """A ``_Watched`` model that holds a secret: the child run redacts it like the parent."""
+
+    def redact(self, text: str) -> str:
+        assert isinstance(self.model, Redacting)
+        return self.model.redact(text)
+
+
+def _watched(model: ChatModel) -> _Watched:
+    return _WatchedRedacting(model) if isinstance(model, Redacting) else _Watched(model)
 
 
 class PlanRunner:
@@ -178,10 +210,15 @@ class PlanRunner:
             raise ConfigError("revise=True needs a processor_model (or a controller_model) to revise the plan")
         self.store: EventStore = store if store is not None else MemoryEventStore()
         self.tools = tuple(tools)
-        self.runner = ToolRunner(self.tools, self.store.artifacts, payload_chars=payload_chars)
         self.controller_model = controller_model
         self.processor_model = processor_model or controller_model
         self.planner_model = planner_model
+        self.redact = redactor((controller_model, processor_model, planner_model))
+        """Removes the models' secrets (API keys) from everything the run records."""
+        artifacts: ArtifactStore = self.store.artifacts
+        if self.redact is not None:
+            artifacts = RedactingArtifacts(artifacts, self.redact)
+        self.runner = ToolRunner(self.tools, artifacts, payload_chars=payload_chars)
         self.revise = revise
         self.clock = clock or SystemClock()
         self.seed = seed
@@ -306,7 +343,9 @@ class PlanRunner:
     # -- internals -------------------------------------------------------------------------------
 
     def _log(self, state: RunState) -> RunLog:
-        return RunLog(self.store, state, clock=self.clock.now, on_event=self.on_event, price=self.price)
+        return RunLog(
+            self.store, state, clock=self.clock.now, on_event=self.on_event, price=self.price, redact=self.redact
+        )
 
     def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
         """``run_id`` when it names a run with no event (left by older versions or by hand) to take over.
@@ -409,8 +448,8 @@ class PlanRunner:
                 kind="validation",
                 error=f"step {run.step.id!r} has no tool and this PlanRunner has no controller_model to run an agent",
             )
-        controller = _Watched(self.controller_model)
-        processor = _Watched(self.processor_model or self.controller_model)
+        controller = _watched(self.controller_model)
+        processor = _watched(self.processor_model or self.controller_model)
         agent = Agent(
             controller,
             processor,
@@ -423,10 +462,9 @@ class PlanRunner:
             on_event=self.on_event,
             prices=self.prices,
         )
-        child = child_run_id(run.run_id, run.step.id, run.attempt)
-        try:
-            self.store.run(child)
-        except RunNotFound:
+        child = self._existing_child(run)
+        if child is None:
+            child = child_run_id(run.run_id, run.step.id, run.attempt)
             result = await agent.run(_sub_task(run), run_id=child)
         else:  # a crash between creating the child run and recording the step's outcome
             result = await agent.resume(child)
@@ -443,6 +481,23 @@ class PlanRunner:
         else:
             kind = "needs_user" if result.status == "waiting_for_user" else "agent_failed"
         return StepResult(ok=False, kind=kind, error=f"sub-agent run {child} ended {result.status}: {result.reason}")
+
+    def _existing_child(self, run: StepRun) -> str | None:
+        """The child run an earlier process started for this attempt, if any.
+
+        A run recorded by an older agentcore has its child under the legacy (plain-dot) id; it is
+        taken only when its sub-task names this step, so a colliding run's child never is.
+        """
+        child = child_run_id(run.run_id, run.step.id, run.attempt)
+        legacy = legacy_child_run_id(run.run_id, run.step.id, run.attempt)
+        for candidate in dict.fromkeys((child, legacy)):
+            try:
+                info = self.store.run(candidate)
+            except RunNotFound:
+                continue
+            if candidate == child or f"# Your step: {run.step.id}\n" in info.task:
+                return candidate
+        return None
 
     async def _revise(self, log: RunLog, step_id: str, source: int) -> None:
         """Show the processor a finished step (its outcome at seq ``source``); record its calls and

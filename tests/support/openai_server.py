@@ -3,7 +3,7 @@
 The server speaks just enough of the OpenAI HTTP API for the real ``openai`` client:
 ``POST /v1/chat/completions`` and ``GET /v1/models``. Each completion request takes the next
 scripted reply from a queue (see the helpers ``text``, ``tool_calls``, ``json_answer``, ``status``,
-``malformed``, ``invalid_completion``, ``slow`` and ``cut``); when the queue is empty an optional
+``malformed``, ``invalid_completion``, ``raw_body``, ``slow`` and ``cut``); when the queue is empty an optional
 ``handler(request_json) -> Reply`` answers, else the server answers HTTP 500 saying the script ran
 out. Every request is recorded in ``.requests`` (parsed JSON body and lower-cased headers).
 
@@ -99,6 +99,12 @@ def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -
 def malformed() -> Reply:
     """HTTP 200 whose body is not JSON at all."""
     return Reply(kind="raw", headers={"Content-Type": "application/json"}, body=b"<html>upstream error</html>")
+
+
+def raw_body(body: str, status: int = 200) -> Reply:
+    """An answer whose body is ``body`` exactly (generated completions: any JSON, or none)."""
+    data = body.encode("utf-8", "surrogatepass")
+    return Reply(kind="raw", status=status, headers={"Content-Type": "application/json"}, body=data)
 
 
 def invalid_completion() -> Reply:
@@ -263,6 +269,9 @@ def _make_handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+            # client's delayed ACK add ~40 ms to every answer
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with server._lock:
                 server._connections.add(self.connection)
 
