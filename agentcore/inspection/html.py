@@ -32,7 +32,7 @@ from agentcore.core.events import Event, LLMCalled, RunStarted, StatePatched, St
 from agentcore.core.fold import RunState, apply, compile_patch, diff_states
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
 from agentcore.inspection.dag import plan_layout
-from agentcore.inspection.provenance import link_row, next_link
+from agentcore.inspection.provenance import EventIndex, link_row, next_link
 from agentcore.inspection.queries import artifact_preview, event_rows, usage
 from agentcore.storage.base import EventStore
 
@@ -209,7 +209,7 @@ def page_data(store: EventStore, run_id: str) -> dict[str, Any]:
     """
     info = store.run(run_id)
     events = list(store.read(run_id))
-    by_seq: dict[int, Event] = {e.seq: e for e in events}
+    by_seq = EventIndex(events)
     diffs = seq_diffs(events)
     final = store.state_at(run_id) if events else RunState()
     rows = event_rows(events)

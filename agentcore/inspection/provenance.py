@@ -7,7 +7,10 @@ follows the links from any event.
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import heapq
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from agentcore.core.events import (
@@ -26,7 +29,7 @@ from agentcore.errors import ConfigError
 from agentcore.inspection.queries import check_seq, summarize
 from agentcore.storage.base import EventStore
 
-__all__ = ("link_row", "next_link", "provenance", "why")
+__all__ = ("EventIndex", "link_row", "next_link", "provenance", "why")
 
 
 def _role_of(e: BaseEvent) -> str:
@@ -96,11 +99,51 @@ def _cause(e: BaseEvent, by_seq: dict[int, Event]) -> tuple[Event | None, str]:
                 return prev, "the processor call for the same input, just before the patch"
     if named is not None and _fits(e, named):
         return named, "caused_by"
-    for s in range(e.seq - 1, 0, -1):
-        prev = by_seq.get(s)
-        if prev is not None and _fits(e, prev):
+    earlier = (
+        by_seq.earlier(_kinds_behind(e), e.seq)
+        if isinstance(by_seq, EventIndex)
+        else (p for p in (by_seq.get(s) for s in range(e.seq - 1, 0, -1)) if p is not None)
+    )
+    for prev in earlier:
+        if _fits(e, prev):
             return prev, "the nearest earlier event of the expected kind (no caused_by)"
     return named, "caused_by" if named is not None else ""
+
+
+def _kinds_behind(e: BaseEvent) -> tuple[str, ...]:
+    """The event types ``_fits`` can accept behind ``e``."""
+    if isinstance(e, (StatePatched, Decided)):
+        return ("llm_called",)
+    if isinstance(e, LLMCalled):
+        return ("tool_finished", "user_messaged") if e.role == "processor" else ()
+    if isinstance(e, ToolFinished):
+        return ("tool_started",)
+    if isinstance(e, ToolStarted):
+        return ("decided",)
+    return ()
+
+
+class EventIndex(dict[int, Event]):
+    """A run's events by seq, plus their seqs by type, so looking back for a kind of event skips the rest.
+
+    Pass it wherever a ``by_seq`` dict is taken: following every fact's story of a long run then
+    costs about the number of events, not their square.
+    """
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        super().__init__((e.seq, e) for e in events)
+        self._by_type: dict[str, list[int]] = {}
+        for seq in sorted(self):
+            self._by_type.setdefault(self[seq].type, []).append(seq)
+
+    def earlier(self, types: Iterable[str], seq: int) -> Iterator[Event]:
+        """Events of ``types`` before ``seq``, newest first."""
+        runs = []
+        for t in types:
+            seqs = self._by_type.get(t, [])
+            runs.append(reversed(seqs[: bisect.bisect_left(seqs, seq)]))
+        for s in heapq.merge(*runs, reverse=True):
+            yield self[s]
 
 
 def provenance(by_seq: dict[int, Event], seq: int) -> list[dict[str, Any]]:
@@ -173,7 +216,7 @@ def why(store: EventStore, run_id: str, fact_key: str, *, seq: int | None = None
         more = f" and {len(keys) - len(shown)} more" if len(keys) > len(shown) else ""
         raise ConfigError(f"run {run_id!r} has no fact {fact_key!r} at seq {upto}; known keys: {listing}{more}")
     events = list(store.read(run_id, upto=upto))
-    by_seq: dict[int, Event] = {e.seq: e for e in events}
+    by_seq = EventIndex(events)
     history = [
         e.seq
         for e in events

@@ -185,11 +185,7 @@ def list_events(
     if since is not None and until is not None and since > until:
         raise ConfigError(f"since ({since}) is after until ({until}); give since <= until")
     after = max(0, since - 1) if since is not None else 0
-    return [
-        _event_row(e)
-        for e in store.read(run_id, after=after, upto=until)
-        if wanted is None or e.type in wanted
-    ]
+    return [_event_row(e) for e in store.read(run_id, after=after, upto=until) if wanted is None or e.type in wanted]
 
 
 def state_at(store: EventStore, run_id: str, seq: int | None = None) -> dict[str, Any]:
