@@ -103,7 +103,7 @@ def _print_text(result: RunResult, cited: list[dict], db: str, answer_cmd: str) 
     elif result.status == "waiting_for_user":
         err_console.print("\n[bold yellow]The agent asks:[/bold yellow]")
         console.print(result.reason or "", markup=False)
-        err_console.print("answer it with:", markup=False)
+        err_console.print(f"run {safe(rid)} is waiting for your answer (exit code {EXIT_WAITING}); answer it with:")
         err_console.print(f"  {answer_cmd}", markup=False)
     else:
         err_console.print(f"\n[bold red]Run {safe(result.status)}[/bold red]: {safe(result.reason or '')}")

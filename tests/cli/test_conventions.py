@@ -93,6 +93,7 @@ def test_exit_codes_success_failure_usage_and_waiting(repo: Path, tmp_path: Path
     assert "Which symbol or file should I look for?" in waiting.stdout
     rid = run_json("state", "last", "--db", db)["run_id"]
     assert f"agentcore answer {rid} 'YOUR ANSWER' --db {db}" in waiting.stderr
+    assert f"run {rid} is waiting for your answer (exit code 3)" in waiting.stderr
     data = run_json("ask", "what is this about?", "--repo", repo, "--db", db, code=3)
     assert data["status"] == "waiting_for_user" and data["question"].startswith("Which symbol or file")
     assert data["answer_command"] == f"agentcore answer {data['run_id']} 'YOUR ANSWER' --db {db}"
