@@ -19,6 +19,7 @@ from agentcore.cli.support import (
     open_db,
     print_json,
     safe,
+    shown,
     with_store,
 )
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -167,9 +168,9 @@ def replay(
     work on it.
     """
     ctx = click.get_current_context()
-    store = None
+    store, target = None, db_target(ctx, db)
     if db is not None or ctx.find_root().params.get("db"):
-        store = open_db(db_target(ctx, db), must_exist=False)
+        store = open_db(target, must_exist=False)
         ctx.call_on_close(store.close)
     live = _live_models(model, processor_model, planner_model)
     report = run_replay(trace_file, live_tools=live_tools, repo=repo, store=store, live=live)
@@ -179,7 +180,7 @@ def replay(
     else:
         console.print(report.describe(), markup=False)
         if store is not None:
-            console.print(f"stored as run {report.run_id} in {store.path}", markup=False)
+            console.print(f"stored as run {report.run_id} in {shown(target)}", markup=False)
     if not report.ok:
         sys.exit(EXIT_FAILED)
 

@@ -260,3 +260,23 @@ def test_step_failed_next_attempt_at_is_a_wall_clock_field(plan_trace: tuple[Pat
     assert "next_attempt_at" in IGNORED_FIELDS
     retried = [e for e in read_trace(plan_trace[0]).events if isinstance(e, StepFailed) and e.next_attempt_at]
     assert retried  # the trace has one, and it replays (test above) although its time differs
+
+
+def test_replay_into_postgresql_and_inspect_it_there(
+    agent_trace: tuple[Path, str, int], plan_trace: tuple[Path, str], pg_url: str, tmp_path: Path
+) -> None:
+    """`--db postgresql://...` works like a file: the replays are stored and read back; no password is printed."""
+    trace, original, count = agent_trace
+    out = invoke("replay", trace, "--db", pg_url)
+    stored = re.search(r"stored as run (\S+) in (\S+)", out.stdout)
+    assert stored and stored.group(1) == original
+    password = re.search(r"://[^:/@]+:([^@]+)@", pg_url)
+    if password:
+        assert password.group(1) not in out.output
+    assert len(invoke_json("events", original, "--db", pg_url)) == count
+    plan = invoke_json("replay", plan_trace[0], "--db", pg_url)
+    assert plan["ok"] is True
+    assert invoke_json("state", plan["run_id"], "--db", pg_url)["plan"]["net"]["attempts"] == 2
+    page = tmp_path / "pg.html"
+    invoke("view", plan["run_id"], "-o", page, "--db", pg_url)
+    assert 'data-step="net"' not in page.read_text(encoding="utf-8")  # drawn by the page's script, not the server
