@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,27 @@ def test_submit_refuses_bad_input_and_writes_nothing(pg_url: str) -> None:
 # worker processes
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    """A test that fails half-way leaves no worker behind (a cut-off one would retry forever)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def start_worker(url: str, *args: str, prefix: tuple[str, ...] = (), log: Path | None = None) -> subprocess.Popen[str]:
     cmd = [*prefix, sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", APP, "--json", *args]
     env = {**os.environ, "PYTHONPATH": ROOT}
     err = open(log, "a") if log is not None else subprocess.DEVNULL
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    STARTED.append(proc)
+    return proc
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 300) -> dict[str, Any]:
