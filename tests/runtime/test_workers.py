@@ -255,8 +255,10 @@ def _ip(*args: str) -> None:
 
 @pytest.fixture
 def netns() -> Any:
-    """A network namespace ``acw12`` joined to the host by a veth pair (10.213.12.1 <-> .2)."""
-    name, host_if, ns_if = "acw12", "acw12h", "acw12n"
+    """A network namespace joined to the host by a veth pair (10.213.N.1 <-> .2), named after this
+    process so that test runs in other checkouts on the same machine never touch it."""
+    pid = os.getpid()
+    name, host_if, ns_if, net = f"acw{pid}", f"acw{pid}h", f"acw{pid}n", f"10.213.{pid % 250 + 1}"
     try:
         if os.geteuid() != 0:
             raise PermissionError("not root")
@@ -265,9 +267,9 @@ def netns() -> Any:
         _ip("netns", "add", name)
         _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
         _ip("link", "set", ns_if, "netns", name)
-        _ip("addr", "add", "10.213.12.1/24", "dev", host_if)
+        _ip("addr", "add", f"{net}.1/24", "dev", host_if)
         _ip("link", "set", host_if, "up")
-        _ip("netns", "exec", name, "ip", "addr", "add", "10.213.12.2/24", "dev", ns_if)
+        _ip("netns", "exec", name, "ip", "addr", "add", f"{net}.2/24", "dev", ns_if)
         _ip("netns", "exec", name, "ip", "link", "set", ns_if, "up")
         _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
     except (OSError, subprocess.CalledProcessError) as e:
@@ -275,7 +277,7 @@ def netns() -> Any:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
         pytest.skip(f"SKIPPED: network namespaces cannot be made here ({detail.strip()}); the fencing test needs root and `ip netns`")
     try:
-        yield {"name": name, "host_if": host_if, "host_ip": "10.213.12.1"}
+        yield {"name": name, "host_if": host_if, "host_ip": f"{net}.1"}
     finally:
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
