@@ -26,8 +26,9 @@ Every error agentcore raises on purpose is an ``AgentcoreError``::
     │   └── ToolTimeout
     ├── RunFailed                    a run could not go on
     │   └── RetriesExhausted
-    └── TraceError                   a trace file that cannot be read or replayed
-        └── ReplayMismatch
+    ├── TraceError                   a trace file that cannot be read or replayed
+    │   └── ReplayMismatch
+    └── ExportError                  a receiver (OpenTelemetry) refused a run or could not be reached
 
 Errors meant for the model (``ToolError``, ``ModelOutputError``, ``PatchError``, ``PlanError``)
 carry messages written to be fed back to an LLM: they name what was wrong and what to do next.
@@ -153,3 +154,7 @@ class TraceError(AgentcoreError):
 
 class ReplayMismatch(TraceError):
     "A replayed run asked for something the trace did not record"
+
+
+class ExportError(AgentcoreError):
+    "A receiver (an OpenTelemetry backend) refused an exported run or could not be reached"

@@ -33,10 +33,12 @@ LAYERS: dict[str, set[str]] = {
     "tools": {"core", "storage", "models", "errors"},
     "roles": {"core", "models", "tools", "errors"},
     "scheduling": {"core", "tools", "errors"},
-    "runtime": _BELOW_RUNTIME,
+    # export: runs as OpenTelemetry traces; below runtime so Agent(tracer_provider=) can hook the commit
+    "export": {"core", "storage", "errors"},
+    "runtime": {*_BELOW_RUNTIME, "export"},
     "replay": {*_BELOW_RUNTIME, "runtime"},
     "inspection": {"core", "storage", "errors"},
-    "cli": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
+    "cli": {*_BELOW_RUNTIME, "runtime", "replay", "inspection", "export"},
     "testing": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
     "events": {"core"},
     "__init__": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
@@ -62,6 +64,9 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "genai_prices": ("models.prices",),  # price data for LLMCalled.cost_usd, behind one function
     "pathspec": ("tools.code",),  # gitignore matching (GitIgnoreSpec on the re2 backend)
     "re2": ("tools.code",),  # linear-time regular expressions for model-supplied patterns
+    "opentelemetry": ("export",),  # the optional `otel` extra: traces leave through export/ only
+    "mcp": ("tools.mcp",),  # the optional `mcp` extra: MCP client tools and the MCP server
+    "jsonschema": ("tools.mcp",),  # checks MCP tools' arguments against their servers' schemas (with mcp)
 }
 """A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
@@ -71,6 +76,7 @@ THIRD_PARTY = {
     # code-search index (tools.code)
     "tree_sitter", "tree_sitter_python", "tree_sitter_javascript", "tree_sitter_typescript", "tree_sitter_go",
     "rapidfuzz",
+    "opentelemetry", "mcp", "jsonschema",
 }  # fmt: skip
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 

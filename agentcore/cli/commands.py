@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agentcore.cli import inspecting, traces, work
+from agentcore.cli import inspecting, serving, traces, work
 from agentcore.cli.support import (
     DB_ENV,
     DEFAULT_DB,
@@ -61,7 +61,7 @@ def cli(db: str | None) -> None:
     """
 
 
-for _command in (*inspecting.COMMANDS, *traces.COMMANDS, *work.COMMANDS):
+for _command in (*inspecting.COMMANDS, *traces.COMMANDS, *work.COMMANDS, *serving.COMMANDS):
     cli.add_command(_command)
 
 

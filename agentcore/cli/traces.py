@@ -29,18 +29,54 @@ __all__ = ("COMMANDS",)
 
 @click.command(name="export")
 @click.argument("run_id", type=RUN_ID)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The trace file to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The trace file to write.")
+@click.option("--otlp", metavar="URL", help="Send the run as one OpenTelemetry trace to this OTLP/HTTP URL instead.")
+@click.option("--content", is_flag=True, help="With --otlp: also send raw content (prompts, responses, tool payloads).")
+@click.option(
+    "--header", "headers", multiple=True, metavar="NAME=VALUE", help="With --otlp: an HTTP header (repeatable)."
+)
 @json_option
 @with_store()
-def export_cmd(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
-    """Export a run as a JSON Lines trace file (events and the artifacts they reference)."""
+def export_cmd(
+    run_id: str,
+    output: str | None,
+    otlp: str | None,
+    content: bool,
+    headers: tuple[str, ...],
+    store: SQLiteEventStore,
+    db: str,
+    as_json: bool,
+) -> None:
+    """Export a run as a JSON Lines trace file (-o FILE), or as an OpenTelemetry trace (--otlp URL)."""
+    if (output is None) == (otlp is None):
+        raise click.UsageError("give exactly one of -o FILE (a trace file) or --otlp URL (an OpenTelemetry receiver)")
+    if otlp is not None:
+        return _export_otlp(store, run_id, otlp, content, headers, as_json)
     from agentcore.storage.trace import export_run
 
+    assert output is not None
     info = {**export_run(store, run_id, output), "run_id": run_id, "output": output}
     if as_json:
         print_json(info)
     else:
         err_console.print(f"wrote {safe(output)}: {info.get('events')} events, {info.get('artifacts')} artifacts")
+
+
+def _export_otlp(store: Any, run_id: str, url: str, content: bool, headers: tuple[str, ...], as_json: bool) -> None:
+    try:
+        from agentcore.export.otel import export_otlp
+    except ImportError as e:
+        raise click.UsageError(f"--otlp needs the otel extra: pip install 'agentcore[otel]' ({e})") from None
+    if any("=" not in h for h in headers):
+        raise click.UsageError("--header takes NAME=VALUE")
+    pairs = dict(h.split("=", 1) for h in headers)
+    info = export_otlp(store, run_id, url, headers=pairs, content=content)
+    if as_json:
+        print_json(info)
+    else:
+        err_console.print(
+            f"sent run {safe(run_id)} to {safe(info['endpoint'])}: trace {info['trace_id']}, {info['spans']} spans"
+        )
 
 
 def _already_imported(store: SQLiteEventStore, trace: Any) -> str | None:

@@ -44,7 +44,9 @@ class ModelPrice:
         for name in ("input_mtok", "output_mtok"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"ModelPrice.{name} must be a finite number >= 0 (dollars per million tokens), got {value!r}")
+                raise ConfigError(
+                    f"ModelPrice.{name} must be a finite number >= 0 (dollars per million tokens), got {value!r}"
+                )
 
     def cost(self, usage: TokenUsage) -> float:
         """Dollars for ``usage``."""

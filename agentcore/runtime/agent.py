@@ -126,6 +126,10 @@ class Agent:
             ``agentcore.roles.validators``; ``not_a_prompt_echo`` always applies). A refused reply
             goes back to the controller with the reason, within ``max_output_retries``; then the
             run fails with it.
+        tracer_provider: An OpenTelemetry ``TracerProvider``: each run becomes one trace, its
+            spans emitted as their events commit (see ``agentcore.export.otel``; needs the
+            ``otel`` extra).
+        trace_content: Put raw content (prompts, responses, tool payloads) in the spans too.
 
     Raises:
         ConfigError: a setting is invalid, a tool is named ``ask_user`` (reserved), or
@@ -150,6 +154,8 @@ class Agent:
         prices: Mapping[str, Any] | None = None,
         max_cost_usd: float | None = None,
         reply_validators: Sequence[ReplyValidator] = (),
+        tracer_provider: Any = None,
+        trace_content: bool = False,
     ) -> None:
         for name, value in (
             ("max_steps", max_steps),
@@ -176,6 +182,8 @@ class Agent:
         self.on_event = on_event
         self.metadata = dict(metadata or {})
         self.prices = parse_prices(prices)
+        self.tracer_provider = tracer_provider
+        self.trace_content = trace_content
         self.max_cost_usd = check_cost_budget(
             max_cost_usd, (self.controller_model.name, self.processor_model.name), self.prices
         )
@@ -337,9 +345,22 @@ class Agent:
                 f"read_only=True) to {method}."
             )
 
-    def _log(self, state: RunState) -> RunLog:
+    def _log(self, state: RunState, events: Sequence[Event] = ()) -> RunLog:
+        on_batch = None
+        if self.tracer_provider is not None:
+            from agentcore.export.otel import RunTracer
+
+            tracer = RunTracer(self.tracer_provider, state.run_id, content=self.trace_content)
+            tracer.prime(events)  # a resumed run: its earlier spans were emitted when they committed
+            on_batch = tracer.on_batch
         return RunLog(
-            self.store, state, clock=self.clock, on_event=self.on_event, price=pricer(self.prices), redact=self.redact
+            self.store,
+            state,
+            clock=self.clock,
+            on_event=self.on_event,
+            price=pricer(self.prices),
+            redact=self.redact,
+            on_batch=on_batch,
         )
 
     def _open(self, run_id: str) -> tuple[RunLog, list[Event]]:
@@ -347,7 +368,7 @@ class Agent:
         events = list(self.store.read(run_id))
         state = fold(events)
         state.run_id = run_id  # a fork's inherited events carry the parent's id
-        return self._log(state), events
+        return self._log(state, events), events
 
     def _budget_left(self, state: RunState) -> str | None:
         if state.decisions >= self.max_steps:

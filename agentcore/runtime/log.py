@@ -8,6 +8,7 @@ is committed, so a progress callback never sees an event the log does not hold.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ from agentcore.storage.artifacts import JSON, canonical_json
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunLog", "utc_now")
+
+_logger = logging.getLogger("agentcore")
 
 E = TypeVar("E", bound=BaseEvent)
 
@@ -41,6 +44,8 @@ class RunLog:
         on_event: Called with each event once its batch is committed.
         price: Prices each ``LLMCalled`` as it is recorded (``cost_usd``); ``None`` leaves every
             cost unknown.
+        on_batch: Called with each batch once it is committed, before ``on_event`` (the live
+            OpenTelemetry tracer); an exception from it is logged, never raised into the run.
     """
 
     def __init__(
@@ -52,10 +57,12 @@ class RunLog:
         on_event: Callable[[Event], None] | None = None,
         price: PriceFn | None = None,
         redact: Callable[[str], str] | None = None,
+        on_batch: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
         self.store = store
         self.redact = redact
         self.price = price
+        self.on_batch = on_batch
         self.state = state
         self.run_id = state.run_id
         self.clock = clock
@@ -210,6 +217,11 @@ class RunLog:
     def _committed(self, batch: list[BaseEvent]) -> int:
         for event in batch:
             apply(self.state, event)  # type: ignore[arg-type]
+        if self.on_batch is not None:
+            try:
+                self.on_batch(batch)  # type: ignore[arg-type]
+            except Exception:  # tracing is an observer: the committed run goes on
+                _logger.exception("agentcore: the on_batch observer of run %s failed", self.run_id)
         if self.on_event is not None:
             for event in batch:
                 self.on_event(event)  # type: ignore[arg-type]

@@ -176,6 +176,8 @@ class PlanRunner:
         on_event: Called with every committed event of the run and of its child runs.
         prices: Your own prices by model name (``{model: ModelPrice}``), used before
             ``genai-prices`` to record each LLM call's ``cost_usd``.
+        tracer_provider: An OpenTelemetry ``TracerProvider``: the plan run and each child run
+            become traces as their events commit (``otel`` extra).
 
     Raises:
         ConfigError: a setting is invalid.
@@ -198,6 +200,7 @@ class PlanRunner:
         payload_chars: int = 2000,
         on_event: Callable[[Event], None] | None = None,
         prices: Mapping[str, Any] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         for name, value in (
             ("max_planner_tries", max_planner_tries),
@@ -229,6 +232,7 @@ class PlanRunner:
         self.on_event = on_event
         self.prices = parse_prices(prices)
         self.price = pricer(self.prices)
+        self.tracer_provider = tracer_provider
 
     def __repr__(self) -> str:
         return f"PlanRunner(tools={list(self.runner.names)!r}, revise={self.revise})"
@@ -319,7 +323,7 @@ class PlanRunner:
             elif isinstance(e, StepStarted):
                 not_before.pop(e.step_id, None)
                 attempts[e.step_id] = max(attempts.get(e.step_id, 0), e.attempt)
-        log = self._log(state)
+        log = self._log(state, events)
         if not state.plan:
             if self.planner_model is None:
                 log.add(RunFinished, status="failed", reason="the run has no plan and no planner_model to write one")
@@ -342,9 +346,22 @@ class PlanRunner:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _log(self, state: RunState) -> RunLog:
+    def _log(self, state: RunState, events: Sequence[Event] = ()) -> RunLog:
+        on_batch = None
+        if self.tracer_provider is not None:
+            from agentcore.export.otel import RunTracer
+
+            tracer = RunTracer(self.tracer_provider, state.run_id)
+            tracer.prime(events)
+            on_batch = tracer.on_batch
         return RunLog(
-            self.store, state, clock=self.clock.now, on_event=self.on_event, price=self.price, redact=self.redact
+            self.store,
+            state,
+            clock=self.clock.now,
+            on_event=self.on_event,
+            price=self.price,
+            redact=self.redact,
+            on_batch=on_batch,
         )
 
     def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
@@ -461,6 +478,7 @@ class PlanRunner:
             payload_chars=self.payload_chars,
             on_event=self.on_event,
             prices=self.prices,
+            tracer_provider=self.tracer_provider,
         )
         child = self._existing_child(run)
         if child is None:
