@@ -104,6 +104,10 @@ class NotAnAgentcoreDatabase(StoreError):
     "The file is not an SQLite database written by agentcore"
 
 
+class DamagedDatabase(NotAnAgentcoreDatabase):
+    "An agentcore database whose schema or pages are damaged (missing tables or columns, half-applied migrations)"
+
+
 class SchemaTooNew(StoreError):
     "The database was written by a newer agentcore; upgrade agentcore to open it"
 

@@ -16,6 +16,7 @@ from agentcore.models.offline import OFFLINE_MODEL_NAME, OfflineCodeModel
 from agentcore.roles.validators import cites_a_known_location
 from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
+from agentcore.storage.trace import was_imported
 from agentcore.tools.code.agent_tools import code_tools
 
 
@@ -71,20 +72,36 @@ def started_event(store: EventStore, run_id: str) -> RunStarted:
 
 
 def agent_for_run(
-    store: EventStore, run_id: str, offline: bool = False, *, model: str | None = None, max_steps: int | None = None
+    store: EventStore,
+    run_id: str,
+    offline: bool = False,
+    *,
+    model: str | None = None,
+    max_steps: int | None = None,
+    repo: str | None = None,
 ) -> Agent:
     """Rebuild the agent a recorded run was made with (code-search runs recorded by ``ask``).
 
     ``model`` replaces the recorded controller model (and the processor model, when they were the
-    same); ``max_steps`` replaces the recorded step budget.
+    same); ``max_steps`` replaces the recorded step budget; ``repo`` the recorded repository. A run
+    imported from a trace (or forked from one) needs ``repo``: a repository recorded in a file made
+    elsewhere is only shown, never used to choose what the tools read.
+
+    Raises:
+        ConfigError: the run was not made by ``ask``, or it was imported and ``repo`` is not given.
     """
     config = started_event(store, run_id).run_config()
     meta = config.metadata
-    repo = meta.get("repo")
-    if meta.get("toolkit") != "code" or not isinstance(repo, str) or not repo:
+    recorded_repo = meta.get("repo")
+    if meta.get("toolkit") != "code" or not isinstance(recorded_repo, str) or not recorded_repo:
         raise ConfigError(
             f"run {run_id!r} was not made by `agentcore ask`, so the CLI cannot rebuild its agent; "
             "resume it from Python with the same Agent (agent.resume_sync(run_id))"
+        )
+    if repo is None and was_imported(store, run_id):
+        raise ConfigError(
+            f"run {run_id!r} was imported from a trace file; its recorded repository {recorded_repo!r} is not "
+            "used, since a file made elsewhere must not choose what the tools read: pass --repo PATH"
         )
     names = config.controller_model, config.processor_model
     if model:
@@ -103,7 +120,7 @@ def agent_for_run(
     budgets = {k: recorded[k] for k in keys if recorded.get(k) is not None}
     if max_steps is not None:
         budgets["max_steps"] = max_steps
-    return code_agent(repo, store, controller, processor, **budgets)
+    return code_agent(repo or recorded_repo, store, controller, processor, **budgets)
 
 
 def ask_app(store: EventStore, spec: dict[str, Any]) -> Agent:

@@ -22,6 +22,7 @@ from agentcore.cli.support import (
     EXIT_FAILED,
     EXIT_WAITING,
     RUN_ID,
+    UTF8_TEXT,
     AgentcoreGroup,
     console,
     err_console,
@@ -154,11 +155,16 @@ model_option = click.option(
     "--model", help="Controller model (needs OPENAI_API_KEY or OPENAI_BASE_URL); default $AGENTCORE_MODEL."
 )
 max_steps_option = click.option("--max-steps", type=click.IntRange(min=1), help="Most controller decisions.")
+repo_option = click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False),
+    help="Repository the tools may read (default: the recorded one; required for a run imported from a trace).",
+)
 quiet_option = click.option("--quiet", is_flag=True, help="No live progress (on stderr).")
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", type=UTF8_TEXT)
 @click.option(
     "--repo",
     default=".",
@@ -244,12 +250,13 @@ def _continued(store: SQLiteEventStore, run_id: str, max_steps: int | None) -> t
 @click.option("--offline", is_flag=True, help="Continue with the offline model.")
 @model_option
 @max_steps_option
+@repo_option
 @quiet_option
 @json_option
 @with_store()
 def resume(
     run_id: str, store: SQLiteEventStore, db: str, offline: bool, model: str | None, max_steps: int | None,
-    quiet: bool, as_json: bool,
+    repo: str | None, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Continue a run that was interrupted or forked (a finished run is left as it is).
 
@@ -270,28 +277,29 @@ def resume(
         err_console.print(note, markup=False)
     from agentcore.cli.agents import agent_for_run
 
-    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps)
+    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps, repo=repo)
     _progress(agent, not (quiet or as_json))
     _print_result(agent.resume_sync(run_id), db, as_json)
 
 
 @cli.command()
 @click.argument("run_id", type=RUN_ID)
-@click.argument("text")
+@click.argument("text", type=UTF8_TEXT)
 @click.option("--offline", is_flag=True, help="Continue with the offline model.")
 @model_option
 @max_steps_option
+@repo_option
 @quiet_option
 @json_option
 @with_store()
 def answer(
     run_id: str, text: str, store: SQLiteEventStore, db: str, offline: bool, model: str | None,
-    max_steps: int | None, quiet: bool, as_json: bool,
+    max_steps: int | None, repo: str | None, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Answer the question a run is waiting on, and let it continue."""
     from agentcore.cli.agents import agent_for_run
 
-    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps)
+    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps, repo=repo)
     _progress(agent, not (quiet or as_json))
     _print_result(agent.answer_sync(run_id, text), db, as_json)
 

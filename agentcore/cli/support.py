@@ -172,6 +172,30 @@ class AgentcoreGroup(click.Group):
 # parameters
 
 
+def utf8_problem(text: str) -> str | None:
+    """Why ``text`` (from the command line) cannot be stored, or ``None``: bytes that are not UTF-8
+    reach Python as lone surrogates, which no UTF-8 encoder (SQLite, JSON, a terminal) accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = text[e.start : e.end].encode("utf-8", "surrogateescape")
+        return f"holds bytes that are not valid UTF-8 ({bad!r} at character {e.start}); pass UTF-8 text"
+    return None
+
+
+class Utf8Text(click.ParamType):
+    """Free text (a question, an answer) that must be valid UTF-8; anything else is a usage error."""
+
+    name = "TEXT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        problem = utf8_problem(text)
+        if problem:
+            self.fail(problem, param, ctx)
+        return text
+
+
 class RunIdType(click.ParamType):
     """A run id, or ``last`` for the newest run (resolved against the store by ``with_store``)."""
 
@@ -179,6 +203,9 @@ class RunIdType(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
+        problem = utf8_problem(text)
+        if problem:
+            self.fail(problem, param, ctx)
         if not text.strip():
             self.fail("a run id cannot be empty (use `agentcore runs` to list them, or `last`)", param, ctx)
         return text
@@ -201,6 +228,7 @@ class SeqType(click.ParamType):
 
 RUN_ID = RunIdType()
 SEQ = SeqType()
+UTF8_TEXT = Utf8Text()
 
 
 def check_seqs(store: SQLiteEventStore, run_id: str, **seqs: int | None) -> None:

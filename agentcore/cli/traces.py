@@ -140,7 +140,7 @@ def _live_models(model: str | None, processor_model: str | None, planner_model: 
 def run_replay(
     trace_file: str, *, live_tools: bool, repo: str | None, store: SQLiteEventStore | None, live: dict[str, Any]
 ) -> Any:
-    """Replay ``trace_file`` (tools from the trace, or the code tools over the recorded repository)."""
+    """Replay ``trace_file`` (tools from the trace, or the code tools over ``repo``, which the user names)."""
     from agentcore.core.events import RunStarted
     from agentcore.replay.replayer import replay_trace
     from agentcore.storage.trace import read_trace
@@ -154,10 +154,12 @@ def run_replay(
     if live_tools:
         meta = started.config.get("metadata")
         recorded = meta.get("repo") if isinstance(meta, dict) else None
-        root = repo or (recorded if isinstance(recorded, str) else None)
-        if not root:
-            raise click.UsageError("this trace does not record its repository: pass --repo PATH")
-        tools = code_tools(root)
+        if not repo:
+            shown = f" (it records {recorded!r})" if isinstance(recorded, str) else ""
+            raise click.UsageError(
+                f"--live-tools needs --repo PATH: a trace file chooses no directory for the tools to read{shown}"
+            )
+        tools = code_tools(repo)
     return replay_trace(trace, tools=tools, live_tools=live_tools, store=store, live=live)
 
 
@@ -185,7 +187,7 @@ def replay_report_data(report: Any, *, stored: bool) -> dict[str, Any]:
 @click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False),
-    help="Repository for --live-tools (default: the recorded one).",
+    help="Repository --live-tools may read (required: the repository a trace records is only shown).",
 )
 @click.option("--model", help="Answer the controller with this live model instead of the recording.")
 @click.option("--processor-model", help="Answer the processor with this live model (counterfactual replay).")

@@ -52,6 +52,11 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
     for i, e in enumerate(events):
         if e.run_id != run_id:
             raise ConfigError(f"event {i} ({e.type}) belongs to run {e.run_id!r}, not {run_id!r}")
+        if e.at.tzinfo is None or e.at.utcoffset() is None:
+            raise ConfigError(
+                f"event {i} ({e.type}) has time {e.at.isoformat()!r} without a UTC offset; "
+                "event times must be timezone-aware"
+            )
         if e.seq != expected_seq + 1 + i:
             raise ConfigError(
                 f"event {i} ({e.type}) has seq {e.seq}; this batch must continue at seq "
@@ -100,8 +105,10 @@ class EventStore(Protocol):
         run_id: str | None = None,
         created: datetime | None = None,
         events: Sequence[BaseEvent] = (),
+        artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> str:
-        """Add a run; its first ``events`` (seqs 1..), if any, are written in the same transaction."""
+        """Add a run; its first ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)`` pairs the
+        events refer to), if any, are written in the same transaction."""
         ...
 
     def runs(self) -> list[RunInfo]:

@@ -44,12 +44,14 @@ class MemoryEventStore:
         run_id: str | None = None,
         created: datetime | None = None,
         events: Sequence[BaseEvent] = (),
+        artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> str:
         run_id = run_id or new_run_id()
         check_batch(run_id, events, 0)
         with self._lock:
             if run_id in self._runs:
                 raise ConcurrencyError(f"run {run_id!r} already exists")
+            self.artifacts.put_many(artifacts)
             when = (created or datetime.now().astimezone()).isoformat()
             self._runs[run_id] = RunInfo(
                 id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)

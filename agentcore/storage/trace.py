@@ -20,7 +20,9 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from typing import Any
 
 from agentcore.core.events import BaseEvent, Event, LLMCalled, StepSucceeded, ToolFinished, decode_event
 from agentcore.core.fold import fold
-from agentcore.errors import AgentcoreError, ArtifactNotFound, ConfigError, EventError, TraceError
+from agentcore.errors import AgentcoreError, ConfigError, EventError, TraceError
 from agentcore.storage.artifacts import artifact_id
 from agentcore.storage.base import EventStore, RunInfo, new_run_id
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -44,6 +46,7 @@ __all__ = (
     "import_trace",
     "read_trace",
     "referenced_artifacts",
+    "was_imported",
 )
 
 FORMAT = "agentcore-trace"
@@ -51,6 +54,11 @@ FORMAT_VERSION = 1
 """The newest trace format this code reads and the one it writes."""
 
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+MAX_TRACE_BYTES = 1 << 30
+"""The largest trace file ``read_trace`` reads by default (1 GiB); larger files are refused unread."""
+RESERVED_RUN_IDS = frozenset({"last"})
+"""Run ids the CLI gives a meaning (``last`` is the newest run); an imported run never takes one."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,10 +249,47 @@ def _lines(data: bytes, where: str) -> Iterator[tuple[int, bytes, dict[str, Any]
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise TraceError(f"{where} line {number} is not JSON ({e}); the file is damaged or not a trace") from None
+        except RecursionError:
+            raise TraceError(f"{where} line {number} is JSON nested too deeply to be a trace record") from None
+        _check_encodable(obj, f"{where} line {number}")
         if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str):
             raise TraceError(f"{where} line {number} is not a trace record (an object with a 'kind')")
         yield number, raw, obj
         start = end
+
+
+def _check_encodable(obj: Any, where: str) -> None:
+    """Refuse text that cannot be written back as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    try:
+        json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise TraceError(f"{where} holds text that is not valid Unicode (a lone surrogate escape)") from None
+    except ValueError:
+        raise TraceError(f"{where} holds a number that is not finite (NaN or Infinity)") from None
+    except RecursionError:
+        raise TraceError(f"{where} is JSON nested too deeply to be a trace record") from None
+
+
+def _read_bounded(p: Path, max_bytes: int) -> bytes:
+    """Read a regular file of at most ``max_bytes`` bytes (never a device, FIFO or directory)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise TraceError(f"cannot read trace {str(p)!r}: {e.strerror or e}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise TraceError(f"{str(p)!r} is not a regular file (a device, pipe or directory); a trace is a file")
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > max_bytes:
+            raise TraceError(f"trace {p.name} is {st.st_size} bytes, over the limit of {max_bytes}; not read")
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise TraceError(f"cannot read trace {str(p)!r}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise TraceError(f"trace {p.name} grew past the limit of {max_bytes} bytes while it was read; not read")
+    return data
 
 
 def _check_header(obj: dict[str, Any], where: str) -> None:
@@ -286,20 +331,22 @@ def _decode_artifact(obj: dict[str, Any], number: int, where: str) -> TraceArtif
     return TraceArtifact(id=ident, media_type=obj["media_type"], data=raw)
 
 
-def read_trace(path: str | Path) -> Trace:
+def read_trace(path: str | Path, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
     """Read and check a trace file completely; nothing is written anywhere.
 
+    Args:
+        path: the trace file; it must be a regular file.
+        max_bytes: the largest file read (default ``MAX_TRACE_BYTES``, 1 GiB).
+
     Raises:
-        TraceError: the file is missing, not a trace, of a newer format version, truncated,
-            edited (footer digest or an artifact hash does not match), or holds events that do not
-            decode, are not numbered 1..n, or do not fold.
+        TraceError: the file is missing, not a regular file, over ``max_bytes``, not a trace, of a
+            newer format version, truncated, edited (footer digest or an artifact hash does not
+            match), or holds JSON nested too deeply, text that is not valid Unicode, times without
+            a UTC offset, or events that do not decode, are not numbered 1..n, or do not fold.
     """
     p = Path(path)
     where = f"trace {p.name}"
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise TraceError(f"cannot read trace {str(p)!r}: {e.strerror or e}") from None
+    data = _read_bounded(p, max_bytes)
     records = list(_lines(data, where))
     _check_header(records[0][2], where)
     _, footer_raw, footer = records[-1]
@@ -317,6 +364,13 @@ def read_trace(path: str | Path) -> Trace:
                 event = decode_event(obj.get("event"))  # type: ignore[arg-type]
             except EventError as e:
                 raise TraceError(f"{where} line {number}: {e}") from None
+            except RecursionError:
+                raise TraceError(f"{where} line {number}: the event is nested too deeply") from None
+            if event.at.tzinfo is None or event.at.utcoffset() is None:
+                raise TraceError(
+                    f"{where} line {number}: event seq {event.seq} has time {event.at.isoformat()!r} without a UTC "
+                    "offset; every event time must say its offset (e.g. '+00:00')"
+                )
             if event.seq != len(events) + 1:
                 raise TraceError(
                     f"{where} line {number}: event has seq {event.seq}, expected {len(events) + 1} "
@@ -359,8 +413,10 @@ def _run_exists(store: EventStore, run_id: str) -> bool:
 def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | None = None) -> str:
     """Import a trace into ``store`` as a new, standalone run and return its id.
 
-    The run keeps the id it had when exported unless that id is taken in ``store`` (then it gets a
-    fresh id) or ``run_id`` is given. Events of an exported fork become the new run's own events.
+    The run keeps the id it had when exported unless that id is taken in ``store`` or reserved
+    (``last``): then it gets a fresh id; or ``run_id`` is given. Events of an exported fork become the
+    new run's own events. The run, its events and its artifacts are written in one transaction. Its
+    creation time is the recorded one in UTC, but never later than the time of the import.
 
     Args:
         store: Where to write.
@@ -369,24 +425,51 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
 
     Raises:
         TraceError: the file is not sound (see ``read_trace``); nothing was written.
-        ConfigError: ``run_id`` is given and already exists.
+        ConfigError: ``run_id`` is given and already exists or is reserved.
+        StoreError: the store could not write (nothing was written).
     """
     trace = path if isinstance(path, Trace) else read_trace(path)
     if run_id is not None:
+        if run_id in RESERVED_RUN_IDS:
+            raise ConfigError(f"run id {run_id!r} is reserved (it names the newest run); pick another")
         if _run_exists(store, run_id):
             raise ConfigError(f"run {run_id!r} already exists in this store; pick another run_id or omit it")
         target = run_id
     else:
         original = trace.run.get("id") or (trace.events[0].run_id if trace.events else None)
-        target = original if isinstance(original, str) and original and not _run_exists(store, original) else ""
+        usable = isinstance(original, str) and original and original not in RESERVED_RUN_IDS
+        target = original if usable and not _run_exists(store, original) else ""  # type: ignore[arg-type]
         target = target or new_run_id()
     events = _retarget(trace.events, target)
-    arts = list(trace.artifacts.values())
-    for art, ref in zip(arts, store.artifacts.put_many((a.data, a.media_type) for a in arts), strict=True):
-        if ref.id != art.id:  # pragma: no cover - the store and the trace disagree on hashing
-            raise ArtifactNotFound(f"the store filed artifact {art.id} as {ref.id}")
-    # the run and all its events in one transaction: a failure leaves no half-imported run behind.
-    # Its `created` is the time of the import (the recorded times stay in the events), so `last`
-    # names the run just imported whatever date the trace carries.
-    store.create_run(trace.task, run_id=target, events=events)
+    arts = [(a.data, a.media_type) for a in trace.artifacts.values()]
+    arts.append((import_mark(target), IMPORT_MARK_MEDIA_TYPE))
+    # the run, its events and its artifacts in one transaction: a failure (a kill, a lock held past the
+    # timeout, a full disk) leaves nothing behind. Its `created` is the time of the import (the recorded
+    # times stay in the events), so `last` names the run just imported whatever date the trace carries.
+    store.create_run(trace.task, run_id=target, events=events, artifacts=arts)
     return target
+
+
+IMPORT_MARK_MEDIA_TYPE = "application/vnd.agentcore.import-mark+json"
+
+
+def import_mark(run_id: str) -> bytes:
+    """The bytes of the artifact ``import_trace`` stores beside an imported run: its id (the artifact's
+    sha256) can be computed from the run id alone, so ``was_imported`` needs no schema of its own."""
+    return json.dumps({"imported_run": run_id}, sort_keys=True, ensure_ascii=True).encode("ascii")
+
+
+def was_imported(store: EventStore, run_id: str) -> bool:
+    """Whether ``run_id``, or a run it was forked from, came from a trace file (``import_trace``).
+
+    Nothing recorded in such a run (its repository, for instance) may widen what tools can reach.
+    """
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        if store.artifacts.exists(artifact_id(import_mark(current))):
+            return True
+        current = store.run(current).parent_run_id
+    return False
+

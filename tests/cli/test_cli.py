@@ -345,7 +345,7 @@ def test_replay_of_an_exported_run_matches(made: Made, tmp_path: Path) -> None:
     assert out.strip() == f"replay of {made.run_id} matches: {made.answer['events']} events, status succeeded"
     report = invoke_json("replay", str(trace))
     assert report["ok"] is True and report["divergence"] is None and report["unused"] == 0
-    live = invoke_json("replay", str(trace), "--live-tools")
+    live = invoke_json("replay", str(trace), "--live-tools", "--repo", str(made.repo))
     assert live["ok"] is True
 
 
@@ -356,7 +356,7 @@ def test_replay_with_live_tools_reports_a_divergence(tmp_path: Path) -> None:
     invoke("export", run_id, "-o", trace, "--db", db)
     cart = repo / "shop" / "cart.py"
     cart.write_text("# moved\n" + cart.read_text(encoding="utf-8"), encoding="utf-8")  # Cart is now on line 10
-    result = invoke("replay", trace, "--live-tools", code=1)
+    result = invoke("replay", trace, "--live-tools", "--repo", repo, code=1)
     assert f"replay of {run_id}" in result.stdout and "diverged" in result.stdout
     assert invoke("replay", trace).exit_code == 0  # from the recording, the trace still replays
 

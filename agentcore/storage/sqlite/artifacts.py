@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 
 from agentcore.core.events import ArtifactRef
@@ -39,22 +40,25 @@ class SQLiteArtifactStore(ArtifactMixin):
 
     def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
         """Store several ``(bytes, media_type)`` pairs in one transaction (one commit, not one each)."""
+        items = list(items)
+        if not items:
+            return []
+        with self._db.write(f"store {len(items)} artifacts") as conn:
+            return self.put_many_in(conn, items)
+
+    def put_many_in(self, conn: sqlite3.Connection, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
+        """``put_many`` inside a write transaction the caller holds (it commits or rolls back)."""
         rows = []
         for data, media_type in items:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise ConfigError(f"put_many() takes (bytes, media_type) pairs, got {type(data).__name__}")
             data = bytes(data)
             rows.append((artifact_id(data), media_type, len(data), data))
-        if not rows:
-            return []
-        with self._db.write(f"store {len(rows)} artifacts") as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?)", rows
-            )
-            refs = []
-            for ident, _, size, _ in rows:
-                stored = conn.execute("SELECT media_type FROM artifacts WHERE id = ?", (ident,)).fetchone()
-                refs.append(ArtifactRef(id=ident, size=size, media_type=stored[0]))
+        conn.executemany("INSERT OR IGNORE INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?)", rows)
+        refs = []
+        for ident, _, size, _ in rows:
+            stored = conn.execute("SELECT media_type FROM artifacts WHERE id = ?", (ident,)).fetchone()
+            refs.append(ArtifactRef(id=ident, size=size, media_type=stored[0]))
         return refs
 
     def info(self, ident: str) -> ArtifactRef:

@@ -11,6 +11,7 @@ not ours (or that a newer agentcore wrote) changes nothing: no WAL switch, no ``
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Literal
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
+from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase, SchemaTooNew
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATION_SET = "agentcore"
@@ -172,6 +173,9 @@ MIGRATION_NAMES: tuple[str, ...] = tuple(m.name for m in migrations.pending(Data
 SCHEMA_VERSION = len(MIGRATION_NAMES)
 """The ``PRAGMA user_version`` of a fully migrated file."""
 
+APPLICATION_ID = 0x41474331
+"""``PRAGMA application_id`` of an agentcore database ("AGC1"); files made before it was set carry 0."""
+
 OUR_TABLES = frozenset({"runs", "events", "artifacts", "snapshots", "_sqlite_migrations"})
 
 
@@ -194,7 +198,19 @@ def inspect_connection(conn: sqlite3.Connection, where: str) -> FileCheck:
         SchemaTooNew: a newer agentcore wrote it.
     """
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID):
+        raise NotAnAgentcoreDatabase(
+            f"{where} belongs to another application (SQLite application_id {app_id:#010x}), not agentcore; "
+            "nothing was changed. Pass the path of an agentcore database or of a new file."
+        )
     if not tables:
+        user_version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if user_version != 0:
+            raise NotAnAgentcoreDatabase(
+                f"{where} is an empty SQLite database that belongs to another application (user_version "
+                f"{user_version}); nothing was changed. Pass the path of an agentcore database or of a new file."
+            )
         return FileCheck(kind="new")
     applied: list[str] = []
     if "_sqlite_migrations" in tables:
@@ -218,8 +234,62 @@ def inspect_connection(conn: sqlite3.Connection, where: str) -> FileCheck:
             f"{', migrations ' + ', '.join(unknown) if unknown else ''}); this agentcore reads up to "
             f"schema version {SCHEMA_VERSION}. Upgrade agentcore to open it; nothing was changed."
         )
+    _check_schema(conn, where, applied)
     pending = tuple(name for name in MIGRATION_NAMES if name not in applied)
     return FileCheck(kind="agentcore", version=version, pending=pending)
+
+
+def _schema(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """Table and view names -> their column names."""
+    names = [
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")
+    ]
+    out: dict[str, frozenset[str]] = {}
+    for n in names:
+        try:
+            out[n] = frozenset(r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (n,)))
+        except sqlite3.OperationalError as e:
+            if is_busy_error(e):
+                raise
+            out[n] = frozenset()  # a view over a table that is gone: it has no usable columns
+    return out
+
+
+def is_busy_error(e: sqlite3.OperationalError) -> bool:
+    """Whether ``e`` is a lock conflict (to be retried), not a fact about the schema."""
+    return "locked" in str(e).lower()
+
+
+@functools.cache
+def _expected_schema(applied: int) -> dict[str, frozenset[str]]:
+    """The tables and columns after the first ``applied`` migrations (built in memory)."""
+    db = Database(memory=True)
+    stop = MIGRATION_NAMES[applied] if applied < len(MIGRATION_NAMES) else None
+    migrations.apply(db, stop_before=stop)
+    return _schema(db.conn)
+
+
+def _check_schema(conn: sqlite3.Connection, where: str, applied: list[str]) -> None:
+    """Refuse an agentcore file whose migrations or tables are not what its recorded migrations made.
+
+    Raises:
+        DamagedDatabase: migrations recorded out of order (half-applied), or a table, view or column missing.
+    """
+    if list(MIGRATION_NAMES[: len(applied)]) != applied:
+        raise DamagedDatabase(
+            f"{where} is a damaged agentcore database: its recorded migrations ({', '.join(applied)}) are not "
+            "applied in order (a migration was half-applied or removed); nothing was changed. Restore it from a "
+            "copy, or export what is readable with another tool."
+        )
+    actual = _schema(conn)
+    for table, columns in _expected_schema(len(applied)).items():
+        missing = sorted(columns - actual.get(table, frozenset()))
+        if table not in actual or missing:
+            what = f"table {table!r} is missing" if table not in actual else f"{table!r} lacks columns {missing}"
+            raise DamagedDatabase(
+                f"{where} is a damaged agentcore database: {what}; nothing was changed. Restore it from a copy."
+            )
 
 
 def inspect_file(path: Path) -> FileCheck | None:
@@ -268,9 +338,9 @@ def classify(conn: sqlite3.Connection, where: str) -> FileCheck:
     except sqlite3.DatabaseError as e:
         if not _is_not_a_database(e):
             raise
-        raise NotAnAgentcoreDatabase(
-            f"{where} looks like SQLite but cannot be read ({e}); nothing was changed. "
-            "Pass the path of an agentcore database or of a new file."
+        raise DamagedDatabase(
+            f"{where} is damaged: it looks like SQLite but cannot be read ({e}); nothing was changed. "
+            "Restore it from a copy, or pass the path of an agentcore database or of a new file."
         ) from None
 
 
@@ -286,3 +356,4 @@ def migrate(db: Database) -> None:
     """Apply pending migrations and set ``user_version``; the caller holds a write transaction."""
     migrations.apply(db)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")

@@ -180,8 +180,10 @@ class SQLiteEventStore:
         run_id: str | None = None,
         created: datetime | None = None,
         events: Sequence[BaseEvent] = (),
+        artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> str:
-        """Add a run and return its id; ``events`` (seqs 1..) are written in the same transaction.
+        """Add a run and return its id; ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)``)
+        are written in the same transaction.
 
         Starting a run with its first event (``RunStarted``) leaves no moment in which the run
         exists without it, whatever kills the process.
@@ -196,6 +198,8 @@ class SQLiteEventStore:
                     (run_id, task, when),
                 )
                 self._remember(run_id, 0, RunState())
+                if artifacts:
+                    self.artifacts.put_many_in(conn, artifacts)
                 if events:
                     self._append_in(conn, run_id, events, 0)
         except sqlite3.IntegrityError:
