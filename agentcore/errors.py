@@ -15,7 +15,8 @@ Every error agentcore raises on purpose is an ``AgentcoreError``::
     │   ├── RunNotFound
     │   │   └── RunNotStarted        the run exists but recorded no event: start it with run(...)
     │   ├── ArtifactNotFound
-    │   ├── NotAnAgentcoreDatabase
+    │   ├── NotAnAgentcoreDatabase   another application's file (or not SQLite at all)
+    │   │   └── DamagedDatabase      an agentcore file with missing tables/columns or half-applied migrations
     │   ├── SchemaTooNew
     │   └── StorageUnavailable       disk full, read-only file, I/O error
     ├── ModelError                   talking to an LLM

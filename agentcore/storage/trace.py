@@ -437,9 +437,8 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
         target = run_id
     else:
         original = trace.run.get("id") or (trace.events[0].run_id if trace.events else None)
-        usable = isinstance(original, str) and original and original not in RESERVED_RUN_IDS
-        target = original if usable and not _run_exists(store, original) else ""  # type: ignore[arg-type]
-        target = target or new_run_id()
+        usable = isinstance(original, str) and bool(original) and original not in RESERVED_RUN_IDS
+        target = str(original) if usable and not _run_exists(store, str(original)) else new_run_id()
     events = _retarget(trace.events, target)
     arts = [(a.data, a.media_type) for a in trace.artifacts.values()]
     arts.append((import_mark(target), IMPORT_MARK_MEDIA_TYPE))
