@@ -96,11 +96,23 @@ def _print_result(result: RunResult, db: str, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+REPLY_PREVIEW_CHARS = 20_000
+"""``ask``/``resume``/``answer`` print at most this many characters of a reply (the rest stays in the store)."""
+
+
 def _print_text(result: RunResult, cited: list[dict], db: str, answer_cmd: str) -> None:
     state, rid = result.state, result.run_id
     if result.status == "succeeded":
         err_console.print("\n[bold]Answer[/bold]")
-        console.print(result.reply or "", markup=False)
+        reply = result.reply or ""
+        console.print(reply[:REPLY_PREVIEW_CHARS], markup=False)
+        if len(reply) > REPLY_PREVIEW_CHARS:
+            whole = _cmd("agentcore", "state", rid, *_db_args(db))
+            err_console.print(
+                f"[the reply has {len(reply)} characters; the first {REPLY_PREVIEW_CHARS} are shown. All of it is "
+                f"stored: {whole} (field \"reply\"), or run with --json]",
+                markup=False,
+            )
     elif result.status == "waiting_for_user":
         err_console.print("\n[bold yellow]The agent asks:[/bold yellow]")
         console.print(result.reason or "", markup=False)

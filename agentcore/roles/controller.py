@@ -319,7 +319,18 @@ def _check_name(name: str, tool_names: Sequence[str]) -> None:
         )
 
 
+MAX_TOOL_CALLS_PER_DECISION = 16
+"""The most tool calls one controller answer may make; an answer with more is refused back to the model
+(with the reason, as any invalid answer), so one completion cannot fan out into unbounded work."""
+
+
 def _from_calls(raw_calls: Sequence[tuple[str, str, Any]], tool_names: Sequence[str], thought: str | None) -> Decision:
+    if len(raw_calls) > MAX_TOOL_CALLS_PER_DECISION:
+        raise ModelOutputError(
+            f"{len(raw_calls)} tool calls in one answer; at most {MAX_TOOL_CALLS_PER_DECISION} are run per decision "
+            f"and none of these was run. Call the {MAX_TOOL_CALLS_PER_DECISION} most useful now; you can call more "
+            "in your next turn"
+        )
     calls = []
     for call_id, name, raw_args in raw_calls:
         _check_name(name, tool_names)

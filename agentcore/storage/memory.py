@@ -124,7 +124,9 @@ class MemoryEventStore:
             new_id = new_run_id or base.new_run_id()
             if new_id in self._runs:
                 raise ConcurrencyError(f"run {new_id!r} already exists")
-            inherited = [decode_event(body) for seq, body in self._chain(run_id) if seq <= at_seq]
+            chain = [decode_event(body) for _, body in self._chain(run_id)]
+            base.check_fork_point(run_id, [(e.seq, e.type, e.caused_by) for e in chain], at_seq)
+            inherited = [e for e in chain if e.seq <= at_seq]
             self._runs[new_id] = RunInfo(
                 id=new_id,
                 task=info.task,

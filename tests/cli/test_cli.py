@@ -285,8 +285,8 @@ def test_fork_then_resume_finishes_the_fork(made: Made, private_db: Path) -> Non
 
 
 def test_fork_text_output(made: Made, private_db: Path) -> None:
-    result = invoke("fork", made.run_id, "--at", "3", "--db", private_db)
-    assert result.stderr.startswith(f"forked {made.run_id} at seq 3: new run")
+    result = invoke("fork", made.run_id, "--at", "4", "--db", private_db)
+    assert result.stderr.startswith(f"forked {made.run_id} at seq 4: new run")
     with SQLiteEventStore(private_db) as s:
         assert s.run(result.stdout.strip()).parent_run_id == made.run_id  # stdout: the new id alone
 
@@ -447,8 +447,8 @@ def test_offline_flag_wins_over_a_configured_model_server(
 
 def test_last_names_the_newest_run(made: Made, private_db: Path) -> None:
     assert invoke_json("state", "last", "--db", private_db)["run_id"] == made.run_id
-    fork = invoke_json("fork", "last", "--at", "3", "--db", private_db)["run_id"]
-    assert invoke_json("events", "last", "--db", private_db)[-1]["seq"] == 3  # the fork is newest now
+    fork = invoke_json("fork", "last", "--at", "4", "--db", private_db)["run_id"]
+    assert invoke_json("events", "last", "--db", private_db)[-1]["seq"] == 4  # the fork is newest now
     assert invoke_json("runs", "--db", private_db)[-1]["id"] == fork
 
 

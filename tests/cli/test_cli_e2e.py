@@ -230,3 +230,19 @@ def test_ask_with_json_modes_for_servers_without_tool_calling(tmp_path: Path) ->
         [info] = store.runs()
         modes = [e.response.get("structured_mode") for e in store.read(info.id) if e.type == "llm_called"]
     assert modes == ["json_decision", "json_object", "json_decision"]
+
+
+def test_a_huge_reply_is_shown_as_a_bounded_preview_that_says_where_the_rest_is(tmp_path: Path) -> None:
+    from agentcore.cli.commands import REPLY_PREVIEW_CHARS
+
+    huge = "".join(f"line {i} of a very long answer\n" for i in range(250_000))  # ~7.5 MB
+    repo = make_go_repo(tmp_path / "repo")
+    db = tmp_path / "huge.db"
+    with OpenAIServer(handler=lambda body: text(huge)) as server:
+        proc = run_cli(server, "ask", "say a lot", "--repo", repo, "--db", db, "--model", MODEL, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with SQLiteEventStore(db) as store:
+        reply = store.state_at(store.runs()[-1].id).reply or ""
+    assert reply.strip() == huge.strip()  # nothing of it was lost
+    assert huge[:REPLY_PREVIEW_CHARS] in proc.stdout and len(proc.stdout) < REPLY_PREVIEW_CHARS + 5000
+    assert f"the reply has {len(reply)} characters" in proc.stderr and "agentcore state" in proc.stderr

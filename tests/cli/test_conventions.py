@@ -106,7 +106,7 @@ def test_answers_and_data_on_stdout_progress_and_hints_on_stderr(db: Path) -> No
     rid = only_run(db)
     events = run("events", rid, "--db", db)
     assert "run_started" in events.stdout and events.stderr == ""
-    forked = run("fork", rid, "--at", "3", "--db", db)
+    forked = run("fork", rid, "--at", "4", "--db", db)
     assert forked.stdout.strip().startswith("run_") and "forked" in forked.stderr
     imported_id = forked.stdout.strip()
     assert run_json("state", imported_id, "--db", db)["run_id"] == imported_id  # stdout is just the id
@@ -223,7 +223,7 @@ def test_a_closed_pipe_while_printing_a_table_ends_quietly(db: Path) -> None:
     rid = only_run(db)
     with SQLiteEventStore(db) as s:
         for _ in range(150):
-            s.fork(rid, 3)
+            s.fork(rid, 4)
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentcore", "runs", "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(),
@@ -241,7 +241,7 @@ def test_a_closed_pipe_while_printing_a_table_ends_quietly(db: Path) -> None:
 
 
 def test_state_of_a_fork_shows_the_forks_id(db: Path) -> None:
-    fork = run_json("fork", "last", "--at", "3", "--db", db)["run_id"]
+    fork = run_json("fork", "last", "--at", "4", "--db", db)["run_id"]
     assert run_json("state", fork, "--db", db)["run_id"] == fork
     assert run_json("state", fork, "--at", "2", "--db", db)["run_id"] == fork
 

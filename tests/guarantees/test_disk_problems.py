@@ -355,3 +355,20 @@ def test_random_bytes_in_the_middle_never_escape_as_raw_errors_or_change_the_fil
         print(f"seed {seed}: {type(e).__name__}: {e}")
     assert fingerprint(bad) == before
     shutil.rmtree(bad.parent)
+
+
+def test_a_read_only_directory_is_named_as_the_directory_not_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with SQLiteEventStore(data / "runs.db") as store:
+        store.create_run("t", run_id="r")
+    before = fingerprint(data / "runs.db")
+    with immutable(data) as done:
+        assert done, "chattr +i is not possible here"
+        with pytest.raises(StorageUnavailable) as err:
+            SQLiteEventStore(data / "runs.db")
+        assert f"the directory {data} is read-only" in str(err.value) and "file" in str(err.value)
+    assert fingerprint(data / "runs.db") == before
+    with immutable(data / "runs.db") as done, pytest.raises(StorageUnavailable, match=r"the file .*runs.db is read-only"):
+        with SQLiteEventStore(data / "runs.db") as store:  # the file itself (SQLite opens it read-only): named as the file
+            store.create_run("t2")

@@ -16,6 +16,7 @@ halves the tail latency of many processes writing one file (see benchmarks/READM
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -66,13 +67,33 @@ def is_busy(e: BaseException) -> bool:
     return isinstance(e, sqlite3.OperationalError) and error_name(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
+def _read_only_directory(where: str) -> bool:
+    if where == ":memory:":
+        return False
+    return not os.access(Path(where).absolute().parent, os.W_OK)
+
+
+def _what_is_read_only(where: str) -> str:
+    """Which is read-only: the database file, or the directory SQLite must create ``-wal``/``-shm`` in."""
+    if where == ":memory:":
+        return f"{where} is read-only"
+    file = Path(where)
+    file_ro = file.exists() and not os.access(file, os.W_OK)
+    if _read_only_directory(where) and not file_ro:
+        return (
+            f"the directory {file.absolute().parent} is read-only (the file {where} itself is writable, but SQLite "
+            f"must create {file.name}-wal and {file.name}-shm beside it)"
+        )
+    return f"the file {where} is read-only"
+
+
 def translate(e: sqlite3.Error, where: str, action: str) -> StoreError:
     """The agentcore error for a driver error raised while doing ``action`` on ``where``."""
     name = error_name(e)
-    if name.startswith("SQLITE_READONLY"):
+    if name.startswith("SQLITE_READONLY") or (name.startswith("SQLITE_CANTOPEN") and _read_only_directory(where)):
         return StorageUnavailable(
-            f"{where} is read-only, so agentcore could not {action}; nothing was written. "
-            "Open a writable copy, fix the file's permissions, or open the store without read_only=True."
+            f"{_what_is_read_only(where)}, so agentcore could not {action}; nothing was written. "
+            "Open a writable copy, fix the permissions, or open the store without read_only=True."
         )
     if name.startswith("SQLITE_FULL"):
         return StorageUnavailable(

@@ -487,6 +487,7 @@ class SQLiteEventStore:
             info, segments = self._chain(run_id, 0, at_seq)
             if not 1 <= at_seq <= info.last_seq:
                 raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
+            base.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
             # the fork's cached status follows the same rules as the fold (waiting_for_user included)
             status = self.state_at(run_id, at_seq).status
             snap = self._best_snapshot(run_id, at_seq, blob=False)
