@@ -79,7 +79,7 @@ def splits_batch(headers: Sequence[tuple[int, str, int | None]], at_seq: int) ->
     _, nxt, cause = headers[at_seq]
     if here == "llm_called":
         return True
-    return types.get(cause) == "decided" and nxt in ("tool_started", "run_finished")
+    return cause is not None and types.get(cause) == "decided" and nxt in ("tool_started", "run_finished")
 
 
 def fork_points(headers: Sequence[tuple[int, str, int | None]]) -> list[int]:
