@@ -195,8 +195,10 @@ def _concepts(payload: str) -> list[tuple[str, str]]:
 def _text_search(query: str, payload: str, ok: bool, error: str | None, max_citations: int) -> list[tuple[str, str]]:
     key = f"text:{query}"
     m = re.match(r"^(\d+) match", payload)
-    if not ok or not m:
-        return [(key, f"{query!r} does not appear anywhere in the files (text search)" + (f" ({error})" if error else "") + ".")]
+    if not ok:  # a failed search (a timeout, a refused pattern) is not "not found"
+        return [(key, f"The text search for {query!r} failed: {error or payload.strip()[:200]}")]
+    if not m:
+        return [(key, f"{query!r} does not appear anywhere in the files (text search).")]
     sites = [f"{s.group('path')}:{s.group('line')}" for s in map(_SITE.match, payload.splitlines()) if s]
     shown = sites[:max_citations]
     total = int(m.group(1))
@@ -211,10 +213,12 @@ def facts_for(
     err = str(error) if error else None
     if tool == "find_definition":
         symbol = str(args.get("symbol", ""))
-        found = _definition(symbol, payload, max_citations) if ok else [(f"definition:{symbol}", f"no definition of {symbol!r} found ({err})")]
+        failed = f"The search for a definition of {symbol!r} failed: {err}"
+        found = _definition(symbol, payload, max_citations) if ok else [(f"definition:{symbol}", failed)]
     elif tool == "find_references":
         symbol = str(args.get("symbol", ""))
-        found = _references(symbol, payload, max_citations) if ok else [(f"usages:{symbol}", f"no uses of {symbol!r} found ({err})")]
+        failed = f"The search for uses of {symbol!r} failed: {err}"
+        found = _references(symbol, payload, max_citations) if ok else [(f"usages:{symbol}", failed)]
     elif tool == "outline":
         found = _outline(str(args.get("path", "")), payload, ok, err)
     elif tool == "search_concepts":
