@@ -280,3 +280,45 @@ def test_rg_processes_are_killed_when_the_program_exits(tmp_path: Path) -> None:
     else:
         os.kill(pid, 9)
         pytest.fail("the rg process outlived the program that started it")
+
+
+# -- ignore rules: pathspec gives what ripgrep's own walker gives ------------------------------------------
+
+
+PARITY_TREES = [
+    {
+        ".gitignore": "*.log\n!keep.log\n/anchored.txt\ncache/\ndocs/**/draft.md\n\\#hash.txt\n*.tmp   \n[ab]x.txt\n",
+        "sub/.gitignore": "local.txt\n!*.log\n",
+        ".ignore": "from_dot_ignore.txt\n",
+        ".rgignore": "!from_dot_ignore.txt\nrg_only.md\n",
+        **dict.fromkeys(
+            "a.log keep.log sub/b.log anchored.txt sub/anchored.txt cache/x.txt sub/cache/y.txt sub/x/cache "
+            "docs/a/b/draft.md docs/draft.md docs/final.md sub/local.txt local.txt #hash.txt f.tmp ax.txt "
+            "cx.txt from_dot_ignore.txt rg_only.md sub/rg_only.md".split(),
+            "",
+        ),
+    },
+    {
+        ".gitignore": "build/\n*.o\n!important.o\n/top_only\n**/gen/**\n",
+        "src/.gitignore": "*.tmp\n!keep.tmp\n",
+        "src/deep/.ignore": "secret*\n",
+        **dict.fromkeys(
+            "build/a.c src/build/b.c x.o important.o src/y.o top_only src/top_only gen/g.c src/gen/h.c "
+            "src/a.tmp src/keep.tmp src/deep/secret.txt src/deep/public.txt src/deep/x.tmp README".split(),
+            "",
+        ),
+    },
+]
+
+
+@pytest.mark.parametrize("tree", PARITY_TREES, ids=["gitignore-features", "nested-and-dirs"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ignore_rules_match_ripgreps_own_walker(tmp_path: Path, tree: dict[str, str], engine: str) -> None:
+    for rel, text in tree.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    rg = subprocess.run(
+        ["rg", "--no-config", "--no-require-git", "--no-ignore-parent", "--no-ignore-global", "--files"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert tools_for(tmp_path, engine).list_files().files == tuple(sorted(rg.stdout.split()))

@@ -6,7 +6,8 @@ paths are given to ``rg --no-ignore`` in batches, run in the root directory the 
 descriptor on Linux, so a root replaced by a link is never entered). A file may still be swapped for a
 link between the walk and ripgrep's ``open``; so no text from ripgrep is returned as such: each file
 with matches is opened again beneath the root without following links, must be the same file (device
-and inode) the walk saw, and each matched line is read from it and must equal what ripgrep reported.
+and inode) the walk saw, and each matched line is read from it at the offset ripgrep gave and must
+equal what ripgrep reported; what is returned is what was read.
 What fails that check is dropped and counted in a warning.
 
 Every ``rg`` process is registered while it runs and killed when the program exits (for instance
@@ -25,16 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import NamedTuple
 
 from agentcore.errors import ToolError, ToolTimeout
 from agentcore.tools.code.paths import CodeRoot
 
 BINARY_SNIFF = 8192
 """A NUL byte in this many leading bytes makes a file binary."""
-_BLOCK = 1 << 20
-_ARG_BYTES = 200_000
-"""Paths per ``rg`` invocation, in bytes (well under the kernel's argument limits)."""
+_ARG_BYTES = 1_000_000
+"""Paths per ``rg`` invocation, in bytes (under the kernel's 2 MB limit for arguments and environment)."""
 _RG_FLAGS = ("--no-config", "--no-ignore", "--no-messages", "--json")
 
 _LIVE: set[subprocess.Popen[bytes]] = set()
@@ -83,16 +83,19 @@ def search(
     """
     args = [rg, *_RG_FLAGS, *(() if regex else ("--fixed-strings",)), "--", pattern]
     out = Verified(lines=[])
-    batches = list(_batches(files)) or [[]]
-    for batch in batches:
+    for batch in list(_batches(files)) or [[]]:
         by_arg = {os.fsencode("./" + c.rel): c for c in batch}
-        found: dict[bytes, list[tuple[int, bytes]]] = {}
+        found: dict[bytes, list[Hit]] = {}
+        binary: dict[bytes, int] = {}
 
-        def on_line(raw: bytes, found: dict[bytes, list[tuple[int, bytes]]] = found) -> None:
+        def on_line(raw: bytes, found: dict[bytes, list[Hit]] = found, binary: dict[bytes, int] = binary) -> None:
             msg = json.loads(raw)
-            if msg.get("type") == "match":
-                data = msg["data"]
-                found.setdefault(_rg_bytes(data["path"]), []).append((data["line_number"], _rg_bytes(data["lines"])))
+            kind, data = msg.get("type"), msg.get("data", {})
+            if kind == "match":
+                hit = Hit(data["line_number"], data["absolute_offset"], _rg_bytes(data["lines"]))
+                found.setdefault(_rg_bytes(data["path"]), []).append(hit)
+            elif kind == "end" and data.get("binary_offset") is not None:
+                binary[_rg_bytes(data["path"])] = data["binary_offset"]
 
         paths = list(by_arg) if batch else [b"-"]  # "-" (empty stdin) still checks the pattern
         code, stderr = run_rg([*args, *paths], root, deadline, timeout, on_line)
@@ -106,8 +109,16 @@ def search(
             if cand is None:
                 out.dropped += len(hits)
                 continue
-            _confirm(root, cand, hits, out)
+            _confirm(root, cand, hits, binary.get(arg), out)
     return out
+
+
+class Hit(NamedTuple):
+    """A matching line as ripgrep reported it: line number, byte offset of the line, the line's bytes."""
+
+    line: int
+    offset: int
+    raw: bytes
 
 
 def _batches(files: list[Candidate]) -> Iterator[list[Candidate]]:
@@ -124,61 +135,28 @@ def _batches(files: list[Candidate]) -> Iterator[list[Candidate]]:
         yield batch
 
 
-def _confirm(root: CodeRoot, cand: Candidate, hits: list[tuple[int, bytes]], out: Verified) -> None:
-    """Read the matched lines of ``cand`` back from the file itself; keep those equal to ripgrep's."""
+def _confirm(root: CodeRoot, cand: Candidate, hits: list[Hit], nul: int | None, out: Verified) -> None:
+    """Read each matched line back from the file itself (at its offset); keep those equal to ripgrep's.
+
+    As in the Python engine, a NUL byte in the first ``BINARY_SNIFF`` bytes makes the file binary (skipped)
+    and a later one ends the search of the file at the start of its line.
+    """
+    if nul is not None and nul < BINARY_SNIFF:
+        return
     f = root.open_expected(cand.rel, cand.dev, cand.ino)
     if f is None:
         out.dropped += len(hits)
         return
     with f:
-        if b"\0" in f.read(BINARY_SNIFF):
-            return  # binary: skipped, as the walk-based engines do
-        f.seek(0)
-        actual = read_lines_at(f, {line for line, _ in hits})
-    past_nul = 0 in actual
-    for line, raw in hits:
-        mine = actual.get(line)
-        if mine is not None and mine.rstrip(b"\r") == raw.rstrip(b"\r\n"):
-            out.lines.append((cand, line, mine))
-        elif mine is None and past_nul:
-            continue  # past a NUL byte: binary data ends the search of a file, as in the Python engine
-        else:
-            out.dropped += 1
-
-
-def read_lines_at(f: BinaryIO, wanted: set[int]) -> dict[int, bytes]:
-    """The lines numbered ``wanted`` (1-based, without line ending) read from ``f`` in 1 MB blocks.
-
-    Reading stops at the line holding the first NUL byte (binary data), and then key 0 maps to ``b"\\0"``.
-    """
-    last = max(wanted, default=0)
-    got: dict[int, bytes] = {}
-    lineno = 0
-    carry = b""
-    while lineno < last:
-        chunk = f.read(_BLOCK)
-        data = carry + chunk
-        if chunk:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            block, carry = data[:cut], data[cut:]
-        else:
-            block, carry = data, b""
-        lines = block.split(b"\n")
-        if block.endswith(b"\n") or not block:
-            lines.pop()
-        for raw in lines:
-            lineno += 1
-            if b"\0" in raw:
-                got[0] = b"\0"
-                return got
-            if lineno in wanted:
-                got[lineno] = raw
-        if not chunk:
-            break
-    return got
+        for hit in hits:
+            if nul is not None and hit.offset + len(hit.raw) > nul:
+                continue  # at or past binary data
+            f.seek(hit.offset)
+            mine = f.read(len(hit.raw))
+            if mine == hit.raw and b"\0" not in mine:
+                out.lines.append((cand, hit.line, mine))
+            else:
+                out.dropped += 1
 
 
 def _rg_bytes(obj: dict[str, str]) -> bytes:
