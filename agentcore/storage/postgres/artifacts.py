@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from agentcore.core.events import ArtifactRef
 from agentcore.errors import ArtifactNotFound, ConfigError
@@ -33,27 +34,32 @@ class PostgresArtifactStore(ArtifactMixin):
 
     def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
         """Store several ``(bytes, media_type)`` pairs in one transaction."""
+        items = list(items)
+        if not items:
+            return []
+        with self._db.transaction(f"store {len(items)} artifact(s)") as conn:
+            return self.put_many_in(conn, items)
+
+    def put_many_in(self, conn: Any, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
+        """``put_many`` inside a transaction the caller holds (it commits or rolls back)."""
         rows = []
         for data, media_type in items:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise ConfigError(f"put_many() takes (bytes, media_type) pairs, got {type(data).__name__}")
             raw = bytes(data)
             rows.append((artifact_id(raw), media_type, len(raw), raw))
-        if not rows:
-            return []
         refs = []
-        with self._db.transaction(f"store {len(rows)} artifact(s)") as conn:
-            for ident, media_type, size, raw in rows:
+        for ident, media_type, size, raw in rows:
+            got = conn.execute("SELECT media_type FROM artifacts WHERE id = %s", (ident,)).fetchone()
+            if got is None:
+                conn.execute(
+                    "INSERT INTO artifacts (id, media_type, size, content) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (ident, media_type, size, raw),
+                )
                 got = conn.execute("SELECT media_type FROM artifacts WHERE id = %s", (ident,)).fetchone()
-                if got is None:
-                    conn.execute(
-                        "INSERT INTO artifacts (id, media_type, size, content) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT (id) DO NOTHING",
-                        (ident, media_type, size, raw),
-                    )
-                    got = conn.execute("SELECT media_type FROM artifacts WHERE id = %s", (ident,)).fetchone()
-                assert got is not None
-                refs.append(ArtifactRef(id=ident, size=size, media_type=got[0]))
+            assert got is not None
+            refs.append(ArtifactRef(id=ident, size=size, media_type=got[0]))
         return refs
 
     def info(self, ident: str) -> ArtifactRef:

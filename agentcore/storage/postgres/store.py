@@ -125,15 +125,23 @@ class PostgresEventStore(QueueMixin):
         run_id: str | None = None,
         created: datetime | None = None,
         events: Sequence[BaseEvent] = (),
+        artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> str:
-        """Add a run and return its id; ``events`` (seqs 1..) are written in the same transaction."""
+        """Add a run and return its id; ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)``)
+        are written in the same transaction."""
         run_id = run_id or base.new_run_id()
         check_batch(run_id, events, 0)
-        self._insert_run(run_id, task, created, events)
+        self._insert_run(run_id, task, created, events, artifacts=artifacts)
         return run_id
 
     def _insert_run(
-        self, run_id: str, task: str, created: datetime | None, events: Sequence[BaseEvent], spec: str | None = None
+        self,
+        run_id: str,
+        task: str,
+        created: datetime | None,
+        events: Sequence[BaseEvent],
+        spec: str | None = None,
+        artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> None:
         when = (created or datetime.now().astimezone()).isoformat()
         try:
@@ -143,6 +151,8 @@ class PostgresEventStore(QueueMixin):
                     (run_id, task, when),
                 )
                 self._remember(run_id, 0, RunState())
+                if artifacts:
+                    self.artifacts.put_many_in(conn, artifacts)
                 if events:
                     self._append_in(conn, run_id, events, 0)
                 if spec is not None:
@@ -415,6 +425,7 @@ class PostgresEventStore(QueueMixin):
         info, chain = self._ancestry(run_id)
         if not 1 <= at_seq <= info.last_seq:
             raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
+        base.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
         status = self.state_at(run_id, at_seq).status
         snap = self._best_snapshot(chain, at_seq)
         snap_seq, snap_size = (snap[0], snap[3]) if snap is not None else (0, 0)
