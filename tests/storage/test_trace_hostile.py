@@ -274,6 +274,6 @@ def test_an_imported_run_needs_the_user_to_name_the_repository(tmp_path: Path) -
 def test_was_imported_follows_forks(tmp_path: Path) -> None:
     with SQLiteEventStore(tmp_path / "t.db") as store:
         imported = import_trace(store, exported(tmp_path))
-        fork = store.fork(imported, 2)
+        fork = store.fork(imported, 1)
         local = record(store, {"q": "r"}, run_id="local")
         assert was_imported(store, imported) and was_imported(store, fork) and not was_imported(store, local)
