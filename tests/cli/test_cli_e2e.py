@@ -235,7 +235,8 @@ def test_ask_with_json_modes_for_servers_without_tool_calling(tmp_path: Path) ->
 def test_a_huge_reply_is_shown_as_a_bounded_preview_that_says_where_the_rest_is(tmp_path: Path) -> None:
     from agentcore.cli.commands import REPLY_PREVIEW_CHARS
 
-    huge = "".join(f"line {i} of a very long answer\n" for i in range(250_000))  # ~7.5 MB
+    huge = "Nothing was found for that, so here is a long note instead.\n"  # a reply the validator accepts
+    huge += "".join(f"line {i} of a very long answer\n" for i in range(250_000))  # ~7.5 MB
     repo = make_go_repo(tmp_path / "repo")
     db = tmp_path / "huge.db"
     with OpenAIServer(handler=lambda body: text(huge)) as server:
