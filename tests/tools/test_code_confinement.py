@@ -9,7 +9,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -324,34 +323,3 @@ def test_ignore_rules_match_ripgreps_own_walker(tmp_path: Path, tree: dict[str, 
     )  # fmt: skip
     assert tools_for(tmp_path, engine).list_files().files == tuple(sorted(rg.stdout.split()))
 
-
-def test_sigint_to_agentcore_ask_while_rg_runs_leaves_no_rg_running(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    fake = tmp_path / "bin" / "rg"  # found on PATH by `ask`: a search that never ends by itself
-    fake.parent.mkdir()
-    fake.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 300\n")
-    fake.chmod(0o755)
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "a.py").write_text("class Cart:\n    pass\n")
-    env = dict(os.environ, PATH=f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    args = [sys.executable, "-m", "agentcore", "ask", "where is Cart defined", "--offline"]
-    args += ["--repo", str(tmp_path / "repo"), "--db", str(tmp_path / "x.db")]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for _ in range(600):
-        if pids.exists() and pids.read_text().strip():
-            break
-        threading.Event().wait(0.1)
-    pid = int(pids.read_text().split()[0])
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return  # dead, waiting to be reaped
-        threading.Event().wait(0.1)
-    os.kill(pid, 9)
-    pytest.fail("rg kept running after agentcore ask was interrupted")
