@@ -25,7 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentcore.models.base import ChatRequest, ChatResponse, canonical_json
+from agentcore.core.values import canonical_json
+from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore

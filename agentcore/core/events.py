@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, Valid
 
 from agentcore.core.patches import PatchOp
 from agentcore.core.plans import Plan
+from agentcore.core.values import FROZEN, Role, TokenUsage
 from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
 
 __all__ = (
@@ -52,17 +53,13 @@ __all__ = (
     "upcast",
 )
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-"""Events are immutable, reject unknown fields, and hold only finite floats (JSON has no NaN)."""
-
-Role = Literal["controller", "processor", "planner"]
 RunStatus = Literal["running", "waiting_for_user", "succeeded", "failed", "cancelled"]
 
 
 class ToolCall(BaseModel):
     """A tool call decided by the controller (or a plan step)."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     id: str
     """Call id, unique within the run; results are recorded in call-id order."""
     name: str
@@ -72,33 +69,17 @@ class ToolCall(BaseModel):
 class ArtifactRef(BaseModel):
     """A pointer to raw bytes in the artifact store."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     id: str
     """``sha256:<hex>`` of the bytes."""
     size: int = Field(ge=0)
     media_type: str = "application/octet-stream"
 
 
-class TokenUsage(BaseModel):
-    """Tokens used by one or more LLM calls."""
-
-    model_config = _FROZEN
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            total_tokens=self.total_tokens + other.total_tokens,
-        )
-
-
 class Decision(BaseModel):
     """What the controller chose: call tools, ask the user, or reply."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     kind: Literal["tool_calls", "ask_user", "reply"]
     tool_calls: tuple[ToolCall, ...] = ()
     question: str | None = None
@@ -110,7 +91,7 @@ class Decision(BaseModel):
 class BaseEvent(BaseModel):
     """Fields every event has."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     v: int = 1
     run_id: str
     seq: int = Field(ge=1)

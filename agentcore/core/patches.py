@@ -18,18 +18,17 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from agentcore.core.plans import FailurePolicy, RetryPolicy, Step, StepStatus
+from agentcore.core.values import FROZEN
 from agentcore.errors import PatchError
-
-_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class FactInput(BaseModel):
     """A fact as the processor states it; the state adds the ``seq`` that set it."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
 
     key: str = Field(min_length=1, max_length=500)
     """Stable name of the fact; a later fact with the same key supersedes this one."""
@@ -45,7 +44,7 @@ class FactInput(BaseModel):
 class QuestionInput(BaseModel):
     """An open question to track until it is answered."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
 
     id: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1)
@@ -54,7 +53,7 @@ class QuestionInput(BaseModel):
 class ReplacePlan(BaseModel):
     """Replace the plan; steps that already succeeded keep their status and result."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["replace_plan"] = "replace_plan"
     steps: tuple[Step, ...]
     on_failure: FailurePolicy | None = None
@@ -68,7 +67,7 @@ class ReplacePlan(BaseModel):
 class AppendKnownFacts(BaseModel):
     """Add facts (or supersede facts with the same key)."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["append_known_facts"] = "append_known_facts"
     facts: tuple[FactInput, ...] = Field(min_length=1)
 
@@ -76,7 +75,7 @@ class AppendKnownFacts(BaseModel):
 class AddOpenQuestions(BaseModel):
     """Add open questions; ids must be new."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["add_open_questions"] = "add_open_questions"
     questions: tuple[QuestionInput, ...] = Field(min_length=1)
 
@@ -84,7 +83,7 @@ class AddOpenQuestions(BaseModel):
 class AnswerQuestion(BaseModel):
     """Mark an open question answered."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["answer_question"] = "answer_question"
     id: str
     answer: str
@@ -93,7 +92,7 @@ class AnswerQuestion(BaseModel):
 class SetStepStatus(BaseModel):
     """Set the status of a plan step; a succeeded step cannot be changed."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["set_step_status"] = "set_step_status"
     step_id: str
     status: StepStatus
@@ -103,7 +102,7 @@ class SetStepStatus(BaseModel):
 class JsonPatch(BaseModel):
     """Raw RFC 6902 operations on the state's JSON document (the escape hatch)."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     op: Literal["json_patch"] = "json_patch"
     patch: tuple[dict[str, Any], ...]
 
@@ -117,7 +116,7 @@ PatchOp = Annotated[
 class StatePatch(BaseModel):
     """What the processor returns: a list of ops applied all together or not at all."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     ops: tuple[PatchOp, ...] = ()
 
 

@@ -13,8 +13,9 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
+from agentcore.core.values import FROZEN
 from agentcore.errors import PlanError
 
 FailurePolicy = Literal["abort", "skip_dependents", "continue"]
@@ -29,7 +30,7 @@ RETRYABLE_KINDS: tuple[str, ...] = ("rate_limit", "timeout", "server_error", "co
 class RetryPolicy(BaseModel):
     """How often a step (or call) is tried, and how long to wait between tries."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = FROZEN
 
     max_attempts: int = Field(default=3, ge=1, le=100)
     """Total tries, the first included."""
@@ -60,7 +61,7 @@ class RetryPolicy(BaseModel):
 class Step(BaseModel):
     """One unit of work in a plan."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = FROZEN
 
     id: str = Field(min_length=1, max_length=200)
     """Unique within the plan; other steps name it in ``after``."""
@@ -88,7 +89,7 @@ class Step(BaseModel):
 class Plan(BaseModel):
     """Steps plus the defaults that apply to all of them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = FROZEN
 
     steps: tuple[Step, ...] = ()
     on_failure: FailurePolicy = "skip_dependents"

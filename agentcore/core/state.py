@@ -11,9 +11,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentcore.core.events import ArtifactRef, RunStatus, TokenUsage, ToolCall
+from agentcore.core.events import ArtifactRef, RunStatus, ToolCall
 from agentcore.core.patches import FactInput
 from agentcore.core.plans import FailurePolicy, RetryPolicy, Step, StepStatus
+from agentcore.core.values import FROZEN, TokenUsage
 
 RECENT_WINDOW = 8
 """How many recent tool payloads the state keeps for the controller."""
@@ -21,7 +22,6 @@ RECENT_WINDOW = 8
 KEPT_STATUSES: tuple[StepStatus, ...] = ("succeeded", "running")
 """Statuses of steps that a new plan keeps as they are (finished or under way)."""
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class Fact(FactInput):
@@ -33,7 +33,7 @@ class Fact(FactInput):
 class Question(BaseModel):
     """An open (or answered) question."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     id: str
     text: str
     status: Literal["open", "answered"] = "open"
@@ -54,7 +54,7 @@ class StepState(Step):
 class RecentPayload(BaseModel):
     """A tool result the controller saw recently."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     call_id: str
     tool: str
     ok: bool

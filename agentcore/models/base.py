@@ -7,13 +7,12 @@ no server.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
 from agentcore.core.json_text import repair_text
+from agentcore.core.values import FROZEN, Role, TokenUsage, canonical_json, sha256_id
 
 __all__ = (
     "ChatMessage",
@@ -25,8 +24,6 @@ __all__ = (
     "StructuredMode",
     "ToolCallRequest",
     "ToolSpec",
-    "Usage",
-    "canonical_json",
     "request_digest",
 )
 
@@ -34,7 +31,7 @@ StructuredMode = Literal["native_tools", "json_decision", "json_schema", "json_o
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
 
 class ToolCallRequest(_Value):
@@ -81,32 +78,10 @@ class ToolSpec(_Value):
     """JSON schema of the arguments object."""
 
 
-class Usage(_Value):
-    """Token counts of one or more calls; add them with ``+`` (``sum()`` works too)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        if not isinstance(other, Usage):
-            return NotImplemented
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            total_tokens=self.total_tokens + other.total_tokens,
-        )
-
-    def __radd__(self, other: object) -> Usage:
-        if other == 0:  # sum() starts from 0
-            return self
-        return NotImplemented
-
-
 class ChatRequest(_Value):
     """Everything a chat model needs for one call; hashed by ``request_digest`` for replay."""
 
-    role: Literal["controller", "processor", "planner"]
+    role: Role
     """Which agentcore role is asking; recorded, not sent."""
     inputs: dict[str, JsonValue] = Field(default_factory=dict)
     """What the role put into the prompt, as structured JSON; recorded (and part of the digest),
@@ -136,7 +111,7 @@ class ChatResponse(_Value):
     content: str | None
     """The text (for schema requests: the JSON text, fences stripped; callers validate it)."""
     tool_calls: tuple[ToolCallRequest, ...] = ()
-    usage: Usage = Usage()
+    usage: TokenUsage = TokenUsage()
     model: str = ""
     finish_reason: str | None = None
     attempts: int = Field(default=1, ge=1)
@@ -151,19 +126,9 @@ class ChatResponse(_Value):
         return repair_text(value) if value is not None else None
 
 
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no spaces: equal values give equal text in every process.
-
-    Raises:
-        ValueError: ``obj`` holds NaN or infinity, which JSON cannot carry.
-    """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def request_digest(request: ChatRequest) -> str:
     """``"sha256:<hex>"`` of the canonical JSON of ``request``; the key of recorded responses."""
-    data = canonical_json(request.model_dump(mode="json")).encode("utf-8")
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return sha256_id(canonical_json(request.model_dump(mode="json")).encode("utf-8"))
 
 
 @runtime_checkable

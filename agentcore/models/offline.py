@@ -26,8 +26,9 @@ import json
 import re
 from typing import Any
 
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ModelOutputError
-from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, Usage
+from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
 from agentcore.models.offline_facts import facts_for, joined, strip_clip_marker
 from agentcore.models.offline_prompt import inputs_from_prompt
 from agentcore.models.offline_question import Intent, classify
@@ -168,7 +169,7 @@ class OfflineCodeModel:
         return ChatResponse(
             content=json.dumps(obj, ensure_ascii=False),
             model=self.name,
-            usage=Usage(),
+            usage=TokenUsage(),
             structured_mode="json_decision" if request.role == "controller" else "json_schema",
         )
 

@@ -29,9 +29,10 @@ import openai
 from pydantic import SecretStr
 
 from agentcore.core.plans import RetryPolicy
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
-from agentcore.models.base import ChatRequest, ChatResponse, StructuredMode, ToolCallRequest, Usage
+from agentcore.models.base import ChatRequest, ChatResponse, StructuredMode, ToolCallRequest
 
 __all__ = ("ALLOW_REAL_REQUESTS", "OpenAIChatModel")
 
@@ -368,7 +369,7 @@ class OpenAIChatModel:
         return ChatResponse(
             content=content,
             tool_calls=tuple(ToolCallRequest(id=i, name=n, arguments=a) for i, n, a in calls),
-            usage=Usage(**parsed.usage),
+            usage=TokenUsage(**parsed.usage),
             model=self.redact(parsed.model) or self.model,
             finish_reason=self.redact(parsed.finish_reason) if parsed.finish_reason is not None else None,
             attempts=attempts,

@@ -18,17 +18,18 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ModelError
-from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, Usage
+from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
 
 __all__ = ("FunctionChatModel", "ScriptedChatModel", "call", "calls", "respond_json", "say")
 
 ScriptItem: TypeAlias = "ChatResponse | Callable[[ChatRequest], ChatResponse | Awaitable[ChatResponse]] | BaseException"
 
 
-def say(text: str, usage: Usage | None = None) -> ChatResponse:
+def say(text: str, usage: TokenUsage | None = None) -> ChatResponse:
     """A plain text answer."""
-    return ChatResponse(content=text, usage=usage or Usage(), finish_reason="stop")
+    return ChatResponse(content=text, usage=usage or TokenUsage(), finish_reason="stop")
 
 
 def call(name: str, /, **arguments: Any) -> ChatResponse:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agentcore.core.events import Event, LLMCalled, RunFinished, ToolCall, ToolFinished, ToolStarted
 from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch
-from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, Usage, request_digest
+from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
 from agentcore.storage.trace import Trace, read_trace
 from agentcore.tools.base import Tool, ToolResult
 from agentcore.tools.runner import ToolRunner
@@ -54,7 +54,7 @@ def _response_of(event: LLMCalled) -> ChatResponse | None:
     body = {k: v for k, v in event.response.items() if k in ChatResponse.model_fields and k != "usage"}
     body.setdefault("content", None)
     body["tool_calls"] = tuple(ToolCallRequest(**c) for c in body.get("tool_calls") or ())
-    return ChatResponse(**body, usage=Usage(**event.usage.model_dump()))
+    return ChatResponse(**body, usage=event.usage)
 
 
 class RecordedModels:

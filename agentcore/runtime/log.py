@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
 from agentcore.core.fold import RunState, apply
+from agentcore.core.values import canonical_json
 from agentcore.models.base import ChatRequest, ChatResponse, request_digest
 from agentcore.models.prices import PriceFn
 from agentcore.roles.processor import PatchRefused, ProcessorOutcome, rejected_ops
 from agentcore.roles.turn import Attempt
-from agentcore.storage.artifacts import JSON, canonical_json
+from agentcore.storage.artifacts import JSON
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunLog", "utc_now")
@@ -112,7 +113,7 @@ class RunLog:
         usage = TokenUsage()
         if response is not None:
             body = response.model_dump(mode="json", exclude={"usage"})
-            usage = TokenUsage(**response.usage.model_dump())
+            usage = response.usage
         cost = self.price(model, usage, None) if self.price is not None and response is not None else None
         return self.add(
             LLMCalled,

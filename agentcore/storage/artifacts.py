@@ -6,27 +6,17 @@ events point at it. Events carry only an ``ArtifactRef`` (id, size, media type).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.values import canonical_json, sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 BYTES = "application/octet-stream"
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no spaces: equal values give equal bytes (and ids)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def artifact_id(data: bytes) -> str:
-    """The id of these bytes: ``sha256:<hex>``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def check_id(ident: str) -> str:
@@ -133,7 +123,7 @@ class MemoryArtifactStore(ArtifactMixin):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ConfigError(f"put() takes bytes, got {type(data).__name__}; use put_text or put_json")
         data = bytes(data)
-        ident = artifact_id(data)
+        ident = sha256_id(data)
         if ident not in self._data:
             self._data[ident] = (data, media_type)
         stored_type = self._data[ident][1]

@@ -32,8 +32,8 @@ from typing import Any
 
 from agentcore.core.events import BaseEvent, Event, LLMCalled, StepSucceeded, ToolFinished, decode_event
 from agentcore.core.fold import fold
+from agentcore.core.values import sha256_id
 from agentcore.errors import AgentcoreError, ConfigError, EventError, TraceError
-from agentcore.storage.artifacts import artifact_id
 from agentcore.storage.base import EventStore, RunInfo, new_run_id
 from agentcore.storage.sqlite.store import SQLiteEventStore
 
@@ -321,9 +321,9 @@ def _decode_artifact(obj: dict[str, Any], number: int, where: str) -> TraceArtif
             raise TraceError(f"{where} line {number}: artifact {ident} is not valid base64 ({e})") from None
     else:
         raise TraceError(f"{where} line {number}: artifact {ident} has unknown encoding {encoding!r}")
-    if artifact_id(raw) != ident:
+    if sha256_id(raw) != ident:
         raise TraceError(
-            f"{where} line {number}: artifact {ident} does not match its bytes (sha256 is {artifact_id(raw)}); "
+            f"{where} line {number}: artifact {ident} does not match its bytes (sha256 is {sha256_id(raw)}); "
             "the file was edited or damaged"
         )
     if obj.get("size") != len(raw):
@@ -467,7 +467,7 @@ def was_imported(store: EventStore, run_id: str) -> bool:
     current: str | None = run_id
     while current is not None and current not in seen:
         seen.add(current)
-        if store.artifacts.exists(artifact_id(import_mark(current))):
+        if store.artifacts.exists(sha256_id(import_mark(current))):
             return True
         current = store.run(current).parent_run_id
     return False

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ToolError
-from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, Usage
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, calls, respond_json, say
 from agentcore.replay.replayer import AgentFactory, ReplayReport, replay_trace
 from agentcore.storage.base import EventStore
@@ -43,8 +44,8 @@ __all__ = (
     "ticking_clock",
 )
 
-CONTROLLER_USAGE = Usage(prompt_tokens=100, completion_tokens=10, total_tokens=110)
-PROCESSOR_USAGE = Usage(prompt_tokens=50, completion_tokens=20, total_tokens=70)
+CONTROLLER_USAGE = TokenUsage(prompt_tokens=100, completion_tokens=10, total_tokens=110)
+PROCESSOR_USAGE = TokenUsage(prompt_tokens=50, completion_tokens=20, total_tokens=70)
 
 
 def assert_replays(

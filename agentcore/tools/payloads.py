@@ -26,8 +26,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.values import canonical_json
 from agentcore.errors import ConfigError
-from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore, canonical_json
+from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore
 
 PAYLOAD_NOTE_CHARS = 300
 """Most characters a payload may use beyond ``payload_chars`` for its note (what was left out, where)."""
@@ -73,7 +74,11 @@ def store_output(value: Any, artifacts: ArtifactStore) -> StoredOutput:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return StoredOutput(value, artifacts.put(bytes(value), BYTES), None, None)
     jsonable = to_jsonable_python(value, serialize_unknown=True)
-    text = canonical_json(jsonable)
+    try:
+        text = canonical_json(jsonable)
+    except ValueError:  # NaN or infinity inside: not JSON, so the value's text is what is kept
+        shown = str(value)
+        return StoredOutput(value, artifacts.put(shown.encode("utf-8"), TEXT), shown, None)
     ref = artifacts.put(text.encode("utf-8"), JSON)
     return StoredOutput(value, ref, text, jsonable if isinstance(jsonable, list) else None)
 

@@ -23,6 +23,7 @@ import pydantic
 import pytest
 
 import agentcore.models.openai as llm
+from agentcore.core.values import TokenUsage, canonical_json
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import (
@@ -31,8 +32,6 @@ from agentcore.models.base import (
     ChatResponse,
     ToolCallRequest,
     ToolSpec,
-    Usage,
-    canonical_json,
     request_digest,
 )
 from agentcore.models.openai import OpenAIChatModel
@@ -521,9 +520,9 @@ def test_usage_is_read_and_missing_usage_is_zero(openai_server: OpenAIServer, sl
         text("a", usage={"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}), text("b", usage=None)
     )
     first, second = model.complete_sync(text_request()), model.complete_sync(text_request())
-    assert first.usage == Usage(prompt_tokens=100, completion_tokens=20, total_tokens=120)
-    assert second.usage == Usage()
-    assert sum([first.usage, first.usage]) == Usage(prompt_tokens=200, completion_tokens=40, total_tokens=240)
+    assert first.usage == TokenUsage(prompt_tokens=100, completion_tokens=20, total_tokens=120)
+    assert second.usage == TokenUsage()
+    assert sum([first.usage, first.usage]) == TokenUsage(prompt_tokens=200, completion_tokens=40, total_tokens=240)
 
 
 def test_key_reaches_server_but_nothing_else(openai_server: OpenAIServer, sleeps: Sleeps) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from agentcore.cli.commands import cli
 from agentcore.core.events import LLMCalled, RunFinished, TokenUsage, decode_event
 from agentcore.errors import ConfigError
-from agentcore.models.base import ChatResponse, Usage
+from agentcore.models.base import ChatResponse
 from agentcore.models.prices import ModelPrice, known_price, parse_prices, price_of, pricer
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, respond_json, say
 from agentcore.runtime.agent import Agent
@@ -72,7 +72,7 @@ def test_bad_prices_are_refused(table: Any, message: str) -> None:
 
 
 def looping_agent(store: SQLiteEventStore, **options: Any) -> tuple[Agent, FunctionChatModel]:
-    usage = Usage(prompt_tokens=400_000, completion_tokens=100_000, total_tokens=500_000)
+    usage = TokenUsage(prompt_tokens=400_000, completion_tokens=100_000, total_tokens=500_000)
     controller = FunctionChatModel(
         lambda request: ChatResponse(content=None, tool_calls=call("lookup", name="x").tool_calls, usage=usage),
         name="gpt-4o-mini",

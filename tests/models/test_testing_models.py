@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ModelError, ModelUnavailable
-from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse, Usage
+from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, calls, respond_json, say
 
 
@@ -21,7 +22,7 @@ def ask(model: ChatModel, req: ChatRequest) -> ChatResponse:
 
 
 def test_helpers_build_the_expected_responses() -> None:
-    usage = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+    usage = TokenUsage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
     assert say("done", usage=usage) == ChatResponse(content="done", usage=usage, finish_reason="stop")
     one = call("search", q="x", limit=2)
     assert [(c.id, c.name, json.loads(c.arguments)) for c in one.tool_calls] == [

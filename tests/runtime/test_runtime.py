@@ -11,8 +11,9 @@ import pytest
 
 from agentcore.core.events import Event, LLMCalled, PatchRejected, RunFinished, RunStarted, ToolFinished, ToolStarted
 from agentcore.core.fold import fold
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelRequestError, ModelUnavailable, StorageUnavailable
-from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, Usage, request_digest
+from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, request_digest
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, respond_json, say
 from agentcore.runtime.agent import Agent, idempotency_key
 from agentcore.storage.base import EventStore
@@ -120,7 +121,7 @@ def test_a_run_records_each_step_in_one_batch(store: EventStore, monkeypatch: py
 
 
 def test_llm_calls_are_recorded_with_their_request(store: EventStore) -> None:
-    usage = Usage(prompt_tokens=100, completion_tokens=5, total_tokens=105)
+    usage = TokenUsage(prompt_tokens=100, completion_tokens=5, total_tokens=105)
     controller = ScriptedChatModel([say("nothing to do", usage=usage)])
     result = Agent(controller, store=store).run_sync("Say hi")
     llm = events_of(store, result.run_id, LLMCalled)[0]
@@ -259,7 +260,7 @@ def test_max_steps_ends_the_run_with_the_reason(store: EventStore) -> None:
 
 
 def test_max_tokens_ends_the_run_with_the_reason(store: EventStore) -> None:
-    usage = Usage(prompt_tokens=400, completion_tokens=100, total_tokens=500)
+    usage = TokenUsage(prompt_tokens=400, completion_tokens=100, total_tokens=500)
     controller = FunctionChatModel(
         lambda request: ChatResponse(content=None, tool_calls=call("grep", pattern="x").tool_calls, usage=usage)
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from agentcore.core.values import canonical_json, sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
-from agentcore.storage.artifacts import BYTES, JSON, TEXT, artifact_id, canonical_json
+from agentcore.storage.artifacts import BYTES, JSON, TEXT
 from agentcore.storage.base import EventStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
 
@@ -21,7 +22,7 @@ def test_put_and_get_bytes(store: EventStore) -> None:
     arts = store.artifacts
     data = b"\x00\x01raw tool output\xff"
     ref = arts.put(data)
-    assert ref.id == "sha256:" + hashlib.sha256(data).hexdigest() == artifact_id(data)
+    assert ref.id == "sha256:" + hashlib.sha256(data).hexdigest() == sha256_id(data)
     assert (ref.size, ref.media_type) == (len(data), BYTES)
     assert arts.get(ref.id) == data
     assert arts.info(ref.id) == ref
@@ -95,7 +96,7 @@ def test_a_50_mb_output(db_path: Path) -> None:
     data = os.urandom(1 << 20) * 50  # 50 MiB; repeating keeps it quick to build
     with SQLiteEventStore(db_path) as s:
         ref = s.artifacts.put(data, "text/plain")
-        assert ref.size == len(data) and ref.id == artifact_id(data)
+        assert ref.size == len(data) and ref.id == sha256_id(data)
         assert s.artifacts.info(ref.id) == ref
         middle = 25 * (1 << 20) + 12_345
         assert s.artifacts.read(ref.id, middle, 4096) == data[middle : middle + 4096]

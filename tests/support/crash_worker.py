@@ -42,8 +42,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agentcore.core.plans import Plan, RetryPolicy, Step
+from agentcore.core.values import TokenUsage
 from agentcore.errors import ConcurrencyError, RunNotFound
-from agentcore.models.base import ChatRequest, ChatResponse, Usage
+from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.models.scripted import FunctionChatModel, calls, respond_json, say
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.plan_runner import PlanRunner
@@ -55,7 +56,7 @@ DECISIONS = 6
 """Controller decisions of the agent run before its reply (two tool calls each)."""
 WORK_S = {"agent": 0.004, "plan": 0.015}
 """How long the ``record`` tool works after its side effect, per mode."""
-USAGE = Usage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
+USAGE = TokenUsage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
 
 PLAN = Plan(
     steps=(

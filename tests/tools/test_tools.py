@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from agentcore.core.events import ArtifactRef, ToolCall, ToolFinished
+from agentcore.core.values import sha256_id
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
-from agentcore.storage.artifacts import JSON, TEXT, ArtifactStore, MemoryArtifactStore, artifact_id
+from agentcore.storage.artifacts import JSON, TEXT, ArtifactStore, MemoryArtifactStore
 from agentcore.tools.base import Tool, ToolContext, ToolResult, tool
 from agentcore.tools.builtin import read_artifact
 from agentcore.tools.payloads import PAYLOAD_NOTE_CHARS, bound_text, list_payload, natural_key
 from agentcore.tools.runner import ToolRunner
 
-ID = artifact_id(b"x")
+ID = sha256_id(b"x")
 REF = ArtifactRef(id=ID, size=1)
 
 
@@ -229,6 +230,21 @@ def test_results_store_the_raw_output_by_type(artifacts: ArtifactStore) -> None:
     assert model.artifact is not None and json.loads(artifacts.read(model.artifact.id)) == {"start": 3, "end": 10}
     nothing = run(runner, "out", kind="none")
     assert nothing.ok and nothing.artifact is None and nothing.payload == "(no output)"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_an_output_json_cannot_hold_is_stored_as_its_text(artifacts: ArtifactStore, value: float) -> None:
+    @tool
+    def measure() -> object:
+        """Return a measurement that is not a JSON number."""
+        return {"ratio": value, "items": [1, value]}
+
+    result = run(ToolRunner([measure], artifacts), "measure")
+    expected = str({"ratio": value, "items": [1, value]})
+    assert result.ok and result.artifact is not None and result.artifact.media_type == TEXT
+    assert artifacts.read(result.artifact.id).decode() == expected and result.payload == expected
+    with pytest.raises(ValueError):
+        artifacts.put_json({"ratio": value})  # canonical JSON never writes NaN or Infinity
 
 
 def test_tool_error_is_a_message_other_exceptions_are_failures(artifacts: ArtifactStore) -> None:
@@ -580,7 +596,7 @@ def test_read_artifact_pages_to_the_end_without_splitting_characters(artifacts: 
         offset = end
     assert "".join(pages) == text
     assert -(-ref.size // 997) <= len(pages) <= -(-ref.size // 994)  # a page gives back at most 3 bytes
-    assert not artifacts.exists(artifact_id(pages[0].encode()))  # a page is not stored again
+    assert not artifacts.exists(sha256_id(pages[0].encode()))  # a page is not stored again
 
 
 def page_through(runner: ToolRunner, artifact: str, limit: int, offset: int = 0) -> list[tuple[int, int, str]]:
@@ -617,7 +633,7 @@ def test_read_artifact_with_a_limit_smaller_than_a_character_shows_each_characte
 def test_read_artifact_errors_are_messages_for_the_model(artifacts: ArtifactStore) -> None:
     ref = artifacts.put(b"abc", TEXT)
     runner = ToolRunner([], artifacts)
-    missing = run(runner, "read_artifact", id=artifact_id(b"nothing"))
+    missing = run(runner, "read_artifact", id=sha256_id(b"nothing"))
     assert missing.kind == "tool_error" and "pass an artifact id exactly as a tool result gave it" in missing.payload
     assert run(runner, "read_artifact", id="nonsense").kind == "tool_error"
     past = run(runner, "read_artifact", id=ref.id, offset=9)

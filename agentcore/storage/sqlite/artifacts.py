@@ -6,8 +6,9 @@ import sqlite3
 from collections.abc import Iterable
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.values import sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
-from agentcore.storage.artifacts import BYTES, ArtifactMixin, artifact_id, check_id
+from agentcore.storage.artifacts import BYTES, ArtifactMixin, check_id
 from agentcore.storage.sqlite.connection import SQLiteConnection
 
 
@@ -27,7 +28,7 @@ class SQLiteArtifactStore(ArtifactMixin):
         if not isinstance(media_type, str) or not media_type:
             raise ConfigError(f"media_type must be a non-empty string, got {media_type!r}")
         data = bytes(data)
-        ident = artifact_id(data)
+        ident = sha256_id(data)
         row = self._db.one("SELECT media_type FROM artifacts WHERE id = ?", (ident,))
         if row is None:
             with self._db.write(f"store artifact {ident} ({len(data)} bytes)") as conn:
@@ -53,7 +54,7 @@ class SQLiteArtifactStore(ArtifactMixin):
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise ConfigError(f"put_many() takes (bytes, media_type) pairs, got {type(data).__name__}")
             data = bytes(data)
-            rows.append((artifact_id(data), media_type, len(data), data))
+            rows.append((sha256_id(data), media_type, len(data), data))
         conn.executemany("INSERT OR IGNORE INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?)", rows)
         refs = []
         for ident, _, size, _ in rows:
