@@ -18,8 +18,6 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import jsonpatch
-
 from agentcore.core.events import (
     BaseEvent,
     Decided,
@@ -38,7 +36,7 @@ from agentcore.core.events import (
     UserMessaged,
     decode_event,
 )
-from agentcore.core.patches import apply_json_patch
+from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan
 from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, owned
 from agentcore.core.transaction import apply_patch, check_patch, compile_patch
@@ -242,4 +240,4 @@ def fold(events: Iterable[Event], start: RunState | None = None) -> RunState:
 
 def diff_states(a: RunState, b: RunState) -> list[dict[str, Any]]:
     """RFC 6902 operations that turn state ``a`` into state ``b``."""
-    return list(jsonpatch.make_patch(a.to_json(), b.to_json()).patch)
+    return json_diff(a.to_json(), b.to_json())

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jsonpatch
 from pydantic import BaseModel, ValidationError
 
+from agentcore.core.json_patch import apply_json_patch, json_diff, json_equal, json_pointer
 from agentcore.core.patches import (
     AddOpenQuestions,
     AnswerQuestion,
@@ -22,16 +22,10 @@ from agentcore.core.patches import (
     PatchOp,
     ReplacePlan,
     SetStepStatus,
-    apply_json_patch,
 )
 from agentcore.core.plans import validate_plan
 from agentcore.core.state import KEPT_STATUSES, Fact, Question, RunState, StepState
 from agentcore.errors import AgentcoreError, PatchError, PlanError
-
-
-def _ptr(*parts: str) -> str:
-    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
-
 
 _MISSING: Any = object()
 _FIELD = object()
@@ -56,7 +50,7 @@ class _Tx:
         self._undo.append((container, key, old))
         if self.record:
             op = "add" if old is _MISSING else "replace"
-            self.ops.append({"op": op, "path": _ptr(field, key), "value": value.model_dump(mode="json")})
+            self.ops.append({"op": op, "path": json_pointer(field, key), "value": value.model_dump(mode="json")})
 
     def set_field(self, field: str, value: Any) -> None:
         fields = self.state.__dict__
@@ -64,7 +58,7 @@ class _Tx:
         fields[field] = value
         if self.record:
             as_json = self.state.model_dump(mode="json", include={field})[field]
-            self.ops.append({"op": "replace", "path": _ptr(field), "value": as_json})
+            self.ops.append({"op": "replace", "path": json_pointer(field), "value": as_json})
 
     def rollback(self) -> None:
         fields = self.state.__dict__
@@ -84,9 +78,9 @@ def _op_path(op: BaseModel) -> str:
     if isinstance(op, AppendKnownFacts):
         return "/known_facts"
     if isinstance(op, (AddOpenQuestions, AnswerQuestion)):
-        return "/open_questions" + (_ptr(op.id) if isinstance(op, AnswerQuestion) else "")
+        return "/open_questions" + (json_pointer(op.id) if isinstance(op, AnswerQuestion) else "")
     if isinstance(op, SetStepStatus):
-        return _ptr("plan", op.step_id, "status")
+        return json_pointer("plan", op.step_id, "status")
     return ""
 
 
@@ -121,7 +115,7 @@ def _apply_facts(tx: _Tx, op: AppendKnownFacts, seq: int) -> None:
 def _apply_questions(tx: _Tx, op: AddOpenQuestions, seq: int) -> None:
     for q in op.questions:
         if q.id in tx.state.open_questions:
-            raise PatchError(f"question {q.id!r} already exists; choose a new id", path=_ptr("open_questions", q.id))
+            raise PatchError(f"question {q.id!r} already exists; choose a new id", path=json_pointer("open_questions", q.id))
         tx.set_item("open_questions", q.id, Question(id=q.id, text=q.text))
 
 
@@ -129,13 +123,13 @@ def _apply_answer(tx: _Tx, op: AnswerQuestion, seq: int) -> None:
     q = tx.state.open_questions.get(op.id)
     if q is None:
         known = ", ".join(sorted(tx.state.open_questions)) or "none"
-        raise PatchError(f"no question {op.id!r}; open questions: {known}", path=_ptr("open_questions", op.id))
+        raise PatchError(f"no question {op.id!r}; open questions: {known}", path=json_pointer("open_questions", op.id))
     tx.set_item("open_questions", op.id, q.model_copy(update={"status": "answered", "answer": op.answer}))
 
 
 def _apply_step_status(tx: _Tx, op: SetStepStatus, seq: int) -> None:
     step = tx.state.plan.get(op.step_id)
-    path = _ptr("plan", op.step_id, "status")
+    path = json_pointer("plan", op.step_id, "status")
     if step is None:
         known = ", ".join(tx.state.plan) or "none (the plan is empty)"
         raise PatchError(f"no step {op.step_id!r}; steps: {known}", path=path)
@@ -155,41 +149,44 @@ def _apply_step_status(tx: _Tx, op: SetStepStatus, seq: int) -> None:
 
 
 def _apply_raw(tx: _Tx, op: JsonPatch, seq: int) -> None:
-    # the escape hatch costs O(state): dump, patch, validate the whole result
-    doc = apply_json_patch(tx.state.to_json(), op.patch)
+    # the escape hatch costs O(state): dump, patch, validate the whole result. "Changed" is JSON
+    # equality (json_equal), never Python's ==, for which true == 1: replacing 1 by true changes the state
+    before = tx.state.to_json()
+    doc = apply_json_patch(before, op.patch)
     try:
         new = RunState.model_validate(doc)
     except ValidationError as e:
         first = e.errors()[0]
-        where = _ptr(*(str(part) for part in first["loc"]))
+        where = json_pointer(*(str(part) for part in first["loc"]))
         raise PatchError(f"the patched state is invalid: {first['msg']} at {where}", path=where) from None
-    changed = [name for name in RunState.model_fields if getattr(new, name) != getattr(tx.state, name)]
+    after = new.to_json()
+    changed = [name for name in RunState.model_fields if not json_equal(after[name], before[name])]
     if forbidden := [name for name in changed if name not in RAW_PATCH_FIELDS]:
         raise PatchError(
             f"a json_patch may change only {', '.join(RAW_PATCH_FIELDS)}; it tried to change "
             f"{', '.join(forbidden)}, which only the run's own events set",
-            path=_ptr(forbidden[0]),
+            path=json_pointer(forbidden[0]),
         )
     for sid, step in tx.state.plan.items():
-        if step.status in KEPT_STATUSES and new.plan.get(sid) != step:
+        if step.status in KEPT_STATUSES and not json_equal(after["plan"].get(sid), before["plan"][sid]):
             raise PatchError(
                 f"step {sid!r} is {step.status}: a patch cannot change or drop it (finished steps stay finished)",
-                path=_ptr("plan", sid),
+                path=json_pointer("plan", sid),
             )
-    _check_consistent(new, plan_changed=new.plan != tx.state.plan)
+    _check_consistent(new, plan_changed="plan" in changed)
     # facts this patch set carry its seq, as facts set by append_known_facts do
-    old_facts = tx.state.known_facts
+    old_facts = before["known_facts"]
     for key, f in new.known_facts.items():
-        if f.seq != seq and old_facts.get(key) != f:
+        if f.seq != seq and not json_equal(old_facts.get(key), after["known_facts"][key]):
             new.known_facts[key] = f.model_copy(update={"seq": seq})
+            changed.append("known_facts")
     record, tx.record = tx.record, False
-    for name in RunState.model_fields:
-        if getattr(new, name) != getattr(tx.state, name):
-            tx.set_field(name, getattr(new, name))
+    for name in dict.fromkeys(changed):
+        tx.set_field(name, getattr(new, name))
     tx.record = record
     if record:
         # the raw ops, then what validation added: defaults, coerced values, the facts' seq
-        tx.ops.extend([*op.patch, *jsonpatch.make_patch(doc, tx.state.to_json()).patch])
+        tx.ops.extend([*op.patch, *json_diff(doc, tx.state.to_json())])
 
 
 RAW_PATCH_FIELDS: tuple[str, ...] = ("known_facts", "open_questions", "plan", "on_failure", "retry", "max_parallel")
@@ -207,7 +204,7 @@ def _check_consistent(state: RunState, *, plan_changed: bool) -> None:
             if getattr(value, attr) != key:
                 raise PatchError(
                     f"{field} entry {key!r} has {attr} {getattr(value, attr)!r}: the key must equal the {attr}",
-                    path=_ptr(field, key),
+                    path=json_pointer(field, key),
                 )
     if not plan_changed:
         return

@@ -30,6 +30,7 @@ from typing import Any
 
 from agentcore.core.events import Event, LLMCalled, RunStarted, StatePatched, StepSucceeded, ToolFinished
 from agentcore.core.fold import RunState, apply, compile_patch, diff_states
+from agentcore.core.json_patch import json_diff
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
 from agentcore.inspection.dag import plan_layout
 from agentcore.inspection.provenance import EventIndex, link_row, next_link
@@ -57,32 +58,6 @@ def embed_json(value: Any) -> str:
     for raw, escaped in _JSON_ESCAPES.items():
         text = text.replace(raw, escaped)
     return text
-
-
-def _ptr(path: str, key: str | int) -> str:
-    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-
-
-def _json_diff(path: str, a: Any, b: Any) -> list[dict[str, Any]]:
-    """RFC 6902 from ``a`` to ``b``: per key for objects, a sliding window for lists, else replace."""
-    if a == b:
-        return []
-    if isinstance(a, dict) and isinstance(b, dict):
-        ops: list[dict[str, Any]] = [{"op": "remove", "path": _ptr(path, k)} for k in a if k not in b]
-        for k, v in b.items():
-            if k not in a:
-                ops.append({"op": "add", "path": _ptr(path, k), "value": v})
-            elif a[k] != v:
-                ops.extend(_json_diff(_ptr(path, k), a[k], v) if path == "" else [_replace(_ptr(path, k), v)])
-        return ops
-    if isinstance(a, list) and isinstance(b, list):
-        # windows such as the recent payloads drop items at the front and add at the end
-        for drop in range(len(a) + 1):
-            kept = len(a) - drop
-            if a[drop:] == b[:kept]:
-                ops = [{"op": "remove", "path": _ptr(path, 0)} for _ in range(drop)]
-                return ops + [{"op": "add", "path": _ptr(path, "-"), "value": v} for v in b[kept:]]
-    return [_replace(path, b)]
 
 
 def _replace(path: str, value: Any) -> dict[str, Any]:
@@ -119,7 +94,7 @@ def seq_diffs(events: list[Event]) -> list[list[dict[str, Any]]]:
                 raise AssertionError(f"{e.type} changed the facts; view.seq_diffs needs a full diff for it")
             ops = None
         now = _light(state)
-        out.append(ops if ops is not None else _json_diff("", prev, now))
+        out.append(ops if ops is not None else json_diff(prev, now))
         prev = now
     return out
 

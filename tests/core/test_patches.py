@@ -23,6 +23,7 @@ from agentcore.core.fold import (
     compile_patch,
     fold,
 )
+from agentcore.core.json_patch import json_equal
 from agentcore.core.patches import (
     PATCH_OP_ADAPTER,
     AddOpenQuestions,
@@ -37,7 +38,7 @@ from agentcore.core.patches import (
 )
 from agentcore.core.plans import Plan, Step, validate_plan
 from agentcore.errors import PatchError, PlanError
-from tests.support.strategies import event_logs, patch_ops
+from tests.support.strategies import event_logs, json_values, patch_ops
 
 AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -405,3 +406,49 @@ def plan_is_sound(state: RunState) -> bool:
     except PlanError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# JSON equality, not Python's: True == 1 in Python, never in a state
+
+
+_TWINS = [(1, True), (0, False), (True, 1), (False, 0), (1.0, True), ([1], [True]), ({"n": 0}, {"n": False})]
+
+
+@pytest.mark.parametrize(("old", "new"), _TWINS)
+def test_a_raw_replace_by_a_python_equal_value_still_changes_the_state(old: Any, new: Any) -> None:
+    state = fold([RunStarted(run_id="r", seq=1, at=AT, task="t",
+                             plan=Plan(steps=(Step(id="a", tool="t", arguments={"v": old}),)))])  # fmt: skip
+    ops = [JsonPatch(patch=({"op": "replace", "path": "/plan/a/arguments/v", "value": new},))]
+    compiled = compile_patch(state, ops, 2)
+    apply_patch(state, ops, 2)
+    assert json_equal(state.plan["a"].arguments["v"], new) and not json_equal(new, old)
+    assert any(op["path"].startswith("/plan") for op in compiled)
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=json_values, new=json_values)
+def test_a_raw_replace_leaves_exactly_the_new_json_value(old: Any, new: Any) -> None:
+    state = fold([RunStarted(run_id="r", seq=1, at=AT, task="t",
+                             plan=Plan(steps=(Step(id="a", tool="t", arguments={"v": old}),)))])  # fmt: skip
+    before = state.to_json()
+    ops = [JsonPatch(patch=({"op": "replace", "path": "/plan/a/arguments/v", "value": new},))]
+    compiled = compile_patch(state, ops, 2)
+    via_event = apply(state.clone(), StatePatched(run_id="r", seq=2, at=AT, ops=tuple(ops)))
+    apply_patch(state, ops, 2)
+    assert json_equal(state.plan["a"].arguments["v"], new)
+    assert json_equal(via_event.to_json()["plan"], state.to_json()["plan"])  # the fold of the stored event agrees
+    assert json_equal(apply_json_patch(before, compiled), state.to_json())  # and so does the RFC 6902 form
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=json_values, b=json_values)
+def test_json_equal_is_python_equality_that_tells_booleans_from_numbers(a: Any, b: Any) -> None:
+    import json as _json
+
+    same_text = _json.dumps(a, sort_keys=True) == _json.dumps(b, sort_keys=True)
+    assert json_equal(a, a)
+    if same_text:
+        assert json_equal(a, b)
+    if json_equal(a, b):
+        assert a == b  # never looser than Python

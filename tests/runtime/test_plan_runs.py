@@ -337,3 +337,36 @@ def test_resuming_a_finished_run_changes_nothing() -> None:
     assert again.status == first.status == "succeeded"
     assert store.last_seq("r") == before
     assert len(ops.calls) == 5
+
+
+@pytest.mark.parametrize(("recorded", "patched"), [(1, True), (0, False), (True, 1), ([1, 0], [True, False])])
+def test_a_json_patch_turning_1_into_true_reaches_the_tool(
+    plan_store: EventStore, recorded: Any, patched: Any
+) -> None:
+    # Python says True == 1; JSON (and the tool) must not: the revision changes the state and the call
+    got: list[Any] = []
+
+    @tool
+    def flag(value: Any) -> str:
+        """Record what arrives.
+
+        Args:
+            value: Any JSON value.
+        """
+        got.append(value)
+        return "ok"
+
+    plan = Plan(steps=(Step(id="first", tool="flag", arguments={"value": "x"}),
+                       Step(id="then", after=("first",), tool="flag", arguments={"value": recorded})))  # fmt: skip
+    revision = {"ops": [{"op": "json_patch", "patch": [
+        {"op": "replace", "path": "/plan/then/arguments/value", "value": patched}]}]}  # fmt: skip
+    processor = ScriptedChatModel([respond_json(revision), respond_json({"ops": []})])
+    runner = PlanRunner(plan_store, tools=[flag], processor_model=processor, revise=True)
+    with processor:
+        result = asyncio.run(runner.run("flag twice", plan, run_id="flip"))
+    assert result.status == "succeeded", result.reason
+    assert json.dumps(got) == json.dumps(["x", patched])
+    patches = [e for e in events(plan_store, "flip") if isinstance(e, StatePatched) and e.ops]
+    assert len(patches) == 1
+    stored = plan_store.state_at("flip").plan["then"].arguments["value"]
+    assert json.dumps(stored) == json.dumps(patched)  # the fold of the log agrees
