@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agentcore.models.base import ChatRequest, ChatResponse, Usage
+from agentcore.core.values import TokenUsage
+from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.models.scripted import FunctionChatModel, calls, respond_json, say
 from agentcore.runtime.agent import Agent
 from agentcore.tools.base import Tool, tool
 
 STEPS = 5
-USAGE = Usage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
+USAGE = TokenUsage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
 _MADE = re.compile(r"Decisions so far: (\d+)\.")
 _CALL_ID = re.compile(r"^call id: (\S+)$", re.MULTILINE)
 

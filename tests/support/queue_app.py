@@ -19,12 +19,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agentcore.models.base import ChatRequest, ChatResponse, Usage
+from agentcore.core.values import TokenUsage
+from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.models.scripted import FunctionChatModel, calls, respond_json, say
 from agentcore.runtime.agent import Agent
 from agentcore.tools.base import Tool, tool
 
-USAGE = Usage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
+USAGE = TokenUsage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
 _DECISIONS_SO_FAR = re.compile(r"Decisions so far: (\d+)\.")
 _FACT_COUNT = re.compile(r"# Known facts \((\d+), newest last\)")
 _CALL_ID = re.compile(r"^call id: (\S+)$", re.MULTILINE)

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.values import sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
-from agentcore.storage.artifacts import BYTES, ArtifactMixin, artifact_id, check_id
+from agentcore.storage.artifacts import BYTES, ArtifactMixin, check_id
 from agentcore.storage.postgres.connection import PgConnection
 
 
@@ -47,7 +48,7 @@ class PostgresArtifactStore(ArtifactMixin):
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise ConfigError(f"put_many() takes (bytes, media_type) pairs, got {type(data).__name__}")
             raw = bytes(data)
-            rows.append((artifact_id(raw), media_type, len(raw), raw))
+            rows.append((sha256_id(raw), media_type, len(raw), raw))
         refs = []
         for ident, media_type, size, raw in rows:
             got = conn.execute("SELECT media_type FROM artifacts WHERE id = %s", (ident,)).fetchone()
