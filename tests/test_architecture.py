@@ -68,12 +68,13 @@ THIRD_PARTY_ONLY_IN: dict[str, tuple[str, ...]] = {
     "mcp": ("tools.mcp",),  # the optional `mcp` extra: MCP client tools and the MCP server
     "jsonschema": ("tools.mcp",),  # checks MCP tools' arguments against their servers' schemas (with mcp)
     "jsonpatch": ("core.json_patch",),  # RFC 6902: the one adapter maps its errors to PatchError
-    "jsonpointer": ("core.json_patch",),  # RFC 6901 pointers (jsonpatch's own dependency, its errors)
+    "jsonpointer": ("core.json_patch",),
+    "docstring_parser": ("tools.signature",),  # Google-style docstrings of tool functions  # RFC 6901 pointers (jsonpatch's own dependency, its errors)
 }
 """A package (third-party or a stdlib driver) and the module prefixes that alone may import it."""
 
 THIRD_PARTY = {
-    "pydantic", "pydantic_core", "jsonpatch", "jsonpointer", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2",
+    "pydantic", "pydantic_core", "jsonpatch", "jsonpointer", "docstring_parser", "openai", "sqlite_utils", "click", "rich", "genai_prices", "pathspec", "re2",
     "psycopg", "psycopg_pool",
     # code-search index (tools.code)
     "tree_sitter", "tree_sitter_python", "tree_sitter_javascript", "tree_sitter_typescript", "tree_sitter_go",

@@ -58,17 +58,12 @@ from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
-from agentcore.tools.base import Tool
+from agentcore.tools.base import Tool, call_idempotency_key
 from agentcore.tools.runner import ToolRunner
 
-__all__ = ("Agent", "RunResult", "idempotency_key")
+__all__ = ("Agent", "RunResult")
 
 T = TypeVar("T")
-
-
-def idempotency_key(run_id: str, call_id: str, step_id: str | None = None) -> str:
-    """The key passed to a tool for one call; the same on every retry of that call."""
-    return f"{run_id}/{step_id or 'main'}/{call_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -428,7 +423,7 @@ class Agent:
             log.add(
                 ToolStarted,
                 call=call,
-                idempotency_key=idempotency_key(log.run_id, call.id),
+                idempotency_key=call_idempotency_key(log.run_id, call.id),
                 caused_by=decided.seq,
             )
             for call in decision.tool_calls

@@ -76,8 +76,8 @@ from agentcore.scheduling.steps import (
     StepRun,
     classify_error,
     classify_result_kind,
-    idempotency_key,
 )
+from agentcore.tools.base import step_idempotency_key
 
 __all__ = (
     "Draft",
@@ -91,7 +91,6 @@ __all__ = (
     "StepRun",
     "classify_error",
     "classify_result_kind",
-    "idempotency_key",
     "outcome_cut_short",
 )
 
@@ -270,7 +269,7 @@ class Scheduler:
         for sid in ids:
             attempt = max(self.state.plan[sid].attempts, self._attempts.get(sid, 0)) + 1
             self._attempts[sid] = attempt
-            runs.append((sid, attempt, idempotency_key(self.state.run_id, sid, attempt)))
+            runs.append((sid, attempt, step_idempotency_key(self.state.run_id, sid, attempt)))
         first = self.sink.emit([partial(StepStarted, step_id=s, attempt=a, idempotency_key=k) for s, a, k in runs])
         for i, (sid, attempt, key) in enumerate(runs):
             run = StepRun(

@@ -49,7 +49,6 @@ __all__ = (
     "StepRun",
     "classify_error",
     "classify_result_kind",
-    "idempotency_key",
 )
 
 
@@ -62,11 +61,6 @@ class Draft(Protocol):
     """
 
     def __call__(self, *, run_id: str, seq: int, at: datetime) -> BaseEvent: ...
-
-
-def idempotency_key(run_id: str, step_id: str, attempt: int) -> str:
-    """The key passed to the tool or sub-agent running one attempt of a step."""
-    return f"{run_id}/{step_id}/{attempt}"
 
 
 # --------------------------------------------------------------------------------------------

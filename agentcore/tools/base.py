@@ -14,15 +14,14 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
 
-from agentcore.core.events import ArtifactRef, ToolFinished
+from agentcore.core.events import ArtifactRef
 from agentcore.errors import ConfigError
 from agentcore.storage.artifacts import ArtifactStore
-from agentcore.tools.payloads import arguments_model, clean_schema, parse_docstring
+from agentcore.tools.signature import arguments_model, arguments_schema, parse_docstring
 
 __all__ = ("ResultKind", "Tool", "ToolContext", "ToolOutput", "ToolResult", "tool")
 
@@ -79,15 +78,22 @@ class ToolResult:
     output_size: int = 0
     """Bytes of the raw output."""
 
-    def to_event(
-        self, *, run_id: str, seq: int, at: datetime, caused_by: int | None = None, step_id: str | None = None
-    ) -> ToolFinished:
-        """The ``ToolFinished`` event recording this result."""
-        return ToolFinished(
-            run_id=run_id, seq=seq, at=at, caused_by=caused_by, call_id=self.call_id, name=self.name,
-            ok=self.ok, payload=self.payload, artifact=self.artifact, error=self.error,
-            duration_ms=self.duration_ms, step_id=step_id,
-        )  # fmt: skip
+
+def call_idempotency_key(run_id: str, call_id: str, step_id: str | None = None) -> str:
+    """The key of one tool call: ``run_id/step_id/call_id`` (``main`` for calls outside a plan step).
+
+    The same on every retry of that call (after a crash, resume re-runs the call with this key).
+    Idempotency keys have one format, ``<run_id>/<step_id or main>/<call_id or attempt>``.
+    """
+    return f"{run_id}/{step_id or 'main'}/{call_id}"
+
+
+def step_idempotency_key(run_id: str, step_id: str, attempt: int) -> str:
+    """The key of one attempt of a plan step: ``run_id/step_id/attempt`` (attempts count from 1).
+
+    Each attempt has its own key; dedupe on ``run_id/step_id`` to do a step's work once.
+    """
+    return f"{run_id}/{step_id}/{attempt}"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -160,7 +166,7 @@ class Tool:
         summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
         model, field_params, context_params = arguments_model(fn, tool_name, arg_docs, ToolContext)
         try:
-            schema = clean_schema(model.model_json_schema())
+            schema = arguments_schema(model)
         except Exception as e:
             raise ConfigError(f"tool {tool_name!r}: cannot build the JSON schema of its parameters: {e}") from e
         schema.setdefault("properties", {})

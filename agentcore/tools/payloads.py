@@ -16,34 +16,21 @@ import difflib
 import inspect
 import json
 import re
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic.fields import FieldInfo
+from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from agentcore.core.events import ArtifactRef
 from agentcore.core.values import canonical_json
-from agentcore.errors import ConfigError
 from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore
 
 PAYLOAD_NOTE_CHARS = 300
 """Most characters a payload may use beyond ``payload_chars`` for its note (what was left out, where)."""
 
-IDEMPOTENCY_PARAM = "idempotency_key"
-"""A tool parameter with this name is filled by the runner, never by the model."""
-
 _NUMBER_RUNS = re.compile(r"(\d+)")
-_ARGS_SECTIONS = {"Args", "Arguments", "Parameters", "Params"}
-_SECTIONS = _ARGS_SECTIONS | {
-    "Returns", "Return", "Yields", "Raises", "Example", "Examples", "Note", "Notes", "Attributes",
-    "See Also", "Warning", "Warnings", "Todo", "References",
-}  # fmt: skip
-_SECTION = re.compile(r"^(" + "|".join(sorted(_SECTIONS)) + r"):\s*$")
-_ARG_LINE = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -309,118 +296,6 @@ def _describe(node: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> str
     if isinstance(kind, list):
         return " or ".join(str(k) for k in kind)
     return str(kind) if kind else "value"
-
-
-def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """The first paragraph, and each ``Args:`` entry's description, of a Google-style docstring."""
-    lines = inspect.cleandoc(doc).splitlines()
-    summary: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION.match(line):
-            break
-        summary.append(line.strip())
-    args: dict[str, str] = {}
-    in_args, current, indent0 = False, None, None
-    for line in lines:
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
-        if indent == 0 and (section := _SECTION.match(stripped)):
-            in_args, current, indent0 = section.group(1) in _ARGS_SECTIONS, None, None
-            continue
-        if not in_args or not stripped:
-            continue
-        if indent == 0:
-            in_args = False
-            continue
-        indent0 = indent if indent0 is None else indent0
-        entry = _ARG_LINE.match(stripped) if indent <= indent0 else None
-        if entry:
-            current = entry.group(1)
-            args[current] = entry.group(2).strip()
-        elif current is not None:
-            args[current] = f"{args[current]} {stripped}".strip()
-    return " ".join(summary), args
-
-
-def arguments_model(
-    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str], context_type: type
-) -> tuple[type[BaseModel], tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """The pydantic model of a function's parameters, minus those the runner fills.
-
-    Returns:
-        The model; (model field, parameter) pairs; the parameters filled by the runner (named
-        ``idempotency_key``, or typed ``context_type``).
-
-    Raises:
-        ConfigError: a parameter has no type hint, a type pydantic cannot validate, is ``*args``,
-            ``**kwargs`` or positional-only, or the docstring documents a parameter that does not exist.
-    """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"tool {tool_name!r}: cannot read the function's signature: {e}") from e
-    try:
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception as e:
-        raise ConfigError(
-            f"tool {tool_name!r}: cannot resolve its type hints ({type(e).__name__}: {e}); "
-            "define the types it uses at module level"
-        ) from e
-    if stray := sorted(set(arg_docs) - set(signature.parameters)):
-        raise ConfigError(
-            f"tool {tool_name!r}: the docstring's Args section documents {', '.join(map(repr, stray))}, "
-            f"which is not a parameter; its parameters are: {', '.join(signature.parameters) or 'none'}"
-        )
-    fields: dict[str, Any] = {}
-    field_params: list[tuple[str, str]] = []
-    context_params: list[str] = []
-    for i, (pname, param) in enumerate(signature.parameters.items()):
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
-            raise ConfigError(
-                f"tool {tool_name!r}: parameter {pname!r} is {param.kind.description}; tools take named parameters only"
-            )
-        hint = hints.get(pname)
-        if pname == IDEMPOTENCY_PARAM or hint is context_type or context_type in typing.get_args(hint):
-            context_params.append(pname)
-            continue
-        if hint is None:
-            raise ConfigError(
-                f"tool {tool_name!r}: parameter {pname!r} has no type hint; annotate it "
-                f"(e.g. `{pname}: str`) so the model is told what to pass"
-            )
-        default = ... if param.default is param.empty else param.default
-        safe = not pname.startswith(("_", "model_")) and not hasattr(BaseModel, pname)
-        fname = pname if safe else f"arg{i}_"
-        extra: dict[str, Any] = {} if safe else {"alias": pname}
-        if arg_docs.get(pname):
-            extra["description"] = arg_docs[pname]
-        if isinstance(default, FieldInfo):  # `x: int = Field(3, ge=0)`: keep its settings
-            fields[fname] = (Annotated[hint, default], Field(**extra))
-        else:
-            fields[fname] = (hint, Field(default, **extra))
-        field_params.append((fname, pname))
-    try:
-        model = create_model(
-            f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-        )
-    except Exception as e:
-        raise ConfigError(f"tool {tool_name!r}: a parameter type cannot be validated: {e}") from e
-    return model, tuple(field_params), tuple(context_params)
-
-
-def clean_schema(node: Any, *, mapping: bool = False) -> Any:
-    """Drop pydantic's generated ``title`` keys (noise for the model), keeping property names."""
-    if isinstance(node, dict):
-        if mapping:
-            return {k: clean_schema(v) for k, v in node.items()}
-        return {
-            k: clean_schema(v, mapping=k in ("properties", "$defs"))
-            for k, v in node.items()
-            if not (k == "title" and isinstance(v, str))
-        }
-    if isinstance(node, list):
-        return [clean_schema(v) for v in node]
-    return node
 
 
 WINDOW_SLACK = 6

@@ -22,7 +22,6 @@ from agentcore.storage.artifacts import ArtifactStore
 from agentcore.tools.base import ResultKind, Tool, ToolContext, ToolOutput, ToolResult
 from agentcore.tools.builtin import read_artifact
 from agentcore.tools.payloads import (
-    IDEMPOTENCY_PARAM,
     bound_text,
     natural_key,
     render_payload,
@@ -31,6 +30,7 @@ from agentcore.tools.payloads import (
     unknown_tool_message,
     validation_message,
 )
+from agentcore.tools.signature import IDEMPOTENCY_PARAM
 
 
 class ToolRunner:

@@ -15,11 +15,11 @@ from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelRequestError, ModelUnavailable, StorageUnavailable
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, request_digest
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel, call, respond_json, say
-from agentcore.runtime.agent import Agent, idempotency_key
+from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
-from agentcore.tools.base import tool
+from agentcore.tools.base import call_idempotency_key, tool
 
 NO_OPS = respond_json({"ops": []})
 
@@ -106,7 +106,7 @@ def test_a_run_records_each_step_in_one_batch(store: EventStore, monkeypatch: py
         events_of(store, result.run_id, ToolStarted)[0],
         events_of(store, result.run_id, ToolFinished)[0],
     )
-    assert started.idempotency_key == idempotency_key(result.run_id, "d1_call_1") == f"{result.run_id}/main/d1_call_1"
+    assert started.idempotency_key == call_idempotency_key(result.run_id, "d1_call_1") == f"{result.run_id}/main/d1_call_1"
     assert by_seq[started.caused_by].type == "decided"
     assert finished.caused_by == started.seq
     patched = next(e for e in events if e.type == "state_patched")
@@ -156,7 +156,7 @@ def test_repeated_model_call_ids_become_unique_and_every_call_runs_once(store: E
     finished = [e.call_id for e in events_of(store, result.run_id, ToolFinished)]
     assert sorted(finished) == sorted(started)
     assert sorted(c["pattern"] for c in grep.calls) == ["a", "b", "c"]
-    assert sorted(c["key"] for c in grep.calls) == sorted(idempotency_key(result.run_id, i) for i in started)
+    assert sorted(c["key"] for c in grep.calls) == sorted(call_idempotency_key(result.run_id, i) for i in started)
 
 
 # -- unusable model output -------------------------------------------------------------------

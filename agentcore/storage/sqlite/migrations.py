@@ -176,7 +176,6 @@ SCHEMA_VERSION = len(MIGRATION_NAMES)
 APPLICATION_ID = 0x41474331
 """``PRAGMA application_id`` of an agentcore database ("AGC1"); files made before it was set carry 0."""
 
-OUR_TABLES = frozenset({"runs", "events", "artifacts", "snapshots", "_sqlite_migrations"})
 
 
 @dataclass(frozen=True, kw_only=True)
