@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from agentcore.core.events import Event, LLMCalled, RunFinished, ToolCall, ToolFinished, ToolStarted
 from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
-from agentcore.storage.trace import Trace, read_trace
+from agentcore.storage.trace import Trace
 from agentcore.tools.base import Tool, ToolResult
 from agentcore.tools.runner import ToolRunner
 
@@ -82,11 +81,6 @@ class RecordedModels:
         """Every ``ReplayMismatch`` message raised (also those the agent caught)."""
         self.loose: list[dict[str, Any]] = []
         """Calls answered by recorded order, not by digest (counterfactual replay only)."""
-
-    @classmethod
-    def from_trace(cls, trace: Trace | str | Path) -> RecordedModels:
-        """The recorded calls of a trace file (or a ``Trace`` already read)."""
-        return cls((trace if isinstance(trace, Trace) else read_trace(trace)).events)
 
     def name_of(self, role: str, default: str = "replay") -> str:
         """The model name recorded for ``role`` (so a replayed ``RunStarted.config`` matches)."""

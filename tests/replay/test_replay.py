@@ -203,7 +203,7 @@ def test_replay_tool_runner_refuses_calls_it_did_not_record() -> None:
 
 
 def test_recorded_models_report_what_was_not_asked() -> None:
-    recorded = RecordedModels.from_trace(BASIC)
+    recorded = RecordedModels(read_trace(BASIC).events)
     assert recorded.name_of("controller") == "demo-controller" and recorded.name_of("processor") == "demo-processor"
     assert len(recorded.unused()) == 7 and len(recorded.unused(["processor"])) == 3
 
