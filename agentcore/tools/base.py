@@ -14,11 +14,12 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
 
-from agentcore.core.events import ArtifactRef
+from agentcore.core.events import ArtifactRef, ToolFinished
 from agentcore.errors import ConfigError
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.tools.signature import arguments_model, arguments_schema, parse_docstring
@@ -77,6 +78,16 @@ class ToolResult:
     duration_ms: float = 0.0
     output_size: int = 0
     """Bytes of the raw output."""
+
+    def to_event(
+        self, *, run_id: str, seq: int, at: datetime, caused_by: int | None = None, step_id: str | None = None
+    ) -> ToolFinished:
+        """The ``ToolFinished`` event recording this result."""
+        return ToolFinished(
+            run_id=run_id, seq=seq, at=at, caused_by=caused_by, call_id=self.call_id, name=self.name,
+            ok=self.ok, payload=self.payload, artifact=self.artifact, error=self.error,
+            duration_ms=self.duration_ms, step_id=step_id,
+        )  # fmt: skip
 
 
 def call_idempotency_key(run_id: str, call_id: str, step_id: str | None = None) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from agentcore.core.events import ArtifactRef, ToolCall
+from agentcore.core.events import ArtifactRef, ToolCall, ToolFinished
 from agentcore.core.values import sha256_id
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.storage.artifacts import JSON, TEXT, ArtifactStore, MemoryArtifactStore
@@ -358,12 +359,18 @@ def test_idempotency_key_reaches_the_tool_and_the_model_cannot_set_it(artifacts:
     assert [r.payload for r in results] == ["1 r/s/1", "c2 ctx_tool r/s/2 True"]
 
 
-def test_duration_comes_from_the_injected_clock(artifacts: ArtifactStore) -> None:
+def test_duration_comes_from_the_injected_clock_and_results_become_events(artifacts: ArtifactStore) -> None:
     ticks = iter([10.0, 10.25])
     runner = ToolRunner([search], artifacts, clock=lambda: next(ticks))
     result = run(runner, "search", query="q", limit=1)
     assert result.duration_ms == 250.0
-    assert (result.call_id, result.name, result.ok, result.payload) == ("call_1", "search", True, "q:0")
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    event = result.to_event(run_id="r", seq=4, at=at, caused_by=3, step_id="s1")
+    assert isinstance(event, ToolFinished)
+    assert (event.call_id, event.name, event.ok, event.payload, event.artifact) == (
+        "call_1", "search", True, "q:0", result.artifact,
+    )  # fmt: skip
+    assert (event.duration_ms, event.caused_by, event.step_id) == (250.0, 3, "s1")
 
 
 def test_runner_settings_are_checked(artifacts: ArtifactStore) -> None:
