@@ -22,11 +22,11 @@ from agentcore.core.events import ToolCall, ToolFinished, ToolStarted
 from agentcore.errors import ConfigError
 from agentcore.models.scripted import ScriptedChatModel, call, respond_json, say
 from agentcore.replay.replayer import replay_trace
-from agentcore.runtime.agent import Agent, idempotency_key
+from agentcore.runtime.agent import Agent
 from agentcore.storage.artifacts import MemoryArtifactStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.storage.trace import export_run
-from agentcore.tools.base import Tool
+from agentcore.tools.base import Tool, call_idempotency_key
 from agentcore.tools.mcp import MCPTool, mcp_tools
 from agentcore.tools.runner import ToolRunner
 
@@ -90,7 +90,7 @@ def test_a_run_with_mcp_tools_records_everything_survives_a_dying_server_and_rep
         add, bad, key, big, fail, die, echo = finished
         assert '"sum":42' in add.payload.replace(" ", "")
         assert "a: 'two' is not of type 'integer'" in bad.payload and "'b' is a required property" in bad.payload
-        expected_key = idempotency_key(result.run_id, key.call_id)
+        expected_key = call_idempotency_key(result.run_id, key.call_id)
         assert started[key.call_id].idempotency_key == expected_key and expected_key in key.payload
         assert big.artifact is not None and big.artifact.size > 100_000 and len(big.payload) < 1000
         assert "refused: not today" in (fail.error or "")
