@@ -100,8 +100,8 @@ def test_snapshots_are_a_cache_and_forks_use_their_parents(pg_url: str) -> None:
         run, events = fill(s, steps=20)
         stats = s.snapshot_stats(run)
         assert stats["snapshots"] >= 5 and stats["events"] == len(events)
-        fork = s.fork(run, 77)
-        s.append(fork, [fact(fork, 78, key="mine")], 77)
+        fork = s.fork(run, 76)  # the end of a step: a fork never splits one
+        s.append(fork, [fact(fork, 77, key="mine")], 76)
         for seq in (0, 33, 77, len(events)):
             assert s.state_at(run, seq) == fold(events[:seq])
         assert "mine" in s.state_at(fork).known_facts
