@@ -6,8 +6,8 @@ on 127.0.0.1 on a free port, with its Unix socket in the same directory. The sup
 ``agentcore`` has a password and connections over TCP must give it (``scram-sha-256``), so the
 tests see real credentials in their URLs. ``stop()`` stops the server and deletes the directory.
 
-No server binaries on the machine is an error that says how to get them (``apt-get install
-postgresql``), never a skip. The ``postgres_server`` fixture (session scope) is defined at the
+No server binaries on the machine: as root with apt-get, Debian's ``postgresql`` is installed;
+otherwise it is an error that says how to get them (``apt-get install postgresql``), never a skip. The ``postgres_server`` fixture (session scope) is defined at the
 bottom; ``pg_url`` gives each test a fresh database on it.
 """
 
@@ -37,7 +37,25 @@ INSTALL_HINT = (
 
 
 def find_bin_dir() -> Path:
-    """The directory with ``initdb``, ``pg_ctl`` and ``postgres`` (newest version first)."""
+    """The directory with ``initdb``, ``pg_ctl`` and ``postgres`` (newest version first).
+
+    When none is found and we are root on a Debian-like machine, Debian's ``postgresql`` package is
+    installed first (as the Chromium helper does), so the README's test command needs no manual set-up.
+    """
+    try:
+        return _search_bin_dir()
+    except RuntimeError:
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env, timeout=600)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "postgresql"], check=False, capture_output=True, env=env, timeout=900
+    )
+    return _search_bin_dir()
+
+
+def _search_bin_dir() -> Path:
     candidates = []
     if os.environ.get("AGENTCORE_PG_BIN"):
         candidates.append(Path(os.environ["AGENTCORE_PG_BIN"]))
