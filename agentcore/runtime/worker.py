@@ -62,7 +62,8 @@ class Worker:
         lease_s: How long a lease lasts without renewal: how soon a dead worker's run moves on.
         heartbeat_s: How often leases are renewed (default ``lease_s / 3``).
         poll_s: Longest idle wait between two looks at the queue (notifications usually come first).
-        exit_when_idle: Return once the queue has nothing to claim and no run is in hand.
+        exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
+                lease is waited out and its run taken over first).
         owner: This worker's name in the queue (host:pid:random by default).
 
     Raises:
@@ -82,9 +83,7 @@ class Worker:
         owner: str | None = None,
     ) -> None:
         if not callable(getattr(store, "claim", None)):
-            raise ConfigError(
-                f"{store!r} has no work queue: workers need a PostgreSQL store (--db postgresql://...)"
-            )
+            raise ConfigError(f"{store!r} has no work queue: workers need a PostgreSQL store (--db postgresql://...)")
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         if not lease_s > 0:
@@ -134,11 +133,13 @@ class Worker:
             if lease is not None:
                 tasks.add(asyncio.create_task(self._drive(lease)))
                 continue
-            if not tasks and (self._stop.is_set() or self.exit_when_idle):
+            if not tasks and (self._stop.is_set() or (self.exit_when_idle and not await self._work_remains())):
                 return
-            waits = [asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, listener))] if len(
-                tasks
-            ) < self.concurrency and not self._stop.is_set() else []
+            waits = (
+                [asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, listener))]
+                if len(tasks) < self.concurrency and not self._stop.is_set()
+                else []
+            )
             await asyncio.wait([*tasks, *waits], return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 if not w.done():
@@ -149,6 +150,14 @@ class Worker:
             listener.wait(self.poll_s)
         except StorageUnavailable:
             time.sleep(min(self.poll_s, RETRY_S))
+
+    async def _work_remains(self) -> bool:
+        """Whether any run is still queued or leased: a run leased by a worker that died is claimable
+        once its lease expires, so an idle worker waits for it instead of leaving it stranded."""
+        try:
+            return bool(await asyncio.to_thread(self.store.unfinished))
+        except StorageUnavailable:
+            return True
 
     async def _claim(self) -> Any:
         try:

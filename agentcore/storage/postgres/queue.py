@@ -148,9 +148,7 @@ class QueueMixin:
             return cur.rowcount == 1
 
     def _check_lease_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> None:
-        row = conn.execute(
-            "SELECT lease_token, state FROM queue WHERE run_id = %s FOR SHARE", (run_id,)
-        ).fetchone()
+        row = conn.execute("SELECT lease_token, state FROM queue WHERE run_id = %s FOR SHARE", (run_id,)).fetchone()
         if row is None or row[0] != token or row[1] != "leased":
             now = "no queue entry" if row is None else f"token {row[0]}, {row[1]}"
             raise LeaseLost(
@@ -161,6 +159,13 @@ class QueueMixin:
     def leased(self, lease: Lease) -> LeasedStore:
         """This store seen through ``lease``: its appends to the leased run are fenced by the token."""
         return LeasedStore(self, lease)
+
+    def unfinished(self) -> int:
+        """How many runs are queued or leased (a lease of a dead worker counts until it is taken over)."""
+        row = self._db.one(
+            "SELECT count(*) FROM queue WHERE state IN ('queued', 'leased')", (), "count unfinished runs"
+        )
+        return int(row[0]) if row else 0
 
     # -- watching --------------------------------------------------------------------------------
 
