@@ -217,7 +217,19 @@ def test_third_party_packages_stay_behind_their_module(module: str) -> None:
             assert top in THIRD_PARTY, f"{where} imports {top!r}, which is not a declared dependency"
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) in ("core", "errors")))
+REAL_CLOCK = "core.clock"
+"""The one core module that reads the real clock and sleeps (``SystemClock``); the layers above take
+a ``Clock`` and pass it in. Nothing else in core imports it, so the fold stays a function of the log."""
+
+
+def test_only_the_layers_above_core_use_the_clock() -> None:
+    for module in MODULES:
+        if layer(module) == "core" and module != REAL_CLOCK:
+            targets = {target for _, target in agentcore_imports(module, MODULES[module], set(MODULES))}
+            assert REAL_CLOCK not in targets, f"{module} imports agentcore.{REAL_CLOCK}: the core never reads the time"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) in ("core", "errors") and m != REAL_CLOCK))
 def test_the_core_stays_pure(module: str) -> None:
     tree = ast.parse(MODULES[module])
     for node in ast.walk(tree):

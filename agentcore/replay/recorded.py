@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from agentcore.core.events import Event, LLMCalled, RunFinished, ToolCall, ToolFinished, ToolStarted
 from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
+from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.trace import Trace
 from agentcore.tools.base import Tool, ToolResult
 from agentcore.tools.runner import ToolRunner
@@ -219,16 +220,23 @@ class ReplayToolRunner(ToolRunner):
     """A ``ToolRunner`` that returns recorded results instead of running tools.
 
     Args:
-        base: The runner the agent built (its tools give the specs the model is shown).
+        tools: The agent's tools (their specs are what the model is shown; none of them runs).
+        artifacts: The store holding the recorded outputs.
         events: The recorded run's events.
+        payload_chars: As recorded (``RunStarted.config["payload_chars"]``).
         mismatches: Where to append each mismatch message (also raised as ``ReplayMismatch``).
     """
 
-    def __init__(self, base: ToolRunner, events: Sequence[Event], mismatches: list[str] | None = None) -> None:
-        tools = [t for t in (base.get(n) for n in base.names) if t is not None]
-        super().__init__(
-            tools, base.artifacts, payload_chars=base.payload_chars, top_k=base.top_k, include_read_artifact=False
-        )
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        artifacts: ArtifactStore,
+        events: Sequence[Event],
+        *,
+        payload_chars: int = 2000,
+        mismatches: list[str] | None = None,
+    ) -> None:
+        super().__init__(tools, artifacts, payload_chars=payload_chars)
         self._started = {e.call.id: e for e in events if isinstance(e, ToolStarted)}
         self._finished = {e.call_id: e for e in events if isinstance(e, ToolFinished)}
         self.mismatches = mismatches if mismatches is not None else []

@@ -16,7 +16,6 @@ it event by event and reports the first divergence.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.trace import Trace, read_trace
 from agentcore.tools.base import Tool
+from agentcore.tools.runner import ToolRunner
 
 __all__ = (
     "IGNORED_FIELDS",
@@ -52,14 +52,24 @@ IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "next_attempt_at"
 
 
 class AgentFactory(Protocol):
-    """Builds the agent to replay: called like ``Agent(controller_model, processor_model, tools, store)``.
+    """Builds the agent to replay: called like ``Agent(controller_model, processor_model, tools, store, runner=)``.
 
-    ``agentcore.runtime.agent.Agent`` itself fits; pass your own factory (a function or a
-    ``functools.partial(Agent, max_steps=...)``) to replay with your agent's settings.
+    When the tools are answered from the trace, ``tools`` is empty and ``runner`` is the
+    ``ReplayToolRunner`` to pass on to ``Agent(runner=...)``; with live tools, ``runner`` is ``None``
+    and ``tools`` are the real tools. ``agentcore.runtime.agent.Agent`` itself fits; pass your own
+    factory (a function or a ``functools.partial(Agent, max_steps=...)``) to replay with your
+    agent's settings.
     """
 
     def __call__(
-        self, controller_model: ChatModel, processor_model: ChatModel, tools: Sequence[Tool], store: EventStore, /
+        self,
+        controller_model: ChatModel,
+        processor_model: ChatModel,
+        tools: Sequence[Tool],
+        store: EventStore,
+        /,
+        *,
+        runner: ToolRunner | None,
     ) -> Any: ...
 
 
@@ -177,16 +187,12 @@ class ReplayReport:
 def _default_factory(config: Mapping[str, Any]) -> AgentFactory:
     from agentcore.runtime.agent import Agent
 
-    # the recorded set-up (budgets, metadata) that Agent takes as keyword arguments
-    accepted = inspect.signature(Agent).parameters
-    settings = {
-        k: v
-        for k, v in config.items()
-        if k in accepted and accepted[k].kind is inspect.Parameter.KEYWORD_ONLY and k not in ("clock", "on_event")
-    }
+    settings = Agent.recorded_settings(config)  # the recorded budgets and metadata
 
-    def build(controller: ChatModel, processor: ChatModel, tools: Sequence[Tool], store: EventStore, /) -> Any:
-        return Agent(controller, processor, tools, store, **settings)
+    def build(
+        controller: ChatModel, processor: ChatModel, tools: Sequence[Tool], store: EventStore, /, *, runner: ToolRunner | None
+    ) -> Any:
+        return Agent(controller, processor, tools, store, runner=runner, **settings)
 
     return build
 
@@ -245,11 +251,14 @@ async def replay_trace_async(
         for role in ("controller", "processor")
     }
     factory = agent_factory if agent_factory is not None else _default_factory(started.config)
-    agent = factory(
-        models["controller"], models["processor"], list(tools) if tools is not None else recorded_tools(t), target
-    )
+    agent_tools = list(tools) if tools is not None else recorded_tools(t)
+    runner = None
     if not live_tools:
-        agent.runner = ReplayToolRunner(agent.runner, t.events, recorded.mismatches)
+        payload_chars = config.payload_chars or 2000
+        runner = ReplayToolRunner(
+            agent_tools, target.artifacts, t.events, payload_chars=payload_chars, mismatches=recorded.mismatches
+        )
+    agent = factory(models["controller"], models["processor"], [] if runner is not None else agent_tools, target, runner=runner)
     answers = [e for e in t.events if isinstance(e, UserMessaged)]
     try:
         result = await agent.run(started.task, run_id=run_id, plan=started.plan)
@@ -300,7 +309,8 @@ def replay_trace(
     Args:
         trace: The trace file (or a ``Trace`` from ``read_trace``).
         agent_factory: Builds the agent, called ``factory(controller_model, processor_model, tools,
-            store)`` like ``Agent``. Default: ``Agent`` with the budgets recorded in ``RunStarted``.
+            store, runner=)`` like ``Agent`` (see ``AgentFactory``). Default: ``Agent`` with the
+            budgets recorded in ``RunStarted``.
         tools: The agent's tools (their specs go into the controller's requests). Default: stand-ins
             rebuilt from the recorded requests, so a trace replays with no code of the original app.
         live_tools: Run the tools for real (needs ``tools``) instead of answering from the trace.

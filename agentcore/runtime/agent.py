@@ -29,9 +29,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import (
     Decided,
     Event,
@@ -53,7 +53,7 @@ from agentcore.models.prices import check_cost_budget, parse_prices, pricer
 from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec, decide_with_retries
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.validators import not_a_prompt_echo
-from agentcore.runtime.log import RunLog, utc_now
+from agentcore.runtime.log import RunLog
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
@@ -64,6 +64,12 @@ from agentcore.tools.runner import ToolRunner
 __all__ = ("Agent", "RunResult")
 
 T = TypeVar("T")
+
+RECORDED_SETTINGS = (
+    "max_steps", "max_tokens", "max_output_retries", "max_patch_retries", "payload_chars", "metadata", "prices",
+    "max_cost_usd",
+)  # fmt: skip
+"""``Agent`` keyword arguments that ``Agent.config()`` records in ``RunStarted.config``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +101,9 @@ class Agent:
         processor_model: Turns each tool result into a state patch; defaults to
             ``controller_model``.
         tools: The tools the controller may call (``read_artifact`` is always added).
+        runner: Runs the controller's tool calls instead of a ``ToolRunner`` built from ``tools``
+            (replay passes one that answers from a trace; or pass your own ``top_k``/``clock``).
+            Give ``tools`` or ``runner``, not both; the runner's ``payload_chars`` applies.
         store: Where runs are recorded; a fresh ``MemoryEventStore`` by default.
         max_steps: Most controller decisions per run; then the run fails with a ``budget:`` reason.
         max_tokens: Most tokens (all roles) per run, checked before each controller turn; ``None``
@@ -104,9 +113,10 @@ class Agent:
         max_patch_retries: Attempts (the first included) the processor gets per input to give a
             patch that applies; after the last one the input is recorded as rejected and the run
             goes on.
-        clock: Gives event timestamps (UTC now by default).
+        clock: The ``Clock`` for event timestamps and, when the agent builds its runner, tool
+            durations (``SystemClock`` by default; tests pass ``agentcore.testing.FakeClock``).
         payload_chars: Characters of each tool output the models see (the rest stays in the
-            output's artifact).
+            output's artifact); 2000 by default, or the given runner's.
         on_event: Called with every event once it is committed (for live progress).
         metadata: JSON-ready facts about the set-up recorded in ``RunStarted.config["metadata"]``
             (for example the repository a code-search agent works on), so tools like the CLI can
@@ -127,7 +137,8 @@ class Agent:
         trace_content: Put raw content (prompts, responses, tool payloads) in the spans too.
 
     Raises:
-        ConfigError: a setting is invalid, a tool is named ``ask_user`` (reserved), or
+        ConfigError: a setting is invalid, a tool is named ``ask_user`` (reserved), both ``tools``
+            and ``runner`` are given (or a ``payload_chars`` other than the runner's), or
             ``max_cost_usd`` is set for a model with no known price.
     """
 
@@ -142,8 +153,9 @@ class Agent:
         max_tokens: int | None = None,
         max_output_retries: int = 3,
         max_patch_retries: int = 3,
-        clock: Callable[[], datetime] = utc_now,
-        payload_chars: int = 2000,
+        runner: ToolRunner | None = None,
+        clock: Clock | None = None,
+        payload_chars: int | None = None,
         on_event: Callable[[Event], None] | None = None,
         metadata: Mapping[str, Any] | None = None,
         prices: Mapping[str, Any] | None = None,
@@ -152,6 +164,16 @@ class Agent:
         tracer_provider: Any = None,
         trace_content: bool = False,
     ) -> None:
+        if runner is not None and not isinstance(runner, ToolRunner):
+            raise ConfigError(f"runner must be a ToolRunner, got {runner!r}")
+        if runner is not None and list(tools):
+            raise ConfigError("give the agent tools=[...] or runner=ToolRunner(...), not both")
+        if payload_chars is None:
+            payload_chars = runner.payload_chars if runner is not None else 2000
+        elif runner is not None and payload_chars != runner.payload_chars:
+            raise ConfigError(
+                f"payload_chars={payload_chars!r} differs from the runner's {runner.payload_chars}; set it on the runner"
+            )
         for name, value in (
             ("max_steps", max_steps),
             ("max_output_retries", max_output_retries),
@@ -172,7 +194,7 @@ class Agent:
         self.max_tokens = max_tokens
         self.max_output_retries = max_output_retries
         self.max_patch_retries = max_patch_retries
-        self.clock = clock
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.payload_chars = payload_chars
         self.on_event = on_event
         self.metadata = dict(metadata or {})
@@ -191,7 +213,9 @@ class Agent:
         artifacts: ArtifactStore = self.store.artifacts
         if self.redact is not None:
             artifacts = RedactingArtifacts(artifacts, self.redact)
-        self.runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars)
+        if runner is None:
+            runner = ToolRunner(list(tools), artifacts, payload_chars=payload_chars, clock=self.clock)
+        self.runner = runner
         self.specs: list[ToolSpec] = [as_tool_spec(s) for s in self.runner.specs()]
         if any(s.name == ASK_USER for s in self.specs):
             raise ConfigError(f"the tool name {ASK_USER!r} is reserved for asking the user; rename the tool")
@@ -215,6 +239,12 @@ class Agent:
             "payload_chars": self.payload_chars,
             "metadata": self.metadata,
         } | self._cost_config()
+
+    @staticmethod
+    def recorded_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of ``Agent`` that ``config()`` recorded (budgets, metadata, prices),
+        read back from a ``RunStarted.config`` so a recorded run can be set up again."""
+        return {k: config[k] for k in RECORDED_SETTINGS if k in config}
 
     def _cost_config(self) -> dict[str, Any]:
         """The cost settings, recorded only when set (older traces replay unchanged)."""
@@ -240,7 +270,7 @@ class Agent:
         self._check_writable("start a run", "run")
         log = self._log(RunState(run_id=run_id or new_run_id()))
         log.add(RunStarted, task=task, plan=plan, config=self.config())
-        log.start(task, created=self.clock())  # the run and its RunStarted in one transaction
+        log.start(task, created=self.clock.now())  # the run and its RunStarted in one transaction
         return await self._drive(log)
 
     async def resume(self, run_id: str) -> RunResult:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
 from agentcore.core.fold import RunState, apply
 from agentcore.core.values import canonical_json
@@ -23,16 +24,11 @@ from agentcore.roles.turn import Attempt
 from agentcore.storage.artifacts import JSON
 from agentcore.storage.base import EventStore
 
-__all__ = ("RunLog", "utc_now")
+__all__ = ("RunLog",)
 
 _logger = logging.getLogger("agentcore")
 
 E = TypeVar("E", bound=BaseEvent)
-
-
-def utc_now() -> datetime:
-    """The current time in UTC (the default clock of ``Agent``)."""
-    return datetime.now(timezone.utc)
 
 
 class RunLog:
@@ -41,7 +37,7 @@ class RunLog:
     Args:
         store: Where the events go.
         state: The fold of the run's events so far (it is updated in place).
-        clock: Gives each event's ``at``.
+        clock: Gives each event's ``at`` (its ``now``); ``SystemClock`` by default.
         on_event: Called with each event once its batch is committed.
         price: Prices each ``LLMCalled`` as it is recorded (``cost_usd``); ``None`` leaves every
             cost unknown.
@@ -54,7 +50,7 @@ class RunLog:
         store: EventStore,
         state: RunState,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock | None = None,
         on_event: Callable[[Event], None] | None = None,
         price: PriceFn | None = None,
         redact: Callable[[str], str] | None = None,
@@ -66,7 +62,7 @@ class RunLog:
         self.on_batch = on_batch
         self.state = state
         self.run_id = state.run_id
-        self.clock = clock
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.on_event = on_event
         self._pending: list[BaseEvent] = []
 
@@ -77,7 +73,7 @@ class RunLog:
 
     def add(self, cls: type[E], **fields: Any) -> E:
         """Queue an event of ``cls`` for the next commit and return it (its seq is set)."""
-        event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock(), **fields)
+        event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now(), **fields)
         if self.redact is not None:  # no secret of a model reaches the log, whatever carried it here
             text = event.model_dump_json()
             clean = self.redact(text)
@@ -88,7 +84,7 @@ class RunLog:
 
     def add_draft(self, draft: Callable[..., E]) -> E:
         """Queue the event ``draft(run_id=, seq=, at=)`` builds (a scheduler ``Draft``) and return it."""
-        event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock())
+        event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now())
         self._pending.append(event)
         return event
 

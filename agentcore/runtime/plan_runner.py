@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import (
     Event,
     RunFinished,
@@ -63,7 +64,6 @@ from agentcore.roles.turn import clip
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.log import RunLog
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
-from agentcore.scheduling.clock import Clock, SystemClock
 from agentcore.scheduling.scheduler import (
     Draft,
     Scheduler,
@@ -221,7 +221,7 @@ class PlanRunner:
         artifacts: ArtifactStore = self.store.artifacts
         if self.redact is not None:
             artifacts = RedactingArtifacts(artifacts, self.redact)
-        self.runner = ToolRunner(self.tools, artifacts, payload_chars=payload_chars)
+        self.runner = ToolRunner(self.tools, artifacts, payload_chars=payload_chars, clock=clock)
         self.revise = revise
         self.clock = clock or SystemClock()
         self.seed = seed
@@ -357,7 +357,7 @@ class PlanRunner:
         return RunLog(
             self.store,
             state,
-            clock=self.clock.now,
+            clock=self.clock,
             on_event=self.on_event,
             price=self.price,
             redact=self.redact,
@@ -474,7 +474,7 @@ class PlanRunner:
             self.store,
             max_steps=self.max_agent_steps,
             max_patch_retries=self.max_patch_retries,
-            clock=self.clock.now,
+            clock=self.clock,
             payload_chars=self.payload_chars,
             on_event=self.on_event,
             prices=self.prices,

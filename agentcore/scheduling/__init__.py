@@ -1,2 +1,2 @@
-"""Running a plan: the clock, ready-step tracking, step execution and the scheduler.
+"""Running a plan: ready-step tracking, step execution and the scheduler.
 """

@@ -61,11 +61,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import Event, StepFailed, StepSkipped, StepStarted, StepSucceeded
 from agentcore.core.fold import RunState
 from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError
-from agentcore.scheduling.clock import Clock, SystemClock
 from agentcore.scheduling.readiness import ReadyTracker
 from agentcore.scheduling.steps import (
     Draft,

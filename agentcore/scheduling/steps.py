@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import ArtifactRef, BaseEvent
 from agentcore.core.fold import RunState, StepState, apply
 from agentcore.errors import ModelOutputError, ModelRequestError, ModelUnavailable, ToolError, ToolTimeout
-from agentcore.scheduling.clock import Clock, SystemClock
 
 __all__ = (
     "Draft",

@@ -12,11 +12,12 @@ is what the golden traces, the trace tests and benchmark W6 record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from agentcore.core.clock import Clock
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ToolError
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
@@ -59,7 +60,7 @@ def assert_replays(
 
     Args:
         trace_path: The trace (see ``agentcore.replay.replayer.replay_trace`` for the other arguments).
-        agent_factory: Builds the agent like ``Agent(controller, processor, tools, store)``.
+        agent_factory: Builds the agent like ``Agent(controller, processor, tools, store, runner=)``.
         tools: The agent's tools; stand-ins from the trace by default.
         live_tools: Run the tools for real.
 
@@ -76,17 +77,10 @@ def assert_replays(
     return report
 
 
-def ticking_clock(
-    start: datetime | None = None, step: timedelta = timedelta(milliseconds=250)
-) -> Callable[[], datetime]:
-    """A clock for ``Agent(clock=...)`` that moves ``step`` forward on every reading (reproducible times)."""
-    now = [start or datetime(2025, 1, 1, tzinfo=timezone.utc)]
-
-    def read() -> datetime:
-        now[0] += step
-        return now[0]
-
-    return read
+def ticking_clock(start: datetime | None = None, step: timedelta = timedelta(milliseconds=250)) -> FakeClock:
+    """A ``FakeClock`` for ``Agent(clock=...)`` that moves ``step`` forward on every ``now()``
+    reading (reproducible, distinct event times)."""
+    return FakeClock(start or datetime(2025, 1, 1, tzinfo=timezone.utc), tick=step.total_seconds())
 
 
 def lookup_tool(table: Mapping[str, str]) -> Tool:
@@ -142,7 +136,7 @@ def demo_agent(
     *,
     store: EventStore | None = None,
     reply: str = "Done: every key was looked up.",
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
     controller: ChatModel | None = None,
     processor: ChatModel | None = None,
 ) -> Any:
@@ -152,7 +146,7 @@ def demo_agent(
         table: Keys to look up and the text the ``lookup`` tool returns for each.
         store: Where runs are recorded (a memory store by default).
         reply: The controller's final reply.
-        clock: Event timestamps (a ``ticking_clock`` by default, so traces are reproducible).
+        clock: The agent's ``Clock`` (a ``ticking_clock`` by default, so traces are reproducible).
         controller: Replaces the scripted controller.
         processor: Replaces ``demo_processor()``.
 

@@ -24,12 +24,14 @@ _EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 class FakeClock:
-    """Virtual time for tests; implements the ``Clock`` protocol.
+    """Virtual time for tests; implements ``agentcore.core.clock.Clock``.
 
     Args:
         start: The virtual time at creation (timezone-aware; 2025-01-01 UTC by default).
         autojump: Jump to the next wake-up whenever the loop is idle. With ``False`` only
             ``advance`` moves time.
+        tick: Seconds every ``now()`` reading moves time on before it reads (so each event of a
+            run gets its own reproducible timestamp); 0 by default.
 
     Attributes:
         sleeps: Every duration passed to ``sleep``, in call order (for asserting backoff).
@@ -37,9 +39,12 @@ class FakeClock:
 
     __test__ = False
 
-    def __init__(self, start: datetime = _EPOCH, *, autojump: bool = True) -> None:
+    def __init__(self, start: datetime = _EPOCH, *, autojump: bool = True, tick: float = 0.0) -> None:
         if start.tzinfo is None:
             raise ValueError("FakeClock(start=...) needs a timezone-aware datetime, e.g. tzinfo=timezone.utc")
+        if tick < 0:
+            raise ValueError(f"FakeClock(tick=...) must be >= 0 seconds, got {tick}")
+        self.tick = tick
         self._start = start
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -52,8 +57,14 @@ class FakeClock:
         return f"FakeClock(elapsed={self._elapsed:g}s, sleepers={len(self._sleepers)})"
 
     def now(self) -> datetime:
-        """The virtual time."""
+        """The virtual time (moved on by ``tick`` first)."""
+        if self.tick:
+            self._wake_until(self._elapsed + self.tick)
         return self._start + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        """Virtual seconds since the clock was created (the same as ``elapsed``)."""
+        return self._elapsed
 
     @property
     def elapsed(self) -> float:

@@ -9,13 +9,13 @@ import asyncio
 import contextvars
 import inspect
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import ToolCall
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.storage.artifacts import ArtifactStore
@@ -43,7 +43,7 @@ class ToolRunner:
         payload_chars: Most characters of output a payload shows, plus a note of at most
             ``tool_payloads.PAYLOAD_NOTE_CHARS`` saying what was left out and where it is.
         top_k: How many items of a list output a payload shows, unless the tool sets its own.
-        clock: Seconds as a float, for ``duration_ms``.
+        clock: Measures ``duration_ms`` (its ``monotonic``); ``SystemClock`` by default.
         include_read_artifact: Offer the built-in ``read_artifact`` tool.
 
     Raises:
@@ -57,7 +57,7 @@ class ToolRunner:
         *,
         payload_chars: int = 2000,
         top_k: int = 10,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Clock | None = None,
         include_read_artifact: bool = True,
     ) -> None:
         if payload_chars < 1:
@@ -67,7 +67,7 @@ class ToolRunner:
         self.artifacts = artifacts
         self.payload_chars = payload_chars
         self.top_k = top_k
-        self._clock = clock
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._tools: dict[str, Tool] = {}
         for t in (*tools, *((read_artifact,) if include_read_artifact else ())):
             if not isinstance(t, Tool):
@@ -112,7 +112,7 @@ class ToolRunner:
         )  # fmt: skip
         for param in t.context_params:
             kwargs[param] = idempotency_key if param == IDEMPOTENCY_PARAM else ctx
-        start = self._clock()
+        start = self.clock.monotonic()
         try:
             value = await _execute(t, kwargs)
         except _Abandoned:
@@ -176,7 +176,7 @@ class ToolRunner:
         return sorted(results, key=lambda r: natural_key(r.call_id))
 
     def _ms(self, start: float | None) -> float:
-        return 0.0 if start is None else max(0.0, (self._clock() - start) * 1000.0)
+        return 0.0 if start is None else max(0.0, (self.clock.monotonic() - start) * 1000.0)
 
     def _failed(self, call: ToolCall, kind: ResultKind, message: str, start: float | None = None) -> ToolResult:
         payload = bound_text(message, None, self.payload_chars, aligned=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from agentcore.testing import (
     say,
 )
 from agentcore.tools.base import Tool
+from agentcore.tools.runner import ToolRunner
 from tests.support.openai_server import OpenAIServer, json_answer
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
@@ -65,13 +67,32 @@ def test_replay_with_the_real_tools_and_a_custom_factory_matches(tmp_path: Path)
     path = record(tmp_path)
     built: list[Agent] = []
 
-    def factory(c: ChatModel, p: ChatModel, tools: Sequence[Tool], store: EventStore) -> Agent:
-        built.append(Agent(c, p, tools, store, max_steps=len(TABLE) + 1))
+    def factory(
+        c: ChatModel, p: ChatModel, tools: Sequence[Tool], store: EventStore, *, runner: ToolRunner | None
+    ) -> Agent:
+        built.append(Agent(c, p, tools, store, runner=runner, max_steps=len(TABLE) + 1))
         return built[-1]
 
     report = replay_trace(path, factory, tools=[lookup_tool(TABLE)], live_tools=True)
     assert report.ok, report.describe()
     assert not isinstance(built[0].runner, ReplayToolRunner)  # the tools really ran
+
+
+def test_replay_hands_the_recorded_tool_runner_to_the_factory(tmp_path: Path) -> None:
+    path = record(tmp_path)
+    got: list[tuple[list[str], ToolRunner | None]] = []
+
+    def factory(
+        c: ChatModel, p: ChatModel, tools: Sequence[Tool], store: EventStore, *, runner: ToolRunner | None
+    ) -> Agent:
+        got.append(([t.name for t in tools], runner))
+        return Agent(c, p, tools, store, runner=runner, max_steps=len(TABLE) + 1)
+
+    report = replay_trace(path, factory)  # tools answered from the trace
+    assert report.ok, report.describe()
+    (names, runner), = got
+    assert names == [] and isinstance(runner, ReplayToolRunner)
+    assert runner.names == ("lookup", "read_artifact") and len(runner.answered) == len(TABLE)
 
 
 def test_replay_into_the_original_store_uses_a_new_run_and_leaves_the_original_alone(tmp_path: Path) -> None:
@@ -140,10 +161,7 @@ def test_changed_scripted_response_diverges_at_its_llm_call(tmp_path: Path) -> N
 def test_unused_recorded_responses_are_reported(tmp_path: Path) -> None:
     path = record(tmp_path)
 
-    def short(c: ChatModel, p: ChatModel, tools: Sequence[Tool], store: EventStore) -> Agent:
-        return Agent(c, p, tools, store, max_steps=2)
-
-    report = replay_trace(path, short)
+    report = replay_trace(path, functools.partial(Agent, max_steps=2))
     assert report.status == "failed" and not report.ok
     assert report.divergence is not None and report.divergence.seq == 1
     assert report.divergence.fields == ("config",)  # max_steps is part of the recorded setup
@@ -190,9 +208,8 @@ def test_recorded_model_failures_replay(tmp_path: Path) -> None:
 
 def test_replay_tool_runner_refuses_calls_it_did_not_record() -> None:
     trace = read_trace(BASIC)
-    base = Agent(ScriptedChatModel([]), tools=[lookup_tool(TABLE)]).runner
     mismatches: list[str] = []
-    runner = ReplayToolRunner(base, trace.events, mismatches)
+    runner = ReplayToolRunner([lookup_tool(TABLE)], MemoryEventStore().artifacts, trace.events, mismatches=mismatches)
     result = asyncio.run(runner.run(ToolCall(id="d1_call_1", name="lookup", arguments={"key": "alpha"})))
     assert result.ok and result.payload == "Paris has 2.1 million people"
     with pytest.raises(ReplayMismatch, match=r"lookup\(\{'key': 'beta'\}\): the recording called lookup"):

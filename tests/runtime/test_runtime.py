@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.testing.clock import FakeClock
 from agentcore.tools.base import call_idempotency_key, tool
+from agentcore.tools.runner import ToolRunner
 
 NO_OPS = respond_json({"ops": []})
 
@@ -466,3 +469,45 @@ def test_sync_api_refuses_a_running_loop() -> None:
 
     with pytest.raises(ConfigError, match=r"use `await agent\.run"):
         asyncio.run(inside())
+
+
+def test_one_fake_clock_drives_the_agent_and_its_tool_runner() -> None:
+    clock = FakeClock(datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc))
+
+    @tool
+    async def build(target: str) -> str:
+        """Build a target (three virtual seconds)."""
+        await clock.sleep(3)
+        return f"built {target}"
+
+    controller = ScriptedChatModel([call("build", target="app"), say("built")])
+    agent = Agent(controller, ScriptedChatModel([NO_OPS]), tools=[build], clock=clock)
+    assert agent.runner.clock is clock
+    result = agent.run_sync("build the app")
+    assert result.status == "succeeded"
+    events = list(agent.store.read(result.run_id))
+    start = clock.now() - timedelta(seconds=3)
+    assert start == datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
+    started = next(e for e in events if isinstance(e, ToolStarted))
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert events[0].at == started.at == start  # timestamps from the clock's now()
+    assert finished.at == start + timedelta(seconds=3) and events[-1].at == finished.at
+    assert finished.duration_ms == 3000.0  # the runner measured with the same clock's monotonic()
+
+
+def test_an_agent_runs_its_calls_with_the_runner_it_is_given(store: EventStore) -> None:
+    grep = Counter()
+    runner = ToolRunner([grep.tool], store.artifacts, payload_chars=120)
+    controller = ScriptedChatModel([call("grep", pattern="x"), say("done")])
+    agent = Agent(controller, ScriptedChatModel([NO_OPS]), store=store, runner=runner)
+    assert agent.runner is runner and agent.payload_chars == 120
+    assert [s.name for s in agent.specs] == ["grep", "read_artifact"]
+    result = agent.run_sync("find x")
+    assert result.status == "succeeded" and len(grep.calls) == 1
+    assert events_of(store, result.run_id, RunStarted)[0].config["payload_chars"] == 120
+    with pytest.raises(ConfigError, match=r"tools=.* or runner=.*not both"):
+        Agent(controller, tools=[grep.tool], runner=runner)
+    with pytest.raises(ConfigError, match="payload_chars=50 differs from the runner's 120"):
+        Agent(controller, runner=runner, payload_chars=50)
+    with pytest.raises(ConfigError, match="runner must be a ToolRunner"):
+        Agent(controller, runner=[grep.tool])  # type: ignore[arg-type]

@@ -7,12 +7,12 @@ mutable attribute where the protocol promises a read-only property).
 
 from __future__ import annotations
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.models.base import ChatModel, ClosableChatModel
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel
 from agentcore.replay.recorded import ReplayChatModel
-from agentcore.scheduling.clock import Clock, SystemClock
 from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
 from agentcore.storage.base import EventStore
 from agentcore.storage.memory import MemoryEventStore

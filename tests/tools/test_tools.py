@@ -19,6 +19,7 @@ from agentcore.core.events import ArtifactRef, ToolCall, ToolFinished
 from agentcore.core.values import sha256_id
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.storage.artifacts import JSON, TEXT, ArtifactStore, MemoryArtifactStore
+from agentcore.testing.clock import FakeClock
 from agentcore.tools.base import Tool, ToolContext, ToolResult, tool
 from agentcore.tools.builtin import read_artifact
 from agentcore.tools.payloads import PAYLOAD_NOTE_CHARS, bound_text, list_payload, natural_key
@@ -360,10 +361,18 @@ def test_idempotency_key_reaches_the_tool_and_the_model_cannot_set_it(artifacts:
 
 
 def test_duration_comes_from_the_injected_clock_and_results_become_events(artifacts: ArtifactStore) -> None:
-    ticks = iter([10.0, 10.25])
-    runner = ToolRunner([search], artifacts, clock=lambda: next(ticks))
-    result = run(runner, "search", query="q", limit=1)
-    assert result.duration_ms == 250.0
+    clock = FakeClock()
+
+    @tool(name="search")
+    async def slow_search(query: str) -> str:
+        """Search slowly (a quarter of a virtual second)."""
+        await clock.sleep(0.25)
+        return f"{query}:0"
+
+    runner = ToolRunner([slow_search], artifacts, clock=clock)
+    result = run(runner, "search", query="q")
+    assert result.duration_ms == 250.0 and clock.monotonic() == 0.25  # virtual time, no real wait
+    assert run(runner, "search", query="q").duration_ms == 250.0
     at = datetime(2024, 1, 1, tzinfo=timezone.utc)
     event = result.to_event(run_id="r", seq=4, at=at, caused_by=3, step_id="s1")
     assert isinstance(event, ToolFinished)
