@@ -28,11 +28,13 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import SecretStr
 
+from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatRequest, ChatResponse, StructuredMode, ToolCallRequest
+from agentcore.models.json_decisions import looks_like_json_decision, parse_json_decision
 
 __all__ = ("ALLOW_REAL_REQUESTS", "OpenAIChatModel")
 
@@ -354,16 +356,16 @@ class OpenAIChatModel:
         content = self.redact(parsed.content) if parsed.content is not None else None
         calls = [(self.redact(i), self.redact(n), self.redact(a)) for i, n, a in parsed.tool_calls]
         if mode == "native_tools" and not calls and self.tool_mode == "auto":
-            if llm_wire.looks_like_json_decision(content):
+            if looks_like_json_decision(content):
                 self._json_tools = True  # e.g. llama-server: no tool_calls, the decision comes as text
                 mode = "json_decision"
         if mode == "json_decision":
             try:
-                calls, content = llm_wire.parse_json_decision(content)
+                calls, content = parse_json_decision(content)
             except ValueError as e:
                 raise ModelOutputError(f"the model's tool decision is malformed: {e}") from None
         elif mode in ("json_schema", "json_object") and content is not None:
-            content = llm_wire.strip_fences(content)
+            content = strip_fences(content)
             if mode == "json_schema" and self._schema_state == "unknown":
                 self._schema_state = "json_schema"  # confirmed: later 500s are transient, not rejections
         return ChatResponse(

@@ -21,6 +21,7 @@ from agentcore.core.plans import Plan, Step
 from agentcore.errors import ConfigError, ModelOutputError, PlanError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
 from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
+from agentcore.tools.base import as_tool_spec
 
 __all__ = (
     "PLAN_SCHEMA",
@@ -65,23 +66,13 @@ PlanningOutcome = Outcome[Plan]
 """Every attempt at a plan; ``value`` is set when the last one was accepted."""
 
 
-def _tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
-    specs = []
-    for t in tools:
-        spec = t.spec() if callable(getattr(t, "spec", None)) else t
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise ConfigError(f"planner tools must be Tool objects or spec dicts with a 'name', got {t!r}")
-        specs.append(spec)
-    return specs
-
-
 def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str | None = None) -> ChatRequest:
     """The planner's request: the task, the tools a step may call, and the last rejection, if any."""
     lines = [f"# Task\n{clip(task, MAX_TASK_CHARS)}", "# Tools a step may call directly"]
-    specs = _tool_specs(tools)
+    specs = [as_tool_spec(t) for t in tools]
     for spec in specs:
-        params = json.dumps(spec.get("parameters", {}), sort_keys=True, separators=(",", ":"))
-        lines.append(clip(f"- {spec['name']}: {spec.get('description', '')}\n  parameters: {params}", MAX_TOOL_CHARS))
+        params = json.dumps(spec.parameters, sort_keys=True, separators=(",", ":"))
+        lines.append(clip(f"- {spec.name}: {spec.description}\n  parameters: {params}", MAX_TOOL_CHARS))
     if not specs:
         lines.append("(none: every step is carried out by an agent from its description)")
     messages = [ChatMessage(role="system", content=load_prompt("planner.md")), ChatMessage(role="user", content="\n".join(lines))]
@@ -94,7 +85,7 @@ def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str
                 + '\nSend the whole corrected plan as one JSON object {"steps": [...]}.',
             )
         )
-    inputs: dict[str, JsonValue] = {"task": clip(task, MAX_TASK_CHARS), "tools": [spec["name"] for spec in specs]}
+    inputs: dict[str, JsonValue] = {"task": clip(task, MAX_TASK_CHARS), "tools": [spec.name for spec in specs]}
     return ChatRequest(
         role="planner", messages=tuple(messages), response_schema=PLAN_SCHEMA, schema_name="plan", inputs=inputs
     )
@@ -128,10 +119,7 @@ def parse_plan(response: ChatResponse, tools: Sequence[Any] = (), *, defaults: P
             f"{'.'.join(str(p) for p in err['loc']) or '(answer)'}: {err['msg']}" for err in e.errors()
         )
         raise ModelOutputError(f"the answer is not a valid plan: {clip(problems, 1500)}") from None
-    by_name = {}
-    for t in tools:
-        spec = t.spec() if callable(getattr(t, "spec", None)) else t
-        by_name[spec["name"]] = t
+    by_name = {as_tool_spec(t).name: t for t in tools}
     steps = []
     for s in draft.steps:
         if s.tool is not None:

@@ -21,6 +21,7 @@ from agentcore.core.patches import StatePatch
 from agentcore.core.state import StepState
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
+from agentcore.roles.facts import fact_line, newest_facts
 from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, clip_payload, load_prompt, read_model_json
 
 __all__ = (
@@ -53,8 +54,8 @@ def _context(state: RunState) -> str:
             steps.append(f"({len(state.plan) - 30} more steps not shown)")
         parts.append("# Plan\n" + "\n".join(steps))
     if state.known_facts:
-        newest = sorted(state.known_facts.values(), key=lambda f: f.seq)[-MAX_CONTEXT_FACTS:]
-        lines = [f"- {clip(f.key, 150)}: {clip(f.value, 150)}" for f in newest]
+        newest = newest_facts(state, MAX_CONTEXT_FACTS)
+        lines = [fact_line(f, key_chars=150, value_chars=150) for f in newest]
         more = len(state.known_facts) - len(newest)
         head = f"# Known facts (newest {len(newest)} of {len(state.known_facts)}; reuse a key to replace a fact)"
         parts.append(head + ("\n" + f"({more} older facts not shown)" if more else "") + "\n" + "\n".join(lines))

@@ -58,6 +58,7 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, Redacting
 from agentcore.models.prices import parse_prices, pricer
+from agentcore.roles.facts import fact_line, newest_facts
 from agentcore.roles.planner import plan_with_attempts
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.turn import clip
@@ -538,9 +539,9 @@ def _sub_task(run: StepRun) -> str:
         f"# Your step: {run.step.id}\n{run.step.description or '(no description)'}",
     ]
     if state.known_facts:
-        newest = sorted(state.known_facts.values(), key=lambda f: f.seq)[-MAX_FACTS_IN_SUBTASK:]
+        newest = newest_facts(state, MAX_FACTS_IN_SUBTASK)
         more = len(state.known_facts) - len(newest)
-        facts = [f"- {clip(f.key, 150)}: {clip(f.value, 300)}" for f in newest]
+        facts = [fact_line(f, key_chars=150, value_chars=300) for f in newest]
         head = "# Known so far" + (f" (newest {len(newest)}; {more} older not shown)" if more else "")
         lines.append(head + "\n" + "\n".join(facts))
     done = [s for s in state.plan.values() if s.status == "succeeded" and s.payload]

@@ -21,10 +21,11 @@ from pydantic import BaseModel
 
 from agentcore.core.events import ArtifactRef, ToolFinished
 from agentcore.errors import ConfigError
+from agentcore.models.base import ToolSpec
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.tools.signature import arguments_model, arguments_schema, parse_docstring
 
-__all__ = ("ResultKind", "Tool", "ToolContext", "ToolOutput", "ToolResult", "tool")
+__all__ = ("ResultKind", "Tool", "ToolContext", "ToolOutput", "ToolResult", "as_tool_spec", "tool")
 
 ResultKind = Literal["ok", "validation", "unknown_tool", "tool_error", "timeout", "error"]
 
@@ -234,3 +235,28 @@ def tool(
 
     return build if fn is None else build(fn)
 
+
+def as_tool_spec(tool: Any) -> ToolSpec:
+    """A ``ToolSpec`` from a ``ToolSpec``, a ``Tool`` (anything with ``.spec()``) or a spec dict.
+
+    Raises:
+        ConfigError: ``tool`` is none of these.
+    """
+    if isinstance(tool, ToolSpec):
+        return tool
+    spec = getattr(tool, "spec", None)
+    if callable(spec):
+        return as_tool_spec(spec())
+    if isinstance(tool, Mapping):
+        fn = tool.get("function") if tool.get("type") == "function" else tool
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            return ToolSpec(
+                name=fn["name"],
+                description=str(fn.get("description") or ""),
+                parameters=dict(fn.get("parameters") or {"type": "object", "properties": {}}),
+            )
+    if all(hasattr(tool, a) for a in ("name", "description", "parameters")):
+        return ToolSpec(name=tool.name, description=tool.description, parameters=dict(tool.parameters))
+    raise ConfigError(
+        f"cannot use {tool!r} as a tool spec: pass a Tool, a ToolSpec or a dict with name, description, parameters"
+    )

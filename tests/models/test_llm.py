@@ -23,8 +23,10 @@ import pydantic
 import pytest
 
 import agentcore.models.openai as llm
+from agentcore.core.json_text import strip_fences
 from agentcore.core.values import TokenUsage, canonical_json
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
+from agentcore.models import json_decisions
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import (
     ChatMessage,
@@ -748,19 +750,19 @@ def test_request_digest_is_stable_across_processes_and_sensitive() -> None:
 
 
 def test_wire_helpers() -> None:
-    assert llm_wire.strip_fences('```json\n{"a": 1}\n```') == '{"a": 1}'
-    assert llm_wire.strip_fences("see ```x``` here") == "see ```x``` here"
+    assert strip_fences('```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert strip_fences("see ```x``` here") == "see ```x``` here"
     assert llm_wire.retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
     assert llm_wire.retry_after_seconds({"Retry-After": "soon"}) is None
     assert llm_wire.is_schema_rejection(500, "boom") and not llm_wire.is_schema_rejection(400, "bad model")
-    assert not llm_wire.looks_like_json_decision('Sure: {"tool_calls": []}')  # JSON inside a line of prose
-    assert llm_wire.looks_like_json_decision('Sure:\n{"tool_calls": []}')  # a lead-in line, then the object
-    assert llm_wire.looks_like_json_decision(' ```json\n{"tool_calls": []}\n``` ')
-    assert not llm_wire.looks_like_json_decision('{"reply": "x"}') and not llm_wire.looks_like_json_decision("{bad")
-    assert llm_wire.json_answer("Note:\n{bad") is None and llm_wire.json_answer("{}") == {}
+    assert not json_decisions.looks_like_json_decision('Sure: {"tool_calls": []}')  # JSON inside a line of prose
+    assert json_decisions.looks_like_json_decision('Sure:\n{"tool_calls": []}')  # a lead-in line, then the object
+    assert json_decisions.looks_like_json_decision(' ```json\n{"tool_calls": []}\n``` ')
+    assert not json_decisions.looks_like_json_decision('{"reply": "x"}') and not json_decisions.looks_like_json_decision("{bad")
+    assert json_decisions.json_answer("Note:\n{bad") is None and json_decisions.json_answer("{}") == {}
     with pytest.raises(ValueError, match="starts like JSON but is not valid JSON"):
-        llm_wire.json_answer('{"tool_calls": [] } trailing')
-    assert llm_wire.parse_json_decision('{"content": "hi"}') == ([], "hi")
+        json_decisions.json_answer('{"tool_calls": [] } trailing')
+    assert json_decisions.parse_json_decision('{"content": "hi"}') == ([], "hi")
     with pytest.raises(llm_wire.InvalidCompletion, match="body is JSON list"):
         llm_wire.parse_completion("[]")
 

@@ -1,0 +1,164 @@
+"""What the controller sees: a compact, size-bounded rendering of the ``RunState``.
+
+The controller never sees raw tool output or the run's history, only this rendering, whose every
+section has a hard character budget (task, plan, facts, open questions, recent tool payloads). The
+prompt's size therefore has a fixed upper bound that does not depend on how large tool outputs grow
+(benchmark W5) nor on how many facts the run has collected. ``controller_inputs`` is the same view
+as JSON (``ChatRequest.inputs``: recorded, part of the digest, never sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pydantic import JsonValue
+
+from agentcore.core.fold import RunState
+from agentcore.core.state import Fact
+from agentcore.roles.facts import fact_line, newest_facts
+from agentcore.roles.turn import clip, clip_payload
+
+__all__ = ("controller_inputs", "render_state")
+
+MAX_TASK_CHARS = 4000
+MAX_PLAN_CHARS = 4000
+MAX_FACT_CHARS = 6000
+MAX_FACTS = 60
+MAX_FACT_VALUE_CHARS = 400
+MAX_QUESTION_CHARS = 2000
+MAX_PAYLOAD_CHARS = 2000
+MAX_RECENT_CHARS = 8000
+
+
+
+def _fits(lines: Sequence[str], budget: int) -> int:
+    """How many of ``lines`` (from the first) fit in ``budget`` characters, one newline each."""
+    used = 0
+    for n, line in enumerate(lines):
+        used += len(line) + 1
+        if used > budget:
+            return n
+    return len(lines)
+
+
+def _section(title: str, lines: Iterable[str], budget: int, *, newest_first: bool = False) -> str:
+    """Lines under a heading, keeping whole lines until ``budget`` characters are used."""
+    items = list(lines)
+    kept = items[: _fits(items, budget)]
+    dropped = len(items) - len(kept)
+    if newest_first:
+        kept.reverse()
+    body = "\n".join(kept) if kept else "(none)"
+    if dropped:
+        which = "older " if newest_first else ""
+        note = f"({dropped} {which}entries not shown)"
+        body = note + "\n" + body if newest_first else body + "\n" + note
+    return f"# {title}\n{body}"
+
+
+def _newest_first(state: RunState, max_facts: int) -> list[Fact]:
+    """The newest facts, newest first (so a budget that runs out drops the oldest)."""
+    return newest_facts(state, max_facts)[::-1]
+
+
+def _fact_line(f: Fact) -> str:
+    return fact_line(f, key_chars=200, value_chars=MAX_FACT_VALUE_CHARS, provenance=True)
+
+
+def controller_inputs(
+    state: RunState,
+    *,
+    max_task_chars: int = MAX_TASK_CHARS,
+    max_fact_chars: int = MAX_FACT_CHARS,
+    max_facts: int = MAX_FACTS,
+    max_payload_chars: int = MAX_PAYLOAD_CHARS,
+) -> dict[str, JsonValue]:
+    """What ``render_state`` shows, as JSON (``ChatRequest.inputs`` of the controller).
+
+    ``facts`` are the facts the prompt lists (newest last, values clipped as shown); ``recent``
+    the recent tool results (payloads clipped as shown, newest last).
+    """
+    newest = _newest_first(state, max_facts)
+    shown = newest[: _fits([_fact_line(f) for f in newest], max_fact_chars)]
+    facts: list[JsonValue] = [
+        {
+            "key": f.key,
+            "value": clip(f.value, MAX_FACT_VALUE_CHARS),
+            "source": f.source,
+            "artifact_id": f.artifact_id,
+        }
+        for f in reversed(shown)
+    ]
+    plan: list[JsonValue] = [
+        {"id": s.id, "status": s.status, "description": clip(s.description, 300), "after": list(s.after)}
+        for s in state.plan.values()
+    ]
+    questions: list[JsonValue] = [
+        {"id": q.id, "text": clip(q.text, 400)} for q in state.open_questions.values() if q.status == "open"
+    ]
+    recent: list[JsonValue] = [
+        {
+            "call_id": r.call_id,
+            "tool": r.tool,
+            "ok": r.ok,
+            "artifact_id": r.artifact_id,
+            "payload": clip_payload(r.payload, max_payload_chars),
+        }
+        for r in state.recent
+    ]
+    return {
+        "task": clip(state.task, max_task_chars),
+        "decisions": state.decisions,
+        "facts": facts,
+        "fact_count": len(state.known_facts),
+        "plan": plan,
+        "questions": questions,
+        "recent": recent,
+    }
+
+
+def render_state(
+    state: RunState,
+    *,
+    max_task_chars: int = MAX_TASK_CHARS,
+    max_plan_chars: int = MAX_PLAN_CHARS,
+    max_fact_chars: int = MAX_FACT_CHARS,
+    max_facts: int = MAX_FACTS,
+    max_question_chars: int = MAX_QUESTION_CHARS,
+    max_payload_chars: int = MAX_PAYLOAD_CHARS,
+    max_recent_chars: int = MAX_RECENT_CHARS,
+) -> str:
+    """The compact, size-bounded text of ``state`` that the controller reads."""
+    parts = [f"# Task\n{clip(state.task, max_task_chars)}"]
+    parts.append(f"# Progress\nDecisions so far: {state.decisions}. Tool results so far are summarised below.")
+    if state.plan:
+        plan_lines = [
+            f"- [{s.status}] {clip(s.id, 100)}: {clip(s.description, 300)}"
+            + (f" (after: {', '.join(s.after)})" if s.after else "")
+            for s in state.plan.values()
+        ]
+        parts.append(_section("Plan", plan_lines, max_plan_chars))
+    newest = _newest_first(state, max_facts)
+    fact_lines = [_fact_line(f) for f in newest]
+    not_listed = len(state.known_facts) - len(newest)
+    facts = _section(
+        f"Known facts ({len(state.known_facts)}, newest last)", fact_lines, max_fact_chars, newest_first=True
+    )
+    if not_listed:
+        facts += f"\n({not_listed} older facts not listed)"
+    parts.append(facts)
+    open_qs = [q for q in state.open_questions.values() if q.status == "open"]
+    if open_qs:
+        parts.append(
+            _section(
+                "Open questions", [f"- {clip(q.id, 100)}: {clip(q.text, 400)}" for q in open_qs], max_question_chars
+            )
+        )
+    recent_lines = []
+    for r in reversed(state.recent):
+        head = f"## call {r.call_id}: {r.tool} {'ok' if r.ok else 'error'}"
+        if r.artifact_id:
+            head += f" (raw output: artifact {r.artifact_id})"
+        recent_lines.append(head + "\n" + clip_payload(r.payload, max_payload_chars))
+    parts.append(_section("Recent tool results (newest last)", recent_lines, max_recent_chars, newest_first=True))
+    return "\n\n".join(parts)
