@@ -1,14 +1,7 @@
 """The run loop: the one place that wires the store, the controller, the tools and the processor.
 
-One agent step is a few batches, each committed in one ``store.append``:
-
-1. the controller's turn: every ``LLMCalled`` of it (unusable answers included, ``ok=False``), the
-   ``Decided`` and a ``ToolStarted`` per decided call (or the ``RunFinished`` of a reply);
-2. the tool results: one ``ToolFinished`` per call, in call-id order, each ``caused_by`` its
-   ``ToolStarted``;
-3. per result, the processor's turn: its ``LLMCalled`` records (``caused_by`` the ``ToolFinished``),
-   a ``PatchRejected`` per rejected patch and the ``StatePatched`` that applied (both ``caused_by``
-   the ``ToolFinished``).
+One agent step is a few batches, each committed in one ``store.append`` (``runtime.turns``): the
+controller's turn, the tool results, and per result the processor's turn.
 
 The run ends when the controller replies (``succeeded``), asks the user (``waiting_for_user``:
 ``answer`` continues it), runs out of budget, keeps giving unusable answers, or a model fails for
@@ -28,17 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import (
-    Decided,
     Event,
     PatchRejected,
     RunFinished,
     RunStarted,
-    RunStatus,
     StatePatched,
     ToolCall,
     ToolFinished,
@@ -50,48 +40,23 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.models.base import ChatModel, ClosableChatModel, ToolSpec
 from agentcore.models.prices import check_cost_budget, parse_prices, pricer
-from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec, decide_with_retries
-from agentcore.roles.processor import ProcessorInput, process
+from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec
+from agentcore.roles.processor import ProcessorInput
 from agentcore.roles.validators import not_a_prompt_echo
+from agentcore.runtime.agent_settings import RECORDED_SETTINGS, budget_reason, check_settings, payload_chars_for
 from agentcore.runtime.log import RunLog
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
+from agentcore.runtime.run_result import RunResult
+from agentcore.runtime.turns import controller_turn, processor_turn, run_calls
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
-from agentcore.tools.base import Tool, call_idempotency_key
+from agentcore.tools.base import Tool
 from agentcore.tools.runner import ToolRunner
 
 __all__ = ("Agent", "RunResult")
 
 T = TypeVar("T")
-
-RECORDED_SETTINGS = (
-    "max_steps", "max_tokens", "max_output_retries", "max_patch_retries", "payload_chars", "metadata", "prices",
-    "max_cost_usd",
-)  # fmt: skip
-"""``Agent`` keyword arguments that ``Agent.config()`` records in ``RunStarted.config``."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """Where a run stands after ``run``, ``resume`` or ``answer`` returned."""
-
-    run_id: str
-    status: RunStatus
-    """``succeeded``, ``failed``, ``cancelled`` or ``waiting_for_user``."""
-    reply: str | None
-    """The final reply, when the run succeeded."""
-    reason: str | None
-    """Why the run failed (or the question it waits on)."""
-    state: RunState = field(repr=False)
-    """The state: the fold of the run's whole log."""
-
-    @classmethod
-    def of(cls, state: RunState) -> RunResult:
-        """The result a state stands for (``reason`` is the pending question while waiting)."""
-        reason = state.reason if state.status != "waiting_for_user" else state.waiting_on
-        return cls(run_id=state.run_id, status=state.status, reply=state.reply, reason=reason, state=state)
-
 
 class Agent:
     """An agent: a controller model, a processor model, tools and an event store.
@@ -164,29 +129,12 @@ class Agent:
         tracer_provider: Any = None,
         trace_content: bool = False,
     ) -> None:
-        if runner is not None and not isinstance(runner, ToolRunner):
-            raise ConfigError(f"runner must be a ToolRunner, got {runner!r}")
-        if runner is not None and list(tools):
-            raise ConfigError("give the agent tools=[...] or runner=ToolRunner(...), not both")
-        if payload_chars is None:
-            payload_chars = runner.payload_chars if runner is not None else 2000
-        elif runner is not None and payload_chars != runner.payload_chars:
-            raise ConfigError(
-                f"payload_chars={payload_chars!r} differs from the runner's {runner.payload_chars}; set it on the runner"
-            )
-        for name, value in (
-            ("max_steps", max_steps),
-            ("max_output_retries", max_output_retries),
-            ("max_patch_retries", max_patch_retries),
-            ("payload_chars", payload_chars),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ConfigError(f"max_tokens must be None or an integer >= 1, got {max_tokens!r}")
-        for role, model in (("controller_model", controller_model), ("processor_model", processor_model)):
-            if model is not None and not callable(getattr(model, "complete", None)):
-                raise ConfigError(f"{role} must be a ChatModel (with async complete()), got {model!r}")
+        payload_chars = payload_chars_for(payload_chars, tools, runner)
+        check_settings(
+            max_steps=max_steps, max_output_retries=max_output_retries, max_patch_retries=max_patch_retries,
+            payload_chars=payload_chars, max_tokens=max_tokens, reply_validators=reply_validators,
+            models=(("controller_model", controller_model), ("processor_model", processor_model)),
+        )  # fmt: skip
         self.controller_model = controller_model
         self.processor_model = processor_model if processor_model is not None else controller_model
         self.store: EventStore = store if store is not None else MemoryEventStore()
@@ -204,9 +152,6 @@ class Agent:
         self.max_cost_usd = check_cost_budget(
             max_cost_usd, (self.controller_model.name, self.processor_model.name), self.prices
         )
-        for check in reply_validators:
-            if not callable(check):
-                raise ConfigError(f"reply_validators must be functions (reply, state) -> reason or None, got {check!r}")
         self.reply_validators: tuple[ReplyValidator, ...] = (not_a_prompt_echo, *reply_validators)
         self.redact = redactor((self.controller_model, self.processor_model))
         """Removes the models' secrets (API keys) from everything the run records."""
@@ -395,18 +340,11 @@ class Agent:
         state.run_id = run_id  # a fork's inherited events carry the parent's id
         return self._log(state, events), events
 
-    def _budget_left(self, state: RunState) -> str | None:
-        if state.decisions >= self.max_steps:
-            return f"budget: max_steps={self.max_steps} decisions made without a reply"
-        if self.max_tokens is not None and state.tokens >= self.max_tokens:
-            return f"budget: {state.tokens} tokens used, max_tokens={self.max_tokens}"
-        if self.max_cost_usd is not None and state.cost_usd >= self.max_cost_usd:
-            return f"budget: ${state.cost_usd:.6f} spent, max_cost_usd={self.max_cost_usd}"
-        return None
-
     async def _drive(self, log: RunLog) -> RunResult:
         while not log.state.finished and log.state.status != "waiting_for_user":
-            reason = self._budget_left(log.state)
+            reason = budget_reason(
+                log.state, max_steps=self.max_steps, max_tokens=self.max_tokens, max_cost_usd=self.max_cost_usd
+            )
             if reason is not None:
                 log.add(RunFinished, status="failed", reason=reason, caused_by=log.last_seq)
                 log.commit()
@@ -421,84 +359,19 @@ class Agent:
         return RunResult.of(log.state)
 
     async def _controller_turn(self, log: RunLog) -> list[ToolStarted]:
-        """One controller turn, committed in one batch; returns the calls it started."""
-        state = log.state
-        seen = state.last_seq
-        outcome = await decide_with_retries(
-            self.controller_model,
-            state,
-            self.specs,
-            max_attempts=self.max_output_retries,
+        return await controller_turn(
+            log, self.controller_model, self.specs, max_attempts=self.max_output_retries,
             reply_validators=self.reply_validators,
-        )
-        calls = log.add_attempts(
-            role="controller", model=self.controller_model.name, attempts=outcome.attempts, caused_by=seen
-        )
-        llm = calls[-1]
-        decision = outcome.value
-        if outcome.fatal is not None or decision is None:
-            last = outcome.attempts[-1].error
-            reason = (
-                f"controller model failed: {last}"
-                if outcome.fatal is not None
-                else f"controller output invalid after {len(outcome.attempts)} attempts: {last}"
-            )
-            log.add(RunFinished, status="failed", reason=reason, caused_by=llm.seq)
-            log.commit()
-            return []
-        decided = log.add(Decided, decision=decision, caused_by=llm.seq)
-        if decision.kind == "reply":
-            log.add(RunFinished, status="succeeded", reply=decision.reply, caused_by=decided.seq)
-        started = [
-            log.add(
-                ToolStarted,
-                call=call,
-                idempotency_key=call_idempotency_key(log.run_id, call.id),
-                caused_by=decided.seq,
-            )
-            for call in decision.tool_calls
-        ]
-        log.commit()
-        return started
+        )  # fmt: skip
 
     async def _execute(self, log: RunLog, started: Sequence[ToolStarted]) -> list[ToolFinished]:
-        """Run started calls concurrently; their results are committed in one batch, by call id."""
-        by_id = {s.call.id: s for s in started}
-        calls = [s.call for s in started]
-        keys = {s.call.id: s.idempotency_key for s in started}
-        results = await self.runner.run_many(calls, idempotency_keys=keys)  # sorted by call id
-        finished = []
-        for result in results:
-            start = by_id[result.call_id]
-            finished.append(
-                log.add(
-                    ToolFinished,
-                    call_id=result.call_id,
-                    name=result.name,
-                    ok=result.ok,
-                    payload=result.payload,
-                    artifact=result.artifact,
-                    error=result.error,
-                    duration_ms=result.duration_ms,
-                    step_id=start.step_id,
-                    caused_by=start.seq,
-                )
-            )
-        log.commit()
-        return finished
+        return await run_calls(log, self.runner, started)
 
     async def _process_result(self, log: RunLog, finished: ToolFinished, call: ToolCall | None) -> None:
         await self._process(log, finished.seq, ProcessorInput.tool_result(finished, call))
 
     async def _process(self, log: RunLog, source_seq: int, source: ProcessorInput) -> None:
-        """The processor's turn for one input, committed in one batch."""
-        outcome = await process(self.processor_model, log.state, source, max_attempts=self.max_patch_retries)
-        llm = log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source_seq)
-        if outcome.fatal is not None:
-            assert llm is not None
-            reason = f"processor model failed: {outcome.attempts[-1].error}"
-            log.add(RunFinished, status="failed", reason=reason, caused_by=llm.seq)
-        log.commit()
+        await processor_turn(log, self.processor_model, source_seq, source, max_attempts=self.max_patch_retries)
 
     async def _recover(self, log: RunLog, events: Sequence[Event]) -> None:
         """Finish what a crash interrupted: re-run started calls, process unprocessed inputs."""

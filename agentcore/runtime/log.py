@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
@@ -73,18 +74,17 @@ class RunLog:
 
     def add(self, cls: type[E], **fields: Any) -> E:
         """Queue an event of ``cls`` for the next commit and return it (its seq is set)."""
-        event = cls(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now(), **fields)
+        return self.add_draft(partial(cls, **fields))
+
+    def add_draft(self, draft: Callable[..., E]) -> E:
+        """Queue the event ``draft(run_id=, seq=, at=)`` builds (a scheduler ``Draft``, a
+        ``ToolResult.to_event``) and return it; the models' secrets are removed from it first."""
+        event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now())
         if self.redact is not None:  # no secret of a model reaches the log, whatever carried it here
             text = event.model_dump_json()
             clean = self.redact(text)
             if clean != text:
-                event = cls.model_validate_json(clean)
-        self._pending.append(event)
-        return event
-
-    def add_draft(self, draft: Callable[..., E]) -> E:
-        """Queue the event ``draft(run_id=, seq=, at=)`` builds (a scheduler ``Draft``) and return it."""
-        event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now())
+                event = type(event).model_validate_json(clean)
         self._pending.append(event)
         return event
 
