@@ -1,2 +1,2 @@
-"""Running a plan: ready-step tracking, step execution and the scheduler.
+"""Running a plan: ready-step tracking, step execution, the scheduler and how steps and schedules end.
 """

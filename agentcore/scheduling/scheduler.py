@@ -55,17 +55,25 @@ from __future__ import annotations
 import asyncio
 import heapq
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import Event, StepFailed, StepSkipped, StepStarted, StepSucceeded
+from agentcore.core.events import StepFailed, StepSkipped, StepStarted
 from agentcore.core.fold import RunState
 from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError
+from agentcore.scheduling.outcomes import (
+    ScheduleResult,
+    attempt_outcome,
+    failed_draft,
+    outcome_cut_short,
+    schedule_result,
+    succeeded_draft,
+)
 from agentcore.scheduling.readiness import ReadyTracker
 from agentcore.scheduling.steps import (
     Draft,
@@ -76,6 +84,7 @@ from agentcore.scheduling.steps import (
     StepRun,
     classify_error,
     classify_result_kind,
+    run_attempt,
 )
 from agentcore.tools.base import step_idempotency_key
 
@@ -93,18 +102,6 @@ __all__ = (
     "classify_result_kind",
     "outcome_cut_short",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScheduleResult:
-    """How a call of ``Scheduler.run`` ended."""
-
-    status: Literal["succeeded", "failed"]
-    reason: str
-    failed: tuple[str, ...] = ()
-    """Steps that failed for good and were not tolerated (``continue``)."""
-    tolerated: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,27 +273,8 @@ class Scheduler:
                 run_id=self.state.run_id, step=self.state.plan[sid], attempt=attempt, idempotency_key=key,
                 state=self.state,
             )  # fmt: skip
-            task = asyncio.ensure_future(self._attempt(run))
+            task = asyncio.ensure_future(run_attempt(self.execute, run, self.clock))
             self._running[sid] = _Running(task=task, attempt=attempt, started_seq=first + i)
-
-    async def _attempt(self, run: StepRun) -> StepResult:
-        timeout = run.step.timeout_s
-        if timeout is None:
-            return await self.execute(run)
-        work = asyncio.ensure_future(self.execute(run))
-        timer = asyncio.ensure_future(self.clock.sleep(timeout))
-        try:
-            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not work.done():
-                work.cancel()
-                await asyncio.wait({work})
-        if work.cancelled():
-            return StepResult(
-                ok=False, kind="timeout", error=f"step {run.step.id!r} ran longer than its timeout of {timeout:g}s"
-            )
-        return work.result()
 
     async def _wait(self, deadline: datetime | None) -> None:
         wake = min(
@@ -317,9 +295,9 @@ class Scheduler:
                 await self._settle(sid, self._running.pop(sid))
 
     async def _settle(self, sid: str, running: _Running) -> None:
-        res = _outcome(running.task)
+        res = attempt_outcome(running.task)
         if res.ok:
-            self.sink.emit([_succeeded(sid, running, res)])
+            self.sink.emit([succeeded_draft(sid, running.attempt, running.started_seq, res)])
             self._tracker.done(sid)
         else:
             self._record_failure(sid, res, running)
@@ -340,13 +318,13 @@ class Scheduler:
         attempt, retryable = running.attempt, kind in policy.retry_on
         if policy.should_retry(kind, attempt):
             next_at = self.clock.now() + timedelta(seconds=policy.delay(attempt, self.rng(sid, attempt)))
-            self.sink.emit([_failed(sid, running, kind, error, retryable, next_attempt_at=next_at)])
+            self.sink.emit([failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, next_attempt_at=next_at)])
             self._tracker.requeue(sid)
             heapq.heappush(self._backoff, (next_at, sid))
             return
         if retryable:
             error = f"{error} (gave up after {attempt} of {policy.max_attempts} attempts)"
-        self._after_final_failure(sid, error, [_failed(sid, running, kind, error, retryable)])
+        self._after_final_failure(sid, error, [failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable)])
 
     def _after_final_failure(self, sid: str, error: str, drafts: list[Draft]) -> None:
         """Apply the failure policy of ``sid``; emit ``drafts`` (its StepFailed) with the fallout."""
@@ -397,101 +375,22 @@ class Scheduler:
         for sid in sorted(self._running):
             r = self._running.pop(sid)
             if r.task.done():
-                res = _outcome(r.task)
+                res = attempt_outcome(r.task)
                 if res.ok:
-                    drafts.append(_succeeded(sid, r, res))
+                    drafts.append(succeeded_draft(sid, r.attempt, r.started_seq, res))
                 else:
                     failed_kind = res.kind if res.kind != "ok" else "error"
                     own = res.error or f"step {sid!r} failed ({failed_kind})"
-                    drafts.append(_failed(sid, r, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on))
+                    drafts.append(failed_draft(
+                        sid, r.attempt, r.started_seq, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on
+                    ))
                 continue
             r.task.cancel()
             self._cancelled.append(r.task)
-            drafts.append(_failed(sid, r, kind, error, retryable=False))
+            drafts.append(failed_draft(sid, r.attempt, r.started_seq, kind, error, retryable=False))
         return drafts
 
     def _result(self) -> ScheduleResult:
-        plan = self.state.plan
-        gone = [s for s, st in plan.items() if st.status == "failed"]
-        failed = tuple(s for s in gone if self._tracker.policy(s) != "continue")
-        tolerated = tuple(s for s in gone if self._tracker.policy(s) == "continue")
-        skipped = tuple(s for s, st in plan.items() if st.status == "skipped")
-        pending = [s for s, st in plan.items() if st.status == "pending"]
-
-        def errors(ids: Sequence[str]) -> str:
-            return "; ".join(f"{s!r} ({plan[s].error})" for s in ids)
-
-        parts: list[str] = []
-        if self._flags.aborted:
-            parts.append(self._flags.aborted + " (on_failure=abort)")
-        elif failed:
-            parts.append(f"{len(failed)} step(s) failed: {errors(failed)}")
-        if self._flags.deadline:
-            parts.insert(0, self._flags.deadline)
-            if pending:
-                parts.append(f"not started: {', '.join(pending)}")
-        if skipped:
-            parts.append(f"skipped {len(skipped)} step(s) that could not run: {', '.join(skipped)}")
-        if tolerated:
-            parts.append(f"tolerated failures (on_failure=continue): {errors(tolerated)}")
-        ok = not (failed or self._flags.aborted or self._flags.deadline or pending)
-        if ok:
-            done = sum(1 for st in plan.values() if st.status == "succeeded")
-            parts.insert(0, f"{done} of {len(plan)} step(s) succeeded")
-        elif pending and not self._flags.deadline:
-            parts.append(f"blocked: {', '.join(pending)}")
-        return ScheduleResult(
-            status="succeeded" if ok else "failed",
-            reason="; ".join(parts),
-            failed=failed,
-            tolerated=tolerated,
-            skipped=skipped,
+        return schedule_result(
+            self.state.plan, self._tracker.policy, aborted=self._flags.aborted, deadline=self._flags.deadline
         )
-
-
-def _succeeded(sid: str, running: _Running, res: StepResult) -> Draft:
-    return partial(
-        StepSucceeded, step_id=sid, attempt=running.attempt, caused_by=running.started_seq, payload=res.payload,
-        result=res.result,
-    )  # fmt: skip
-
-
-def _failed(
-    sid: str, running: _Running, kind: str, error: str, retryable: bool, next_attempt_at: datetime | None = None
-) -> Draft:
-    return partial(
-        StepFailed, step_id=sid, attempt=running.attempt, caused_by=running.started_seq, kind=kind, error=error,
-        retryable=retryable, next_attempt_at=next_attempt_at,
-    )  # fmt: skip
-
-
-def _outcome(task: asyncio.Task[StepResult]) -> StepResult:
-    """The ``StepResult`` of a finished attempt's task (an exception is classified into a kind)."""
-    try:
-        return task.result()
-    except asyncio.CancelledError:
-        return StepResult(ok=False, kind="cancelled", error="the attempt was cancelled")
-    except Exception as e:
-        return StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
-
-
-def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded | StepFailed | None:
-    """The step outcome whose ``on_outcome`` hook a crash cut short, if any.
-
-    ``Scheduler`` runs the hook as soon as an outcome is committed, before it writes anything else,
-    so such an outcome ends the log (followed only by the ``StepSkipped`` committed with it). The
-    outcomes the hook never sees give ``None``: an interrupted attempt, a step stopped by the
-    deadline, and any outcome once a step has failed under ``abort``.
-
-    Args:
-        events: A run's log, in seq order.
-        state: Its fold.
-    """
-    if any(s.status == "failed" and (s.on_failure or state.on_failure) == "abort" for s in state.plan.values()):
-        return None
-    last = next((e for e in reversed(events) if not isinstance(e, StepSkipped)), None)
-    if isinstance(last, StepSucceeded):
-        return last
-    if isinstance(last, StepFailed) and last.kind not in ("interrupted", "deadline"):
-        return last
-    return None

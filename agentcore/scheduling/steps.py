@@ -49,6 +49,7 @@ __all__ = (
     "StepRun",
     "classify_error",
     "classify_result_kind",
+    "run_attempt",
 )
 
 
@@ -201,3 +202,25 @@ class MemorySink:
             if self.keep:
                 self.events.append(event)
         return first
+
+
+async def run_attempt(execute: StepExecutor, run: StepRun, clock: Clock) -> StepResult:
+    """One attempt of a step under its ``timeout_s`` (measured on ``clock``): past it the attempt
+    is cancelled and fails with kind ``timeout``."""
+    timeout = run.step.timeout_s
+    if timeout is None:
+        return await execute(run)
+    work = asyncio.ensure_future(execute(run))
+    timer = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait({work})
+    if work.cancelled():
+        return StepResult(
+            ok=False, kind="timeout", error=f"step {run.step.id!r} ran longer than its timeout of {timeout:g}s"
+        )
+    return work.result()
