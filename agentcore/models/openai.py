@@ -18,7 +18,6 @@ sleep cannot be replaced (tests and benchmarks pass a recorder) and its attempts
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -35,13 +34,13 @@ from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, M
 from agentcore.models import openai_wire as llm_wire
 from agentcore.models.base import ChatRequest, ChatResponse, StructuredMode, ToolCallRequest
 from agentcore.models.json_decisions import looks_like_json_decision, parse_json_decision
+from agentcore.models.openai_config import check_settings, endpoint
 
 __all__ = ("ALLOW_REAL_REQUESTS", "OpenAIChatModel")
 
 ALLOW_REAL_REQUESTS: bool = True
 """When False, ``OpenAIChatModel`` refuses every server that is not on loopback."""
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _NO_KEY = "not-needed"
 _RETRYABLE_4XX = (408, 409, 429)
 
@@ -111,35 +110,8 @@ class OpenAIChatModel:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        resolved = model or os.environ.get("AGENTCORE_MODEL") or os.environ.get("OPENAI_MODEL")
-        if not resolved:
-            raise ConfigError("no model name: pass OpenAIChatModel(model=...) or set AGENTCORE_MODEL (or OPENAI_MODEL)")
-        url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        if key is None and url is None:
-            raise ConfigError(
-                "no API key: set OPENAI_API_KEY (or pass api_key=...); for a local OpenAI-compatible "
-                "server that needs no key, set OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1) instead"
-            )
-        self.base_url = (url or DEFAULT_BASE_URL).rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"base URL {self.base_url!r} is not an http(s) URL; set OPENAI_BASE_URL (or base_url=) "
-                "to something like http://127.0.0.1:8080/v1"
-            )
-        if tool_mode not in ("auto", "native", "json"):
-            raise ConfigError(f"tool_mode must be 'auto', 'native' or 'json', got {tool_mode!r}")
-        if schema_mode not in ("auto", "json_schema", "json_object"):
-            raise ConfigError(f"schema_mode must be 'auto', 'json_schema' or 'json_object', got {schema_mode!r}")
-        if not timeout > 0:
-            raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
-        if max_attempts < 1:
-            raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
-        if backoff_base < 0 or backoff_cap < backoff_base:
-            raise ConfigError(
-                f"need 0 <= backoff_base <= backoff_cap, got backoff_base={backoff_base}, backoff_cap={backoff_cap}"
-            )
+        resolved, self.base_url, key = endpoint(model, api_key, base_url)
+        check_settings(tool_mode, schema_mode, timeout, max_attempts, backoff_base, backoff_cap)
         _check_allowed(self.base_url)
         self.model = resolved
         self.name = resolved

@@ -218,36 +218,44 @@ async def ask_until_valid(
     outcome: Outcome[T] = Outcome()
     feedback: str | None = None
     for _ in range(max_attempts):
-        request = build(feedback)
-        started = time.perf_counter()
-        response: ChatResponse | None = None
-        try:
-            response = await _call(model, request)
-            cut = cut_reason(response)
-            if cut is not None:
-                raise ModelOutputError(cut)
-            value = parse(response)
-        except ModelOutputError as e:
-            error: str = str(e)
-            problem: Exception = e
-        except ModelError as e:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(Attempt(request=request, response=None, latency_ms=latency, error=str(e)))
-            outcome.fatal = e
+        attempt, fatal = await _attempt(model, build(feedback), parse, refusals)
+        outcome.attempts.append(attempt)
+        if fatal is not None:
+            outcome.fatal = fatal
             return outcome
-        except tuple(refusals) as e:
-            error, problem = str(e), e
-        except AgentcoreError:  # agentcore's own signals (ReplayMismatch, ConfigError...) are not about the answer
-            raise
-        except Exception as e:  # the parser choked on the answer: refuse it, never escape
-            error, problem = f"your answer could not be read ({_describe(e)})", e
-        else:
-            latency = (time.perf_counter() - started) * 1000
-            outcome.attempts.append(Attempt(request=request, response=response, latency_ms=latency, value=value))
+        if attempt.error is None:
             return outcome
-        latency = (time.perf_counter() - started) * 1000
-        outcome.attempts.append(
-            Attempt(request=request, response=response, latency_ms=latency, error=error, problem=problem)
-        )
-        feedback = feedback_for(error, response)
+        feedback = feedback_for(attempt.error, attempt.response)
     return outcome
+
+
+async def _attempt(
+    model: ChatModel, request: ChatRequest, parse: Callable[[ChatResponse], T], refusals: Sequence[type[Exception]]
+) -> tuple[Attempt[T], ModelError | None]:
+    """One call and its reading: an accepted or refused ``Attempt``, and the ``ModelError`` that ends
+    the turn (then the attempt has no response). agentcore's own signals propagate."""
+    started = time.perf_counter()
+    response: ChatResponse | None = None
+
+    def attempt(**fields: Any) -> Attempt[T]:
+        latency = (time.perf_counter() - started) * 1000
+        return Attempt(request=request, response=response, latency_ms=latency, **fields)
+
+    try:
+        response = await _call(model, request)
+        cut = cut_reason(response)
+        if cut is not None:
+            raise ModelOutputError(cut)
+        value = parse(response)
+    except ModelOutputError as e:
+        return attempt(error=str(e), problem=e), None
+    except ModelError as e:
+        response = None
+        return attempt(error=str(e)), e
+    except tuple(refusals) as e:
+        return attempt(error=str(e), problem=e), None
+    except AgentcoreError:  # agentcore's own signals (ReplayMismatch, ConfigError...) are not about the answer
+        raise
+    except Exception as e:  # the parser choked on the answer: refuse it, never escape
+        return attempt(error=f"your answer could not be read ({_describe(e)})", problem=e), None
+    return attempt(value=value), None

@@ -128,6 +128,11 @@ class ToolRunner:
         except Exception as e:
             what = str(e) if isinstance(e, _Exited) else f"{type(e).__name__}: {e}"
             return replace(self._failed(call, "error", f"Tool {t.name!r} failed: {what}", start), exception=type(e))
+        return self._succeeded(call, t, value, start)
+
+    def _succeeded(self, call: ToolCall, t: Tool, value: Any, start: float) -> ToolResult:
+        """The result of a call that returned ``value``: stored (unless it is a ``ToolOutput``) and
+        summarized into a payload; a value that cannot be stored or summarized is a failure."""
         duration = self._ms(start)
         if isinstance(value, ToolOutput):
             payload = tool_output_payload(value.text, value.note, self.payload_chars)

@@ -78,22 +78,7 @@ def arguments_model(
         ConfigError: a parameter has no type hint, a type pydantic cannot validate, is ``*args``,
             ``**kwargs`` or positional-only, or the docstring documents a parameter that does not exist.
     """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"tool {tool_name!r}: cannot read the function's signature: {e}") from e
-    try:
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception as e:
-        raise ConfigError(
-            f"tool {tool_name!r}: cannot resolve its type hints ({type(e).__name__}: {e}); "
-            "define the types it uses at module level"
-        ) from e
-    if stray := sorted(set(arg_docs) - set(signature.parameters)):
-        raise ConfigError(
-            f"tool {tool_name!r}: the docstring's Args section documents {', '.join(map(repr, stray))}, "
-            f"which is not a parameter; its parameters are: {', '.join(signature.parameters) or 'none'}"
-        )
+    signature, hints = _read_signature(fn, tool_name, arg_docs)
     fields: dict[str, Any] = {}
     field_params: list[tuple[str, str]] = []
     context_params: list[str] = []
@@ -111,16 +96,7 @@ def arguments_model(
                 f"tool {tool_name!r}: parameter {pname!r} has no type hint; annotate it "
                 f"(e.g. `{pname}: str`) so the model is told what to pass"
             )
-        default = ... if param.default is param.empty else param.default
-        safe = not pname.startswith(("_", "model_")) and not hasattr(BaseModel, pname)
-        fname = pname if safe else f"arg{i}_"
-        extra: dict[str, Any] = {} if safe else {"alias": pname}
-        if arg_docs.get(pname):
-            extra["description"] = arg_docs[pname]
-        if isinstance(default, FieldInfo):  # `x: int = Field(3, ge=0)`: keep its settings
-            fields[fname] = (Annotated[hint, default], Field(**extra))
-        else:
-            fields[fname] = (hint, Field(default, **extra))
+        fname, fields[fname] = _field(i, pname, param, hint, arg_docs.get(pname))
         field_params.append((fname, pname))
     try:
         model = create_model(
@@ -131,3 +107,39 @@ def arguments_model(
     return model, tuple(field_params), tuple(context_params)
 
 
+def _read_signature(
+    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
+) -> tuple[inspect.Signature, dict[str, Any]]:
+    """The function's signature and resolved type hints, once the docstring is known to document
+    only real parameters."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"tool {tool_name!r}: cannot read the function's signature: {e}") from e
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as e:
+        raise ConfigError(
+            f"tool {tool_name!r}: cannot resolve its type hints ({type(e).__name__}: {e}); "
+            "define the types it uses at module level"
+        ) from e
+    if stray := sorted(set(arg_docs) - set(signature.parameters)):
+        raise ConfigError(
+            f"tool {tool_name!r}: the docstring's Args section documents {', '.join(map(repr, stray))}, "
+            f"which is not a parameter; its parameters are: {', '.join(signature.parameters) or 'none'}"
+        )
+    return signature, hints
+
+
+def _field(i: int, pname: str, param: inspect.Parameter, hint: Any, doc: str | None) -> tuple[str, Any]:
+    """The model field for parameter number ``i``: its name (``arg{i}_`` with an alias when the
+    parameter's name would clash with pydantic's) and its ``(type, FieldInfo)``."""
+    default = ... if param.default is param.empty else param.default
+    safe = not pname.startswith(("_", "model_")) and not hasattr(BaseModel, pname)
+    fname = pname if safe else f"arg{i}_"
+    extra: dict[str, Any] = {} if safe else {"alias": pname}
+    if doc:
+        extra["description"] = doc
+    if isinstance(default, FieldInfo):  # `x: int = Field(3, ge=0)`: keep its settings
+        return fname, (Annotated[hint, default], Field(**extra))
+    return fname, (hint, Field(default, **extra))
