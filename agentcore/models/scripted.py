@@ -117,15 +117,9 @@ class ScriptedChatModel:
             raise item
         if isinstance(item, ChatResponse):
             return item
-        result: Any = item(request)
-        if inspect.isawaitable(result):
-            result = await result
-        if not isinstance(result, ChatResponse):
-            raise ModelError(
-                f"ScriptedChatModel {self.name!r}: the callable for call #{number} returned "
-                f"{type(result).__name__}, expected a ChatResponse"
-            )
-        return result
+        return await _answer(
+            item, request, lambda got: f"ScriptedChatModel {self.name!r}: the callable for call #{number} returned {got}"
+        )
 
     def assert_consumed(self) -> None:
         """Fail if some scripted answers were never requested.
@@ -181,12 +175,22 @@ class FunctionChatModel:
             ModelError: ``fn`` returned something other than a ``ChatResponse``.
         """
         self.requests.append(request)
-        result: Any = self.fn(request)
-        if inspect.isawaitable(result):
-            result = await result
-        if not isinstance(result, ChatResponse):
-            raise ModelError(
-                f"FunctionChatModel {self.name!r}: fn returned {type(result).__name__} for call "
-                f"#{len(self.requests)}, expected a ChatResponse"
-            )
-        return result
+        number = len(self.requests)
+        return await _answer(
+            self.fn, request, lambda got: f"FunctionChatModel {self.name!r}: fn returned {got} for call #{number}"
+        )
+
+
+async def _answer(fn: Callable[[ChatRequest], Any], request: ChatRequest, wrong: Callable[[str], str]) -> ChatResponse:
+    """``fn(request)``, awaited if needed.
+
+    Raises:
+        ModelError: it is not a ``ChatResponse``; the message is ``wrong(its type name)`` plus what
+            was expected.
+    """
+    result: Any = fn(request)
+    if inspect.isawaitable(result):
+        result = await result
+    if not isinstance(result, ChatResponse):
+        raise ModelError(f"{wrong(type(result).__name__)}, expected a ChatResponse")
+    return result

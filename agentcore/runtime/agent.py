@@ -44,7 +44,7 @@ from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec
 from agentcore.roles.processor import ProcessorInput
 from agentcore.roles.validators import not_a_prompt_echo
 from agentcore.runtime.agent_settings import RECORDED_SETTINGS, budget_reason, check_settings, payload_chars_for
-from agentcore.runtime.log import RunLog
+from agentcore.runtime.log import RunLog, open_run_log
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.runtime.run_result import RunResult
 from agentcore.runtime.turns import controller_turn, processor_turn, run_calls
@@ -316,22 +316,10 @@ class Agent:
             )
 
     def _log(self, state: RunState, events: Sequence[Event] = ()) -> RunLog:
-        on_batch = None
-        if self.tracer_provider is not None:
-            from agentcore.export.otel import RunTracer
-
-            tracer = RunTracer(self.tracer_provider, state.run_id, content=self.trace_content)
-            tracer.prime(events)  # a resumed run: its earlier spans were emitted when they committed
-            on_batch = tracer.on_batch
-        return RunLog(
-            self.store,
-            state,
-            clock=self.clock,
-            on_event=self.on_event,
-            price=pricer(self.prices),
-            redact=self.redact,
-            on_batch=on_batch,
-        )
+        return open_run_log(
+            self.store, state, events, clock=self.clock, on_event=self.on_event, price=pricer(self.prices),
+            redact=self.redact, tracer_provider=self.tracer_provider, trace_content=self.trace_content,
+        )  # fmt: skip
 
     def _open(self, run_id: str) -> tuple[RunLog, list[Event]]:
         self.store.run(run_id)  # RunNotFound with a clear message

@@ -25,7 +25,7 @@ from agentcore.roles.turn import Attempt
 from agentcore.storage.artifacts import JSON
 from agentcore.storage.base import EventStore
 
-__all__ = ("RunLog",)
+__all__ = ("RunLog", "open_run_log")
 
 _logger = logging.getLogger("agentcore")
 
@@ -223,3 +223,29 @@ class RunLog:
             for event in batch:
                 self.on_event(event)  # type: ignore[arg-type]
         return self.last_seq
+
+
+def open_run_log(
+    store: EventStore,
+    state: RunState,
+    events: Sequence[Event] = (),
+    *,
+    clock: Clock,
+    on_event: Callable[[Event], None] | None,
+    price: PriceFn | None,
+    redact: Callable[[str], str] | None,
+    tracer_provider: Any = None,
+    trace_content: bool = False,
+) -> RunLog:
+    """The ``RunLog`` a runner writes a run with; with a ``tracer_provider``, each committed batch
+    also becomes OpenTelemetry spans (``agentcore.export.otel.RunTracer``, told of the run's earlier
+    ``events`` so a resumed run does not emit their spans again; ``trace_content`` adds raw content).
+    """
+    on_batch = None
+    if tracer_provider is not None:
+        from agentcore.export.otel import RunTracer
+
+        tracer = RunTracer(tracer_provider, state.run_id, content=trace_content)
+        tracer.prime(events)
+        on_batch = tracer.on_batch
+    return RunLog(store, state, clock=clock, on_event=on_event, price=price, redact=redact, on_batch=on_batch)

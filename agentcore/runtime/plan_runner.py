@@ -63,7 +63,7 @@ from agentcore.roles.planner import plan_with_attempts
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.turn import clip
 from agentcore.runtime.agent import Agent, RunResult
-from agentcore.runtime.log import RunLog
+from agentcore.runtime.log import RunLog, open_run_log
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.scheduling.scheduler import (
     Draft,
@@ -348,22 +348,10 @@ class PlanRunner:
     # -- internals -------------------------------------------------------------------------------
 
     def _log(self, state: RunState, events: Sequence[Event] = ()) -> RunLog:
-        on_batch = None
-        if self.tracer_provider is not None:
-            from agentcore.export.otel import RunTracer
-
-            tracer = RunTracer(self.tracer_provider, state.run_id)
-            tracer.prime(events)
-            on_batch = tracer.on_batch
-        return RunLog(
-            self.store,
-            state,
-            clock=self.clock,
-            on_event=self.on_event,
-            price=self.price,
-            redact=self.redact,
-            on_batch=on_batch,
-        )
+        return open_run_log(
+            self.store, state, events, clock=self.clock, on_event=self.on_event, price=self.price,
+            redact=self.redact, tracer_provider=self.tracer_provider,
+        )  # fmt: skip
 
     def _existing_empty_run(self, task: str, run_id: str | None) -> str | None:
         """``run_id`` when it names a run with no event (left by older versions or by hand) to take over.
