@@ -12,7 +12,7 @@ Why the SDK's own retry (``max_retries``) stays off: it retries the same 408/409
 ``Retry-After``, but (1) it retries a 5xx before this adapter sees the body, so llama-cpp-python's
 bare 500 to a ``json_schema`` request would cost every backoff before the switch to ``json_object``;
 (2) it never retries an HTTP 200 whose body is not a completion, which this adapter must; (3) its
-sleep cannot be replaced (tests and benchmarks pass a recorder) and its attempts are not counted
+sleep cannot be replaced (this adapter waits on its ``Clock``: tests pass a ``FakeClock``) and its attempts are not counted
 (``ChatResponse.attempts``). The loop here uses ``RetryPolicy.delay``, the backoff plan steps use.
 """
 from __future__ import annotations
@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import openai
 from pydantic import SecretStr
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
 from agentcore.core.values import TokenUsage
@@ -88,7 +89,8 @@ class OpenAIChatModel:
             connections, 200s that are not completions).
         backoff_base: First retry delay in seconds (doubled each retry, with jitter).
         backoff_cap: Longest delay, also the cap on a server's ``Retry-After``.
-        sleep: Async sleep used between attempts (tests pass a recorder).
+        clock: The ``Clock`` whose ``sleep`` waits between attempts (``SystemClock`` by default;
+            tests pass ``agentcore.testing.FakeClock``, which records each wait).
         rng: Randomness for the jitter.
 
     Raises:
@@ -107,7 +109,7 @@ class OpenAIChatModel:
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_cap: float = 20.0,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         resolved, self.base_url, key = endpoint(model, api_key, base_url)
@@ -124,7 +126,7 @@ class OpenAIChatModel:
         self._api_key = SecretStr(key or _NO_KEY)
         self._backoff = RetryPolicy(base_delay=backoff_base, max_delay=backoff_cap)
         """The one backoff formula of agentcore (plan steps use it too); only its ``delay`` is used here."""
-        self._sleep = sleep or asyncio.sleep
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._rng = rng or random.Random()
         self._json_tools = tool_mode == "json"
         """Auto mode flips this on once the server shows it ignores native tools."""
@@ -321,7 +323,7 @@ class OpenAIChatModel:
                 )
             if delay is None:
                 delay = self._backoff.delay(failures, self._rng)
-            await self._sleep(delay)
+            await self._clock.sleep(delay)
 
     def _finish(self, parsed: llm_wire.ParsedCompletion, mode: StructuredMode, attempts: int) -> ChatResponse:
         # a server or proxy may echo the Authorization header in a 200: the key never leaves here

@@ -21,6 +21,7 @@ from agentcore.core.events import Event, LLMCalled, ToolFinished
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.testing.clock import FakeClock
 from agentcore.tools.base import Tool, tool
 from tests.guarantees.test_crash_torture import check_log
 from tests.support.openai_server import (
@@ -37,16 +38,6 @@ from tests.support.openai_server import (
 )
 
 KEY = "sk-faults-5f1d2c3b4a"
-
-
-class Sleeps:
-    """A fake sleep that records the delays and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def answer(body: dict[str, Any]) -> Reply:
@@ -86,12 +77,12 @@ class Lookups:
 
 
 def run(
-    server: OpenAIServer, db_path: Path, sleeps: Sleeps, *, agent: dict[str, Any] | None = None, **model_options: Any
+    server: OpenAIServer, db_path: Path, clock: FakeClock, *, agent: dict[str, Any] | None = None, **model_options: Any
 ) -> tuple[RunResult, list[Event]]:
     """One run of the agent on ``db_path``; returns its result and its checked log."""
     model_options.setdefault("timeout", 5.0)
     model_options.setdefault("max_attempts", 4)
-    model = OpenAIChatModel("fault-model", api_key=KEY, base_url=server.base_url, sleep=sleeps, **model_options)
+    model = OpenAIChatModel("fault-model", api_key=KEY, base_url=server.base_url, clock=clock, **model_options)
     lookups = Lookups()
     with SQLiteEventStore(db_path) as store:
         result = Agent(model, tools=[lookups.tool], store=store, **(agent or {})).run_sync("What colour is the sky?")
@@ -132,8 +123,8 @@ def test_transient_faults_are_retried_and_recorded(
     if role == "processor":
         server.enqueue(tool_calls([("lookup", {"key": "sky"})]))  # the controller's first call goes through
     server.enqueue(*faults)
-    sleeps = Sleeps()
-    result, events = run(server, db_path, sleeps, backoff_base=0.5)
+    clock = FakeClock()
+    result, events = run(server, db_path, clock, backoff_base=0.5)
     assert (result.status, result.reply) == ("succeeded", "The sky is blue.")
     assert result.state.known_facts["colour"].value == "the sky is blue"
     tries = 1 + len(faults)
@@ -147,14 +138,14 @@ def test_transient_faults_are_retried_and_recorded(
         formats = [r.body.get("response_format", {}).get("type") for r in server.completion_requests[1:3]]
         assert formats == ["json_schema", "json_object"]
         delays = []
-    assert len(sleeps.delays) == len(delays)
-    for got, want_delay in zip(sleeps.delays, delays, strict=True):
+    assert len(clock.sleeps) == len(delays)
+    for got, want_delay in zip(clock.sleeps, delays, strict=True):
         assert got == want_delay if isinstance(want_delay, float) else want_delay[0] <= got <= want_delay[1]
 
 
 def test_a_timeout_is_retried_within_the_run(server: OpenAIServer, db_path: Path) -> None:
     server.enqueue(slow(60.0, then=text("too late")))
-    result, events = run(server, db_path, Sleeps(), timeout=3.0)  # the normal 2nd reply must beat it
+    result, events = run(server, db_path, FakeClock(), timeout=3.0)  # the normal 2nd reply must beat it
     assert result.status == "succeeded"
     assert attempts(events)[0] == ("controller", 2)
 
@@ -167,8 +158,8 @@ def test_a_server_that_stays_down_fails_the_run_with_the_reason(server: OpenAISe
     if role == "processor":
         server.enqueue(tool_calls([("lookup", {"key": "sky"})]))
     server.enqueue(*[status(503, body={"error": {"message": "overloaded"}})] * 3)
-    sleeps = Sleeps()
-    result, events = run(server, db_path, sleeps, max_attempts=3)
+    clock = FakeClock()
+    result, events = run(server, db_path, clock, max_attempts=3)
     assert result.status == "failed"
     assert result.reason is not None and result.reason.startswith(f"{role} model failed:")
     assert "unavailable after 3 attempts" in result.reason and "HTTP 503: overloaded" in result.reason
@@ -176,14 +167,14 @@ def test_a_server_that_stays_down_fails_the_run_with_the_reason(server: OpenAISe
     assert (failed.role, failed.ok, failed.response) == (role, False, {})
     assert failed.error is not None and "after 3 attempts" in failed.error
     assert events[-1].type == "run_finished" and events[-1].caused_by == failed.seq
-    assert len(sleeps.delays) == 2
+    assert len(clock.sleeps) == 2
     if role == "processor":  # the tool result came before the failure and stays recorded
         assert any(isinstance(e, ToolFinished) and e.ok for e in events)
 
 
 def test_timeouts_that_outlast_the_policy_fail_the_run(server: OpenAIServer, db_path: Path) -> None:
     server.enqueue(slow(30.0, then=text("late")), slow(30.0, then=text("late")))
-    result, events = run(server, db_path, Sleeps(), timeout=0.3, max_attempts=2)
+    result, events = run(server, db_path, FakeClock(), timeout=0.3, max_attempts=2)
     assert result.status == "failed"
     assert result.reason is not None and "no answer within the 0.3s timeout" in result.reason
     assert [e.type for e in events] == ["run_started", "llm_called", "run_finished"]
@@ -191,18 +182,18 @@ def test_timeouts_that_outlast_the_policy_fail_the_run(server: OpenAIServer, db_
 
 def test_a_refused_request_is_not_retried(server: OpenAIServer, db_path: Path) -> None:
     server.enqueue(status(400, body={"error": {"message": "context length exceeded"}}))
-    sleeps = Sleeps()
-    result, events = run(server, db_path, sleeps)
+    clock = FakeClock()
+    result, events = run(server, db_path, clock)
     assert result.status == "failed"
     assert result.reason is not None and "HTTP 400" in result.reason and "context length exceeded" in result.reason
-    assert len(server.completion_requests) == 1 and sleeps.delays == []
+    assert len(server.completion_requests) == 1 and clock.sleeps == []
     assert [e.type for e in events] == ["run_started", "llm_called", "run_finished"]
 
 
 def test_bodies_that_are_never_a_completion_are_unusable_answers(server: OpenAIServer, db_path: Path) -> None:
     """A 200 that never parses is an output error: the controller is asked again, then the run fails."""
     server.enqueue(*[malformed()] * 6)  # 2 HTTP attempts per call x 3 controller tries
-    result, events = run(server, db_path, Sleeps(), max_attempts=2, agent={"max_output_retries": 3})
+    result, events = run(server, db_path, FakeClock(), max_attempts=2, agent={"max_output_retries": 3})
     assert result.status == "failed"
     assert result.reason is not None and result.reason.startswith("controller output invalid after 3 attempts")
     calls = llm_calls(events)

@@ -39,6 +39,7 @@ from agentcore.runtime.agent import Agent
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.storage.trace import export_run
+from agentcore.testing.clock import FakeClock
 from agentcore.tools.base import tool
 from agentcore.tools.code import CodeTools
 from agentcore.tools.code.agent_tools import code_tools
@@ -284,10 +285,7 @@ def test_the_api_key_is_never_recorded_logged_or_shown(tmp_path: Path, caplog: p
     shown: list[str] = []
     with OpenAIServer(handler=answer) as server, SQLiteEventStore(db) as store:
 
-        async def no_wait(seconds: float) -> None:
-            return None
-
-        model = OpenAIChatModel("key-model", api_key=KEY, base_url=server.base_url, sleep=no_wait, max_attempts=3)
+        model = OpenAIChatModel("key-model", api_key=KEY, base_url=server.base_url, clock=FakeClock(), max_attempts=3)
         agent = Agent(model, tools=[lookup], store=store)
         server.enqueue(status(429, body=echo), status(500, body=echo))  # retried: the echoes are dropped
         ok = agent.run_sync("What colour is the sky?")

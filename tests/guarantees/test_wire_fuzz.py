@@ -29,6 +29,7 @@ from agentcore.runtime.agent import Agent, RunResult
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing import lookup_tool
+from agentcore.testing.clock import FakeClock
 from tests.guarantees.test_crash_torture import check_log
 from tests.support.openai_server import OpenAIServer, Reply, json_answer, raw_body, text, tool_calls
 
@@ -228,10 +229,6 @@ class Feed:
             return len(self.queues[role])
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 def _model(server: OpenAIServer, tool_mode: str) -> OpenAIChatModel:
     return OpenAIChatModel(
         "fuzz-model",
@@ -241,7 +238,7 @@ def _model(server: OpenAIServer, tool_mode: str) -> OpenAIChatModel:
         schema_mode="json_schema",
         max_attempts=2,
         timeout=10,
-        sleep=_no_sleep,
+        clock=FakeClock(),
     )
 
 

@@ -37,6 +37,7 @@ from agentcore.models.base import (
     request_digest,
 )
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.testing.clock import FakeClock
 from tests.support.openai_server import (
     OpenAIServer,
     cut,
@@ -67,24 +68,14 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-class Sleeps:
-    """A fake sleep that records the delays and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def make_model(server: OpenAIServer, sleeps: Sleeps, **kwargs: Any) -> OpenAIChatModel:
+def make_model(server: OpenAIServer, clock: FakeClock, **kwargs: Any) -> OpenAIChatModel:
     kwargs.setdefault("timeout", 5.0)
-    return OpenAIChatModel("test-model", api_key=KEY, base_url=server.base_url, sleep=sleeps, **kwargs)
+    return OpenAIChatModel("test-model", api_key=KEY, base_url=server.base_url, clock=clock, **kwargs)
 
 
 def user(content: str) -> ChatMessage:
@@ -106,9 +97,9 @@ def text_request() -> ChatRequest:
 # -- structured output ------------------------------------------------------------------------------
 
 
-def test_native_tool_calls_are_parsed(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_native_tool_calls_are_parsed(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(tool_calls([("search", {"q": "foo"}), ("search", {"q": "bar"})]))
-    response = make_model(openai_server, sleeps, tool_mode="native").complete_sync(tool_request())
+    response = make_model(openai_server, clock, tool_mode="native").complete_sync(tool_request())
     assert response.structured_mode == "native_tools"
     assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
         ("call_1", "search", {"q": "foo"}),
@@ -134,25 +125,25 @@ def test_native_tool_calls_are_parsed(openai_server: OpenAIServer, sleeps: Sleep
     ],
 )
 def test_structured_inputs_are_recorded_but_never_sent(
-    openai_server: OpenAIServer, sleeps: Sleeps, inputs: dict[str, Any]
+    openai_server: OpenAIServer, clock: FakeClock, inputs: dict[str, Any]
 ) -> None:
     openai_server.enqueue(text("done"))
     request = tool_request().model_copy(update={"inputs": inputs})
-    make_model(openai_server, sleeps, tool_mode="native").complete_sync(request)
+    make_model(openai_server, clock, tool_mode="native").complete_sync(request)
     sent = json.dumps(openai_server.completion_requests[0].body)
     assert "inputs" not in openai_server.completion_requests[0].body
     assert all(json.dumps(v)[1:-1] not in sent for v in inputs.values() if isinstance(v, str) and len(v) > 8)
     assert request_digest(request) != request_digest(tool_request())  # ...but recorded and part of the key
 
 
-def test_native_history_keeps_tool_messages(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_native_history_keeps_tool_messages(openai_server: OpenAIServer, clock: FakeClock) -> None:
     history = (
         user("find foo"),
         ChatMessage(role="assistant", tool_calls=(ToolCallRequest(id="c9", name="search", arguments='{"q":"foo"}'),)),
         ChatMessage(role="tool", tool_call_id="c9", content="3 hits"),
     )
     openai_server.enqueue(text("done"))
-    make_model(openai_server, sleeps, tool_mode="native").complete_sync(tool_request(*history))
+    make_model(openai_server, clock, tool_mode="native").complete_sync(tool_request(*history))
     messages = openai_server.completion_requests[0].body["messages"]
     assert messages[1]["tool_calls"][0] == {
         "id": "c9",
@@ -162,7 +153,7 @@ def test_native_history_keeps_tool_messages(openai_server: OpenAIServer, sleeps:
     assert messages[2] == {"role": "tool", "content": "3 hits", "tool_call_id": "c9"}
 
 
-def test_json_mode_decision_is_parsed(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_json_mode_decision_is_parsed(openai_server: OpenAIServer, clock: FakeClock) -> None:
     history = (
         ChatMessage(role="system", content="You are a helper."),
         user("find foo"),
@@ -174,7 +165,7 @@ def test_json_mode_decision_is_parsed(openai_server: OpenAIServer, sleeps: Sleep
         "content": "looking",
     }
     openai_server.enqueue(text("```json\n" + json.dumps(decision) + "\n```"))
-    response = make_model(openai_server, sleeps, tool_mode="json").complete_sync(tool_request(*history))
+    response = make_model(openai_server, clock, tool_mode="json").complete_sync(tool_request(*history))
     assert response.structured_mode == "json_decision"
     assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
         ("call_1", "search", {"q": "foo"}),
@@ -196,9 +187,9 @@ def test_json_mode_decision_is_parsed(openai_server: OpenAIServer, sleeps: Sleep
 
 
 def test_json_mode_plain_text_is_a_reply_and_bad_json_is_an_output_error(
-    openai_server: OpenAIServer, sleeps: Sleeps
+    openai_server: OpenAIServer, clock: FakeClock
 ) -> None:
-    model = make_model(openai_server, sleeps, tool_mode="json")
+    model = make_model(openai_server, clock, tool_mode="json")
     openai_server.enqueue(text("All done, nothing to search."))
     response = model.complete_sync(tool_request())
     assert response.tool_calls == () and response.content == "All done, nothing to search."
@@ -210,9 +201,9 @@ def test_json_mode_plain_text_is_a_reply_and_bad_json_is_an_output_error(
         model.complete_sync(tool_request())
 
 
-def test_auto_tool_mode_switches_to_json_on_llama_server(sleeps: Sleeps) -> None:
+def test_auto_tool_mode_switches_to_json_on_llama_server(clock: FakeClock) -> None:
     with OpenAIServer(ignore_tools=True) as server:
-        model = make_model(server, sleeps)
+        model = make_model(server, clock)
         server.enqueue(tool_calls([("search", {"q": "foo"})]), tool_calls([("search", {"q": "bar"})]))
         first = model.complete_sync(tool_request())
         second = model.complete_sync(tool_request())
@@ -225,8 +216,8 @@ def test_auto_tool_mode_switches_to_json_on_llama_server(sleeps: Sleeps) -> None
     assert '"tool_calls"' in bodies[1]["messages"][0]["content"]
 
 
-def test_auto_tool_mode_stays_native_on_plain_text(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps)
+def test_auto_tool_mode_stays_native_on_plain_text(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock)
     openai_server.enqueue(text("hello there"), tool_calls([("search", {"q": "x"})]))
     assert model.complete_sync(tool_request()).content == "hello there"
     assert model.complete_sync(tool_request()).structured_mode == "native_tools"
@@ -244,9 +235,9 @@ PROSE_WITH_JSON = (
 
 
 def test_json_mode_takes_only_an_answer_that_is_one_object_as_a_decision(
-    openai_server: OpenAIServer, sleeps: Sleeps
+    openai_server: OpenAIServer, clock: FakeClock
 ) -> None:
-    model = make_model(openai_server, sleeps, tool_mode="json")
+    model = make_model(openai_server, clock, tool_mode="json")
     for prose in PROSE_WITH_JSON:
         openai_server.enqueue(text(prose))
         response = model.complete_sync(tool_request())
@@ -259,9 +250,9 @@ def test_json_mode_takes_only_an_answer_that_is_one_object_as_a_decision(
     assert model.complete_sync(tool_request()).content == '{"role": "user", "content": "hi"}'
 
 
-def test_auto_tool_mode_is_not_switched_by_json_quoted_in_prose(sleeps: Sleeps) -> None:
+def test_auto_tool_mode_is_not_switched_by_json_quoted_in_prose(clock: FakeClock) -> None:
     with OpenAIServer(ignore_tools=True) as server:
-        model = make_model(server, sleeps)
+        model = make_model(server, clock)
         for prose in PROSE_WITH_JSON:
             server.enqueue(text(prose))
             response = model.complete_sync(tool_request())
@@ -269,10 +260,10 @@ def test_auto_tool_mode_is_not_switched_by_json_quoted_in_prose(sleeps: Sleeps) 
         assert all("tools" in r.body for r in server.completion_requests)
 
 
-def test_auto_tool_mode_names_the_tools_and_the_json_format_then_switches(sleeps: Sleeps) -> None:
+def test_auto_tool_mode_names_the_tools_and_the_json_format_then_switches(clock: FakeClock) -> None:
     history = (ChatMessage(role="system", content="You are a helper."), user("find foo"))
     with OpenAIServer(ignore_tools=True) as server:  # llama-server: drops ``tools``, answers in text
-        model = make_model(server, sleeps)
+        model = make_model(server, clock)
         server.enqueue(tool_calls([("search", {"q": "foo"})]), text("done"))
         first = model.complete_sync(tool_request(*history))
         second = model.complete_sync(tool_request(*history))
@@ -307,7 +298,7 @@ def test_auto_tool_note_is_bounded() -> None:
     assert "more tools not listed here)" in note and "tool_499" not in note
 
 
-def test_an_agent_on_a_server_that_drops_tools_calls_them_through_the_note(sleeps: Sleeps) -> None:
+def test_an_agent_on_a_server_that_drops_tools_calls_them_through_the_note(clock: FakeClock) -> None:
     from agentcore.runtime.agent import Agent
     from agentcore.tools.base import tool
 
@@ -330,7 +321,7 @@ def test_an_agent_on_a_server_that_drops_tools_calls_them_through_the_note(sleep
             json_answer({"ops": []}),  # the processor
             text("add is defined in calc.py:3"),
         )
-        model = make_model(server, sleeps)
+        model = make_model(server, clock)
         result = Agent(model, model, [grep_code]).run_sync("Where is add defined?")
     assert (result.status, result.reply, seen) == ("succeeded", "add is defined in calc.py:3", ["add"])
     controller = [r.body for r in server.completion_requests if "response_format" not in r.body]
@@ -339,9 +330,9 @@ def test_an_agent_on_a_server_that_drops_tools_calls_them_through_the_note(sleep
     assert "tools" in controller[0] and "tools" not in controller[1]  # switched to JSON mode for good
 
 
-def test_json_schema_request_shape_and_fences_stripped(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_json_schema_request_shape_and_fences_stripped(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(text('```json\n{"facts": []}\n```'))
-    response = make_model(openai_server, sleeps).complete_sync(schema_request())
+    response = make_model(openai_server, clock).complete_sync(schema_request())
     assert response.content == '{"facts": []}' and response.structured_mode == "json_schema"
     body = openai_server.completion_requests[0].body
     assert body["response_format"] == {
@@ -351,52 +342,52 @@ def test_json_schema_request_shape_and_fences_stripped(openai_server: OpenAIServ
     assert "tools" not in body and body["messages"] == [{"role": "user", "content": "extract"}]
 
 
-def test_auto_schema_falls_back_to_json_object_and_remembers(sleeps: Sleeps) -> None:
+def test_auto_schema_falls_back_to_json_object_and_remembers(clock: FakeClock) -> None:
     with OpenAIServer(reject_json_schema=True) as server:
-        model = make_model(server, sleeps)
+        model = make_model(server, clock)
         server.enqueue(json_answer({"facts": [1]}), json_answer({"facts": [2]}))
         first = model.complete_sync(schema_request())
         second = model.complete_sync(schema_request())
     assert (first.content, first.structured_mode, first.attempts) == ('{"facts": [1]}', "json_object", 2)
     assert (second.content, second.structured_mode, second.attempts) == ('{"facts": [2]}', "json_object", 1)
-    assert sleeps.delays == []  # the fallback is immediate
+    assert clock.sleeps == []  # the fallback is immediate
     formats = [r.body["response_format"]["type"] for r in server.completion_requests]
     assert formats == ["json_schema", "json_object", "json_object"]
     system = server.completion_requests[1].body["messages"][0]
     assert system["role"] == "system" and '"patch"' in system["content"] and '"facts"' in system["content"]
 
 
-def test_schema_fallback_does_not_use_up_the_retry_budget(sleeps: Sleeps) -> None:
+def test_schema_fallback_does_not_use_up_the_retry_budget(clock: FakeClock) -> None:
     with OpenAIServer(reject_json_schema=True) as server:
         server.enqueue(status(503), json_answer({"facts": []}))
-        response = make_model(server, sleeps, max_attempts=2).complete_sync(schema_request())
-    assert (response.structured_mode, response.attempts, len(sleeps.delays)) == ("json_object", 3, 1)
+        response = make_model(server, clock, max_attempts=2).complete_sync(schema_request())
+    assert (response.structured_mode, response.attempts, len(clock.sleeps)) == ("json_object", 3, 1)
 
 
-def test_schema_rejection_by_400_falls_back_but_other_400s_do_not(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps)
+def test_schema_rejection_by_400_falls_back_but_other_400s_do_not(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock)
     openai_server.enqueue(
         status(400, body={"error": {"message": "response_format json_schema not supported"}}),
         json_answer({"facts": []}),
     )
     assert model.complete_sync(schema_request()).structured_mode == "json_object"
-    other = make_model(openai_server, sleeps)
+    other = make_model(openai_server, clock)
     openai_server.enqueue(status(400, body={"error": {"message": "messages must not be empty"}}))
     with pytest.raises(ModelRequestError, match="messages must not be empty"):
         other.complete_sync(schema_request())
 
 
-def test_confirmed_json_schema_treats_500_as_transient(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps)
+def test_confirmed_json_schema_treats_500_as_transient(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock)
     openai_server.enqueue(json_answer({"facts": []}), status(500), json_answer({"facts": [1]}))
     model.complete_sync(schema_request())
     response = model.complete_sync(schema_request())
-    assert response.structured_mode == "json_schema" and response.attempts == 2 and len(sleeps.delays) == 1
+    assert response.structured_mode == "json_schema" and response.attempts == 2 and len(clock.sleeps) == 1
 
 
-def test_plain_text_request(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_plain_text_request(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(text("hi!"))
-    response = make_model(openai_server, sleeps).complete_sync(text_request())
+    response = make_model(openai_server, clock).complete_sync(text_request())
     assert (response.content, response.structured_mode, response.model) == ("hi!", "text", "test-model")
     body = openai_server.completion_requests[0].body
     assert "tools" not in body and "response_format" not in body
@@ -405,87 +396,87 @@ def test_plain_text_request(openai_server: OpenAIServer, sleeps: Sleeps) -> None
 # -- retries -----------------------------------------------------------------------------------------
 
 
-def test_429_retry_after_seconds_is_honoured_and_capped(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_429_retry_after_seconds_is_honoured_and_capped(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(
         status(429, headers={"Retry-After": "2"}), status(429, headers={"Retry-After": "3600"}), text("ok")
     )
-    response = make_model(openai_server, sleeps, backoff_cap=7.0).complete_sync(text_request())
+    response = make_model(openai_server, clock, backoff_cap=7.0).complete_sync(text_request())
     assert response.content == "ok" and response.attempts == 3
-    assert sleeps.delays == [2.0, 7.0]
+    assert clock.sleeps == [2.0, 7.0]
 
 
-def test_429_retry_after_http_date(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_429_retry_after_http_date(openai_server: OpenAIServer, clock: FakeClock) -> None:
     when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
     openai_server.enqueue(status(429, headers={"Retry-After": when}), text("ok"))
-    make_model(openai_server, sleeps, backoff_cap=60.0).complete_sync(text_request())
-    assert len(sleeps.delays) == 1 and 20.0 < sleeps.delays[0] <= 30.0
+    make_model(openai_server, clock, backoff_cap=60.0).complete_sync(text_request())
+    assert len(clock.sleeps) == 1 and 20.0 < clock.sleeps[0] <= 30.0
 
 
-def test_429_without_retry_after_backs_off(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_429_without_retry_after_backs_off(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(status(429), status(429), text("ok"))
-    make_model(openai_server, sleeps, backoff_base=1.0).complete_sync(text_request())
-    assert len(sleeps.delays) == 2
-    assert 0.5 <= sleeps.delays[0] <= 1.0 and 1.0 <= sleeps.delays[1] <= 2.0
+    make_model(openai_server, clock, backoff_base=1.0).complete_sync(text_request())
+    assert len(clock.sleeps) == 2
+    assert 0.5 <= clock.sleeps[0] <= 1.0 and 1.0 <= clock.sleeps[1] <= 2.0
 
 
 @pytest.mark.parametrize("code", [500, 502, 503, 504])
-def test_5xx_retried_then_success(openai_server: OpenAIServer, sleeps: Sleeps, code: int) -> None:
+def test_5xx_retried_then_success(openai_server: OpenAIServer, clock: FakeClock, code: int) -> None:
     openai_server.enqueue(status(code), status(code), status(code), text("ok"))
-    response = make_model(openai_server, sleeps, backoff_base=0.5, backoff_cap=1.5).complete_sync(text_request())
+    response = make_model(openai_server, clock, backoff_base=0.5, backoff_cap=1.5).complete_sync(text_request())
     assert response.content == "ok" and response.attempts == 4
     assert len(openai_server.completion_requests) == 4
     bounds = [(0.25, 0.5), (0.5, 1.0), (0.75, 1.5)]  # doubling, capped at 1.5, jitter in [0.5, 1]
-    assert all(lo <= d <= hi for d, (lo, hi) in zip(sleeps.delays, bounds, strict=True))
+    assert all(lo <= d <= hi for d, (lo, hi) in zip(clock.sleeps, bounds, strict=True))
 
 
-def test_timeout_is_retried(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_timeout_is_retried(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(slow(60.0, then=text("too late")), text("ok"))
-    model = make_model(openai_server, sleeps, timeout=3.0)  # generous: the normal 2nd reply must beat it
+    model = make_model(openai_server, clock, timeout=3.0)  # generous: the normal 2nd reply must beat it
     response = model.complete_sync(text_request())
     assert (response.content, response.attempts) == ("ok", 2)
 
 
-def test_timeouts_exhaust_into_model_unavailable(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_timeouts_exhaust_into_model_unavailable(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(slow(10.0, then=text("late")), slow(10.0, then=text("late")))
     with pytest.raises(ModelUnavailable, match=r"after 2 attempts; last failure: no answer within the 0.2s"):
-        make_model(openai_server, sleeps, timeout=0.2, max_attempts=2).complete_sync(text_request())
+        make_model(openai_server, clock, timeout=0.2, max_attempts=2).complete_sync(text_request())
 
 
-def test_cut_connection_is_retried(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_cut_connection_is_retried(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(cut(), text("ok"))
-    response = make_model(openai_server, sleeps).complete_sync(text_request())
+    response = make_model(openai_server, clock).complete_sync(text_request())
     assert (response.content, response.attempts) == ("ok", 2)
 
 
-def test_connection_refused_is_unavailable(sleeps: Sleeps) -> None:
+def test_connection_refused_is_unavailable(clock: FakeClock) -> None:
     server = OpenAIServer().start()
     base_url = server.base_url
     server.stop()
-    model = OpenAIChatModel("m", base_url=base_url, sleep=sleeps, max_attempts=3, timeout=2.0)
+    model = OpenAIChatModel("m", base_url=base_url, clock=clock, max_attempts=3, timeout=2.0)
     with pytest.raises(ModelUnavailable, match="after 3 attempts; last failure: connection failed"):
         model.complete_sync(text_request())
-    assert len(sleeps.delays) == 2
+    assert len(clock.sleeps) == 2
 
 
-def test_malformed_200_is_retried_then_succeeds(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_malformed_200_is_retried_then_succeeds(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(malformed(), invalid_completion(), text("ok"))
-    response = make_model(openai_server, sleeps).complete_sync(text_request())
+    response = make_model(openai_server, clock).complete_sync(text_request())
     assert (response.content, response.attempts) == ("ok", 3)
 
 
-def test_persistent_malformed_200_is_an_output_error(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_persistent_malformed_200_is_an_output_error(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(malformed(), malformed(), invalid_completion())
     with pytest.raises(ModelOutputError, match=r"not a chat completion: no 'choices' list.*after 3 attempts"):
-        make_model(openai_server, sleeps, max_attempts=3).complete_sync(text_request())
+        make_model(openai_server, clock, max_attempts=3).complete_sync(text_request())
     assert len(openai_server.completion_requests) == 3
 
 
-def test_persistent_503_is_unavailable(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_persistent_503_is_unavailable(openai_server: OpenAIServer, clock: FakeClock) -> None:
     openai_server.enqueue(*[status(503, body={"error": {"message": "overloaded"}})] * 3)
     with pytest.raises(ModelUnavailable) as info:
-        make_model(openai_server, sleeps, max_attempts=3).complete_sync(text_request())
+        make_model(openai_server, clock, max_attempts=3).complete_sync(text_request())
     assert "after 3 attempts" in str(info.value) and "HTTP 503: overloaded" in str(info.value)
-    assert len(openai_server.completion_requests) == 3 and len(sleeps.delays) == 2
+    assert len(openai_server.completion_requests) == 3 and len(clock.sleeps) == 2
 
 
 @pytest.mark.parametrize(
@@ -498,17 +489,17 @@ def test_persistent_503_is_unavailable(openai_server: OpenAIServer, sleeps: Slee
         (422, "HTTP 422.*Server said: bad temperature"),
     ],
 )
-def test_client_errors_fail_at_once(openai_server: OpenAIServer, sleeps: Sleeps, code: int, expected: str) -> None:
+def test_client_errors_fail_at_once(openai_server: OpenAIServer, clock: FakeClock, code: int, expected: str) -> None:
     openai_server.enqueue(status(code, body={"error": {"message": "bad temperature"}}), text("never sent"))
     with pytest.raises(ModelRequestError, match=expected) as info:
-        make_model(openai_server, sleeps).complete_sync(text_request())
+        make_model(openai_server, clock).complete_sync(text_request())
     assert info.value.status_code == code
-    assert len(openai_server.completion_requests) == 1 and sleeps.delays == []
+    assert len(openai_server.completion_requests) == 1 and clock.sleeps == []
 
 
-def test_wrong_base_url_path_gives_a_helpful_404(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_wrong_base_url_path_gives_a_helpful_404(openai_server: OpenAIServer, clock: FakeClock) -> None:
     base = openai_server.base_url.removesuffix("/v1")
-    model = OpenAIChatModel("gpt-x", base_url=base, sleep=sleeps)
+    model = OpenAIChatModel("gpt-x", base_url=base, clock=clock)
     with pytest.raises(ModelRequestError, match=re.escape(f"model name 'gpt-x' or the base URL '{base}' is wrong")):
         model.complete_sync(text_request())
 
@@ -516,8 +507,8 @@ def test_wrong_base_url_path_gives_a_helpful_404(openai_server: OpenAIServer, sl
 # -- usage, keys, configuration -----------------------------------------------------------------------
 
 
-def test_usage_is_read_and_missing_usage_is_zero(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps)
+def test_usage_is_read_and_missing_usage_is_zero(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock)
     openai_server.enqueue(
         text("a", usage={"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}), text("b", usage=None)
     )
@@ -527,8 +518,8 @@ def test_usage_is_read_and_missing_usage_is_zero(openai_server: OpenAIServer, sl
     assert sum([first.usage, first.usage]) == TokenUsage(prompt_tokens=200, completion_tokens=40, total_tokens=240)
 
 
-def test_key_reaches_server_but_nothing_else(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps, max_attempts=2)
+def test_key_reaches_server_but_nothing_else(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock, max_attempts=2)
     openai_server.enqueue(text("ok"))
     response = model.complete_sync(text_request())
     assert openai_server.completion_requests[0].headers["authorization"] == f"Bearer {KEY}"
@@ -552,12 +543,12 @@ def test_key_reaches_server_but_nothing_else(openai_server: OpenAIServer, sleeps
 
 
 def test_local_server_needs_no_key(
-    openai_server: OpenAIServer, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+    openai_server: OpenAIServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "env-model")
     openai_server.enqueue(text("ok"))
-    model = OpenAIChatModel(sleep=sleeps)
+    model = OpenAIChatModel(clock=clock)
     assert model.complete_sync(text_request()).content == "ok"
     request = openai_server.completion_requests[0]
     assert request.body["model"] == "env-model" and request.headers["authorization"] == "Bearer not-needed"
@@ -594,8 +585,8 @@ def test_real_requests_blocked_off_loopback(monkeypatch: pytest.MonkeyPatch) -> 
         model.complete_sync(text_request())
 
 
-def test_async_complete_reuses_client_and_sync_refuses_inside_loop(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
-    model = make_model(openai_server, sleeps)
+def test_async_complete_reuses_client_and_sync_refuses_inside_loop(openai_server: OpenAIServer, clock: FakeClock) -> None:
+    model = make_model(openai_server, clock)
     openai_server.enqueue(text("a"), text("b"), text("c"))
 
     async def main() -> list[str | None]:
@@ -636,14 +627,14 @@ def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 def test_an_agent_runs_twice_on_one_model_and_leaves_nothing_open(
     openai_server: OpenAIServer,
-    sleeps: Sleeps,
+    clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from agentcore.runtime.agent import Agent
 
-    model = make_model(openai_server, sleeps)
+    model = make_model(openai_server, clock)
     openai_server.enqueue(text("first answer"), text("second answer"))
     agent = Agent(model)  # run_sync: a new event loop per call, the same model
     with leaks_reported(monkeypatch, caplog) as found:
@@ -658,12 +649,12 @@ def test_an_agent_runs_twice_on_one_model_and_leaves_nothing_open(
 
 def test_a_model_moves_between_event_loops_without_leaks(
     openai_server: OpenAIServer,
-    sleeps: Sleeps,
+    clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    model = make_model(openai_server, sleeps)
+    model = make_model(openai_server, clock)
     openai_server.enqueue(*(text(f"answer {i}") for i in range(4)))
     with leaks_reported(monkeypatch, caplog) as found:
         # asyncio.run without aclose(): the connections are closed at the loop's shutdown
@@ -684,10 +675,10 @@ def test_a_model_moves_between_event_loops_without_leaks(
     assert "Event loop is closed" not in capfd.readouterr().err
 
 
-def test_tools_and_schema_together_are_refused(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_tools_and_schema_together_are_refused(openai_server: OpenAIServer, clock: FakeClock) -> None:
     request = ChatRequest(role="controller", messages=(user("x"),), tools=(SEARCH,), response_schema=SCHEMA)
     with pytest.raises(ConfigError, match="both tools and response_schema"):
-        make_model(openai_server, sleeps).complete_sync(request)
+        make_model(openai_server, clock).complete_sync(request)
     assert openai_server.requests == []
 
 
@@ -767,8 +758,8 @@ def test_wire_helpers() -> None:
         llm_wire.parse_completion("[]")
 
 
-def test_server_models_endpoint_and_exhausted_script(openai_server: OpenAIServer, sleeps: Sleeps) -> None:
+def test_server_models_endpoint_and_exhausted_script(openai_server: OpenAIServer, clock: FakeClock) -> None:
     with urllib.request.urlopen(openai_server.base_url + "/models", timeout=5) as reply:
         assert json.load(reply)["data"][0]["id"] == "test-model"
     with pytest.raises(ModelUnavailable, match="no scripted reply left"):
-        make_model(openai_server, sleeps, max_attempts=1).complete_sync(text_request())
+        make_model(openai_server, clock, max_attempts=1).complete_sync(text_request())
