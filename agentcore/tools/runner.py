@@ -43,7 +43,8 @@ class ToolRunner:
         payload_chars: Most characters of output a payload shows, plus a note of at most
             ``tool_payloads.PAYLOAD_NOTE_CHARS`` saying what was left out and where it is.
         top_k: How many items of a list output a payload shows, unless the tool sets its own.
-        clock: Measures ``duration_ms`` (its ``monotonic``); ``SystemClock`` by default.
+        clock: Measures ``duration_ms`` (its ``monotonic``); ``SystemClock`` by default. A tool's
+            ``timeout`` stays real time: a tool running in a thread looks idle to a fake clock.
         include_read_artifact: Offer the built-in ``read_artifact`` tool.
 
     Raises:
