@@ -40,7 +40,7 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.models.base import ChatModel, ClosableChatModel, ToolSpec
 from agentcore.models.prices import check_cost_budget, parse_prices, pricer
-from agentcore.roles.controller import ASK_USER, ReplyValidator, as_tool_spec
+from agentcore.roles.controller import ASK_USER, ReplyValidator
 from agentcore.roles.processor import ProcessorInput
 from agentcore.roles.validators import not_a_prompt_echo
 from agentcore.runtime.agent_settings import RECORDED_SETTINGS, budget_reason, check_settings, payload_chars_for
@@ -51,7 +51,7 @@ from agentcore.runtime.turns import controller_turn, processor_turn, run_calls
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
-from agentcore.tools.base import Tool
+from agentcore.tools.base import Tool, as_tool_spec
 from agentcore.tools.runner import ToolRunner
 
 __all__ = ("Agent", "RunResult")
