@@ -68,7 +68,9 @@ class Agent:
         tools: The tools the controller may call (``read_artifact`` is always added).
         runner: Runs the controller's tool calls instead of a ``ToolRunner`` built from ``tools``
             (replay passes one that answers from a trace; or pass your own ``top_k``/``clock``).
-            Give ``tools`` or ``runner``, not both; the runner's ``payload_chars`` applies.
+            Give ``tools`` or ``runner``, not both; the runner's ``payload_chars``, ``clock`` and
+            artifact store apply as given (build it on ``store.artifacts``; the agent removes model
+            keys from the artifacts of the runner it builds itself, not from yours).
         store: Where runs are recorded; a fresh ``MemoryEventStore`` by default.
         max_steps: Most controller decisions per run; then the run fails with a ``budget:`` reason.
         max_tokens: Most tokens (all roles) per run, checked before each controller turn; ``None``
