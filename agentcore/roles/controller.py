@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agentcore.core.clock import Clock
 from agentcore.core.events import Decision
 from agentcore.core.fold import RunState
 from agentcore.errors import ModelOutputError
@@ -136,6 +137,7 @@ async def decide_with_retries(
     *,
     max_attempts: int = 3,
     reply_validators: Sequence[ReplyValidator] = (),
+    clock: Clock | None = None,
 ) -> ControllerOutcome:
     """Ask for a decision, feeding unusable answers back with their error, ``max_attempts`` times at most.
 
@@ -155,5 +157,5 @@ async def decide_with_retries(
         return decision
 
     return await ask_until_valid(
-        model, lambda feedback: build_controller_request(state, specs, feedback=feedback), parse, max_attempts
+        model, lambda feedback: build_controller_request(state, specs, feedback=feedback), parse, max_attempts, clock=clock
     )

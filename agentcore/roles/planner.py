@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from agentcore.core.clock import Clock
 from agentcore.core.json_text import JSONTextError, read_json, strip_fences
 from agentcore.core.plans import Plan, Step
 from agentcore.errors import ConfigError, ModelOutputError, PlanError
@@ -150,6 +151,7 @@ async def plan_with_attempts(
     *,
     max_tries: int = 3,
     defaults: Plan | None = None,
+    clock: Clock | None = None,
 ) -> PlanningOutcome:
     """Ask the planner model for a plan, re-asking with the error when the answer is invalid.
 
@@ -167,6 +169,7 @@ async def plan_with_attempts(
         lambda response: parse_plan(response, tools, defaults=defaults),
         max_tries,
         refusals=(PlanError,),
+        clock=clock,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import JsonValue, ValidationError
 
+from agentcore.core.clock import Clock
 from agentcore.core.events import ToolCall, ToolFinished
 from agentcore.core.fold import RunState, check_patch
 from agentcore.core.patches import StatePatch
@@ -255,6 +256,7 @@ async def process(
     source: ProcessorInput,
     *,
     max_attempts: int = 3,
+    clock: Clock | None = None,
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
 
@@ -273,5 +275,5 @@ async def process(
         return patch
 
     return await ask_until_valid(
-        model, lambda feedback: build_processor_request(state, source, feedback=feedback), parse, max_attempts
+        model, lambda feedback: build_processor_request(state, source, feedback=feedback), parse, max_attempts, clock=clock
     )

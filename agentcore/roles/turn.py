@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import JSONTextError, read_json, strip_fences
 from agentcore.core.text import clip, package_text
 from agentcore.errors import AgentcoreError, ConfigError, ModelError, ModelOutputError
@@ -194,6 +194,7 @@ async def ask_until_valid(
     max_attempts: int,
     *,
     refusals: Sequence[type[Exception]] = (ModelOutputError,),
+    clock: Clock | None = None,
 ) -> Outcome[T]:
     """Ask ``model`` until ``parse`` accepts an answer, ``max_attempts`` times at most.
 
@@ -205,6 +206,7 @@ async def ask_until_valid(
         max_attempts: Calls to the model, the first included (>= 1).
         refusals: Exceptions whose message is the reason given back to the model as is;
             any other exception from ``parse`` is given back with its type name.
+        clock: Measures each attempt's ``latency_ms`` (``SystemClock`` by default).
 
     Returns:
         Every attempt; ``value`` is set when the last one was accepted, ``fatal`` when the model
@@ -218,7 +220,7 @@ async def ask_until_valid(
     outcome: Outcome[T] = Outcome()
     feedback: str | None = None
     for _ in range(max_attempts):
-        attempt, fatal = await _attempt(model, build(feedback), parse, refusals)
+        attempt, fatal = await _attempt(model, build(feedback), parse, refusals, clock or SystemClock())
         outcome.attempts.append(attempt)
         if fatal is not None:
             outcome.fatal = fatal
@@ -230,15 +232,19 @@ async def ask_until_valid(
 
 
 async def _attempt(
-    model: ChatModel, request: ChatRequest, parse: Callable[[ChatResponse], T], refusals: Sequence[type[Exception]]
+    model: ChatModel,
+    request: ChatRequest,
+    parse: Callable[[ChatResponse], T],
+    refusals: Sequence[type[Exception]],
+    clock: Clock,
 ) -> tuple[Attempt[T], ModelError | None]:
     """One call and its reading: an accepted or refused ``Attempt``, and the ``ModelError`` that ends
     the turn (then the attempt has no response). agentcore's own signals propagate."""
-    started = time.perf_counter()
+    started = clock.monotonic()
     response: ChatResponse | None = None
 
     def attempt(**fields: Any) -> Attempt[T]:
-        latency = (time.perf_counter() - started) * 1000
+        latency = (clock.monotonic() - started) * 1000
         return Attempt(request=request, response=response, latency_ms=latency, **fields)
 
     try:

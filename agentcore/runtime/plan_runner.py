@@ -383,7 +383,8 @@ class PlanRunner:
         assert self.planner_model is not None
         state = log.state
         outcome = await plan_with_attempts(
-            self.planner_model, state.task, self.tools, max_tries=self.max_planner_tries, defaults=defaults
+            self.planner_model, state.task, self.tools, max_tries=self.max_planner_tries, defaults=defaults,
+            clock=self.clock,
         )
         seen = log.last_seq
         calls = log.add_attempts(
@@ -514,7 +515,8 @@ class PlanRunner:
         if step is None or step.status not in ("succeeded", "failed") or self.processor_model is None:
             return
         outcome = await process(
-            self.processor_model, state, ProcessorInput.step_outcome(step), max_attempts=self.max_patch_retries
+            self.processor_model, state, ProcessorInput.step_outcome(step), max_attempts=self.max_patch_retries,
+            clock=self.clock,
         )
         log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
         log.commit()

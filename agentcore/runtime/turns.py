@@ -38,7 +38,7 @@ async def controller_turn(
     controller replied or failed: then the batch holds the ``RunFinished``)."""
     seen = log.state.last_seq
     outcome = await decide_with_retries(
-        model, log.state, specs, max_attempts=max_attempts, reply_validators=reply_validators
+        model, log.state, specs, max_attempts=max_attempts, reply_validators=reply_validators, clock=log.clock
     )
     llm = log.add_attempts(role="controller", model=model.name, attempts=outcome.attempts, caused_by=seen)[-1]
     decision = outcome.value
@@ -83,7 +83,7 @@ async def processor_turn(
 ) -> None:
     """The processor's turn for one input (recorded at ``source_seq``), committed in one batch; a
     processor model that failed for good finishes the run."""
-    outcome = await process(model, log.state, source, max_attempts=max_attempts)
+    outcome = await process(model, log.state, source, max_attempts=max_attempts, clock=log.clock)
     llm = log.add_processor_outcome(outcome, model=model.name, caused_by=source_seq)
     if outcome.fatal is not None:
         assert llm is not None

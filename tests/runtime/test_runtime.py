@@ -480,19 +480,26 @@ def test_one_fake_clock_drives_the_agent_and_its_tool_runner() -> None:
         await clock.sleep(3)
         return f"built {target}"
 
-    controller = ScriptedChatModel([call("build", target="app"), say("built")])
-    agent = Agent(controller, ScriptedChatModel([NO_OPS]), tools=[build], clock=clock)
+    script = iter([call("build", target="app"), say("built")])
+
+    async def think(request: ChatRequest) -> ChatResponse:
+        await clock.sleep(0.5)  # the controller takes half a virtual second per answer
+        return next(script)
+
+    agent = Agent(FunctionChatModel(think), ScriptedChatModel([NO_OPS]), tools=[build], clock=clock)
     assert agent.runner.clock is clock
     result = agent.run_sync("build the app")
     assert result.status == "succeeded"
     events = list(agent.store.read(result.run_id))
-    start = clock.now() - timedelta(seconds=3)
+    start = clock.now() - timedelta(seconds=4)
     assert start == datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
     started = next(e for e in events if isinstance(e, ToolStarted))
     finished = next(e for e in events if isinstance(e, ToolFinished))
-    assert events[0].at == started.at == start  # timestamps from the clock's now()
-    assert finished.at == start + timedelta(seconds=3) and events[-1].at == finished.at
+    assert events[0].at == start and started.at == start + timedelta(seconds=0.5)  # from the clock's now()
+    assert finished.at == start + timedelta(seconds=3.5) and events[-1].at == start + timedelta(seconds=4)
     assert finished.duration_ms == 3000.0  # the runner measured with the same clock's monotonic()
+    latencies = [(e.role, e.latency_ms) for e in events if isinstance(e, LLMCalled)]
+    assert latencies == [("controller", 500.0), ("processor", 0.0), ("controller", 500.0)]  # the roles too
 
 
 def test_an_agent_runs_its_calls_with_the_runner_it_is_given(store: EventStore) -> None:
