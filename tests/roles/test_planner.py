@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from agentcore.core.plans import Plan, RetryPolicy
-from agentcore.errors import ModelOutputError, ModelUnavailable, PlanError
+from agentcore.errors import ConfigError, ModelOutputError, ModelUnavailable, PlanError
 from agentcore.models.base import ChatResponse
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.models.scripted import ScriptedChatModel, respond_json, say
 from agentcore.roles.planner import PLAN_SCHEMA, build_planner_request, parse_plan, plan_task, plan_with_attempts
-from agentcore.tools.base import tool
+from agentcore.tools.base import as_tool_spec, tool
 from tests.support.openai_server import (
     OpenAIServer,
     json_answer,
@@ -102,6 +102,16 @@ def test_the_request_shows_the_task_and_the_tools_and_asks_for_the_plan_schema()
     assert "deploy the shop" in text and "create_vm: Create a virtual machine." in text
     assert '"cpus"' in text
     assert "planner" in (req.messages[0].content or "")
+
+
+def test_a_tool_its_spec_and_a_spec_dict_give_the_same_request() -> None:
+    as_tool = build_planner_request("deploy the shop", [create_vm])
+    spec = as_tool_spec(create_vm)
+    openai_form = {"type": "function", "function": create_vm.spec()}
+    for other in ([spec], [create_vm.spec()], [openai_form]):
+        assert build_planner_request("deploy the shop", other) == as_tool  # one coercion: tools.base.as_tool_spec
+    with pytest.raises(ConfigError, match="cannot use 42 as a tool spec"):
+        build_planner_request("deploy the shop", [42])
 
 
 def test_planner_is_re_asked_with_the_validation_error() -> None:
