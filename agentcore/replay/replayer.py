@@ -208,25 +208,11 @@ async def replay_trace_async(
 ) -> ReplayReport:
     """Re-run the agent of a trace and compare its events with the recording (see ``replay_trace``)."""
     t = trace if isinstance(trace, Trace) else read_trace(trace)
-    started = next((e for e in t.events if isinstance(e, RunStarted)), None)
-    if started is None:
-        raise ConfigError("the trace has no run_started event; there is nothing to replay")
-    config = started.run_config()
     live = dict(live or {})
-    if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
-        raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
-    if live_tools and tools is None:
-        raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
-    target: EventStore = store if store is not None else MemoryEventStore()
-    # recorded tool outputs must be readable in the replay's store
-    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
+    started = _check_replay(t, live, live_tools=live_tools, tools=tools)
+    config = started.run_config()
     original = started.run_id
-    try:
-        target.run(original)
-    except RunNotFound:
-        run_id = original
-    else:
-        run_id = new_run_id()
+    target, run_id = _replay_store(t, original, store)
 
     def where() -> str:
         try:
@@ -267,6 +253,37 @@ async def replay_trace_async(
     except ReplayMismatch:
         pass  # recorded in `recorded.mismatches`; the events written so far are compared below
     return _report(t, original, run_id, target, recorded, live)
+
+
+def _check_replay(
+    t: Trace, live: Mapping[str, ChatModel], *, live_tools: bool, tools: Sequence[Tool] | None
+) -> RunStarted:
+    """The trace's ``RunStarted``, once the trace and the arguments make a replay possible.
+
+    Raises:
+        ConfigError: no ``run_started`` event, an unknown live role, or ``live_tools`` without ``tools``.
+    """
+    started = next((e for e in t.events if isinstance(e, RunStarted)), None)
+    if started is None:
+        raise ConfigError("the trace has no run_started event; there is nothing to replay")
+    if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
+        raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
+    if live_tools and tools is None:
+        raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
+    return started
+
+
+def _replay_store(t: Trace, original: str, store: EventStore | None) -> tuple[EventStore, str]:
+    """The store the replay writes to (a fresh memory store by default), holding the trace's
+    artifacts, and the replay's run id: the recorded one when it is free there, else a new one."""
+    target: EventStore = store if store is not None else MemoryEventStore()
+    # recorded tool outputs must be readable in the replay's store
+    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
+    try:
+        target.run(original)
+    except RunNotFound:
+        return target, original
+    return target, new_run_id()
 
 
 def _report(
