@@ -16,97 +16,36 @@ from typing import Any
 import psycopg
 
 from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
+from agentcore.storage.schema import POSTGRES, create_table, event_view, facts_view, llm_cost_view
+
+
+def _sql(*statements: str | list[str]) -> str:
+    return ";\n".join(s for part in statements for s in ([part] if isinstance(part, str) else part)) + ";"
+
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "m001_runs_events",
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            task TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'running',
-            created TEXT NOT NULL,
-            parent_run_id TEXT REFERENCES runs(id),
-            forked_at_seq INTEGER,
-            last_seq INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX runs_parent ON runs(parent_run_id);
-        CREATE INDEX runs_created ON runs(created, id);
-        CREATE TABLE events (
-            run_id TEXT NOT NULL REFERENCES runs(id),
-            seq INTEGER NOT NULL,
-            type TEXT NOT NULL,
-            v INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            caused_by INTEGER,
-            body JSON NOT NULL,
-            PRIMARY KEY (run_id, seq)
-        );
-        """,
+        _sql(
+            create_table(POSTGRES, "runs"),
+            "CREATE INDEX runs_created ON runs(created, id)",
+            create_table(POSTGRES, "events"),
+        ),
     ),
     (
         "m002_artifacts",
-        """
-        CREATE TABLE artifacts (
-            id TEXT PRIMARY KEY,
-            media_type TEXT NOT NULL,
-            size BIGINT NOT NULL,
-            content BYTEA NOT NULL
-        );
-        -- uncompressed out-of-line storage: a range read fetches only the chunks it needs
-        ALTER TABLE artifacts ALTER COLUMN content SET STORAGE EXTERNAL;
-        """,
+        _sql(
+            create_table(POSTGRES, "artifacts"),
+            # uncompressed out-of-line storage: a range read fetches only the chunks it needs
+            "ALTER TABLE artifacts ALTER COLUMN content SET STORAGE EXTERNAL",
+        ),
     ),
-    (
-        "m003_snapshots",
-        """
-        CREATE TABLE snapshots (
-            run_id TEXT NOT NULL REFERENCES runs(id),
-            seq INTEGER NOT NULL,
-            encoding TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            state BYTEA NOT NULL,
-            PRIMARY KEY (run_id, seq)
-        );
-        ALTER TABLE runs ADD COLUMN snapshot_seq INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE runs ADD COLUMN snapshot_size INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE runs ADD COLUMN bytes_since_snapshot BIGINT NOT NULL DEFAULT 0;
-        """,
-    ),
+    ("m003_snapshots", _sql(create_table(POSTGRES, "snapshots"))),
     (
         "m004_views",
-        """
-        CREATE VIEW facts AS
-        SELECT e.run_id, e.seq, e.at,
-               f ->> 'key' AS key, f ->> 'value' AS value, f ->> 'source' AS source,
-               f ->> 'artifact_id' AS artifact_id, (f ->> 'confidence')::float8 AS confidence
-        FROM events AS e,
-             json_array_elements(e.body -> 'ops') AS op,
-             json_array_elements(op -> 'facts') AS f
-        WHERE e.type = 'state_patched' AND op ->> 'op' = 'append_known_facts';
-        CREATE VIEW llm_usage AS
-        SELECT run_id, seq, at,
-               body ->> 'role' AS role, body ->> 'model' AS model, body ->> 'step_id' AS step_id,
-               (body -> 'usage' ->> 'prompt_tokens')::bigint AS prompt_tokens,
-               (body -> 'usage' ->> 'completion_tokens')::bigint AS completion_tokens,
-               (body -> 'usage' ->> 'total_tokens')::bigint AS total_tokens,
-               (body ->> 'cost_usd')::float8 AS cost_usd,
-               (body ->> 'latency_ms')::float8 AS latency_ms,
-               (body ->> 'ok')::boolean AS ok
-        FROM events WHERE type = 'llm_called';
-        CREATE VIEW llm_cost AS
-        SELECT run_id, role, COALESCE(step_id, '-') AS step_id, COUNT(*) AS calls,
-               SUM(total_tokens) AS total_tokens,
-               CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
-               COUNT(*) - COUNT(cost_usd) AS unpriced_calls
-        FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-');
-        CREATE VIEW tool_calls AS
-        SELECT run_id, seq, at,
-               body ->> 'call_id' AS call_id, body ->> 'name' AS name, (body ->> 'ok')::boolean AS ok,
-               (body ->> 'duration_ms')::float8 AS duration_ms, body -> 'artifact' ->> 'id' AS artifact_id,
-               body ->> 'payload' AS payload, body ->> 'error' AS error
-        FROM events WHERE type = 'tool_finished';
-        """,
+        _sql(
+            facts_view(POSTGRES), event_view(POSTGRES, "llm_usage"), llm_cost_view(), event_view(POSTGRES, "tool_calls")
+        ),
     ),
     (
         "m005_queue",

@@ -16,7 +16,6 @@ halves the tail latency of many processes writing one file (see benchmarks/READM
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import threading
@@ -28,7 +27,9 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from agentcore.errors import ConfigError, StorageUnavailable, StoreError
+from agentcore.core.plans import RetryPolicy
+from agentcore.errors import ConfigError, StorageUnavailable
+from agentcore.storage.sqlite.driver_errors import is_busy, translate
 from agentcore.storage.sqlite.migrations import classify, inspect_file, migrate
 
 T = TypeVar("T")
@@ -39,77 +40,10 @@ RETRY_FIRST_S = 0.001
 RETRY_CAP_S = 0.02
 """The longest sleep between two tries at a locked statement."""
 
+LOCK_BACKOFF = RetryPolicy(base_delay=RETRY_FIRST_S, max_delay=RETRY_CAP_S, jitter=True)
+"""The waits between tries at a locked statement: the one backoff (``RetryPolicy.delay``)."""
 
-def error_name(e: BaseException) -> str:
-    """The SQLite result code name of a driver error (``SQLITE_BUSY``, ...), from the text on 3.10."""
-    name = getattr(e, "sqlite_errorname", None)
-    if name:
-        return str(name)
-    text = str(e).lower()
-    for needle, code in (
-        ("database is locked", "SQLITE_BUSY"),
-        ("database table is locked", "SQLITE_LOCKED"),
-        ("readonly database", "SQLITE_READONLY"),
-        ("disk is full", "SQLITE_FULL"),
-        ("disk i/o error", "SQLITE_IOERR"),
-        ("unable to open", "SQLITE_CANTOPEN"),
-        ("not a database", "SQLITE_NOTADB"),
-        ("malformed", "SQLITE_CORRUPT"),
-        ("too big", "SQLITE_TOOBIG"),
-    ):
-        if needle in text:
-            return code
-    return "SQLITE_ERROR"
-
-
-def is_busy(e: BaseException) -> bool:
-    """Whether a driver error means another connection holds a lock (worth retrying)."""
-    return isinstance(e, sqlite3.OperationalError) and error_name(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
-
-
-def _read_only_directory(where: str) -> bool:
-    if where == ":memory:":
-        return False
-    return not os.access(Path(where).absolute().parent, os.W_OK)
-
-
-def _what_is_read_only(where: str) -> str:
-    """Which is read-only: the database file, or the directory SQLite must create ``-wal``/``-shm`` in."""
-    if where == ":memory:":
-        return f"{where} is read-only"
-    file = Path(where)
-    file_ro = file.exists() and not os.access(file, os.W_OK)
-    if _read_only_directory(where) and not file_ro:
-        return (
-            f"the directory {file.absolute().parent} is read-only (the file {where} itself is writable, but SQLite "
-            f"must create {file.name}-wal and {file.name}-shm beside it)"
-        )
-    return f"the file {where} is read-only"
-
-
-def translate(e: sqlite3.Error, where: str, action: str) -> StoreError:
-    """The agentcore error for a driver error raised while doing ``action`` on ``where``."""
-    name = error_name(e)
-    if name.startswith("SQLITE_READONLY") or (name.startswith("SQLITE_CANTOPEN") and _read_only_directory(where)):
-        return StorageUnavailable(
-            f"{_what_is_read_only(where)}, so agentcore could not {action}; nothing was written. "
-            "Open a writable copy, fix the permissions, or open the store without read_only=True."
-        )
-    if name.startswith("SQLITE_FULL"):
-        return StorageUnavailable(
-            f"{where}: the disk is full (or the database hit its size limit), so agentcore could not "
-            f"{action}; nothing of it was written and the log is as it was. Free some space and retry."
-        )
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return StorageUnavailable(
-            f"{where} stayed locked by another writer for longer than busy_timeout_s, so agentcore could "
-            f"not {action}; nothing was written. Retry, or raise busy_timeout_s."
-        )
-    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
-        return StorageUnavailable(f"{where}: I/O error while trying to {action} ({e}); nothing was written.")
-    if name == "SQLITE_TOOBIG":
-        return StorageUnavailable(f"{where}: a value is larger than SQLite allows, so agentcore could not {action}.")
-    return StorageUnavailable(f"{where}: could not {action}: {e}")
+_JITTER = random.Random()  # unseeded: processes waiting on one lock must not wake in step
 
 
 class SQLiteConnection:
@@ -183,20 +117,21 @@ class SQLiteConnection:
     def retry(self, fn: Callable[[], T], action: str) -> T:
         """Call ``fn`` until it stops failing with "database is locked" or ``busy_timeout_s`` passes.
 
-        Sleeps between tries grow from ``RETRY_FIRST_S`` to ``RETRY_CAP_S`` (times a random factor
-        in [0.5, 1], so that waiting processes do not wake in step), and never past the deadline.
+        Sleeps between tries follow ``LOCK_BACKOFF``: from ``RETRY_FIRST_S`` doubling up to
+        ``RETRY_CAP_S``, times a random factor in [0.5, 1] so that waiting processes do not wake in
+        step, and never past the deadline.
         """
         deadline = time.monotonic() + self.busy_timeout_s
-        delay = RETRY_FIRST_S
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return fn()
             except sqlite3.Error as e:
                 left = deadline - time.monotonic()
                 if not is_busy(e) or left <= 0:
                     raise translate(e, self.where, action) from e
-            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-            delay = min(delay * 2, RETRY_CAP_S)
+            time.sleep(min(left, LOCK_BACKOFF.delay(attempt, _JITTER)))
 
     def check_open(self) -> None:
         if self.closed:
@@ -247,4 +182,3 @@ class SQLiteConnection:
             if not self.closed:
                 self.closed = True
                 self.conn.close()
-

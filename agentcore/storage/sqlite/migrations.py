@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,150 +22,47 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase, SchemaTooNew
+from agentcore.storage.schema import SQLITE, create_table, event_view, facts_view, llm_cost_view
+from agentcore.storage.sqlite.driver_errors import is_busy, is_not_a_database
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATION_SET = "agentcore"
 
 migrations = Migrations(MIGRATION_SET)
 
-
-@migrations()
-def m001_runs_events(db: Database) -> None:
-    """Runs and their append-only events (one JSON body per event)."""
-    db.execute(
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            task TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'running',
-            created TEXT NOT NULL,
-            parent_run_id TEXT REFERENCES runs(id),
-            forked_at_seq INTEGER,
-            last_seq INTEGER NOT NULL DEFAULT 0
-        )
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE events (
-            run_id TEXT NOT NULL REFERENCES runs(id),
-            seq INTEGER NOT NULL,
-            type TEXT NOT NULL,
-            v INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            caused_by INTEGER,
-            body TEXT NOT NULL,
-            PRIMARY KEY (run_id, seq)
-        )
-        """
-    )
-    db.execute("CREATE INDEX runs_parent ON runs(parent_run_id)")
+_STEPS: tuple[tuple[str, list[str]], ...] = (
+    # runs and their append-only events (one JSON body per event)
+    ("m001_runs_events", [*create_table(SQLITE, "runs"), *create_table(SQLITE, "events")]),
+    # content-addressed raw bytes (tool outputs, large request bodies)
+    ("m002_artifacts", create_table(SQLITE, "artifacts")),
+    # state snapshots (a cache of ``fold``) and the counters of the snapshot policy
+    ("m003_snapshots", create_table(SQLITE, "snapshots")),
+    # read-only views for ``sqlite-utils``/``datasette``: facts, LLM usage, tool calls
+    (
+        "m004_views",
+        [
+            facts_view(SQLITE),
+            event_view(SQLITE, "llm_usage", without=("step_id", "cost_usd")),
+            event_view(SQLITE, "tool_calls"),
+        ],
+    ),
+    # ``llm_usage`` gains ``step_id`` and ``cost_usd`` (dollars; NULL when the model has no known price);
+    # ``llm_cost`` sums it per run, role and step, NULL when any call in the group is unpriced
+    ("m005_llm_cost", ["DROP VIEW IF EXISTS llm_usage", event_view(SQLITE, "llm_usage"), llm_cost_view()]),
+)
+"""Every migration, in order: its name and its statements (never edited once released)."""
 
 
-@migrations()
-def m002_artifacts(db: Database) -> None:
-    """Content-addressed raw bytes (tool outputs, large request bodies)."""
-    db.execute(
-        """
-        CREATE TABLE artifacts (
-            id TEXT PRIMARY KEY,
-            media_type TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            content BLOB NOT NULL
-        )
-        """
-    )
+def _step(statements: list[str]) -> Callable[[Database], None]:
+    def run(db: Database) -> None:
+        for sql in statements:
+            db.execute(sql)
+
+    return run
 
 
-@migrations()
-def m003_snapshots(db: Database) -> None:
-    """State snapshots (a cache of ``fold``) and the counters of the snapshot policy."""
-    db.execute(
-        """
-        CREATE TABLE snapshots (
-            run_id TEXT NOT NULL REFERENCES runs(id),
-            seq INTEGER NOT NULL,
-            encoding TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            state BLOB NOT NULL,
-            PRIMARY KEY (run_id, seq)
-        )
-        """
-    )
-    runs = db.table("runs")
-    runs.add_column("snapshot_seq", int, not_null_default=0)
-    runs.add_column("snapshot_size", int, not_null_default=0)
-    runs.add_column("bytes_since_snapshot", int, not_null_default=0)
-
-
-@migrations()
-def m004_views(db: Database) -> None:
-    """Read-only views for ``sqlite-utils``/``datasette``: facts, LLM usage, tool calls."""
-    db.create_view(
-        "facts",
-        """SELECT e.run_id, e.seq, e.at,
-       json_extract(f.value, '$.key') AS key,
-       json_extract(f.value, '$.value') AS value,
-       json_extract(f.value, '$.source') AS source,
-       json_extract(f.value, '$.artifact_id') AS artifact_id,
-       json_extract(f.value, '$.confidence') AS confidence
-FROM events AS e, json_each(e.body, '$.ops') AS op, json_each(op.value, '$.facts') AS f
-WHERE e.type = 'state_patched' AND json_extract(op.value, '$.op') = 'append_known_facts'""",
-    )
-    db.create_view(
-        "llm_usage",
-        """SELECT run_id, seq, at,
-       json_extract(body, '$.role') AS role,
-       json_extract(body, '$.model') AS model,
-       json_extract(body, '$.usage.prompt_tokens') AS prompt_tokens,
-       json_extract(body, '$.usage.completion_tokens') AS completion_tokens,
-       json_extract(body, '$.usage.total_tokens') AS total_tokens,
-       json_extract(body, '$.latency_ms') AS latency_ms,
-       json_extract(body, '$.ok') AS ok
-FROM events WHERE type = 'llm_called'""",
-    )
-    db.create_view(
-        "tool_calls",
-        """SELECT run_id, seq, at,
-       json_extract(body, '$.call_id') AS call_id,
-       json_extract(body, '$.name') AS name,
-       json_extract(body, '$.ok') AS ok,
-       json_extract(body, '$.duration_ms') AS duration_ms,
-       json_extract(body, '$.artifact.id') AS artifact_id,
-       json_extract(body, '$.payload') AS payload,
-       json_extract(body, '$.error') AS error
-FROM events WHERE type = 'tool_finished'""",
-    )
-
-
-@migrations()
-def m005_llm_cost(db: Database) -> None:
-    """``llm_usage`` gains ``step_id`` and ``cost_usd`` (dollars; NULL when the model has no known
-    price); ``llm_cost`` sums it per run, role and step, NULL when any call in the group is unpriced."""
-    db.execute("DROP VIEW IF EXISTS llm_usage")
-    db.create_view(
-        "llm_usage",
-        """SELECT run_id, seq, at,
-       json_extract(body, '$.role') AS role,
-       json_extract(body, '$.model') AS model,
-       json_extract(body, '$.step_id') AS step_id,
-       json_extract(body, '$.usage.prompt_tokens') AS prompt_tokens,
-       json_extract(body, '$.usage.completion_tokens') AS completion_tokens,
-       json_extract(body, '$.usage.total_tokens') AS total_tokens,
-       json_extract(body, '$.cost_usd') AS cost_usd,
-       json_extract(body, '$.latency_ms') AS latency_ms,
-       json_extract(body, '$.ok') AS ok
-FROM events WHERE type = 'llm_called'""",
-    )
-    db.create_view(
-        "llm_cost",
-        """SELECT run_id, role, COALESCE(step_id, '-') AS step_id,
-       COUNT(*) AS calls,
-       SUM(total_tokens) AS total_tokens,
-       CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
-       COUNT(*) - COUNT(cost_usd) AS unpriced_calls
-FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-')""",
-    )
+for _name, _statements in _STEPS:
+    migrations(name=_name)(_step(_statements))
 
 
 MIGRATION_NAMES: tuple[str, ...] = tuple(m.name for m in migrations.pending(Database(memory=True)))
@@ -175,7 +73,6 @@ SCHEMA_VERSION = len(MIGRATION_NAMES)
 
 APPLICATION_ID = 0x41474331
 """``PRAGMA application_id`` of an agentcore database ("AGC1"); files made before it was set carry 0."""
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,22 +139,19 @@ def _schema(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
     """Table and view names -> their column names."""
     names = [
         r[0]
-        for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+        )
     ]
     out: dict[str, frozenset[str]] = {}
     for n in names:
         try:
             out[n] = frozenset(r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (n,)))
         except sqlite3.OperationalError as e:
-            if is_busy_error(e):
+            if is_busy(e):
                 raise
             out[n] = frozenset()  # a view over a table that is gone: it has no usable columns
     return out
-
-
-def is_busy_error(e: sqlite3.OperationalError) -> bool:
-    """Whether ``e`` is a lock conflict (to be retried), not a fact about the schema."""
-    return "locked" in str(e).lower()
 
 
 @functools.cache
@@ -335,20 +229,12 @@ def classify(conn: sqlite3.Connection, where: str) -> FileCheck:
     try:
         return inspect_connection(conn, where)
     except sqlite3.DatabaseError as e:
-        if not _is_not_a_database(e):
+        if not is_not_a_database(e):
             raise
         raise DamagedDatabase(
             f"{where} is damaged: it looks like SQLite but cannot be read ({e}); nothing was changed. "
             "Restore it from a copy, or pass the path of an agentcore database or of a new file."
         ) from None
-
-
-def _is_not_a_database(e: sqlite3.DatabaseError) -> bool:
-    name = getattr(e, "sqlite_errorname", None)  # Python 3.11+
-    if isinstance(name, str):
-        return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
-    text = str(e)
-    return "not a database" in text or "malformed" in text
 
 
 def migrate(db: Database) -> None:
