@@ -126,10 +126,10 @@ def diff(run_id: str, a: int, b: int, store: SQLiteEventStore, db: str, as_json:
         return
     if not ops:
         err_console.print("no difference")
-    from agentcore.cli.render import clip
+    from agentcore.cli.render import one_line
 
     for op in ops:
-        value = "" if "value" not in op else " " + clip(repr(op["value"]), 100)
+        value = "" if "value" not in op else " " + one_line(repr(op["value"]))
         console.print(f"{op['op']:<8} {op['path']}{value}", markup=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -26,14 +27,13 @@ from agentcore.core.events import (
     ToolStarted,
 )
 from agentcore.core.patches import AppendKnownFacts
+from agentcore.core.text import clip
 
-__all__ = ("Progress", "clip", "print_json", "table")
+__all__ = ("Progress", "one_line", "print_json", "table")
 
 
-def clip(text: str, limit: int = 100) -> str:
-    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+one_line = functools.partial(clip, limit=100, one_line=True, mark="ellipsis")
+"""``one_line(text, limit=100)``: ``text`` on one line, at most ``limit`` characters (``…`` marks a cut)."""
 
 
 class Progress:
@@ -52,23 +52,23 @@ class Progress:
         """The progress line for one event (rich markup; run data escaped), or None to stay quiet."""
         seq = f"[dim]{e.seq:>4}[/dim]"
         if isinstance(e, RunStarted):
-            return f"{seq} [bold]run started[/bold] {safe(clip(e.task))}"
+            return f"{seq} [bold]run started[/bold] {safe(one_line(e.task))}"
         if isinstance(e, LLMCalled) and not e.ok:
-            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {safe(clip(e.error or ''))}"
+            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {safe(one_line(e.error or ''))}"
         if isinstance(e, Decided):
             d = e.decision
             if d.kind == "tool_calls":
                 names = ", ".join(f"{c.name}({_args(c.arguments)})" for c in d.tool_calls)
                 return f"{seq} [cyan]decided[/cyan] call {safe(names)}"
             if d.kind == "ask_user":
-                return f"{seq} [cyan]decided[/cyan] ask the user: {safe(clip(d.question or ''))}"
+                return f"{seq} [cyan]decided[/cyan] ask the user: {safe(one_line(d.question or ''))}"
             return f"{seq} [cyan]decided[/cyan] reply"
         if isinstance(e, ToolStarted):
             return None
         if isinstance(e, ToolFinished):
             status = "[green]ok[/green]" if e.ok else "[red]error[/red]"
             first = (e.payload or e.error or "").splitlines()[0] if (e.payload or e.error) else ""
-            return f"{seq} tool {safe(e.name)} {status} {e.duration_ms:.0f} ms: {safe(clip(first))}"
+            return f"{seq} tool {safe(e.name)} {status} {e.duration_ms:.0f} ms: {safe(one_line(first))}"
         if isinstance(e, StatePatched):
             parts = []
             for op in e.ops:
@@ -76,26 +76,26 @@ class Progress:
                     parts += [f"fact {f.key}" for f in op.facts]
                 else:
                     parts.append(op.op)
-            return f"{seq} [magenta]patched[/magenta] {safe(clip(', '.join(parts) or 'no change'))}"
+            return f"{seq} [magenta]patched[/magenta] {safe(one_line(', '.join(parts) or 'no change'))}"
         if isinstance(e, PatchRejected):
-            return f"{seq} [yellow]patch rejected[/yellow]: {safe(clip(e.error))}"
+            return f"{seq} [yellow]patch rejected[/yellow]: {safe(one_line(e.error))}"
         if isinstance(e, StepStarted):
             return f"{seq} step {safe(e.step_id)} started (attempt {e.attempt})"
         if isinstance(e, StepSucceeded):
             return f"{seq} step {safe(e.step_id)} [green]succeeded[/green]"
         if isinstance(e, StepFailed):
-            return f"{seq} step {safe(e.step_id)} [red]failed[/red]: {safe(clip(e.error))}"
+            return f"{seq} step {safe(e.step_id)} [red]failed[/red]: {safe(one_line(e.error))}"
         if isinstance(e, StepSkipped):
-            return f"{seq} step {safe(e.step_id)} skipped: {safe(clip(e.reason))}"
+            return f"{seq} step {safe(e.step_id)} skipped: {safe(one_line(e.reason))}"
         if isinstance(e, RunFinished):
             colour = "green" if e.status == "succeeded" else "red"
-            reason = f": {safe(clip(e.reason))}" if e.reason else ""
+            reason = f": {safe(one_line(e.reason))}" if e.reason else ""
             return f"{seq} [bold {colour}]run {e.status}[/bold {colour}]{reason}"
         return None
 
 
 def _args(arguments: dict[str, Any]) -> str:
-    return clip(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()), 80)
+    return one_line(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()), limit=80)
 
 
 def table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
@@ -104,7 +104,7 @@ def table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequence[st
     for c in columns:
         t.add_column(c, overflow="fold", no_wrap=c in ("id", "run_id"))  # ids stay copy-pastable
     for row in rows:
-        t.add_row(*(safe(clip("" if row.get(c) is None else str(row.get(c)), 80)) for c in columns))
+        t.add_row(*(safe(one_line("" if row.get(c) is None else str(row.get(c)), limit=80)) for c in columns))
     if console.is_terminal:
         console.print(t)
         return

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 __all__ = ("clip", "package_text")
 
 
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was cut (``" …[N more chars not shown]"``)."""
+def clip(text: str, limit: int, *, one_line: bool = False, mark: Literal["count", "ellipsis"] = "count") -> str:
+    """``text`` cut to about ``limit`` characters, with a mark where it was cut.
+
+    Args:
+        text: The text.
+        limit: How many characters of ``text`` are kept (``mark="count"``), or the most characters
+            returned, the mark included (``mark="ellipsis"``).
+        one_line: Collapse every run of whitespace (newlines included) to one space first.
+        mark: ``"count"`` appends ``" …[N more chars not shown]"``, so a model reading it learns
+            there is more; ``"ellipsis"`` ends the text in ``…`` within ``limit``, for tables and
+            one-line summaries a person reads.
+    """
+    if one_line:
+        text = " ".join(text.split())
     if len(text) <= limit:
         return text
+    if mark == "ellipsis":
+        return text[: max(limit - 1, 0)] + "…"
     return text[:limit] + f" …[{len(text) - limit} more chars not shown]"
 
 

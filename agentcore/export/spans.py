@@ -36,6 +36,7 @@ from agentcore.core.events import (
     UserMessaged,
 )
 from agentcore.core.patches import AppendKnownFacts
+from agentcore.core.text import clip
 
 __all__ = (
     "CONTENT_CHARS",
@@ -84,10 +85,6 @@ def nanos(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000) * 1000
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= CONTENT_CHARS else text[:CONTENT_CHARS] + f"... [{len(text)} chars]"
-
-
 def root_attributes(run_id: str, started: RunStarted | None, finished: RunFinished | None, content: bool) -> Attributes:
     out: Attributes = {
         "gen_ai.operation.name": "invoke_agent",
@@ -101,12 +98,12 @@ def root_attributes(run_id: str, started: RunStarted | None, finished: RunFinish
         models = [started.config.get(k) for k in ("controller_model", "processor_model")]
         out["agentcore.models"] = [str(m) for m in models if m]
         if content:
-            out["agentcore.run.task"] = _clip(started.task)
+            out["agentcore.run.task"] = clip(started.task, CONTENT_CHARS)
     if finished is not None:
         if finished.reason:
-            out["agentcore.run.reason"] = _clip(finished.reason)
+            out["agentcore.run.reason"] = clip(finished.reason, CONTENT_CHARS)
         if content and finished.reply:
-            out["agentcore.run.reply"] = _clip(finished.reply)
+            out["agentcore.run.reply"] = clip(finished.reply, CONTENT_CHARS)
     return out
 
 
@@ -141,9 +138,9 @@ def llm_attributes(e: LLMCalled, content: bool) -> Attributes:
         out["agentcore.step.id"] = e.step_id
     if not e.ok:
         out["error.type"] = "invalid_output" if e.response else "model_error"
-        out["agentcore.error"] = _clip(e.error or "")
+        out["agentcore.error"] = clip(e.error or "", CONTENT_CHARS)
     if content:
-        out["gen_ai.output.messages"] = _clip(_json(e.response))
+        out["gen_ai.output.messages"] = clip(_json(e.response), CONTENT_CHARS)
     return out
 
 
@@ -171,8 +168,8 @@ def tool_attributes(start: ToolStarted | None, end: ToolFinished, content: bool)
         out["error.type"] = "tool_error"
     if content:
         if start is not None:
-            out["gen_ai.tool.call.arguments"] = _clip(_json(start.call.arguments))
-        out["gen_ai.tool.call.result"] = _clip(end.payload)
+            out["gen_ai.tool.call.arguments"] = clip(_json(start.call.arguments), CONTENT_CHARS)
+        out["gen_ai.tool.call.result"] = clip(end.payload, CONTENT_CHARS)
     return out
 
 
@@ -189,7 +186,7 @@ def step_attributes(start: StepStarted, end: StepSucceeded | StepFailed, content
         if end.result is not None:
             out["agentcore.artifact.id"] = end.result.id
         if content and end.payload:
-            out["agentcore.step.payload"] = _clip(end.payload)
+            out["agentcore.step.payload"] = clip(end.payload, CONTENT_CHARS)
     else:
         out["error.type"] = end.kind
         out["agentcore.step.retryable"] = end.retryable
@@ -200,7 +197,7 @@ def patch_events(e: StatePatched | PatchRejected, content: bool) -> list[tuple[s
     """Span events for a patch: one ``state_patched`` (or ``patch_rejected``) and one ``fact`` per
     fact (its key, source and artifact id; its value only with ``content``)."""
     if isinstance(e, PatchRejected):
-        attrs: Attributes = {"agentcore.seq": e.seq, "agentcore.patch.error": _clip(e.error)}
+        attrs: Attributes = {"agentcore.seq": e.seq, "agentcore.patch.error": clip(e.error, CONTENT_CHARS)}
         if e.path is not None:
             attrs["agentcore.patch.path"] = e.path
         return [("patch_rejected", attrs)]
@@ -214,7 +211,7 @@ def patch_events(e: StatePatched | PatchRejected, content: bool) -> list[tuple[s
                 attrs = {"agentcore.fact.key": fact.key, "agentcore.fact.source": fact.source,
                          "agentcore.fact.confidence": fact.confidence}  # fmt: skip
                 if content:
-                    attrs["agentcore.fact.value"] = _clip(fact.value)
+                    attrs["agentcore.fact.value"] = clip(fact.value, CONTENT_CHARS)
                 if fact.artifact_id:
                     attrs["agentcore.artifact.id"] = fact.artifact_id
                 events.append(("fact", attrs))
@@ -226,7 +223,7 @@ def decided_event(e: Decided, content: bool) -> tuple[str, Attributes]:
     attrs: Attributes = {"agentcore.seq": e.seq, "agentcore.decision.kind": d.kind,
                          "agentcore.decision.tools": [c.name for c in d.tool_calls]}  # fmt: skip
     if content and d.question:
-        attrs["agentcore.decision.question"] = _clip(d.question)
+        attrs["agentcore.decision.question"] = clip(d.question, CONTENT_CHARS)
     return "decided", attrs
 
 
@@ -235,7 +232,7 @@ def user_event(e: UserMessaged | StepSkipped, content: bool) -> tuple[str, Attri
         return "step_skipped", {"agentcore.seq": e.seq, "agentcore.step.id": e.step_id, "agentcore.reason": e.reason}
     attrs: Attributes = {"agentcore.seq": e.seq}
     if content:
-        attrs["agentcore.user.text"] = _clip(e.text)
+        attrs["agentcore.user.text"] = clip(e.text, CONTENT_CHARS)
     return "user_messaged", attrs
 
 

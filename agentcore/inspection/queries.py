@@ -30,6 +30,7 @@ from agentcore.core.events import (
     UserMessaged,
 )
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
+from agentcore.core.text import clip
 from agentcore.errors import ConfigError
 from agentcore.storage.base import EventStore, RunStatsSource, stats_of
 
@@ -46,11 +47,6 @@ __all__ = (
 )
 
 
-def _clip(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def summarize(event: BaseEvent, limit: int = 120) -> str:
     """A one-line human description of an event (for timelines and tables)."""
     e: Any = event
@@ -63,7 +59,9 @@ def summarize(event: BaseEvent, limit: int = 120) -> str:
     elif isinstance(e, Decided):
         d = e.decision
         if d.kind == "tool_calls":
-            text = "call " + ", ".join(f"{c.name}({_clip(str(c.arguments), 40)})" for c in d.tool_calls)
+            text = "call " + ", ".join(
+                f"{c.name}({clip(str(c.arguments), 40, one_line=True, mark='ellipsis')})" for c in d.tool_calls
+            )
         elif d.kind == "ask_user":
             text = f"ask user: {d.question}"
         else:
@@ -88,7 +86,7 @@ def summarize(event: BaseEvent, limit: int = 120) -> str:
         text = f"{e.status}: {e.reply or e.reason}"
     else:  # pragma: no cover - every event type is listed above
         text = e.type
-    return _clip(text, limit)
+    return clip(text, limit, one_line=True, mark="ellipsis")
 
 
 def _op_summary(op: Any) -> str:

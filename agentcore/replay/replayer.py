@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from agentcore.core.events import Event, RunStarted, UserMessaged
 from agentcore.core.fold import diff_states, fold
+from agentcore.core.text import clip
 from agentcore.errors import ConfigError, ReplayMismatch, RunNotFound
 from agentcore.models.base import ChatModel
 from agentcore.replay.recorded import RecordedModels, ReplayChatModel, ReplayToolRunner, recorded_tools
@@ -105,8 +106,7 @@ class Divergence:
 
 
 def _short(value: Any, limit: int = 300) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), limit, mark="ellipsis")
 
 
 def _normal(event: Event, run_ids: set[str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.text import clip
 from agentcore.core.values import canonical_json
 from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore
 
@@ -244,8 +245,7 @@ def _item_line(item: Any) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(json.dumps(value, ensure_ascii=False, default=repr), limit, mark="ellipsis")
 
 
 def _expected(schema: dict[str, Any], loc: tuple[int | str, ...]) -> str | None:
