@@ -8,10 +8,13 @@ conventions of ``agentcore.cli.support``.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -257,63 +260,86 @@ def _continued(store: SQLiteEventStore, run_id: str, max_steps: int | None) -> t
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Continuation:
+    """What ``resume`` and ``answer`` share: the store, how the run's agent is made, how its result is shown."""
+
+    store: SQLiteEventStore
+    db: str
+    offline: bool
+    model: str | None
+    max_steps: int | None
+    repo: str | None
+    quiet: bool
+    as_json: bool
+
+    def agent(self, run_id: str) -> Agent:
+        """The agent that continues ``run_id`` (its recorded set-up, these options), with live progress."""
+        from agentcore.cli.agents import agent_for_run
+
+        agent = agent_for_run(
+            self.store, run_id, self.offline, model=self.model, max_steps=self.max_steps, repo=self.repo
+        )
+        _progress(agent, not (self.quiet or self.as_json))
+        return agent
+
+    def show(self, result: RunResult) -> None:
+        _print_result(result, self.db, self.as_json)
+
+
+def _continuation_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """The options of a command that continues a run, handed to ``fn`` as one ``how: _Continuation``."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, store: SQLiteEventStore, db: str, offline: bool, model: str | None, max_steps: int | None,
+        repo: str | None, quiet: bool, as_json: bool, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        how = _Continuation(
+            store=store, db=db, offline=offline, model=model, max_steps=max_steps, repo=repo, quiet=quiet,
+            as_json=as_json,
+        )  # fmt: skip
+        fn(*args, how=how, **kwargs)
+
+    offline_option = click.option("--offline", is_flag=True, help="Continue with the offline model.")
+    decorated: Callable[..., None] = wrapper
+    # applied bottom-up, as the decorators would be: --help lists them top-down from --offline
+    for option in (with_store(), json_option, quiet_option, repo_option, max_steps_option, model_option):
+        decorated = option(decorated)
+    return offline_option(decorated)
+
+
 @cli.command()
 @click.argument("run_id", type=RUN_ID)
-@click.option("--offline", is_flag=True, help="Continue with the offline model.")
-@model_option
-@max_steps_option
-@repo_option
-@quiet_option
-@json_option
-@with_store()
-def resume(
-    run_id: str, store: SQLiteEventStore, db: str, offline: bool, model: str | None, max_steps: int | None,
-    repo: str | None, quiet: bool, as_json: bool,
-) -> None:  # fmt: skip
+@_continuation_options
+def resume(run_id: str, how: _Continuation) -> None:
     """Continue a run that was interrupted or forked (a finished run is left as it is).
 
     A run that failed because it used up its --max-steps continues, as a fork of itself, when given
     a bigger --max-steps.
     """
-    run_id, note = _continued(store, run_id, max_steps)
-    state = store.state_at(run_id)
+    run_id, note = _continued(how.store, run_id, how.max_steps)
+    state = how.store.state_at(run_id)
     if state.finished:
-        if as_json:
+        if how.as_json:
             print_json({"run_id": run_id, "status": state.status, "resumed": False})
         else:
             err_console.print(f"run {safe(run_id)} already {safe(state.status)}; nothing to resume")
             if state.status == "failed" and (state.reason or "").startswith("budget: max_steps"):
                 err_console.print(f"it stopped at its step budget: pass --max-steps N (N > {state.decisions})")
         return
-    if note and not as_json:
+    if note and not how.as_json:
         err_console.print(note, markup=False)
-    from agentcore.cli.agents import agent_for_run
-
-    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps, repo=repo)
-    _progress(agent, not (quiet or as_json))
-    _print_result(agent.resume_sync(run_id), db, as_json)
+    how.show(how.agent(run_id).resume_sync(run_id))
 
 
 @cli.command()
 @click.argument("run_id", type=RUN_ID)
 @click.argument("text", type=UTF8_TEXT)
-@click.option("--offline", is_flag=True, help="Continue with the offline model.")
-@model_option
-@max_steps_option
-@repo_option
-@quiet_option
-@json_option
-@with_store()
-def answer(
-    run_id: str, text: str, store: SQLiteEventStore, db: str, offline: bool, model: str | None,
-    max_steps: int | None, repo: str | None, quiet: bool, as_json: bool,
-) -> None:  # fmt: skip
+@_continuation_options
+def answer(run_id: str, text: str, how: _Continuation) -> None:
     """Answer the question a run is waiting on, and let it continue."""
-    from agentcore.cli.agents import agent_for_run
-
-    agent = agent_for_run(store, run_id, offline, model=model, max_steps=max_steps, repo=repo)
-    _progress(agent, not (quiet or as_json))
-    _print_result(agent.answer_sync(run_id, text), db, as_json)
+    how.show(how.agent(run_id).answer_sync(run_id, text))
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import string
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -13,18 +14,6 @@ from rich.table import Table
 from agentcore.cli.support import print_json, safe
 from agentcore.core.events import (
     BaseEvent,
-    Decided,
-    LLMCalled,
-    PatchRejected,
-    RunFinished,
-    RunStarted,
-    StatePatched,
-    StepFailed,
-    StepSkipped,
-    StepStarted,
-    StepSucceeded,
-    ToolFinished,
-    ToolStarted,
 )
 from agentcore.core.patches import AppendKnownFacts
 from agentcore.core.text import clip
@@ -50,48 +39,75 @@ class Progress:
     @staticmethod
     def line(e: BaseEvent) -> str | None:
         """The progress line for one event (rich markup; run data escaped), or None to stay quiet."""
-        seq = f"[dim]{e.seq:>4}[/dim]"
-        if isinstance(e, RunStarted):
-            return f"{seq} [bold]run started[/bold] {safe(one_line(e.task))}"
-        if isinstance(e, LLMCalled) and not e.ok:
-            return f"{seq} [yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {safe(one_line(e.error or ''))}"
-        if isinstance(e, Decided):
-            d = e.decision
-            if d.kind == "tool_calls":
-                names = ", ".join(f"{c.name}({_args(c.arguments)})" for c in d.tool_calls)
-                return f"{seq} [cyan]decided[/cyan] call {safe(names)}"
-            if d.kind == "ask_user":
-                return f"{seq} [cyan]decided[/cyan] ask the user: {safe(one_line(d.question or ''))}"
-            return f"{seq} [cyan]decided[/cyan] reply"
-        if isinstance(e, ToolStarted):
+        how = _PROGRESS.get(e.type)
+        if how is None:
             return None
-        if isinstance(e, ToolFinished):
-            status = "[green]ok[/green]" if e.ok else "[red]error[/red]"
-            first = (e.payload or e.error or "").splitlines()[0] if (e.payload or e.error) else ""
-            return f"{seq} tool {safe(e.name)} {status} {e.duration_ms:.0f} ms: {safe(one_line(first))}"
-        if isinstance(e, StatePatched):
-            parts = []
-            for op in e.ops:
-                if isinstance(op, AppendKnownFacts):
-                    parts += [f"fact {f.key}" for f in op.facts]
-                else:
-                    parts.append(op.op)
-            return f"{seq} [magenta]patched[/magenta] {safe(one_line(', '.join(parts) or 'no change'))}"
-        if isinstance(e, PatchRejected):
-            return f"{seq} [yellow]patch rejected[/yellow]: {safe(one_line(e.error))}"
-        if isinstance(e, StepStarted):
-            return f"{seq} step {safe(e.step_id)} started (attempt {e.attempt})"
-        if isinstance(e, StepSucceeded):
-            return f"{seq} step {safe(e.step_id)} [green]succeeded[/green]"
-        if isinstance(e, StepFailed):
-            return f"{seq} step {safe(e.step_id)} [red]failed[/red]: {safe(one_line(e.error))}"
-        if isinstance(e, StepSkipped):
-            return f"{seq} step {safe(e.step_id)} skipped: {safe(one_line(e.reason))}"
-        if isinstance(e, RunFinished):
-            colour = "green" if e.status == "succeeded" else "red"
-            reason = f": {safe(one_line(e.reason))}" if e.reason else ""
-            return f"{seq} [bold {colour}]run {e.status}[/bold {colour}]{reason}"
+        body = _MARKUP.format(how, e=e) if isinstance(how, str) else how(e)
+        return None if body is None else f"[dim]{e.seq:>4}[/dim] {body}"
+
+
+class _Markup(string.Formatter):
+    """Fills a rich-markup template with run data: every field made safe, ``{x:line}`` also on one clipped line."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        text = str(value)
+        return safe(one_line(text) if format_spec == "line" else text)
+
+
+_MARKUP = _Markup()
+
+
+def _failed_call_line(e: Any) -> str | None:
+    if e.ok:
         return None
+    return _MARKUP.format(
+        "[yellow]{e.role} call failed[/yellow] (attempt {e.attempt}): {err:line}", e=e, err=e.error or ""
+    )
+
+
+def _decision_line(e: Any) -> str:
+    d = e.decision
+    if d.kind == "tool_calls":
+        names = ", ".join(f"{c.name}({_args(c.arguments)})" for c in d.tool_calls)
+        return f"[cyan]decided[/cyan] call {safe(names)}"
+    if d.kind == "ask_user":
+        return _MARKUP.format("[cyan]decided[/cyan] ask the user: {q:line}", q=d.question or "")
+    return "[cyan]decided[/cyan] reply"
+
+
+def _tool_line(e: Any) -> str:
+    status = "[green]ok[/green]" if e.ok else "[red]error[/red]"
+    first = (e.payload or e.error or "").splitlines()[0] if (e.payload or e.error) else ""
+    return f"tool {safe(e.name)} {status} {e.duration_ms:.0f} ms: {safe(one_line(first))}"
+
+
+def _patch_line(e: Any) -> str:
+    parts = []
+    for op in e.ops:
+        parts += [f"fact {f.key}" for f in op.facts] if isinstance(op, AppendKnownFacts) else [op.op]
+    return _MARKUP.format("[magenta]patched[/magenta] {what:line}", what=", ".join(parts) or "no change")
+
+
+def _finished_line(e: Any) -> str:
+    colour = "green" if e.status == "succeeded" else "red"
+    reason = _MARKUP.format(": {r:line}", r=e.reason) if e.reason else ""
+    return f"[bold {colour}]run {e.status}[/bold {colour}]{reason}"
+
+
+_PROGRESS: dict[str, str | Callable[[Any], str | None]] = {
+    # event type -> a template over the event ``e`` (see ``_Markup``), or a function of it; no row: quiet
+    "run_started": "[bold]run started[/bold] {e.task:line}",
+    "llm_called": _failed_call_line,
+    "decided": _decision_line,
+    "tool_finished": _tool_line,
+    "state_patched": _patch_line,
+    "patch_rejected": "[yellow]patch rejected[/yellow]: {e.error:line}",
+    "step_started": "step {e.step_id} started (attempt {e.attempt})",
+    "step_succeeded": "step {e.step_id} [green]succeeded[/green]",
+    "step_failed": "step {e.step_id} [red]failed[/red]: {e.error:line}",
+    "step_skipped": "step {e.step_id} skipped: {e.reason:line}",
+    "run_finished": _finished_line,
+}
 
 
 def _args(arguments: dict[str, Any]) -> str:

@@ -196,16 +196,13 @@ class Utf8Text(click.ParamType):
         return text
 
 
-class RunIdType(click.ParamType):
+class RunIdType(Utf8Text):
     """A run id, or ``last`` for the newest run (resolved against the store by ``with_store``)."""
 
     name = "RUN_ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        problem = utf8_problem(text)
-        if problem:
-            self.fail(problem, param, ctx)
+        text = super().convert(value, param, ctx)
         if not text.strip():
             self.fail("a run id cannot be empty (use `agentcore runs` to list them, or `last`)", param, ctx)
         return text

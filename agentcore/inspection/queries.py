@@ -14,20 +14,8 @@ from typing import Any
 from agentcore.core.events import (
     EVENT_TYPES,
     BaseEvent,
-    Decided,
     LLMCalled,
-    PatchRejected,
-    RunFinished,
-    RunStarted,
-    StatePatched,
-    StepFailed,
-    StepSkipped,
-    StepStarted,
-    StepSucceeded,
     TokenUsage,
-    ToolFinished,
-    ToolStarted,
-    UserMessaged,
 )
 from agentcore.core.patches import AppendKnownFacts, JsonPatch
 from agentcore.core.text import clip
@@ -48,45 +36,42 @@ __all__ = (
 
 
 def summarize(event: BaseEvent, limit: int = 120) -> str:
-    """A one-line human description of an event (for timelines and tables)."""
-    e: Any = event
-    if isinstance(e, RunStarted):
-        text = f"task: {e.task}"
-    elif isinstance(e, UserMessaged):
-        text = f"user: {e.text}"
-    elif isinstance(e, LLMCalled):
-        text = f"{e.role} {e.model} {e.usage.total_tokens} tok" + ("" if e.ok else f" FAILED: {e.error}")
-    elif isinstance(e, Decided):
-        d = e.decision
-        if d.kind == "tool_calls":
-            text = "call " + ", ".join(
-                f"{c.name}({clip(str(c.arguments), 40, one_line=True, mark='ellipsis')})" for c in d.tool_calls
-            )
-        elif d.kind == "ask_user":
-            text = f"ask user: {d.question}"
-        else:
-            text = f"reply: {d.reply}"
-    elif isinstance(e, ToolStarted):
-        text = f"{e.call.name} [{e.call.id}] {e.call.arguments}"
-    elif isinstance(e, ToolFinished):
-        text = f"{e.name} [{e.call_id}] {'ok' if e.ok else 'error'}: {e.payload if e.ok else e.error or e.payload}"
-    elif isinstance(e, StatePatched):
-        text = f"{e.source}: " + ", ".join(_op_summary(op) for op in e.ops)
-    elif isinstance(e, PatchRejected):
-        text = f"rejected (attempt {e.attempt}): {e.error}"
-    elif isinstance(e, StepStarted):
-        text = f"step {e.step_id} attempt {e.attempt}"
-    elif isinstance(e, StepSucceeded):
-        text = f"step {e.step_id} ok: {e.payload}"
-    elif isinstance(e, StepFailed):
-        text = f"step {e.step_id} failed ({e.kind}): {e.error}"
-    elif isinstance(e, StepSkipped):
-        text = f"step {e.step_id} skipped: {e.reason}"
-    elif isinstance(e, RunFinished):
-        text = f"{e.status}: {e.reply or e.reason}"
-    else:  # pragma: no cover - every event type is listed above
-        text = e.type
+    """A one-line human description of an event (for timelines and tables), at most ``limit`` characters."""
+    how = _SUMMARIES.get(event.type)
+    if how is None:  # pragma: no cover - every event type has a row in _SUMMARIES
+        text = event.type
+    else:
+        text = how.format(e=event) if isinstance(how, str) else how(event)
     return clip(text, limit, one_line=True, mark="ellipsis")
+
+
+def _decision_summary(e: Any) -> str:
+    d = e.decision
+    if d.kind == "tool_calls":
+        return "call " + ", ".join(
+            f"{c.name}({clip(str(c.arguments), 40, one_line=True, mark='ellipsis')})" for c in d.tool_calls
+        )
+    return f"ask user: {d.question}" if d.kind == "ask_user" else f"reply: {d.reply}"
+
+
+_SUMMARIES: dict[str, str | Callable[[Any], str]] = {
+    # event type -> a template over the event ``e``, or a function of it
+    "run_started": "task: {e.task}",
+    "user_messaged": "user: {e.text}",
+    "llm_called": lambda e: f"{e.role} {e.model} {e.usage.total_tokens} tok" + ("" if e.ok else f" FAILED: {e.error}"),
+    "decided": _decision_summary,
+    "tool_started": "{e.call.name} [{e.call.id}] {e.call.arguments}",
+    "tool_finished": lambda e: (
+        f"{e.name} [{e.call_id}] " + (f"ok: {e.payload}" if e.ok else f"error: {e.error or e.payload}")
+    ),
+    "state_patched": lambda e: f"{e.source}: " + ", ".join(_op_summary(op) for op in e.ops),
+    "patch_rejected": "rejected (attempt {e.attempt}): {e.error}",
+    "step_started": "step {e.step_id} attempt {e.attempt}",
+    "step_succeeded": "step {e.step_id} ok: {e.payload}",
+    "step_failed": "step {e.step_id} failed ({e.kind}): {e.error}",
+    "step_skipped": "step {e.step_id} skipped: {e.reason}",
+    "run_finished": lambda e: f"{e.status}: {e.reply or e.reason}",
+}
 
 
 def _op_summary(op: Any) -> str:
