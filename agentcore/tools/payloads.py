@@ -223,10 +223,8 @@ def _summary_arity(method: Callable[..., Any]) -> int:
 
 def _note(text: str, after: str = "") -> str:
     """``[text]`` on a line of its own (after ``after``), within ``PAYLOAD_NOTE_CHARS``."""
-    note = f"{'' if after.endswith(chr(10)) else chr(10)}[{text}]"
-    if len(note) > PAYLOAD_NOTE_CHARS:
-        note = note[: PAYLOAD_NOTE_CHARS - 2] + "…]"
-    return note
+    opening = "[" if after.endswith("\n") else "\n["
+    return opening + clip(text, PAYLOAD_NOTE_CHARS - len(opening) - 1, mark="ellipsis") + "]"
 
 
 def _where(ref: ArtifactRef | None, offset: int | None = None) -> str:
