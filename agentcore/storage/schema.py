@@ -9,10 +9,23 @@ and as ``->``/``->>`` with casts on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ("POSTGRES", "SQLITE", "Dialect", "create_table", "event_view", "facts_view", "llm_cost_view")
+from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
+
+__all__ = (
+    "POSTGRES",
+    "SQLITE",
+    "Dialect",
+    "create_table",
+    "event_view",
+    "facts_view",
+    "foreign_tables",
+    "llm_cost_view",
+    "newer_schema",
+)
 
 
 @dataclass(frozen=True)
@@ -159,3 +172,25 @@ SELECT run_id, role, COALESCE(step_id, '-') AS step_id,
        CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
        COUNT(*) - COUNT(cost_usd) AS unpriced_calls
 FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-')"""
+
+
+# --------------------------------------------------------------------------------------------
+# refusing a database that is not ours, or newer than this code
+
+
+def foreign_tables(where: str, tables: Sequence[str], advice: str) -> NotAnAgentcoreDatabase:
+    """The error for a database holding another application's ``tables`` (the first 8 named)."""
+    shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
+    return NotAnAgentcoreDatabase(
+        f"{where} holds another application's tables (tables: {shown}), not an agentcore database; "
+        f"nothing was changed. {advice}"
+    )
+
+
+def newer_schema(where: str, version: int, unknown: Sequence[str], supported: int) -> SchemaTooNew:
+    """The error for a database at schema ``version`` (with migrations this code does not know)."""
+    return SchemaTooNew(
+        f"{where} was written by a newer agentcore (schema version {version}"
+        f"{', migrations ' + ', '.join(unknown) if unknown else ''}); this agentcore reads up to schema version "
+        f"{supported}. Upgrade agentcore to open it; nothing was changed."
+    )

@@ -15,8 +15,15 @@ from typing import Any
 
 import psycopg
 
-from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
-from agentcore.storage.schema import POSTGRES, create_table, event_view, facts_view, llm_cost_view
+from agentcore.storage.schema import (
+    POSTGRES,
+    create_table,
+    event_view,
+    facts_view,
+    foreign_tables,
+    llm_cost_view,
+    newer_schema,
+)
 
 
 def _sql(*statements: str | list[str]) -> str:
@@ -88,19 +95,12 @@ def applied(conn: psycopg.Connection[Any], where: str) -> list[str] | None:
     if not tables:
         return None
     if "agentcore_migrations" not in tables:
-        shown = ", ".join(tables[:8]) + (", ..." if len(tables) > 8 else "")
-        raise NotAnAgentcoreDatabase(
-            f"{where} holds another application's tables (tables: {shown}), not an agentcore database; "
-            "nothing was changed. Point agentcore at an empty database (or schema) or at one of its own."
-        )
+        advice = "Point agentcore at an empty database (or schema) or at one of its own."
+        raise foreign_tables(where, tables, advice)
     names = [r[0] for r in conn.execute("SELECT name FROM agentcore_migrations ORDER BY id")]
     unknown = [n for n in names if n not in MIGRATION_NAMES]
     if unknown:
-        raise SchemaTooNew(
-            f"{where} was written by a newer agentcore (schema version {len(names)}, migrations "
-            f"{', '.join(unknown)}); this agentcore reads up to schema version {SCHEMA_VERSION}. "
-            "Upgrade agentcore to open it; nothing was changed."
-        )
+        raise newer_schema(where, len(names), unknown, SCHEMA_VERSION)
     return names
 
 

@@ -21,8 +21,16 @@ from typing import Literal
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase, SchemaTooNew
-from agentcore.storage.schema import SQLITE, create_table, event_view, facts_view, llm_cost_view
+from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase
+from agentcore.storage.schema import (
+    SQLITE,
+    create_table,
+    event_view,
+    facts_view,
+    foreign_tables,
+    llm_cost_view,
+    newer_schema,
+)
 from agentcore.storage.sqlite.driver_errors import is_busy, is_not_a_database
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -117,19 +125,11 @@ def inspect_connection(conn: sqlite3.Connection, where: str) -> FileCheck:
             )
         ]
     if not applied:
-        shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
-        raise NotAnAgentcoreDatabase(
-            f"{where} is an SQLite database of another application (tables: {shown}), not an agentcore "
-            "database; nothing was changed. Pass the path of an agentcore database or of a new file."
-        )
+        raise foreign_tables(where, list(tables), "Pass the path of an agentcore database or of a new file.")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     unknown = [name for name in applied if name not in MIGRATION_NAMES]
     if version > SCHEMA_VERSION or unknown:
-        raise SchemaTooNew(
-            f"{where} was written by a newer agentcore (schema version {max(version, len(applied))}"
-            f"{', migrations ' + ', '.join(unknown) if unknown else ''}); this agentcore reads up to "
-            f"schema version {SCHEMA_VERSION}. Upgrade agentcore to open it; nothing was changed."
-        )
+        raise newer_schema(where, max(version, len(applied)), unknown, SCHEMA_VERSION)
     _check_schema(conn, where, applied)
     pending = tuple(name for name in MIGRATION_NAMES if name not in applied)
     return FileCheck(kind="agentcore", version=version, pending=pending)
