@@ -17,10 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agentcore.core.events import Event, LLMCalled, Role, RunStarted, StepFailed, StepSucceeded
+from agentcore.core.events import Event, LLMCalled, Role, StepFailed, StepSucceeded
 from agentcore.errors import ReplayMismatch
 from agentcore.models.base import ChatModel, ChatRequest, ToolSpec, request_digest
-from agentcore.replay.recorded import RecordedModels, stub_tool
+from agentcore.replay.recorded import ReplaySetup, stub_tool
 from agentcore.roles.planner import build_planner_request
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.scheduling.steps import StepResult, StepRun
@@ -106,26 +106,14 @@ def _planner_specs(request: ChatRequest, digest: str, names: Sequence[str]) -> d
     return specs if request_digest(rebuilt) == digest else {}
 
 
-async def replay_plan_run(
-    trace: Trace,
-    started: RunStarted,
-    *,
-    run_id: str,
-    store: EventStore,
-    recorded: RecordedModels,
-    live: dict[str, ChatModel],
-    tools: Sequence[Tool] | None,
-    live_tools: bool,
-) -> None:
-    """Re-run the plan run of ``trace`` as ``run_id`` in ``store`` (see the module docstring)."""
+async def replay_plan_run(setup: ReplaySetup) -> None:
+    """Re-run the plan run of ``setup.trace`` as ``setup.run_id`` in ``setup.store`` (see the module docstring)."""
+    trace, started, tools = setup.trace, setup.started, setup.tools
     config = started.run_config()
     names = [n for n in config.tools if n not in ("read_artifact", "ask_user")]
 
     def model(role: Role) -> ChatModel | None:
-        name = config.model_name(role)
-        if not name:
-            return None
-        return live.get(role) or recorded.model(role, by_order=bool(live), name=name)
+        return setup.model(role) if config.model_name(role) else None
 
     outcomes: dict[tuple[str, int], Event] = {
         (e.step_id, e.attempt): e for e in trace.events if isinstance(e, (StepSucceeded, StepFailed))
@@ -133,10 +121,10 @@ async def replay_plan_run(
     extra = config.model_extra or {}
     seed = extra.get("seed", 0)
     runner = _ReplayPlanRunner(
-        store,
+        setup.store,
         outcomes,
-        recorded.mismatches,
-        live_tools,
+        setup.recorded.mismatches,
+        setup.live_tools,
         tools=list(tools) if tools is not None else plan_tools(trace, names),
         controller_model=model("controller"),
         processor_model=model("processor"),
@@ -145,6 +133,6 @@ async def replay_plan_run(
         seed=seed if isinstance(seed, (int, str)) else 0,
     )
     try:
-        await runner.run(started.task, started.plan, run_id=run_id)
+        await runner.run(started.task, started.plan, run_id=setup.run_id)
     except ReplayMismatch:
         pass  # noted in `recorded.mismatches`; the events written so far are compared

@@ -15,21 +15,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agentcore.core.events import Event, LLMCalled, RunFinished, ToolCall, ToolFinished, ToolStarted
-from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch
-from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
+from agentcore.core.events import Event, LLMCalled, Role, RunFinished, RunStarted, ToolCall, ToolFinished, ToolStarted
+from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch, RunNotFound
+from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
 from agentcore.storage.artifacts import ArtifactStore
+from agentcore.storage.base import EventStore
 from agentcore.storage.trace import Trace
 from agentcore.tools.base import Tool, ToolResult
 from agentcore.tools.runner import ToolRunner
 
-__all__ = ("RecordedModels", "ReplayChatModel", "ReplayToolRunner", "recorded_tools", "stub_tool")
+__all__ = ("RecordedModels", "ReplayChatModel", "ReplaySetup", "ReplayToolRunner", "recorded_tools", "stub_tool")
 
 _LIVE_FLAGS = {"controller": "--model NAME", "processor": "--processor-model NAME", "planner": "--planner-model NAME"}
 """The ``agentcore replay`` option that makes each role live (named in mismatch hints)."""
@@ -138,6 +139,39 @@ class RecordedModels:
         )
         self.mismatches.append(message)
         raise ReplayMismatch(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaySetup:
+    """One replay under way: the trace, the new run it writes, and which roles and tools answer live."""
+
+    trace: Trace
+    started: RunStarted
+    """The trace's ``RunStarted`` (task, plan, recorded set-up)."""
+    run_id: str
+    """The replay's own run in ``store``."""
+    store: EventStore
+    recorded: RecordedModels
+    live: Mapping[str, ChatModel]
+    """Roles answered by a live model instead of the recording."""
+    tools: Sequence[Tool] | None
+    """The real tools (``None``: stand-ins rebuilt from the trace)."""
+    live_tools: bool
+
+    def model(self, role: Role) -> ChatModel:
+        """``role``'s model: the live one when given, else the recording (by digest; falling back
+        to the recorded order when any role is live, since the run then moves away from the trace)."""
+        if role in self.live:
+            return self.live[role]
+        name = self.started.run_config().model_name(role) or None
+        return self.recorded.model(role, by_order=bool(self.live), name=name, where=self.where)
+
+    def where(self) -> str:
+        """Where the replay is (``"after seq 12"``), for mismatch messages."""
+        try:
+            return f"after seq {self.store.last_seq(self.run_id)}"
+        except RunNotFound:
+            return "before the run started"
 
 
 class ReplayChatModel:

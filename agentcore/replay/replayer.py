@@ -16,18 +16,25 @@ it event by event and reports the first divergence.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from agentcore.core.events import Event, RunStarted, UserMessaged
 from agentcore.core.fold import diff_states, fold
 from agentcore.core.text import clip
 from agentcore.errors import ConfigError, ReplayMismatch, RunNotFound
 from agentcore.models.base import ChatModel
-from agentcore.replay.recorded import RecordedModels, ReplayChatModel, ReplayToolRunner, recorded_tools
+from agentcore.replay.recorded import (
+    RecordedModels,
+    ReplayChatModel,
+    ReplaySetup,
+    ReplayToolRunner,
+    recorded_tools,
+)
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.trace import Trace, read_trace
@@ -190,7 +197,13 @@ def _default_factory(config: Mapping[str, Any]) -> AgentFactory:
     settings = Agent.recorded_settings(config)  # the recorded budgets and metadata
 
     def build(
-        controller: ChatModel, processor: ChatModel, tools: Sequence[Tool], store: EventStore, /, *, runner: ToolRunner | None
+        controller: ChatModel,
+        processor: ChatModel,
+        tools: Sequence[Tool],
+        store: EventStore,
+        /,
+        *,
+        runner: ToolRunner | None,
     ) -> Any:
         return Agent(controller, processor, tools, store, runner=runner, **settings)
 
@@ -206,119 +219,9 @@ async def replay_trace_async(
     live: Mapping[str, ChatModel] | None = None,
     store: EventStore | None = None,
 ) -> ReplayReport:
-    """Re-run the agent of a trace and compare its events with the recording (see ``replay_trace``)."""
-    t = trace if isinstance(trace, Trace) else read_trace(trace)
-    live = dict(live or {})
-    started = _check_replay(t, live, live_tools=live_tools, tools=tools)
-    config = started.run_config()
-    original = started.run_id
-    target, run_id = _replay_store(t, original, store)
-
-    def where() -> str:
-        try:
-            return f"after seq {target.last_seq(run_id)}"
-        except RunNotFound:
-            return "before the run started"
-
-    recorded = RecordedModels(t.events)
-    if config.runner == "plan":
-        if agent_factory is not None:
-            raise ConfigError("agent_factory replays Agent runs; this trace records a PlanRunner run")
-        from agentcore.replay.plans import replay_plan_run
-
-        await replay_plan_run(
-            t, started, run_id=run_id, store=target, recorded=recorded, live=live, tools=tools, live_tools=live_tools
-        )
-        return _report(t, original, run_id, target, recorded, live)
-    models = {
-        role: live[role]
-        if role in live
-        else recorded.model(role, by_order=bool(live), name=config.model_name(role) or None, where=where)
-        for role in ("controller", "processor")
-    }
-    factory = agent_factory if agent_factory is not None else _default_factory(started.config)
-    agent_tools = list(tools) if tools is not None else recorded_tools(t)
-    runner = None
-    if not live_tools:
-        payload_chars = config.payload_chars or 2000
-        runner = ReplayToolRunner(
-            agent_tools, target.artifacts, t.events, payload_chars=payload_chars, mismatches=recorded.mismatches
-        )
-    agent = factory(models["controller"], models["processor"], [] if runner is not None else agent_tools, target, runner=runner)
-    answers = [e for e in t.events if isinstance(e, UserMessaged)]
-    try:
-        result = await agent.run(started.task, run_id=run_id, plan=started.plan)
-        while result.status == "waiting_for_user" and answers:
-            result = await agent.answer(run_id, answers.pop(0).text)
-    except ReplayMismatch:
-        pass  # recorded in `recorded.mismatches`; the events written so far are compared below
-    return _report(t, original, run_id, target, recorded, live)
-
-
-def _check_replay(
-    t: Trace, live: Mapping[str, ChatModel], *, live_tools: bool, tools: Sequence[Tool] | None
-) -> RunStarted:
-    """The trace's ``RunStarted``, once the trace and the arguments make a replay possible.
-
-    Raises:
-        ConfigError: no ``run_started`` event, an unknown live role, or ``live_tools`` without ``tools``.
-    """
-    started = next((e for e in t.events if isinstance(e, RunStarted)), None)
-    if started is None:
-        raise ConfigError("the trace has no run_started event; there is nothing to replay")
-    if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
-        raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
-    if live_tools and tools is None:
-        raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
-    return started
-
-
-def _replay_store(t: Trace, original: str, store: EventStore | None) -> tuple[EventStore, str]:
-    """The store the replay writes to (a fresh memory store by default), holding the trace's
-    artifacts, and the replay's run id: the recorded one when it is free there, else a new one."""
-    target: EventStore = store if store is not None else MemoryEventStore()
-    # recorded tool outputs must be readable in the replay's store
-    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
-    try:
-        target.run(original)
-    except RunNotFound:
-        return target, original
-    return target, new_run_id()
-
-
-def _report(
-    t: Trace, original: str, run_id: str, target: EventStore, recorded: RecordedModels, live: Mapping[str, ChatModel]
-) -> ReplayReport:
-    actual = list(target.read(run_id))
-    before = fold(t.events)
-    after = fold(actual)
-    after.run_id = before.run_id
-    return ReplayReport(
-        original_run_id=original,
-        run_id=run_id,
-        store=target,
-        status=after.status,
-        expected_events=len(t.events),
-        actual_events=len(actual),
-        divergence=compare_events(t.events, actual),
-        mismatch=recorded.mismatches[0] if recorded.mismatches else None,
-        unused=recorded.unused([r for r in ("controller", "processor", "planner") if r not in live]),
-        loose_matches=list(recorded.loose),
-        live_roles=tuple(sorted(live)),
-        state_diff=diff_states(before, after),
-    )
-
-
-def replay_trace(
-    trace: str | Path | Trace,
-    agent_factory: AgentFactory | None = None,
-    *,
-    tools: Sequence[Tool] | None = None,
-    live_tools: bool = False,
-    live: Mapping[str, ChatModel] | None = None,
-    store: EventStore | None = None,
-) -> ReplayReport:
     """Re-run the agent of a trace offline and report how its events compare with the recording.
+
+    ``replay_trace`` does the same from synchronous code (outside a running event loop).
 
     The original run is not touched: the replay is a NEW run in ``store`` (a fresh memory store by
     default), under the recorded run id when it is free there.
@@ -344,10 +247,129 @@ def replay_trace(
         TraceError: the trace file is not sound.
         ConfigError: bad arguments (unknown live role, ``live_tools`` without ``tools``).
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(
-            replay_trace_async(trace, agent_factory, tools=tools, live_tools=live_tools, live=live, store=store)
+    t = trace if isinstance(trace, Trace) else read_trace(trace)
+    live = dict(live or {})
+    started = _check_replay(t, live, agent_factory, live_tools=live_tools, tools=tools)
+    target, run_id = _replay_store(t, started.run_id, store)
+    setup = ReplaySetup(
+        trace=t, started=started, run_id=run_id, store=target, recorded=RecordedModels(t.events), live=live,
+        tools=tools, live_tools=live_tools,
+    )  # fmt: skip
+    if started.run_config().runner == "plan":
+        from agentcore.replay.plans import replay_plan_run
+
+        await replay_plan_run(setup)
+    else:
+        await _replay_agent_run(setup, agent_factory or _default_factory(started.config))
+    return _report(setup)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P, T]:
+    """``fn`` run to completion from synchronous code (refused inside a running event loop)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(fn(*args, **kwargs))
+        raise ConfigError(f"{name}() was called inside a running event loop; use `await {fn.__name__}(...)`")
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+replay_trace = _blocking(replay_trace_async, "replay_trace")
+"""``replay_trace_async`` from synchronous code: the same arguments, the ``ReplayReport`` returned."""
+
+
+async def _replay_agent_run(setup: ReplaySetup, factory: AgentFactory) -> None:
+    """Re-run an agent run: each role's model live or recorded, tools real or answered from the trace,
+    the agent's questions answered with the recorded user messages."""
+    t, run_id = setup.trace, setup.run_id
+    tools = list(setup.tools) if setup.tools is not None else recorded_tools(t)
+    runner = None
+    if not setup.live_tools:
+        payload_chars = setup.started.run_config().payload_chars or 2000
+        runner = ReplayToolRunner(
+            tools, setup.store.artifacts, t.events, payload_chars=payload_chars, mismatches=setup.recorded.mismatches
         )
-    raise ConfigError("replay_trace() was called inside a running event loop; use `await replay_trace_async(...)`")
+    agent = factory(
+        setup.model("controller"),
+        setup.model("processor"),
+        [] if runner is not None else tools,
+        setup.store,
+        runner=runner,
+    )
+    answers = [e for e in t.events if isinstance(e, UserMessaged)]
+    try:
+        result = await agent.run(setup.started.task, run_id=run_id, plan=setup.started.plan)
+        while result.status == "waiting_for_user" and answers:
+            result = await agent.answer(run_id, answers.pop(0).text)
+    except ReplayMismatch:
+        pass  # recorded in `recorded.mismatches`; the events written so far are compared below
+
+
+def _check_replay(
+    t: Trace,
+    live: Mapping[str, ChatModel],
+    agent_factory: AgentFactory | None,
+    *,
+    live_tools: bool,
+    tools: Sequence[Tool] | None,
+) -> RunStarted:
+    """The trace's ``RunStarted``, once the trace and the arguments make a replay possible.
+
+    Raises:
+        ConfigError: no ``run_started`` event, an ``agent_factory`` for a plan run, an unknown live
+            role, or ``live_tools`` without ``tools``.
+    """
+    started = next((e for e in t.events if isinstance(e, RunStarted)), None)
+    if started is None:
+        raise ConfigError("the trace has no run_started event; there is nothing to replay")
+    if agent_factory is not None and started.run_config().runner == "plan":
+        raise ConfigError("agent_factory replays Agent runs; this trace records a PlanRunner run")
+    if unknown := sorted(set(live) - {"controller", "processor", "planner"}):
+        raise ConfigError(f"live roles must be controller, processor or planner; got {', '.join(unknown)}")
+    if live_tools and tools is None:
+        raise ConfigError("live_tools=True needs the real tools: pass tools=[...] (the agent's tools)")
+    return started
+
+
+def _replay_store(t: Trace, original: str, store: EventStore | None) -> tuple[EventStore, str]:
+    """The store the replay writes to (a fresh memory store by default), holding the trace's
+    artifacts, and the replay's run id: the recorded one when it is free there, else a new one."""
+    target: EventStore = store if store is not None else MemoryEventStore()
+    # recorded tool outputs must be readable in the replay's store
+    target.artifacts.put_many((art.data, art.media_type) for art in t.artifacts.values())
+    try:
+        target.run(original)
+    except RunNotFound:
+        return target, original
+    return target, new_run_id()
+
+
+def _report(setup: ReplaySetup) -> ReplayReport:
+    t, recorded, live = setup.trace, setup.recorded, setup.live
+    actual = list(setup.store.read(setup.run_id))
+    before = fold(t.events)
+    after = fold(actual)
+    after.run_id = before.run_id
+    return ReplayReport(
+        original_run_id=setup.started.run_id,
+        run_id=setup.run_id,
+        store=setup.store,
+        status=after.status,
+        expected_events=len(t.events),
+        actual_events=len(actual),
+        divergence=compare_events(t.events, actual),
+        mismatch=recorded.mismatches[0] if recorded.mismatches else None,
+        unused=recorded.unused([r for r in ("controller", "processor", "planner") if r not in live]),
+        loose_matches=list(recorded.loose),
+        live_roles=tuple(sorted(live)),
+        state_diff=diff_states(before, after),
+    )

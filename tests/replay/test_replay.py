@@ -244,6 +244,20 @@ def test_bad_replay_arguments() -> None:
         replay_trace(BASIC, live={"critic": ScriptedChatModel([])})
 
 
+def test_replay_trace_is_the_blocking_twin_of_replay_trace_async() -> None:
+    from agentcore.replay.replayer import replay_trace_async
+
+    assert replay_trace.__name__ == "replay_trace" and replay_trace.__doc__ == replay_trace_async.__doc__
+
+    async def inside_a_loop() -> None:
+        with pytest.raises(ConfigError, match=r"replay_trace\(\) was called inside a running event loop.*replay_trace_async"):
+            replay_trace(BASIC)
+        assert (await replay_trace_async(BASIC)).ok  # the async form works there
+
+    asyncio.run(inside_a_loop())
+    assert replay_trace(BASIC).ok
+
+
 def test_a_plan_run_trace_replays_and_an_agent_factory_is_refused_for_it(tmp_path: Path) -> None:
     from agentcore.core.plans import Plan, Step
     from agentcore.runtime.plan_runner import PlanRunner
