@@ -15,46 +15,7 @@ from typing import Literal
 
 from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
 
-__all__ = (
-    "POSTGRES",
-    "SQLITE",
-    "Dialect",
-    "create_table",
-    "event_view",
-    "facts_view",
-    "foreign_tables",
-    "llm_cost_view",
-    "newer_schema",
-)
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How one database spells the types and JSON access the schema needs."""
-
-    name: Literal["sqlite", "postgres"]
-    json: str
-    """The column type of an event body."""
-    bytes: str
-    """The column type of raw bytes (artifact content, snapshot state)."""
-    bigint: str
-    """The column type of a count that may pass 2**31 (sizes, byte counters)."""
-
-    def field(self, doc: str, path: str, cast: str | None) -> str:
-        """The SQL expression for the JSON field at dotted ``path`` of the JSON column ``doc``.
-
-        SQLite's ``json_extract`` keeps the JSON type (numbers stay numbers), so ``cast`` only
-        applies on PostgreSQL, where ``->>`` always gives text.
-        """
-        if self.name == "sqlite":
-            return f"json_extract({doc}, '$.{path}')"
-        *parents, last = path.split(".")
-        expr = f"{doc} " + "".join(f"-> '{p}' " for p in parents) + f"->> '{last}'"
-        return f"({expr})::{cast}" if cast else expr
-
-
-SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER")
-POSTGRES = Dialect(name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT")
+__all__ = ("POSTGRES", "SQLITE", "Dialect", "foreign_tables", "newer_schema")
 
 _TABLES = {
     "runs": """CREATE TABLE runs (
@@ -125,53 +86,84 @@ _FACTS_FROM = {
     ),
 }
 
-
-def create_table(dialect: Dialect, name: str) -> list[str]:
-    """The statements that create table ``name`` (``runs``, ``events``, ``artifacts``, ``snapshots``)."""
-    sql = _TABLES[name].format(json=dialect.json, bytes=dialect.bytes, bigint=dialect.bigint)
-    return [part.strip() for part in sql.split(";")]
-
-
-def _columns(dialect: Dialect, doc: str, spec: str, without: tuple[str, ...] = ()) -> str:
-    out = []
-    for item in spec.split():
-        item, _, alias = item.partition("=")
-        path, _, cast = item.partition(":")
-        alias = alias or path.rsplit(".", 1)[-1]
-        if alias not in without:
-            out.append(f"{dialect.field(doc, path, cast or None)} AS {alias}")
-    return ",\n       ".join(out)
-
-
-def event_view(dialect: Dialect, name: str, *, without: tuple[str, ...] = ()) -> str:
-    """``CREATE VIEW`` for ``llm_usage`` or ``tool_calls``: one row per event of its type.
-
-    Args:
-        without: Columns left out (an older migration's version of the view).
-    """
-    event_type, spec = _EVENT_VIEWS[name]
-    columns = _columns(dialect, "body", spec, without)
-    return f"CREATE VIEW {name} AS\nSELECT run_id, seq, at,\n       {columns}\nFROM events WHERE type = '{event_type}'"
-
-
-def facts_view(dialect: Dialect) -> str:
-    """``CREATE VIEW facts``: one row per fact appended by a ``state_patched`` event."""
-    doc, source = _FACTS_FROM[dialect.name]
-    return (
-        f"CREATE VIEW facts AS\nSELECT e.run_id, e.seq, e.at,\n       {_columns(dialect, doc, _FACT_FIELDS)}\n{source}"
-    )
-
-
-def llm_cost_view() -> str:
-    """``CREATE VIEW llm_cost`` over ``llm_usage``: calls, tokens and dollars per run, role and step
-    (``cost_usd`` NULL when any call of the group has no known price); the same SQL on both."""
-    return """CREATE VIEW llm_cost AS
+_LLM_COST = """CREATE VIEW llm_cost AS
 SELECT run_id, role, COALESCE(step_id, '-') AS step_id,
        COUNT(*) AS calls,
        SUM(total_tokens) AS total_tokens,
        CASE WHEN COUNT(cost_usd) = COUNT(*) THEN SUM(cost_usd) END AS cost_usd,
        COUNT(*) - COUNT(cost_usd) AS unpriced_calls
 FROM llm_usage GROUP BY run_id, role, COALESCE(step_id, '-')"""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells the schema: its types and its JSON access.
+
+    Each method returns SQL for that database; the migrations of its store run it.
+    """
+
+    name: Literal["sqlite", "postgres"]
+    json: str
+    """The column type of an event body."""
+    bytes: str
+    """The column type of raw bytes (artifact content, snapshot state)."""
+    bigint: str
+    """The column type of a count that may pass 2**31 (sizes, byte counters)."""
+
+    def create_table(self, name: str) -> list[str]:
+        """The statements that create table ``name`` (``runs``, ``events``, ``artifacts``, ``snapshots``)."""
+        sql = _TABLES[name].format(json=self.json, bytes=self.bytes, bigint=self.bigint)
+        return [part.strip() for part in sql.split(";")]
+
+    def event_view(self, name: str, *, without: tuple[str, ...] = ()) -> str:
+        """``CREATE VIEW`` for ``llm_usage`` or ``tool_calls``: one row per event of its type.
+
+        Args:
+            without: Columns left out (an older migration's version of the view).
+        """
+        event_type, spec = _EVENT_VIEWS[name]
+        columns = self._columns("body", spec, without)
+        return (
+            f"CREATE VIEW {name} AS\nSELECT run_id, seq, at,\n       {columns}\nFROM events WHERE type = '{event_type}'"
+        )
+
+    def facts_view(self) -> str:
+        """``CREATE VIEW facts``: one row per fact appended by a ``state_patched`` event."""
+        doc, source = _FACTS_FROM[self.name]
+        return (
+            f"CREATE VIEW facts AS\nSELECT e.run_id, e.seq, e.at,\n       {self._columns(doc, _FACT_FIELDS)}\n{source}"
+        )
+
+    def llm_cost_view(self) -> str:
+        """``CREATE VIEW llm_cost`` over ``llm_usage``: calls, tokens and dollars per run, role and step
+        (``cost_usd`` NULL when any call of the group has no known price); the same SQL on both."""
+        return _LLM_COST
+
+    def field(self, doc: str, path: str, cast: str | None) -> str:
+        """The SQL expression for the JSON field at dotted ``path`` of the JSON column ``doc``.
+
+        SQLite's ``json_extract`` keeps the JSON type (numbers stay numbers), so ``cast`` only
+        applies on PostgreSQL, where ``->>`` always gives text.
+        """
+        if self.name == "sqlite":
+            return f"json_extract({doc}, '$.{path}')"
+        *parents, last = path.split(".")
+        expr = f"{doc} " + "".join(f"-> '{p}' " for p in parents) + f"->> '{last}'"
+        return f"({expr})::{cast}" if cast else expr
+
+    def _columns(self, doc: str, spec: str, without: tuple[str, ...] = ()) -> str:
+        out = []
+        for item in spec.split():
+            item, _, alias = item.partition("=")
+            path, _, cast = item.partition(":")
+            alias = alias or path.rsplit(".", 1)[-1]
+            if alias not in without:
+                out.append(f"{self.field(doc, path, cast or None)} AS {alias}")
+        return ",\n       ".join(out)
+
+
+SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER")
+POSTGRES = Dialect(name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT")
 
 
 # --------------------------------------------------------------------------------------------

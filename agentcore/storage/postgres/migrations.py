@@ -15,15 +15,7 @@ from typing import Any
 
 import psycopg
 
-from agentcore.storage.schema import (
-    POSTGRES,
-    create_table,
-    event_view,
-    facts_view,
-    foreign_tables,
-    llm_cost_view,
-    newer_schema,
-)
+from agentcore.storage.schema import POSTGRES, foreign_tables, newer_schema
 
 
 def _sql(*statements: str | list[str]) -> str:
@@ -34,24 +26,27 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "m001_runs_events",
         _sql(
-            create_table(POSTGRES, "runs"),
+            POSTGRES.create_table("runs"),
             "CREATE INDEX runs_created ON runs(created, id)",
-            create_table(POSTGRES, "events"),
+            POSTGRES.create_table("events"),
         ),
     ),
     (
         "m002_artifacts",
         _sql(
-            create_table(POSTGRES, "artifacts"),
+            POSTGRES.create_table("artifacts"),
             # uncompressed out-of-line storage: a range read fetches only the chunks it needs
             "ALTER TABLE artifacts ALTER COLUMN content SET STORAGE EXTERNAL",
         ),
     ),
-    ("m003_snapshots", _sql(create_table(POSTGRES, "snapshots"))),
+    ("m003_snapshots", _sql(POSTGRES.create_table("snapshots"))),
     (
         "m004_views",
         _sql(
-            facts_view(POSTGRES), event_view(POSTGRES, "llm_usage"), llm_cost_view(), event_view(POSTGRES, "tool_calls")
+            POSTGRES.facts_view(),
+            POSTGRES.event_view("llm_usage"),
+            POSTGRES.llm_cost_view(),
+            POSTGRES.event_view("tool_calls"),
         ),
     ),
     (

@@ -22,15 +22,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase
-from agentcore.storage.schema import (
-    SQLITE,
-    create_table,
-    event_view,
-    facts_view,
-    foreign_tables,
-    llm_cost_view,
-    newer_schema,
-)
+from agentcore.storage.schema import SQLITE, foreign_tables, newer_schema
 from agentcore.storage.sqlite.driver_errors import is_busy, is_not_a_database
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -40,23 +32,23 @@ migrations = Migrations(MIGRATION_SET)
 
 _STEPS: tuple[tuple[str, list[str]], ...] = (
     # runs and their append-only events (one JSON body per event)
-    ("m001_runs_events", [*create_table(SQLITE, "runs"), *create_table(SQLITE, "events")]),
+    ("m001_runs_events", [*SQLITE.create_table("runs"), *SQLITE.create_table("events")]),
     # content-addressed raw bytes (tool outputs, large request bodies)
-    ("m002_artifacts", create_table(SQLITE, "artifacts")),
+    ("m002_artifacts", SQLITE.create_table("artifacts")),
     # state snapshots (a cache of ``fold``) and the counters of the snapshot policy
-    ("m003_snapshots", create_table(SQLITE, "snapshots")),
+    ("m003_snapshots", SQLITE.create_table("snapshots")),
     # read-only views for ``sqlite-utils``/``datasette``: facts, LLM usage, tool calls
     (
         "m004_views",
         [
-            facts_view(SQLITE),
-            event_view(SQLITE, "llm_usage", without=("step_id", "cost_usd")),
-            event_view(SQLITE, "tool_calls"),
+            SQLITE.facts_view(),
+            SQLITE.event_view("llm_usage", without=("step_id", "cost_usd")),
+            SQLITE.event_view("tool_calls"),
         ],
     ),
     # ``llm_usage`` gains ``step_id`` and ``cost_usd`` (dollars; NULL when the model has no known price);
     # ``llm_cost`` sums it per run, role and step, NULL when any call in the group is unpriced
-    ("m005_llm_cost", ["DROP VIEW IF EXISTS llm_usage", event_view(SQLITE, "llm_usage"), llm_cost_view()]),
+    ("m005_llm_cost", ["DROP VIEW IF EXISTS llm_usage", SQLITE.event_view("llm_usage"), SQLITE.llm_cost_view()]),
 )
 """Every migration, in order: its name and its statements (never edited once released)."""
 
