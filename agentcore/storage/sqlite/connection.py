@@ -1,10 +1,10 @@
-"""Artifacts in the SQLite file, and the connection the event store and artifact store share.
+"""The connection the SQLite event store and artifact store share.
 
 ``SQLiteConnection`` owns the one ``sqlite3`` connection of a store: it opens the file only once
 it knows the file is new or ours (creating or migrating the schema), serialises threads,
 runs every write in ``BEGIN IMMEDIATE`` (so racing writers queue up instead of failing half-way),
 retries "database is locked" within a bounded time, and turns driver errors into agentcore errors
-with a message that says what to do. ``SQLiteArtifactStore`` keeps raw bytes by ``sha256``, once.
+with a message that says what to do (``driver_errors.translate``).
 
 Waiting for a lock: SQLite's own busy handler is off (``PRAGMA busy_timeout=0``); instead every
 statement that can meet a lock (``BEGIN IMMEDIATE``, ``COMMIT``, reads, checkpoints) goes through
@@ -12,6 +12,9 @@ statement that can meet a lock (``BEGIN IMMEDIATE``, ``COMMIT``, reads, checkpoi
 doubling up to ``RETRY_CAP_S``) until ``busy_timeout_s`` has passed. SQLite's handler sleeps up to
 100 ms a try, so a waiting writer could miss several turns of the lock; polling at most every 20 ms
 halves the tail latency of many processes writing one file (see benchmarks/README.md, W7).
+The waits are the package's one backoff, ``RetryPolicy.delay`` (``LOCK_BACKOFF``); a retry library
+such as tenacity was not taken: every read and write passes through ``retry``, and the loop is
+six lines that need the deadline, not a new dependency on the hot path.
 """
 
 from __future__ import annotations
