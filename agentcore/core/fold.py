@@ -38,7 +38,7 @@ from agentcore.core.events import (
 )
 from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan
-from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, owned
+from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, owned, step_state
 from agentcore.core.transaction import apply_patch, check_patch, compile_patch
 
 __all__ = [
@@ -91,7 +91,7 @@ def _run_started(event: RunStarted, state: RunState) -> None:
 
 
 def _load_plan(state: RunState, plan: Plan) -> None:
-    state.plan = {s.id: StepState(**s.model_dump()) for s in plan.steps}
+    state.plan = {s.id: step_state(s) for s in plan.steps}
     state.on_failure = plan.on_failure
     state.retry = plan.retry
     state.max_parallel = plan.max_parallel

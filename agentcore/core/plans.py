@@ -135,6 +135,10 @@ def validate_plan(steps: Sequence[Step] | Iterable[Step], known: Iterable[str] =
                 raise PlanError(f"step {s.id!r} depends on unknown step {dep!r}; known steps: {choices}")
             if dep == s.id:
                 raise PlanError(f"step {s.id!r} depends on itself", cycle=(s.id, s.id))
+    order = _topological_order(steps, ids)
+    if order is not None:
+        return order
+    # a cycle: graphlib names one (slower, and only on this path)
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for s in steps:
         sorter.add(s.id, *(d for d in s.after if d in ids))
@@ -147,3 +151,24 @@ def validate_plan(steps: Sequence[Step] | Iterable[Step], known: Iterable[str] =
             "remove one of these dependencies",
             cycle=cycle,
         ) from None
+
+
+def _topological_order(steps: list[Step], ids: set[str]) -> list[str] | None:
+    """Kahn's algorithm over the dependencies inside ``ids``: an order, or ``None`` on a cycle.
+
+    The fold re-checks every plan revision, so this runs per ``replace_plan`` event; it costs a
+    fraction of ``graphlib``'s general sorter for plans of a few dozen steps."""
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    for s in steps:
+        deps = {d for d in s.after if d in ids}
+        waiting[s.id] = len(deps)
+        for d in deps:
+            dependents.setdefault(d, []).append(s.id)
+    order = [sid for sid, n in waiting.items() if n == 0]
+    for sid in order:  # grows while it is walked
+        for nxt in dependents.get(sid, ()):
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                order.append(nxt)
+    return order if len(order) == len(waiting) else None

@@ -7,11 +7,13 @@ The state is only ever built by folding events (``agentcore.core.fold.fold``). V
 from __future__ import annotations
 
 import copy
+from collections.abc import MutableMapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_serializer
 
 from agentcore.core.events import ArtifactRef, RunStatus, ToolCall
+from agentcore.core.lazy_facts import LazyFacts
 from agentcore.core.patches import FactInput
 from agentcore.core.plans import FailurePolicy, RetryPolicy, Step, StepStatus
 from agentcore.core.values import FROZEN, TokenUsage
@@ -76,7 +78,9 @@ class RunState(BaseModel):
     on_failure: FailurePolicy = "skip_dependents"
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     max_parallel: int = 4
-    known_facts: dict[str, Fact] = Field(default_factory=dict)
+    known_facts: MutableMapping[str, Fact] = Field(default_factory=dict)
+    """Facts by key, in the order they were first set: a ``dict``, or after a snapshot load a
+    ``LazyFacts`` that decodes the stored values on first read (same mapping, same equality)."""
     open_questions: dict[str, Question] = Field(default_factory=dict)
     recent: list[RecentPayload] = Field(default_factory=list)
     """The last ``RECENT_WINDOW`` tool payloads, oldest first."""
@@ -97,6 +101,10 @@ class RunState(BaseModel):
     reason: str | None = None
     last_seq: int = 0
 
+    @field_serializer("known_facts", mode="wrap")
+    def _dump_facts(self, facts: MutableMapping[str, Fact], handler: SerializerFunctionWrapHandler) -> Any:
+        return handler(facts.to_dict() if isinstance(facts, LazyFacts) else facts)
+
     @property
     def tokens(self) -> int:
         """Total tokens over all roles."""
@@ -116,16 +124,32 @@ class RunState(BaseModel):
 
         Containers are copied, and so are the JSON ``arguments`` dicts inside plan steps and
         pending calls (frozen models, but their dicts can still be edited in place). Frozen values
-        made only of scalars and tuples (facts, questions, payloads, usage) are shared.
+        made only of scalars and tuples (facts, questions, payloads, usage) are shared, and so is a
+        still undecoded facts section (it is decoded at most once).
         """
         new = self.model_copy()
         fields = new.__dict__
         fields["plan"] = {k: owned(s) for k, s in self.plan.items()}
         fields["pending_calls"] = {k: owned(c) for k, c in self.pending_calls.items()}
-        for name in ("known_facts", "open_questions", "usage"):
+        facts = self.known_facts
+        fields["known_facts"] = facts.copy() if isinstance(facts, LazyFacts) else dict(facts)
+        for name in ("open_questions", "usage"):
             fields[name] = dict(getattr(self, name))
         fields["recent"] = list(self.recent)
         return new
+
+
+_validate_step_state = StepState.__pydantic_validator__.validate_python
+
+
+def step_state(step: Step) -> StepState:
+    """A new plan step's progress record (pending, no attempts), sharing nothing mutable with ``step``.
+
+    Validates the step's fields again (cheap: they are valid), leaving out those that are ``None``
+    (their default), instead of dumping the step and validating the dump: the fold's hot path.
+    """
+    fields = {name: value for name, value in step.__dict__.items() if value is not None}
+    return _validate_step_state(fields)  # type: ignore[no-any-return]
 
 
 _M = TypeVar("_M", StepState, ToolCall)

@@ -8,12 +8,13 @@ RFC 6902 form of any typed op, and ``check_patch`` dry-runs a patch at the cost 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from agentcore.core.json_patch import apply_json_patch, json_diff, json_equal, json_pointer
+from agentcore.core.lazy_facts import LazyFacts
 from agentcore.core.patches import (
     AddOpenQuestions,
     AnswerQuestion,
@@ -24,7 +25,7 @@ from agentcore.core.patches import (
     SetStepStatus,
 )
 from agentcore.core.plans import validate_plan
-from agentcore.core.state import KEPT_STATUSES, Fact, Question, RunState, StepState
+from agentcore.core.state import KEPT_STATUSES, Fact, Question, RunState, StepState, step_state
 from agentcore.errors import AgentcoreError, PatchError, PlanError
 
 _MISSING: Any = object()
@@ -44,8 +45,9 @@ class _Tx:
         self._undo: list[tuple[Any, str, Any]] = []
 
     def set_item(self, field: str, key: str, value: BaseModel) -> None:
-        container: dict[str, Any] = self.state.__dict__[field]
-        old = container.get(key, _MISSING)
+        container: MutableMapping[str, Any] = self.state.__dict__[field]
+        # a still undecoded fact is kept as it is stored (undoing puts it back): no decode to set a key
+        old = container.peek(key, _MISSING) if isinstance(container, LazyFacts) else container.get(key, _MISSING)
         container[key] = value
         self._undo.append((container, key, old))
         if self.record:
@@ -95,7 +97,7 @@ def _apply_replace_plan(tx: _Tx, op: ReplacePlan, seq: int) -> None:
     new: dict[str, StepState] = {sid: s for sid, s in kept.items() if sid not in {x.id for x in op.steps}}
     for step in op.steps:
         prev = kept.get(step.id)
-        new[step.id] = prev if prev is not None else StepState(**step.model_dump())
+        new[step.id] = prev if prev is not None else step_state(step)
     tx.set_field("plan", new)
     for name in ("on_failure", "retry", "max_parallel"):
         value = getattr(op, name)

@@ -33,7 +33,9 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
-from agentcore.storage.sqlite.store import CACHE_RUNS, PAGE, EventHeader, _decode_state, _encode_state, _gc_paused
+from agentcore.storage.snapshots import decode_state as _decode_state
+from agentcore.storage.snapshots import encode_state as _encode_state
+from agentcore.storage.sqlite.store import CACHE_RUNS, PAGE, EventHeader, _gc_paused
 
 _RUN_COLUMNS = "id, task, status, created, last_seq, parent_run_id, forked_at_seq"
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import os
 import sqlite3
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +35,8 @@ from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.base import RunInfo, RunStats, check_batch, status_after
+from agentcore.storage.snapshots import decode_state as _decode_state
+from agentcore.storage.snapshots import encode_state as _encode_state
 from agentcore.storage.sqlite.artifacts import SQLiteArtifactStore
 from agentcore.storage.sqlite.connection import SQLiteConnection
 
@@ -77,18 +78,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _encode_state(state: RunState) -> tuple[str, bytes | str]:
-    text = state.model_dump_json()
-    if len(text) < 2048:
-        return "json", text
-    return "json+zlib", zlib.compress(text.encode("utf-8"), 1)
-
-
-def _decode_state(encoding: str, data: bytes | str) -> RunState:
-    raw = zlib.decompress(data) if encoding == "json+zlib" else data  # type: ignore[arg-type]
-    return RunState.model_validate_json(raw)
 
 
 class SQLiteEventStore:
@@ -355,9 +344,12 @@ class SQLiteEventStore:
     # ------------------------------------------------------------------------------------------
     # reading
 
-    def _chain(self, run_id: str, after: int, upto: int | None) -> tuple[RunInfo, list[_Segment]]:
-        """The (run, after, upto] ranges to read, parent first, for a run and its fork ancestry."""
-        info = self.run(run_id)
+    def _chain(
+        self, run_id: str, after: int, upto: int | None, info: RunInfo | None = None
+    ) -> tuple[RunInfo, list[_Segment]]:
+        """The (run, after, upto] ranges to read, parent first, for a run and its fork ancestry
+        (``info``: the run's row when the caller has just read it)."""
+        info = info or self.run(run_id)
         hi = info.last_seq if upto is None else min(upto, info.last_seq)
         segments: list[_Segment] = []
         current = info
@@ -442,14 +434,15 @@ class SQLiteEventStore:
             hit = self._cache.get(run_id)
             if hit is not None and hit[0] == target:
                 return hit[1].clone()
-            state = self._load_state(run_id, target)
-            if target == info.last_seq:
-                self._remember(run_id, target, state.clone())
-            return state
+            # not remembered: the cache would need a copy of its own (the state is the caller's),
+            # and only appends made by this process need it (they remember what they fold)
+            return self._load_state(run_id, target, info)
 
-    def _best_snapshot(self, run_id: str, seq: int, blob: bool = True) -> tuple[int, str, Any, int] | None:
+    def _best_snapshot(
+        self, run_id: str, seq: int, blob: bool = True, info: RunInfo | None = None
+    ) -> tuple[int, str, Any, int] | None:
         """The newest snapshot at or below ``seq`` in the run's chain: (seq, encoding, state, size)."""
-        current, hi = self.run(run_id), seq
+        current, hi = info or self.run(run_id), seq
         cols = "seq, encoding, state, size" if blob else "seq, encoding, NULL, size"
         while True:
             lo = current.forked_at_seq or 0
@@ -465,12 +458,14 @@ class SQLiteEventStore:
             hi = min(hi, lo)
             current = self.run(current.parent_run_id)
 
-    def _load_state(self, run_id: str, seq: int) -> RunState:
-        snap = self._best_snapshot(run_id, seq)
+    def _load_state(self, run_id: str, seq: int, info: RunInfo | None = None) -> RunState:
+        info = info or self.run(run_id)
+        snap = self._best_snapshot(run_id, seq, info=info)
         with _gc_paused():
             state = _decode_state(snap[1], snap[2]) if snap is not None else RunState()
-            for event in self.read(run_id, after=snap[0] if snap is not None else 0, upto=seq):
-                apply(state, event)
+            _, segments = self._chain(run_id, snap[0] if snap is not None else 0, seq, info)
+            for row in self._rows(segments, "body"):
+                apply(state, decode_event(row[1]))
         return state
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:

@@ -1,0 +1,142 @@
+"""The snapshot codec: a ``RunState`` to stored bytes and back, with its facts decoded lazily.
+
+Used by every store that writes snapshots (SQLite, PostgreSQL). A snapshot row holds an
+``encoding`` name and the bytes:
+
+- ``"json"``: the state's JSON text (small states, under ``INLINE_BYTES``);
+- ``"json+zlib"``: the same, zlib-compressed (what agentcore 0.1 wrote; still read);
+- ``"sections+zlib"`` (``SECTIONS``): the facts section apart from the rest, so that loading a
+  state decodes everything but the facts' values, and those are decoded on first read
+  (``agentcore.core.lazy_facts.LazyFacts``). Layout, little-endian::
+
+      u32 head_len | u32 keys_len | u32 crc32(facts) | head | keys | facts
+
+  ``head`` is the zlib-compressed JSON of the state without ``known_facts``, ``keys`` the
+  zlib-compressed fact keys in order (``N`` then each key in UTF-8 ended by a NUL byte, or when a
+  key holds a NUL, ``J`` then a JSON list), ``facts`` the zlib-compressed JSON list of the facts in
+  the same order.
+
+Nothing is trusted for having been written by agentcore: the head and the keys are validated
+when the state is loaded, the facts (against their keys too) when they are first read. The
+CRC-32 of the facts section is checked at load, so bytes damaged on disk are reported by
+``state_at`` (``DamagedDatabase``), not later by whoever first reads a fact; a section that is
+intact but invalid raises ``DamagedDatabase`` on that first read.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable
+
+from pydantic import TypeAdapter, ValidationError
+
+from agentcore.core.lazy_facts import LazyFacts, StoredSection
+from agentcore.core.state import Fact, RunState
+from agentcore.errors import DamagedDatabase
+
+SECTIONS = "sections+zlib"
+"""The encoding name of a snapshot with a separately stored, lazily decoded facts section."""
+
+INLINE_BYTES = 2048
+"""States whose JSON is shorter than this are stored as plain JSON (one decode, no sections)."""
+
+LEVEL = 1
+"""zlib level: the write path pays for compression at every snapshot."""
+
+_HEADER = struct.Struct("<III")
+_FACT_LIST: TypeAdapter[list[Fact]] = TypeAdapter(list[Fact])
+_KEY_LIST: TypeAdapter[list[str]] = TypeAdapter(list[str])
+_NO_FACTS = {"known_facts"}
+
+
+def encode_state(state: RunState) -> tuple[str, bytes | str]:
+    """``(encoding, data)`` to store for ``state``; ``decode_state`` gives back an equal state."""
+    facts = state.known_facts
+    head = state.model_dump_json(exclude=_NO_FACTS).encode("utf-8")
+    if not facts:
+        return _whole(head)
+    values = _FACT_LIST.dump_json(list(facts.values()))
+    if len(head) + len(values) < INLINE_BYTES:
+        return _whole(state.model_dump_json().encode("utf-8"))
+    keys = _encode_keys(list(facts))
+    head_z, keys_z, facts_z = (zlib.compress(part, LEVEL) for part in (head, keys, values))
+    header = _HEADER.pack(len(head_z), len(keys_z), zlib.crc32(facts_z))
+    return SECTIONS, b"".join((header, head_z, keys_z, facts_z))
+
+
+def _whole(text: bytes) -> tuple[str, bytes | str]:
+    if len(text) < INLINE_BYTES:
+        return "json", text.decode("utf-8")
+    return "json+zlib", zlib.compress(text, LEVEL)
+
+
+def decode_state(encoding: str, data: bytes | str) -> RunState:
+    """The state stored as ``(encoding, data)``; its facts decode on first read for ``SECTIONS``.
+
+    Raises:
+        DamagedDatabase: the bytes are not a valid snapshot of this encoding (an unknown encoding,
+            a CRC mismatch, invalid JSON or an invalid state).
+    """
+    try:
+        if encoding == "json":
+            return RunState.model_validate_json(data)
+        if encoding == "json+zlib":
+            return RunState.model_validate_json(zlib.decompress(_as_bytes(data)))
+        if encoding == SECTIONS:
+            return _decode_sections(memoryview(_as_bytes(data)))
+    except (ValidationError, zlib.error, struct.error, ValueError) as e:
+        raise _damaged(f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    raise _damaged(f"unknown snapshot encoding {encoding!r}")
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _decode_sections(data: memoryview) -> RunState:
+    head_len, keys_len, crc = _HEADER.unpack_from(data)
+    head_end = _HEADER.size + head_len
+    keys_end = head_end + keys_len
+    facts = data[keys_end:]
+    if keys_end > len(data) or zlib.crc32(facts) != crc:
+        raise ValueError("the facts section does not match its CRC-32")
+    state = RunState.model_validate_json(zlib.decompress(data[_HEADER.size : head_end]))
+    keys = _decode_keys(zlib.decompress(data[head_end:keys_end]))
+    state.__dict__["known_facts"] = LazyFacts(keys, StoredSection(_facts_loader(keys, bytes(facts))))
+    return state
+
+
+def _encode_keys(keys: list[str]) -> bytes:
+    if any("\0" in k for k in keys):
+        return b"J" + _KEY_LIST.dump_json(keys)
+    return ("N" + "".join(k + "\0" for k in keys)).encode("utf-8")
+
+
+def _decode_keys(data: bytes) -> list[str]:
+    kind, body = data[:1], data[1:]
+    if kind == b"J":
+        return _KEY_LIST.validate_json(body)
+    if kind != b"N" or body[-1:] != b"\0":
+        raise ValueError("the fact keys are not NUL-terminated")
+    return body.decode("utf-8").split("\0")[:-1]
+
+
+def _facts_loader(keys: list[str], stored: bytes) -> Callable[[], dict[str, Fact]]:
+    def load() -> dict[str, Fact]:
+        try:
+            facts = _FACT_LIST.validate_json(zlib.decompress(stored))
+        except (ValidationError, zlib.error) as e:
+            raise _damaged(f"its facts section: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        if len(facts) != len(keys) or any(f.key != k for f, k in zip(facts, keys, strict=True)):
+            raise _damaged("its facts section does not match its keys")
+        return dict(zip(keys, facts, strict=True))
+
+    return load
+
+
+def _damaged(reason: str) -> DamagedDatabase:
+    return DamagedDatabase(
+        f"a stored snapshot is damaged ({reason}); snapshots are only a cache: "
+        "delete_snapshots() (or the run's snapshot rows) and the state is folded from the log"
+    )
