@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ def mcp_serve(repo: str, db: str | None) -> None:
     files, and whatever the toolkit adds), plus read_artifact. With --db (here, on the group, or
     $AGENTCORE_DB) each call is recorded in that database as one run per server session.
     """
+    import asyncio  # here, not at the top: the inspection commands never pay for it
+
     try:
         from agentcore.tools.mcp.server import CallLog, serve_stdio, tool_server
     except ImportError as e:

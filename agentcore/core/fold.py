@@ -31,6 +31,7 @@ from agentcore.core.events import (
     StepSkipped,
     StepStarted,
     StepSucceeded,
+    ToolCall,
     ToolFinished,
     ToolStarted,
     UserMessaged,
@@ -38,7 +39,7 @@ from agentcore.core.events import (
 )
 from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan
-from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, owned, step_state
+from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, step_state
 from agentcore.core.transaction import apply_patch, check_patch, compile_patch
 
 __all__ = [
@@ -104,20 +105,27 @@ def _user_messaged(event: UserMessaged, state: RunState) -> None:
     state.waiting_on = None
 
 
+# The handlers of the most frequent events update the state's fields through ``__dict__`` and build
+# values with their validators: pydantic's ``__setattr__`` and ``__init__`` cost more than the update
+# (loading a state folds every event after its snapshot; see benchmarks W3).
+
+
 @_on(LLMCalled)
 def _llm_called(event: LLMCalled, state: RunState) -> None:
-    state.llm_calls += 1
-    prev = state.usage.get(event.role)
-    state.usage[event.role] = event.usage if prev is None else prev + event.usage
+    fields = state.__dict__
+    fields["llm_calls"] += 1
+    usage = fields["usage"]
+    prev = usage.get(event.role)
+    usage[event.role] = event.usage if prev is None else prev + event.usage
     if event.cost_usd is None:
-        state.unpriced_calls += 1
+        fields["unpriced_calls"] += 1
     else:
-        state.cost_usd += event.cost_usd
+        fields["cost_usd"] += event.cost_usd
 
 
 @_on(Decided)
 def _decided(event: Decided, state: RunState) -> None:
-    state.decisions += 1
+    state.__dict__["decisions"] += 1
     d = event.decision
     if d.kind == "ask_user":
         state.status = "waiting_for_user"
@@ -126,26 +134,34 @@ def _decided(event: Decided, state: RunState) -> None:
         state.reply = d.reply
 
 
+_copy_call = ToolCall.__pydantic_validator__.validate_python
+_recent_payload = RecentPayload.__pydantic_validator__.validate_python
+
+
 @_on(ToolStarted)
 def _tool_started(event: ToolStarted, state: RunState) -> None:
-    state.pending_calls[event.call.id] = owned(event.call)  # the state never shares the event's dicts
+    # validating the call's fields again copies its arguments: the state never shares the event's dicts
+    state.pending_calls[event.call.id] = _copy_call(event.call.__dict__)
 
 
 @_on(ToolFinished)
 def _tool_finished(event: ToolFinished, state: RunState) -> None:
     state.pending_calls.pop(event.call_id, None)
-    state.recent.append(
-        RecentPayload(
-            call_id=event.call_id,
-            tool=event.name,
-            ok=event.ok,
-            payload=event.payload,
-            artifact_id=event.artifact.id if event.artifact else None,
-            seq=event.seq,
+    recent = state.recent
+    recent.append(
+        _recent_payload(
+            {
+                "call_id": event.call_id,
+                "tool": event.name,
+                "ok": event.ok,
+                "payload": event.payload,
+                "artifact_id": event.artifact.id if event.artifact else None,
+                "seq": event.seq,
+            }
         )
     )
-    if len(state.recent) > RECENT_WINDOW:
-        del state.recent[0]
+    if len(recent) > RECENT_WINDOW:
+        del recent[0]
 
 
 @_on(StatePatched)

@@ -12,12 +12,14 @@ Used by every store that writes snapshots (SQLite, PostgreSQL). A snapshot row h
       u32 head_len | u32 keys_len | u32 crc32(facts) | head | keys | facts
 
   ``head`` is the zlib-compressed JSON of the state without ``known_facts``, ``keys`` the
-  zlib-compressed fact keys in order (``N`` then each key in UTF-8 ended by a NUL byte, or when a
-  key holds a NUL, ``J`` then a JSON list), ``facts`` the zlib-compressed JSON list of the facts in
+  zlib-compressed fact keys in order (``N``, a NUL, then each key in UTF-8 ended by a NUL; or,
+  when a key holds a NUL, ``J`` then a JSON list), ``facts`` the zlib-compressed JSON list of the facts in
   the same order.
 
 Nothing is trusted for having been written by agentcore: the head and the keys are validated
-when the state is loaded, the facts (against their keys too) when they are first read. The
+when the state is loaded (the keys as UTF-8 text; ``len`` and ``in`` search that text, and it is
+split into keys only when their order is needed), the facts (against their keys too) when they
+are first read. The
 CRC-32 of the facts section is checked at load, so bytes damaged on disk are reported by
 ``state_at`` (``DamagedDatabase``), not later by whoever first reads a fact; a section that is
 intact but invalid raises ``DamagedDatabase`` on that first read.
@@ -103,27 +105,31 @@ def _decode_sections(data: memoryview) -> RunState:
         raise ValueError("the facts section does not match its CRC-32")
     state = RunState.model_validate_json(zlib.decompress(data[_HEADER.size : head_end]))
     keys = _decode_keys(zlib.decompress(data[head_end:keys_end]))
-    state.__dict__["known_facts"] = LazyFacts(keys, StoredSection(_facts_loader(keys, bytes(facts))))
+    state.__dict__["known_facts"] = LazyFacts(StoredSection(keys, _facts_loader(bytes(facts))))
     return state
 
 
 def _encode_keys(keys: list[str]) -> bytes:
-    if any("\0" in k for k in keys):
-        return b"J" + _KEY_LIST.dump_json(keys)
-    return ("N" + "".join(k + "\0" for k in keys)).encode("utf-8")
+    if not any("\0" in k for k in keys):
+        try:
+            return ("N\0" + "".join(k + "\0" for k in keys)).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the JSON form escapes it
+            pass
+    return b"J" + _KEY_LIST.dump_json(keys)
 
 
-def _decode_keys(data: bytes) -> list[str]:
+def _decode_keys(data: bytes) -> str | list[str]:
+    """The ``N`` form as one NUL-separated string (searched, split only when needed), or the list."""
     kind, body = data[:1], data[1:]
     if kind == b"J":
         return _KEY_LIST.validate_json(body)
-    if kind != b"N" or body[-1:] != b"\0":
-        raise ValueError("the fact keys are not NUL-terminated")
-    return body.decode("utf-8").split("\0")[:-1]
+    if kind != b"N":
+        raise ValueError("the fact keys have no known form")
+    return body.decode("utf-8")
 
 
-def _facts_loader(keys: list[str], stored: bytes) -> Callable[[], dict[str, Fact]]:
-    def load() -> dict[str, Fact]:
+def _facts_loader(stored: bytes) -> Callable[[list[str]], dict[str, Fact]]:
+    def load(keys: list[str]) -> dict[str, Fact]:
         try:
             facts = _FACT_LIST.validate_json(zlib.decompress(stored))
         except (ValidationError, zlib.error) as e:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from agentcore.core.events import BaseEvent, StatePatched
 from agentcore.core.fold import Fact, RunState, apply, fold
-from agentcore.core.lazy_facts import LazyFacts
+from agentcore.core.lazy_facts import SEARCHED_KEYS, LazyFacts, StoredSection
 from agentcore.core.patches import AppendKnownFacts, FactInput, JsonPatch, ReplacePlan
 from agentcore.core.plans import Step
 from agentcore.errors import DamagedDatabase
@@ -195,3 +195,74 @@ def test_a_store_serves_the_latest_state_without_decoding_facts(tmp_path: Path) 
         state = fresh.state_at(run)
         assert isinstance(state.known_facts, LazyFacts) and not state.known_facts.decoded
         assert state == fold(events)
+
+
+# ------------------------------------------------------------------------------------------------
+# LazyFacts against the dict it stands for
+
+_KEYS = st.sampled_from(["a", "ab", "b", "ba", "a b", "é", "10", "1", "k\x00", "x"])
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["set", "del", "pop", "in", "len", "get", "undo", "copy", "iter"]), _KEYS, st.integers()),
+    max_size=25,
+)
+
+
+def lazy_from(stored: dict[str, int], loads: list[int]) -> LazyFacts[int]:
+    def load(keys: list[str]) -> dict[str, int]:
+        assert keys == list(stored)
+        loads.append(1)
+        return dict(stored)
+
+    if any("\x00" in k for k in stored):
+        return LazyFacts(StoredSection(list(stored), load))
+    return LazyFacts(StoredSection("\x00" + "".join(k + "\x00" for k in stored), load))
+
+
+@settings(max_examples=300, deadline=None)
+@given(stored=st.dictionaries(_KEYS, st.integers(), max_size=6), ops=_OPS)
+def test_lazy_facts_behave_as_the_dict_they_stand_for(stored: dict[str, int], ops: list[tuple[str, str, int]]) -> None:
+    loads: list[int] = []
+    lazy, plain = lazy_from(stored, loads), dict(stored)
+    for op, key, value in ops:
+        if op == "set":
+            lazy[key] = plain[key] = value
+        elif op == "del" and key in plain:
+            del lazy[key], plain[key]
+        elif op == "pop":
+            assert lazy.pop(key, None) == plain.pop(key, None)
+        elif op == "in":
+            assert (key in lazy) == (key in plain)
+        elif op == "len":
+            assert len(lazy) == len(plain)
+        elif op == "get":
+            assert lazy.get(key) == plain.get(key)
+        elif op == "undo":  # what a rejected patch does: set, then put back what was there
+            missing = object()
+            old = lazy.peek(key, missing)
+            lazy[key] = value
+            if old is missing:
+                lazy.pop(key)
+            else:
+                lazy[key] = old
+        elif op == "copy":
+            other = lazy.copy()
+            other[key] = value
+            assert other.get(key) == value
+        elif op == "iter":
+            assert list(lazy) == list(plain)
+    assert len(lazy) == len(plain) and list(lazy) == list(plain)
+    assert lazy == plain and dict(lazy.items()) == plain and lazy.to_dict() == plain
+    assert len(loads) <= 1  # the stored values are decoded once at most
+
+
+def test_setting_keys_after_a_load_decodes_neither_keys_nor_values() -> None:
+    stored = {f"fact-{i}": i for i in range(100)}
+    loads: list[int] = []
+    lazy = lazy_from(stored, loads)
+    for i in range(97, 97 + SEARCHED_KEYS):  # 3 stored keys set again, the rest new
+        lazy[f"fact-{i}"] = -i
+    assert len(lazy) == 97 + SEARCHED_KEYS and "fact-101" in lazy and "fact-1" in lazy and "fact-" not in lazy
+    assert lazy._data is None and not loads  # neither the keys were split nor the values decoded
+    assert lazy["fact-100"] == -100 and not loads
+    assert lazy["fact-3"] == 3 and loads == [1]
+    assert list(lazy) == [*stored, *(f"fact-{i}" for i in range(100, 97 + SEARCHED_KEYS))]
