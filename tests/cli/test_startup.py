@@ -56,3 +56,27 @@ def test_version_answers_without_loading_the_commands() -> None:
     printed, loaded = done.stdout.strip().splitlines()
     assert loaded == "[]"
     assert printed == CliRunner().invoke(cli, ["--version"], prog_name="agentcore").output.strip() == f"agentcore, version {__version__}"
+
+
+NOT_FOR_INSPECTION = (*HEAVY, "asyncio", "rich.live", "rich.progress", "opentelemetry", "mcp")
+"""What ``runs``, ``events`` and ``state`` on an existing database never need (the event loop is for
+running agents and serving MCP; live displays for long commands)."""
+
+
+def test_runs_events_and_state_import_no_event_loop_nor_run_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agentcore.core.events import RunStarted
+    from agentcore.storage.sqlite.store import SQLiteEventStore
+    from tests.storage.test_store import at
+
+    db = tmp_path / "a.db"
+    with SQLiteEventStore(db) as store:
+        store.create_run("t", run_id="r1", events=[RunStarted(run_id="r1", seq=1, at=at(1), task="t")])
+    for args in (["runs"], ["events", "r1"], ["state", "r1"]):
+        code = (
+            "import json, sys\nfrom agentcore.cli import main\n"
+            f"sys.argv = ['agentcore', '--db', {str(db)!r}, *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print(json.dumps([m for m in {list(NOT_FOR_INSPECTION)!r} if m in sys.modules]))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == [], (args, done.stderr)
