@@ -290,7 +290,16 @@ class Scheduler:
         finally:
             if timer is not None:
                 timer.cancel()
-        for sid in sorted(sid for sid, r in self._running.items() if r.task.done()):
+        done = sorted(sid for sid, r in self._running.items() if r.task.done())
+        if done and self.on_outcome is None and all(attempt_outcome(self._running[s].task).ok for s in done):
+            # every finished step succeeded and nothing revises the plan in between: their
+            # StepSucceeded events go in one append (the same events in the same order, one commit)
+            ended = [(sid, self._running.pop(sid)) for sid in done]
+            self.sink.emit([succeeded_draft(s, r.attempt, r.started_seq, attempt_outcome(r.task)) for s, r in ended])
+            for sid in done:
+                self._tracker.done(sid)
+            return
+        for sid in done:
             if sid in self._running:  # an abort earlier in this loop may have settled it
                 await self._settle(sid, self._running.pop(sid))
 
