@@ -58,12 +58,13 @@ def test_version_answers_without_loading_the_commands() -> None:
     assert printed == CliRunner().invoke(cli, ["--version"], prog_name="agentcore").output.strip() == f"agentcore, version {__version__}"
 
 
-NOT_FOR_INSPECTION = (*HEAVY, "asyncio", "rich.live", "rich.progress", "opentelemetry", "mcp")
-"""What ``runs``, ``events`` and ``state`` on an existing database never need (the event loop is for
-running agents and serving MCP; live displays for long commands)."""
+NOT_FOR_INSPECTION = (*HEAVY, "asyncio", "sqlite_utils", "rich.live", "rich.progress", "opentelemetry", "mcp")
+"""What ``runs``, ``events`` and ``state`` on an existing, up-to-date database never need (the event
+loop is for running agents and serving MCP; sqlite_utils for creating or migrating a file; live
+displays for long commands)."""
 
 
-def test_runs_events_and_state_import_no_event_loop_nor_run_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_runs_events_and_state_import_no_event_loop_nor_migration_tool(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from agentcore.core.events import RunStarted
     from agentcore.storage.sqlite.store import SQLiteEventStore
     from tests.storage.test_store import at

@@ -117,6 +117,20 @@ def test_an_older_schema_is_migrated_forward_and_keeps_its_data(db_path: Path) -
     db.close()
 
 
+def test_the_schema_check_without_sqlite_utils_expects_what_the_migrations_build() -> None:
+    """Opening a file checks its tables against ``_expected_schema`` (plain sqlite3, no sqlite_utils):
+    for every number of applied migrations it must be exactly what sqlite_utils' migrations make."""
+    from agentcore.storage.sqlite.migrations import _expected_schema, _schema
+
+    assert [m.name for m in migrations.pending(Database(memory=True))] == list(MIGRATION_NAMES)
+    for applied in range(len(MIGRATION_NAMES) + 1):
+        db = Database(memory=True)
+        stop = MIGRATION_NAMES[applied] if applied < len(MIGRATION_NAMES) else None
+        migrations.apply(db, stop_before=stop)
+        assert _expected_schema(applied) == _schema(db.conn), applied
+        db.close()
+
+
 def test_bad_paths_and_settings_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is a directory"):
         SQLiteEventStore(tmp_path)

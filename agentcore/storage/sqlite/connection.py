@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.sqlite.driver_errors import is_busy, translate
@@ -115,7 +113,7 @@ class SQLiteConnection:
             with self.write("create the agentcore schema") as conn:
                 again = classify(conn, self.where)  # another process may have migrated meanwhile
                 if again.kind == "new" or again.pending:
-                    migrate(Database(conn, execute_plugins=False, recursive_triggers=False))
+                    migrate(conn)
 
     def retry(self, fn: Callable[[], T], action: str) -> T:
         """Call ``fn`` until it stops failing with "database is locked" or ``busy_timeout_s`` passes.

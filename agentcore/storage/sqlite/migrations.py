@@ -5,6 +5,9 @@ recorded in ``_sqlite_migrations``; ``PRAGMA user_version`` is set to the number
 applied, so any SQLite tool can tell which schema a file has. Old event rows are never
 rewritten: event *bodies* change through upcasters in ``agentcore.core.events``, not here.
 
+``sqlite_utils`` is imported only to create or migrate a file (``migrate``, ``sqlite_migrations``):
+opening an up-to-date file checks it with the standard ``sqlite3`` alone (CLI start-up, W10).
+
 ``inspect_file`` looks at a file before anything writes to it, so that opening a file that is
 not ours (or that a newer agentcore wrote) changes nothing: no WAL switch, no ``-wal`` file.
 """
@@ -16,10 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentcore.errors import DamagedDatabase, NotAnAgentcoreDatabase
 from agentcore.storage.schema import SQLITE, foreign_tables, newer_schema
@@ -28,7 +28,9 @@ from agentcore.storage.sqlite.driver_errors import is_busy, is_not_a_database
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATION_SET = "agentcore"
 
-migrations = Migrations(MIGRATION_SET)
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
 
 _STEPS: tuple[tuple[str, list[str]], ...] = (
     # runs and their append-only events (one JSON body per event)
@@ -61,12 +63,28 @@ def _step(statements: list[str]) -> Callable[[Database], None]:
     return run
 
 
-for _name, _statements in _STEPS:
-    migrations(name=_name)(_step(_statements))
+@functools.cache
+def sqlite_migrations() -> Migrations:
+    """``_STEPS`` as the ``sqlite_utils`` migration set that ``migrate`` applies (imports sqlite_utils)."""
+    from sqlite_utils.migrations import Migrations
+
+    steps = Migrations(MIGRATION_SET)
+    for name, statements in _STEPS:
+        steps(name=name)(_step(statements))
+    return steps
 
 
-MIGRATION_NAMES: tuple[str, ...] = tuple(m.name for m in migrations.pending(Database(memory=True)))
+def __getattr__(name: str) -> Any:
+    if name == "migrations":  # the sqlite_utils object, built on first use
+        return sqlite_migrations()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+MIGRATION_NAMES: tuple[str, ...] = tuple(name for name, _ in _STEPS)
 """Every migration this agentcore knows, in order."""
+
+MIGRATIONS_TABLE = {"_sqlite_migrations": frozenset({"id", "migration_set", "name", "applied_at"})}
+"""The table ``sqlite_utils`` records applied migrations in, with its columns."""
 
 SCHEMA_VERSION = len(MIGRATION_NAMES)
 """The ``PRAGMA user_version`` of a fully migrated file."""
@@ -148,11 +166,16 @@ def _schema(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
 
 @functools.cache
 def _expected_schema(applied: int) -> dict[str, frozenset[str]]:
-    """The tables and columns after the first ``applied`` migrations (built in memory)."""
-    db = Database(memory=True)
-    stop = MIGRATION_NAMES[applied] if applied < len(MIGRATION_NAMES) else None
-    migrations.apply(db, stop_before=stop)
-    return _schema(db.conn)
+    """The tables and columns after the first ``applied`` migrations (their statements run on an
+    in-memory database, plus the table of applied migrations)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for _, statements in _STEPS[:applied]:
+            for sql in statements:
+                conn.execute(sql)
+        return {**_schema(conn), **MIGRATIONS_TABLE}
+    finally:
+        conn.close()
 
 
 def _check_schema(conn: sqlite3.Connection, where: str, applied: list[str]) -> None:
@@ -229,8 +252,11 @@ def classify(conn: sqlite3.Connection, where: str) -> FileCheck:
         ) from None
 
 
-def migrate(db: Database) -> None:
+def migrate(conn: sqlite3.Connection) -> None:
     """Apply pending migrations and set ``user_version``; the caller holds a write transaction."""
-    migrations.apply(db)
+    from sqlite_utils import Database
+
+    db = Database(conn, execute_plugins=False, recursive_triggers=False)
+    sqlite_migrations().apply(db)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
