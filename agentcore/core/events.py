@@ -229,15 +229,19 @@ class StepStarted(BaseEvent):
 
 
 class StepSucceeded(BaseEvent):
+    v: int = 2
     type: Literal["step_succeeded"] = "step_succeeded"
     step_id: str
     attempt: int = Field(ge=1)
     payload: str = ""
     result: ArtifactRef | None = None
+    worker: str | None = None
+    """The worker that ran the attempt when a plan's steps are spread over workers (``None``: the
+    process that drives the run ran it). Not part of the state."""
 
 
 class StepFailed(BaseEvent):
-    v: int = 2
+    v: int = 3
     type: Literal["step_failed"] = "step_failed"
     step_id: str
     attempt: int = Field(ge=1)
@@ -248,6 +252,8 @@ class StepFailed(BaseEvent):
     retryable: bool = False
     next_attempt_at: datetime | None = None
     """When the next try is due; ``None`` when the step will not be tried again."""
+    worker: str | None = None
+    """The worker that ran the attempt (see ``StepSucceeded.worker``)."""
 
 
 class StepSkipped(BaseEvent):
@@ -292,9 +298,14 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
 }  # fmt: skip
 """Event class by type tag."""
 
-CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {"llm_called": 2, "step_failed": 2}
+CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {
+    "llm_called": 2,
+    "step_succeeded": 2,
+    "step_failed": 3,
+}
 """The schema version this code writes, per event type (``llm_called`` v2 added ``cost_usd``;
-``step_failed`` v2 gave deadline stops their own kind, ``deadline``)."""
+``step_failed`` v2 gave deadline stops their own kind, ``deadline``; ``step_succeeded`` v2 and
+``step_failed`` v3 added ``worker``)."""
 
 
 def _llm_called_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
@@ -313,9 +324,19 @@ def _step_failed_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "v": 2, **({"kind": "deadline"} if stopped else {})}
 
 
+def _no_worker(version: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def up(body: dict[str, Any]) -> dict[str, Any]:
+        """Older step outcomes name no worker: the process driving the run ran the step."""
+        return {**body, "v": version + 1, "worker": None}
+
+    return up
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("llm_called", 1): _llm_called_v1_to_v2,
     ("step_failed", 1): _step_failed_v1_to_v2,
+    ("step_failed", 2): _no_worker(2),
+    ("step_succeeded", 1): _no_worker(1),
 }
 """``(type, v) -> fn`` turning a version-``v`` body into a version ``v + 1`` body."""
 

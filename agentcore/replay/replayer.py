@@ -55,8 +55,9 @@ __all__ = (
     "replay_trace_async",
 )
 
-IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "next_attempt_at", "run_id"})
-"""Event fields a replay may change: wall-clock times (a retry's due time included) and the run id."""
+IGNORED_FIELDS = frozenset({"at", "latency_ms", "duration_ms", "next_attempt_at", "run_id", "worker"})
+"""Event fields a replay may change: wall-clock times (a retry's due time included), the run id and
+the worker that ran a plan step (a replay runs every step in one process)."""
 
 
 class AgentFactory(Protocol):

@@ -68,6 +68,7 @@ from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.scheduling.scheduler import (
     Draft,
     Scheduler,
+    StepExecutor,
     StepResult,
     StepRun,
     classify_error,
@@ -234,6 +235,9 @@ class PlanRunner:
         self.prices = parse_prices(prices)
         self.price = pricer(self.prices)
         self.tracer_provider = tracer_provider
+        self.step_dispatcher: StepExecutor | None = None
+        """Where the scheduler sends each ready step attempt: ``None`` runs it here
+        (``execute_step``); a worker sets it to queue attempts for any worker (see ``runtime.worker``)."""
 
     def __repr__(self) -> str:
         return f"PlanRunner(tools={list(self.runner.names)!r}, revise={self.revise})"
@@ -438,6 +442,13 @@ class PlanRunner:
         return RunResult.of(log.state)
 
     async def _execute(self, run: StepRun) -> StepResult:
+        if self.step_dispatcher is not None:
+            return await self.step_dispatcher(run)
+        return await self.execute_step(run)
+
+    async def execute_step(self, run: StepRun) -> StepResult:
+        """Run one attempt of a step in this process: its tool call (with the attempt's idempotency
+        key) or, for a description-only step, its sub-agent's child run."""
         if run.step.tool:
             call = ToolCall(id=run.step.id, name=run.step.tool, arguments=dict(run.step.arguments))
             res = await self.runner.run(call, idempotency_key=run.idempotency_key)

@@ -9,6 +9,13 @@ idempotency key). A heartbeat thread renews every held lease each ``heartbeat_s`
 finds the lease lost (the worker was cut off longer than ``lease_s`` and another worker took the
 run), the run's task is cancelled and nothing more of it is written.
 
+Plan runs are spread over workers step by step: the worker holding a plan run's lease drives it
+(its scheduler decides what is ready and writes the whole log, fenced by its token) and queues each
+ready step attempt (``WorkQueue.submit_step``); every worker claims step attempts as well as runs
+(up to ``concurrency`` of each), runs them with the attempt's idempotency key and stores the outcome,
+which the driver records as ``StepSucceeded``/``StepFailed`` naming the worker. A worker killed
+mid-step loses its step lease and another runs the same attempt again, with the same key.
+
 Idle workers wait on ``LISTEN agentcore_queue`` (with ``poll_s`` as a fallback). A server that goes
 away makes store calls raise ``StorageUnavailable``: the worker keeps its lease, waits and resumes
 the run from the log again once the server is back; if the lease expired meanwhile another worker
@@ -26,12 +33,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from agentcore.core.events import ArtifactRef
 from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavailable
 from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.scheduling.outcomes import failed_result
+from agentcore.scheduling.scheduler import StepResult, StepRun
+from agentcore.storage.base import Lease, StepLease, WorkQueue
 
 log = logging.getLogger("agentcore.worker")
 
@@ -40,6 +51,9 @@ AppFactory = Callable[[Any, dict[str, Any]], Any]
 
 RETRY_S = 1.0
 """Pause before trying again after the store was unavailable."""
+
+STEP_POLL_S = 0.1
+"""How often a plan run's driver looks for the outcome of a step another worker runs."""
 
 
 @dataclass
@@ -50,15 +64,17 @@ class WorkerStats:
     lost: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     store_errors: int = 0
+    steps: list[str] = field(default_factory=list)
+    """Plan step attempts this worker ran and recorded (``run_id/step_id/attempt``)."""
 
 
 class Worker:
     """Claims queued runs and drives them (see the module docstring).
 
     Args:
-        store: A store with a work queue (``PostgresEventStore``).
+        store: A store with a work queue (``WorkQueue``: ``PostgresEventStore``).
         factory: Builds the ``Agent``/``PlanRunner`` of a run from the store and the run's spec.
-        concurrency: Runs driven at once by this process.
+        concurrency: Runs driven at once by this process, and plan step attempts run at once.
         lease_s: How long a lease lasts without renewal: how soon a dead worker's run moves on.
         heartbeat_s: How often leases are renewed (default ``lease_s / 3``).
         poll_s: Longest idle wait between two looks at the queue (notifications usually come first).
@@ -72,7 +88,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Any,
+        store: WorkQueue,
         factory: AppFactory,
         *,
         concurrency: int = 1,
@@ -82,7 +98,7 @@ class Worker:
         exit_when_idle: bool = False,
         owner: str | None = None,
     ) -> None:
-        if not callable(getattr(store, "claim", None)):
+        if not isinstance(store, WorkQueue):
             raise ConfigError(f"{store!r} has no work queue: workers need a PostgreSQL store (--db postgresql://...)")
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -97,7 +113,8 @@ class Worker:
         self.exit_when_idle = exit_when_idle
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
-        self._held: dict[str, tuple[Any, asyncio.Task[Any]]] = {}
+        self._held: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}
+        self._held_steps: dict[str, tuple[StepLease, asyncio.Task[Any]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,23 +141,32 @@ class Worker:
         return self.stats
 
     async def _claim_loop(self, listener: Any) -> None:
-        tasks: set[asyncio.Task[Any]] = set()
+        runs: set[asyncio.Task[Any]] = set()
+        steps: set[asyncio.Task[Any]] = set()
         while True:
-            tasks = {t for t in tasks if not t.done()}
-            lease = None
-            if not self._stop.is_set() and len(tasks) < self.concurrency:
-                lease = await self._claim()
-            if lease is not None:
-                tasks.add(asyncio.create_task(self._drive(lease)))
-                continue
-            if not tasks and (self._stop.is_set() or (self.exit_when_idle and not await self._work_remains())):
+            runs = {t for t in runs if not t.done()}
+            steps = {t for t in steps if not t.done()}
+            stopping = self._stop.is_set()
+            if not stopping and len(steps) < self.concurrency:
+                step = await self._claim(self.store.claim_step)
+                if step is not None:
+                    steps.add(asyncio.create_task(self._run_step(step)))
+                    continue
+            if not stopping and len(runs) < self.concurrency:
+                lease = await self._claim(self.store.claim)
+                if lease is not None:
+                    runs.add(asyncio.create_task(self._drive(lease)))
+                    continue
+            busy = runs | steps
+            if not busy and (stopping or (self.exit_when_idle and not await self._work_remains())):
                 return
+            room = len(runs) < self.concurrency or len(steps) < self.concurrency
             waits = (
                 [asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, listener))]
-                if len(tasks) < self.concurrency and not self._stop.is_set()
+                if room and not stopping
                 else []
             )
-            await asyncio.wait([*tasks, *waits], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*busy, *waits], return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 if not w.done():
                     w.cancel()
@@ -159,9 +185,9 @@ class Worker:
         except StorageUnavailable:
             return True
 
-    async def _claim(self) -> Any:
+    async def _claim(self, claim: Callable[..., Any]) -> Any:
         try:
-            return await asyncio.to_thread(self.store.claim, self.owner, lease_s=self.lease_s)
+            return await asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
         except StorageUnavailable as e:
             self.stats.store_errors += 1
             log.warning("worker %s: cannot claim: %s", self.owner, e)
@@ -232,10 +258,14 @@ class Worker:
                 raise LeaseLost(f"run {lease.run_id!r} was taken over by another worker while the store was away")
             return
 
-    async def _run_once(self, lease: Any) -> Any:
+    async def _run_once(self, lease: Lease) -> Any:
         store = self.store.leased(lease)
         runner = await asyncio.to_thread(self.factory, store, dict(lease.spec))
         run_id = lease.run_id
+        if isinstance(runner, PlanRunner):
+            # attempts an earlier driver queued are recorded as interrupted by the resume: stop them
+            await asyncio.to_thread(self.store.cancel_steps, lease)
+            runner.step_dispatcher = RemoteSteps(self.store, lease)
         info = await asyncio.to_thread(store.run, run_id)
         plan = lease.spec.get("plan")
         if info.last_seq == 0 and plan is not None and isinstance(runner, PlanRunner):
@@ -248,19 +278,129 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await close()
 
+    # -- plan steps run for another worker's plan run -------------------------------------------
+
+    async def _run_step(self, lease: StepLease) -> None:
+        """Run one claimed step attempt and store its outcome for the run's driver."""
+        name = step_name(lease)
+        task = asyncio.current_task()
+        assert task is not None
+        with self._lock:
+            self._held_steps[name] = (lease, task)
+        try:
+            result = await self._execute_step(lease)
+            body = result_to_json(replace(result, worker=self.owner))
+            while True:
+                try:
+                    stored = await asyncio.to_thread(self.store.finish_step, lease, body)
+                    break
+                except StorageUnavailable:
+                    self.stats.store_errors += 1
+                    await asyncio.sleep(RETRY_S)
+            if stored:
+                self.stats.steps.append(name)
+            else:
+                log.warning("worker %s: step %s was taken over; its outcome is dropped", self.owner, name)
+        except asyncio.CancelledError:
+            log.warning("worker %s: lost the lease on step %s; dropping it", self.owner, name)
+        finally:
+            with self._lock:
+                self._held_steps.pop(name, None)
+
+    async def _execute_step(self, lease: StepLease) -> StepResult:
+        try:
+            runner = await asyncio.to_thread(self.factory, self.store, dict(lease.spec))
+            if not isinstance(runner, PlanRunner):
+                raise ConfigError(f"the app builds {type(runner).__name__} for run {lease.run_id!r}, not a PlanRunner")
+            state = await asyncio.to_thread(runner.store.state_at, lease.run_id)
+            step = state.plan.get(lease.step_id)
+            if step is None:
+                raise ConfigError(f"step {lease.step_id!r} is no longer in the plan of run {lease.run_id!r}")
+            run = StepRun(
+                run_id=lease.run_id, step=step, attempt=lease.attempt, idempotency_key=lease.idempotency_key,
+                state=state,
+            )  # fmt: skip
+            return await runner.execute_step(run)
+        except (StorageUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            return failed_result(e)
+
     def _heartbeat(self) -> None:
-        """Renew every held lease each ``heartbeat_s``; cancel a run whose lease was lost."""
+        """Renew every held lease each ``heartbeat_s``; cancel a run or step whose lease was lost."""
         cancelled: set[str] = set()
         while not self._stop.wait(self.heartbeat_s):
             with self._lock:
-                held = list(self._held.values())
-            for lease, task in held:
+                held: list[tuple[str, Any, asyncio.Task[Any]]] = [
+                    *((lease.run_id, lease, task) for lease, task in self._held.values()),
+                    *((name, lease, task) for name, (lease, task) in self._held_steps.items()),
+                ]
+            for name, lease, task in held:
+                renew = self.store.renew_step if isinstance(lease, StepLease) else self.store.renew
                 try:
-                    kept = self.store.renew(lease, lease_s=self.lease_s)
+                    kept = renew(lease, lease_s=self.lease_s)
                 except (StorageUnavailable, RunNotFound) as e:
-                    log.warning("worker %s: cannot renew the lease on %s: %s", self.owner, lease.run_id, e)
+                    log.warning("worker %s: cannot renew the lease on %s: %s", self.owner, name, e)
                     continue
-                if not kept and self._loop is not None and lease.run_id not in cancelled:
-                    cancelled.add(lease.run_id)
-                    log.warning("worker %s: lease on %s was taken over; cancelling it", self.owner, lease.run_id)
+                if not kept and self._loop is not None and name not in cancelled:
+                    cancelled.add(name)
+                    log.warning("worker %s: lease on %s was taken over; cancelling it", self.owner, name)
                     self._loop.call_soon_threadsafe(task.cancel)
+
+
+def step_name(lease: StepLease) -> str:
+    """``run_id/step_id/attempt``: one step attempt, as workers report it."""
+    return f"{lease.run_id}/{lease.step_id}/{lease.attempt}"
+
+
+def result_to_json(result: StepResult) -> dict[str, Any]:
+    """A ``StepResult`` as the JSON object ``WorkQueue.finish_step`` stores."""
+    body = asdict(result)
+    body["result"] = result.result.model_dump(mode="json") if result.result is not None else None
+    return body
+
+
+def result_from_json(body: dict[str, Any]) -> StepResult:
+    """The ``StepResult`` a worker stored with ``finish_step``."""
+    ref = body.get("result")
+    return StepResult(
+        ok=bool(body["ok"]), payload=str(body.get("payload") or ""),
+        result=ArtifactRef.model_validate(ref) if ref is not None else None, error=body.get("error"),
+        kind=str(body.get("kind") or "ok"), worker=body.get("worker"),
+    )  # fmt: skip
+
+
+class RemoteSteps:
+    """A ``PlanRunner.step_dispatcher`` that queues each step attempt for any worker and waits for it.
+
+    Only the driver (the holder of ``lease``) records the outcome in the run's log. A store outage
+    is waited out; a cancelled attempt (the run's deadline, an ``abort``, a step timeout) is
+    withdrawn from the queue.
+    """
+
+    def __init__(self, store: WorkQueue, lease: Lease, poll_s: float = STEP_POLL_S) -> None:
+        self.store = store
+        self.lease = lease
+        self.poll_s = poll_s
+
+    async def __call__(self, run: StepRun) -> StepResult:
+        step, attempt = run.step.id, run.attempt
+        await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
+        try:
+            while True:
+                got = await self._retrying(self.store.step_result, run.run_id, step, attempt)
+                if got is not None:
+                    return result_from_json(got)
+                await asyncio.sleep(self.poll_s)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.store.cancel_steps(self.lease, step)
+            raise
+
+    async def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            try:
+                return await asyncio.to_thread(call, *args)
+            except StorageUnavailable as e:
+                log.warning("run %s: store unavailable while waiting for a step: %s", self.lease.run_id, e)
+                await asyncio.sleep(RETRY_S)

@@ -21,6 +21,7 @@ __all__ = (
     "ScheduleResult",
     "attempt_outcome",
     "failed_draft",
+    "failed_result",
     "outcome_cut_short",
     "schedule_result",
     "succeeded_draft",
@@ -89,7 +90,7 @@ def succeeded_draft(sid: str, attempt: int, started_seq: int, res: StepResult) -
     """The ``StepSucceeded`` of an attempt (``caused_by`` its ``StepStarted``)."""
     return partial(
         StepSucceeded, step_id=sid, attempt=attempt, caused_by=started_seq, payload=res.payload,
-        result=res.result,
+        result=res.result, worker=res.worker,
     )  # fmt: skip
 
 
@@ -101,11 +102,12 @@ def failed_draft(
     error: str,
     retryable: bool,
     next_attempt_at: datetime | None = None,
+    worker: str | None = None,
 ) -> Draft:
-    """The ``StepFailed`` of an attempt (``caused_by`` its ``StepStarted``)."""
+    """The ``StepFailed`` of an attempt (``caused_by`` its ``StepStarted``; ``worker``: who ran it)."""
     return partial(
         StepFailed, step_id=sid, attempt=attempt, caused_by=started_seq, kind=kind, error=error,
-        retryable=retryable, next_attempt_at=next_attempt_at,
+        retryable=retryable, next_attempt_at=next_attempt_at, worker=worker,
     )  # fmt: skip
 
 
@@ -116,7 +118,12 @@ def attempt_outcome(task: asyncio.Task[StepResult]) -> StepResult:
     except asyncio.CancelledError:
         return StepResult(ok=False, kind="cancelled", error="the attempt was cancelled")
     except Exception as e:
-        return StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
+        return failed_result(e)
+
+
+def failed_result(e: BaseException) -> StepResult:
+    """The ``StepResult`` of an attempt that raised ``e`` (its kind from ``classify_error``)."""
+    return StepResult(ok=False, kind=classify_error(e), error=f"{type(e).__name__}: {e}")
 
 
 def outcome_cut_short(events: Sequence[Event], state: RunState) -> StepSucceeded | StepFailed | None:

@@ -327,13 +327,13 @@ class Scheduler:
         attempt, retryable = running.attempt, kind in policy.retry_on
         if policy.should_retry(kind, attempt):
             next_at = self.clock.now() + timedelta(seconds=policy.delay(attempt, self.rng(sid, attempt)))
-            self.sink.emit([failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, next_attempt_at=next_at)])
+            self.sink.emit([failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, next_attempt_at=next_at, worker=res.worker)])
             self._tracker.requeue(sid)
             heapq.heappush(self._backoff, (next_at, sid))
             return
         if retryable:
             error = f"{error} (gave up after {attempt} of {policy.max_attempts} attempts)"
-        self._after_final_failure(sid, error, [failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable)])
+        self._after_final_failure(sid, error, [failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, worker=res.worker)])
 
     def _after_final_failure(self, sid: str, error: str, drafts: list[Draft]) -> None:
         """Apply the failure policy of ``sid``; emit ``drafts`` (its StepFailed) with the fallout."""
@@ -391,7 +391,8 @@ class Scheduler:
                     failed_kind = res.kind if res.kind != "ok" else "error"
                     own = res.error or f"step {sid!r} failed ({failed_kind})"
                     drafts.append(failed_draft(
-                        sid, r.attempt, r.started_seq, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on
+                        sid, r.attempt, r.started_seq, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on,
+                        worker=res.worker,
                     ))
                 continue
             r.task.cancel()

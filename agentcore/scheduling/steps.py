@@ -145,6 +145,8 @@ class StepResult:
     error: str | None = None
     kind: str = "ok"
     """Failure kind when not ok (see ``classify_error``)."""
+    worker: str | None = None
+    """The worker that ran the attempt, when it was not the process driving the run."""
 
 
 @dataclass(frozen=True, kw_only=True)

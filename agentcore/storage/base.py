@@ -14,7 +14,7 @@ Contract (every implementation, checked by one parametrised test suite):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -212,4 +212,113 @@ class RunStatsSource(Protocol):
 
     def run_stats(self, run_id: str) -> RunStats:
         """The run's ``RunStats``; ``RunNotFound`` if absent."""
+        ...
+
+
+# ------------------------------------------------------------------------------------------------
+# the work queue (a store that workers on several machines share: PostgreSQL)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lease:
+    """A worker's hold on a queued run until its lease expires (renew it with ``WorkQueue.renew``)."""
+
+    run_id: str
+    token: int
+    """The fencing token: appends under this lease are refused once a later claim raised it."""
+    owner: str
+    spec: dict[str, Any]
+    """What the submitter asked for (the factory that builds the run's agent reads it)."""
+    claims: int
+    """How many times the run was claimed, this claim included (> 1: it is being taken over)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepLease:
+    """A worker's hold on one attempt of one plan step of a queued run (see ``WorkQueue.claim_step``)."""
+
+    run_id: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+    """``run_id/step_id/attempt``: the same for every worker that takes this attempt over."""
+    token: int
+    """Fences ``finish_step``: a worker whose step lease another worker took over writes nothing."""
+    owner: str
+    spec: dict[str, Any]
+    """The run's spec (the same factory builds the runner that executes the step)."""
+    claims: int
+
+
+class QueueListener(Protocol):
+    """A connection waiting for queue notifications."""
+
+    def wait(self, timeout: float) -> list[str]:
+        """Payloads of notifications that arrived within ``timeout`` seconds (maybe none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WorkQueue(Protocol):
+    """Queued runs and plan steps with leases, shared by workers (``PostgresEventStore`` has one).
+
+    Runs: ``claim`` takes a queued run (or one whose lease expired) and raises its fencing token;
+    ``renew`` extends the lease; ``release`` ends it; ``leased`` is the store seen through a lease
+    (its appends to that run are refused with ``LeaseLost`` once another worker holds it).
+
+    Plan steps: the worker driving a plan run (holding the run's lease) queues each ready step
+    attempt with ``submit_step``; any worker ``claim_step``s it, runs it and ``finish_step``s it with
+    the result; the driver reads it back with ``step_result`` and records it in the run's log. Only
+    the run's lease holder writes the log, so it stays one sequence.
+
+    Every method raises ``StorageUnavailable`` when the server cannot be reached.
+    """
+
+    def submit(
+        self,
+        task: str,
+        *,
+        spec: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        events: Sequence[BaseEvent] = (),
+    ) -> str: ...
+
+    def claim(self, owner: str, *, lease_s: float = 30.0) -> Lease | None: ...
+
+    def renew(self, lease: Lease, *, lease_s: float = 30.0) -> bool: ...
+
+    def release(self, lease: Lease, *, done: bool) -> bool: ...
+
+    def leased(self, lease: Lease) -> Any:
+        """The store with appends to ``lease.run_id`` fenced by the lease token (an ``EventStore``)."""
+        ...
+
+    def unfinished(self) -> int:
+        """Runs queued or leased plus step attempts queued or leased."""
+        ...
+
+    def queue_entries(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]: ...
+
+    def listen(self, *channels: str) -> QueueListener: ...
+
+    def submit_step(self, lease: Lease, step_id: str, attempt: int, idempotency_key: str) -> None:
+        """Queue one attempt of a step of the leased run (``LeaseLost`` if the lease is gone)."""
+        ...
+
+    def claim_step(self, owner: str, *, lease_s: float = 30.0) -> StepLease | None: ...
+
+    def renew_step(self, lease: StepLease, *, lease_s: float = 30.0) -> bool: ...
+
+    def finish_step(self, lease: StepLease, result: Mapping[str, Any]) -> bool:
+        """Store an attempt's result (a JSON object); ``False`` if the step lease was lost."""
+        ...
+
+    def step_result(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
+        """The finished attempt's result, ``None`` while it runs; ``LeaseLost`` if it was cancelled."""
+        ...
+
+    def cancel_steps(self, lease: Lease, step_id: str | None = None) -> int:
+        """Cancel the leased run's unfinished step attempts (one step's, or all); how many."""
         ...

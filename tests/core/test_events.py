@@ -19,6 +19,7 @@ from agentcore.core.events import (
     LLMCalled,
     RunStarted,
     StepFailed,
+    StepSucceeded,
     TokenUsage,
     UserMessaged,
     decode_event,
@@ -262,5 +263,16 @@ def test_v1_step_failed_deadline_stops_are_upcast_to_kind_deadline(kind: str, er
            "step_id": "a", "attempt": 1, "error": error, "kind": kind}  # fmt: skip
     for data in (old, json.dumps(old)):
         e = decode_event(data)
-        assert isinstance(e, StepFailed) and e.v == 2 and e.kind == upcast_kind and e.error == error
-    assert json.loads(encode_event(e))["v"] == 2
+        assert isinstance(e, StepFailed) and e.v == 3 and e.kind == upcast_kind and e.error == error and e.worker is None
+    assert json.loads(encode_event(e))["v"] == 3
+
+
+def test_older_step_outcomes_upcast_to_no_worker() -> None:
+    """``step_succeeded`` v1 and ``step_failed`` v2 name no worker: the driving process ran the step."""
+    done = {"type": "step_succeeded", "v": 1, "run_id": "r1", "seq": 3, "at": AT.isoformat(), "step_id": "a",
+            "attempt": 1, "payload": "ok"}  # fmt: skip
+    failed = {"type": "step_failed", "v": 2, "run_id": "r1", "seq": 4, "at": AT.isoformat(), "step_id": "a",
+              "attempt": 1, "error": "boom", "kind": "error"}  # fmt: skip
+    for data in (done, json.dumps(done), failed, json.dumps(failed)):
+        e = decode_event(data)
+        assert isinstance(e, (StepSucceeded, StepFailed)) and e.worker is None and e.v == ev.CURRENT_VERSION[e.type]

@@ -14,7 +14,7 @@ from agentcore.models.openai import OpenAIChatModel
 from agentcore.models.scripted import FunctionChatModel, ScriptedChatModel
 from agentcore.replay.recorded import ReplayChatModel
 from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
-from agentcore.storage.base import EventStore
+from agentcore.storage.base import EventStore, WorkQueue
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.store import PostgresEventStore
@@ -25,6 +25,10 @@ from agentcore.testing.clock import FakeClock
 
 def stores(memory: MemoryEventStore, sqlite: SQLiteEventStore, postgres: PostgresEventStore) -> list[EventStore]:
     return [memory, sqlite, postgres]
+
+
+def work_queues(postgres: PostgresEventStore) -> list[WorkQueue]:
+    return [postgres]
 
 
 def artifact_stores(

@@ -4,7 +4,7 @@
 ``spec["decisions"]`` decisions of two parallel calls to the ``record`` tool, then replies; its
 processor turns every result into a fact. Both read only their prompt, so a run resumed by another
 worker asks them the same questions and its log equals an uninterrupted run's. ``record`` appends
-``<idempotency key> <item>`` to ``spec["effects"]`` (one ``write``), then works ``spec["work_s"]``
+``<idempotency key> <item> <pid>`` to ``spec["effects"]`` (one ``write``), then works ``spec["work_s"]``
 seconds: a kill or a cut network during that time leaves a side effect whose result is unrecorded.
 """
 
@@ -69,7 +69,7 @@ def record_tool(effects: Path, work_s: float) -> Tool:
         """
         fd = os.open(effects, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
-            os.write(fd, f"{idempotency_key} {item}\n".encode())
+            os.write(fd, f"{idempotency_key} {item} {os.getpid()}\n".encode())
         finally:
             os.close(fd)
         await asyncio.sleep(work_s)
@@ -101,3 +101,10 @@ def build_plan(store: Any, spec: dict[str, Any]) -> Any:
         revise=True,
         seed=7,
     )
+
+
+def build_steps(store: Any, spec: dict[str, Any]) -> Any:
+    """A plan run of ``record`` steps and nothing else (no model): its steps spread over the workers."""
+    from agentcore.runtime.plan_runner import PlanRunner
+
+    return PlanRunner(store, tools=[record_tool(Path(spec["effects"]), float(spec.get("work_s", 0.05)))], seed=7)

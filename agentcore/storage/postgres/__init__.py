@@ -2,7 +2,8 @@
 its work queue with leases (``queue``), numbered migrations and the connection pool.
 """
 
-from agentcore.storage.postgres.queue import Lease, LeasedStore
+from agentcore.storage.base import Lease
+from agentcore.storage.postgres.queue import LeasedStore
 from agentcore.storage.postgres.store import PostgresEventStore
 
 __all__ = ("Lease", "LeasedStore", "PostgresEventStore")

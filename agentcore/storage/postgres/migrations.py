@@ -66,6 +66,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX queue_claimable ON queue(submitted) WHERE state IN ('queued', 'leased');
         """,
     ),
+    (
+        "m006_step_queue",
+        """
+        CREATE TABLE step_queue (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            step_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            submitted TIMESTAMPTZ NOT NULL DEFAULT now(),
+            lease_owner TEXT,
+            lease_token BIGINT NOT NULL DEFAULT 0,
+            lease_expires TIMESTAMPTZ,
+            claims INTEGER NOT NULL DEFAULT 0,
+            result JSON,
+            PRIMARY KEY (run_id, step_id, attempt)
+        );
+        CREATE INDEX step_queue_claimable ON step_queue(submitted) WHERE state IN ('queued', 'leased');
+        """,
+    ),
 )
 """Every migration this agentcore knows, in order: (name, SQL)."""
 

@@ -20,7 +20,6 @@ import json
 import select
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,26 +27,13 @@ import psycopg
 
 from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError, LeaseLost, StorageUnavailable
+from agentcore.storage.base import Lease
 
 if TYPE_CHECKING:
     from agentcore.storage.postgres.connection import PgConnection
 
 QUEUE_CHANNEL = "agentcore_queue"
 DONE_CHANNEL = "agentcore_done"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Lease:
-    """A worker's hold on a queued run until ``expires`` (renew it with ``renew``)."""
-
-    run_id: str
-    token: int
-    """The fencing token: appends under this lease are refused once a later claim raised it."""
-    owner: str
-    spec: dict[str, Any]
-    """What the submitter asked for (the factory that builds the run's agent reads it)."""
-    claims: int
-    """How many times the run was claimed, this claim included (> 1: it is being taken over)."""
 
 
 class QueueMixin:
@@ -144,6 +130,11 @@ class QueueMixin:
                 (state, done, lease.run_id, lease.token),
             )
             if cur.rowcount == 1:
+                conn.execute(
+                    "UPDATE step_queue SET state = 'cancelled', lease_expires = NULL "
+                    "WHERE run_id = %s AND state IN ('queued', 'leased')",
+                    (lease.run_id,),
+                )
                 conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL if done else QUEUE_CHANNEL, lease.run_id))
             return cur.rowcount == 1
 
@@ -161,9 +152,13 @@ class QueueMixin:
         return LeasedStore(self, lease)
 
     def unfinished(self) -> int:
-        """How many runs are queued or leased (a lease of a dead worker counts until it is taken over)."""
+        """How many runs and plan-step attempts are queued or leased (a lease of a dead worker counts
+        until it is taken over)."""
         row = self._db.one(
-            "SELECT count(*) FROM queue WHERE state IN ('queued', 'leased')", (), "count unfinished runs"
+            "SELECT (SELECT count(*) FROM queue WHERE state IN ('queued', 'leased')) + "
+            "(SELECT count(*) FROM step_queue WHERE state IN ('queued', 'leased'))",
+            (),
+            "count unfinished runs",
         )
         return int(row[0]) if row else 0
 

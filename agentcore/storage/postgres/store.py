@@ -33,6 +33,7 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
+from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.snapshots import decode_state as _decode_state
 from agentcore.storage.snapshots import encode_state as _encode_state
 from agentcore.storage.sqlite.store import CACHE_RUNS, PAGE, EventHeader, _gc_paused
@@ -48,7 +49,7 @@ class _Link(NamedTuple):
     forked_at: int
 
 
-class PostgresEventStore(QueueMixin):
+class PostgresEventStore(QueueMixin, StepQueueMixin):
     """Runs, events, artifacts, snapshots and the work queue in a PostgreSQL database.
 
     Args:

@@ -1,0 +1,152 @@
+"""Plan steps on the work queue: one plan's ready steps run on several workers at once.
+
+The worker that holds a plan run's lease drives it (its scheduler decides what is ready and writes
+every event of the run's log). Instead of running a ready step itself it queues the attempt in
+``step_queue`` (``submit_step``, fenced by its run lease token, so a driver that lost the run
+queues nothing). Any worker claims an attempt (``claim_step``: ``FOR UPDATE SKIP LOCKED``, a lease
+with its own token, the same heartbeat as runs), runs it with the attempt's idempotency key and
+stores the outcome (``finish_step``, refused once its step lease was taken over). The driver reads
+the outcome back (``step_result``) and appends ``StepSucceeded``/``StepFailed`` to the log under
+its run lease: the log is written by one lease holder at a time, so it stays one sequence.
+
+A worker killed mid-step stops renewing; after ``lease_s`` another worker claims the same attempt
+and runs it again with the same idempotency key (the log saw one ``StepStarted`` for it). A driver
+killed mid-run loses its run lease; the worker that takes the run over cancels the attempts still
+queued (``cancel_steps``) and resumes from the log, which records those attempts as interrupted.
+Only attempts of runs whose lease is held (and unexpired) are claimed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from agentcore.errors import ConfigError, LeaseLost
+from agentcore.storage.base import Lease, StepLease
+
+if TYPE_CHECKING:
+    from agentcore.storage.postgres.connection import PgConnection
+
+QUEUE_CHANNEL = "agentcore_queue"
+
+
+class StepQueueMixin:
+    """Step-queue methods of ``PostgresEventStore`` (they share its connection pool)."""
+
+    _db: PgConnection
+
+    def _check_lease_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> None:
+        raise NotImplementedError  # pragma: no cover - implemented by QueueMixin
+
+    def submit_step(self, lease: Lease, step_id: str, attempt: int, idempotency_key: str) -> None:
+        """Queue one attempt of a step of the leased run for any worker (idempotent per attempt).
+
+        Raises:
+            LeaseLost: another worker holds the run now; nothing was queued.
+        """
+        with self._db.transaction(f"queue step {step_id!r} of run {lease.run_id!r}") as conn:
+            self._check_lease_in(conn, lease.run_id, lease.token)
+            conn.execute(
+                "INSERT INTO step_queue (run_id, step_id, attempt, idempotency_key) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_id, step_id, attempt) DO NOTHING",
+                (lease.run_id, step_id, attempt, idempotency_key),
+            )
+            conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_CHANNEL, f"step:{lease.run_id}"))
+
+    def claim_step(self, owner: str, *, lease_s: float = 30.0) -> StepLease | None:
+        """Take the oldest queued step attempt (or one whose step lease expired) of a run whose driver
+        holds its lease, for ``lease_s`` seconds; ``None`` when there is none."""
+        with self._db.transaction("claim a queued plan step") as conn:
+            row = conn.execute(
+                "SELECT s.run_id, s.step_id, s.attempt FROM step_queue s JOIN queue q ON q.run_id = s.run_id "
+                "WHERE (s.state = 'queued' OR (s.state = 'leased' AND s.lease_expires < now())) "
+                "AND q.state = 'leased' AND q.lease_expires >= now() "
+                "ORDER BY s.submitted, s.run_id, s.step_id LIMIT 1 FOR UPDATE OF s SKIP LOCKED"
+            ).fetchone()
+            if row is None:
+                return None
+            got = conn.execute(
+                "UPDATE step_queue s SET state = 'leased', lease_owner = %s, lease_token = s.lease_token + 1, "
+                "lease_expires = now() + make_interval(secs => %s), claims = s.claims + 1 FROM queue q "
+                "WHERE s.run_id = %s AND s.step_id = %s AND s.attempt = %s AND q.run_id = s.run_id "
+                "RETURNING s.lease_token, s.idempotency_key, q.spec::text, s.claims",
+                (owner, lease_s, *row),
+            ).fetchone()
+        assert got is not None
+        return StepLease(
+            run_id=row[0], step_id=row[1], attempt=row[2], idempotency_key=got[1], token=got[0], owner=owner,
+            spec=json.loads(got[2]), claims=got[3],
+        )  # fmt: skip
+
+    def renew_step(self, lease: StepLease, *, lease_s: float = 30.0) -> bool:
+        """Extend a step lease; ``False`` once it was lost (taken over, or the attempt was cancelled)."""
+        with self._db.transaction(f"renew the lease on step {lease.step_id!r}") as conn:
+            cur = conn.execute(
+                "UPDATE step_queue SET lease_expires = now() + make_interval(secs => %s) WHERE run_id = %s "
+                "AND step_id = %s AND attempt = %s AND lease_token = %s AND state = 'leased'",
+                (lease_s, lease.run_id, lease.step_id, lease.attempt, lease.token),
+            )
+            return cur.rowcount == 1
+
+    def finish_step(self, lease: StepLease, result: Mapping[str, Any]) -> bool:
+        """Store the attempt's outcome (a JSON object) for the run's driver; ``False`` (nothing
+        stored) when the step lease was lost.
+
+        Raises:
+            ConfigError: ``result`` is not JSON.
+        """
+        try:
+            text = json.dumps(dict(result), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"a step result must be a JSON object: {e}") from None
+        with self._db.transaction(f"record step {lease.step_id!r} of run {lease.run_id!r}") as conn:
+            cur = conn.execute(
+                "UPDATE step_queue SET state = 'done', result = %s, lease_expires = NULL WHERE run_id = %s "
+                "AND step_id = %s AND attempt = %s AND lease_token = %s AND state = 'leased'",
+                (text, lease.run_id, lease.step_id, lease.attempt, lease.token),
+            )
+            return cur.rowcount == 1
+
+    def step_result(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
+        """The outcome a worker stored for this attempt; ``None`` while it is queued or running.
+
+        Raises:
+            LeaseLost: the attempt was cancelled or was never queued.
+        """
+        row = self._db.one(
+            "SELECT state, result::text FROM step_queue WHERE run_id = %s AND step_id = %s AND attempt = %s",
+            (run_id, step_id, attempt),
+            f"read step {step_id!r} of run {run_id!r}",
+        )
+        if row is None or row[0] == "cancelled":
+            what = "was cancelled" if row else "is not queued"
+            raise LeaseLost(f"run {run_id!r}: attempt {attempt} of step {step_id!r} {what}")
+        return dict(json.loads(row[1])) if row[0] == "done" else None
+
+    def cancel_steps(self, lease: Lease, step_id: str | None = None) -> int:
+        """Cancel the leased run's step attempts not yet done (only ``step_id``'s when given).
+
+        Raises:
+            LeaseLost: another worker holds the run now; nothing changed.
+        """
+        with self._db.transaction(f"cancel the steps of run {lease.run_id!r}") as conn:
+            self._check_lease_in(conn, lease.run_id, lease.token)
+            cur = conn.execute(
+                "UPDATE step_queue SET state = 'cancelled', lease_expires = NULL WHERE run_id = %s "
+                "AND state IN ('queued', 'leased') AND (%s::text IS NULL OR step_id = %s)",
+                (lease.run_id, step_id, step_id),
+            )
+            return cur.rowcount
+
+    def step_entries(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's step attempts (step id, attempt, key, state, claims, lease owner), in queue order."""
+        rows = self._db.query(
+            "SELECT step_id, attempt, idempotency_key, state, claims, lease_owner FROM step_queue "
+            "WHERE run_id = %s ORDER BY submitted, step_id, attempt",
+            (run_id,),
+        )
+        keys = ("step_id", "attempt", "idempotency_key", "state", "claims", "lease_owner")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

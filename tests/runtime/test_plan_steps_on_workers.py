@@ -1,0 +1,123 @@
+"""One plan's steps spread over several worker processes on a real PostgreSQL server.
+
+The worker holding the plan run's lease drives it and queues each ready step attempt; every worker
+claims attempts. Checked from the log and the side effects: independent steps ran on different
+workers (``StepSucceeded.worker``), a step worker SIGKILLed mid-step had its attempt run again by
+another worker with the same idempotency key (one ``StepStarted`` for it in the log), and the final
+state folds equal to the same plan run in one process.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcore.core.events import StepStarted, StepSucceeded
+from agentcore.core.fold import RunState, fold
+from agentcore.core.plans import Plan, Step
+from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.postgres.store import PostgresEventStore
+from tests.support import queue_app
+from tests.support.postgres import wait_until
+
+ROOT = str(Path(__file__).resolve().parents[2])
+APP = "tests.support.queue_app:build_steps"
+PLAN = Plan(
+    steps=[
+        *(Step(id=f"s{i}", tool="record", arguments={"item": f"s{i}"}) for i in range(4)),
+        Step(id="join", tool="record", arguments={"item": "join"}, after=["s0", "s1", "s2", "s3"]),
+    ],
+    max_parallel=4,
+)
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def start_worker(url: str, log: Path) -> subprocess.Popen[str]:
+    args = ("--lease", "2", "--heartbeat", "0.4", "--poll", "1", "--exit-when-idle")
+    cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", APP, "--json", *args]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    with open(log, "a") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    STARTED.append(proc)
+    return proc
+
+
+def effects(path: Path) -> list[tuple[str, str, int]]:
+    """``(idempotency key, item, pid)`` of every call the record tool began, in order."""
+    if not path.exists():
+        return []
+    rows = [line.split(" ") for line in path.read_text().splitlines()]
+    return [(key, item, int(pid)) for key, item, pid in rows]
+
+
+def comparable(state: RunState) -> dict[str, Any]:
+    doc = state.to_json()
+    doc.pop("run_id")
+    return doc
+
+
+def test_a_plans_steps_run_on_several_workers_and_a_killed_step_worker_is_replaced(pg_url: str, tmp_path: Path) -> None:
+    spec = {"effects": str(tmp_path / "effects"), "work_s": 2.0, "plan": PLAN.model_dump(mode="json")}
+    local = queue_app.build_steps(MemoryEventStore(), {**spec, "work_s": 0, "effects": str(tmp_path / "ref.effects")})
+    reference = local.run_sync("a plan", PLAN, run_id="ref").state
+    log = tmp_path / "workers.log"
+    with PostgresEventStore(pg_url) as store:
+        rid = store.submit("a plan", spec=spec)
+        workers = [start_worker(pg_url, log) for _ in range(3)]
+        pids = {w.pid for w in workers}
+        wait_until(lambda: store.queue_entries([rid])[0]["state"] == "leased", 120, "the plan run claimed")
+        driver = int(store.queue_entries([rid])[0]["lease_owner"].split(":")[1])
+
+        def step_workers_busy() -> bool:
+            return len({pid for _, item, pid in effects(Path(spec["effects"])) if pid != driver}) >= 2
+
+        wait_until(step_workers_busy, 120, "two workers other than the driver running steps")
+        key, item, victim = [(k, i, p) for k, i, p in effects(Path(spec["effects"])) if p != driver][-1]
+        os.kill(victim, signal.SIGKILL)
+        killed = next(w for w in workers if w.pid == victim)
+        killed.wait(timeout=30)
+        workers.remove(killed)
+        workers.append(start_worker(pg_url, log))
+        for w in workers:
+            out, _ = w.communicate(timeout=300)
+            assert w.returncode == 0, f"worker exited {w.returncode}: {out}\n{log.read_text()}"
+        events = list(store.read(rid))
+        entries = {e["step_id"]: e for e in store.step_entries(rid)}
+    state = fold(events)
+    assert state.status == "succeeded", state.reason
+    assert comparable(state) == comparable(reference), "the spread run's state differs from a one-process run's"
+    # independent steps ran on different workers, each named on its StepSucceeded
+    ran_by = {e.step_id: e.worker for e in events if isinstance(e, StepSucceeded)}
+    assert set(ran_by) == {s.id for s in PLAN.steps} and all(ran_by.values()), ran_by
+    owners = {int(str(w).split(":")[1]) for w in ran_by.values()}
+    assert len({ran_by[f"s{i}"] for i in range(4)}) >= 2, f"the independent steps all ran on one worker: {ran_by}"
+    assert owners <= pids | {w.pid for w in workers}
+    # the killed worker's attempt: one StepStarted in the log, run again elsewhere under the same key
+    step = item
+    assert [e.idempotency_key for e in events if isinstance(e, StepStarted) and e.step_id == step] == [key]
+    runs_of_key = [pid for k, _, pid in effects(Path(spec["effects"])) if k == key]
+    assert len(runs_of_key) == 2 and runs_of_key[0] == victim and runs_of_key[1] != victim, runs_of_key
+    assert int(str(ran_by[step]).split(":")[1]) == runs_of_key[1]
+    assert entries[step]["claims"] == 2 and entries[step]["state"] == "done"
+    # every other call ran exactly once
+    counts = collections.Counter(k for k, _, _ in effects(Path(spec["effects"])))
+    assert {k: n for k, n in counts.items() if k != key} == {e.idempotency_key: 1 for e in events if isinstance(
+        e, StepStarted) and e.idempotency_key != key}  # fmt: skip
