@@ -464,14 +464,14 @@ def test_run_stats_agree_with_the_decoded_log(store: EventStore) -> None:
     empty = store.create_run("nothing yet")
     child = store.fork(run, 6)  # the end of the first agent step (a fork may not split a step)
     store.append(child, agent_step(child, 7, 9), 6)
-    if type(store).__name__ in ("MemoryEventStore", "SQLiteEventStore"):
-        assert isinstance(store, RunStatsSource)
-    if isinstance(store, RunStatsSource):  # a store without it is listed by decoding its events
-        for rid in (run, empty, child):
-            assert store.run_stats(rid) == stats_of(store.read(rid)), rid
-        assert store.run_stats(run) == RunStats(16, at(1), at(16), 360)
-        assert store.run_stats(empty) == RunStats(0, None, None, 0)
-        assert store.run_stats(child).tokens == 240 and store.run_stats(child).events == 11
+    assert isinstance(store, RunStatsSource)  # memory, SQLite and PostgreSQL count without decoding
+    grandchild = store.fork(child, 9)
+    for rid in (run, empty, child, grandchild):
+        assert store.run_stats(rid) == stats_of(store.read(rid)), rid
+    assert store.run_stats(run) == RunStats(16, at(1), at(16), 360)
+    assert store.run_stats(empty) == RunStats(0, None, None, 0)
+    assert store.run_stats(child).tokens == 240 and store.run_stats(child).events == 11
+    assert store.run_stats(grandchild).events == 9
     listed = {r["id"]: r for r in list_runs(store)}
     assert (listed[run]["events"], listed[run]["duration_s"], listed[run]["tokens"]) == (16, 15.0, 360)
     assert listed[empty]["duration_s"] is None and listed[child]["forked_at_seq"] == 6

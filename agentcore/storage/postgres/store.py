@@ -373,6 +373,27 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
             for row in self._rows(segments, "run_id, type, at, caused_by")
         )
 
+    def run_stats(self, run_id: str) -> base.RunStats:
+        """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix
+        too), in one statement of SQL aggregates: no event is decoded in Python (``agentcore runs``)."""
+        _, segments = self._segments(run_id, 0, None)
+        if not segments:
+            return base.RunStats(0, None, None, 0)
+        (first, lo, _), (last, _, hi) = segments[0], segments[-1]
+        row = self._db.one(
+            "WITH seg AS (SELECT * FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(run_id, lo, hi)) "
+            "SELECT count(*), COALESCE(sum(CASE WHEN e.type = 'llm_called' "
+            "THEN (e.body -> 'usage' ->> 'total_tokens')::bigint END), 0), "
+            "(SELECT at FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 1), "
+            "(SELECT at FROM events WHERE run_id = %s AND seq <= %s ORDER BY seq DESC LIMIT 1) "
+            "FROM seg JOIN events e ON e.run_id = seg.run_id AND e.seq > seg.lo AND e.seq <= seg.hi",
+            ([r for r, _, _ in segments], [a for _, a, _ in segments], [b for _, _, b in segments],
+             first, lo, last, hi),
+            f"count the events of run {run_id!r}",
+        )  # fmt: skip
+        assert row is not None and row[2] is not None and row[3] is not None
+        return base.RunStats(int(row[0]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), int(row[1]))
+
     def state_at(self, run_id: str, seq: int | None = None) -> RunState:
         """The state after event ``seq`` (the latest by default): one snapshot plus the events after it."""
         if seq is not None and seq < 0:
