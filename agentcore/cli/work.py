@@ -36,7 +36,9 @@ FINISHED = ("succeeded", "failed", "cancelled", "waiting_for_user")
 
 
 def _needs_queue(store: Any, db: str) -> None:
-    if not callable(getattr(store, "submit", None)):
+    from agentcore.storage.base import WorkQueue
+
+    if not isinstance(store, WorkQueue):
         raise click.ClickException(
             f"{shown(db)} has no work queue: queued runs and workers need a PostgreSQL database "
             "(--db postgresql://user:password@host:port/dbname, or AGENTCORE_DB)"
@@ -93,11 +95,12 @@ def submit(
 @click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds.")
 @click.option("--heartbeat", "heartbeat_s", type=float, help="Seconds between lease renewals (default lease/3).")
 @click.option("--poll", "poll_s", default=5.0, show_default=True, help="Longest idle wait between looks.")
+@click.option("--give-up", "give_up_s", default=60.0, show_default=True, help="With --exit-when-idle: fail once the database has been unreachable this many seconds in a row.")
 @json_option
 @with_store(must_exist=False)
 def worker(
     store: Any, db: str, concurrency: int, exit_when_idle: bool, app: str | None, lease_s: float, heartbeat_s: float | None,
-    poll_s: float, as_json: bool,
+    poll_s: float, give_up_s: float, as_json: bool,
 ) -> None:  # fmt: skip
     """Claim queued runs (and runs whose worker died) and drive them to the end."""
     from agentcore.runtime.worker import Worker
@@ -113,7 +116,7 @@ def worker(
     _needs_queue(store, db)
     w = Worker(
         store, factory, concurrency=concurrency, lease_s=lease_s, heartbeat_s=heartbeat_s, poll_s=poll_s,
-        exit_when_idle=exit_when_idle,
+        exit_when_idle=exit_when_idle, give_up_s=give_up_s,
     )  # fmt: skip
     try:
         stats = w.serve_sync()

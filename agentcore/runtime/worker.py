@@ -33,13 +33,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agentcore.core.events import ArtifactRef
 from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavailable
 from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -48,12 +48,6 @@ log = logging.getLogger("agentcore.worker")
 
 AppFactory = Callable[[Any, dict[str, Any]], Any]
 """``factory(store, spec) -> Agent | PlanRunner``: builds what drives one queued run."""
-
-RETRY_S = 1.0
-"""Pause before trying again after the store was unavailable."""
-
-STEP_POLL_S = 0.1
-"""How often a plan run's driver looks for the outcome of a step another worker runs."""
 
 
 @dataclass
@@ -80,6 +74,10 @@ class Worker:
         poll_s: Longest idle wait between two looks at the queue (notifications usually come first).
         exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
                 lease is waited out and its run taken over first).
+        give_up_s: With ``exit_when_idle``: once the store has been unreachable this many seconds in
+                a row, ``serve`` stops the runs in hand (their leases expire and other workers take
+                them over) and raises ``StorageUnavailable``. Without it a worker waits for the
+                server however long it takes.
         owner: This worker's name in the queue (host:pid:random by default).
 
     Raises:
@@ -96,6 +94,7 @@ class Worker:
         heartbeat_s: float | None = None,
         poll_s: float = 5.0,
         exit_when_idle: bool = False,
+        give_up_s: float = 60.0,
         owner: str | None = None,
     ) -> None:
         if not isinstance(store, WorkQueue):
@@ -104,6 +103,8 @@ class Worker:
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         if not lease_s > 0:
             raise ConfigError(f"lease_s must be > 0 seconds, got {lease_s!r}")
+        if not give_up_s > 0:
+            raise ConfigError(f"give_up_s must be > 0 seconds, got {give_up_s!r}")
         self.store = store
         self.factory = factory
         self.concurrency = concurrency
@@ -111,6 +112,9 @@ class Worker:
         self.heartbeat_s = float(heartbeat_s) if heartbeat_s is not None else self.lease_s / 3
         self.poll_s = poll_s
         self.exit_when_idle = exit_when_idle
+        self.give_up_s = float(give_up_s)
+        self._down: tuple[float, StorageUnavailable] | None = None
+        """Since when (monotonic) the store has been unreachable, and its last error."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self._held: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}
@@ -158,13 +162,15 @@ class Worker:
                     runs.add(asyncio.create_task(self._drive(lease)))
                     continue
             busy = runs | steps
+            if self._gone_too_long():
+                await self._abandon(busy)
             if not busy and (stopping or (self.exit_when_idle and not await self._work_remains())):
                 return
             room = len(runs) < self.concurrency or len(steps) < self.concurrency
             waits = (
                 [asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, listener))]
                 if room and not stopping
-                else []
+                else [asyncio.ensure_future(asyncio.sleep(self.poll_s))]
             )
             await asyncio.wait([*busy, *waits], return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
@@ -174,25 +180,51 @@ class Worker:
     def _wait_for_work(self, listener: Any) -> None:
         try:
             listener.wait(self.poll_s)
-        except StorageUnavailable:
+        except StorageUnavailable as e:
+            self._went_down(e)
             time.sleep(min(self.poll_s, RETRY_S))
+
+    def _went_down(self, e: StorageUnavailable) -> None:
+        self._down = (self._down[0] if self._down else time.monotonic(), e)
+
+    def _gone_too_long(self) -> bool:
+        return self.exit_when_idle and self._down is not None and time.monotonic() - self._down[0] > self.give_up_s
+
+    async def _abandon(self, busy: set[asyncio.Task[Any]]) -> None:
+        """Stop the work in hand and raise: the store stayed away longer than ``give_up_s``."""
+        assert self._down is not None
+        for t in busy:
+            t.cancel()
+        if busy:
+            await asyncio.wait(busy)
+        raise StorageUnavailable(
+            f"the store has been unreachable for more than {self.give_up_s:g}s, so this worker (exit when idle) "
+            f"gives up; {len(busy)} run(s)/step(s) in hand go to other workers once their leases expire. "
+            f"Last error: {self._down[1]}"
+        )
 
     async def _work_remains(self) -> bool:
         """Whether any run is still queued or leased: a run leased by a worker that died is claimable
         once its lease expires, so an idle worker waits for it instead of leaving it stranded."""
         try:
-            return bool(await asyncio.to_thread(self.store.unfinished))
-        except StorageUnavailable:
+            remains = bool(await asyncio.to_thread(self.store.unfinished))
+        except StorageUnavailable as e:
+            self._went_down(e)
             return True
+        self._down = None
+        return remains
 
     async def _claim(self, claim: Callable[..., Any]) -> Any:
         try:
-            return await asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
+            got = await asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
         except StorageUnavailable as e:
             self.stats.store_errors += 1
+            self._went_down(e)
             log.warning("worker %s: cannot claim: %s", self.owner, e)
             await asyncio.sleep(RETRY_S)
             return None
+        self._down = None
+        return got
 
     async def _drive(self, lease: Any) -> None:
         """Drive one leased run to its end (or until the lease is lost), then release it."""
@@ -238,6 +270,7 @@ class Worker:
                 return str(result.status)
             except StorageUnavailable as e:
                 self.stats.store_errors += 1
+                self._went_down(e)
                 log.warning("worker %s: store unavailable while running %s: %s", self.owner, lease.run_id, e)
                 await asyncio.sleep(RETRY_S)
                 await self._still_ours(lease)
@@ -340,67 +373,12 @@ class Worker:
                 try:
                     kept = renew(lease, lease_s=self.lease_s)
                 except (StorageUnavailable, RunNotFound) as e:
+                    if isinstance(e, StorageUnavailable):
+                        self._went_down(e)
                     log.warning("worker %s: cannot renew the lease on %s: %s", self.owner, name, e)
                     continue
+                self._down = None
                 if not kept and self._loop is not None and name not in cancelled:
                     cancelled.add(name)
                     log.warning("worker %s: lease on %s was taken over; cancelling it", self.owner, name)
                     self._loop.call_soon_threadsafe(task.cancel)
-
-
-def step_name(lease: StepLease) -> str:
-    """``run_id/step_id/attempt``: one step attempt, as workers report it."""
-    return f"{lease.run_id}/{lease.step_id}/{lease.attempt}"
-
-
-def result_to_json(result: StepResult) -> dict[str, Any]:
-    """A ``StepResult`` as the JSON object ``WorkQueue.finish_step`` stores."""
-    body = asdict(result)
-    body["result"] = result.result.model_dump(mode="json") if result.result is not None else None
-    return body
-
-
-def result_from_json(body: dict[str, Any]) -> StepResult:
-    """The ``StepResult`` a worker stored with ``finish_step``."""
-    ref = body.get("result")
-    return StepResult(
-        ok=bool(body["ok"]), payload=str(body.get("payload") or ""),
-        result=ArtifactRef.model_validate(ref) if ref is not None else None, error=body.get("error"),
-        kind=str(body.get("kind") or "ok"), worker=body.get("worker"),
-    )  # fmt: skip
-
-
-class RemoteSteps:
-    """A ``PlanRunner.step_dispatcher`` that queues each step attempt for any worker and waits for it.
-
-    Only the driver (the holder of ``lease``) records the outcome in the run's log. A store outage
-    is waited out; a cancelled attempt (the run's deadline, an ``abort``, a step timeout) is
-    withdrawn from the queue.
-    """
-
-    def __init__(self, store: WorkQueue, lease: Lease, poll_s: float = STEP_POLL_S) -> None:
-        self.store = store
-        self.lease = lease
-        self.poll_s = poll_s
-
-    async def __call__(self, run: StepRun) -> StepResult:
-        step, attempt = run.step.id, run.attempt
-        await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
-        try:
-            while True:
-                got = await self._retrying(self.store.step_result, run.run_id, step, attempt)
-                if got is not None:
-                    return result_from_json(got)
-                await asyncio.sleep(self.poll_s)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                self.store.cancel_steps(self.lease, step)
-            raise
-
-    async def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
-        while True:
-            try:
-                return await asyncio.to_thread(call, *args)
-            except StorageUnavailable as e:
-                log.warning("run %s: store unavailable while waiting for a step: %s", self.lease.run_id, e)
-                await asyncio.sleep(RETRY_S)

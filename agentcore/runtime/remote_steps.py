@@ -1,0 +1,87 @@
+"""Plan steps run by other workers: the driver's side (``RemoteSteps``) and the stored outcome.
+
+``RemoteSteps`` is the ``PlanRunner.step_dispatcher`` a worker gives the plan runs it drives: each
+ready step attempt goes to the store's step queue (``WorkQueue.submit_step``) for any worker to
+claim, and the driver waits for the outcome that worker stores (``finish_step``) before its
+scheduler records it in the run's log. Outcomes travel as the JSON of a ``StepResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from agentcore.core.events import ArtifactRef
+from agentcore.errors import StorageUnavailable
+from agentcore.scheduling.scheduler import StepResult, StepRun
+from agentcore.storage.base import Lease, StepLease, WorkQueue
+
+log = logging.getLogger("agentcore.worker")
+
+RETRY_S = 1.0
+"""Pause before trying again after the store was unavailable."""
+
+STEP_POLL_S = 0.1
+"""How often a plan run's driver looks for the outcome of a step another worker runs."""
+
+
+def step_name(lease: StepLease) -> str:
+    """``run_id/step_id/attempt``: one step attempt, as workers report it."""
+    return f"{lease.run_id}/{lease.step_id}/{lease.attempt}"
+
+
+def result_to_json(result: StepResult) -> dict[str, Any]:
+    """A ``StepResult`` as the JSON object ``WorkQueue.finish_step`` stores."""
+    body = asdict(result)
+    body["result"] = result.result.model_dump(mode="json") if result.result is not None else None
+    return body
+
+
+def result_from_json(body: dict[str, Any]) -> StepResult:
+    """The ``StepResult`` a worker stored with ``finish_step``."""
+    ref = body.get("result")
+    return StepResult(
+        ok=bool(body["ok"]), payload=str(body.get("payload") or ""),
+        result=ArtifactRef.model_validate(ref) if ref is not None else None, error=body.get("error"),
+        kind=str(body.get("kind") or "ok"), worker=body.get("worker"),
+    )  # fmt: skip
+
+
+class RemoteSteps:
+    """A ``PlanRunner.step_dispatcher`` that queues each step attempt for any worker and waits for it.
+
+    Only the driver (the holder of ``lease``) records the outcome in the run's log. A store outage
+    is waited out; a cancelled attempt (the run's deadline, an ``abort``, a step timeout) is
+    withdrawn from the queue.
+    """
+
+    def __init__(self, store: WorkQueue, lease: Lease, poll_s: float = STEP_POLL_S) -> None:
+        self.store = store
+        self.lease = lease
+        self.poll_s = poll_s
+
+    async def __call__(self, run: StepRun) -> StepResult:
+        step, attempt = run.step.id, run.attempt
+        await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
+        try:
+            while True:
+                got = await self._retrying(self.store.step_result, run.run_id, step, attempt)
+                if got is not None:
+                    return result_from_json(got)
+                await asyncio.sleep(self.poll_s)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.store.cancel_steps(self.lease, step)
+            raise
+
+    async def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            try:
+                return await asyncio.to_thread(call, *args)
+            except StorageUnavailable as e:
+                log.warning("run %s: store unavailable while waiting for a step: %s", self.lease.run_id, e)
+                await asyncio.sleep(RETRY_S)

@@ -1,0 +1,64 @@
+"""``agentcore worker --exit-when-idle`` against a server that is gone ends with ``StorageUnavailable``.
+
+A batch worker whose server is down from the start fails when it opens the database; one whose
+server goes away while it works stops after ``--give-up`` seconds without the server (its run goes
+to another worker once its lease expires) instead of retrying forever. Real worker processes, a
+real PostgreSQL server that the test stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agentcore.storage.postgres.store import PostgresEventStore
+from tests.support.postgres import PASSWORD, LocalPostgres, free_port, wait_until
+
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def worker(url: str, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--json", "--exit-when-idle", *args]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def ended(proc: subprocess.Popen[str]) -> tuple[int, dict[str, str], str]:
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, json.loads(out)["error"], err
+
+
+def test_a_server_down_from_the_start_is_a_clear_error() -> None:
+    url = f"postgresql://agentcore:{PASSWORD}@127.0.0.1:{free_port()}/nothing"
+    code, error, err = ended(worker(url))
+    assert code == 1 and error["type"] == "StorageUnavailable"
+    assert "cannot connect to the PostgreSQL server" in error["message"] and PASSWORD not in error["message"] + err
+
+
+def test_a_server_that_goes_away_makes_an_exit_when_idle_worker_give_up(tmp_path: Path) -> None:
+    spec = {"effects": str(tmp_path / "effects"), "decisions": 1, "work_s": 60}
+    with LocalPostgres() as server:
+        url = server.create_database("gone")
+        with PostgresEventStore(url) as store:
+            rid = store.submit("long work", spec=spec)
+            proc = worker(
+                url, "--app", "tests.support.queue_app:build", "--lease", "5", "--poll", "0.5", "--give-up", "3"
+            )
+            try:
+                wait_until(lambda: (tmp_path / "effects").exists(), 120, "the worker inside its tool call")
+                assert store.queue_entries([rid])[0]["state"] == "leased"
+            except BaseException:
+                proc.kill()
+                raise
+        server.server_stop("immediate")
+        code, error, err = ended(proc)
+    assert code == 1 and error["type"] == "StorageUnavailable", (code, error, err)
+    assert "unreachable for more than 3s" in error["message"] and "gives up" in error["message"]
+    assert "1 run(s)/step(s) in hand" in error["message"] and PASSWORD not in error["message"] + err
