@@ -185,7 +185,10 @@ def copy_cmd(run_ids: tuple[str, ...], source: str, target: str, as_json: bool) 
     dst = open_db(target, must_exist=False)
     ctx.call_on_close(dst.close)
     report = copy_runs(src, dst, run_ids or None)
-    data = {"copied": report.copied, "skipped": report.skipped, "artifacts": report.artifacts, "events": report.events}
+    data = {
+        "copied": report.copied, "skipped": report.skipped, "artifacts": report.artifacts, "events": report.events,
+        "still_queued": report.still_queued,
+    }  # fmt: skip
     if as_json:
         print_json(data)
     else:
@@ -193,6 +196,13 @@ def copy_cmd(run_ids: tuple[str, ...], source: str, target: str, as_json: bool) 
             f"copied {len(report.copied)} run(s) ({report.events} events, {report.artifacts} artifacts) from "
             f"{shown(source)} to {shown(target)}; {len(report.skipped)} already there", markup=False,
         )  # fmt: skip
+    if report.still_queued:
+        err_console.print(
+            f"note: {len(report.still_queued)} copied run(s) are still queued or leased in {shown(source)}: "
+            f"{', '.join(report.still_queued)}. Queue entries are not copied (the workers of two databases "
+            "would drive one run); their logs were copied as far as they go: finish them there and copy again.",
+            markup=False,
+        )
 
 
 COMMANDS = (submit, worker, wait, copy_cmd)

@@ -3,7 +3,13 @@
 Each run is created in the target with its own events in one transaction (a fork is made a fork
 of its copied parent again, still copy-free); every ``sha256:`` id its events mention is copied
 with its media type. A run the target already holds with the same last seq is skipped, so a copy
-can be run again after an interruption. Queue entries are not copied: a copied run is just a run.
+can be run again after an interruption.
+
+Queue entries are not copied: a copied run is just a run. A queue entry says which worker of *that*
+database drives the run (its lease and fencing token); carrying it over would let the workers of
+two databases drive the same run at once and write two different continuations of one log. A run
+still queued or leased in the source is copied as far as its log goes and named in
+``CopyReport.still_queued``; finish it where it is queued, or copy it again once it is done.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from agentcore.core.events import encode_event
 from agentcore.errors import ConcurrencyError, RunNotFound
-from agentcore.storage.base import RunInfo
+from agentcore.storage.base import RunInfo, WorkQueue
 
 _ARTIFACT_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -29,6 +35,8 @@ class CopyReport:
     skipped: list[str] = field(default_factory=list)
     artifacts: int = 0
     events: int = 0
+    still_queued: list[str] = field(default_factory=list)
+    """Copied runs that the source's work queue still holds as queued or leased (not carried over)."""
 
 
 def _ordered(runs: list[RunInfo]) -> list[RunInfo]:
@@ -67,6 +75,9 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
     report = CopyReport()
     for info in _ordered(list({r.id: r for r in wanted}.values())):
         _copy_one(source, target, info, report)
+    if isinstance(source, WorkQueue) and report.copied:
+        entries = source.queue_entries(report.copied)
+        report.still_queued = [e["run_id"] for e in entries if e["state"] in ("queued", "leased")]
     return report
 
 

@@ -62,3 +62,27 @@ def test_copy_one_fork_brings_its_parent_and_refuses_a_clash(tmp_path: Path) -> 
         b.append(str(info["fork"]), [fact(str(info["fork"]), 8, key="diverged")], 7)
         with pytest.raises(ConcurrencyError, match="another log"):
             copy_runs(a, b, [str(info["fork"])])
+
+
+def test_copy_names_queued_runs_and_does_not_carry_their_queue_entries(tmp_path: Path, pg_url: str) -> None:
+    """A queue entry says which worker of the source drives a run: copying it would let two databases'
+    workers drive one run, so runs still queued are copied as far as their logs go and named."""
+    from agentcore.storage.postgres.store import PostgresEventStore
+
+    with PostgresEventStore(pg_url) as pg:
+        queued = pg.submit("still queued", spec={"n": 1})
+        done = pg.submit("finished", spec={"n": 2})
+        lease = pg.claim("w")
+        assert lease is not None and lease.run_id == queued
+        lease2 = pg.claim("w")
+        assert lease2 is not None and lease2.run_id == done and pg.release(lease2, done=True)
+    dst = tmp_path / "dst.db"
+    got = CliRunner().invoke(cli, ["copy", "--from", pg_url, "--to", str(dst), queued, done, "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    assert sorted(report["copied"]) == sorted([queued, done]) and report["still_queued"] == [queued]
+    human = CliRunner().invoke(cli, ["copy", "--from", pg_url, "--to", str(tmp_path / "d2.db"), queued])
+    assert human.exit_code == 0 and "still queued or leased" in human.output and queued in human.output
+    with open_store(dst) as s:
+        assert {r.id for r in s.runs()} == {queued, done}  # the runs, without any queue
+        assert not hasattr(s, "queue_entries")
