@@ -13,10 +13,13 @@ events and artifacts, with no network and no API key. It answers, on any reposit
 - what does FILE contain / what is defined in NAME.py -> ``outline``
 - a question with no identifier ("where are retries handled?") -> ``search_concepts``: the best
   functions with the first line of their docstring, cited, and a plain note that it is a best guess;
-- a name with no verb ("tell me about X")        -> definition and references.
+- a name with no verb ("tell me about X")        -> definition and references;
+- one plain word and nothing else ("decoder", "what does loads do", "Decoder") -> ``find_definition``
+  of the word and ``search_concepts`` together: a real definition of exactly that name (or the same name
+  in another case) first, then the best-matching code, said to be a best guess.
 
 It does not explain what code does, compare designs, or follow data flow; only a question with
-nothing to search for ("hello?") is put back to the user (``ask_user``). Question reading is in
+nothing to search for ("hello?", "how does it work?") is put back to the user (``ask_user``). Question reading is in
 ``offline_question``; tool payloads become facts in ``offline_facts``.
 """
 
@@ -87,6 +90,8 @@ class OfflineCodeModel:
 
     def _next_calls(self, intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
         s = intent.subject
+        if intent.kind == "lookup":
+            return _lookup_calls(intent, facts)
         if intent.kind == "file":
             return [] if f"file:{s}" in facts else [("outline", {"path": s})]
         if intent.kind == "concept":
@@ -115,6 +120,8 @@ class OfflineCodeModel:
 
     def _answer(self, intent: Intent, facts: dict[str, str]) -> str:
         s = intent.subject
+        if intent.kind == "lookup":
+            return _lookup_answer(intent, facts)
         if intent.kind == "file":
             return facts.get(f"file:{s}", f"I could not read {s}.")
         if intent.kind == "concept":
@@ -172,6 +179,53 @@ class OfflineCodeModel:
             usage=TokenUsage(),
             structured_mode="json_decision" if request.role == "controller" else "json_schema",
         )
+
+
+_STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace) ")
+
+
+def _same_name(word: str, definition: str | None) -> str | None:
+    """The defined name ``word`` stands for: itself, or a suggestion equal to it but for case."""
+    if definition is None or not definition.startswith("no definition"):
+        return word
+    alt = _suggestion(definition)
+    return alt if alt is not None and alt.lower() == word.lower() else None
+
+
+def _lookup_calls(intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """One plain word: its definition (or the same name in another case) and a concept search, at once."""
+    wanted: list[tuple[str, dict[str, Any]]] = []
+    for word in intent.names:
+        name = _same_name(word, facts.get(f"definition:{word}"))
+        if name is not None and f"definition:{name}" not in facts:
+            wanted.append(("find_definition", {"symbol": name}))
+    if "concepts" not in facts:
+        wanted.append(("search_concepts", {"query": intent.subject}))
+    return wanted
+
+
+def _lookup_answer(intent: Intent, facts: dict[str, str]) -> str:
+    """A class or function named exactly so comes first; the concept matches follow (a best guess)."""
+    strong: list[str] = []
+    weak: list[str] = []
+    for word in intent.names:
+        name = _same_name(word, facts.get(f"definition:{word}"))
+        found = facts.get(f"definition:{name}") if name else None
+        if not found or found.startswith("no definition"):
+            continue
+        if name != word:
+            found = f"(read as {name}, the same name in another case) {found}"
+        (strong if _STRONG.search(found) else weak).append(found)
+    concepts = facts.get("concepts")
+    lines = strong[:]
+    if concepts and not concepts.startswith("I found no code"):
+        lines.append(("Related code. " if strong else "") + concepts)
+    lines += weak
+    if not lines:
+        named = ", ".join(repr(w) for w in intent.names)
+        lines.append(f"I found no definition named {named} and no code matching {intent.subject!r}; "
+                     "name a function, class or file to search for.")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _suggestion(definition_fact: str) -> str | None:

@@ -2,7 +2,10 @@
 
 Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
 does FILE contain, what is defined in NAME.py), ``search`` (a name with no verb: tell me about X),
-``concept`` (no identifier: where are retries handled?) and ``unclear`` (nothing to search for).
+``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
+a definition of that word if there is one, and a concept search), ``concept`` (several content words
+and no identifier: where are retries handled?) and ``unclear`` (nothing to search for at all:
+``hello?``, ``how does it work?``).
 
 Identifiers may be in any script (``Äpfel``, ``Ωmega``), in backticks or quotes, dotted
 (``Class.method``, ``json.dumps``) or followed by ``()``. The verbs are recognised in English and in
@@ -55,6 +58,15 @@ _STOP = set(
     dove è sono chi il lo gli definito usato chiamato waar wordt función funcion clase método fonction classe méthode
     funktion klasse methode funzione definida definidos définie définies défini wird klasse""".split()
 )
+_FILLER = set(
+    """explain explains describe describes show tell about overview whats what's mean means meaning purpose
+    work works working handle handled handles handling happen happens done do does doing there anything
+    something thing things stuff logic look looking see need want know understand help code get gets into
+    me my our your his her their them they he she i'm im it's""".split()
+)
+"""Words that frame a question but name nothing to search for (left out when counting content words)."""
+_CHAT = {"hello", "hi", "hey", "help", "thanks", "thank", "test", "ok", "okay", "yes", "no", "bye"}
+"""A lone word like these is talk, not a question about code: it is put back to the user."""
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 
 
@@ -65,6 +77,8 @@ class Intent:
     kind: str
     subject: str
     scope: str | None = None
+    names: tuple[str, ...] = ()
+    """``lookup``: the word(s) that may name a symbol."""
 
 
 def _shape(word: str) -> int:
@@ -128,15 +142,29 @@ def classify(question: str) -> Intent:
             return Intent("usage" if usage else "definition", symbol, path)
         return Intent("file", path)
     if not symbol:
-        words = [w for w in re.findall(r"[^\W\d_]{3,}", q) if w.lower() not in _STOP]
-        asks = re.search(r"\b(?:where|which|how|what|who|why|wo|wie|welche|où|comment|quel|dónde|cómo|qué|dove|come)\b", q, re.I)
-        return Intent("concept", q) if len(words) >= 2 or (words and asks) else Intent("unclear", "")
+        return _unnamed(q)
     scope = _scope(q, symbol)
     if usage:
         return Intent("usage", symbol, scope)
     if definition:
         return Intent("definition", symbol, scope)
     return Intent("search", symbol, scope)
+
+
+def content_words(question: str) -> list[str]:
+    """The words of ``question`` that may say what to look for (question words and fillers left out)."""
+    words = [w.rstrip(".") for w in re.findall(_ID, question)]
+    return [w for w in words if len(w) >= 2 and w.lower() not in _STOP and w.lower() not in _FILLER]
+
+
+def _unnamed(q: str) -> Intent:
+    """A question with no identifier-shaped word: ``lookup`` (one word), ``concept`` (more) or ``unclear``."""
+    words = content_words(q)
+    if not words or (len(words) == 1 and words[0].lower() in _CHAT and len(q.split()) <= 2):
+        return Intent("unclear", "")
+    if len(words) == 1:
+        return Intent("lookup", q, names=(words[0],))
+    return Intent("concept", q)
 
 
 def _best_symbol(question: str, has_verb: bool) -> str:

@@ -116,6 +116,37 @@ def test_odd_phrasings(store: SQLiteEventStore, repo: Path, question: str, where
     assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}"
 
 
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [
+        ("load_config", ("pkg/config.py", "def load_config")),  # one word, no verb
+        ("config", ("pkg/config.py", "class Config")),  # a lower-case name: the same name in another case
+        ("what does attempt_again do", ("pkg/retry.py", "def attempt_again")),
+        ("tell me about config", ("pkg/config.py", "class Config")),
+        ("Config?", ("pkg/config.py", "class Config")),  # a capitalised first (and only) word
+        ("the load_config function", ("pkg/config.py", "def load_config")),
+    ],
+)
+def test_one_word_and_lower_case_questions_are_looked_up_not_put_back(
+    store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]
+) -> None:
+    result, tools = ask(store, repo, question)
+    cited = LOCATION.search(result.reply or "")
+    assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}", result.reply
+    assert "find_definition" in tools
+
+
+@pytest.mark.parametrize(("question", "where"), [("backoff", ("pkg/retry.py", "def attempt_again")),
+                                                 ("show me the progress", ("pkg/progress.py", "def render"))])  # fmt: skip
+def test_one_plain_word_with_no_such_name_gets_a_concept_search_said_to_be_a_guess(
+    store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]
+) -> None:
+    result, tools = ask(store, repo, question)
+    assert f"{where[0]}:{line_of(repo, *where)}" in LOCATION.findall(result.reply or "")[:3], result.reply
+    assert "not certain" in (result.reply or "")
+    assert tools.count("search_concepts") == 1
+
+
 def test_a_cut_list_says_how_many_more(store: SQLiteEventStore, repo: Path) -> None:
     result, tools = ask(store, repo, "Who calls shared_target?")
     reply = result.reply or ""
@@ -147,6 +178,7 @@ def test_a_definition_in_several_places_says_so(store: SQLiteEventStore, repo: P
         ("Where is quoted-printable encoding done?", "concept", "Where is quoted-printable encoding done?", None),
         ("¿Dónde está definida la función urlopen?", "definition", "urlopen", None),
         ("hello?", "unclear", "", None),
+        ("how does it work?", "unclear", "", None),
     ],
 )
 def test_reading_questions(question: str, kind: str, subject: str, scope: str | None) -> None:

@@ -54,8 +54,20 @@ class FileFacts:
 _REF_PRIORITY = {"call": 0, "import": 1, "attribute": 2, "mention": 3}
 
 
-def extract(language: str, data: bytes) -> FileFacts:
-    """The facts of one file; ``language`` as from ``grammars.language_of``."""
+def default_export_name(rel: str) -> str:
+    """The name an anonymous JS/TS default export gets: its file's (``api/users.js`` -> ``users``;
+    ``index.js`` -> its directory's name; ``date-picker.tsx`` -> ``datePicker``)."""
+    parts = rel.split("/")
+    stem = parts[-1].split(".", 1)[0]
+    if stem == "index" and len(parts) > 1:
+        stem = parts[-2]
+    head, *rest = [p for p in re.split(r"[^\w$]+", stem) if p] or ["default"]
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def extract(language: str, data: bytes, default_name: str = "default") -> FileFacts:
+    """The facts of one file; ``language`` as from ``grammars.language_of``; ``default_name`` names an
+    anonymous JS/TS default export (see ``default_export_name``)."""
     if language == "text":
         return FileFacts(symbols=fallback_definitions(data.decode("utf-8", "replace")))
     g = grammar(language)
@@ -64,7 +76,7 @@ def extract(language: str, data: bytes) -> FileFacts:
     facts = FileFacts()
     captures = g.captures(tree.root_node)
     facts.comments = [(n.start_point[0] + 1, _text(n)) for n in captures.get("comment", ())]
-    ctx = _Context(lines, facts, {c[0]: c[1] for c in facts.comments})
+    ctx = _Context(lines, facts, {c[0]: c[1] for c in facts.comments}, default_name)
     if language == "python":
         facts.doc = _python_docstring(tree.root_node)
         _python_block(tree.root_node, ctx, None, 0, in_class=False)
@@ -93,17 +105,21 @@ def _text(node: Any) -> str:
 class _Context:
     """What the definition walkers share: the file's lines, the output, and the definition name nodes."""
 
-    def __init__(self, lines: list[bytes], facts: FileFacts, comments: dict[int, str]) -> None:
+    def __init__(self, lines: list[bytes], facts: FileFacts, comments: dict[int, str], default_name: str = "default") -> None:
         self.lines = lines
         self.facts = facts
         self.comments = comments
+        self.default_name = default_name
         self.name_nodes: set[int] = set()
 
-    def add(self, name_node: Any, node: Any, kind: str, container: str | None, depth: int, doc: str = "") -> None:
-        name = _text(name_node)
+    def add(
+        self, name_node: Any, node: Any, kind: str, container: str | None, depth: int, doc: str = "", *, name: str = ""
+    ) -> None:
+        """Record a definition named by ``name_node`` (or by ``name`` when it has no name node of its own)."""
+        name = name or _text(name_node)
         if not name:
             return
-        if kind not in ("import", "require"):  # an import is a binding AND a reference of kind "import"
+        if name_node is not None and kind not in ("import", "require"):  # an import is a binding AND a reference
             self.name_nodes.add(name_node.start_byte)
         row = node.start_point[0]
         sig = self.lines[row].decode("utf-8", "replace").strip()[:200] if row < len(self.lines) else ""

@@ -48,6 +48,8 @@ def _js_statement(node: Any, anchor: Any, ctx: _Context, container: str | None, 
                     ctx.add(alias, node, "export", container, depth)
             elif target.type in ("identifier", "string"):
                 continue  # export default someName / export * from "x"
+            elif _anonymous(target):  # export default function () {} / class {} / () => {} / { ... }
+                _js_value(target, node, ctx, ctx.default_name, container, depth)
             else:
                 _js_statement(target, node, ctx, container, depth)
         return
@@ -88,6 +90,8 @@ def _js_declarator(decl: Any, anchor: Any, ctx: _Context, container: str | None,
         return  # destructuring: const { a, b } = ...
     value = decl.child_by_field_name("value")
     vtype = value.type if value is not None else ""
+    if vtype == "object":
+        _js_object(value, ctx, _text(name_node), depth + 1)
     if vtype in _JS_FUNCTION_VALUES:
         kind = "function"
     elif vtype in _JS_CLASS_NODES:
@@ -98,6 +102,47 @@ def _js_declarator(decl: Any, anchor: Any, ctx: _Context, container: str | None,
         name = _text(name_node)
         kind = "constant" if name.isupper() or anchor.type == "export_statement" or depth == 0 else "variable"
     ctx.add(name_node, anchor, kind, container, depth)
+
+
+def _anonymous(node: Any) -> bool:
+    """A function, class or object literal with no name of its own (a default export's value)."""
+    if node.type == "object":
+        return True
+    named = node.child_by_field_name("name")
+    return (node.type in _JS_FUNCTION_VALUES or node.type in _JS_CLASS_NODES) and named is None
+
+
+def _js_value(value: Any, anchor: Any, ctx: _Context, name: str, container: str | None, depth: int) -> None:
+    """A nameless function, class or object bound to ``name`` (a default export, ``module.exports = ...``)."""
+    if value.type in _JS_CLASS_NODES:
+        ctx.add(None, anchor, "class", container, depth, name=name)
+        body = value.child_by_field_name("body")
+        if body is not None:
+            _js_class_body(body, ctx, name, depth + 1)
+    elif value.type == "object":
+        ctx.add(None, anchor, "constant", container, depth, name=name)
+        _js_object(value, ctx, name, depth + 1)
+    else:
+        ctx.add(None, anchor, "function", container, depth, name=name)
+
+
+def _js_object(obj: Any, ctx: _Context, owner: str | None, depth: int, *, kind: str = "method") -> None:
+    """Functions in an object literal: ``get() {}``, ``post: function () {}``, ``put: () => {}`` (nested
+    objects one level down, their functions under the key's name)."""
+    for member in obj.named_children:
+        if member.type == "method_definition":
+            key = member.child_by_field_name("name")
+            if key is not None and key.type in ("property_identifier", "string", "private_property_identifier"):
+                ctx.add(key, member, kind, owner, depth, name=_text(key).strip("'\"`"))
+        elif member.type == "pair":
+            key, value = member.child_by_field_name("key"), member.child_by_field_name("value")
+            if key is None or value is None or key.type not in ("property_identifier", "string", "number"):
+                continue
+            name = _text(key).strip("'\"`")
+            if value.type in _JS_FUNCTION_VALUES:
+                ctx.add(key, member, kind, owner, depth, name=name)
+            elif value.type == "object" and depth < 3:
+                _js_object(value, ctx, name, depth + 1)
 
 
 def _js_class_body(body: Any, ctx: _Context, cls: str, depth: int) -> None:
@@ -134,6 +179,12 @@ def _js_commonjs(stmt: Any, ctx: _Context) -> None:
         return
     left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
     if left is None or left.type != "member_expression":
+        return
+    if _text(left) == "module.exports" and right is not None:
+        if right.type == "object":  # module.exports = { a() {}, b: () => 1 }: the module's functions
+            _js_object(right, ctx, None, 0, kind="function")
+        elif _anonymous(right):  # module.exports = function () {}
+            _js_value(right, stmt, ctx, ctx.default_name, None, 0)
         return
     obj = _text(left.child_by_field_name("object"))
     if obj not in ("exports", "module.exports"):

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentcore.tools.code.chunks import chunk_rows
-from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol, extract
+from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol, default_export_name, extract
 from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
 from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/6"
+FORMAT = "agentcore-code-index/7"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05
@@ -77,6 +77,18 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/agentcore/code-index``, or ``~/.cache/agentcore/code-index``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "agentcore" / "code-index"
+
+
+_NAMED_BY_FILE = frozenset({"javascript", "typescript", "tsx"})
+"""Languages whose facts depend on the file's name too (an anonymous default export is named after it)."""
+
+
+def content_key(lang: str, rel: str, data: bytes) -> str:
+    """The key a file's parse is stored under: the SHA-256 of its content (JS/TS: and of its default-export name)."""
+    digest = hashlib.sha256(data)
+    if lang in _NAMED_BY_FILE:
+        digest.update(b"\0" + default_export_name(rel).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def _inside(path: str, root: str) -> bool:
@@ -194,10 +206,10 @@ class SymbolIndex:
                 if len(data) > self.max_file_size:
                     continue
                 seen.add(rel)
-                digest = hashlib.sha256(data).hexdigest()
+                digest = content_key(lang, rel, data)
                 facts = None
                 if digest not in have:
-                    facts = self._store_content(digest, lang, data)
+                    facts = self._store_content(digest, lang, data, rel)
                     have.add(digest)
                     parsed += 1
                 if old is not None and old[0] != digest:
@@ -257,8 +269,8 @@ class SymbolIndex:
             self._names = [n for (n,) in self.db.execute(f"SELECT DISTINCT name FROM symbols WHERE kind IN ({kinds})")]
         return self._names
 
-    def _store_content(self, digest: str, lang: str, data: bytes) -> FileFacts:
-        facts = extract(lang, data)
+    def _store_content(self, digest: str, lang: str, data: bytes, rel: str) -> FileFacts:
+        facts = extract(lang, data, default_export_name(rel))
         self.db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?)", (digest, data.count(b"\n") + (not data.endswith(b"\n") and bool(data)), facts.doc))
         self.db.executemany(
             "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
