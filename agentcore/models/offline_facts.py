@@ -112,27 +112,34 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
 
 def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str, str]]:
     key = f"usages:{symbol}"
-    head_m = re.match(r"^(\d+) references to .* in (\d+) files", payload)
+    head_m = re.match(r"^(\d+) references to .* in (\d+) files( that resolve to [^(]+)?", payload)
     if not head_m:
-        return [(key, f"no uses of {symbol!r} found (calls, imports, attribute uses or mentions)")]
+        return [(key, f"no uses of {symbol!r} found (calls, imports, attribute uses or mentions)" + _left_out(payload))]
     groups: list[tuple[str, int, list[str], int]] = []
     for line in payload.splitlines()[1:]:
-        if m := re.match(r"^(calls|imports|attributes|mentions) \((\d+)\):$", line):
+        if m := re.match(r"^(calls|imports|attributes|mentions|unresolved) \((\d+)\):$", line):
             groups.append((m.group(1), int(m.group(2)), [], 0))
         elif (m := _SITE.match(line)) and groups:
             groups[-1][2].append(f"{m.group('path')}:{m.group('line')}")
-        elif (m := _MORE.match(line)) and groups:
-            kind, n, sites, _ = groups[-1]
-            groups[-1] = (kind, n, sites, int(m.group(1)))
-    label = {"calls": "called", "imports": "imported", "attributes": "used as an attribute", "mentions": "mentioned"}
+    label = {"calls": "called", "imports": "imported", "attributes": "used as an attribute", "mentions": "mentioned",
+             "unresolved": "used on a receiver whose class the index cannot tell"}  # fmt: skip
     items = []
     for kind, n, sites, _hidden in groups:
         shown = sites[:max_citations]
         rest = n - len(shown)
-        items.append(f"{label[kind]} {n} time{'s' if n != 1 else ''} at " + ", ".join(shown) + (f" and {rest} more" if rest else ""))
+        sites_text = ", ".join(shown) + (f" and {rest} more" if rest else "")
+        items.append(f"{label[kind]} {n} time{'s' if n != 1 else ''} at {sites_text}")
     n_uses, n_files = int(head_m.group(1)), int(head_m.group(2))
-    head = f"{symbol} has {n_uses} use{'s' if n_uses != 1 else ''} in {n_files} file{'s' if n_files != 1 else ''}: "
-    return parts(key, items, head, ".", sep="; ")
+    narrowed = (head_m.group(3) or "").rstrip()
+    head = f"{symbol} has {n_uses} use{'s' if n_uses != 1 else ''}{narrowed} in {n_files} file{'s' if n_files != 1 else ''}: "
+    note = re.search(r"^\(unresolved: .*?; (.+)\)$", payload, re.M)
+    tail = (f" ({note.group(1)})" if note else "") + _left_out(payload) + "."
+    return parts(key, items, head, tail, sep="; ")
+
+
+def _left_out(payload: str) -> str:
+    m = re.search(r"(\d+) uses of that name belong to other classes or modules", payload)
+    return f"; {m.group(1)} uses of that name belong to other classes or modules (left out)" if m else ""
 
 
 def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
         ((s.name, s.kind, s.line, s.end_line, s.container, s.signature, s.doc) for s in facts.symbols),
         key=lambda s: s[2],
     )
-    refs = sorted(((line, name) for name, _kind, line in facts.refs), key=lambda r: r[0])
+    refs = sorted(((line, name) for name, _kind, line, _qual in facts.refs), key=lambda r: r[0])
     comments = sorted(facts.comments)
     ref_lines = [r[0] for r in refs]
     comment_lines = [c[0] for c in comments]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentcore.tools.code.grammars import grammar
+from agentcore.tools.code.receivers import Receivers
 
 DEFINITION_KINDS = ("class", "function", "method", "constant", "variable", "type", "interface", "enum", "namespace")
 """Kinds of real definitions. ``import``, ``require`` and ``export`` rows are bindings that point elsewhere."""
@@ -43,8 +44,9 @@ class FileFacts:
     """Everything the index keeps about one file's content."""
 
     symbols: list[Symbol] = field(default_factory=list)
-    refs: list[tuple[str, str, int]] = field(default_factory=list)
-    """``(name, kind, line)`` with kind ``call``, ``import``, ``attribute`` or ``mention``; unique rows."""
+    refs: list[tuple[str, str, int, str]] = field(default_factory=list)
+    """``(name, kind, line, qual)`` with kind ``call``, ``import``, ``attribute`` or ``mention``, and the class or
+    module the use belongs to when the file tells (``receivers``; ``""`` when not); unique rows."""
     comments: list[tuple[int, str]] = field(default_factory=list)
     """``(line, text)`` of each comment."""
     doc: str = ""
@@ -86,7 +88,7 @@ def extract(language: str, data: bytes, default_name: str = "default") -> FileFa
         (go_definitions if language == "go" else js_definitions)(tree.root_node, ctx)
     if not facts.doc and 1 in ctx.comments:
         facts.doc = ctx.leading_comment(_block_end(ctx.comments))
-    facts.refs = _references(captures, ctx.name_nodes, language)
+    facts.refs = _references(captures, ctx, language)
     return facts
 
 
@@ -111,6 +113,8 @@ class _Context:
         self.comments = comments
         self.default_name = default_name
         self.name_nodes: set[int] = set()
+        self.bindings: list[tuple[int, str, str]] = []
+        """``(line, variable, type)``: locals whose type the file states (see ``receivers``)."""
 
     def add(
         self, name_node: Any, node: Any, kind: str, container: str | None, depth: int, doc: str = "", *, name: str = ""
@@ -204,6 +208,7 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
             elif in_class and ("abstractmethod" in decorators or _only_raises_or_passes(body)):
                 fkind = "abstract"  # declared here, implemented in subclasses
             ctx.add(name_node, target, fkind, container, depth, _python_docstring(body))
+            _python_typed_parameters(target, ctx)
             if body is not None:
                 _python_block(body, ctx, _text(name_node), depth + 1, in_class=False)
         elif kind == "class_definition":
@@ -216,6 +221,8 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
             _python_block(target, ctx, container, depth, in_class=in_class)
         elif kind == "expression_statement" and (depth == 0 or in_class):
             _python_assignment(target, ctx, container, depth)
+        elif kind == "expression_statement":
+            _python_local_binding(target, ctx)
         elif kind in ("import_statement", "import_from_statement") and depth == 0:
             _python_import(target, ctx)
         elif kind == "type_alias_statement" and depth == 0:
@@ -232,6 +239,8 @@ def _python_assignment(stmt: Any, ctx: _Context, container: str | None, depth: i
         if left is None or left.type != "identifier":
             continue
         name = _text(left)
+        if depth == 0 and right is not None and right.type == "call":
+            _python_local_binding(stmt, ctx)  # client = Client(): module-level uses of client are Client's
         if right is not None and right.type in ("identifier", "attribute") and depth == 0:
             kind = "alias"  # Name = other.Name: a re-binding, not the definition
         elif name.isupper() or (name[:1] == "_" and name[1:].isupper()):
@@ -239,6 +248,32 @@ def _python_assignment(stmt: Any, ctx: _Context, container: str | None, depth: i
         else:
             kind = "variable"
         ctx.add(left, stmt, kind, container, depth)
+
+
+def _python_typed_parameters(fn: Any, ctx: _Context) -> None:
+    """``def f(msg: Message)``: ``msg`` holds a ``Message`` inside ``f`` (for ``receivers``)."""
+    params = fn.child_by_field_name("parameters")
+    line = fn.start_point[0] + 1
+    for p in params.named_children if params is not None else ():
+        if p.type in ("typed_parameter", "typed_default_parameter"):
+            name = p.child_by_field_name("name") or (p.named_children[0] if p.named_children else None)
+            typ = p.child_by_field_name("type")
+            inner = typ.named_children[0] if typ is not None and typ.named_children else None
+            if name is not None and name.type == "identifier" and inner is not None and inner.type == "identifier":
+                ctx.bindings.append((line, _text(name), _text(inner)))
+
+
+def _python_local_binding(stmt: Any, ctx: _Context) -> None:
+    """``m = Message(...)`` inside a function: ``m`` holds a ``Message`` (a capitalised callee only)."""
+    expr = stmt.named_children[0] if stmt.named_children else None
+    if expr is None or expr.type != "assignment":
+        return
+    left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
+    if left is None or right is None or left.type != "identifier" or right.type != "call":
+        return
+    callee = right.child_by_field_name("function")
+    if callee is not None and callee.type == "identifier" and _text(callee)[:1].isupper():
+        ctx.bindings.append((stmt.start_point[0] + 1, _text(left), _text(callee)))
 
 
 def _python_import(stmt: Any, ctx: _Context) -> None:
@@ -253,7 +288,9 @@ def _python_import(stmt: Any, ctx: _Context) -> None:
 # -- references -----------------------------------------------------------------------------------
 
 
-def _references(captures: dict[str, list[Any]], name_nodes: set[int], language: str) -> list[tuple[str, str, int]]:
+def _references(captures: dict[str, list[Any]], ctx: _Context, language: str) -> list[tuple[str, str, int, str]]:
+    name_nodes = ctx.name_nodes
+    receivers = Receivers(ctx.facts.symbols, ctx.bindings)
     best: dict[int, tuple[int, str, Any]] = {}
     for kind in ("call", "import", "attribute", "mention"):
         prio = _REF_PRIORITY[kind]
@@ -262,14 +299,14 @@ def _references(captures: dict[str, list[Any]], name_nodes: set[int], language: 
             if start in name_nodes or start in best:
                 continue  # a definition's own name, or already taken by a more specific kind
             best[start] = (prio, kind, node)
-    rows: set[tuple[str, str, int]] = set()
+    rows: set[tuple[str, str, int, str]] = set()
     for _, kind, node in best.values():
         name = _text(node)
         if kind == "import" and language == "go":
             name = name.strip('"`').rsplit("/", 1)[-1]
         if name:
-            rows.add((name, kind, node.start_point[0] + 1))
-    return sorted(rows, key=lambda r: (r[2], r[0], r[1]))
+            rows.add((name, kind, node.start_point[0] + 1, receivers.qualifier(node, name, kind)))
+    return sorted(rows, key=lambda r: (r[2], r[0], r[1], r[3]))
 
 
 # -- files with no grammar ------------------------------------------------------------------------

@@ -98,6 +98,9 @@ def _js_declarator(decl: Any, anchor: Any, ctx: _Context, container: str | None,
         kind = "class"
     elif vtype == "call_expression" and _text(value.child_by_field_name("function")) == "require":
         kind = "require"
+    elif vtype == "new_expression" and (ctor := value.child_by_field_name("constructor")) is not None:
+        ctx.bindings.append((decl.start_point[0] + 1, _text(name_node), _text(ctor)))  # const c = new Client()
+        kind = "constant" if depth == 0 else "variable"
     else:
         name = _text(name_node)
         kind = "constant" if name.isupper() or anchor.type == "export_statement" or depth == 0 else "variable"
@@ -207,7 +210,10 @@ def go_definitions(root: Any, ctx: _Context) -> None:
         if kind == "function_declaration":
             ctx.add(node.child_by_field_name("name"), node, "function", None, 0)
         elif kind == "method_declaration":
-            ctx.add(node.child_by_field_name("name"), node, "method", _go_receiver(node), 1)
+            receiver = _go_receiver(node)
+            ctx.add(node.child_by_field_name("name"), node, "method", receiver[1] if receiver else None, 1)
+            if receiver is not None and receiver[0]:  # func (s *Server) ...: s is a Server inside
+                ctx.bindings.append((node.start_point[0] + 1, receiver[0], receiver[1]))
         elif kind == "type_declaration":
             for spec in node.named_children:
                 if spec.type not in ("type_spec", "type_alias"):
@@ -236,7 +242,8 @@ def _go_specs(node: Any) -> list[Any]:
     return out
 
 
-def _go_receiver(node: Any) -> str | None:
+def _go_receiver(node: Any) -> tuple[str, str] | None:
+    """``(variable, type)`` of a Go method's receiver (the variable may be ``""``)."""
     receiver = node.child_by_field_name("receiver")
     if receiver is None:
         return None
@@ -247,5 +254,5 @@ def _go_receiver(node: Any) -> str | None:
                 typ.named_children[0] if typ.named_children else None
             )
         if typ is not None:
-            return _text(typ)
+            return _text(param.child_by_field_name("name")), _text(typ)
     return None

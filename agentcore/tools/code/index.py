@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS symbols (
 CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
 CREATE INDEX IF NOT EXISTS symbols_hash ON symbols(hash);
 CREATE TABLE IF NOT EXISTS refs (
-    hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL);
+    hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL,
+    qual TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS refs_name ON refs(name);
 CREATE INDEX IF NOT EXISTS refs_hash ON refs(hash);
 CREATE TABLE IF NOT EXISTS chunk_owner (file TEXT PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL);
@@ -276,13 +277,13 @@ class SymbolIndex:
             "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(digest, s.name, s.kind, s.line, s.end_line, s.container, s.depth, s.signature, s.doc) for s in facts.symbols],
         )
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for name, kind, line in facts.refs:
+        grouped: dict[tuple[str, str, str], list[str]] = {}
+        for name, kind, line, qual in facts.refs:
             if name not in _NOISE:
-                grouped.setdefault((name, kind), []).append(str(line))
+                grouped.setdefault((name, kind, qual), []).append(str(line))
         self.db.executemany(
-            "INSERT INTO refs VALUES (?, ?, ?, ?, ?)",
-            [(digest, name, kind, len(lines), " ".join(lines)) for (name, kind), lines in grouped.items()],
+            "INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?)",
+            [(digest, name, kind, len(lines), " ".join(lines), qual) for (name, kind, qual), lines in grouped.items()],
         )
         self.db.executemany("INSERT INTO comments VALUES (?, ?, ?)", [(digest, *c) for c in facts.comments])
         return facts
@@ -298,8 +299,8 @@ class SymbolIndex:
                 (digest,),
             )
         ]
-        for name, kind, lines in self.db.execute("SELECT name, kind, lines FROM refs WHERE hash = ?", (digest,)):
-            facts.refs.extend((name, kind, int(n)) for n in lines.split())
+        for name, kind, lines, qual in self.db.execute("SELECT name, kind, lines, qual FROM refs WHERE hash = ?", (digest,)):
+            facts.refs.extend((name, kind, int(n), qual) for n in lines.split())
         facts.refs.sort(key=lambda r: r[2])
         facts.comments = self.db.execute(
             "SELECT line, text FROM comments WHERE hash = ? ORDER BY line", (digest,)

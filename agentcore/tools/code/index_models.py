@@ -105,7 +105,13 @@ class RefSite(_Frozen):
 
 
 class ReferenceResult(_Frozen):
-    """What ``find_references`` found: sites grouped by kind, definitions themselves left out."""
+    """What ``find_references`` found: sites grouped by kind, definitions themselves left out.
+
+    For ``Class.method`` (``owner`` set) the groups hold only the uses the index can tie to that class or
+    to a subclass that does not override the method (``self.method()`` inside it, ``Class.method``, a
+    local known to hold one); ``unresolved`` holds uses of ``.method`` on a receiver whose class the
+    index cannot tell, and ``other_owners`` counts those tied to other classes or modules (left out).
+    """
 
     symbol: str
     calls: tuple[RefSite, ...]
@@ -115,19 +121,31 @@ class ReferenceResult(_Frozen):
     mentions: tuple[RefSite, ...]
     """Any other use of the identifier (annotations, arguments, assignments)."""
     totals: dict[str, int]
-    """Kind -> how many sites, including those not listed."""
+    """Kind -> how many sites, including those not listed (``unresolved`` too when ``owner`` is set)."""
     files: int
-    """How many files refer to the name."""
+    """How many files refer to the name (with ``owner``: through a use tied to it)."""
     max_results: int = 10
+    owner: str | None = None
+    """The class (or module) the uses were narrowed to, from ``Class.method``."""
+    owner_is_class: bool = False
+    """Whether ``owner`` is a class the index defines (else it is taken as a module or package name)."""
+    unresolved: tuple[RefSite, ...] = ()
+    other_owners: int = 0
+    only_definer: bool = False
+    """No other class or module in the index defines the name, so unresolved uses are probably ``owner``'s."""
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
-        total = sum(self.totals.values())
-        if total == 0:
-            return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found."
-        counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in ("calls", "imports", "attributes", "mentions"))
-        lines = [f"{total} references to {self.symbol!r} in {self.files} files ({counts}), most relevant first:"]
-        present = [kind for kind in ("calls", "imports", "attributes", "mentions") if self.totals.get(kind, 0)]
+        kinds = ("calls", "imports", "attributes", "mentions")
+        total = sum(self.totals.get(kind, 0) for kind in kinds)
+        n_unresolved = self.totals.get("unresolved", 0)
+        if total + n_unresolved == 0:
+            left = f" ({self.other_owners} uses of that name belong to other classes or modules)" if self.other_owners else ""
+            return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found{left}."
+        counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in kinds)
+        narrowed = f" that resolve to {self.owner}" + (" or a subclass" if self.owner_is_class else "") if self.owner else ""
+        lines = [f"{total} references to {self.symbol!r} in {self.files} files{narrowed} ({counts}), most relevant first:"]
+        present = [kind for kind in kinds if self.totals.get(kind, 0)] + (["unresolved"] if n_unresolved else [])
         share = SUMMARY_BUDGET // max(1, len(present))
         for kind in present:
             sites: tuple[RefSite, ...] = getattr(self, kind)
@@ -138,6 +156,17 @@ class ReferenceResult(_Frozen):
             lines.append(head)
             lines += items[:shown]
             lines += _more(n - shown, kind, "call find_references with a larger max_results")
+        if n_unresolved:
+            name = self.symbol.rsplit(".", 1)[-1]
+            likely = (
+                f"no other class or module here defines {name}, so they may well be {self.owner}'s "
+                "(built-in and library types are not indexed)"
+                if self.only_definer
+                else f"some may be {self.owner}'s, others belong to other classes"
+            )
+            lines.append(f"(unresolved: uses of .{name} whose receiver's class the index cannot tell; {likely})")
+        if self.other_owners:
+            lines.append(f"{self.other_owners} uses of that name belong to other classes or modules and are left out.")
         return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from agentcore.errors import ToolError
 from agentcore.tools.code.extract import first_sentence
@@ -103,27 +104,102 @@ _REF_KINDS = {"call": "calls", "import": "imports", "attribute": "attributes", "
 
 
 def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> ReferenceResult:
-    """Every indexed use of ``symbol`` (for ``A.b``, of ``b``), grouped by kind, source files first."""
-    name = symbol.strip().rsplit(".", 1)[-1]
+    """Every indexed use of ``symbol``, grouped by kind, source files first.
+
+    ``Class.method`` (or ``module.name``) keeps only the uses tied to that class, its subclasses that do
+    not override the name, or that module; uses whose receiver the index cannot type are listed apart
+    (``unresolved``), and uses tied elsewhere are only counted (see ``receivers``).
+    """
+    owner, _, name = symbol.strip().rpartition(".")
     if not name:
         raise ToolError(f"find_references needs a name such as 'parse' or 'Config.load', got {symbol!r}.")
     rows = ix.db.execute(
-        "SELECT f.path, f.rank, r.kind, r.lines FROM refs r JOIN files f ON f.hash = r.hash WHERE r.name = ?", (name,)
+        "SELECT f.path, f.rank, r.kind, r.lines, r.qual FROM refs r JOIN files f ON f.hash = r.hash WHERE r.name = ?",
+        (name,),
     ).fetchall()
     rows.sort(key=lambda r: (path_class(r[0]), -r[1], r[0]))
+    owner = owner.rsplit(".", 1)[-1]
+    unresolved: list[tuple[str, int]] = []
+    other = 0
+    narrowed = None
+    if owner:
+        narrowed = owned_by(ix, owner, name)
+        kept = []
+        for row in rows:
+            if row[4] in narrowed.owners:
+                kept.append(row)
+            elif row[4]:
+                other += len(row[3].split())
+            else:
+                unresolved.extend((row[0], int(n)) for n in row[3].split())
+        rows = kept
     groups: dict[str, list[tuple[str, int]]] = {k: [] for k in _REF_KINDS.values()}
-    for path, _rank, kind, lines in rows:
+    for path, _rank, kind, lines, _qual in rows:
         groups[_REF_KINDS[kind]].extend((path, int(n)) for n in lines.split())
-    texts = _line_texts(ix, [site for sites in groups.values() for site in sites[:max_results]])
-    built = {
-        kind: tuple(RefSite(path=p, line=n, text=texts.get((p, n), "")) for p, n in sites)
-        for kind, sites in groups.items()
-    }
+    wanted = [site for sites in [*groups.values(), unresolved] for site in sites[:max_results]]
+    texts = _line_texts(ix, wanted)
+
+    def built(sites: list[tuple[str, int]]) -> tuple[RefSite, ...]:
+        return tuple(RefSite(path=p, line=n, text=texts.get((p, n), "")) for p, n in sites)
+
+    totals = {k: len(v) for k, v in groups.items()} | ({"unresolved": len(unresolved)} if owner else {})
     return ReferenceResult(
-        symbol=symbol.strip(), calls=built["calls"], imports=built["imports"], attributes=built["attributes"],
-        mentions=built["mentions"], totals={k: len(v) for k, v in groups.items()},
-        files=len({r[0] for r in rows}), max_results=max_results,
+        symbol=symbol.strip(), calls=built(groups["calls"]), imports=built(groups["imports"]),
+        attributes=built(groups["attributes"]), mentions=built(groups["mentions"]), totals=totals,
+        files=len({r[0] for r in rows}), max_results=max_results, owner=owner or None,
+        owner_is_class=bool(narrowed and narrowed.is_class), unresolved=built(unresolved), other_owners=other,
+        only_definer=bool(narrowed and narrowed.only_definer),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Owners:
+    """Who a ``receiver.name`` use must be tied to, to count as a use of ``owner.name``."""
+
+    owners: frozenset[str]
+    """``owner`` and its subclasses that do not define ``name`` themselves (any depth)."""
+    is_class: bool
+    only_definer: bool
+    """No class or module outside ``owners`` defines ``name``."""
+
+
+_CLASS_KINDS = "('class', 'interface')"
+
+
+def owned_by(ix: SymbolIndex, owner: str, name: str) -> Owners:
+    """``owner`` and the subclasses that inherit ``name`` from it (read from each class's first line)."""
+    defined = ix.db.execute(
+        "SELECT DISTINCT s.container, f.path FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ? "
+        "AND s.kind NOT IN ('import', 'require', 'export', 'alias')",
+        (name,),
+    ).fetchall()
+    definers = {c for c, _ in defined}
+    is_class = ix.db.execute(f"SELECT 1 FROM symbols WHERE name = ? AND kind IN {_CLASS_KINDS} LIMIT 1", (owner,)).fetchone()
+    owners = {owner}
+    frontier = [owner] if is_class else []
+    while frontier and len(owners) < 500:
+        base = frontier.pop()
+        for sub, signature in ix.db.execute(
+            f"SELECT DISTINCT name, signature FROM symbols WHERE kind IN {_CLASS_KINDS} AND instr(signature, ?) > 0",
+            (base,),
+        ):
+            if sub not in owners and sub not in definers and base in _bases(signature):
+                owners.add(sub)
+                frontier.append(sub)
+    in_module = [p for c, p in defined if c is None]
+    only = all(c in owners for c in definers if c is not None) and (
+        not in_module or (not is_class and all(owner in p.rsplit(".", 1)[0].split("/")[-2:] for p in in_module))
+    )
+    return Owners(owners=frozenset(owners), is_class=bool(is_class), only_definer=only)
+
+
+def _bases(signature: str) -> set[str]:
+    """The base names on a class's first line: ``class A(B, mod.C):`` or ``class A extends B implements C``."""
+    m = re.search(r"\(([^)]*)\)|\b(?:extends|implements)\s+(.+?)\s*(?:\{|$)", signature)
+    if not m:
+        return set()
+    text = m.group(1) if m.group(1) is not None else m.group(2)
+    return {w.rsplit(".", 1)[-1] for w in re.findall(r"[\w.]+", text.replace("implements", ","))}
 
 
 def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
