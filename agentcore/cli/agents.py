@@ -6,8 +6,9 @@ No click or rich here, so these helpers are usable from Python too.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from agentcore.core.events import RunStarted
 from agentcore.errors import ConfigError
@@ -18,6 +19,7 @@ from agentcore.runtime.agent import Agent
 from agentcore.storage.base import EventStore
 from agentcore.storage.trace import was_imported
 from agentcore.tools.code.agent_tools import code_tools
+from agentcore.tools.code.index import Progress
 
 
 def offline_wanted(offline: bool) -> bool:
@@ -50,13 +52,47 @@ def make_models(
     return controller, processor
 
 
-def code_agent(repo: str, store: EventStore, controller: ChatModel, processor: ChatModel, **options: Any) -> Agent:
-    """The code-search agent over ``repo``; its set-up is recorded so ``resume`` can rebuild it."""
+class IndexProgress:
+    """Shows how far the code index build is, on ``stream`` (stderr): one line redrawn on a terminal,
+    else a line at every tenth. Builds of fewer than ``min_files`` files are not shown."""
+
+    def __init__(self, stream: TextIO, *, terminal: bool, min_files: int = 100) -> None:
+        self.stream = stream
+        self.terminal = terminal
+        self.min_files = min_files
+        self._last = (-1.0, -1, -1)
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.min_files or done == self._last[2]:
+            return
+        now, tenth = time.monotonic(), done * 10 // total
+        if done < total and (now - self._last[0] < 0.1 if self.terminal else tenth == self._last[1]):
+            return
+        self._last = (now, tenth, done)
+        text = f"indexing the repository for code search: {done}/{total} files ({done * 100 // total}%)"
+        if self.terminal:
+            self.stream.write("\r" + text + ("\n" if done >= total else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def code_agent(
+    repo: str,
+    store: EventStore,
+    controller: ChatModel,
+    processor: ChatModel,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Agent:
+    """The code-search agent over ``repo``; its set-up is recorded so ``resume`` can rebuild it.
+    ``progress(done, total)`` is told how far an index build is (see ``IndexProgress``)."""
     root = str(Path(repo).resolve())
     return Agent(
         controller,
         processor,
-        code_tools(root),
+        code_tools(root, progress=progress),
         store,
         metadata={"toolkit": "code", "repo": root},
         reply_validators=[cites_a_known_location],

@@ -206,20 +206,25 @@ quiet_option = click.option("--quiet", is_flag=True, help="No live progress (on 
 )
 @max_steps_option
 @quiet_option
+@click.option(
+    "--progress", "index_progress", is_flag=True,
+    help="Show the code index build's progress on stderr even when it is not a terminal (never with --json).",
+)  # fmt: skip
 @click.option("--no-input", is_flag=True, help="Never prompt; a question from the agent exits with code 3.")
 @json_option
 @with_store(must_exist=False)
 def ask(
     question: str, repo: str, store: SQLiteEventStore, db: str, model: str | None, processor_model: str | None,
-    offline: bool, tool_mode: str, schema_mode: str, max_steps: int | None, quiet: bool, no_input: bool,
-    as_json: bool,
+    offline: bool, tool_mode: str, schema_mode: str, max_steps: int | None, quiet: bool, index_progress: bool,
+    no_input: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Answer a question about the code in --repo, citing where each fact came from.
 
-    The answer goes to stdout, progress to stderr. A run that asks the user a question exits with
+    The answer goes to stdout, progress to stderr (the first index build of a large repository shows
+    how far it is on a terminal, or with --progress). A run that asks the user a question exits with
     code 3 and prints the `agentcore answer` command to continue (on a terminal it asks in place).
     """
-    from agentcore.cli.agents import code_agent, make_models, offline_wanted
+    from agentcore.cli.agents import IndexProgress, code_agent, make_models, offline_wanted
     from agentcore.models.offline import OfflineCodeModel
 
     if not offline_wanted(offline) and not (
@@ -239,7 +244,9 @@ def ask(
             )
         else:
             err_console.print(f"model: {safe(controller.name)} (processor: {safe(processor.name)})")
-    agent = code_agent(repo, store, controller, processor, max_steps=max_steps or 12)
+    terminal = sys.stderr.isatty()
+    indexing = IndexProgress(sys.stderr, terminal=terminal) if show and (terminal or index_progress) else None
+    agent = code_agent(repo, store, controller, processor, progress=indexing, max_steps=max_steps or 12)
     _progress(agent, show)
     result = agent.run_sync(question)
     if not no_input and _interactive(as_json):

@@ -62,11 +62,18 @@ _FILLER = set(
     """explain explains describe describes show tell about overview whats what's mean means meaning purpose
     work works working handle handled handles handling happen happens done do does doing there anything
     something thing things stuff logic look looking see need want know understand help code get gets into
-    me my our your his her their them they he she i'm im it's""".split()
+    me my our your his her their them they he she i'm im it's decorator decorators exception exceptions enum
+    attribute attributes property properties field fields helper helpers object objects""".split()
 )
 """Words that frame a question but name nothing to search for (left out when counting content words)."""
 _CHAT = {"hello", "hi", "hey", "help", "thanks", "thank", "test", "ok", "okay", "yes", "no", "bye"}
 """A lone word like these is talk, not a question about code: it is put back to the user."""
+_MODULE = re.compile(
+    r"^(?:what(?:'s| is| does)?|show|list|outline|contents? of|summari[sz]e|describe)\b[^?]*?\b(?:the\s+)?"
+    r"(?:(?:module|file)\s+([\w-]+)|([\w-]+)\s+(?:module|file))\b",
+    re.I,
+)
+"""A file named by its module's name, in a question about its contents ("what is in the cookies module")."""
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 
 
@@ -135,6 +142,9 @@ def classify(question: str) -> Intent:
     usage = bool(_USAGE.search(q))
     definition = bool(_DEFINITION.search(q))
     symbol = names[0] if names else _best_symbol(q, usage or definition)
+    module = _MODULE.search(q)
+    if not files and module and not usage and (module.group(1) or module.group(2)).lower() not in _NOT_SCOPE | _STOP:
+        return Intent("file", module.group(1) or module.group(2))  # "what does the server module contain": the file server.*
     if files:
         path = files[0]
         names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or _shape(symbol) >= 1)

@@ -179,9 +179,21 @@ def test_a_definition_in_several_places_says_so(store: SQLiteEventStore, repo: P
         ("¿Dónde está definida la función urlopen?", "definition", "urlopen", None),
         ("hello?", "unclear", "", None),
         ("how does it work?", "unclear", "", None),
+        ("what is in the progress module", "file", "progress", None),
+        ("What does the module config contain?", "file", "config", None),
+        ("decoder", "lookup", "decoder", None),
+        ("option decorator", "lookup", "option decorator", None),
     ],
 )
 def test_reading_questions(question: str, kind: str, subject: str, scope: str | None) -> None:
     from agentcore.models.offline import Intent, classify
 
-    assert classify(question) == Intent(kind, subject, scope)
+    got = classify(question)
+    assert Intent(got.kind, got.subject, got.scope) == Intent(kind, subject, scope)
+
+
+def test_a_module_named_without_its_extension_is_outlined(store: SQLiteEventStore, repo: Path) -> None:
+    result, tools = ask(store, repo, "what does the retry module contain?")
+    assert tools == ["outline"]
+    assert (result.reply or "").startswith("pkg/retry.py (the best match for retry) has")
+    assert f"function attempt_again (pkg/retry.py:{line_of(repo, 'pkg/retry.py', 'def attempt_again')})" in (result.reply or "")

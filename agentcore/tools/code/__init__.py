@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from agentcore.errors import ConfigError, ToolError
 from agentcore.tools.code import queries
 from agentcore.tools.code.files import read_slice
 from agentcore.tools.code.ignore import GlobFilter
-from agentcore.tools.code.index import SymbolIndex
+from agentcore.tools.code.index import Progress, SymbolIndex
 from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, OutlineResult, ReferenceResult
 from agentcore.tools.code.models import SUMMARY_MAX_ITEMS, CodeMatch, FileList, FileSlice, SearchResult
 from agentcore.tools.code.paths import CheckedFile, CodeRoot
@@ -25,6 +26,7 @@ from agentcore.tools.code.search import SearchSettings, find_files, find_lines
 
 __all__ = ["AUTO", "CheckedFile", "CodeMatch", "CodeRoot", "CodeTools", "FileList", "FileSlice", "SearchResult"]
 
+R = TypeVar("R")
 AUTO: Final = "auto"
 """``CodeTools(rg=AUTO)`` uses ``rg`` from ``PATH`` when there is one and the Python engine otherwise."""
 
@@ -41,6 +43,8 @@ class CodeTools:
         match_limit: matches kept in a ``SearchResult`` (all of them are counted).
         cache_dir: where the symbol index is kept (default: ``$XDG_CACHE_HOME/agentcore/code-index``); it is
             never written inside ``root``.
+        progress: called as ``progress(done, total)`` while the index is (re)built (files indexed so far out
+            of those to read; see ``SymbolIndex.refresh``).
 
     Raises:
         ConfigError: ``root`` is not a directory, ``rg`` names no executable, or a limit is not positive.
@@ -55,6 +59,7 @@ class CodeTools:
         max_file_size: int = 100 * 1024 * 1024,
         match_limit: int = 100_000,
         cache_dir: str | Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
         for name, value in (("timeout", timeout), ("max_file_size", max_file_size), ("match_limit", match_limit)):
             if value <= 0:
@@ -70,6 +75,7 @@ class CodeTools:
             rg=rg_path, max_file_size=max_file_size, match_limit=match_limit, timeout=timeout
         )
         self.cache_dir = cache_dir
+        self.progress = progress
         self._index: SymbolIndex | None = None
         self._index_lock = threading.Lock()
 
@@ -79,6 +85,14 @@ class CodeTools:
             if self._index is None:
                 self._index = SymbolIndex(self.root, self.cache_dir)
             return self._index
+
+    def _indexed(self, query: Callable[..., R], *args: Any, max_results: int, **kwargs: Any) -> R:
+        """``query(index, *args, ...)`` on the refreshed index, ``max_results`` checked first."""
+        _check_max_results(max_results)
+        ix = self.index()
+        with ix.lock:
+            ix.refresh(self.progress)
+            return query(ix, *args, max_results=max_results, **kwargs)
 
     def close(self) -> None:
         """Close the symbol index's database connection (the tools reopen it when used again)."""
@@ -186,27 +200,21 @@ class CodeTools:
         Raises:
             ToolError: an empty symbol, or a bad ``max_results``.
         """
-        _check_max_results(max_results)
-        ix = self.index()
-        with ix.lock:
-            ix.refresh()
-            return queries.definitions(ix, symbol, scope=scope, max_results=max_results)
+        return self._indexed(queries.definitions, symbol, scope=scope, max_results=max_results)
 
     def find_references(self, symbol: str, max_results: int = 10) -> ReferenceResult:
         """Find the places that use a name: calls, imports, attribute uses and other mentions, apart.
 
         Args:
-            symbol: the name (``parse``; for ``Config.load`` the uses of ``load`` are found).
+            symbol: the name (``parse``), or ``Config.load`` for the uses of ``load`` the index can tie to
+                class ``Config`` (or a subclass that inherits it); uses on a receiver of unknown class are
+                listed apart as ``unresolved`` (see ``receivers``).
             max_results: how many sites of each kind the summary shows (all are counted).
 
         Raises:
             ToolError: an empty symbol, or a bad ``max_results``.
         """
-        _check_max_results(max_results)
-        ix = self.index()
-        with ix.lock:
-            ix.refresh()
-            return queries.references(ix, symbol, max_results=max_results)
+        return self._indexed(queries.references, symbol, max_results=max_results)
 
     def outline(self, path: str, max_results: int = 40) -> OutlineResult:
         """List every definition in one file, in line order (nested ones marked), with the file's length.
@@ -218,11 +226,7 @@ class CodeTools:
         Raises:
             ToolError: the file is outside the root or does not exist.
         """
-        _check_max_results(max_results)
-        ix = self.index()
-        with ix.lock:
-            ix.refresh()
-            return queries.outline(ix, path, max_results=max_results)
+        return self._indexed(queries.outline, path, max_results=max_results)
 
     def search_concepts(self, query: str, max_results: int = 8) -> ConceptResult:
         """Find the functions, classes and files that best match a description (BM25 over code chunks).
@@ -236,11 +240,7 @@ class CodeTools:
         """
         if not query.strip():
             raise ToolError("query is empty; describe the code you are looking for in a few words.")
-        _check_max_results(max_results)
-        ix = self.index()
-        with ix.lock:
-            ix.refresh()
-            return queries.concepts(ix, query, max_results=max_results)
+        return self._indexed(queries.concepts, query, max_results=max_results)
 
 
 MAX_LIST = 5000

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agentcore.tools.base import Tool, tool
 from agentcore.tools.code import AUTO, CodeTools, FileList, FileSlice, SearchResult
+from agentcore.tools.code.index import Progress
 from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, OutlineResult, ReferenceResult
 
 INDEX_BUILD_SECONDS = 600
@@ -14,7 +15,12 @@ about 20 s of CPU), later calls re-read only changed files."""
 
 
 def code_tools(
-    root: str | Path, *, rg: str | Path | None = AUTO, timeout: float = 30.0, cache_dir: str | Path | None = None
+    root: str | Path,
+    *,
+    rg: str | Path | None = AUTO,
+    timeout: float = 30.0,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
 ) -> list[Tool]:
     """``search_code``, ``read_file``, ``list_files``, ``find_definition``, ``find_references``, ``outline`` and
     ``search_concepts``, confined to ``root``.
@@ -31,8 +37,9 @@ def code_tools(
         rg: The ripgrep executable (``AUTO``: ``rg`` on PATH, else the pure-Python engine).
         timeout: Seconds a single tool call may take (the first index build of a large tree may take longer).
         cache_dir: Where the symbol index is kept.
+        progress: Called as ``progress(done, total)`` while the index is built or updated (files).
     """
-    ct = CodeTools(root, rg=rg, timeout=timeout, cache_dir=cache_dir)
+    ct = CodeTools(root, rg=rg, timeout=timeout, cache_dir=cache_dir, progress=progress)
 
     @tool(timeout=timeout + 5)
     def search_code(query: str, regex: bool = False, glob: str | None = None, max_results: int = 20) -> SearchResult:
@@ -90,7 +97,9 @@ def code_tools(
         find_definition). Counts cover every use; the lists show the most relevant first.
 
         Args:
-            symbol: The identifier, e.g. "parse_config"; for "Class.method" the uses of the method name are found.
+            symbol: The identifier, e.g. "parse_config"; "Class.method" keeps only the uses the index can tie to
+                that class (self.method() inside it, a variable known to hold one); uses on a receiver of unknown
+                class are listed apart as "unresolved".
             max_results: How many sites of each kind to show.
         """
         return ct.find_references(symbol, max_results=max_results)

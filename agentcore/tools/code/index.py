@@ -8,26 +8,27 @@ toolkit's own cache, not the event log; it holds nothing the log needs.
 
 - Files are met through ``CodeRoot.walk`` (ignore files respected, symbolic links never followed) and
   opened through ``CodeRoot.open_entry``, so the index sees exactly what the other code tools may read.
-- Parse results are keyed by the SHA-256 of the file's content: ``refresh`` re-reads a file only when
-  its size or modification time changed and re-parses it only when its content hash changed.
+- Parse results are keyed by the SHA-256 of the file's content (``cache.content_key``): ``refresh``
+  re-reads a file only when its size or modification time changed and re-parses it only when its
+  content hash changed. A large build parses in worker processes (``parsing``); this process writes.
 - A cache file that is not a SQLite database, has another format version, or was made for another
   root is deleted and rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
-import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcore.tools.code.chunks import chunk_rows
-from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol, default_export_name, extract
+from agentcore.tools.code.cache import cache_file_for, content_key, is_empty
+from agentcore.tools.code.chunks import ChunkRow, chunk_rows
+from agentcore.tools.code.extract import DEFINITION_KINDS, FileFacts, Symbol
 from agentcore.tools.code.grammars import MAX_INDEXED_BYTES, language_of
+from agentcore.tools.code.parsing import ToParse, parse_all
 from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
@@ -62,6 +63,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
 """
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: files indexed so far out of those to (re)read."""
+
+
 @dataclass(frozen=True)
 class RefreshStats:
     """What one ``refresh`` did."""
@@ -74,55 +79,27 @@ class RefreshStats:
     """Files gone from the root (or now ignored) and dropped from the index."""
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/agentcore/code-index``, or ``~/.cache/agentcore/code-index``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "agentcore" / "code-index"
-
-
-_NAMED_BY_FILE = frozenset({"javascript", "typescript", "tsx"})
-"""Languages whose facts depend on the file's name too (an anonymous default export is named after it)."""
-
-
-def content_key(lang: str, rel: str, data: bytes) -> str:
-    """The key a file's parse is stored under: the SHA-256 of its content (JS/TS: and of its default-export name)."""
-    digest = hashlib.sha256(data)
-    if lang in _NAMED_BY_FILE:
-        digest.update(b"\0" + default_export_name(rel).encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def cache_file_for(root: CodeRoot, cache_dir: str | Path | None) -> str:
-    """The index file for ``root``: in ``cache_dir`` unless that is inside the root (then a temp dir or memory)."""
-    name = hashlib.sha256(str(root.path).encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".sqlite"
-    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    for candidate in (base, Path(tempfile.gettempdir()) / f"agentcore-code-index-{os.getuid()}"):
-        real = os.path.realpath(candidate)
-        if not _inside(real, str(root.path)):
-            try:
-                os.makedirs(real, mode=0o700, exist_ok=True)
-            except OSError:
-                continue
-            return os.path.join(real, name)
-    return ":memory:"
-
-
 class SymbolIndex:
     """The index of one root (see the module docstring).
 
     Args:
         root: the confined root the files come from.
-        cache_dir: where the index file goes (default ``default_cache_dir()``); never inside ``root``.
+        cache_dir: where the index file goes (default ``cache.default_cache_dir()``); never inside ``root``.
         max_file_size: larger files are not indexed (bytes).
+        jobs: worker processes for a large build (default ``parsing.default_jobs()``; 1: none).
     """
 
-    def __init__(self, root: CodeRoot, cache_dir: str | Path | None = None, *, max_file_size: int = MAX_INDEXED_BYTES):
+    def __init__(
+        self,
+        root: CodeRoot,
+        cache_dir: str | Path | None = None,
+        *,
+        max_file_size: int = MAX_INDEXED_BYTES,
+        jobs: int | None = None,
+    ):
         self.root = root
         self.max_file_size = max_file_size
+        self.jobs = jobs
         self.path = cache_file_for(root, cache_dir)
         self.db = self._open()
         self.lock = threading.RLock()
@@ -140,7 +117,7 @@ class SymbolIndex:
             if row is not None and row[0] == FORMAT and root_row is not None and root_row[0] == self._root_key():
                 db.execute("SELECT count(*) FROM chunks WHERE chunks MATCH 'x'").fetchone()
                 return db
-            if row is None and root_row is None and _is_empty(db):
+            if row is None and root_row is None and is_empty(db):
                 return self._init(db)
             db.close()
         except sqlite3.DatabaseError:
@@ -176,69 +153,100 @@ class SymbolIndex:
 
     # -- updating ----------------------------------------------------------------------------------
 
-    def refresh(self) -> RefreshStats:
+    def refresh(self, progress: Progress | None = None) -> RefreshStats:
         """Bring the index up to date with the files under the root (only changed files are re-read).
 
         A first pass only lists and ``stat``-s the files; when nothing changed it writes nothing. Otherwise
         the update runs in one write transaction that re-reads the index first, so two processes
-        refreshing the same cache never store a file twice.
+        refreshing the same cache never store a file twice. New contents are parsed by ``parsing.parse_all``
+        (worker processes for a large build). ``progress(done, total)`` is called as files are indexed
+        (``total``: files whose size or mtime changed), at most about every 1% and at the end.
         """
         self.root.clear_cache()
         if not self._changed():
             total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
             return RefreshStats(files=total, parsed=0, removed=0)
         self.db.execute("BEGIN IMMEDIATE")
-        seen: set[str] = set()
-        parsed = 0
-        dropped: set[str] = set()
         try:
-            known = {p: (h, s, m) for p, h, s, m in self.db.execute("SELECT path, hash, size, mtime_ns FROM files")}
-            have = {h for (h,) in self.db.execute("SELECT hash FROM contents")}
-            for item, rel, lang, st in self._indexable():
-                old = known.get(rel)
-                if old is not None and (old[1], old[2]) == (st.st_size, st.st_mtime_ns):
-                    seen.add(rel)
-                    continue
-                opened = self.root.open_entry(item)
-                if opened is None:
-                    continue
-                with opened[0] as f:
-                    data = f.read(self.max_file_size + 1)
-                if len(data) > self.max_file_size:
-                    continue
-                seen.add(rel)
-                digest = content_key(lang, rel, data)
-                facts = None
-                if digest not in have:
-                    facts = self._store_content(digest, lang, data, rel)
-                    have.add(digest)
-                    parsed += 1
-                if old is not None and old[0] != digest:
-                    dropped.add(old[0])
-                self.db.execute(
-                    "INSERT OR REPLACE INTO files (path, hash, size, mtime_ns, lang, rank) VALUES (?, ?, ?, ?, ?, "
-                    "COALESCE((SELECT rank FROM files WHERE path = ?), 0))",
-                    (rel, digest, st.st_size, st.st_mtime_ns, lang, rel),
-                )
-                if old is None or old[0] != digest:
-                    self._store_chunks(rel, facts or self._load_facts(digest))
-            gone = [p for p in known if p not in seen]
-            for p in gone:
-                dropped.add(known[p][0])
-                self.db.execute("DELETE FROM files WHERE path = ?", (p,))
-                self._drop_chunks(p)
-            self._collect(dropped)
-            changed = parsed + len(gone)
-            if changed:
-                self._bump_changes(changed)
-                self._names = None
+            stats = self._update(progress)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self._maybe_rank()
+        return stats
+
+    def _update(self, progress: Progress | None) -> RefreshStats:
+        known = {p: (h, s, m) for p, h, s, m in self.db.execute("SELECT path, hash, size, mtime_ns FROM files")}
+        have = {h for (h,) in self.db.execute("SELECT hash FROM contents")}
+        seen: set[str] = set()
+        dropped: set[str] = set()
+        known_content: list[tuple[str, str, os.stat_result, str]] = []
+        n_todo = sum(1 for _i, rel, _l, st in self._indexable() if known.get(rel, ("",))[1:] != (st.st_size, st.st_mtime_ns))
+
+        def contents() -> Iterator[ToParse]:  # read during the walk: an entry's directory is open only then
+            for item, rel, lang, st in self._indexable():
+                old = known.get(rel)
+                if old is not None and (old[1], old[2]) == (st.st_size, st.st_mtime_ns):
+                    seen.add(rel)
+                    continue
+                data = self._read(item)
+                if data is None:
+                    continue
+                seen.add(rel)
+                digest = content_key(lang, rel, data)
+                if old is not None and old[0] != digest:
+                    dropped.add(old[0])
+                if digest in have:  # indexed already (or earlier in this pass): stored after the parses
+                    known_content.append((rel, lang, st, digest))
+                    continue
+                have.add(digest)
+                yield ToParse(rel, lang, data, (st, digest))
+
+        parsed = 0
+        step = max(1, n_todo // 100)
+        for f, facts, rows in parse_all(contents(), n_todo, self.jobs):
+            st, digest = f.extra
+            self._store_content(digest, f.data, facts)
+            self._store_file(f.rel, digest, st, f.lang)
+            self._store_chunks(f.rel, rows)
+            parsed += 1
+            if progress is not None and parsed % step == 0:
+                progress(parsed, n_todo)
+        for rel, lang, st, digest in known_content:
+            old = known.get(rel)
+            self._store_file(rel, digest, st, lang)
+            if old is None or old[0] != digest:
+                self._store_chunks(rel, chunk_rows(rel, self._load_facts(digest)))
+        if progress is not None:
+            progress(n_todo, n_todo)
+        gone = [p for p in known if p not in seen]
+        for p in gone:
+            dropped.add(known[p][0])
+            self.db.execute("DELETE FROM files WHERE path = ?", (p,))
+            self._drop_chunks(p)
+        self._collect(dropped)
+        if parsed + len(gone):
+            self._bump_changes(parsed + len(gone))
+            self._names = None
         total = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
         return RefreshStats(files=total, parsed=parsed, removed=len(gone))
+
+    def _read(self, item: WalkEntry) -> bytes | None:
+        """The file's bytes through the confined root, or ``None`` (gone, unreadable or too large)."""
+        opened = self.root.open_entry(item)
+        if opened is None:
+            return None
+        with opened[0] as f:
+            data: bytes = f.read(self.max_file_size + 1)
+        return data if len(data) <= self.max_file_size else None
+
+    def _store_file(self, rel: str, digest: str, st: os.stat_result, lang: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files (path, hash, size, mtime_ns, lang, rank) VALUES (?, ?, ?, ?, ?, "
+            "COALESCE((SELECT rank FROM files WHERE path = ?), 0))",
+            (rel, digest, st.st_size, st.st_mtime_ns, lang, rel),
+        )
 
     def _indexable(self) -> Iterator[tuple[WalkEntry, str, str, os.stat_result]]:
         for item in self.root.walk():
@@ -270,8 +278,7 @@ class SymbolIndex:
             self._names = [n for (n,) in self.db.execute(f"SELECT DISTINCT name FROM symbols WHERE kind IN ({kinds})")]
         return self._names
 
-    def _store_content(self, digest: str, lang: str, data: bytes, rel: str) -> FileFacts:
-        facts = extract(lang, data, default_export_name(rel))
+    def _store_content(self, digest: str, data: bytes, facts: FileFacts) -> None:
         self.db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?)", (digest, data.count(b"\n") + (not data.endswith(b"\n") and bool(data)), facts.doc))
         self.db.executemany(
             "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -286,7 +293,6 @@ class SymbolIndex:
             [(digest, name, kind, len(lines), " ".join(lines), qual) for (name, kind, qual), lines in grouped.items()],
         )
         self.db.executemany("INSERT INTO comments VALUES (?, ?, ?)", [(digest, *c) for c in facts.comments])
-        return facts
 
     def _load_facts(self, digest: str) -> FileFacts:
         """The stored facts of a content already indexed under another path."""
@@ -316,9 +322,8 @@ class SymbolIndex:
             self.db.execute("DELETE FROM chunks WHERE rowid BETWEEN ? AND ?", row)
             self.db.execute("DELETE FROM chunk_owner WHERE file = ?", (rel,))
 
-    def _store_chunks(self, rel: str, facts: FileFacts) -> None:
+    def _store_chunks(self, rel: str, rows: list[ChunkRow]) -> None:
         self._drop_chunks(rel)
-        rows = chunk_rows(rel, facts)
         lo = (self.db.execute("SELECT max(rowid) FROM chunks").fetchone()[0] or 0) + 1
         self.db.executemany(
             "INSERT INTO chunks (rowid, name, path, doc, body, file, line, symbol, kind, container, summary) "
@@ -373,8 +378,3 @@ class SymbolIndex:
         ).fetchall()
         self.db.execute("DROP TABLE temp.defs")
         return [(a, b, float(w)) for a, b, w in rows]
-
-
-def _is_empty(db: sqlite3.Connection) -> bool:
-    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return tables == ["meta"] or tables == []

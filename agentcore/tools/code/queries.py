@@ -237,6 +237,15 @@ def outline(ix: SymbolIndex, path: str, max_results: int = 40) -> OutlineResult:
             row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
             others = like[1:]
         parts = parts[1:]
+    if row is None and "." not in wanted.rsplit("/", 1)[-1]:  # a module named without its extension: "server"
+        stem = wanted.rsplit("/", 1)[-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = [p for (p,) in ix.db.execute(
+            "SELECT path FROM files WHERE path LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\'", (stem + ".%", "%/" + stem + ".%"))]  # fmt: skip
+        like = [p for p in like if p.rsplit("/", 1)[-1].split(".", 1)[0] == wanted.rsplit("/", 1)[-1]]
+        like.sort(key=lambda p: (path_class(p), not p.startswith(wanted), p.count("/"), p))
+        if like:
+            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
+            others = like[1:]
     if row is None:
         ix.root.check_file(wanted)  # raises the usual ToolError for a missing or forbidden path
         return OutlineResult(path=wanted, lines=0, language="not indexed (no grammar or pattern for this file type)",
