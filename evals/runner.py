@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import sysconfig
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,9 +23,11 @@ LOCATION = re.compile(r"((?:[\w.-]+/)*[\w.-]+\.\w+):(\d+)")
 CI_IDS = {
     "definition-01", "definition-04", "definition-multi-01", "definition-multi-04", "usage-01", "usage-04",
     "outline-01", "outline-02", "concept-02", "concept-03", "concept-06", "typo-01", "not-found-01",
-    "odd-01", "odd-04", "odd-05",
+    "odd-01", "odd-04", "odd-05", "class-usage-01", "class-usage-02", "one-word-01", "one-word-04", "one-word-05",
+    "outline-08",
 }  # fmt: skip
-"""The quick set CI runs: only the small json/http/urllib/email/logging/click roots, every kind."""
+"""The quick set CI runs: only the small json/http/urllib/email/logging/click roots, every kind but ``js``
+(npm's source is not on every machine)."""
 
 
 @dataclass
@@ -38,10 +42,17 @@ class Result:
 
 
 def root_path(root: str) -> Path:
-    """``stdlib/NAME`` -> the running interpreter's standard library; ``pkg/NAME`` -> an installed package."""
+    """``stdlib/NAME`` -> the running interpreter's standard library; ``pkg/NAME`` -> an installed package;
+    ``npm/PATH`` -> npm's own JavaScript source (``npm root -g``/npm/PATH)."""
     where, _, name = root.partition("/")
     if where == "stdlib":
         return Path(sysconfig.get_paths()["stdlib"]) / name
+    if where == "npm":
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("the npm questions read npm's own source: install npm (apt-get install npm)")
+        top = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        return Path(top) / "npm" / name
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"package {name!r} is not installed: pip install -e '.[dev]' installs every eval package")
@@ -91,6 +102,10 @@ def score(root: Path, q: dict[str, Any], reply: str) -> tuple[bool, str]:
         check_expectation(root, e["cite"])
         ok = bool(cites) and _matches(root, cites[0], e["cite"])
         return ok, "" if ok else f"first citation {cites[:1]} is not {e['cite']}"
+    for unwanted in e.get("cites_none", []):  # a use that belongs to another class, say
+        check_expectation(root, unwanted)
+        if any(_matches(root, c, unwanted) for c in cites):
+            return False, f"cites {unwanted}, which it should not"
     if "cites_any" in e:
         for want in e["cites_any"]:
             check_expectation(root, want)
@@ -112,6 +127,8 @@ def score(root: Path, q: dict[str, Any], reply: str) -> tuple[bool, str]:
             check_expectation(root, e["cite"])
             ok = said and any(_matches(root, c, e["cite"]) for c in cites)
             return ok, "" if ok else f"wanted {e['says']!r} and a citation of {e['cite']}"
+        if "cites_none" in e:  # checked above: it said so and cited none of the wrong places
+            return said, "" if said else f"wanted {e['says']!r}"
         first = reply.splitlines()[0] if reply else ""
         ok = said and not LOCATION.search(first)
         return ok, "" if ok else f"wanted {e['says']!r} and no invented location"

@@ -34,7 +34,7 @@ from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
 from agentcore.models.offline_facts import facts_for, joined, strip_clip_marker
 from agentcore.models.offline_prompt import inputs_from_prompt
-from agentcore.models.offline_question import Intent, classify
+from agentcore.models.offline_question import Intent, classify, content_words
 
 __all__ = ["ASK_SUBJECT", "OFFLINE_MODEL_NAME", "Intent", "OfflineCodeModel", "classify"]
 
@@ -71,15 +71,16 @@ class OfflineCodeModel:
         shown = {str(f["key"]): _plain(str(f["value"])) for f in inputs.get("facts") or [] if isinstance(f, dict)}
         facts = {k: v for k in shown if "#" not in k and (v := joined(shown, k)) is not None}
         intent = classify(task)
+        question = task
         if intent.kind == "unclear":
-            answer = facts.get("user:answer")
-            if answer is None:
+            answer = question = facts.get("user:answer") or ""
+            if "user:answer" not in facts:
                 return self._json(request, {"ask_user": ASK_SUBJECT})
             intent = classify(answer)
             if intent.kind == "unclear":
                 return self._json(request, {"reply": f"I could not find a symbol, file or topic to look for in {answer!r}."})
         available = {t.name for t in request.tools}
-        plan = [(n, a) for n, a in self._next_calls(intent, facts) if n in available]
+        plan = [(n, a) for n, a in self._next_calls(intent, facts, question) if n in available]
         if plan:
             calls = tuple(
                 ToolCallRequest(id=f"call_{i}", name=name, arguments=json.dumps(args, sort_keys=True, ensure_ascii=False))
@@ -88,12 +89,13 @@ class OfflineCodeModel:
             return ChatResponse(content=None, tool_calls=calls, model=self.name, structured_mode="native_tools")
         return self._json(request, {"reply": self._answer(intent, facts)})
 
-    def _next_calls(self, intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    def _next_calls(self, intent: Intent, facts: dict[str, str], question: str) -> list[tuple[str, dict[str, Any]]]:
         s = intent.subject
+        backup = [("search_concepts", {"query": question})] if _backup_search(intent, facts, question) else []
         if intent.kind == "lookup":
             return _lookup_calls(intent, facts)
         if intent.kind == "file":
-            return [] if f"file:{s}" in facts else [("outline", {"path": s})]
+            return backup if f"file:{s}" in facts else [("outline", {"path": s})]
         if intent.kind == "concept":
             return [] if "concepts" in facts else [("search_concepts", {"query": s})]
         wanted: list[tuple[str, dict[str, Any]]] = []
@@ -116,14 +118,16 @@ class OfflineCodeModel:
         ):
             query = {"query": rf"\b{re.escape(s)}\b", "regex": True} if re.fullmatch(r"\w+", s) else {"query": s}
             wanted.append(("search_code", query))
-        return wanted
+        return wanted + backup
 
     def _answer(self, intent: Intent, facts: dict[str, str]) -> str:
         s = intent.subject
         if intent.kind == "lookup":
             return _lookup_answer(intent, facts)
+        concepts = facts.get("concepts")
         if intent.kind == "file":
-            return facts.get(f"file:{s}", f"I could not read {s}.")
+            outline = facts.get(f"file:{s}", f"I could not read {s}.")
+            return outline + (f"\nCode matching the rest of the question instead. {concepts}" if concepts else "")
         if intent.kind == "concept":
             return facts.get("concepts", "I found no code matching that description.")
         lines: list[str] = []
@@ -133,6 +137,9 @@ class OfflineCodeModel:
             alt = _suggestion(definition) if definition.startswith("no definition") else None
             if alt and f"definition:{alt}" in facts:
                 lines.append(f"The closest defined name is {alt}: {facts[f'definition:{alt}']}")
+        if concepts:  # the question's other words, before any text match
+            found = definition is not None and not definition.startswith("no definition")
+            lines.append(f"{'Related code' if found else 'Code matching the rest of the question instead'}. {concepts}")
         usages = facts.get(f"usages:{s}")
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
@@ -179,6 +186,23 @@ class OfflineCodeModel:
             usage=TokenUsage(),
             structured_mode="json_decision" if request.role == "controller" else "json_schema",
         )
+
+
+def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool:
+    """Whether the question's other words (two or more) deserve a concept search too: the name or file
+    it seemed to name found nothing ("how does the robots.txt parser decide ..."), so the run never ends
+    on a bare "not found"; or it asks about a name with no verb ("how does the RobotFileParser decide if a
+    URL can be fetched?"), so the code doing that comes with the name's definition."""
+    if "concepts" in facts or intent.kind in ("lookup", "concept", "unclear"):
+        return False
+    if intent.kind == "file":
+        failed = " could not be read" in facts.get(f"file:{intent.subject}", "")
+    else:
+        definition = facts.get(f"definition:{intent.subject}")
+        failed = definition is not None and definition.startswith("no definition") and not _suggestion(definition)
+    subject = intent.subject.lower()
+    others = [w for w in content_words(question) if w.lower() not in subject and subject not in w.lower()]
+    return (failed or intent.kind == "search") and len(others) >= 2
 
 
 _STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace) ")

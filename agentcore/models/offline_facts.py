@@ -132,6 +132,8 @@ def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str
     n_uses, n_files = int(head_m.group(1)), int(head_m.group(2))
     narrowed = (head_m.group(3) or "").rstrip()
     head = f"{symbol} has {n_uses} use{'s' if n_uses != 1 else ''}{narrowed} in {n_files} file{'s' if n_files != 1 else ''}: "
+    if n_uses == 0 and narrowed:
+        head = f"{symbol} has no use the index can tie{narrowed.replace(' that resolve', '')}: "
     note = re.search(r"^\(unresolved: .*?; (.+)\)$", payload, re.M)
     tail = (f" ({note.group(1)})" if note else "") + _left_out(payload) + "."
     return parts(key, items, head, tail, sep="; ")
@@ -172,13 +174,12 @@ def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple
     named = f"{real}" if real == path else f"{real} (the best match for {path})"
     if "no definitions" in first:
         return [(key, f"{named} has {m.group('lines')} lines and no definitions the index can read.")]
-    extra = []
-    if minor:
-        extra.append(f"{minor} variables and re-bindings not listed")
-    if nested:
-        extra.append(f"plus {nested} nested definitions (methods and inner functions)")
-    if more:
-        extra.append(f"and {more} more not listed")
+    notes = (
+        (minor, f"{minor} variables and re-bindings not listed"),
+        (nested, f"plus {nested} nested definitions (methods and inner functions)"),
+        (more, f"and {more} more not listed"),
+    )
+    extra = [text for count, text in notes if count]
     tail = ("; " + ", ".join(extra) if extra else "") + "."
     others = re.search(r"^other files with this name: (.+)$", payload, re.M)
     if others:

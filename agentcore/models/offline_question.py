@@ -91,6 +91,8 @@ class Intent:
 def _shape(word: str) -> int:
     """How much ``word`` looks like an identifier (0: a plain lower-case word)."""
     core = word.rsplit(".", 1)[-1]
+    if re.fullmatch(r"[A-Z]{2,}s", core):
+        return 0  # an acronym's plural (URLs, APIs) is a word, not a name
     score = 0
     score += 2 * ("_" in core)
     score += 2 * any(c.isupper() for c in core[1:]) * any(c.islower() for c in core)

@@ -182,6 +182,7 @@ def test_a_definition_in_several_places_says_so(store: SQLiteEventStore, repo: P
         ("what is in the progress module", "file", "progress", None),
         ("What does the module config contain?", "file", "config", None),
         ("decoder", "lookup", "decoder", None),
+        ("How are URLs split into components?", "concept", "How are URLs split into components?", None),
         ("option decorator", "lookup", "option decorator", None),
     ],
 )
@@ -190,6 +191,27 @@ def test_reading_questions(question: str, kind: str, subject: str, scope: str | 
 
     got = classify(question)
     assert Intent(got.kind, got.subject, got.scope) == Intent(kind, subject, scope)
+
+
+@pytest.mark.parametrize(
+    ("question", "lead", "where"),
+    [
+        ("How does the Bar render the progress on the terminal?", "Related code.", ("pkg/progress.py", "def render")),
+        ("How does the notes.txt loader retry with exponential backoff?", "Code matching the rest of the question instead.",
+         ("pkg/retry.py", "def attempt_again")),
+        ("Where does the Poller retry with exponential backoff?", "Code matching the rest of the question instead.",
+         ("pkg/retry.py", "def attempt_again")),
+    ],
+)  # fmt: skip
+def test_the_rest_of_the_question_gets_a_concept_search_too(
+    store: SQLiteEventStore, repo: Path, question: str, lead: str, where: tuple[str, str]
+) -> None:
+    result, tools = ask(store, repo, question)
+    assert "search_concepts" in tools
+    reply = result.reply or ""
+    rest = reply[reply.index(lead) :]
+    assert f"{where[0]}:{line_of(repo, *where)}" in LOCATION.findall(rest)[:3], reply
+    assert "not certain" in rest
 
 
 def test_a_module_named_without_its_extension_is_outlined(store: SQLiteEventStore, repo: Path) -> None:

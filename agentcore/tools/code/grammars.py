@@ -76,8 +76,6 @@ _REFERENCE_QUERIES: Final = {
         (import_from_statement module_name: (dotted_name (identifier) @import))
         (import_statement name: (dotted_name (identifier) @import))
         (import_statement name: (aliased_import name: (dotted_name (identifier) @import)))
-        (identifier) @mention
-        (comment) @comment
     """,
     "javascript": """
         (call_expression function: (identifier) @call)
@@ -86,19 +84,17 @@ _REFERENCE_QUERIES: Final = {
         (member_expression property: (property_identifier) @attribute)
         (import_specifier name: (identifier) @import)
         (import_clause (identifier) @import)
-        (identifier) @mention
-        (comment) @comment
     """,
     "go": """
         (call_expression function: (identifier) @call)
         (call_expression function: (selector_expression field: (field_identifier) @call))
         (selector_expression field: (field_identifier) @attribute)
         (import_spec path: (interpreted_string_literal) @import)
-        (identifier) @mention
         (type_identifier) @mention
-        (comment) @comment
     """,
 }
+_EVERY_LANGUAGE = "\n(identifier) @mention\n(comment) @comment\n"
+"""Any other identifier is a mention; comments feed the concept search."""
 _TYPE_MENTIONS = "\n(type_identifier) @mention\n"
 
 
@@ -112,7 +108,7 @@ class Grammar:
         self.language = tree_sitter.Language(_load(name))
         self.parser = tree_sitter.Parser(self.language)
         family = "javascript" if name in ("typescript", "tsx") else name
-        source = _REFERENCE_QUERIES[family] + (_TYPE_MENTIONS if name in ("typescript", "tsx") else "")
+        source = _REFERENCE_QUERIES[family] + _EVERY_LANGUAGE + (_TYPE_MENTIONS if name in ("typescript", "tsx") else "")
         self.cursor = tree_sitter.QueryCursor(tree_sitter.Query(self.language, source))
 
     def parse(self, data: bytes) -> Any:

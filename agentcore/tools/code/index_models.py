@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from agentcore.tools.code.extract import Symbol
 from agentcore.tools.code.models import SUMMARY_MAX_ITEMS
 
 SUMMARY_BUDGET = 1800
@@ -170,15 +171,9 @@ class ReferenceResult(_Frozen):
         return "\n".join(lines)
 
 
-class OutlineEntry(_Frozen):
-    name: str
-    kind: str
-    line: int
-    end_line: int
-    container: str | None = None
-    depth: int = 0
-    """0 at top level; 1 for a class member or a function inside a top-level function, and so on."""
-    signature: str = ""
+OutlineEntry = Symbol
+"""One definition of a file: the index's own ``Symbol`` (``depth`` 0 at top level, 1 for a class member or
+a function inside a top-level function, and so on)."""
 
 
 class OutlineResult(_Frozen):

@@ -253,9 +253,9 @@ def outline(ix: SymbolIndex, path: str, max_results: int = 40) -> OutlineResult:
     rel, digest, lang = row
     lines = ix.db.execute("SELECT lines FROM contents WHERE hash = ?", (digest,)).fetchone()[0]
     entries = tuple(
-        OutlineEntry(name=r[0], kind=r[1], line=r[2], end_line=r[3], container=r[4], depth=r[5], signature=r[6])
+        OutlineEntry(*r)
         for r in ix.db.execute(
-            "SELECT name, kind, line, end_line, container, depth, signature FROM symbols WHERE hash = ? "
+            "SELECT name, kind, line, end_line, container, depth, signature, doc FROM symbols WHERE hash = ? "
             "AND kind NOT IN ('import', 'require') ORDER BY line, depth",
             (digest,),
         )
@@ -274,6 +274,31 @@ def concept_terms(query: str) -> list[str]:
     return out
 
 
+_SHORT_FORMS = {
+    "authentication": "auth", "authorization": "auth", "authenticate": "auth", "configuration": "config",
+    "configure": "config", "directory": "dir", "initialize": "init", "initialise": "init", "argument": "arg",
+    "arguments": "args", "parameter": "param", "parameters": "params", "message": "msg", "request": "req",
+    "response": "resp", "temporary": "tmp", "password": "passwd", "environment": "env", "connection": "conn",
+    "information": "info", "attribute": "attr", "attributes": "attrs", "document": "doc", "number": "num",
+    "string": "str", "buffer": "buf", "reference": "ref", "exception": "exc", "database": "db",
+    "synchronize": "sync", "asynchronous": "async", "specification": "spec", "utility": "util",
+    "utilities": "utils", "previous": "prev", "current": "cur", "position": "pos", "address": "addr",
+    "command": "cmd", "context": "ctx", "source": "src", "destination": "dst", "length": "len",
+    "maximum": "max", "minimum": "min", "calculate": "calc", "statistics": "stats", "description": "desc",
+    "execute": "exec", "expression": "expr", "function": "func", "generate": "gen", "header": "hdr",
+    "index": "idx", "library": "lib", "object": "obj", "package": "pkg", "regular": "re", "value": "val",
+}  # fmt: skip
+"""Words and the short forms code writes them in; a concept term matches either (both directions)."""
+_LONG_FORMS: dict[str, list[str]] = {}
+for _long, _short in _SHORT_FORMS.items():
+    _LONG_FORMS.setdefault(_short, []).append(_long)
+
+
+def term_forms(term: str) -> list[str]:
+    """``term`` and the other forms code may write it in (``authentication`` <-> ``auth``)."""
+    return [term, *([_SHORT_FORMS[term]] if term in _SHORT_FORMS else []), *_LONG_FORMS.get(term, [])]
+
+
 def _stem(term: str) -> str:
     """A crude prefix stem for matching question words to code words (``rotated`` -> ``rotat``, ``files`` -> ``file``)."""
     return term[:5] if len(term) > 5 else term.rstrip("s") or term
@@ -284,7 +309,8 @@ def concepts(ix: SymbolIndex, query: str, max_results: int = 8) -> ConceptResult
     terms = concept_terms(query)
     if not terms:
         return ConceptResult(query=query, terms=(), hits=(), total=0, max_results=max_results)
-    match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:24])
+    groups = [term_forms(t) for t in terms[:24]]
+    match = " OR ".join('"' + f.replace('"', '""') + '"' for forms in groups for f in forms)
     rows = ix.db.execute(
         "SELECT file, symbol, kind, line, line, container, summary, summary, bm25(chunks, 8.0, 3.0, 4.0, 1.0) AS s, "
         "lower(name || ' ' || path || ' ' || doc || ' ' || body) "
@@ -292,12 +318,12 @@ def concepts(ix: SymbolIndex, query: str, max_results: int = 8) -> ConceptResult
         (match,),
     ).fetchall()
     scored = []
-    stems = [_stem(t) for t in terms]
+    stems = [[_stem(f) for f in forms] for forms in groups]
     for r in rows:
         words = set(r[9].split())
         own = split_identifier(r[1])
-        covered = sum(1 for st in stems if any(w.startswith(st) for w in words)) / len(stems)
-        in_name = sum(1 for st in stems if any(w.startswith(st) for w in own))
+        covered = sum(1 for g in stems if any(w.startswith(st) for st in g for w in words)) / len(stems)
+        in_name = sum(1 for g in stems if any(w.startswith(st) for st in g for w in own))
         score = -r[8] * _PATH_WEIGHT[path_class(r[0])] * (0.6 if r[2] == "module" else 1.0)
         score *= (0.4 + covered) ** 2 * (1 + 0.5 * in_name)
         score *= 0.85 if r[1].startswith("_") and not r[1].startswith("__") else 1.0
