@@ -11,7 +11,7 @@ from agentcore.tools.code.index_models import ConceptResult, DefinitionResult, O
 
 INDEX_BUILD_SECONDS = 600
 """Extra time the index tools get: the first call on a large tree builds the index (the standard library:
-about 20 s of CPU), later calls re-read only changed files."""
+about 30 s of CPU, spread over worker processes), later calls re-read only changed files."""
 
 
 def code_tools(
@@ -40,6 +40,11 @@ def code_tools(
         progress: Called as ``progress(done, total)`` while the index is built or updated (files).
     """
     ct = CodeTools(root, rg=rg, timeout=timeout, cache_dir=cache_dir, progress=progress)
+    return [*_text_tools(ct, timeout), *_index_tools(ct, timeout)]
+
+
+def _text_tools(ct: CodeTools, timeout: float) -> list[Tool]:
+    """``search_code``, ``read_file`` and ``list_files`` over ``ct``."""
 
     @tool(timeout=timeout + 5)
     def search_code(query: str, regex: bool = False, glob: str | None = None, max_results: int = 20) -> SearchResult:
@@ -73,6 +78,12 @@ def code_tools(
             max_results: How many paths to return.
         """
         return ct.list_files(glob, max_results=max_results)
+
+    return [search_code, read_file, list_files]
+
+
+def _index_tools(ct: CodeTools, timeout: float) -> list[Tool]:
+    """``find_definition``, ``find_references``, ``outline`` and ``search_concepts`` over ``ct``'s index."""
 
     @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def find_definition(symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
@@ -130,4 +141,4 @@ def code_tools(
         """
         return ct.search_concepts(query, max_results=max_results)
 
-    return [search_code, read_file, list_files, find_definition, find_references, outline, search_concepts]
+    return [find_definition, find_references, outline, search_concepts]
