@@ -109,6 +109,9 @@ class OfflineCodeModel:
             wanted.append(("find_definition", {"symbol": alt}))
         if intent.kind in ("usage", "search") and f"usages:{s}" not in facts:
             wanted.append(("find_references", {"symbol": s}))
+        same = _same_name(s, definition) if definition is not None else None
+        if same and same != s and intent.kind in ("usage", "search") and f"usages:{same}" not in facts:
+            wanted.append(("find_references", {"symbol": same}))  # "who calls jsondecoder": JSONDecoder's uses
         if (
             definition is not None
             and definition.startswith("no definition")
@@ -132,15 +135,18 @@ class OfflineCodeModel:
             return facts.get("concepts", "I found no code matching that description.")
         lines: list[str] = []
         definition = facts.get(f"definition:{s}")
-        if definition:
+        alt = _suggestion(definition) if definition and definition.startswith("no definition") else None
+        if alt and alt.lower() == s.lower() and f"definition:{alt}" in facts:  # the same name in another case
+            lines.append(f"(read as {alt}, the same name in another case) {facts[f'definition:{alt}']}")
+        elif definition:
             lines.append(definition)
-            alt = _suggestion(definition) if definition.startswith("no definition") else None
             if alt and f"definition:{alt}" in facts:
                 lines.append(f"The closest defined name is {alt}: {facts[f'definition:{alt}']}")
         if concepts:  # the question's other words, before any text match
             found = definition is not None and not definition.startswith("no definition")
             lines.append(f"{'Related code' if found else 'Code matching the rest of the question instead'}. {concepts}")
-        usages = facts.get(f"usages:{s}")
+        same = _same_name(s, definition) if definition is not None else None
+        usages = facts.get(f"usages:{same or s}") or facts.get(f"usages:{s}")
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
         text = facts.get(f"text:{s}")
@@ -219,8 +225,12 @@ def _same_name(word: str, definition: str | None) -> str | None:
 def _lookup_calls(intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
     """One plain word: its definition (or the same name in another case) and a concept search, at once."""
     wanted: list[tuple[str, dict[str, Any]]] = []
+    nothing_matched = facts.get("concepts", "").startswith("I found no code")
     for word in intent.names:
-        name = _same_name(word, facts.get(f"definition:{word}"))
+        definition = facts.get(f"definition:{word}")
+        name = _same_name(word, definition)
+        if name is None and nothing_matched and definition:  # a typo with no concept match: the closest name
+            name = _suggestion(definition)
         if name is not None and f"definition:{name}" not in facts:
             wanted.append(("find_definition", {"symbol": name}))
     if "concepts" not in facts:
@@ -233,11 +243,17 @@ def _lookup_answer(intent: Intent, facts: dict[str, str]) -> str:
     strong: list[str] = []
     weak: list[str] = []
     for word in intent.names:
-        name = _same_name(word, facts.get(f"definition:{word}"))
+        definition = facts.get(f"definition:{word}")
+        name = _same_name(word, definition)
+        close = _suggestion(definition) if definition and name is None else None
+        if close and f"definition:{close}" in facts:  # looked up because nothing else matched
+            name = close
         found = facts.get(f"definition:{name}") if name else None
         if not found or found.startswith("no definition"):
             continue
-        if name != word:
+        if name == close:
+            found = f"No definition is named {word!r}; the closest name is {name}: {found}"
+        elif name != word:
             found = f"(read as {name}, the same name in another case) {found}"
         (strong if _STRONG.search(found) else weak).append(found)
     concepts = facts.get("concepts")

@@ -125,6 +125,8 @@ def test_odd_phrasings(store: SQLiteEventStore, repo: Path, question: str, where
         ("tell me about config", ("pkg/config.py", "class Config")),
         ("Config?", ("pkg/config.py", "class Config")),  # a capitalised first (and only) word
         ("the load_config function", ("pkg/config.py", "def load_config")),
+        ("where is config defined?", ("pkg/config.py", "class Config")),  # framed, in another case
+        ("confg", ("pkg/config.py", "class Config")),  # a one-word typo no concept matches: the closest name
     ],
 )
 def test_one_word_and_lower_case_questions_are_looked_up_not_put_back(
@@ -134,6 +136,13 @@ def test_one_word_and_lower_case_questions_are_looked_up_not_put_back(
     cited = LOCATION.search(result.reply or "")
     assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}", result.reply
     assert "find_definition" in tools
+
+
+def test_uses_of_a_name_given_in_another_case(store: SQLiteEventStore, repo: Path) -> None:
+    result, _ = ask(store, repo, "who calls config?")
+    reply = result.reply or ""
+    assert reply.startswith("(read as Config, the same name in another case) Config is defined at pkg/config.py:")
+    assert f"pkg/config.py:{line_of(repo, 'pkg/config.py', 'return Config()')}" in reply
 
 
 @pytest.mark.parametrize(("question", "where"), [("backoff", ("pkg/retry.py", "def attempt_again")),
