@@ -184,7 +184,11 @@ def _read_frame(stream: Any) -> Any:
 
 
 def serve() -> None:
-    """The worker's loop: read a batch from stdin, write its parse results to stdout, until stdin closes."""
+    """The worker's loop: read a batch from stdin, write its parse results to stdout, until stdin closes.
+    Ctrl-C is left to the parent, which closes the pipe (no traceback from every worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
