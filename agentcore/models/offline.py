@@ -139,7 +139,8 @@ class OfflineCodeModel:
         if alt and alt.lower() == s.lower() and f"definition:{alt}" in facts:  # the same name in another case
             lines.append(f"(read as {alt}, the same name in another case) {facts[f'definition:{alt}']}")
         elif definition:
-            lines.append(definition)
+            same = _same_name(s, definition)
+            lines.append(definition if same in (None, s) else f"(read as {same}, the same name in another case) {definition}")
             if alt and f"definition:{alt}" in facts:
                 lines.append(f"The closest defined name is {alt}: {facts[f'definition:{alt}']}")
         if concepts:  # the question's other words, before any text match
@@ -214,10 +215,17 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
 _STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace) ")
 
 
+_FOUND_NAME = re.compile(r" is defined at \S+ \(\S+ (?:[^\s)]*\.)?([^\s).]+)[\s)]")
+
+
 def _same_name(word: str, definition: str | None) -> str | None:
-    """The defined name ``word`` stands for: itself, or a suggestion equal to it but for case."""
-    if definition is None or not definition.startswith("no definition"):
+    """The defined name ``word`` stands for: itself, the found definition's name when it differs only in case
+    (``console`` -> ``Console``), or a suggestion equal to it but for case."""
+    if definition is None:
         return word
+    if not definition.startswith("no definition"):
+        found = _FOUND_NAME.search(definition)
+        return found.group(1) if found and found.group(1).lower() == word.lower() else word
     alt = _suggestion(definition)
     return alt if alt is not None and alt.lower() == word.lower() else None
 

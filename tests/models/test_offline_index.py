@@ -141,7 +141,7 @@ def test_one_word_and_lower_case_questions_are_looked_up_not_put_back(
 def test_uses_of_a_name_given_in_another_case(store: SQLiteEventStore, repo: Path) -> None:
     result, _ = ask(store, repo, "who calls config?")
     reply = result.reply or ""
-    assert reply.startswith("(read as Config, the same name in another case) Config is defined at pkg/config.py:")
+    assert reply.startswith("(read as Config, the same name in another case) config is defined at pkg/config.py:")
     assert f"pkg/config.py:{line_of(repo, 'pkg/config.py', 'return Config()')}" in reply
 
 

@@ -381,3 +381,13 @@ def test_implementations_before_overloads_and_abstract_declarations(tmp_path: Pa
     assert places(tools.find_definition("run")) == [("loops/impl.py", 5, "method"), ("loops/base.py", 5, "abstract")]
     assert places(tools.find_definition("stop"))[0] == ("loops/impl.py", 8, "method")
     assert places(tools.find_definition("get")) == [("loops/api.py", 8, "function"), ("loops/api.py", 5, "overload"), ("loops/api.py", 7, "overload")]
+
+
+def test_a_lower_case_name_finds_the_class_in_another_case(tmp_path: Path) -> None:
+    (tmp_path / "console.py").write_text(
+        "class Console:\n    pass\n\n\nclass Progress:\n    def console(self):\n        return Console()\n", encoding="utf-8"
+    )
+    tools = CodeTools(tmp_path, cache_dir=tmp_path.parent / "cache-case")
+    found = [(p.kind, p.qualified, p.line) for p in tools.find_definition("console").definitions]
+    assert found == [("class", "Console", 1), ("method", "Progress.console", 6)]  # top-level first, any case
+    assert [p.qualified for p in tools.find_definition("Console").definitions] == ["Console"], "a capital is exact"

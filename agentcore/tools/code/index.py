@@ -32,7 +32,7 @@ from agentcore.tools.code.parsing import ToParse, parse_all
 from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/7"
+FORMAT = "agentcore-code-index/8"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS symbols (
     hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
     container TEXT, depth INTEGER NOT NULL, signature TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
+CREATE INDEX IF NOT EXISTS symbols_name_nocase ON symbols(name COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS symbols_hash ON symbols(hash);
 CREATE TABLE IF NOT EXISTS refs (
     hash TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL,

@@ -52,15 +52,21 @@ def _place(row: tuple, rank_order: int = 0) -> Place:
 
 
 def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_results: int = 10) -> DefinitionResult:
-    """Ranked definitions of ``symbol`` (``name`` or ``Container.name``); see ``ranking`` for the order."""
+    """Ranked definitions of ``symbol`` (``name`` or ``Container.name``); see ``ranking`` for the order.
+
+    An all-lower-case name also matches names in another case (``console`` finds class ``Console``):
+    top-level definitions in its own case first, then top-level ones in another case, then members.
+    """
     container, _, name = symbol.strip().rpartition(".")
     if not name:
         raise ToolError(f"find_definition needs a name such as 'Config' or 'Config.load', got {symbol!r}.")
+    any_case = name == name.lower() and name != name.upper()  # "console" may mean Console; "Config" means Config
     rows = ix.db.execute(
         "SELECT f.path, s.name, s.kind, s.line, s.end_line, s.container, s.signature, s.doc, s.depth, f.rank "
-        "FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ?",
+        f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ? {'COLLATE NOCASE' if any_case else ''}",
         (name,),
     ).fetchall()
+    mixed = any(r[1] != name for r in rows)
     if container and any(r[5] == container.rsplit(".", 1)[-1] for r in rows):
         wanted_container: str | None = container.rsplit(".", 1)[-1]
     else:
@@ -74,9 +80,11 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         )
         nested_in_function = depth >= 1 and kind != "method" and container_ is not None
         member = depth >= 1 and wanted_container is None  # a plain name: the top-level one before methods
+        exact = r[1] == name  # a lower-case name: top-level ones in its own case, then in another, then members
+        tier = ((0 if exact else 1) if not member else (2 if exact else 3)) if mixed else 0
         return (
-            not named, BINDING_ORDER.get(kind, 2), path_class(path), is_private(path), member, nested_in_function,
-            -rank, len(path), path, r[3],
+            not named, BINDING_ORDER.get(kind, 2), tier, path_class(path), is_private(path), member,
+            nested_in_function, -rank, len(path), path, r[3],
         )  # fmt: skip
 
     rows.sort(key=key)
