@@ -260,7 +260,7 @@ def _lookup_answer(intent: Intent, facts: dict[str, str]) -> str:
         if not found or found.startswith("no definition"):
             continue
         if name == close:
-            found = f"No definition is named {word!r}; the closest name is {name}: {found}"
+            found = f"No definition is named {word!r}; did you mean {name}? {found}"
         elif name != word:
             found = f"(read as {name}, the same name in another case) {found}"
         (strong if _STRONG.search(found) else weak).append(found)
