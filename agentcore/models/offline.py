@@ -212,7 +212,7 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
     return (failed or intent.kind == "search") and len(others) >= 2
 
 
-_STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace) ")
+_STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace|module) ")
 
 
 _FOUND_NAME = re.compile(r" is defined at \S+ \(\S+ (?:[^\s)]*\.)?([^\s).]+)[\s)]")

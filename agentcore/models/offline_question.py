@@ -27,7 +27,7 @@ _CODE_EXT = re.compile(
 
 _USAGE = re.compile(
     r"\b(?:used|uses?|using|usages?|call(?:s|ed|ers?|ing)?|referenced|references?|refers|imported|imports?|"
-    r"raised|thrown|instantiated|invoked|invokes?|subclass(?:es|ed)?|depends?|inherits?|inheriting|extends|"
+    r"raised?|raises|raising|throws?|thrown|catch(?:es)?|caught|instantiated|instantiates?|invoked|invokes?|subclass(?:es|ed)?|depends?|inherits?|inheriting|extends|"
     r"overrides?|overridden|implements)\b"
     r"|verwendet|benutzt|aufgerufen|ruft|genutzt|utilis[ée]+|appel(?:é|ée|le|lent)|usad[oa]|llamad[oa]|llama|"
     r"utilizad[oa]|usat[oa]|chiamat[oa]|chiama|gebruikt|aangeroepen|использу|вызыва|调用|使用|引用",
@@ -69,11 +69,12 @@ _FILLER = set(
 _CHAT = {"hello", "hi", "hey", "help", "thanks", "thank", "test", "ok", "okay", "yes", "no", "bye"}
 """A lone word like these is talk, not a question about code: it is put back to the user."""
 _MODULE = re.compile(
-    r"^(?:what(?:'s| is| does)?|show|list|outline|contents? of|summari[sz]e|describe)\b[^?]*?\b(?:the\s+)?"
+    r"^(?:what(?:'s| is| does)?|where(?:'s| is)?|which|show|list|outline|contents? of|summari[sz]e|describe|find|open)"
+    r"\b[^?]*?\b(?:the\s+)?"
     r"(?:(?:module|file)\s+([\w-]+)|([\w-]+)\s+(?:module|file))\b",
     re.I,
 )
-"""A file named by its module's name, in a question about its contents ("what is in the cookies module")."""
+"""A file named by its module's name ("what is in the cookies module", "where is the charset module")."""
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 
 
@@ -145,8 +146,9 @@ def classify(question: str) -> Intent:
     definition = bool(_DEFINITION.search(q))
     symbol = names[0] if names else _best_symbol(q, usage or definition)
     module = _MODULE.search(q)
-    if not files and module and not usage and (module.group(1) or module.group(2)).lower() not in _NOT_SCOPE | _STOP:
-        return Intent("file", module.group(1) or module.group(2))  # "what does the server module contain": the file server.*
+    word = (module.group(1) or module.group(2)) if module else ""
+    if word and not files and not usage and word.lower() not in _NOT_SCOPE | _STOP and symbol in ("", word):
+        return Intent("file", word)  # "what does the server module contain": the file server.*
     if files:
         path = files[0]
         names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or _shape(symbol) >= 1)
@@ -198,7 +200,7 @@ def _best_symbol(question: str, has_verb: bool) -> str:
         r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b", question, re.I
     )
     framed = framed or re.search(
-        r"(?:\b(?:calls|uses|imports|invokes|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
+        r"(?:\b(?:calls?|uses?|imports?|invokes?|raises?|throws?|instantiates?|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
         r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?" + nouns + r"\s*(?:auf\s*)?(?:\s+(?:in|of|from|inside|within)\b[^?]*)?[?.!]?\s*$",
         question,
         re.I,

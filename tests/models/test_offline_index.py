@@ -146,7 +146,7 @@ def test_uses_of_a_name_given_in_another_case(store: SQLiteEventStore, repo: Pat
 
 
 @pytest.mark.parametrize(("question", "where"), [("backoff", ("pkg/retry.py", "def attempt_again")),
-                                                 ("show me the progress", ("pkg/progress.py", "def render"))])  # fmt: skip
+                                                 ("show me the terminal", ("pkg/progress.py", "class Bar"))])  # fmt: skip
 def test_one_plain_word_with_no_such_name_gets_a_concept_search_said_to_be_a_guess(
     store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]
 ) -> None:

@@ -389,5 +389,17 @@ def test_a_lower_case_name_finds_the_class_in_another_case(tmp_path: Path) -> No
     )
     tools = CodeTools(tmp_path, cache_dir=tmp_path.parent / "cache-case")
     found = [(p.kind, p.qualified, p.line) for p in tools.find_definition("console").definitions]
-    assert found == [("class", "Console", 1), ("method", "Progress.console", 6)]  # top-level first, any case
+    assert found == [("class", "Console", 1), ("method", "Progress.console", 6), ("module", "console", 1)]
     assert [p.qualified for p in tools.find_definition("Console").definitions] == ["Console"], "a capital is exact"
+
+
+def test_a_module_name_is_defined_by_its_file(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "codec").mkdir(parents=True)
+    (tmp_path / "pkg" / "codec" / "__init__.py").write_text("# licence\n\"\"\"Encoders.\"\"\"\n", encoding="utf-8")
+    (tmp_path / "pkg" / "utils.py").write_text("# Copyright\n\n\"\"\"Small helpers.\"\"\"\n\nX = 1\n", encoding="utf-8")
+    (tmp_path / "app.py").write_text("from pkg import utils\n", encoding="utf-8")
+    tools = CodeTools(tmp_path, cache_dir=tmp_path.parent / "cache-module")
+    utils = tools.find_definition("utils").definitions
+    assert [(p.kind, p.path, p.line) for p in utils] == [("module", "pkg/utils.py", 1), ("import", "app.py", 1)]
+    assert utils[0].doc == "Small helpers.", "the docstring after a leading comment"
+    assert [(p.kind, p.path) for p in tools.find_definition("codec").definitions] == [("module", "pkg/codec/__init__.py")]

@@ -167,9 +167,11 @@ _PY_COMPOUND = {
 
 
 def _python_docstring(body: Any) -> str:
-    if body is None or not body.named_children:
+    """The docstring: the first statement, when it is a string (comments before it are skipped)."""
+    statements = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+    if not statements:
         return ""
-    first = body.named_children[0]
+    first = statements[0]
     if first.type == "expression_statement" and first.named_children and first.named_children[0].type == "string":
         return clean_doc(_text(first.named_children[0]))
     return ""

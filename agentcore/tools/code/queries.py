@@ -66,6 +66,8 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ? {'COLLATE NOCASE' if any_case else ''}",
         (name,),
     ).fetchall()
+    if not container:
+        rows += _modules_named(ix, name, any_case)
     mixed = any(r[1] != name for r in rows)
     if container and any(r[5] == container.rsplit(".", 1)[-1] for r in rows):
         wanted_container: str | None = container.rsplit(".", 1)[-1]
@@ -95,6 +97,26 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         symbol=symbol.strip(), scope=scope, definitions=places, suggestions=suggestions,
         files_indexed=total_files, max_results=max_results,
     )  # fmt: skip
+
+
+def _modules_named(ix: SymbolIndex, name: str, any_case: bool) -> list[tuple]:
+    """Files that are the module ``name`` (``name.py``, ``name/__init__.py``, ``name.go``...) as definition rows of
+    kind ``module`` at line 1, with the module's docstring."""
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    found = ix.db.execute(
+        "SELECT f.path, c.lines, c.doc, f.rank FROM files f JOIN contents c ON c.hash = f.hash "
+        "WHERE f.path LIKE ? ESCAPE '\\' OR f.path LIKE ? ESCAPE '\\' OR f.path LIKE ? ESCAPE '\\' "
+        "OR f.path LIKE ? ESCAPE '\\'",
+        (escaped + ".%", "%/" + escaped + ".%", escaped + "/\\_\\_init\\_\\_.%", "%/" + escaped + "/\\_\\_init\\_\\_.%"),
+    ).fetchall()
+    rows = []
+    for path, lines, doc, rank in found:
+        parts = path.split("/")
+        stem = parts[-1].split(".", 1)[0]
+        module = parts[-2] if stem == "__init__" and len(parts) > 1 else stem
+        if module == name or (any_case and module.lower() == name.lower()):
+            rows.append((path, module, "module", 1, lines, None, f"module {module} ({path})", doc, 0, rank))
+    return rows
 
 
 def close_names(ix: SymbolIndex, name: str, limit: int = 5) -> list[str]:

@@ -49,7 +49,7 @@ def path_class(path: str) -> int:
 
 BINDING_ORDER = {
     "class": 0, "function": 0, "method": 0, "type": 0, "interface": 0, "enum": 0, "namespace": 0, "constant": 0,
-    "variable": 1, "overload": 1, "abstract": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
+    "variable": 1, "overload": 1, "abstract": 1, "module": 1, "alias": 2, "export": 2, "import": 3, "require": 3,
 }  # fmt: skip
 """Kind -> rank: real definitions first, imports and ``require`` lines last."""
 
