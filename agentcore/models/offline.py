@@ -34,7 +34,7 @@ from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
 from agentcore.models.offline_facts import facts_for, joined, strip_clip_marker
 from agentcore.models.offline_prompt import inputs_from_prompt
-from agentcore.models.offline_question import Intent, classify, content_words
+from agentcore.models.offline_question import Intent, classify, content_words, shape
 
 __all__ = ["ASK_SUBJECT", "OFFLINE_MODEL_NAME", "Intent", "OfflineCodeModel", "classify"]
 
@@ -136,17 +136,19 @@ class OfflineCodeModel:
         lines: list[str] = []
         definition = facts.get(f"definition:{s}")
         alt = _suggestion(definition) if definition and definition.startswith("no definition") else None
-        if alt and alt.lower() == s.lower() and f"definition:{alt}" in facts:  # the same name in another case
-            lines.append(f"(read as {alt}, the same name in another case) {facts[f'definition:{alt}']}")
+        alt_found = facts.get(f"definition:{alt}") if alt else None
+        other_case = alt_found is not None and alt is not None and alt.lower() == s.lower()
+        same = _same_name(s, definition)
+        if other_case:
+            lines.append(f"(read as {alt}, the same name in another case) {alt_found}")
         elif definition:
-            same = _same_name(s, definition)
             lines.append(definition if same in (None, s) else f"(read as {same}, the same name in another case) {definition}")
-            if alt and f"definition:{alt}" in facts:
-                lines.append(f"The closest defined name is {alt}: {facts[f'definition:{alt}']}")
-        if concepts:  # the question's other words, before any text match
-            found = definition is not None and not definition.startswith("no definition")
-            lines.append(f"{'Related code' if found else 'Code matching the rest of the question instead'}. {concepts}")
-        same = _same_name(s, definition) if definition is not None else None
+        found = definition is not None and not definition.startswith("no definition")
+        closest = f"The closest defined name is {alt}: {alt_found}" if alt_found and not other_case else ""
+        lead = "Related code" if found else "Code matching the rest of the question instead"
+        related = f"{lead}. {concepts}" if concepts else ""
+        weak = not found and shape(s) <= 1  # "Logdateien": a capitalised word, more likely not a misspelt name
+        lines += [x for x in ([related, closest] if weak else [closest, related]) if x]
         usages = facts.get(f"usages:{same or s}") or facts.get(f"usages:{s}")
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
@@ -206,7 +208,7 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
         failed = " could not be read" in facts.get(f"file:{intent.subject}", "")
     else:
         definition = facts.get(f"definition:{intent.subject}")
-        failed = definition is not None and definition.startswith("no definition") and not _suggestion(definition)
+        failed = definition is not None and definition.startswith("no definition")
     subject = intent.subject.lower()
     others = [w for w in content_words(question) if w.lower() not in subject and subject not in w.lower()]
     return (failed or intent.kind == "search") and len(others) >= 2

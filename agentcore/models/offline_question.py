@@ -55,7 +55,7 @@ _STOP = set(
     wo ist sind wer der die das den dem ein eine und im in welche welcher definiert verwendet aufgerufen ruft auf
     où est sont qui le la les un une et dans défini définie utilisé appelé
     dónde donde está esta es son quién la el los las un una y en definida definido usado llamado
-    dove è sono chi il lo gli definito usato chiamato waar wordt función funcion clase método fonction classe méthode
+    dove è sono chi il lo gli definito usato chiamato waar wordt función funcion clase método metodo fonction classe méthode
     funktion klasse methode funzione definida definidos définie définies défini wird klasse""".split()
 )
 _FILLER = set(
@@ -89,7 +89,7 @@ class Intent:
     """``lookup``: the word(s) that may name a symbol."""
 
 
-def _shape(word: str) -> int:
+def shape(word: str) -> int:
     """How much ``word`` looks like an identifier (0: a plain lower-case word)."""
     core = word.rsplit(".", 1)[-1]
     if re.fullmatch(r"[A-Z]{2,}s", core):
@@ -112,7 +112,7 @@ def _candidates(question: str) -> list[tuple[int, int, str]]:
             continue
         if _CODE_EXT.search(word):
             continue
-        out.append((_shape(word) + 3 * m.group(0).endswith("()"), m.start(), word))
+        out.append((shape(word) + 3 * m.group(0).endswith("()"), m.start(), word))
     return out
 
 
@@ -151,7 +151,7 @@ def classify(question: str) -> Intent:
         return Intent("file", word)  # "what does the server module contain": the file server.*
     if files:
         path = files[0]
-        names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or _shape(symbol) >= 1)
+        names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or shape(symbol) >= 1)
         if names_a_symbol and (usage or definition) and not re.match(r"\s*what\b", q, re.I):
             return Intent("usage" if usage else "definition", symbol, path)
         return Intent("file", path)
@@ -188,12 +188,13 @@ def _best_symbol(question: str, has_verb: bool) -> str:
         return ""
     shaped = [c for c in cands if c[0] > 0]
     first_word = re.match(r"\s*[^\W\d][\w]*", question)
-    shaped = [c for c in shaped if not (c[1] == 0 and c[0] == 1 and first_word)]  # a capitalised first word
+    if not has_verb:  # a capitalised first word is sentence case, unless a verb asks where it is defined or used
+        shaped = [c for c in shaped if not (c[1] == 0 and c[0] == 1 and first_word)]
     if shaped:
         return max(shaped, key=lambda c: (c[0], len(c[2])))[2]
     if not has_verb:
         return ""
-    kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|funzione)\s+)?"
+    kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|metodo|funzione|funci[oó]n)\s+)?"
     verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
     nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property))?"
     framed = re.search(

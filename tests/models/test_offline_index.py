@@ -102,6 +102,8 @@ def test_file_questions_list_every_top_level_definition(store: SQLiteEventStore,
         ("where is 'formatPrice' defined", ("web/lib/format.js", "export const formatPrice")),
         ("Where is “Config.reload” defined?", ("pkg/config.py", "def reload")),
         ("¿Dónde está definida la función load_config?", ("pkg/config.py", "def load_config")),
+        ("Config 在哪里定义?", ("pkg/config.py", "class Config")),  # a capitalised first word a verb frames
+        ("Dove è definito il metodo reload?", ("pkg/config.py", "def reload")),
         (
             "I have been reading this repository for a while now and I keep getting lost, so could you please tell "
             "me, as precisely as you can and without guessing, where exactly the function `attempt_again` is "
