@@ -321,17 +321,22 @@ def test_snapshot_plus_tail_is_the_full_fold(log: list[BaseEvent], cuts: list[in
             assert [fresh.state_at(RUN_ID, k) for k in range(len(log) + 1)] == expected
 
 
-def test_snapshot_bytes_stay_proportional_to_log_bytes_and_tails_short(db_path: Path) -> None:
-    with SQLiteEventStore(db_path, snapshot_every=20) as s:
+@pytest.mark.parametrize("ratio", [None, 1.0, 2.0])
+def test_snapshot_bytes_stay_proportional_to_log_bytes_and_tails_short(db_path: Path, ratio: float | None) -> None:
+    """Snapshot bytes stay within about 1/ratio times the log's (plus one snapshot), and the tail after
+    the newest snapshot within about ratio times its size (plus a batch); ``None``: the default."""
+    settings = {} if ratio is None else {"snapshot_ratio": ratio}
+    with SQLiteEventStore(db_path, snapshot_every=20, **settings) as s:  # type: ignore[arg-type]
+        ratio = s.snapshot_ratio
         run, events = fill(s, steps=300)
         stats = s.snapshot_stats(run)
         assert stats["snapshots"] >= 5
-        assert stats["snapshot_bytes"] <= 2 * stats["event_bytes"]
+        assert stats["snapshot_bytes"] <= (1 / ratio + 1) * stats["event_bytes"]
         last = len(events)
         snap = s._best_snapshot(run, last)
         assert snap is not None
         tail_bytes = sum(len(e.model_dump_json()) for e in events[snap[0] :])
-        assert last - snap[0] < 20 or tail_bytes < snap[3] + 5 * 1000  # about one snapshot's size, plus a batch
+        assert last - snap[0] < 20 or tail_bytes < ratio * snap[3] + 5 * 1000
     with SQLiteEventStore(db_path) as fresh:
         assert fresh.state_at(run) == fold(events)
         assert fresh.state_at(run, 777) == fold(events[:777])

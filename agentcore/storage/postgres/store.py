@@ -72,7 +72,7 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
         url: str,
         *,
         snapshot_every: int | None = 100,
-        snapshot_ratio: float = 1.0,
+        snapshot_ratio: float = 0.5,
         max_connections: int = 4,
         connect_timeout_s: float = 10.0,
     ) -> None:
