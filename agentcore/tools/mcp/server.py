@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import RunFinished, RunStarted, ToolCall, ToolStarted
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
@@ -26,10 +27,6 @@ from agentcore.tools.runner import ToolRunner
 __all__ = ("CallLog", "serve_stdio", "tool_server")
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class CallLog:
     """Records every call a server answers as one run of ``store`` (created now).
 
@@ -37,25 +34,29 @@ class CallLog:
         store: The agentcore database.
         task: The run's task (``"mcp-serve /path/to/repo"``).
         config: What the server serves (names only), recorded in ``RunStarted.config``.
+        clock: Gives the events' times (``SystemClock`` by default).
     """
 
-    def __init__(self, store: EventStore, task: str, config: dict[str, Any]) -> None:
+    def __init__(self, store: EventStore, task: str, config: dict[str, Any], *, clock: Clock | None = None) -> None:
         self.store = store
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.run_id = new_run_id()
-        first = RunStarted(run_id=self.run_id, seq=1, at=_now(), task=task, config=config)
+        first = RunStarted(run_id=self.run_id, seq=1, at=self.clock.now(), task=task, config=config)
         store.create_run(task, run_id=self.run_id, created=first.at, events=[first])
         self.seq = 1
 
     def record(self, call: ToolCall, key: str, started: datetime, result: ToolResult) -> None:
         """Append the call and its result in one batch."""
         start = ToolStarted(run_id=self.run_id, seq=self.seq + 1, at=started, call=call, idempotency_key=key)
-        end = result.to_event(run_id=self.run_id, seq=self.seq + 2, at=_now(), caused_by=start.seq)
+        end = result.to_event(run_id=self.run_id, seq=self.seq + 2, at=self.clock.now(), caused_by=start.seq)
         self.store.append(self.run_id, [start, end], expected_seq=self.seq)
         self.seq += 2
 
     def close(self) -> None:
         """Finish the run (the server stopped)."""
-        done = RunFinished(run_id=self.run_id, seq=self.seq + 1, at=_now(), status="succeeded", reason="server stopped")
+        done = RunFinished(
+            run_id=self.run_id, seq=self.seq + 1, at=self.clock.now(), status="succeeded", reason="server stopped"
+        )
         self.store.append(self.run_id, [done], expected_seq=self.seq)
         self.seq += 1
 
@@ -76,13 +77,14 @@ def tool_server(
         artifacts: Where outputs are stored (``read_artifact`` reads them back).
         name: The server's name in the MCP handshake.
         instructions: What the server tells clients about itself.
-        log: Records each call (see ``CallLog``).
+        log: Records each call (see ``CallLog``); its clock times the calls too.
         payload_chars: Bound of each result's text.
     """
     import mcp.types as types
     from mcp.server.lowlevel import Server
 
-    runner = ToolRunner(tools, artifacts, payload_chars=payload_chars)
+    clock = log.clock if log is not None else SystemClock()
+    runner = ToolRunner(tools, artifacts, payload_chars=payload_chars, clock=clock)
     listed = [
         types.Tool(name=s["name"], description=s["description"], input_schema=s["parameters"]) for s in runner.specs()
     ]
@@ -95,7 +97,7 @@ def tool_server(
         call = ToolCall(id=f"mcp_{next(numbers)}", name=params.name, arguments=dict(params.arguments or {}))
         meta = dict(getattr(ctx, "meta", None) or {})
         key = meta.get(IDEMPOTENCY_META_KEY)
-        started = _now()
+        started = clock.now()
         result = await runner.run(call, idempotency_key=key if isinstance(key, str) else None)
         if log is not None:
             log.record(call, key if isinstance(key, str) else "", started, result)
