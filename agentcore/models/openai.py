@@ -299,7 +299,7 @@ class OpenAIChatModel:
                     raise self._request_error(e, body_text) from self._safe_cause(e)
                 cause = f"HTTP {e.status_code}: {llm_wire.server_message(e.body, body_text)}"
                 if e.status_code == 429:
-                    retry_after = llm_wire.retry_after_seconds(dict(e.response.headers))
+                    retry_after = llm_wire.retry_after_seconds(dict(e.response.headers), now=self._clock.now().timestamp())
                     if retry_after is not None:
                         delay = min(retry_after, self.backoff_cap)
                 last_invalid = False
