@@ -30,7 +30,6 @@ MAX_PAYLOAD_CHARS = 2000
 MAX_RECENT_CHARS = 8000
 
 
-
 def _fits(lines: Sequence[str], budget: int) -> int:
     """How many of ``lines`` (from the first) fit in ``budget`` characters, one newline each."""
     used = 0

@@ -81,9 +81,7 @@ def check_settings(
             raise ConfigError(f"reply_validators must be functions (reply, state) -> reason or None, got {check!r}")
 
 
-def budget_reason(
-    state: RunState, *, max_steps: int, max_tokens: int | None, max_cost_usd: float | None
-) -> str | None:
+def budget_reason(state: RunState, *, max_steps: int, max_tokens: int | None, max_cost_usd: float | None) -> str | None:
     """Why the run must stop before another controller turn (``"budget: ..."``), or ``None``."""
     if state.decisions >= max_steps:
         return f"budget: max_steps={max_steps} decisions made without a reply"
