@@ -307,6 +307,29 @@ def test_the_api_key_is_never_recorded_logged_or_shown(tmp_path: Path, caplog: p
         assert "Bearer" not in text_
 
 
+def test_a_plan_steps_output_never_records_the_key(tmp_path: Path) -> None:
+    class KeyHolder(FunctionChatModel):
+        """A model holding the key (like ``OpenAIChatModel``): runs must redact it."""
+
+        def redact(self, text: str) -> str:
+            return text.replace(KEY, "[redacted]")
+
+    @tool
+    def env() -> str:
+        """Print the environment."""
+        return f"OPENAI_API_KEY={KEY}"
+
+    planner = KeyHolder(lambda request: say("never asked: the plan is given"), name="holder")
+    with SQLiteEventStore(tmp_path / "plan-keys.db") as store:
+        plan = Plan(steps=(Step(id="dump", description="print the environment", tool="env"),))
+        result = PlanRunner(store, tools=[env], planner_model=planner).run_sync("dump the environment", plan)
+        assert result.status == "succeeded" and planner.requests == []
+        done = [e for e in store.read(result.run_id) if e.type == "step_succeeded"]
+        assert done and done[0].payload == "OPENAI_API_KEY=[redacted]"  # scheduler drafts are redacted too
+        export_run(store, result.run_id, tmp_path / "plan.jsonl")
+    assert KEY not in (tmp_path / "plan.jsonl").read_text() and KEY not in database_text(tmp_path / "plan-keys.db")
+
+
 # -- the HTML view runs no data ---------------------------------------------------------------------------
 
 PWN = "document.title='pwned';document.body.setAttribute('data-pwned','1')"
