@@ -13,6 +13,7 @@ password before it is put into an agentcore error.
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +41,20 @@ mid-transaction cannot hold a run's row lock against the worker that takes the r
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute(f"SET idle_in_transaction_session_timeout = {NETWORK_TIMEOUT_S * 1000}")
-    conn.commit()
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check before lending a connection, without a round trip when nothing happened.
+
+    An idle connection has nothing to read; a server that restarted or ended the session has sent
+    something (its termination notice, or EOF), so the socket is readable: only then is the full
+    check (an empty query) made, and a dead connection is replaced instead of failing a call.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    if ready:
+        psycopg_pool.ConnectionPool.check_connection(conn)
 
 
 def redact(url: str) -> str:
@@ -84,6 +98,7 @@ class PgConnection:
         self.connect_timeout_s = connect_timeout_s
         self.closed = False
         self.kwargs: dict[str, Any] = {
+            "autocommit": True,  # one read is its own transaction; ``transaction`` says BEGIN/COMMIT itself
             "connect_timeout": max(1, round(connect_timeout_s)),
             "application_name": "agentcore",
             "keepalives": 1,
@@ -102,7 +117,7 @@ class PgConnection:
             min_size=1,
             max_size=max_size,
             open=False,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=_check,
             configure=_configure,
             timeout=connect_timeout_s,
             reconnect_timeout=max(connect_timeout_s, 30.0),
@@ -184,14 +199,25 @@ class PgConnection:
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             raise self.lost(e, action) from None
 
+    @contextmanager
+    def statement(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for ONE statement, which is its own transaction (autocommit): one round
+        trip, where ``BEGIN``/statement/``COMMIT`` take three. Several statements use ``transaction``."""
+        self.check_open()
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            raise self.lost(e, action) from None
+
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> list[tuple[Any, ...]]:
-        """Rows of one read query."""
-        with self.transaction(action) as conn:
+        """Rows of one read query (one statement, one round trip)."""
+        with self.statement(action) as conn:
             return conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> tuple[Any, ...] | None:
-        """The first row of a read query, or ``None``."""
-        with self.transaction(action) as conn:
+        """The first row of a read query, or ``None`` (one statement, one round trip)."""
+        with self.statement(action) as conn:
             return conn.execute(sql, params).fetchone()
 
     def close(self) -> None:

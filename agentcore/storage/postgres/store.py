@@ -331,9 +331,11 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
             raise self._not_found(run_id)
         return self._info_from(rows[0][3:]), [_Link(r[0], r[1], r[2]) for r in rows]
 
-    def _segments(self, run_id: str, after: int, upto: int | None) -> tuple[RunInfo, list[tuple[str, int, int]]]:
-        """The (run, after, upto] ranges to read, oldest ancestor first."""
-        info, chain = self._ancestry(run_id)
+    def _segments(
+        self, run_id: str, after: int, upto: int | None, known: tuple[RunInfo, list[_Link]] | None = None
+    ) -> tuple[RunInfo, list[tuple[str, int, int]]]:
+        """The (run, after, upto] ranges to read, oldest ancestor first (``known``: the ancestry, if read)."""
+        info, chain = known if known is not None else self._ancestry(run_id)
         hi = info.last_seq if upto is None else min(upto, info.last_seq)
         segments = []
         for link in chain:
@@ -403,7 +405,7 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
         hit = self._cache.get(run_id)
         if hit is not None and hit[0] == target:
             return hit[1].clone()
-        state = self._load_state(run_id, target, chain)
+        state = self._load_state(run_id, target, (info, chain))
         if target == info.last_seq:
             self._remember(run_id, target, state.clone())
         return state
@@ -422,18 +424,20 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
             hi = min(hi, link.forked_at)
         return None
 
-    def _load_state(self, run_id: str, seq: int, chain: list[_Link] | None = None) -> RunState:
-        if chain is None:
-            chain = self._ancestry(run_id)[1]
-        snap = self._best_snapshot(chain, seq)
+    def _load_state(self, run_id: str, seq: int, known: tuple[RunInfo, list[_Link]] | None = None) -> RunState:
+        """The state at ``seq``: the newest snapshot at or before it, then the events after it (the
+        ancestry is read once: ``known``)."""
+        known = known if known is not None else self._ancestry(run_id)
+        snap = self._best_snapshot(known[1], seq)
         with _gc_paused():
             if snap is None:
                 state, start = RunState(), 0
             else:
                 raw = bytes(snap[2])
                 state, start = _decode_state(snap[1], raw if snap[1] != "json" else raw.decode("utf-8")), snap[0]
-            for event in self.read(run_id, after=start, upto=seq):
-                apply(state, event)
+            _, segments = self._segments(run_id, start, seq, known)
+            for row in self._rows(segments, "body::text"):
+                apply(state, decode_event(row[1]))
         return state
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
