@@ -131,6 +131,8 @@ def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         items.append(f"{label[kind]} {n} time{'s' if n != 1 else ''} at {sites_text}")
     n_uses, n_files = int(head_m.group(1)), int(head_m.group(2))
     narrowed = (head_m.group(3) or "").rstrip()
+    if n_uses == 1:
+        narrowed = narrowed.replace(" that resolve ", " that resolves ")
     head = f"{symbol} has {n_uses} use{'s' if n_uses != 1 else ''}{narrowed} in {n_files} file{'s' if n_files != 1 else ''}: "
     if n_uses == 0 and narrowed:
         head = f"{symbol} has no use the index can tie{narrowed.replace(' that resolve', '')}: "
