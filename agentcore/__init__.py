@@ -12,8 +12,8 @@ import importlib
 import typing
 
 if typing.TYPE_CHECKING:
+    from agentcore.core.event_codec import EVENT_ADAPTER, decode_event, encode_event
     from agentcore.core.events import (
-        EVENT_ADAPTER,
         ArtifactRef,
         BaseEvent,
         Decided,
@@ -33,8 +33,6 @@ if typing.TYPE_CHECKING:
         ToolFinished,
         ToolStarted,
         UserMessaged,
-        decode_event,
-        encode_event,
     )
     from agentcore.core.fold import apply, diff_states, fold
     from agentcore.core.patches import (
@@ -111,7 +109,7 @@ _LAZY: dict[str, str] = {
     "ConfigError": "agentcore.errors",
     "Decided": "agentcore.core.events",
     "Decision": "agentcore.core.events",
-    "EVENT_ADAPTER": "agentcore.core.events",
+    "EVENT_ADAPTER": "agentcore.core.event_codec",
     "Event": "agentcore.core.events",
     "EventStore": "agentcore.storage.base",
     "ExportError": "agentcore.errors",
@@ -171,9 +169,9 @@ _LAZY: dict[str, str] = {
     "UserMessaged": "agentcore.core.events",
     "apply": "agentcore.core.fold",
     "code_tools": "agentcore.tools.code.agent_tools",
-    "decode_event": "agentcore.core.events",
+    "decode_event": "agentcore.core.event_codec",
     "diff_states": "agentcore.core.fold",
-    "encode_event": "agentcore.core.events",
+    "encode_event": "agentcore.core.event_codec",
     "export_run": "agentcore.storage.trace",
     "fold": "agentcore.core.fold",
     "import_trace": "agentcore.storage.trace",

@@ -33,7 +33,8 @@ from typing import Any
 
 import pydantic
 
-from agentcore.core.events import StatePatched, decode_event, encode_event
+from agentcore.core.event_codec import decode_event, encode_event
+from agentcore.core.events import StatePatched
 from agentcore.core.fold import RunState, apply, fold
 from agentcore.core.patches import AppendKnownFacts, FactInput
 

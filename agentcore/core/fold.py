@@ -18,6 +18,7 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agentcore.core.event_codec import decode_event
 from agentcore.core.events import (
     BaseEvent,
     Decided,
@@ -35,7 +36,6 @@ from agentcore.core.events import (
     ToolFinished,
     ToolStarted,
     UserMessaged,
-    decode_event,
 )
 from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agentcore.core.events import encode_event
+from agentcore.core.event_codec import encode_event
 from agentcore.errors import ConcurrencyError, RunNotFound
 from agentcore.storage.base import RunInfo, WorkQueue
 

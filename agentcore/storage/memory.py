@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from agentcore.core.events import BaseEvent, Event, decode_event, encode_event
+from agentcore.core.event_codec import decode_event, encode_event
+from agentcore.core.events import BaseEvent, Event
 from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base

@@ -21,7 +21,8 @@ from click.testing import CliRunner, Result
 import agentcore.cli.commands as cli_module
 import agentcore.cli.support as support
 from agentcore.cli.commands import cli
-from agentcore.core.events import LLMCalled, RunStarted, StatePatched, ToolFinished, encode_event
+from agentcore.core.event_codec import encode_event
+from agentcore.core.events import LLMCalled, RunStarted, StatePatched, ToolFinished
 from agentcore.models.scripted import ScriptedChatModel, call
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from agentcore.core import event_codec as codec
 from agentcore.core import events as ev
+from agentcore.core.event_codec import EVENT_ADAPTER, decode_event, encode_event, upcast
 from agentcore.core.events import (
-    EVENT_ADAPTER,
     EVENT_TYPES,
     LLMCalled,
     RunStarted,
@@ -22,9 +23,6 @@ from agentcore.core.events import (
     StepSucceeded,
     TokenUsage,
     UserMessaged,
-    decode_event,
-    encode_event,
-    upcast,
 )
 from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
 from tests.support.strategies import event_of
@@ -174,8 +172,8 @@ def v2_user_messaged(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         new["v"] = 2
         return new
 
-    monkeypatch.setitem(ev.CURRENT_VERSION, "user_messaged", 2)
-    monkeypatch.setitem(ev.UPCASTERS, ("user_messaged", 1), v1_to_v2)
+    monkeypatch.setitem(codec.CURRENT_VERSION, "user_messaged", 2)
+    monkeypatch.setitem(codec.UPCASTERS, ("user_messaged", 1), v1_to_v2)
     return seen
 
 
@@ -205,18 +203,18 @@ def test_current_bodies_skip_the_upcasters(v2_user_messaged: list[dict[str, Any]
 
 
 def test_upcast_chains_versions_and_reports_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ev.CURRENT_VERSION, "step_skipped", 3)
-    monkeypatch.setitem(ev.UPCASTERS, ("step_skipped", 1), lambda b: {**b, "v": 2, "reason": "v2:" + b["reason"]})
+    monkeypatch.setitem(codec.CURRENT_VERSION, "step_skipped", 3)
+    monkeypatch.setitem(codec.UPCASTERS, ("step_skipped", 1), lambda b: {**b, "v": 2, "reason": "v2:" + b["reason"]})
     with pytest.raises(UnsupportedEventVersion, match="no upcaster for event type 'step_skipped' version 2"):
         upcast(body("step_skipped", v=1))
-    monkeypatch.setitem(ev.UPCASTERS, ("step_skipped", 2), lambda b: {**b, "v": 3, "reason": "v3:" + b["reason"]})
+    monkeypatch.setitem(codec.UPCASTERS, ("step_skipped", 2), lambda b: {**b, "v": 3, "reason": "v3:" + b["reason"]})
     assert upcast(body("step_skipped", v=1))["reason"] == "v3:v2:dependency failed"
     assert decode_event(body("step_skipped", v=2)).reason == "v3:dependency failed"
 
 
 def test_an_upcaster_that_does_not_bump_the_version_fails_instead_of_looping(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ev.CURRENT_VERSION, "run_finished", 2)
-    monkeypatch.setitem(ev.UPCASTERS, ("run_finished", 1), lambda b: dict(b))
+    monkeypatch.setitem(codec.CURRENT_VERSION, "run_finished", 2)
+    monkeypatch.setitem(codec.UPCASTERS, ("run_finished", 1), lambda b: dict(b))
     with pytest.raises(EventError, match="must return a version 2 body"):
         decode_event(body("run_finished", v=1))
 
@@ -263,7 +261,9 @@ def test_v1_step_failed_deadline_stops_are_upcast_to_kind_deadline(kind: str, er
            "step_id": "a", "attempt": 1, "error": error, "kind": kind}  # fmt: skip
     for data in (old, json.dumps(old)):
         e = decode_event(data)
-        assert isinstance(e, StepFailed) and e.v == 3 and e.kind == upcast_kind and e.error == error and e.worker is None
+        assert (
+            isinstance(e, StepFailed) and e.v == 3 and e.kind == upcast_kind and e.error == error and e.worker is None
+        )
     assert json.loads(encode_event(e))["v"] == 3
 
 
@@ -275,4 +275,4 @@ def test_older_step_outcomes_upcast_to_no_worker() -> None:
               "attempt": 1, "error": "boom", "kind": "error"}  # fmt: skip
     for data in (done, json.dumps(done), failed, json.dumps(failed)):
         e = decode_event(data)
-        assert isinstance(e, (StepSucceeded, StepFailed)) and e.worker is None and e.v == ev.CURRENT_VERSION[e.type]
+        assert isinstance(e, (StepSucceeded, StepFailed)) and e.worker is None and e.v == codec.CURRENT_VERSION[e.type]

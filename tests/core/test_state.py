@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import (
     ArtifactRef,
     BaseEvent,
@@ -29,8 +30,6 @@ from agentcore.core.events import (
     ToolFinished,
     ToolStarted,
     UserMessaged,
-    decode_event,
-    encode_event,
 )
 from agentcore.core.fold import RECENT_WINDOW, Fact, RunState, apply, diff_states, fold
 from agentcore.core.patches import AppendKnownFacts, FactInput

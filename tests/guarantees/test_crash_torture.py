@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from agentcore.core.event_codec import decode_event
 from agentcore.core.events import (
     Event,
     LLMCalled,
@@ -46,7 +47,6 @@ from agentcore.core.events import (
     StepSucceeded,
     ToolFinished,
     ToolStarted,
-    decode_event,
 )
 from agentcore.core.fold import RunState, fold
 from agentcore.models.scripted import ScriptedChatModel, say

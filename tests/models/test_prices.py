@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from agentcore.cli.commands import cli
-from agentcore.core.events import LLMCalled, RunFinished, TokenUsage, decode_event
+from agentcore.core.event_codec import decode_event
+from agentcore.core.events import LLMCalled, RunFinished, TokenUsage
 from agentcore.errors import ConfigError
 from agentcore.models.base import ChatResponse
 from agentcore.models.prices import ModelPrice, known_price, parse_prices, price_of, pricer

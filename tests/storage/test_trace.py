@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentcore.core.event_codec import encode_event
 from agentcore.core.events import (
     ArtifactRef,
     BaseEvent,
@@ -24,7 +25,6 @@ from agentcore.core.events import (
     ToolCall,
     ToolFinished,
     ToolStarted,
-    encode_event,
 )
 from agentcore.core.fold import fold
 from agentcore.core.patches import AppendKnownFacts, FactInput

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import errors as pg_errors
 
-from agentcore.core.events import BaseEvent, Event, decode_event, encode_event
+from agentcore.core.event_codec import decode_event, encode_event
+from agentcore.core.events import BaseEvent, Event
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base

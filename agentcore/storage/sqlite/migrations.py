@@ -3,7 +3,7 @@
 Schema changes are ``sqlite_utils`` migrations in the ``agentcore`` set, applied in order and
 recorded in ``_sqlite_migrations``; ``PRAGMA user_version`` is set to the number of migrations
 applied, so any SQLite tool can tell which schema a file has. Old event rows are never
-rewritten: event *bodies* change through upcasters in ``agentcore.core.events``, not here.
+rewritten: event *bodies* change through upcasters in ``agentcore.core.event_codec``, not here.
 
 ``sqlite_utils`` is imported only to create or migrate a file (``migrate``, ``sqlite_migrations``):
 opening an up-to-date file checks it with the standard ``sqlite3`` alone (CLI start-up, W10).

@@ -33,7 +33,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from agentcore.core.events import BaseEvent, Event, decode_event, encode_event
+from agentcore.core.event_codec import decode_event, encode_event
+from agentcore.core.events import BaseEvent, Event
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentcore.core.events import Event, decode_event
+from agentcore.core.event_codec import decode_event
+from agentcore.core.events import Event
 from agentcore.core.fold import fold
 from agentcore.core.values import sha256_id
 from agentcore.errors import AgentcoreError, EventError, TraceError
