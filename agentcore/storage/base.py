@@ -64,6 +64,18 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
             )
 
 
+def new_run(run_id: str | None, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
+    """What every store's ``create_run`` checks and settles first: the run's id (a new one when
+    ``None``) and its ``created`` time as ISO text (now, in local time, when ``None``).
+
+    Raises:
+        ConfigError: the first ``events`` do not belong to the run or do not start at seq 1.
+    """
+    run_id = run_id or new_run_id()
+    check_batch(run_id, events, 0)
+    return run_id, (created or datetime.now().astimezone()).isoformat()
+
+
 def splits_batch(headers: Sequence[tuple[int, str, int | None]], at_seq: int) -> bool:
     """Whether a fork keeping seqs ``1..at_seq`` would cut one recorded step in two.
 

@@ -17,7 +17,7 @@ from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.artifacts import MemoryArtifactStore
-from agentcore.storage.base import RunInfo, RunStats, check_batch, new_run_id, stats_of, status_after
+from agentcore.storage.base import RunInfo, RunStats, check_batch, stats_of, status_after
 
 
 class MemoryEventStore:
@@ -47,13 +47,11 @@ class MemoryEventStore:
         events: Sequence[BaseEvent] = (),
         artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> str:
-        run_id = run_id or new_run_id()
-        check_batch(run_id, events, 0)
+        run_id, when = base.new_run(run_id, events, created)
         with self._lock:
             if run_id in self._runs:
                 raise ConcurrencyError(f"run {run_id!r} already exists")
             self.artifacts.put_many(artifacts)
-            when = (created or datetime.now().astimezone()).isoformat()
             self._runs[run_id] = RunInfo(
                 id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
             )

@@ -20,7 +20,6 @@ import json
 import select
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -43,7 +42,7 @@ class QueueMixin:
     where: str
 
     def _insert_run(
-        self, run_id: str, task: str, created: datetime | None, events: Sequence[BaseEvent], spec: str | None = None
+        self, run_id: str, task: str, when: str, events: Sequence[BaseEvent], spec: str | None = None
     ) -> None:  # pragma: no cover - implemented by the store
         raise NotImplementedError
 
@@ -70,7 +69,7 @@ class QueueMixin:
             ConfigError: an empty task, or a spec that is not a JSON object.
             ConcurrencyError: a run with ``run_id`` exists.
         """
-        from agentcore.storage.base import check_batch, new_run_id
+        from agentcore.storage.base import new_run
 
         if not isinstance(task, str) or not task.strip():
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
@@ -78,9 +77,8 @@ class QueueMixin:
             text = json.dumps(dict(spec or {}), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"spec must be a JSON object: {e}") from None
-        run_id = run_id or new_run_id()
-        check_batch(run_id, events, 0)
-        self._insert_run(run_id, task, None, events, spec=text)
+        run_id, when = new_run(run_id, events, None)
+        self._insert_run(run_id, task, when, events, spec=text)
         return run_id
 
     def _enqueue_in(self, conn: psycopg.Connection[Any], run_id: str, spec: str) -> None:

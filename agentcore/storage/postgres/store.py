@@ -133,21 +133,19 @@ class PostgresEventStore(QueueMixin, StepQueueMixin):
     ) -> str:
         """Add a run and return its id; ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)``)
         are written in the same transaction."""
-        run_id = run_id or base.new_run_id()
-        check_batch(run_id, events, 0)
-        self._insert_run(run_id, task, created, events, artifacts=artifacts)
+        run_id, when = base.new_run(run_id, events, created)
+        self._insert_run(run_id, task, when, events, artifacts=artifacts)
         return run_id
 
     def _insert_run(
         self,
         run_id: str,
         task: str,
-        created: datetime | None,
+        when: str,
         events: Sequence[BaseEvent],
         spec: str | None = None,
         artifacts: Sequence[tuple[bytes, str]] = (),
     ) -> None:
-        when = (created or datetime.now().astimezone()).isoformat()
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
                 conn.execute(

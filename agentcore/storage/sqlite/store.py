@@ -181,9 +181,7 @@ class SQLiteEventStore:
         Starting a run with its first event (``RunStarted``) leaves no moment in which the run
         exists without it, whatever kills the process.
         """
-        run_id = run_id or base.new_run_id()
-        check_batch(run_id, events, 0)
-        when = (created or datetime.now().astimezone()).isoformat()
+        run_id, when = base.new_run(run_id, events, created)
         try:
             with self._db.write(f"create run {run_id!r}") as conn:
                 conn.execute(
