@@ -55,15 +55,20 @@ from agentcore.core.events import (
 from agentcore.core.fold import RunState, fold
 from agentcore.core.patches import PatchOp, ReplacePlan
 from agentcore.core.plans import Plan
-from agentcore.errors import ConcurrencyError, ConfigError, ModelError, ModelOutputError, RunNotFound, RunNotStarted
-from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, Redacting
+from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound, RunNotStarted
+from agentcore.models.base import ChatModel
 from agentcore.models.prices import parse_prices, pricer
-from agentcore.roles.facts import fact_line, newest_facts
 from agentcore.roles.planner import plan_with_attempts
 from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.turn import clip
-from agentcore.runtime.agent import Agent, RunResult
+from agentcore.runtime.agent import RunResult
 from agentcore.runtime.log import RunLog, open_run_log
+from agentcore.runtime.plan_agent_steps import (
+    child_run_id,
+    legacy_child_run_id,
+    reply_of,
+    run_agent_step,
+)
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.scheduling.scheduler import (
     Draft,
@@ -71,7 +76,6 @@ from agentcore.scheduling.scheduler import (
     StepExecutor,
     StepResult,
     StepRun,
-    classify_error,
     classify_result_kind,
     outcome_cut_short,
 )
@@ -82,30 +86,6 @@ from agentcore.tools.base import Tool
 from agentcore.tools.runner import ToolRunner
 
 __all__ = ("PlanRunner", "child_run_id", "legacy_child_run_id")
-
-MAX_FACTS_IN_SUBTASK = 30
-MAX_REPLY_CHARS = 1500
-
-
-def _escape(part: str) -> str:
-    return part.replace("%", "%25").replace(".", "%2E")
-
-
-def child_run_id(run_id: str, step_id: str, attempt: int) -> str:
-    """The id of the child run that carries out one attempt of a description-only step.
-
-    ``"{run_id}.{step_id}.{attempt}"`` with ``%`` and ``.`` inside ``run_id`` and ``step_id``
-    percent-encoded (``%25``, ``%2E``): the dots that remain separate exactly three parts, so the
-    id names one (run, step, attempt) and no other. Run ``nightly`` step ``report.daily`` gets
-    ``nightly.report%2Edaily.1``; run ``nightly.report`` step ``daily`` gets
-    ``nightly%2Ereport.daily.1``. Ids without dots or ``%`` read as before (``p.check.1``).
-    """
-    return f"{_escape(run_id)}.{_escape(step_id)}.{attempt}"
-
-
-def legacy_child_run_id(run_id: str, step_id: str, attempt: int) -> str:
-    """The child id older agentcore versions used (plain dots, ambiguous); read only to resume their runs."""
-    return f"{run_id}.{step_id}.{attempt}"
 
 
 class _LogSink:
@@ -127,35 +107,6 @@ class _LogSink:
                 self.outcome_seq[event.step_id] = event.seq
         self.log.commit()
         return first
-
-
-class _Watched:
-    """A chat model whose last model error (not an output error) is kept, to classify failures."""
-
-    def __init__(self, model: ChatModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.error: ModelError | None = None
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        try:
-            return await self.model.complete(request)
-        except ModelError as e:
-            if not isinstance(e, ModelOutputError):
-                self.error = e
-            raise
-
-
-class _WatchedRedacting(_Watched):
-    """A ``_Watched`` model that holds a secret: the child run redacts it like the parent."""
-
-    def redact(self, text: str) -> str:
-        assert isinstance(self.model, Redacting)
-        return self.model.redact(text)
-
-
-def _watched(model: ChatModel) -> _Watched:
-    return _WatchedRedacting(model) if isinstance(model, Redacting) else _Watched(model)
 
 
 class PlanRunner:
@@ -436,7 +387,7 @@ class PlanRunner:
         )
         result = await scheduler.run()
         log.add(
-            RunFinished, status=result.status, reason=result.reason, reply=_reply(log.state), caused_by=log.last_seq
+            RunFinished, status=result.status, reason=result.reason, reply=reply_of(log.state), caused_by=log.last_seq
         )
         log.commit()
         return RunResult.of(log.state)
@@ -460,63 +411,7 @@ class PlanRunner:
         return await self._run_agent_step(run)
 
     async def _run_agent_step(self, run: StepRun) -> StepResult:
-        if self.controller_model is None:
-            return StepResult(
-                ok=False,
-                kind="validation",
-                error=f"step {run.step.id!r} has no tool and this PlanRunner has no controller_model to run an agent",
-            )
-        controller = _watched(self.controller_model)
-        processor = _watched(self.processor_model or self.controller_model)
-        agent = Agent(
-            controller,
-            processor,
-            self.tools,
-            self.store,
-            max_steps=self.max_agent_steps,
-            max_patch_retries=self.max_patch_retries,
-            clock=self.clock,
-            payload_chars=self.payload_chars,
-            on_event=self.on_event,
-            prices=self.prices,
-            tracer_provider=self.tracer_provider,
-        )
-        child = self._existing_child(run)
-        if child is None:
-            child = child_run_id(run.run_id, run.step.id, run.attempt)
-            result = await agent.run(_sub_task(run), run_id=child)
-        else:  # a crash between creating the child run and recording the step's outcome
-            result = await agent.resume(child)
-        if result.status == "succeeded":
-            facts = {k: f.value for k, f in result.state.known_facts.items()}
-            body = {"child_run_id": child, "status": result.status, "reply": result.reply, "facts": facts}
-            ref = self.store.artifacts.put_json(body)
-            return StepResult(
-                ok=True, payload=f"{clip(result.reply or '', MAX_REPLY_CHARS)} [child run {child}]", result=ref
-            )
-        cause = controller.error or processor.error
-        if cause is not None:
-            kind = classify_error(cause)
-        else:
-            kind = "needs_user" if result.status == "waiting_for_user" else "agent_failed"
-        return StepResult(ok=False, kind=kind, error=f"sub-agent run {child} ended {result.status}: {result.reason}")
-
-    def _existing_child(self, run: StepRun) -> str | None:
-        """The child run an earlier process started for this attempt, if any.
-
-        A run recorded by an older agentcore has its child under the legacy (plain-dot) id; it is
-        taken only when its sub-task names this step, so a colliding run's child never is.
-        """
-        child = child_run_id(run.run_id, run.step.id, run.attempt)
-        legacy = legacy_child_run_id(run.run_id, run.step.id, run.attempt)
-        for candidate in dict.fromkeys((child, legacy)):
-            try:
-                info = self.store.run(candidate)
-            except RunNotFound:
-                continue
-            if candidate == child or f"# Your step: {run.step.id}\n" in info.task:
-                return candidate
-        return None
+        return await run_agent_step(self, run)
 
     async def _revise(self, log: RunLog, step_id: str, source: int) -> None:
         """Show the processor a finished step (its outcome at seq ``source``); record its calls and
@@ -531,33 +426,3 @@ class PlanRunner:
         )
         log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
         log.commit()
-
-
-def _sub_task(run: StepRun) -> str:
-    state = run.state
-    lines = [
-        f"You carry out one step of a larger task.\n\n# Overall task\n{clip(state.task, 4000)}",
-        f"# Your step: {run.step.id}\n{run.step.description or '(no description)'}",
-    ]
-    if state.known_facts:
-        newest = newest_facts(state, MAX_FACTS_IN_SUBTASK)
-        more = len(state.known_facts) - len(newest)
-        facts = [fact_line(f, key_chars=150, value_chars=300) for f in newest]
-        head = "# Known so far" + (f" (newest {len(newest)}; {more} older not shown)" if more else "")
-        lines.append(head + "\n" + "\n".join(facts))
-    done = [s for s in state.plan.values() if s.status == "succeeded" and s.payload]
-    if done:
-        lines.append(
-            "# Results of finished steps\n" + "\n".join(f"- {s.id}: {clip(s.payload or '', 300)}" for s in done[-10:])
-        )
-    lines.append("Do only this step, then reply with its result in a few sentences.")
-    return "\n\n".join(lines)
-
-
-def _reply(state: RunState) -> str | None:
-    """The payloads of the plan's last steps (those nothing depends on), when they succeeded."""
-    needed = {dep for s in state.plan.values() for dep in s.after}
-    leaves = [s for sid, s in state.plan.items() if sid not in needed and s.status == "succeeded"]
-    if not leaves:
-        return None
-    return clip("\n".join(f"{s.id}: {s.payload or 'done'}" for s in leaves), MAX_REPLY_CHARS)
