@@ -10,14 +10,18 @@ from agentcore.core.values import sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, check_id
 from agentcore.storage.postgres.connection import PgConnection
+from agentcore.storage.sql_rows import ArtifactRows
 
 
-class PostgresArtifactStore(ArtifactMixin):
+class PostgresArtifactStore(ArtifactRows, ArtifactMixin):
     """Artifacts of a PostgreSQL store: stored once (``ON CONFLICT DO NOTHING``), read in ranges.
 
     The column is stored uncompressed out of line, so ``read(id, offset, length)`` fetches only
     the chunks that hold the range, whatever the artifact's size (up to PostgreSQL's 1 GB).
     """
+
+    _param = "%s"
+    _db: PgConnection
 
     def __init__(self, db: PgConnection) -> None:
         self._db = db
@@ -62,21 +66,6 @@ class PostgresArtifactStore(ArtifactMixin):
             assert got is not None
             refs.append(ArtifactRef(id=ident, size=size, media_type=got[0]))
         return refs
-
-    def info(self, ident: str) -> ArtifactRef:
-        """The reference of a stored artifact; ``ArtifactNotFound`` if absent."""
-        key = check_id(ident)
-        row = self._db.one("SELECT size, media_type FROM artifacts WHERE id = %s", (key,))
-        if row is None:
-            raise self._missing(key)
-        return ArtifactRef(id=key, size=row[0], media_type=row[1])
-
-    def exists(self, ident: str) -> bool:
-        try:
-            key = check_id(ident)
-        except ArtifactNotFound:
-            return False
-        return self._db.one("SELECT 1 FROM artifacts WHERE id = %s", (key,)) is not None
 
     def read(self, ident: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``offset`` to ``offset + length`` (all by default)."""

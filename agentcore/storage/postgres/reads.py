@@ -17,13 +17,11 @@ from agentcore.core.events import Event
 from agentcore.errors import RunNotFound
 from agentcore.storage import base
 from agentcore.storage.base import RunInfo
+from agentcore.storage.sql_rows import RUN_COLUMNS, run_info
 from agentcore.storage.sqlite.store import PAGE, EventHeader
 
 if TYPE_CHECKING:
     from agentcore.storage.postgres.connection import PgConnection
-
-_RUN_COLUMNS = "id, task, status, created, last_seq, parent_run_id, forked_at_seq"
-
 
 class _Link(NamedTuple):
     """One run of a fork ancestry: its own events are seqs ``forked_at_seq + 1 ..``."""
@@ -38,9 +36,6 @@ class ReadsMixin:
 
     _db: PgConnection
 
-    def _info_from(self, row: tuple[Any, ...]) -> RunInfo:
-        raise NotImplementedError  # pragma: no cover - implemented by the store
-
     def _not_found(self, run_id: str) -> RunNotFound:
         raise NotImplementedError  # pragma: no cover - implemented by the store
 
@@ -53,13 +48,13 @@ class ReadsMixin:
                     SELECT r.id, r.parent_run_id, r.forked_at_seq, c.depth + 1
                     FROM runs r JOIN chain c ON r.id = c.parent_run_id)
                 SELECT c.id, c.parent_run_id, COALESCE(c.forked_at_seq, 0),
-                       {", ".join("r." + c.strip() for c in _RUN_COLUMNS.split(","))}
+                       {", ".join("r." + c.strip() for c in RUN_COLUMNS.split(","))}
                 FROM chain c JOIN runs r ON r.id = %s ORDER BY c.depth""",
             (run_id, run_id),
         )
         if not rows:
             raise self._not_found(run_id)
-        return self._info_from(rows[0][3:]), [_Link(r[0], r[1], r[2]) for r in rows]
+        return run_info(rows[0][3:]), [_Link(r[0], r[1], r[2]) for r in rows]
 
     def _segments(
         self, run_id: str, after: int, upto: int | None, known: tuple[RunInfo, list[_Link]] | None = None

@@ -34,14 +34,15 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
-from agentcore.storage.postgres.reads import _RUN_COLUMNS, ReadsMixin, _Link
+from agentcore.storage.postgres.reads import ReadsMixin, _Link
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.snapshots import decode_state as _decode_state
 from agentcore.storage.snapshots import encode_state as _encode_state
+from agentcore.storage.sql_rows import RunRows
 from agentcore.storage.sqlite.store import CACHE_RUNS, _gc_paused
 
 
-class PostgresEventStore(ReadsMixin, QueueMixin, StepQueueMixin):
+class PostgresEventStore(RunRows, ReadsMixin, QueueMixin, StepQueueMixin):
     """Runs, events, artifacts, snapshots and the work queue in a PostgreSQL database.
 
     Args:
@@ -58,6 +59,9 @@ class PostgresEventStore(ReadsMixin, QueueMixin, StepQueueMixin):
         SchemaTooNew: a newer agentcore wrote it. In both cases nothing is changed.
         ConfigError: invalid settings.
     """
+
+    _param = "%s"
+    _db: PgConnection
 
     def __init__(
         self,
@@ -156,28 +160,6 @@ class PostgresEventStore(ReadsMixin, QueueMixin, StepQueueMixin):
         except BaseException:
             self._cache.pop(run_id, None)
             raise
-
-    def runs(self) -> list[RunInfo]:
-        """Every run, oldest first."""
-        return [self._info_from(r) for r in self._db.query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created, id")]
-
-    def run(self, run_id: str) -> RunInfo:
-        """One run's row; ``RunNotFound`` if absent."""
-        row = self._db.one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = %s", (run_id,))
-        if row is None:
-            raise self._not_found(run_id)
-        return self._info_from(row)
-
-    def last_seq(self, run_id: str) -> int:
-        """The seq of the run's last event (0 for a run with none)."""
-        return self.run(run_id).last_seq
-
-    @staticmethod
-    def _info_from(row: tuple[Any, ...]) -> RunInfo:
-        return RunInfo(
-            id=row[0], task=row[1], status=row[2], created=row[3], last_seq=row[4],
-            parent_run_id=row[5], forked_at_seq=row[6],
-        )  # fmt: skip
 
     def _not_found(self, run_id: str) -> RunNotFound:
         return RunNotFound(f"no run {run_id!r} in {self.where}")

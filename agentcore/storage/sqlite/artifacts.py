@@ -9,11 +9,15 @@ from agentcore.core.events import ArtifactRef
 from agentcore.core.values import sha256_id
 from agentcore.errors import ArtifactNotFound, ConfigError
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, check_id
+from agentcore.storage.sql_rows import ArtifactRows
 from agentcore.storage.sqlite.connection import SQLiteConnection
 
 
-class SQLiteArtifactStore(ArtifactMixin):
+class SQLiteArtifactStore(ArtifactRows, ArtifactMixin):
     """Artifacts in the ``artifacts`` table of a store's file: stored once, read in ranges."""
+
+    _param = "?"
+    _db: SQLiteConnection
 
     def __init__(self, db: SQLiteConnection) -> None:
         self._db = db
@@ -61,21 +65,6 @@ class SQLiteArtifactStore(ArtifactMixin):
             stored = conn.execute("SELECT media_type FROM artifacts WHERE id = ?", (ident,)).fetchone()
             refs.append(ArtifactRef(id=ident, size=size, media_type=stored[0]))
         return refs
-
-    def info(self, ident: str) -> ArtifactRef:
-        """The reference of a stored artifact."""
-        key = check_id(ident)
-        row = self._db.one("SELECT size, media_type FROM artifacts WHERE id = ?", (key,))
-        if row is None:
-            raise self._missing(key)
-        return ArtifactRef(id=key, size=row[0], media_type=row[1])
-
-    def exists(self, ident: str) -> bool:
-        try:
-            key = check_id(ident)
-        except ArtifactNotFound:
-            return False
-        return self._db.one("SELECT 1 FROM artifacts WHERE id = ?", (key,)) is not None
 
     def read(self, ident: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``offset`` to ``offset + length`` (all by default); a range never loads the whole blob."""

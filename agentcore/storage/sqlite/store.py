@@ -41,6 +41,7 @@ from agentcore.storage import base
 from agentcore.storage.base import RunInfo, RunStats, check_batch, status_after
 from agentcore.storage.snapshots import decode_state as _decode_state
 from agentcore.storage.snapshots import encode_state as _encode_state
+from agentcore.storage.sql_rows import RunRows
 from agentcore.storage.sqlite.artifacts import SQLiteArtifactStore
 from agentcore.storage.sqlite.connection import SQLiteConnection
 
@@ -52,7 +53,6 @@ PAGE = 1000
 CACHE_RUNS = 8
 """Latest states kept in memory (per process) so appends can snapshot without re-reading."""
 
-_RUN_COLUMNS = "id, task, status, created, last_seq, parent_run_id, forked_at_seq"
 
 
 class EventHeader(NamedTuple):
@@ -84,7 +84,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SQLiteEventStore:
+class SQLiteEventStore(RunRows):
     """Runs, events, artifacts and snapshots in one SQLite file.
 
     Args:
@@ -103,6 +103,9 @@ class SQLiteEventStore:
         SchemaTooNew: a newer agentcore wrote the file. In both cases the file is left untouched.
         ConfigError: invalid settings, or a path whose directory does not exist.
     """
+
+    _param = "?"
+    _db: SQLiteConnection
 
     def __init__(
         self,
@@ -200,29 +203,6 @@ class SQLiteEventStore:
             self._cache.pop(run_id, None)
             raise
         return run_id
-
-    def runs(self) -> list[RunInfo]:
-        """Every run, oldest first."""
-        rows = self._db.query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created, id")
-        return [self._info_from(r) for r in rows]
-
-    def run(self, run_id: str) -> RunInfo:
-        """One run's row; ``RunNotFound`` if absent."""
-        row = self._db.one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        if row is None:
-            raise self._not_found(run_id)
-        return self._info_from(row)
-
-    def last_seq(self, run_id: str) -> int:
-        """The seq of the run's last event (0 for a run with none)."""
-        return self.run(run_id).last_seq
-
-    @staticmethod
-    def _info_from(row: tuple[Any, ...]) -> RunInfo:
-        return RunInfo(
-            id=row[0], task=row[1], status=row[2], created=row[3], last_seq=row[4],
-            parent_run_id=row[5], forked_at_seq=row[6],
-        )  # fmt: skip
 
     def _not_found(self, run_id: str) -> RunNotFound:
         return RunNotFound(f"no run {run_id!r} in {self.path}")
