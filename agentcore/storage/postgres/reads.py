@@ -18,7 +18,7 @@ from agentcore.errors import RunNotFound
 from agentcore.storage import base
 from agentcore.storage.base import RunInfo
 from agentcore.storage.sql_rows import RUN_COLUMNS, run_info
-from agentcore.storage.sqlite.store import PAGE, EventHeader
+from agentcore.storage.sqlite.reads import PAGE, EventHeader
 
 if TYPE_CHECKING:
     from agentcore.storage.postgres.connection import PgConnection
