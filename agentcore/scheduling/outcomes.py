@@ -14,6 +14,7 @@ from typing import Literal
 
 from agentcore.core.events import Event, StepFailed, StepSkipped, StepSucceeded
 from agentcore.core.fold import RunState
+from agentcore.core.plans import RetryPolicy
 from agentcore.core.state import StepState
 from agentcore.scheduling.steps import Draft, StepResult, classify_error
 
@@ -22,7 +23,9 @@ __all__ = (
     "attempt_outcome",
     "failed_draft",
     "failed_result",
+    "interrupted_drafts",
     "outcome_cut_short",
+    "own_outcome_draft",
     "schedule_result",
     "succeeded_draft",
 )
@@ -109,6 +112,43 @@ def failed_draft(
         StepFailed, step_id=sid, attempt=attempt, caused_by=started_seq, kind=kind, error=error,
         retryable=retryable, next_attempt_at=next_attempt_at, worker=worker,
     )  # fmt: skip
+
+
+def own_outcome_draft(sid: str, attempt: int, started_seq: int, res: StepResult, policy: RetryPolicy) -> Draft:
+    """The draft of an attempt that returned before its run was stopped: it keeps its real outcome
+    (``StepSucceeded`` with its result, or ``StepFailed`` of its own kind), and is never retried."""
+    if res.ok:
+        return succeeded_draft(sid, attempt, started_seq, res)
+    kind = res.kind if res.kind != "ok" else "error"
+    error = res.error or f"step {sid!r} failed ({kind})"
+    return failed_draft(sid, attempt, started_seq, kind, error, kind in policy.retry_on, worker=res.worker)
+
+
+def interrupted_drafts(
+    plan: Mapping[str, StepState], retry_policy: Callable[[str], RetryPolicy], now: datetime
+) -> tuple[list[Draft], list[tuple[str, str]]]:
+    """The ``StepFailed`` (kind ``interrupted``) of every attempt a crash left ``running``.
+
+    Each is retryable and due ``now`` while the step's policy has attempts left. Returns the drafts
+    and the ``(step id, error)`` of the steps with no attempts left (their failure policy applies).
+    """
+    drafts: list[Draft] = []
+    given_up: list[tuple[str, str]] = []
+    for sid, step in plan.items():
+        if step.status != "running":
+            continue
+        again = step.attempts < retry_policy(sid).max_attempts
+        error = (
+            f"attempt {step.attempts} was interrupted (the process running it stopped before recording "
+            "an outcome)" + ("" if again else "; no attempts left")
+        )
+        drafts.append(
+            partial(StepFailed, step_id=sid, attempt=max(step.attempts, 1), kind="interrupted", retryable=True,
+                    error=error, next_attempt_at=now if again else None)
+        )  # fmt: skip
+        if not again:
+            given_up.append((sid, error))
+    return drafts, given_up
 
 
 def attempt_outcome(task: asyncio.Task[StepResult]) -> StepResult:

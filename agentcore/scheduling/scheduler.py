@@ -62,7 +62,7 @@ from functools import partial
 from typing import Any
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import StepFailed, StepSkipped, StepStarted
+from agentcore.core.events import StepSkipped, StepStarted
 from agentcore.core.fold import RunState
 from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError
@@ -70,7 +70,9 @@ from agentcore.scheduling.outcomes import (
     ScheduleResult,
     attempt_outcome,
     failed_draft,
+    interrupted_drafts,
     outcome_cut_short,
+    own_outcome_draft,
     schedule_result,
     succeeded_draft,
 )
@@ -223,23 +225,7 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Settle what an earlier process left: interrupted attempts and blocked steps."""
-        drafts: list[Draft] = []
-        given_up: list[tuple[str, str]] = []
-        now = self.clock.now()
-        for sid, step in self.state.plan.items():
-            if step.status != "running":
-                continue
-            again = step.attempts < self.retry_policy(sid).max_attempts
-            error = (
-                f"attempt {step.attempts} was interrupted (the process running it stopped before recording "
-                "an outcome)" + ("" if again else "; no attempts left")
-            )
-            drafts.append(
-                partial(StepFailed, step_id=sid, attempt=max(step.attempts, 1), kind="interrupted", retryable=True,
-                        error=error, next_attempt_at=now if again else None)
-            )  # fmt: skip
-            if not again:
-                given_up.append((sid, error))
+        drafts, given_up = interrupted_drafts(self.state.plan, self.retry_policy, self.clock.now())
         if drafts:
             self.sink.emit(drafts)
             self._tracker = self._new_tracker()
@@ -325,15 +311,16 @@ class Scheduler:
         kind = res.kind if res.kind != "ok" else "error"
         error = res.error or f"step {sid!r} failed ({kind})"
         attempt, retryable = running.attempt, kind in policy.retry_on
+        draft = partial(failed_draft, sid, attempt, running.started_seq, kind, worker=res.worker)
         if policy.should_retry(kind, attempt):
             next_at = self.clock.now() + timedelta(seconds=policy.delay(attempt, self.rng(sid, attempt)))
-            self.sink.emit([failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, next_attempt_at=next_at, worker=res.worker)])
+            self.sink.emit([draft(error, retryable, next_attempt_at=next_at)])
             self._tracker.requeue(sid)
             heapq.heappush(self._backoff, (next_at, sid))
             return
         if retryable:
             error = f"{error} (gave up after {attempt} of {policy.max_attempts} attempts)"
-        self._after_final_failure(sid, error, [failed_draft(sid, running.attempt, running.started_seq, kind, error, retryable, worker=res.worker)])
+        self._after_final_failure(sid, error, [draft(error, retryable)])
 
     def _after_final_failure(self, sid: str, error: str, drafts: list[Draft]) -> None:
         """Apply the failure policy of ``sid``; emit ``drafts`` (its StepFailed) with the fallout."""
@@ -384,16 +371,9 @@ class Scheduler:
         for sid in sorted(self._running):
             r = self._running.pop(sid)
             if r.task.done():
-                res = attempt_outcome(r.task)
-                if res.ok:
-                    drafts.append(succeeded_draft(sid, r.attempt, r.started_seq, res))
-                else:
-                    failed_kind = res.kind if res.kind != "ok" else "error"
-                    own = res.error or f"step {sid!r} failed ({failed_kind})"
-                    drafts.append(failed_draft(
-                        sid, r.attempt, r.started_seq, failed_kind, own, failed_kind in self.retry_policy(sid).retry_on,
-                        worker=res.worker,
-                    ))
+                drafts.append(
+                    own_outcome_draft(sid, r.attempt, r.started_seq, attempt_outcome(r.task), self.retry_policy(sid))
+                )
                 continue
             r.task.cancel()
             self._cancelled.append(r.task)
