@@ -244,21 +244,21 @@ class Scheduler:
             self._tracker.release(sid)
 
     def _dispatch(self) -> None:
-        room = self.state.max_parallel - len(self._running)
+        state = self.state  # looked up once per wave, not per step
+        room = state.max_parallel - len(self._running)
         if room <= 0 or not self._tracker.has_ready:
             return
-        ids = sorted(self._tracker.pop_ready(room))
+        plan, run_id = state.plan, state.run_id
         runs: list[tuple[str, int, str]] = []
-        for sid in ids:
-            attempt = max(self.state.plan[sid].attempts, self._attempts.get(sid, 0)) + 1
+        for sid in sorted(self._tracker.pop_ready(room)):
+            attempt = max(plan[sid].attempts, self._attempts.get(sid, 0)) + 1
             self._attempts[sid] = attempt
-            runs.append((sid, attempt, step_idempotency_key(self.state.run_id, sid, attempt)))
+            runs.append((sid, attempt, step_idempotency_key(run_id, sid, attempt)))
         first = self.sink.emit([partial(StepStarted, step_id=s, attempt=a, idempotency_key=k) for s, a, k in runs])
+        state = self.state  # after the fold: the started steps' records are new objects
+        plan = state.plan
         for i, (sid, attempt, key) in enumerate(runs):
-            run = StepRun(
-                run_id=self.state.run_id, step=self.state.plan[sid], attempt=attempt, idempotency_key=key,
-                state=self.state,
-            )  # fmt: skip
+            run = StepRun(run_id=run_id, step=plan[sid], attempt=attempt, idempotency_key=key, state=state)
             task = asyncio.ensure_future(run_attempt(self.execute, run, self.clock))
             self._running[sid] = _Running(task=task, attempt=attempt, started_seq=first + i)
 

@@ -107,12 +107,13 @@ class ToolRunner:
             kwargs = t.bind(call.arguments)
         except ValidationError as e:
             return self._failed(call, "validation", validation_message(t.name, e, t.parameters))
-        ctx = ToolContext(
-            call_id=call.id, tool=t.name, idempotency_key=idempotency_key, artifacts=self.artifacts,
-            payload_chars=self.payload_chars,
-        )  # fmt: skip
-        for param in t.context_params:
-            kwargs[param] = idempotency_key if param == IDEMPOTENCY_PARAM else ctx
+        if t.context_params:  # built only for the tools that declare one
+            ctx = ToolContext(
+                call_id=call.id, tool=t.name, idempotency_key=idempotency_key, artifacts=self.artifacts,
+                payload_chars=self.payload_chars,
+            )  # fmt: skip
+            for param in t.context_params:
+                kwargs[param] = idempotency_key if param == IDEMPOTENCY_PARAM else ctx
         start = self.clock.monotonic()
         try:
             value = await _execute(t, kwargs)
@@ -205,7 +206,13 @@ class _Exited(Exception):
 
 
 async def _execute(t: Tool, kwargs: dict[str, Any]) -> Any:
-    """Run the tool under its timeout; raises ``_Abandoned`` when the timeout fired."""
+    """Run the tool under its timeout; raises ``_Abandoned`` when the timeout fired.
+
+    Without a timeout the tool is awaited in the caller's task (no task of its own to watch):
+    cancelling the caller cancels the tool all the same.
+    """
+    if t.timeout is None:
+        return await _settle(t, kwargs)
     task = asyncio.ensure_future(_settle(t, kwargs))
     try:
         done, _ = await asyncio.wait({task}, timeout=t.timeout)
