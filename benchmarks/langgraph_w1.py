@@ -102,7 +102,7 @@ def one_run(n: int, folder: Path) -> dict[str, float]:
     }
 
 
-def timed_reads(read: Any, facts: int | None, reads: int = 5) -> tuple[float, float]:
+def timed_reads(read: Any, facts: int | None, reads: int = 21) -> tuple[float, float]:
     """Median wall and CPU seconds of ``read()`` over ``reads`` calls, each after ``gc.collect()``
     (as agentcore's W1 reads are timed; ``SqliteSaver`` keeps no cache between calls)."""
     wall, cpu = [], []
