@@ -81,13 +81,13 @@ def clip_payload(payload: str, limit: int) -> str:
     if match is None or len(match.group(0)) > PAYLOAD_NOTE_CHARS + 1:
         return clip(payload, limit)
     note, body = match.group(0), payload[: match.start()]
-    keep = max(limit - len(note), limit // 2)
-    shown = body[:keep]
+    shown = body[: max(limit - len(note), limit // 2)]
     offset = _NOTE_OFFSET.search(note)
     if offset is not None:
         moved = len(shown.encode("utf-8", "surrogatepass"))
         note = note[: offset.start(1)] + str(moved) + note[offset.end(1) :]
-    return shown + f" …[{len(body) - keep} more chars not shown]" + note
+    cut = len(body) - len(shown)  # 0 when the note alone is what makes the payload long
+    return shown + (f" …[{cut} more chars not shown]" if cut else "") + note
 
 
 def read_model_json(text: str) -> Any:

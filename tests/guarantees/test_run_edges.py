@@ -96,6 +96,16 @@ def test_clip_payload_keeps_the_note_and_moves_its_offset(limit: int) -> None:
     assert clip_payload("short", limit) == "short"
 
 
+def test_clip_payload_never_counts_a_negative_cut_when_the_note_is_the_long_part() -> None:
+    # a short body under a long note at a small limit: the body is shown whole, so no "more chars" marker
+    body = "line 0\nline 1"
+    note = "\n[... 9000 more characters not shown; full output: artifact sha256:ab (12000 bytes); "
+    note += "read_artifact(id='sha256:ab', offset=3000) continues from here]"
+    clipped = clip_payload(body + note, 120)
+    assert clipped.startswith(body) and "more chars not shown" not in clipped
+    assert int(_NOTE_OFFSET.search(clipped).group(2)) == len(body.encode("utf-8"))  # type: ignore[union-attr]
+
+
 def test_both_roles_show_the_note_of_a_long_payload() -> None:
     from agentcore.core.events import ArtifactRef, ToolFinished
     from agentcore.core.fold import fold
