@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from agentcore.errors import NotAnAgentcoreDatabase, SchemaTooNew
@@ -109,6 +110,18 @@ class Dialect:
     """The column type of raw bytes (artifact content, snapshot state)."""
     bigint: str
     """The column type of a count that may pass 2**31 (sizes, byte counters)."""
+    param: str
+    """The driver's placeholder for a parameter: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    lock_row: str
+    """What ``SELECT ... FROM runs WHERE id = ?`` appends to lock the row until the transaction ends
+    (nothing on SQLite, whose write transaction already holds the whole file)."""
+
+    def sql(self, text: str) -> str:
+        """``text``, written with ``?`` placeholders, in this driver's placeholder style.
+
+        Shared statements are written once with ``?``; they must hold no other ``?`` and no ``%``.
+        """
+        return text if self.param == "?" else _with_param(text, self.param)
 
     def create_table(self, name: str) -> list[str]:
         """The statements that create table ``name`` (``runs``, ``events``, ``artifacts``, ``snapshots``)."""
@@ -162,8 +175,15 @@ class Dialect:
         return ",\n       ".join(out)
 
 
-SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER")
-POSTGRES = Dialect(name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT")
+SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER", param="?", lock_row="")
+POSTGRES = Dialect(
+    name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT", param="%s", lock_row=" FOR UPDATE"
+)
+
+
+@lru_cache(maxsize=256)
+def _with_param(text: str, param: str) -> str:
+    return text.replace("?", param)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,21 +1,67 @@
-"""Row readers shared by the SQLite and PostgreSQL stores (the same SQL but for the placeholder).
+"""What the SQLite and PostgreSQL stores share below their SQL: the connection they are written
+against, and the rows of the ``runs`` table.
 
-``RunRows`` gives ``runs``/``run``/``last_seq`` over the ``runs`` table and ``ArtifactRows`` gives
-``info``/``exists`` over ``artifacts``. A store sets ``_param`` to its driver's placeholder (``?``
-for sqlite3, ``%s`` for psycopg) and has a ``_db`` with ``query(sql, params)`` and ``one(sql, params)``.
+Shared SQL is written once with ``?`` placeholders and turned into the driver's style by the
+store's ``dialect`` (``Dialect.sql``). The store's ``_db`` is a ``SQLConnection``: the SQLite store's
+``SQLiteConnection`` and the PostgreSQL store's ``PgConnection`` both are.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-from agentcore.core.events import ArtifactRef
-from agentcore.errors import ArtifactNotFound, RunNotFound
-from agentcore.storage.artifacts import check_id
+from agentcore.errors import RunNotFound
 from agentcore.storage.base import RunInfo
+from agentcore.storage.schema import Dialect
 
 RUN_COLUMNS = "id, task, status, created, last_seq, parent_run_id, forked_at_seq"
 """The ``runs`` columns a ``RunInfo`` is read from, in ``run_info``'s order."""
+
+
+class SQLCursor(Protocol):
+    """What a statement gives back (``sqlite3.Cursor``, ``psycopg.Cursor``)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+class SQLExecutor(Protocol):
+    """A connection inside a transaction (``sqlite3.Connection``, ``psycopg.Connection``)."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> SQLCursor: ...
+
+
+class SQLConnection(Protocol):
+    """A store's connection: single-statement reads, write transactions and a lock for a read of
+    several statements that must not interleave with this process's writes."""
+
+    @property
+    def where(self) -> str:
+        """The database, as messages name it (never with a password)."""
+        ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held around a read of several statements (a no-op where the server isolates them)."""
+        ...
+
+    def query(self, sql: str, params: tuple[Any, ...] = (), action: str = "read") -> list[tuple[Any, ...]]:
+        """All rows of one read statement."""
+        ...
+
+    def one(self, sql: str, params: tuple[Any, ...] = (), action: str = "read") -> tuple[Any, ...] | None:
+        """The first row of one read statement, or ``None``."""
+        ...
+
+    def transaction(self, action: str) -> AbstractContextManager[SQLExecutor]:
+        """A write transaction: commit on success, roll back on any error; driver errors become
+        ``StorageUnavailable`` naming ``action`` (unique violations pass through)."""
+        ...
 
 
 def run_info(row: tuple[Any, ...]) -> RunInfo:
@@ -29,11 +75,11 @@ def run_info(row: tuple[Any, ...]) -> RunInfo:
 class RunRows:
     """``runs``, ``run`` and ``last_seq`` of a SQL store."""
 
-    _db: Any
-    _param: str
+    _db: SQLConnection
+    dialect: Dialect
 
     def _not_found(self, run_id: str) -> RunNotFound:
-        raise NotImplementedError  # pragma: no cover - implemented by the store
+        return RunNotFound(f"no run {run_id!r} in {self._db.where}")
 
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
@@ -41,7 +87,7 @@ class RunRows:
 
     def run(self, run_id: str) -> RunInfo:
         """One run's row; ``RunNotFound`` if absent."""
-        row = self._db.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = {self._param}", (run_id,))
+        row = self._db.one(self.dialect.sql(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"), (run_id,))
         if row is None:
             raise self._not_found(run_id)
         return run_info(row)
@@ -49,29 +95,3 @@ class RunRows:
     def last_seq(self, run_id: str) -> int:
         """The seq of the run's last event (0 for a run with none)."""
         return self.run(run_id).last_seq
-
-
-class ArtifactRows:
-    """``info`` and ``exists`` of a SQL artifact store."""
-
-    _db: Any
-    _param: str
-
-    def _missing(self, key: str) -> ArtifactNotFound:
-        raise NotImplementedError  # pragma: no cover - implemented by the store
-
-    def info(self, ident: str) -> ArtifactRef:
-        """The reference of a stored artifact; ``ArtifactNotFound`` if absent."""
-        key = check_id(ident)
-        row = self._db.one(f"SELECT size, media_type FROM artifacts WHERE id = {self._param}", (key,))
-        if row is None:
-            raise self._missing(key)
-        return ArtifactRef(id=key, size=row[0], media_type=row[1])
-
-    def exists(self, ident: str) -> bool:
-        """Whether an artifact of this id is stored (a malformed id is not)."""
-        try:
-            key = check_id(ident)
-        except ArtifactNotFound:
-            return False
-        return self._db.one(f"SELECT 1 FROM artifacts WHERE id = {self._param}", (key,)) is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import select
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -97,6 +97,9 @@ class PgConnection:
         self.secrets = secrets_of(url)
         self.connect_timeout_s = connect_timeout_s
         self.closed = False
+        self.lock: AbstractContextManager[None] = nullcontext()
+        """No process-wide lock: each pooled connection serves one thread at a time and the server
+        isolates transactions (``SQLConnection.lock`` is a real lock on SQLite)."""
         self.kwargs: dict[str, Any] = {
             "autocommit": True,  # one read is its own transaction; ``transaction`` says BEGIN/COMMIT itself
             "connect_timeout": max(1, round(connect_timeout_s)),

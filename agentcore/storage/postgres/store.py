@@ -36,6 +36,7 @@ from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.reads import ReadsMixin, _Link
 from agentcore.storage.postgres.steps import StepQueueMixin
+from agentcore.storage.schema import POSTGRES
 from agentcore.storage.snapshots import decode_state as _decode_state
 from agentcore.storage.snapshots import encode_state as _encode_state
 from agentcore.storage.sql_rows import RunRows
@@ -60,7 +61,7 @@ class PostgresEventStore(RunRows, ReadsMixin, QueueMixin, StepQueueMixin):
         ConfigError: invalid settings.
     """
 
-    _param = "%s"
+    dialect = POSTGRES
     _db: PgConnection
 
     def __init__(

@@ -110,7 +110,7 @@ class SQLiteConnection:
             self.retry(lambda: self.conn.execute("PRAGMA journal_mode=WAL").fetchone(), "switch to WAL mode")
         self.conn.execute(f"PRAGMA synchronous={durability.upper()}")
         if check.kind == "new" or check.pending:
-            with self.write("create the agentcore schema") as conn:
+            with self.transaction("create the agentcore schema") as conn:
                 again = classify(conn, self.where)  # another process may have migrated meanwhile
                 if again.kind == "new" or again.pending:
                     migrate(conn)
@@ -152,7 +152,7 @@ class SQLiteConnection:
             return row
 
     @contextmanager
-    def write(self, action: str) -> Iterator[sqlite3.Connection]:
+    def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on any error.
 
         Driver errors surface as ``StorageUnavailable`` naming ``action``; agentcore errors raised

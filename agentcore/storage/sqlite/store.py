@@ -39,6 +39,7 @@ from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.base import RunInfo, check_batch, status_after
+from agentcore.storage.schema import SQLITE
 from agentcore.storage.snapshots import decode_state as _decode_state
 from agentcore.storage.snapshots import encode_state as _encode_state
 from agentcore.storage.sql_rows import RunRows
@@ -86,7 +87,7 @@ class SQLiteEventStore(SQLiteReads, RunRows):
         ConfigError: invalid settings, or a path whose directory does not exist.
     """
 
-    _param = "?"
+    dialect = SQLITE
     _db: SQLiteConnection
 
     def __init__(
@@ -168,7 +169,7 @@ class SQLiteEventStore(SQLiteReads, RunRows):
         """
         run_id, when = base.new_run(run_id, events, created)
         try:
-            with self._db.write(f"create run {run_id!r}") as conn:
+            with self._db.transaction(f"create run {run_id!r}") as conn:
                 conn.execute(
                     "INSERT INTO runs (id, task, status, created, last_seq) VALUES (?, ?, 'running', ?, 0)",
                     (run_id, task, when),
@@ -203,7 +204,7 @@ class SQLiteEventStore(SQLiteReads, RunRows):
         """
         check_batch(run_id, events, expected_seq)
         try:
-            with self._db.write(f"append {len(events)} event(s) to run {run_id!r}") as conn:
+            with self._db.transaction(f"append {len(events)} event(s) to run {run_id!r}") as conn:
                 return self._append_in(conn, run_id, events, expected_seq)
         except BaseException:
             self._cache.pop(run_id, None)
@@ -364,7 +365,7 @@ class SQLiteEventStore(SQLiteReads, RunRows):
                     )
                     since += got[0] if got else 0
             try:
-                with self._db.write(f"fork run {run_id!r} at seq {at_seq}") as conn:
+                with self._db.transaction(f"fork run {run_id!r} at seq {at_seq}") as conn:
                     conn.execute(
                         "INSERT INTO runs (id, task, status, created, parent_run_id, forked_at_seq, last_seq, "
                         "snapshot_seq, snapshot_size, bytes_since_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -383,7 +384,7 @@ class SQLiteEventStore(SQLiteReads, RunRows):
         Snapshots are a cache: no state changes, only ``state_at`` gets slower until new ones
         are written. The in-process cache of latest states is dropped too.
         """
-        with self._db.write("delete snapshots") as conn:
+        with self._db.transaction("delete snapshots") as conn:
             if run_id is None:
                 n = conn.execute("DELETE FROM snapshots").rowcount
                 conn.execute("UPDATE runs SET snapshot_seq = 0, snapshot_size = 0, bytes_since_snapshot = 0")
