@@ -83,11 +83,19 @@ class StepQueueMixin:
 
     def renew_step(self, lease: StepLease, *, lease_s: float = 30.0) -> bool:
         """Extend a step lease; ``False`` once it was lost (taken over, or the attempt was cancelled)."""
-        with self._db.transaction(f"renew the lease on step {lease.step_id!r}") as conn:
+        return self._update_held(
+            lease, "lease_expires = now() + make_interval(secs => %s)", (lease_s,),
+            f"renew the lease on step {lease.step_id!r}",
+        )  # fmt: skip
+
+    def _update_held(self, lease: StepLease, assignments: str, values: tuple[Any, ...], action: str) -> bool:
+        """``UPDATE step_queue SET assignments`` on the attempt ``lease`` holds, in one transaction;
+        ``False`` (nothing changed) once the step lease was lost. ``values`` fill the assignments."""
+        with self._db.transaction(action) as conn:
             cur = conn.execute(
-                "UPDATE step_queue SET lease_expires = now() + make_interval(secs => %s) WHERE run_id = %s "
-                "AND step_id = %s AND attempt = %s AND lease_token = %s AND state = 'leased'",
-                (lease_s, lease.run_id, lease.step_id, lease.attempt, lease.token),
+                f"UPDATE step_queue SET {assignments} WHERE run_id = %s AND step_id = %s AND attempt = %s "
+                "AND lease_token = %s AND state = 'leased'",
+                (*values, lease.run_id, lease.step_id, lease.attempt, lease.token),
             )
             return cur.rowcount == 1
 
@@ -102,13 +110,10 @@ class StepQueueMixin:
             text = json.dumps(dict(result), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"a step result must be a JSON object: {e}") from None
-        with self._db.transaction(f"record step {lease.step_id!r} of run {lease.run_id!r}") as conn:
-            cur = conn.execute(
-                "UPDATE step_queue SET state = 'done', result = %s, lease_expires = NULL WHERE run_id = %s "
-                "AND step_id = %s AND attempt = %s AND lease_token = %s AND state = 'leased'",
-                (text, lease.run_id, lease.step_id, lease.attempt, lease.token),
-            )
-            return cur.rowcount == 1
+        return self._update_held(
+            lease, "state = 'done', result = %s, lease_expires = NULL", (text,),
+            f"record step {lease.step_id!r} of run {lease.run_id!r}",
+        )  # fmt: skip
 
     def step_result(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
         """The outcome a worker stored for this attempt; ``None`` while it is queued or running.
