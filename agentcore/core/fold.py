@@ -39,7 +39,16 @@ from agentcore.core.events import (
 )
 from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan
-from agentcore.core.state import RECENT_WINDOW, Fact, Question, RecentPayload, RunState, StepState, step_state
+from agentcore.core.state import (
+    RECENT_WINDOW,
+    Fact,
+    Question,
+    RecentPayload,
+    RunState,
+    StepState,
+    step_state,
+    step_with,
+)
 from agentcore.core.transaction import apply_patch, check_patch, compile_patch
 
 __all__ = [
@@ -177,7 +186,7 @@ def _patch_rejected(event: PatchRejected, state: RunState) -> None:
 def _update_step(state: RunState, step_id: str, **update: Any) -> None:
     step = state.plan.get(step_id)
     if step is not None:  # a step dropped by a later plan revision keeps its history in the log only
-        state.plan[step_id] = step.model_copy(update=update)
+        state.plan[step_id] = step_with(step, update)
 
 
 @_on(StepStarted)

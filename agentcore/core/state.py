@@ -152,6 +152,24 @@ def step_state(step: Step) -> StepState:
     return _validate_step_state(fields)  # type: ignore[no-any-return]
 
 
+_set = object.__setattr__
+
+
+def step_with(step: StepState, update: dict[str, Any]) -> StepState:
+    """A copy of a step record with the fields in ``update`` replaced (what ``model_copy(update=)``
+    gives, at about half its cost: the fold makes one per step status change).
+
+    Not validated: the values come from events, which are. Like ``model_copy`` the copy is
+    shallow (the records are frozen; ``RunState.clone`` copies the ``arguments`` dicts).
+    """
+    new = StepState.__new__(StepState)
+    _set(new, "__dict__", {**step.__dict__, **update})
+    _set(new, "__pydantic_fields_set__", step.__pydantic_fields_set__ | update.keys())
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
+
+
 _M = TypeVar("_M", StepState, ToolCall)
 
 

@@ -59,7 +59,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import StepSkipped, StepStarted
@@ -115,11 +114,17 @@ succeeded, failed for good, or waits for a retry); it may emit events, e.g. a pr
 ``replace_plan``, and the scheduler then rebuilds its readiness from the new plan."""
 
 
-@dataclass(kw_only=True)
+@dataclass(eq=False, kw_only=True)
 class _Running:
-    task: asyncio.Task[StepResult]
+    step_id: str
     attempt: int
     started_seq: int
+    task: asyncio.Task[StepResult] = field(init=False)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass(kw_only=True)
@@ -173,6 +178,9 @@ class Scheduler:
         heapq.heapify(self._backoff)
         self._attempts: dict[str, int] = dict(attempts_seen or {})
         self._running: dict[str, _Running] = {}
+        self._finished: list[_Running] = []
+        """Attempts whose task has returned (or raised), in the order they ended: not yet settled."""
+        self._wakeup: asyncio.Future[None] | None = None
         self._cancelled: list[asyncio.Task[StepResult]] = []
         self._flags = _Flags()
         self._tracker = self._new_tracker()
@@ -248,46 +256,76 @@ class Scheduler:
         room = state.max_parallel - len(self._running)
         if room <= 0 or not self._tracker.has_ready:
             return
-        plan, run_id = state.plan, state.run_id
-        runs: list[tuple[str, int, str]] = []
-        for sid in sorted(self._tracker.pop_ready(room)):
-            attempt = max(plan[sid].attempts, self._attempts.get(sid, 0)) + 1
-            self._attempts[sid] = attempt
-            runs.append((sid, attempt, step_idempotency_key(run_id, sid, attempt)))
-        first = self.sink.emit([partial(StepStarted, step_id=s, attempt=a, idempotency_key=k) for s, a, k in runs])
+        plan, run_id, attempts = state.plan, state.run_id, self._attempts
+        popped = self._tracker.pop_ready(room)  # longest remaining chain first
+        recorded = sorted(popped)  # the batch of StepStarted is in step-id order
+        runs: dict[str, tuple[_Running, str]] = {}
+        for sid in recorded:
+            attempt = max(plan[sid].attempts, attempts.get(sid, 0)) + 1
+            attempts[sid] = attempt
+            runs[sid] = (_Running(step_id=sid, attempt=attempt, started_seq=0), step_idempotency_key(run_id, sid, attempt))
+        first = self.sink.emit(
+            [partial(StepStarted, step_id=s, attempt=r.attempt, idempotency_key=k) for s, (r, k) in runs.items()]
+        )
+        for i, (r, _) in enumerate(runs.values()):
+            r.started_seq = first + i
         state = self.state  # after the fold: the started steps' records are new objects
         plan = state.plan
-        for i, (sid, attempt, key) in enumerate(runs):
-            run = StepRun(run_id=run_id, step=plan[sid], attempt=attempt, idempotency_key=key, state=state)
-            task = asyncio.ensure_future(run_attempt(self.execute, run, self.clock))
-            self._running[sid] = _Running(task=task, attempt=attempt, started_seq=first + i)
+        for sid in popped:  # tasks start in priority order: the critical path's step runs first
+            r, key = runs[sid]
+            run = StepRun(run_id=run_id, step=plan[sid], attempt=r.attempt, idempotency_key=key, state=state)
+            r.task = asyncio.ensure_future(self._attempt(r, run))
+            self._running[sid] = r
+
+    async def _attempt(self, running: _Running, run: StepRun) -> StepResult:
+        """One attempt in its task; when it ends (however it ends) the scheduler is woken."""
+        try:
+            return await run_attempt(self.execute, run, self.clock)
+        finally:
+            self._finished.append(running)
+            if self._wakeup is not None:
+                _wake(self._wakeup)
 
     async def _wait(self, deadline: datetime | None) -> None:
+        if not self._finished:
+            await self._sleep_until_woken(deadline)
+        finished, self._finished = self._finished, []
+        done = sorted((r for r in finished if self._running.get(r.step_id) is r), key=lambda r: r.step_id)
+        if not done:
+            return
+        if self.on_outcome is None:
+            outcomes = [(r, attempt_outcome(r.task)) for r in done]
+            if all(res.ok for _, res in outcomes):
+                # every finished step succeeded and nothing revises the plan in between: their
+                # StepSucceeded events go in one append (the same events in the same order, one commit)
+                for r in done:
+                    del self._running[r.step_id]
+                self.sink.emit([succeeded_draft(r.step_id, r.attempt, r.started_seq, res) for r, res in outcomes])
+                for r in done:
+                    self._tracker.done(r.step_id)
+                return
+        for r in done:
+            if self._running.get(r.step_id) is r:  # an abort earlier in this loop may have settled it
+                del self._running[r.step_id]
+                await self._settle(r.step_id, r)
+
+    async def _sleep_until_woken(self, deadline: datetime | None) -> None:
+        """Wait until an attempt ends, or until the deadline or the next backoff is due."""
         wake = min(
             (t for t in (deadline, self._backoff[0][0] if self._backoff else None) if t is not None), default=None
         )
-        waiters: set[asyncio.Future[Any]] = {r.task for r in self._running.values()}
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wakeup = woken
         timer = None
         if wake is not None:
             timer = asyncio.ensure_future(self.clock.sleep((wake - self.clock.now()).total_seconds()))
-            waiters.add(timer)
+            timer.add_done_callback(lambda _: _wake(woken))
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
+            self._wakeup = None
             if timer is not None:
                 timer.cancel()
-        done = sorted(sid for sid, r in self._running.items() if r.task.done())
-        if done and self.on_outcome is None and all(attempt_outcome(self._running[s].task).ok for s in done):
-            # every finished step succeeded and nothing revises the plan in between: their
-            # StepSucceeded events go in one append (the same events in the same order, one commit)
-            ended = [(sid, self._running.pop(sid)) for sid in done]
-            self.sink.emit([succeeded_draft(s, r.attempt, r.started_seq, attempt_outcome(r.task)) for s, r in ended])
-            for sid in done:
-                self._tracker.done(sid)
-            return
-        for sid in done:
-            if sid in self._running:  # an abort earlier in this loop may have settled it
-                await self._settle(sid, self._running.pop(sid))
 
     async def _settle(self, sid: str, running: _Running) -> None:
         res = attempt_outcome(running.task)

@@ -114,9 +114,14 @@ def check_fork_point(run_id: str, headers: Sequence[tuple[int, str, int | None]]
     )
 
 
+_STATUS_EVENTS = (RunFinished, RunStarted, UserMessaged, Decided)
+
+
 def status_after(events: Sequence[BaseEvent], current: str) -> str:
     """The run status cached in the runs table after ``events`` are appended (the fold's rules)."""
     for e in events:
+        if not isinstance(e, _STATUS_EVENTS):  # most events (steps, tools, patches) leave it as it is
+            continue
         if isinstance(e, RunFinished):
             current = e.status
         elif isinstance(e, (RunStarted, UserMessaged)):

@@ -9,6 +9,7 @@ import jsonpatch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import (
@@ -34,6 +35,7 @@ from agentcore.core.events import (
 from agentcore.core.fold import RECENT_WINDOW, Fact, RunState, apply, diff_states, fold
 from agentcore.core.patches import AppendKnownFacts, FactInput
 from agentcore.core.plans import Plan, Step
+from agentcore.core.state import step_state, step_with
 from tests.support.strategies import event_logs
 
 AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -230,6 +232,19 @@ def test_step_events_move_a_step_through_its_life() -> None:
     assert (state.plan["b"].status, state.plan["b"].error) == ("failed", "bad input")
     assert (state.plan["c"].status, state.plan["c"].error) == ("skipped", "b failed")
     assert state.plan["d"].status == "pending" and "ghost" not in state.plan
+
+
+def test_a_step_status_change_copies_the_record_like_model_copy_and_leaves_the_old_one() -> None:
+    """The fold's cheap copy of a frozen step record (``step_with``) gives what ``model_copy(update=)``
+    gives: equal values, the same set fields, still frozen; the record it copied is unchanged."""
+    step = step_state(Step(id="a", after=("b",), tool="t", arguments={"x": [1, 2]}))
+    for update in ({"status": "running", "attempts": 2}, {"status": "failed", "error": "boom"}):
+        fast, slow = step_with(step, update), step.model_copy(update=update)
+        assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
+        assert fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+        assert (step.status, step.attempts, step.error) == ("pending", 0, None)
+        with pytest.raises(ValidationError):
+            fast.status = "succeeded"  # type: ignore[misc]
 
 
 def test_patch_rejections_are_counted_and_change_nothing_else() -> None:

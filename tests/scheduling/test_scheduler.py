@@ -146,6 +146,27 @@ async def test_when_slots_are_short_the_longest_remaining_path_starts_first() ->
     assert started == ["head", "mid", "pair", "short2", "short1", "solo", "tail", "pair_end"]
 
 
+@sync
+async def test_steps_started_together_begin_longest_path_first_and_are_recorded_in_id_order() -> None:
+    """One wave's attempts begin in priority order (the head of the longest chain first, so the
+    critical path does not wait behind the rest of the wave), while their ``StepStarted`` batch
+    stays in step-id order: the recorded order does not depend on the priority."""
+    plan = Plan(
+        steps=(Step(id="a_short"), Step(id="b_short"), Step(id="z_head"), Step(id="z_tail", after=("z_head",))),
+        max_parallel=3,
+    )
+    began: list[str] = []
+
+    async def note(run: StepRun) -> StepResult:
+        began.append(run.step.id)
+        return StepResult(ok=True)
+
+    sched, sink = make_scheduler(plan, dict.fromkeys(("a_short", "b_short", "z_head", "z_tail"), note))
+    assert (await sched.run()).status == "succeeded"
+    assert began[:3] == ["z_head", "a_short", "b_short"]
+    assert [e.step_id for e in of_type(sink, StepStarted)][:3] == ["a_short", "b_short", "z_head"]
+
+
 def test_tracker_built_from_a_resumed_state_counts_succeeded_steps_as_done() -> None:
     state = start_state(DIAMOND)
     at = T0
