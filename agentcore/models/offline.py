@@ -32,7 +32,7 @@ from typing import Any
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
-from agentcore.models.offline_facts import facts_for, joined, strip_clip_marker
+from agentcore.models.offline_facts import cut_back, facts_for, joined
 from agentcore.models.offline_prompt import inputs_from_prompt
 from agentcore.models.offline_question import Intent, classify, content_words, shape
 
@@ -42,10 +42,6 @@ OFFLINE_MODEL_NAME = "agentcore-offline"
 ASK_SUBJECT = (
     "Which symbol or file should I look for? (for example: where is Cart defined, or what does app/main.py contain)"
 )
-
-
-def _plain(text: str) -> str:
-    return strip_clip_marker(text)
 
 
 class OfflineCodeModel:
@@ -68,7 +64,11 @@ class OfflineCodeModel:
     def _control(self, request: ChatRequest) -> ChatResponse:
         inputs = inputs_from_prompt(request)
         task = str(inputs.get("task") or "")
-        shown = {str(f["key"]): _plain(str(f["value"])) for f in inputs.get("facts") or [] if isinstance(f, dict)}
+        shown = {
+            str(f["key"]): cut_back(str(f["value"]), int(f.get("cut") or 0))
+            for f in inputs.get("facts") or []
+            if isinstance(f, dict)
+        }
         facts = {k: v for k in shown if "#" not in k and (v := joined(shown, k)) is not None}
         intent = classify(task)
         question = task

@@ -2,7 +2,8 @@
 
 Every fact value stays under ``FACT_BUDGET`` characters, so the controller sees it whole; a long list
 is split into parts (``key``, ``key#2``, ...) at item boundaries, and a list that was cut says
-``and N more``. No internal clipping marker ever reaches a reply (``strip_clip_marker``).
+``and N more``. A value the controller's view clipped is cut back to its last full item (``cut_back``), so no
+clipping marker ever reaches a reply.
 """
 
 from __future__ import annotations
@@ -16,19 +17,18 @@ _OUTLINE_ALL = 15
 _PLACE = re.compile(r"^(?P<n>\d+)\. (?P<kind>\S+) (?P<name>\S+) at (?P<path>.+?):(?P<line>\d+) \[(?P<cls>\w+)\]: ?(?P<rest>.*)$")
 _MORE = re.compile(r"^and (\d+) more")
 _SITE = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+): ?(?P<text>.*)$")
-_CLIP = re.compile(r"\s*…\[\d+ more chars not shown\]")
 _BINDINGS = {"import", "require", "export", "alias", "overload"}
 _WHERE = {"test": "a test file", "vendored": "a vendored copy", "stub": "a type stub", "docs": "docs or examples"}
 
 
-def strip_clip_marker(text: str) -> str:
-    """``text`` without a trailing ``…[N more chars not shown]`` marker (cut back to the last full item)."""
-    m = _CLIP.search(text)
-    if not m:
-        return text
-    head = text[: m.start()]
-    cut = max(head.rfind("; "), head.rfind(", "), head.rfind(". "))
-    return (head[:cut] if cut > 0 else head).rstrip(" ,;") + " (and more)"
+def cut_back(value: str, cut: int) -> str:
+    """A fact ``value`` as a reply may quote it: when ``cut`` characters of it were not shown, the
+    shown part is cut back to its last full item and ends in ``(and more)``."""
+    if not cut:
+        return value
+    head = value.rstrip()
+    end = max(head.rfind("; "), head.rfind(", "), head.rfind(". "))
+    return (head[:end] if end > 0 else head).rstrip(" ,;") + " (and more)"
 
 
 def parts(key: str, items: list[str], head: str, tail: str = "", sep: str = ", ") -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from agentcore.core.text import unclip
 from agentcore.models.base import ChatRequest
 
 _FACT_LINE = re.compile(r"^- (?P<key>[^:]+(?::[^:\s]+)*?): (?P<value>.*?)(?: \[source: .*\])?$")
@@ -38,7 +39,8 @@ def inputs_from_prompt(request: ChatRequest) -> dict[str, Any]:
             if title.startswith("Known facts"):
                 for line in body.splitlines():
                     if m := _FACT_LINE.match(line):
-                        facts.append({"key": m.group("key"), "value": m.group("value")})
+                        value, cut = unclip(m.group("value"))
+                        facts.append({"key": m.group("key"), "value": value, "cut": cut})
         return {"task": sections.get("Task", "").strip(), "facts": facts}
     head, _, payload = text.partition("\npayload:\n")
     fields = dict(re.findall(r"^(call id|tool|arguments|ok|artifact|error): (.*)$", head, flags=re.M))

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agentcore.core.text import package_text
+from agentcore.core.text import clip, package_text
 
 if TYPE_CHECKING:
     from agentcore.models.base import ChatMessage, ToolSpec
@@ -87,8 +87,9 @@ MAX_NOTE_ARGS = 12
 
 
 def _one_line(text: str, limit: int) -> str:
+    """The first non-blank line of ``text``, clipped to ``limit`` characters."""
     line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return clip(line, limit, mark="ellipsis")
 
 
 def _tool_summary(tool: ToolSpec) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from agentcore.core.text import clip
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ModelError
 from agentcore.models.base import ChatRequest, ChatResponse, ToolCallRequest
@@ -56,9 +57,7 @@ def respond_json(obj: Any) -> ChatResponse:
 
 def _describe_request(request: ChatRequest) -> str:
     last = request.messages[-1] if request.messages else None
-    text = (last.content or "") if last else ""
-    if len(text) > 200:
-        text = text[:200] + "..."
+    text = clip(last.content or "", 200, mark="ellipsis") if last else ""
     where = f"{last.role} message {text!r}" if last else "no messages"
     return f"role={request.role}, {len(request.messages)} messages, last: {where}"
 
@@ -67,7 +66,7 @@ def _describe_item(item: ScriptItem) -> str:
     if isinstance(item, ChatResponse):
         if item.tool_calls:
             return "tool calls " + ", ".join(f"{c.name}({c.arguments})" for c in item.tool_calls)
-        return f"content {item.content!r}"[:200]
+        return clip(f"content {item.content!r}", 200, mark="ellipsis")
     if isinstance(item, BaseException):
         return f"raise {type(item).__name__}({item})"
     return f"callable {getattr(item, '__name__', repr(item))}"

@@ -64,6 +64,18 @@ def _fact_line(f: Fact) -> str:
     return fact_line(f, key_chars=200, value_chars=MAX_FACT_VALUE_CHARS, provenance=True)
 
 
+def _fact_input(f: Fact) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {
+        "key": f.key,
+        "value": f.value[:MAX_FACT_VALUE_CHARS],
+        "source": f.source,
+        "artifact_id": f.artifact_id,
+    }
+    if len(f.value) > MAX_FACT_VALUE_CHARS:
+        out["cut"] = len(f.value) - MAX_FACT_VALUE_CHARS
+    return out
+
+
 def controller_inputs(
     state: RunState,
     *,
@@ -74,20 +86,13 @@ def controller_inputs(
 ) -> dict[str, JsonValue]:
     """What ``render_state`` shows, as JSON (``ChatRequest.inputs`` of the controller).
 
-    ``facts`` are the facts the prompt lists (newest last, values clipped as shown); ``recent``
-    the recent tool results (payloads clipped as shown, newest last).
+    ``facts`` are the facts the prompt lists, newest last: ``key``, ``value`` (the characters shown),
+    ``source``, ``artifact_id``, and ``cut`` (how many characters of the value are not shown) when
+    the value was clipped; ``recent`` the recent tool results (payloads clipped as shown, newest last).
     """
     newest = _newest_first(state, max_facts)
     shown = newest[: _fits([_fact_line(f) for f in newest], max_fact_chars)]
-    facts: list[JsonValue] = [
-        {
-            "key": f.key,
-            "value": clip(f.value, MAX_FACT_VALUE_CHARS),
-            "source": f.source,
-            "artifact_id": f.artifact_id,
-        }
-        for f in reversed(shown)
-    ]
+    facts: list[JsonValue] = [_fact_input(f) for f in reversed(shown)]
     plan: list[JsonValue] = [
         {"id": s.id, "status": s.status, "description": clip(s.description, 300), "after": list(s.after)}
         for s in state.plan.values()

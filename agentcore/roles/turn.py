@@ -81,13 +81,12 @@ def clip_payload(payload: str, limit: int) -> str:
     if match is None or len(match.group(0)) > PAYLOAD_NOTE_CHARS + 1:
         return clip(payload, limit)
     note, body = match.group(0), payload[: match.start()]
-    shown = body[: max(limit - len(note), limit // 2)]
+    keep = max(limit - len(note), limit // 2)  # the body is whole when the note alone makes the payload long
     offset = _NOTE_OFFSET.search(note)
     if offset is not None:
-        moved = len(shown.encode("utf-8", "surrogatepass"))
+        moved = len(body[:keep].encode("utf-8", "surrogatepass"))
         note = note[: offset.start(1)] + str(moved) + note[offset.end(1) :]
-    cut = len(body) - len(shown)  # 0 when the note alone is what makes the payload long
-    return shown + (f" …[{cut} more chars not shown]" if cut else "") + note
+    return clip(body, keep) + note
 
 
 def read_model_json(text: str) -> Any:

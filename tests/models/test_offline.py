@@ -10,15 +10,18 @@ import asyncio
 import re
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from agentcore.core.events import ToolFinished
-from agentcore.core.fold import Fact
+from agentcore.core.events import RunStarted, StatePatched, ToolFinished
+from agentcore.core.fold import Fact, fold
+from agentcore.core.patches import AppendKnownFacts, FactInput
 from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatMessage, ChatRequest
 from agentcore.models.offline import Intent, OfflineCodeModel, classify
+from agentcore.roles.controller import build_controller_request
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.tools.code.agent_tools import code_tools
@@ -191,6 +194,25 @@ def test_offline_model_refuses_roles_it_does_not_play() -> None:
 
 # ------------------------------------------------------------------------------------------------
 # definitions on the fixture repos
+
+
+def test_a_clipped_fact_is_cut_back_to_whole_items_from_inputs_or_from_the_prompt_alone() -> None:
+    """The view clips a long fact value; the model cuts it back to its last whole item, whether it
+    reads the structured count (``inputs``) or only the prompt text (a model behind HTTP)."""
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    places = "; ".join(f"pkg/mod{i}.py:{i}" for i in range(60))
+    fact = FactInput(key="definition:Widget", value=f"Widget is defined at {places}", source="d1_call_1")
+    state = fold([RunStarted(run_id="r", seq=1, at=at, task="where is Widget defined"),
+                  StatePatched(run_id="r", seq=2, at=at, ops=(AppendKnownFacts(facts=(fact,)),))])  # fmt: skip
+    request = build_controller_request(state, [])
+    assert "more chars not shown" in "".join(m.content or "" for m in request.messages)
+    replies = [
+        asyncio.run(OfflineCodeModel().complete(r)).content or ""
+        for r in (request, request.model_copy(update={"inputs": {}}))
+    ]
+    assert replies[0] == replies[1]
+    assert "pkg/mod0.py:0" in replies[0] and "(and more)" in replies[0]
+    assert "more chars not shown" not in replies[0] and "pkg/mod59.py" not in replies[0]
 
 
 @pytest.mark.parametrize(("kind", "table"), [("python", PYTHON_DEFINITIONS), ("go", GO_DEFINITIONS)])

@@ -112,6 +112,18 @@ def test_inputs_hold_what_the_prompt_shows() -> None:
     assert isinstance(shown, list) and len(shown) == user_text(many).count("\n- fact-") > 0
 
 
+def test_a_clipped_fact_value_says_how_much_is_not_shown_as_data() -> None:
+    """The prompt marks a long value with clip's count; the inputs carry the shown part and the count."""
+    request = build_controller_request(make_state(facts=1, fact_chars=1_000), [GREP])
+    (fact,) = request.inputs["facts"]
+    assert isinstance(fact, dict)
+    full = "value 0 " + "x" * 1_000
+    assert fact["value"] == full[: len(fact["value"])] and fact["cut"] == len(full) - len(fact["value"]) > 0
+    assert f"{fact['value']} …[{fact['cut']} more chars not shown]" in user_text(request)
+    short = build_controller_request(make_state(facts=1), [GREP]).inputs["facts"]
+    assert isinstance(short, list) and isinstance(short[0], dict) and "cut" not in short[0]
+
+
 def test_feedback_is_sent_back() -> None:
     request = build_controller_request(make_state(), [GREP], feedback="unknown tool 'grpe'")
     assert request.messages[-1].role == "user"

@@ -350,7 +350,10 @@ def test_read_file_odd_contents(tmp_path: Path, trap: TrapTree) -> None:
     assert tools.read_file("empty.txt").summary() == "empty.txt: empty file (0 lines)."
     wide = tools.read_file("wide.js")
     assert wide.cut_lines == 1 and wide.total_lines == 2 and not wide.replaced_invalid_utf8
-    assert wide.lines[0] == "é" * 1000 + " …[line cut]" and wide.lines[1] == "short"
+    assert wide.lines[0] == "é" * 1000 + " …[8000 more bytes not shown]" and wide.lines[1] == "short"
+    (tmp_path / "split.txt").write_bytes(b"a" + "é".encode() * 1500 + b"\n")  # byte 2,000 is half an é
+    split = tools.read_file("split.txt")
+    assert split.lines[0] == "a" + "é" * 999 + " …[1002 more bytes not shown]" and not split.replaced_invalid_utf8
 
 
 # --- list_files ----------------------------------------------------------------------------------------

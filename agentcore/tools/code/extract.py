@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentcore.core.text import clip
 from agentcore.tools.code.grammars import grammar
 from agentcore.tools.code.receivers import Receivers
 
@@ -148,14 +149,14 @@ def clean_doc(text: str) -> str:
     """A docstring or comment without quotes and comment markers, whitespace collapsed, cut to 1,000 chars."""
     text = re.sub(r'^[rRbBuUfF]*("""|\'\'\'|"|\')|("""|\'\'\'|"|\')$', "", text.strip())
     text = _COMMENT_MARKS.sub("", text).replace("*/", "")
-    return " ".join(text.split())[:1000]
+    return clip(text, 1000, one_line=True, mark="ellipsis")
 
 
 def first_sentence(doc: str) -> str:
     """The first sentence (or first 160 characters) of a cleaned docstring."""
     m = re.match(r"(.+?[.!?])(?:\s|$)", doc)
     out = m.group(1) if m else doc
-    return out if len(out) <= 160 else out[:157].rstrip() + "..."
+    return clip(out, 160, mark="ellipsis")
 
 
 # -- Python ----------------------------------------------------------------------------------------

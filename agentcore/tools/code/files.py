@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from agentcore.core.text import cut_mark
 from agentcore.errors import ToolError
 from agentcore.tools.code.models import FileSlice
 from agentcore.tools.code.paths import CodeRoot
@@ -12,7 +13,7 @@ from agentcore.tools.code.search import BINARY_SNIFF
 MAX_PAGE_LINES = 500
 """The largest ``max_lines`` a caller may ask for."""
 LINE_BYTES = 2000
-"""Lines longer than this many bytes are cut."""
+"""Lines longer than this many bytes are cut (marked ``…[N more bytes not shown]``)."""
 _COUNT_BLOCK = 1 << 20
 
 
@@ -74,27 +75,30 @@ def _read_lines(f: BinaryIO, first: int, last: int) -> tuple[list[str], bool, in
             break
         n += 1
         too_long = not raw.endswith(b"\n") and len(raw) == LINE_BYTES
-        rest = raw
+        rest, more = raw, 0
         while not rest.endswith(b"\n") and len(rest) == LINE_BYTES:
             rest = f.readline(LINE_BYTES)
+            more += len(rest.rstrip(b"\r\n"))
         if n < first:
             continue
-        text, bad = _decode(raw.rstrip(b"\r\n"), too_long)
+        text, bad, used = _decode(raw.rstrip(b"\r\n"), too_long)
         replaced |= bad
         if too_long:
             cut += 1
-            text += " …[line cut]"
+            text += cut_mark(more + len(raw) - used, "bytes")
         kept.append(text)
     return kept, replaced, cut, n
 
 
-def _decode(raw: bytes, cut: bool) -> tuple[str, bool]:
+def _decode(raw: bytes, cut: bool) -> tuple[str, bool, int]:
+    """The text of ``raw``, whether bytes were not UTF-8, and how many bytes the text stands for
+    (a character that ``cut`` split at the end is left out)."""
     try:
-        return raw.decode("utf-8"), False
+        return raw.decode("utf-8"), False, len(raw)
     except UnicodeDecodeError as e:
         if cut and e.end == len(raw) and e.reason == "unexpected end of data":
-            return raw[: e.start].decode("utf-8", "replace"), False
-        return raw.decode("utf-8", "replace"), True
+            return raw[: e.start].decode("utf-8", "replace"), False, e.start
+        return raw.decode("utf-8", "replace"), True, len(raw)
 
 
 def _count_rest(f: BinaryIO) -> int:

@@ -89,7 +89,7 @@ class FileSlice(_Frozen):
     replaced_invalid_utf8: bool = False
     """Some bytes were not UTF-8 and are shown as U+FFFD."""
     cut_lines: int = 0
-    """How many lines were too long and were cut (marked with '…[line cut]')."""
+    """How many lines were too long and were cut (each ends in ``…[N more bytes not shown]``)."""
 
     @property
     def next_start_line(self) -> int | None:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import re2  # type: ignore[import-untyped]
 
+from agentcore.core.text import clip
 from agentcore.errors import ToolError, ToolTimeout
 from agentcore.tools.code.models import CodeMatch, Engine
 from agentcore.tools.code.paths import CodeRoot, display_path
@@ -67,7 +68,7 @@ class Found:
 def clip_line(raw: bytes) -> str:
     """Decode a line (invalid UTF-8 becomes U+FFFD), drop its line ending and cut it to ``LINE_CHARS``."""
     text = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-    return text if len(text) <= LINE_CHARS else text[:LINE_CHARS] + "…"
+    return clip(text, LINE_CHARS, mark="ellipsis")
 
 
 def find_lines(
