@@ -88,7 +88,8 @@ class ChatRequest(_Value):
     never sent. Rule-based and test models read this instead of parsing prompt text. Keys by role:
 
     - controller: ``task`` (str), ``facts`` (list of ``{key, value, source, artifact_id}``, the ones
-      shown, newest last), ``plan`` (list of ``{id, status, description, after}``), ``questions``
+      shown, newest last; a value the prompt clips holds the characters shown and ``cut``, how many
+      are not), ``plan`` (list of ``{id, status, description, after}``), ``questions``
       (list of ``{id, text}``, open ones), ``recent`` (list of ``{call_id, tool, ok, artifact_id}``);
     - processor: ``input`` (``"tool_result"`` or ``"user_answer"``); for a tool result ``call_id``,
       ``tool``, ``arguments`` (object or null), ``ok``, ``artifact`` (id or null), ``error`` (str or
