@@ -18,8 +18,8 @@ from agentcore.roles.state_view import (
     MAX_FACTS,
     MAX_PAYLOAD_CHARS,
     MAX_RECENT_CHARS,
-    controller_inputs,
-    render_state,
+    ViewBudget,
+    controller_view,
 )
 from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
 from agentcore.tools.base import as_tool_spec
@@ -33,10 +33,9 @@ __all__ = (
     "as_tool_spec",
     "build_controller_request",
     "check_reply",
-    "controller_inputs",
+    "controller_view",
     "decide_with_retries",
     "parse_decision",
-    "render_state",
 )
 
 ASK_USER_SPEC = ToolSpec(
@@ -82,13 +81,10 @@ def build_controller_request(
     specs = [as_tool_spec(t) for t in tools]
     if not any(s.name == ASK_USER for s in specs):
         specs.append(ASK_USER_SPEC)
-    text = render_state(
-        state,
-        max_fact_chars=max_fact_chars,
-        max_facts=max_facts,
-        max_payload_chars=max_payload_chars,
-        max_recent_chars=max_recent_chars,
+    budget = ViewBudget(
+        fact_chars=max_fact_chars, facts=max_facts, payload_chars=max_payload_chars, recent_chars=max_recent_chars
     )
+    text, inputs = controller_view(state, budget)
     messages = [
         ChatMessage(role="system", content=load_prompt("controller.md")),
         ChatMessage(role="user", content=text),
@@ -102,9 +98,6 @@ def build_controller_request(
                 + "\nAnswer again, following the rules.",
             )
         )
-    inputs = controller_inputs(
-        state, max_fact_chars=max_fact_chars, max_facts=max_facts, max_payload_chars=max_payload_chars
-    )
     return ChatRequest(role="controller", messages=tuple(messages), tools=tuple(specs), inputs=inputs)
 
 

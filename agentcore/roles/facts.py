@@ -9,7 +9,7 @@ are the same everywhere.
 
 from __future__ import annotations
 
-import heapq
+from operator import attrgetter
 
 from agentcore.core.fold import RunState
 from agentcore.core.state import Fact
@@ -17,11 +17,14 @@ from agentcore.core.text import clip
 
 __all__ = ("fact_line", "newest_facts")
 
+_SEQ = attrgetter("seq")
+
 
 def newest_facts(state: RunState, limit: int) -> list[Fact]:
     """The ``limit`` facts set last (by seq; ties in the order they were added), oldest first."""
-    ranked = heapq.nlargest(limit, enumerate(state.known_facts.values()), key=lambda p: (p[1].seq, p[0]))
-    return [f for _, f in reversed(ranked)]
+    if limit <= 0:
+        return []
+    return sorted(state.known_facts.values(), key=_SEQ)[-limit:]  # a stable sort keeps the ties in order
 
 
 def fact_line(fact: Fact, *, key_chars: int, value_chars: int, provenance: bool = False) -> str:

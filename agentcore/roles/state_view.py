@@ -3,13 +3,15 @@
 The controller never sees raw tool output or the run's history, only this rendering, whose every
 section has a hard character budget (task, plan, facts, open questions, recent tool payloads). The
 prompt's size therefore has a fixed upper bound that does not depend on how large tool outputs grow
-(benchmark W5) nor on how many facts the run has collected. ``controller_inputs`` is the same view
-as JSON (``ChatRequest.inputs``: recorded, part of the digest, never sent).
+(benchmark W5) nor on how many facts the run has collected. ``controller_view`` gives the text and
+the same view as JSON (``ChatRequest.inputs``: recorded, part of the digest, never sent), built from
+one selection of the facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from pydantic import JsonValue
 
@@ -18,7 +20,7 @@ from agentcore.core.state import Fact
 from agentcore.roles.facts import fact_line, newest_facts
 from agentcore.roles.turn import clip, clip_payload
 
-__all__ = ("controller_inputs", "render_state")
+__all__ = ("ViewBudget", "controller_view")
 
 MAX_TASK_CHARS = 4000
 MAX_PLAN_CHARS = 4000
@@ -28,6 +30,22 @@ MAX_FACT_VALUE_CHARS = 400
 MAX_QUESTION_CHARS = 2000
 MAX_PAYLOAD_CHARS = 2000
 MAX_RECENT_CHARS = 8000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewBudget:
+    """How much of a state the controller's view shows: characters per section, facts listed."""
+
+    task_chars: int = MAX_TASK_CHARS
+    plan_chars: int = MAX_PLAN_CHARS
+    fact_chars: int = MAX_FACT_CHARS
+    """Characters of the known-facts section (whole lines, newest kept)."""
+    facts: int = MAX_FACTS
+    """At most this many (newest) facts are listed."""
+    question_chars: int = MAX_QUESTION_CHARS
+    payload_chars: int = MAX_PAYLOAD_CHARS
+    """Characters shown of each recent tool payload."""
+    recent_chars: int = MAX_RECENT_CHARS
 
 
 def _fits(lines: Sequence[str], budget: int) -> int:
@@ -55,11 +73,6 @@ def _section(title: str, lines: Iterable[str], budget: int, *, newest_first: boo
     return f"# {title}\n{body}"
 
 
-def _newest_first(state: RunState, max_facts: int) -> list[Fact]:
-    """The newest facts, newest first (so a budget that runs out drops the oldest)."""
-    return newest_facts(state, max_facts)[::-1]
-
-
 def _fact_line(f: Fact) -> str:
     return fact_line(f, key_chars=200, value_chars=MAX_FACT_VALUE_CHARS, provenance=True)
 
@@ -76,22 +89,22 @@ def _fact_input(f: Fact) -> dict[str, JsonValue]:
     return out
 
 
-def controller_inputs(
-    state: RunState,
-    *,
-    max_task_chars: int = MAX_TASK_CHARS,
-    max_fact_chars: int = MAX_FACT_CHARS,
-    max_facts: int = MAX_FACTS,
-    max_payload_chars: int = MAX_PAYLOAD_CHARS,
-) -> dict[str, JsonValue]:
-    """What ``render_state`` shows, as JSON (``ChatRequest.inputs`` of the controller).
+def controller_view(state: RunState, budget: ViewBudget = ViewBudget()) -> tuple[str, dict[str, JsonValue]]:
+    """The compact, size-bounded text of ``state`` that the controller reads, and the same view as
+    JSON (``ChatRequest.inputs`` of the controller).
 
-    ``facts`` are the facts the prompt lists, newest last: ``key``, ``value`` (the characters shown),
-    ``source``, ``artifact_id``, and ``cut`` (how many characters of the value are not shown) when
-    the value was clipped; ``recent`` the recent tool results (payloads clipped as shown, newest last).
+    The JSON holds ``task``, ``decisions``, ``fact_count``; ``facts``, the facts the text lists,
+    newest last: ``key``, ``value`` (the characters shown), ``source``, ``artifact_id``, and ``cut``
+    (how many characters of the value are not shown) when the value was clipped; ``plan``,
+    ``questions`` (open ones) and ``recent`` (the recent tool results, payloads clipped as shown,
+    newest last).
     """
-    newest = _newest_first(state, max_facts)
-    shown = newest[: _fits([_fact_line(f) for f in newest], max_fact_chars)]
+    newest = newest_facts(state, budget.facts)[::-1]  # newest first: a budget that runs out drops the oldest
+    lines = [_fact_line(f) for f in newest]
+    return _render(state, budget, lines), _inputs(state, budget, newest[: _fits(lines, budget.fact_chars)])
+
+
+def _inputs(state: RunState, budget: ViewBudget, shown: Sequence[Fact]) -> dict[str, JsonValue]:
     facts: list[JsonValue] = [_fact_input(f) for f in reversed(shown)]
     plan: list[JsonValue] = [
         {"id": s.id, "status": s.status, "description": clip(s.description, 300), "after": list(s.after)}
@@ -106,12 +119,12 @@ def controller_inputs(
             "tool": r.tool,
             "ok": r.ok,
             "artifact_id": r.artifact_id,
-            "payload": clip_payload(r.payload, max_payload_chars),
+            "payload": clip_payload(r.payload, budget.payload_chars),
         }
         for r in state.recent
     ]
     return {
-        "task": clip(state.task, max_task_chars),
+        "task": clip(state.task, budget.task_chars),
         "decisions": state.decisions,
         "facts": facts,
         "fact_count": len(state.known_facts),
@@ -121,19 +134,8 @@ def controller_inputs(
     }
 
 
-def render_state(
-    state: RunState,
-    *,
-    max_task_chars: int = MAX_TASK_CHARS,
-    max_plan_chars: int = MAX_PLAN_CHARS,
-    max_fact_chars: int = MAX_FACT_CHARS,
-    max_facts: int = MAX_FACTS,
-    max_question_chars: int = MAX_QUESTION_CHARS,
-    max_payload_chars: int = MAX_PAYLOAD_CHARS,
-    max_recent_chars: int = MAX_RECENT_CHARS,
-) -> str:
-    """The compact, size-bounded text of ``state`` that the controller reads."""
-    parts = [f"# Task\n{clip(state.task, max_task_chars)}"]
+def _render(state: RunState, budget: ViewBudget, fact_lines: list[str]) -> str:
+    parts = [f"# Task\n{clip(state.task, budget.task_chars)}"]
     parts.append(f"# Progress\nDecisions so far: {state.decisions}. Tool results so far are summarised below.")
     if state.plan:
         plan_lines = [
@@ -141,28 +143,23 @@ def render_state(
             + (f" (after: {', '.join(s.after)})" if s.after else "")
             for s in state.plan.values()
         ]
-        parts.append(_section("Plan", plan_lines, max_plan_chars))
-    newest = _newest_first(state, max_facts)
-    fact_lines = [_fact_line(f) for f in newest]
-    not_listed = len(state.known_facts) - len(newest)
+        parts.append(_section("Plan", plan_lines, budget.plan_chars))
+    not_listed = len(state.known_facts) - len(fact_lines)
     facts = _section(
-        f"Known facts ({len(state.known_facts)}, newest last)", fact_lines, max_fact_chars, newest_first=True
+        f"Known facts ({len(state.known_facts)}, newest last)", fact_lines, budget.fact_chars, newest_first=True
     )
     if not_listed:
         facts += f"\n({not_listed} older facts not listed)"
     parts.append(facts)
     open_qs = [q for q in state.open_questions.values() if q.status == "open"]
     if open_qs:
-        parts.append(
-            _section(
-                "Open questions", [f"- {clip(q.id, 100)}: {clip(q.text, 400)}" for q in open_qs], max_question_chars
-            )
-        )
+        questions = [f"- {clip(q.id, 100)}: {clip(q.text, 400)}" for q in open_qs]
+        parts.append(_section("Open questions", questions, budget.question_chars))
     recent_lines = []
     for r in reversed(state.recent):
         head = f"## call {r.call_id}: {r.tool} {'ok' if r.ok else 'error'}"
         if r.artifact_id:
             head += f" (raw output: artifact {r.artifact_id})"
-        recent_lines.append(head + "\n" + clip_payload(r.payload, max_payload_chars))
-    parts.append(_section("Recent tool results (newest last)", recent_lines, max_recent_chars, newest_first=True))
+        recent_lines.append(head + "\n" + clip_payload(r.payload, budget.payload_chars))
+    parts.append(_section("Recent tool results (newest last)", recent_lines, budget.recent_chars, newest_first=True))
     return "\n\n".join(parts)
