@@ -24,6 +24,7 @@ __all__ = (
     "StructuredMode",
     "ToolCallRequest",
     "ToolSpec",
+    "request_body",
     "request_digest",
 )
 
@@ -127,9 +128,18 @@ class ChatResponse(_Value):
         return repair_text(value) if value is not None else None
 
 
-def request_digest(request: ChatRequest) -> str:
-    """``"sha256:<hex>"`` of the canonical JSON of ``request``; the key of recorded responses."""
-    return sha256_id(canonical_json(request.model_dump(mode="json")).encode("utf-8"))
+def request_body(request: ChatRequest) -> str:
+    """The canonical JSON text of ``request``: what a run records, and what ``request_digest`` hashes."""
+    return canonical_json(request.model_dump(mode="json"))
+
+
+def request_digest(request: ChatRequest, body: str | None = None) -> str:
+    """``"sha256:<hex>"`` of the canonical JSON of ``request``; the key of recorded responses.
+
+    Args:
+        body: ``request_body(request)`` when the caller already has it (saves dumping it again).
+    """
+    return sha256_id((body if body is not None else request_body(request)).encode("utf-8"))
 
 
 @runtime_checkable

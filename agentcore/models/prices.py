@@ -83,13 +83,18 @@ def parse_prices(prices: Mapping[str, Any] | None) -> dict[str, ModelPrice]:
 
 
 def _genai_price(model: str, usage: TokenUsage, at: datetime | None) -> float | None:
+    """The ``genai-prices`` price of one call, or ``None`` when it cannot price this usage.
+
+    Raises:
+        LookupError: ``genai-prices`` knows no such model (or provider).
+    """
     from genai_prices import Usage, calc_price
 
     provider, _, name = model.rpartition(":")
     tokens = Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
     try:
         result = calc_price(tokens, name, provider_id=provider or None, genai_request_timestamp=at)
-    except (LookupError, ValueError):
+    except ValueError:
         return None
     return float(result.total_price)
 
@@ -107,7 +112,10 @@ def price_of(
     """
     if prices and model in prices:
         return prices[model].cost(usage)
-    return _genai_price(model, usage, at)
+    try:
+        return _genai_price(model, usage, at)
+    except LookupError:
+        return None
 
 
 def known_price(model: str, prices: Mapping[str, ModelPrice] | None = None) -> bool:
@@ -116,11 +124,25 @@ def known_price(model: str, prices: Mapping[str, ModelPrice] | None = None) -> b
 
 
 def pricer(prices: Mapping[str, Any] | None = None) -> PriceFn:
-    """A ``PriceFn`` over ``prices`` (see ``parse_prices``) then ``genai-prices``."""
+    """A ``PriceFn`` over ``prices`` (see ``parse_prices``) then ``genai-prices``.
+
+    A model ``genai-prices`` does not know today is looked up once: later calls of it at ``at=None``
+    (now, as a live run prices its calls) get ``None`` at once.
+    """
     table = parse_prices(prices)
+    unknown_now: set[str] = set()
 
     def price(model: str, usage: TokenUsage, at: datetime | None) -> float | None:
-        return price_of(model, usage, at, prices=table)
+        if model in table:
+            return table[model].cost(usage)
+        if at is None and model in unknown_now:
+            return None
+        try:
+            return _genai_price(model, usage, at)
+        except LookupError:
+            if at is None:
+                unknown_now.add(model)
+            return None
 
     return price
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,13 @@ def _response_of(event: LLMCalled) -> ChatResponse | None:
     return ChatResponse(**body, usage=event.usage)
 
 
+def _first_unused(calls: deque[_Recorded] | None) -> _Recorded | None:
+    """The first call of ``calls`` not used yet (used ones are dropped from the front)."""
+    while calls and calls[0].used:
+        calls.popleft()
+    return calls[0] if calls else None
+
+
 class RecordedModels:
     """The model calls of a trace, to be answered again by ``ReplayChatModel``s.
 
@@ -79,6 +87,11 @@ class RecordedModels:
                     error=e.error, then_retried=retried,
                 )
             )  # fmt: skip
+        self._by_digest: dict[tuple[str, str], deque[_Recorded]] = defaultdict(deque)
+        self._by_role: dict[str, deque[_Recorded]] = defaultdict(deque)
+        for c in self.calls:  # in recorded order: each lookup takes the first unused one
+            self._by_digest[c.role, c.digest].append(c)
+            self._by_role[c.role].append(c)
         self.mismatches: list[str] = []
         """Every ``ReplayMismatch`` message raised (also those the agent caught)."""
         self.loose: list[dict[str, Any]] = []
@@ -117,11 +130,11 @@ class RecordedModels:
             ReplayMismatch: the request's digest was not recorded (and ``by_order`` found nothing).
         """
         digest = request_digest(request)
-        for c in self.calls:
-            if not c.used and c.role == request.role and c.digest == digest:
-                c.used = True
-                return c
-        pending = next((c for c in self.calls if not c.used and c.role == request.role), None)
+        found = _first_unused(self._by_digest.get((request.role, digest)))
+        if found is not None:
+            found.used = True
+            return found
+        pending = _first_unused(self._by_role.get(request.role))
         if by_order and pending is not None:
             pending.used = True
             self.loose.append({"seq": pending.seq, "role": pending.role, "recorded": pending.digest, "asked": digest})

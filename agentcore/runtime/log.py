@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
 from agentcore.core.fold import RunState, apply
-from agentcore.core.values import canonical_json
-from agentcore.models.base import ChatRequest, ChatResponse, request_digest
+from agentcore.models.base import ChatRequest, ChatResponse, request_body, request_digest
 from agentcore.models.prices import PriceFn
 from agentcore.roles.processor import PatchRefused, ProcessorOutcome, rejected_ops
 from agentcore.roles.turn import Attempt
@@ -102,7 +101,7 @@ class RunLog:
         step_id: str | None = None,
     ) -> LLMCalled:
         """Queue the ``LLMCalled`` record of one model call; the request body goes to an artifact."""
-        body_text = canonical_json(request.model_dump(mode="json"))
+        body_text = request_body(request)
         body_bytes = (self.redact(body_text) if self.redact is not None else body_text).encode("utf-8")
         ref = self.store.artifacts.put(body_bytes, JSON)
         body: dict[str, Any] = {}
@@ -115,7 +114,7 @@ class RunLog:
             LLMCalled,
             role=role,
             model=model,
-            request_digest=request_digest(request),
+            request_digest=request_digest(request, body_text),
             request_artifact=ref,
             response=body,
             usage=usage,

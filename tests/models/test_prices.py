@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,26 @@ def test_an_unknown_model_has_no_price_and_user_prices_win() -> None:
     assert price_of("scripted", USAGE, prices=mine) == pytest.approx(2.0 + 2.0)
     assert price_of("gpt-4o-mini", USAGE, prices=mine) == 0  # the caller's price beats genai-prices
     assert pricer({"scripted": {"input_mtok": 1, "output_mtok": 1}})("scripted", USAGE, None) == pytest.approx(1.2)
+
+
+def test_a_pricer_looks_an_unknown_model_up_once_and_still_prices_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import genai_prices
+
+    looked_up: list[str] = []
+    real = genai_prices.calc_price
+
+    def counting(usage: Any, model_ref: str, **kwargs: Any) -> Any:
+        looked_up.append(model_ref)
+        return real(usage, model_ref, **kwargs)
+
+    monkeypatch.setattr(genai_prices, "calc_price", counting)
+    price = pricer()
+    assert [price("scripted", USAGE, None) for _ in range(3)] == [None, None, None]
+    assert looked_up == ["scripted"]  # unknown today: asked once
+    known = [price("gpt-4o-mini", USAGE, None) for _ in range(2)]
+    assert known[0] is not None and known[0] == known[1] > 0 and looked_up.count("gpt-4o-mini") == 2
+    assert price("scripted", USAGE, datetime(2024, 6, 1, tzinfo=timezone.utc)) is None
+    assert looked_up.count("scripted") == 2  # a dated call is looked up again
 
 
 @pytest.mark.parametrize(
