@@ -28,22 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from agentcore.core.events import (
-    BaseEvent,
-    Decided,
-    LLMCalled,
-    PatchRejected,
-    RunFinished,
-    RunStarted,
-    StatePatched,
-    StepFailed,
-    StepSkipped,
-    StepStarted,
-    StepSucceeded,
-    ToolFinished,
-    ToolStarted,
-    UserMessaged,
-)
+from agentcore.core import events as ev
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
 from agentcore.storage.base import EventStore
@@ -93,18 +78,18 @@ class RunTracer:
             self.tracer.id_generator = self._ids
         self.trace_id = S.trace_id(run_id)
         self.root_id = S.root_span_id(run_id)
-        self._started: RunStarted | None = None
-        self._tools: dict[str, ToolStarted] = {}
-        self._steps: dict[str, StepStarted] = {}
+        self._started: ev.RunStarted | None = None
+        self._tools: dict[str, ev.ToolStarted] = {}
+        self._steps: dict[str, ev.StepStarted] = {}
         self._root_events: list[_Event] = []
         self._last_at: datetime | None = None
         self.root_done = False
 
-    def prime(self, events: Iterable[BaseEvent]) -> None:
+    def prime(self, events: Iterable[ev.BaseEvent]) -> None:
         """Take in events that were traced before (a resumed run) without emitting anything."""
         self._feed(list(events), emit=False)
 
-    def on_batch(self, events: Sequence[BaseEvent]) -> None:
+    def on_batch(self, events: Sequence[ev.BaseEvent]) -> None:
         """Emit the spans that the events of one committed batch close."""
         self._feed(list(events), emit=True)
 
@@ -115,14 +100,14 @@ class RunTracer:
 
     # -- the mapping -----------------------------------------------------------------------------
 
-    def _feed(self, events: list[BaseEvent], emit: bool) -> None:
+    def _feed(self, events: list[ev.BaseEvent], emit: bool) -> None:
         i = 0
         while i < len(events):
             e = events[i]
             self._last_at = e.at
-            if isinstance(e, LLMCalled):  # with the patches it made right after it
+            if isinstance(e, ev.LLMCalled):  # with the patches it made right after it
                 j = i + 1
-                while j < len(events) and isinstance(events[j], (StatePatched, PatchRejected)):
+                while j < len(events) and isinstance(events[j], (ev.StatePatched, ev.PatchRejected)):
                     j += 1
                 if emit:
                     self._emit_llm(e, events[i + 1 : j])  # type: ignore[arg-type]
@@ -131,28 +116,28 @@ class RunTracer:
             self._one(e, emit)
             i += 1
 
-    def _one(self, e: BaseEvent, emit: bool) -> None:
-        if isinstance(e, RunStarted):
+    def _one(self, e: ev.BaseEvent, emit: bool) -> None:
+        if isinstance(e, ev.RunStarted):
             self._started = e
-        elif isinstance(e, ToolStarted):
+        elif isinstance(e, ev.ToolStarted):
             self._tools[f"{e.step_id}/{e.call.id}"] = e
-        elif isinstance(e, ToolFinished):
+        elif isinstance(e, ev.ToolFinished):
             start = self._tools.pop(f"{e.step_id}/{e.call_id}", None)
             if emit:
                 self._emit_tool(start, e)
-        elif isinstance(e, StepStarted):
+        elif isinstance(e, ev.StepStarted):
             self._steps[e.step_id] = e
-        elif isinstance(e, (StepSucceeded, StepFailed)):
+        elif isinstance(e, (ev.StepSucceeded, ev.StepFailed)):
             step = self._steps.pop(e.step_id, None)
             if emit and step is not None:
                 self._emit_step(step, e)
-        elif isinstance(e, (StatePatched, PatchRejected)):
+        elif isinstance(e, (ev.StatePatched, ev.PatchRejected)):
             self._root_events += [(n, a, S.nanos(e.at)) for n, a in S.patch_events(e, self.content)]
-        elif isinstance(e, Decided):
+        elif isinstance(e, ev.Decided):
             self._root_events.append((*S.decided_event(e, self.content), S.nanos(e.at)))
-        elif isinstance(e, (UserMessaged, StepSkipped)):
+        elif isinstance(e, (ev.UserMessaged, ev.StepSkipped)):
             self._root_events.append((*S.user_event(e, self.content), S.nanos(e.at)))
-        elif isinstance(e, RunFinished):
+        elif isinstance(e, ev.RunFinished):
             if emit:
                 self._emit_root(e, e.at)
             self.root_done = True
@@ -185,7 +170,7 @@ class RunTracer:
             span.set_status(Status(StatusCode.ERROR, error[:500]))
         span.end(end_time=max(end, start))
 
-    def _emit_llm(self, e: LLMCalled, patches: Sequence[StatePatched | PatchRejected]) -> None:
+    def _emit_llm(self, e: ev.LLMCalled, patches: Sequence[ev.StatePatched | ev.PatchRejected]) -> None:
         end = S.nanos(e.at)
         events = [(n, a, S.nanos(p.at)) for p in patches for n, a in S.patch_events(p, self.content)]
         self._span(
@@ -194,7 +179,7 @@ class RunTracer:
             None if e.ok else (e.error or "unusable answer"),
         )  # fmt: skip
 
-    def _emit_tool(self, start: ToolStarted | None, end: ToolFinished) -> None:
+    def _emit_tool(self, start: ev.ToolStarted | None, end: ev.ToolFinished) -> None:
         t1 = S.nanos(end.at)
         t0 = S.nanos(start.at) if start is not None else t1 - int(end.duration_ms * 1_000_000)
         seq = start.seq if start is not None else end.seq
@@ -204,14 +189,14 @@ class RunTracer:
             error=None if end.ok else (end.error or "tool failed"),
         )  # fmt: skip
 
-    def _emit_step(self, start: StepStarted, end: StepSucceeded | StepFailed) -> None:
+    def _emit_step(self, start: ev.StepStarted, end: ev.StepSucceeded | ev.StepFailed) -> None:
         self._span(
             f"step {start.step_id}", self._parent(None), S.span_id(self.run_id, start.seq), SpanKind.INTERNAL,
             S.step_attributes(start, end, self.content), S.nanos(start.at), S.nanos(end.at),
-            error=end.error if isinstance(end, StepFailed) else None,
+            error=end.error if isinstance(end, ev.StepFailed) else None,
         )  # fmt: skip
 
-    def _emit_root(self, finished: RunFinished | None, end_at: datetime) -> None:
+    def _emit_root(self, finished: ev.RunFinished | None, end_at: datetime) -> None:
         start = self._started.at if self._started is not None else end_at
         failed = finished is not None and finished.status == "failed"
         self._span(

@@ -20,21 +20,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from agentcore.core.events import (
-    Decided,
-    LLMCalled,
-    PatchRejected,
-    RunFinished,
-    RunStarted,
-    StatePatched,
-    StepFailed,
-    StepSkipped,
-    StepStarted,
-    StepSucceeded,
-    ToolFinished,
-    ToolStarted,
-    UserMessaged,
-)
+from agentcore.core import events as ev
 from agentcore.core.patches import AppendKnownFacts
 from agentcore.core.text import clip
 
@@ -85,7 +71,9 @@ def nanos(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000) * 1000
 
 
-def root_attributes(run_id: str, started: RunStarted | None, finished: RunFinished | None, content: bool) -> Attributes:
+def root_attributes(
+    run_id: str, started: ev.RunStarted | None, finished: ev.RunFinished | None, content: bool
+) -> Attributes:
     out: Attributes = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": "agentcore",
@@ -107,7 +95,7 @@ def root_attributes(run_id: str, started: RunStarted | None, finished: RunFinish
     return out
 
 
-def llm_attributes(e: LLMCalled, content: bool) -> Attributes:
+def llm_attributes(e: ev.LLMCalled, content: bool) -> Attributes:
     """The GenAI attributes of one model call (``chat {model}`` span)."""
     out: Attributes = {
         "gen_ai.operation.name": "chat",
@@ -144,7 +132,7 @@ def llm_attributes(e: LLMCalled, content: bool) -> Attributes:
     return out
 
 
-def tool_attributes(start: ToolStarted | None, end: ToolFinished, content: bool) -> Attributes:
+def tool_attributes(start: ev.ToolStarted | None, end: ev.ToolFinished, content: bool) -> Attributes:
     """The attributes of one tool call (``execute_tool {name}`` span)."""
     out: Attributes = {
         "gen_ai.operation.name": "execute_tool",
@@ -173,7 +161,7 @@ def tool_attributes(start: ToolStarted | None, end: ToolFinished, content: bool)
     return out
 
 
-def step_attributes(start: StepStarted, end: StepSucceeded | StepFailed, content: bool) -> Attributes:
+def step_attributes(start: ev.StepStarted, end: ev.StepSucceeded | ev.StepFailed, content: bool) -> Attributes:
     """The attributes of one plan step attempt (``step {id}`` span)."""
     out: Attributes = {
         "agentcore.step.id": start.step_id,
@@ -182,7 +170,7 @@ def step_attributes(start: StepStarted, end: StepSucceeded | StepFailed, content
         "agentcore.seq": start.seq,
         "openinference.span.kind": "CHAIN",
     }
-    if isinstance(end, StepSucceeded):
+    if isinstance(end, ev.StepSucceeded):
         if end.result is not None:
             out["agentcore.artifact.id"] = end.result.id
         if content and end.payload:
@@ -193,10 +181,10 @@ def step_attributes(start: StepStarted, end: StepSucceeded | StepFailed, content
     return out
 
 
-def patch_events(e: StatePatched | PatchRejected, content: bool) -> list[tuple[str, Attributes]]:
+def patch_events(e: ev.StatePatched | ev.PatchRejected, content: bool) -> list[tuple[str, Attributes]]:
     """Span events for a patch: one ``state_patched`` (or ``patch_rejected``) and one ``fact`` per
     fact (its key, source and artifact id; its value only with ``content``)."""
-    if isinstance(e, PatchRejected):
+    if isinstance(e, ev.PatchRejected):
         attrs: Attributes = {"agentcore.seq": e.seq, "agentcore.patch.error": clip(e.error, CONTENT_CHARS)}
         if e.path is not None:
             attrs["agentcore.patch.path"] = e.path
@@ -218,7 +206,7 @@ def patch_events(e: StatePatched | PatchRejected, content: bool) -> list[tuple[s
     return events
 
 
-def decided_event(e: Decided, content: bool) -> tuple[str, Attributes]:
+def decided_event(e: ev.Decided, content: bool) -> tuple[str, Attributes]:
     d = e.decision
     attrs: Attributes = {"agentcore.seq": e.seq, "agentcore.decision.kind": d.kind,
                          "agentcore.decision.tools": [c.name for c in d.tool_calls]}  # fmt: skip
@@ -227,8 +215,8 @@ def decided_event(e: Decided, content: bool) -> tuple[str, Attributes]:
     return "decided", attrs
 
 
-def user_event(e: UserMessaged | StepSkipped, content: bool) -> tuple[str, Attributes]:
-    if isinstance(e, StepSkipped):
+def user_event(e: ev.UserMessaged | ev.StepSkipped, content: bool) -> tuple[str, Attributes]:
+    if isinstance(e, ev.StepSkipped):
         return "step_skipped", {"agentcore.seq": e.seq, "agentcore.step.id": e.step_id, "agentcore.reason": e.reason}
     attrs: Attributes = {"agentcore.seq": e.seq}
     if content:

@@ -128,9 +128,23 @@ class ChatResponse(_Value):
         return repair_text(value) if value is not None else None
 
 
+_last_body: tuple[ChatRequest | None, str] = (None, "")
+"""The last request ``request_body`` serialised and its text: a replayed call is looked up by its
+digest and then recorded, and both need the same text."""
+
+
 def request_body(request: ChatRequest) -> str:
-    """The canonical JSON text of ``request``: what a run records, and what ``request_digest`` hashes."""
-    return canonical_json(request.model_dump(mode="json"))
+    """The canonical JSON text of ``request``: what a run records, and what ``request_digest`` hashes.
+
+    Requests are frozen, so the text of the request serialised last is kept (by identity) and
+    reused when the same object is asked for again.
+    """
+    global _last_body
+    last, text = _last_body
+    if last is not request:
+        text = canonical_json(request.model_dump(mode="json"))
+        _last_body = (request, text)
+    return text
 
 
 def request_digest(request: ChatRequest, body: str | None = None) -> str:
