@@ -58,6 +58,10 @@ class SQLConnection(Protocol):
         """The first row of one read statement, or ``None``."""
         ...
 
+    def close(self) -> None:
+        """Close the connection (idempotent); later calls raise ``ConfigError``."""
+        ...
+
     def transaction(self, action: str) -> AbstractContextManager[SQLExecutor]:
         """A write transaction: commit on success, roll back on any error; driver errors become
         ``StorageUnavailable`` naming ``action`` (unique violations pass through)."""

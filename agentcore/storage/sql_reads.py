@@ -1,0 +1,146 @@
+"""Reading a SQL store's log (SQLite and PostgreSQL alike): fork ancestry, event ranges, headers
+and snapshots.
+
+A fork's row points at its parent and ``forked_at_seq`` (no event is copied), so a read first takes
+the run's ancestry in one recursive query, then reads each ancestor's range of seqs, oldest first,
+in pages of ``PAGE`` rows, from indexed columns where the body is not needed. How an event row
+becomes an event is the store's (``_EVENT_COLUMNS``, ``_decode_row``): the two databases may keep
+event rows differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from agentcore.core.event_codec import decode_event
+from agentcore.core.events import Event
+from agentcore.storage.base import RunInfo
+from agentcore.storage.sql_rows import RUN_COLUMNS, RunRows, run_info
+
+PAGE = 1000
+"""Events fetched per query while streaming a read."""
+
+
+class EventHeader(NamedTuple):
+    """One line of a run's history, read from indexed columns only (no body is decoded)."""
+
+    run_id: str
+    seq: int
+    type: str
+    at: str
+    caused_by: int | None
+
+
+class Link(NamedTuple):
+    """One run of a fork ancestry: its own events are seqs ``forked_at + 1 ..``."""
+
+    id: str
+    parent: str | None
+    forked_at: int
+
+
+class Segment(NamedTuple):
+    """Seqs ``after < seq <= upto`` of one run's own events."""
+
+    run_id: str
+    after: int
+    upto: int
+
+
+Ancestry = tuple[RunInfo, list[Link]]
+"""A run's row and its fork chain (itself first, then its parent, grandparent, ...)."""
+
+_ANCESTRY = f"""WITH RECURSIVE chain(id, parent_run_id, forked_at_seq, depth) AS (
+        SELECT id, parent_run_id, forked_at_seq, 0 FROM runs WHERE id = ?
+        UNION ALL
+        SELECT r.id, r.parent_run_id, r.forked_at_seq, c.depth + 1
+        FROM runs r JOIN chain c ON r.id = c.parent_run_id)
+    SELECT c.id, c.parent_run_id, COALESCE(c.forked_at_seq, 0),
+           {", ".join("r." + c.strip() for c in RUN_COLUMNS.split(","))}
+    FROM chain c JOIN runs r ON r.id = ? ORDER BY c.depth"""
+
+
+class SQLReads(RunRows):
+    """The read side of a SQL event store (it shares the store's connection)."""
+
+    _EVENT_COLUMNS = "body"
+    """The columns of an event row that ``_decode_row`` reads (after ``seq``)."""
+
+    def _decode_row(self, row: tuple[Any, ...]) -> Event:
+        """The event of a row of ``seq, _EVENT_COLUMNS``."""
+        return decode_event(row[1])
+
+    def _ancestry(self, run_id: str) -> Ancestry:
+        """The run's row and its fork chain, in one query; ``RunNotFound`` if absent."""
+        rows = self._db.query(self.dialect.sql(_ANCESTRY), (run_id, run_id))
+        if not rows:
+            raise self._not_found(run_id)
+        return run_info(rows[0][3:]), [Link(r[0], r[1], r[2]) for r in rows]
+
+    def _segments(
+        self, run_id: str, after: int, upto: int | None, known: Ancestry | None = None
+    ) -> tuple[RunInfo, list[Segment]]:
+        """The (run, after, upto] ranges to read, oldest ancestor first (``known``: the ancestry, if read)."""
+        info, chain = known if known is not None else self._ancestry(run_id)
+        hi = info.last_seq if upto is None else min(upto, info.last_seq)
+        segments = []
+        for link in chain:
+            lo = max(after, link.forked_at)
+            if hi > lo:
+                segments.append(Segment(link.id, lo, hi))
+            if hi <= after:
+                break
+            hi = min(hi, link.forked_at)
+        segments.reverse()
+        return info, segments
+
+    def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``seq, columns`` over the segments in seq order, a page per query."""
+        sql = self.dialect.sql(
+            f"SELECT seq, {columns} FROM events WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+        )
+        for seg in segments:
+            lo = seg.after
+            while lo < seg.upto:
+                page = self._db.query(sql, (seg.run_id, lo, seg.upto, PAGE))
+                if not page:
+                    break
+                yield from page
+                lo = page[-1][0]
+
+    def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        """Stream a run's events with ``after < seq <= upto`` in seq order (a fork: its parent's first).
+
+        The run is looked up at once (``RunNotFound``); events are fetched a page at a time, so
+        no read holds the database against writers and memory stays bounded.
+        """
+        _, segments = self._segments(run_id, after, upto)
+        return (self._decode_row(row) for row in self._rows(segments, self._EVENT_COLUMNS))
+
+    def history(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[EventHeader]:
+        """Stream ``(run_id, seq, type, at, caused_by)`` for each event without reading bodies."""
+        _, segments = self._segments(run_id, after, upto)
+        return (
+            EventHeader(run_id=row[1], seq=row[0], type=row[2], at=row[3], caused_by=row[4])
+            for row in self._rows(segments, "run_id, type, at, caused_by")
+        )
+
+    def _best_snapshot(
+        self, run_id: str, seq: int, *, chain: list[Link] | None = None, blob: bool = True
+    ) -> tuple[int, str, Any, int] | None:
+        """The newest snapshot at or below ``seq`` in the run's chain: ``(seq, encoding, state, size)``
+        (``state`` is ``None`` unless ``blob``; ``chain``: the ancestry, if read)."""
+        chain = chain if chain is not None else self._ancestry(run_id)[1]
+        sql = self.dialect.sql(
+            f"SELECT seq, encoding, {'state' if blob else 'NULL'}, size FROM snapshots "
+            "WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT 1"
+        )
+        hi = seq
+        for link in chain:
+            if hi > link.forked_at:
+                row = self._db.one(sql, (link.id, link.forked_at, hi))
+                if row is not None:
+                    return row
+            hi = min(hi, link.forked_at)
+        return None
