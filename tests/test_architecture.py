@@ -80,6 +80,8 @@ THIRD_PARTY = {
     "tree_sitter", "tree_sitter_python", "tree_sitter_javascript", "tree_sitter_typescript", "tree_sitter_go",
     "rapidfuzz",
     "opentelemetry", "mcp", "jsonschema",
+    # typing only, under TYPE_CHECKING (Unpack for **options on Python 3.10); installed with pydantic
+    "typing_extensions",
 }  # fmt: skip
 """Every third-party import must be one of these (declared dependencies, or pydantic's own core)."""
 

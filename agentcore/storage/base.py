@@ -17,12 +17,15 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict, runtime_checkable
 
 from agentcore.core.events import BaseEvent, Decided, Event, LLMCalled, RunFinished, RunStarted, UserMessaged
 from agentcore.core.fold import RunState
 from agentcore.errors import ConfigError
 from agentcore.storage.artifacts import ArtifactStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,16 +67,58 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
             )
 
 
-def new_run(run_id: str | None, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
-    """What every store's ``create_run`` checks and settles first: the run's id (a new one when
-    ``None``) and its ``created`` time as ISO text (now, in local time, when ``None``).
+class RunOptions(TypedDict, total=False):
+    """What a new run may start with: keyword arguments of ``EventStore.create_run`` and
+    ``WorkQueue.submit`` (written once here; ``new_run`` settles the defaults)."""
+
+    run_id: str | None
+    """The run's id; a new ``run_...`` id when absent or ``None``."""
+    events: Sequence[BaseEvent]
+    """Its first events (seqs 1.., usually its ``RunStarted``), written with the run."""
+
+
+class NewRunOptions(RunOptions, total=False):
+    """The keyword arguments of ``EventStore.create_run``."""
+
+    created: datetime | None
+    """When the run was created; now (local time) when absent or ``None``."""
+    artifacts: Sequence[tuple[bytes, str]]
+    """``(bytes, media_type)`` pairs the first events refer to, stored in the same transaction."""
+
+
+RUN_OPTIONS = RunOptions.__required_keys__ | RunOptions.__optional_keys__
+NEW_RUN_OPTIONS = NewRunOptions.__required_keys__ | NewRunOptions.__optional_keys__
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRun:
+    """A run about to be created, with every option settled (``new_run``)."""
+
+    id: str
+    created: str
+    """ISO 8601 with a UTC offset."""
+    events: Sequence[BaseEvent]
+    artifacts: Sequence[tuple[bytes, str]]
+
+
+def new_run(
+    options: NewRunOptions, *, caller: str = "create_run", allowed: frozenset[str] = NEW_RUN_OPTIONS
+) -> NewRun:
+    """What every store's ``create_run`` (and ``submit``) checks and settles first: the run's id
+    (a new one when ``None``) and its ``created`` time as ISO text (now, in local time, when ``None``).
 
     Raises:
+        TypeError: an option ``caller`` does not take (not one of ``allowed``).
         ConfigError: the first ``events`` do not belong to the run or do not start at seq 1.
     """
-    run_id = run_id or new_run_id()
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    run_id = options.get("run_id") or new_run_id()
+    events = options.get("events", ())
     check_batch(run_id, events, 0)
-    return run_id, (created or datetime.now().astimezone()).isoformat()
+    created = (options.get("created") or datetime.now().astimezone()).isoformat()
+    return NewRun(id=run_id, created=created, events=events, artifacts=options.get("artifacts", ()))
 
 
 def splits_batch(headers: Sequence[tuple[int, str, int | None]], at_seq: int) -> bool:
@@ -153,17 +198,10 @@ class EventStore(Protocol):
         """Release the store's resources (idempotent)."""
         ...
 
-    def create_run(
-        self,
-        task: str,
-        *,
-        run_id: str | None = None,
-        created: datetime | None = None,
-        events: Sequence[BaseEvent] = (),
-        artifacts: Sequence[tuple[bytes, str]] = (),
-    ) -> str:
-        """Add a run; its first ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)`` pairs the
-        events refer to), if any, are written in the same transaction."""
+    def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
+        """Add a run and return its id. ``options`` (``NewRunOptions``): ``run_id``, ``created``, and
+        its first ``events`` (seqs 1..) and the ``artifacts`` they refer to, written in the same
+        transaction (a run never exists without its first event, whatever kills the process)."""
         ...
 
     def runs(self) -> list[RunInfo]:
@@ -293,14 +331,7 @@ class WorkQueue(Protocol):
     Every method raises ``StorageUnavailable`` when the server cannot be reached.
     """
 
-    def submit(
-        self,
-        task: str,
-        *,
-        spec: Mapping[str, Any] | None = None,
-        run_id: str | None = None,
-        events: Sequence[BaseEvent] = (),
-    ) -> str: ...
+    def submit(self, task: str, *, spec: Mapping[str, Any] | None = None, **options: Unpack[RunOptions]) -> str: ...
 
     def claim(self, owner: str, *, lease_s: float = 30.0) -> Lease | None: ...
 

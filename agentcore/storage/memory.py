@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import BaseEvent, Event
@@ -17,7 +17,10 @@ from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.artifacts import MemoryArtifactStore
-from agentcore.storage.base import RunInfo, RunStats, check_batch, stats_of, status_after
+from agentcore.storage.base import NewRunOptions, RunInfo, RunStats, check_batch, stats_of, status_after
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class MemoryEventStore:
@@ -38,25 +41,18 @@ class MemoryEventStore:
     def close(self) -> None:
         """Nothing to release; the runs stay readable."""
 
-    def create_run(
-        self,
-        task: str,
-        *,
-        run_id: str | None = None,
-        created: datetime | None = None,
-        events: Sequence[BaseEvent] = (),
-        artifacts: Sequence[tuple[bytes, str]] = (),
-    ) -> str:
-        run_id, when = base.new_run(run_id, events, created)
+    def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
+        new = base.new_run(options)
         with self._lock:
-            if run_id in self._runs:
-                raise ConcurrencyError(f"run {run_id!r} already exists")
-            self.artifacts.put_many(artifacts)
-            self._runs[run_id] = RunInfo(
-                id=run_id, task=task, status=status_after(events, "running"), created=when, last_seq=len(events)
-            )
-            self._events[run_id] = [(e.seq, encode_event(e)) for e in events]
-        return run_id
+            if new.id in self._runs:
+                raise ConcurrencyError(f"run {new.id!r} already exists")
+            self.artifacts.put_many(new.artifacts)
+            self._runs[new.id] = RunInfo(
+                id=new.id, task=task, status=status_after(new.events, "running"), created=new.created,
+                last_seq=len(new.events),
+            )  # fmt: skip
+            self._events[new.id] = [(e.seq, encode_event(e)) for e in new.events]
+        return new.id
 
     def runs(self) -> list[RunInfo]:
         with self._lock:

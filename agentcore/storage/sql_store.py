@@ -35,12 +35,15 @@ from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage import base
-from agentcore.storage.base import check_batch, status_after
+from agentcore.storage.base import NewRun, NewRunOptions, check_batch, status_after
 from agentcore.storage.snapshots import decode_state, encode_state
 from agentcore.storage.sql_artifacts import SQLArtifactStore
 from agentcore.storage.sql_reads import Ancestry, Segment, SQLReads
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.state_cache import StateCache, gc_paused
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _Store = TypeVar("_Store", bound="SQLEventStore")
 
@@ -98,48 +101,34 @@ class SQLEventStore(SQLReads):
     # ------------------------------------------------------------------------------------------
     # runs and appends
 
-    def create_run(
-        self,
-        task: str,
-        *,
-        run_id: str | None = None,
-        created: datetime | None = None,
-        events: Sequence[BaseEvent] = (),
-        artifacts: Sequence[tuple[bytes, str]] = (),
-    ) -> str:
-        """Add a run and return its id; ``events`` (seqs 1..) and ``artifacts`` (``(bytes, media_type)``)
-        are written in the same transaction.
+    def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
+        """Add a run and return its id; ``options`` (``NewRunOptions``): ``run_id``, ``created``, and its
+        first ``events`` (seqs 1..) and the ``artifacts`` (``(bytes, media_type)``) they refer to,
+        written in the same transaction.
 
         Starting a run with its first event (``RunStarted``) leaves no moment in which the run
         exists without it, whatever kills the process.
         """
-        run_id, when = base.new_run(run_id, events, created)
-        self._insert_run(run_id, task, when, events, artifacts=artifacts)
-        return run_id
+        new = base.new_run(options)
+        self._insert_run(task, new)
+        return new.id
 
-    def _insert_run(
-        self,
-        run_id: str,
-        task: str,
-        when: str,
-        events: Sequence[BaseEvent],
-        spec: str | None = None,
-        artifacts: Sequence[tuple[bytes, str]] = (),
-    ) -> None:
+    def _insert_run(self, task: str, new: NewRun, spec: str | None = None) -> None:
         """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction."""
+        run_id = new.id
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
                 conn.execute(
                     self.dialect.sql(
                         "INSERT INTO runs (id, task, status, created, last_seq) VALUES (?, ?, 'running', ?, 0)"
                     ),
-                    (run_id, task, when),
+                    (run_id, task, new.created),
                 )
                 self._cache.remember(run_id, 0, RunState())
-                if artifacts:
-                    self.artifacts.put_many_in(conn, artifacts)
-                if events:
-                    self._append_in(conn, run_id, events, 0)
+                if new.artifacts:
+                    self.artifacts.put_many_in(conn, new.artifacts)
+                if new.events:
+                    self._append_in(conn, run_id, new.events, 0)
                 if spec is not None:
                     self._enqueue_in(conn, run_id, spec)
         except self._DUPLICATE:

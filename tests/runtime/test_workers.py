@@ -75,6 +75,8 @@ def test_submit_refuses_bad_input_and_writes_nothing(pg_url: str) -> None:
             store.submit("  ")
         with pytest.raises(ConfigError, match="JSON"):
             store.submit("t", spec={"bad": float("nan")})
+        with pytest.raises(TypeError, match=r"submit.*'created'"):
+            store.submit("t", created=None)  # type: ignore[call-arg]  # create_run's option, not submit's
         assert store.runs() == [] and store.queue_entries() == []
 
 

@@ -328,6 +328,12 @@ def test_a_run_can_be_created_with_its_first_events_in_one_go(store: EventStore)
     assert "k" in store.state_at(run).known_facts
 
 
+def test_an_unknown_create_run_option_is_a_type_error_and_creates_nothing(store: EventStore) -> None:
+    with pytest.raises(TypeError, match=r"create_run.*'parent'"):
+        store.create_run("t", run_id="r1", parent="r0")  # type: ignore[call-arg]
+    assert store.runs() == []
+
+
 def test_a_run_whose_first_events_are_wrong_is_not_created(store: EventStore) -> None:
     with pytest.raises(ConfigError, match="seq"):
         store.create_run("t", run_id="r1", events=[started("r1", seq=2)])

@@ -20,15 +20,17 @@ import json
 import select
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 
 from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError, LeaseLost, StorageUnavailable
-from agentcore.storage.base import Lease
+from agentcore.storage.base import RUN_OPTIONS, Lease, NewRun, NewRunOptions, RunOptions, new_run
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from agentcore.storage.postgres.connection import PgConnection
 
 QUEUE_CHANNEL = "agentcore_queue"
@@ -41,45 +43,35 @@ class QueueMixin:
     _db: PgConnection
     where: str
 
-    def _insert_run(
-        self, run_id: str, task: str, when: str, events: Sequence[BaseEvent], spec: str | None = None
-    ) -> None:  # pragma: no cover - implemented by the store
-        raise NotImplementedError
+    def _insert_run(self, task: str, new: NewRun, spec: str | None = None) -> None:
+        raise NotImplementedError  # pragma: no cover - implemented by the store
 
     def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, lease: int | None) -> int:
         raise NotImplementedError  # pragma: no cover - implemented by the store
 
     # -- submitting ------------------------------------------------------------------------------
 
-    def submit(
-        self,
-        task: str,
-        *,
-        spec: Mapping[str, Any] | None = None,
-        run_id: str | None = None,
-        events: Sequence[BaseEvent] = (),
-    ) -> str:
+    def submit(self, task: str, *, spec: Mapping[str, Any] | None = None, **options: Unpack[RunOptions]) -> str:
         """Create a run and queue it for a worker, in one transaction; returns the run id.
 
         ``spec`` (a JSON object) tells the worker's factory what to build (for the built-in
-        code-search agent: ``{"kind": "ask", "repo": PATH, ...}``). ``events`` may start the run
-        (its ``RunStarted``); without them the worker starts it.
+        code-search agent: ``{"kind": "ask", "repo": PATH, ...}``). ``options`` (``RunOptions``):
+        ``run_id``, and ``events`` that may start the run (its ``RunStarted``); without them the
+        worker starts it.
 
         Raises:
             ConfigError: an empty task, or a spec that is not a JSON object.
             ConcurrencyError: a run with ``run_id`` exists.
         """
-        from agentcore.storage.base import new_run
-
         if not isinstance(task, str) or not task.strip():
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
         try:
             text = json.dumps(dict(spec or {}), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"spec must be a JSON object: {e}") from None
-        run_id, when = new_run(run_id, events, None)
-        self._insert_run(run_id, task, when, events, spec=text)
-        return run_id
+        new = new_run(cast("NewRunOptions", options), caller="submit", allowed=RUN_OPTIONS)  # only RunOptions' keys
+        self._insert_run(task, new, spec=text)
+        return new.id
 
     def _enqueue_in(self, conn: psycopg.Connection[Any], run_id: str, spec: str) -> None:
         conn.execute("INSERT INTO queue (run_id, spec) VALUES (%s, %s)", (run_id, spec))
