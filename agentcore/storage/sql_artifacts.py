@@ -16,12 +16,15 @@ from agentcore.storage.sql_rows import SQLConnection, SQLExecutor
 
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 
+_INSERT = "INSERT INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+
 
 class SQLArtifactStore(ArtifactMixin):
     """Artifacts in the ``artifacts`` table of a store's database: stored once, read in ranges.
 
-    ``put`` looks first and writes only bytes that are not stored yet (no write transaction, and
-    nothing sent to a server, for an artifact already there); the first media type stored wins.
+    ``put`` looks first and writes only bytes that are not stored yet (nothing written, and nothing
+    sent to a server, for an artifact already there), in one statement that is its own
+    transaction; the first media type stored wins.
     """
 
     dialect: Dialect
@@ -63,11 +66,15 @@ class SQLArtifactStore(ArtifactMixin):
             raise ConfigError(f"media_type must be a non-empty string, got {media_type!r}")
         data = bytes(data)
         ident = sha256_id(data)
-        row = self._db.one(self.dialect.sql("SELECT media_type FROM artifacts WHERE id = ?"), (ident,))
-        if row is not None:
-            return ArtifactRef(id=ident, size=len(data), media_type=row[0])
-        with self._db.transaction(f"store artifact {ident} ({len(data)} bytes)") as conn:
-            return self.put_many_in(conn, [(data, media_type)])[0]
+        select = self.dialect.sql("SELECT media_type FROM artifacts WHERE id = ?")
+        row = self._db.one(select, (ident,))
+        if row is None:
+            action = f"store artifact {ident} ({len(data)} bytes)"
+            if self._db.execute(self.dialect.sql(_INSERT), (ident, media_type, len(data), data), action):
+                return ArtifactRef(id=ident, size=len(data), media_type=media_type)
+            row = self._db.one(select, (ident,))  # a racing writer stored it first
+            assert row is not None, "artifacts are never deleted"
+        return ArtifactRef(id=ident, size=len(data), media_type=row[0])
 
     def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
         """Store several ``(bytes, media_type)`` pairs in one transaction (one commit, not one each)."""
@@ -86,9 +93,7 @@ class SQLArtifactStore(ArtifactMixin):
             raw = bytes(data)
             rows.append((sha256_id(raw), media_type, raw))
         select = self.dialect.sql("SELECT media_type FROM artifacts WHERE id = ?")
-        insert = self.dialect.sql(
-            "INSERT INTO artifacts (id, media_type, size, content) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-        )
+        insert = self.dialect.sql(_INSERT)
         refs = []
         for ident, media_type, raw in rows:
             got = conn.execute(select, (ident,)).fetchone()

@@ -58,6 +58,10 @@ class SQLConnection(Protocol):
         """The first row of one read statement, or ``None``."""
         ...
 
+    def execute(self, sql: str, params: tuple[Any, ...] = (), action: str = "write") -> int:
+        """One write statement as its own transaction (one round trip); its row count."""
+        ...
+
     def close(self) -> None:
         """Close the connection (idempotent); later calls raise ``ConfigError``."""
         ...

@@ -197,32 +197,38 @@ class SQLEventStore(SQLReads):
             and since + added >= self.snapshot_ratio * snap_size
         )
         blob = self._snapshot(run_id, expected_seq, new_last, events, state) if due else None
-        if blob is None:
-            conn.execute(
-                self.dialect.sql(
-                    "UPDATE runs SET last_seq = ?, status = ?, bytes_since_snapshot = bytes_since_snapshot + ? "
-                    "WHERE id = ?"
-                ),
-                (new_last, status, added, run_id),
-            )
+        if blob is not None:
+            self._write_snapshot(conn, run_id, new_last, status, blob)
             return new_last
-        data = self._stored_snapshot(blob[1])
+        conn.execute(
+            self.dialect.sql(
+                "UPDATE runs SET last_seq = ?, status = ?, bytes_since_snapshot = bytes_since_snapshot + ? WHERE id = ?"
+            ),
+            (new_last, status, added, run_id),
+        )
+        return new_last
+
+    def _write_snapshot(
+        self, conn: SQLExecutor, run_id: str, seq: int, status: str, encoded: tuple[str, bytes | str]
+    ) -> None:
+        """Store the encoded state after ``seq`` (the run's new last seq) and move the run's row there,
+        its snapshot counters reset."""
+        data = self._stored_snapshot(encoded[1])
         conn.execute(
             self.dialect.sql(
                 "INSERT INTO snapshots (run_id, seq, encoding, size, state) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, seq) DO UPDATE SET encoding = excluded.encoding, size = excluded.size, "
                 "state = excluded.state"
             ),
-            (run_id, new_last, blob[0], len(data), data),
+            (run_id, seq, encoded[0], len(data), data),
         )
         conn.execute(
             self.dialect.sql(
                 "UPDATE runs SET last_seq = ?, status = ?, snapshot_seq = ?, snapshot_size = ?, "
                 "bytes_since_snapshot = 0 WHERE id = ?"
             ),
-            (new_last, status, new_last, len(data), run_id),
+            (seq, status, seq, len(data), run_id),
         )
-        return new_last
 
     # ------------------------------------------------------------------------------------------
     # snapshots

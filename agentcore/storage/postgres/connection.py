@@ -223,6 +223,11 @@ class PgConnection:
         with self.statement(action) as conn:
             return conn.execute(sql, params).fetchone()
 
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "write") -> int:
+        """One write statement as its own transaction (autocommit: one round trip); its row count."""
+        with self.statement(action) as conn:
+            return conn.execute(sql, params).rowcount
+
     def close(self) -> None:
         """Close the pool (idempotent)."""
         if not self.closed:

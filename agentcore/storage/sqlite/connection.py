@@ -151,6 +151,14 @@ class SQLiteConnection:
             row: tuple[Any, ...] | None = self.retry(lambda: self.conn.execute(sql, params).fetchone(), action)
             return row
 
+    def execute(self, sql: str, params: tuple[object, ...] = (), action: str = "write") -> int:
+        """One write statement as its own transaction (autocommit, retried while the file is
+        locked); its row count."""
+        with self.lock:
+            self.check_open()
+            count: int = self.retry(lambda: self.conn.execute(sql, params).rowcount, action)
+            return count
+
     @contextmanager
     def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on any error.
