@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict, runtime_
 
 from agentcore.core.events import BaseEvent, Decided, Event, LLMCalled, RunFinished, RunStarted, UserMessaged
 from agentcore.core.fold import RunState
-from agentcore.errors import ConfigError
+from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage.artifacts import ArtifactStore
 
 if TYPE_CHECKING:
@@ -119,6 +119,25 @@ def new_run(
     check_batch(run_id, events, 0)
     created = (options.get("created") or datetime.now().astimezone()).isoformat()
     return NewRun(id=run_id, created=created, events=events, artifacts=options.get("artifacts", ()))
+
+
+def stale_seq(run_id: str, expected_seq: int, last: int) -> ConcurrencyError:
+    """The error for an append whose ``expected_seq`` is no longer the run's last seq."""
+    return ConcurrencyError(
+        f"run {run_id!r}: expected last seq {expected_seq}, but it is {last}; "
+        "another writer appended first: re-read the run and retry"
+    )
+
+
+def taken(run_id: str, where: str) -> ConcurrencyError:
+    """The error for a new run (created or forked) whose id is already used in ``where``."""
+    return ConcurrencyError(f"run {run_id!r} already exists in {where}; choose another id")
+
+
+def check_fork_range(run_id: str, at_seq: int, last_seq: int) -> None:
+    """Raise ``ConfigError`` unless ``1 <= at_seq <= last_seq`` (a fork keeps at least one event)."""
+    if not 1 <= at_seq <= last_seq:
+        raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{last_seq}")
 
 
 def splits_batch(headers: Sequence[tuple[int, str, int | None]], at_seq: int) -> bool:

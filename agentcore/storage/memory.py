@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import BaseEvent, Event
 from agentcore.core.fold import RunState, diff_states, fold
-from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
+from agentcore.errors import ConfigError, RunNotFound
 from agentcore.storage import base
 from agentcore.storage.artifacts import MemoryArtifactStore
 from agentcore.storage.base import NewRunOptions, RunInfo, RunStats, check_batch, stats_of, status_after
@@ -45,7 +45,7 @@ class MemoryEventStore:
         new = base.new_run(options)
         with self._lock:
             if new.id in self._runs:
-                raise ConcurrencyError(f"run {new.id!r} already exists")
+                raise base.taken(new.id, "this store")
             self.artifacts.put_many(new.artifacts)
             self._runs[new.id] = RunInfo(
                 id=new.id, task=task, status=status_after(new.events, "running"), created=new.created,
@@ -76,10 +76,7 @@ class MemoryEventStore:
         with self._lock:
             info = self._info(run_id)
             if info.last_seq != expected_seq:
-                raise ConcurrencyError(
-                    f"run {run_id!r}: expected last seq {expected_seq}, but it is {info.last_seq}; "
-                    "another writer appended first: re-read the run and retry"
-                )
+                raise base.stale_seq(run_id, expected_seq, info.last_seq)
             self._events[run_id].extend((e.seq, encode_event(e)) for e in events)
             last = expected_seq + len(events)
             self._runs[run_id] = RunInfo(
@@ -114,11 +111,10 @@ class MemoryEventStore:
     def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
         with self._lock:
             info = self._info(run_id)
-            if not 1 <= at_seq <= info.last_seq:
-                raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
+            base.check_fork_range(run_id, at_seq, info.last_seq)
             new_id = new_run_id or base.new_run_id()
             if new_id in self._runs:
-                raise ConcurrencyError(f"run {new_id!r} already exists")
+                raise base.taken(new_id, "this store")
             chain = [decode_event(body) for _, body in self._chain(run_id)]
             base.check_fork_point(run_id, [(e.seq, e.type, e.caused_by) for e in chain], at_seq)
             inherited = [e for e in chain if e.seq <= at_seq]

@@ -133,7 +133,7 @@ class SQLEventStore(SQLReads):
                     self._enqueue_in(conn, run_id, spec)
         except self._DUPLICATE:
             self._cache.drop(run_id)
-            raise ConcurrencyError(f"run {run_id!r} already exists in {self._db.where}; choose another id") from None
+            raise base.taken(run_id, self._db.where) from None
         except BaseException:
             self._cache.drop(run_id)
             raise
@@ -176,10 +176,7 @@ class SQLEventStore(SQLReads):
             raise self._not_found(run_id)
         last, status, snap_seq, snap_size, since = row
         if last != expected_seq:
-            raise ConcurrencyError(
-                f"run {run_id!r}: expected last seq {expected_seq}, but it is {last}; "
-                "another writer appended first: re-read the run and retry"
-            )
+            raise base.stale_seq(run_id, expected_seq, last)
         if not events:
             return expected_seq
         new_last = expected_seq + len(events)
@@ -297,8 +294,7 @@ class SQLEventStore(SQLReads):
         new_id = new_run_id or base.new_run_id()
         with self._db.lock:
             info, chain = self._ancestry(run_id)
-            if not 1 <= at_seq <= info.last_seq:
-                raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{info.last_seq}")
+            base.check_fork_range(run_id, at_seq, info.last_seq)
             base.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
             # the fork's cached status follows the same rules as the fold (waiting_for_user included)
             status = self.state_at(run_id, at_seq).status
@@ -318,7 +314,7 @@ class SQLEventStore(SQLReads):
                         ),
                     )  # fmt: skip
             except self._DUPLICATE:
-                raise ConcurrencyError(f"run {new_id!r} already exists in {self._db.where}; choose another id") from None
+                raise base.taken(new_id, self._db.where) from None
         return new_id
 
     def _event_bytes(self, segments: list[Segment]) -> int:
