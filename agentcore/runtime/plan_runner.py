@@ -28,6 +28,9 @@ policy with a new idempotency key; a step waiting out a backoff waits until its 
 a step's outcome, before the processor's events) is done first. A deadline (``deadline_s``)
 limits one call of ``run`` or ``resume``.
 
+The planner's and the processor's turns are ``agentcore.runtime.plan_models``; description-only
+steps are ``agentcore.runtime.plan_agent_steps``.
+
 A run is created together with its ``RunStarted`` (and so its plan) in one transaction. A run with
 no event at all (made by ``store.create_run`` alone, or by an older agentcore) is refused by
 ``resume`` (``RunNotStarted``, a ``RunNotFound``), and ``run`` with its id and task starts it:
@@ -46,20 +49,16 @@ from agentcore.core.events import (
     Event,
     RunFinished,
     RunStarted,
-    StatePatched,
     StepFailed,
     StepStarted,
     StepSucceeded,
     ToolCall,
 )
 from agentcore.core.fold import RunState, fold
-from agentcore.core.patches import PatchOp, ReplacePlan
 from agentcore.core.plans import Plan
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel
 from agentcore.models.prices import parse_prices, pricer
-from agentcore.roles.planner import plan_with_attempts
-from agentcore.roles.processor import ProcessorInput, process
 from agentcore.roles.turn import clip
 from agentcore.runtime.agent import RunResult
 from agentcore.runtime.log import RunLog, open_run_log
@@ -69,6 +68,7 @@ from agentcore.runtime.plan_agent_steps import (
     reply_of,
     run_agent_step,
 )
+from agentcore.runtime.plan_models import revise_after_step, write_plan
 from agentcore.runtime.redaction import RedactingArtifacts, redactor
 from agentcore.scheduling.scheduler import (
     Draft,
@@ -248,7 +248,7 @@ class PlanRunner:
             log.commit()
         else:  # the run and its RunStarted (with the plan) in one transaction: no window without them
             log.start(task, created=self.clock.now())
-        if plan is None and not await self._plan(log, defaults):
+        if plan is None and not await write_plan(self, log, defaults):
             return RunResult.of(log.state)
         return await self._drive(log, {}, deadline_s, {})
 
@@ -285,11 +285,11 @@ class PlanRunner:
                 log.add(RunFinished, status="failed", reason="the run has no plan and no planner_model to write one")
                 log.commit()
                 return RunResult.of(log.state)
-            if not await self._plan(log, None):
+            if not await write_plan(self, log, None):
                 return RunResult.of(log.state)
         cut_short = outcome_cut_short(events, log.state) if self.revise else None
         if cut_short is not None:
-            await self._revise(log, cut_short.step_id, cut_short.seq)
+            await revise_after_step(self, log, cut_short.step_id, cut_short.seq)
         return await self._drive(log, not_before, deadline_s, attempts)
 
     def run_sync(self, task: str, plan: Plan | None = None, **kwargs: Any) -> RunResult:
@@ -333,36 +333,6 @@ class PlanRunner:
                 "this PlanRunner has no controller_model; pass controller_model=... or give each step a tool"
             )
 
-    async def _plan(self, log: RunLog, defaults: Plan | None) -> bool:
-        """Ask the planner for a plan and record every call; False when the run had to fail."""
-        assert self.planner_model is not None
-        state = log.state
-        outcome = await plan_with_attempts(
-            self.planner_model, state.task, self.tools, max_tries=self.max_planner_tries, defaults=defaults,
-            clock=self.clock,
-        )
-        seen = log.last_seq
-        calls = log.add_attempts(
-            role="planner", model=self.planner_model.name, attempts=outcome.attempts, caused_by=seen
-        )
-        plan = outcome.value
-        reason: str | None = None
-        if plan is None:
-            what = "planner model failed" if outcome.fatal is not None else "no valid plan"
-            reason = f"planner: {what} after {len(outcome.attempts)} attempt(s): {outcome.attempts[-1].error}"
-        elif self.controller_model is None and any(not s.tool for s in plan.steps):
-            reason = "planner: the plan has steps without a tool and this PlanRunner has no controller_model"
-        if plan is None or reason is not None:
-            log.add(RunFinished, status="failed", reason=reason, caused_by=calls[-1].seq)
-            log.commit()
-            return False
-        ops: list[PatchOp] = [
-            ReplacePlan(steps=plan.steps, on_failure=plan.on_failure, retry=plan.retry, max_parallel=plan.max_parallel)
-        ]
-        log.add(StatePatched, ops=tuple(ops), source="planner", caused_by=calls[-1].seq)
-        log.commit()
-        return True
-
     async def _drive(
         self,
         log: RunLog,
@@ -373,7 +343,7 @@ class PlanRunner:
         sink = _LogSink(log)
 
         async def revise(step_id: str) -> None:
-            await self._revise(log, step_id, sink.outcome_seq.get(step_id, log.last_seq))
+            await revise_after_step(self, log, step_id, sink.outcome_seq.get(step_id, log.last_seq))
 
         scheduler = Scheduler(
             sink,
@@ -412,17 +382,3 @@ class PlanRunner:
 
     async def _run_agent_step(self, run: StepRun) -> StepResult:
         return await run_agent_step(self, run)
-
-    async def _revise(self, log: RunLog, step_id: str, source: int) -> None:
-        """Show the processor a finished step (its outcome at seq ``source``); record its calls and
-        the patch (plan-and-revise)."""
-        state = log.state
-        step = state.plan.get(step_id)
-        if step is None or step.status not in ("succeeded", "failed") or self.processor_model is None:
-            return
-        outcome = await process(
-            self.processor_model, state, ProcessorInput.step_outcome(step), max_attempts=self.max_patch_retries,
-            clock=self.clock,
-        )
-        log.add_processor_outcome(outcome, model=self.processor_model.name, caused_by=source, step_id=step_id)
-        log.commit()
