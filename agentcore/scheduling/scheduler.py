@@ -15,8 +15,10 @@ processor's ``replace_plan``).
 Recording order, so a replay of the same outcomes gives the same log:
 
 - The steps started together (one dispatch, up to ``max_parallel`` running) are appended as one
-  batch of ``StepStarted`` in step-id order; a step's idempotency key is ``run_id/step_id/attempt``
-  (attempt numbers never repeat for a step id, even when a revised plan re-creates the step).
+  batch of ``StepStarted`` in step-id order; their attempts begin in priority order (longest
+  remaining chain first), which the log does not depend on. A step's idempotency key is
+  ``run_id/step_id/attempt`` (attempt numbers never repeat for a step id, even when a revised plan
+  re-creates the step).
 - Each outcome is appended as soon as the scheduler sees it; outcomes seen in the same wake-up
   are appended in step-id order. A failure's consequences (the ``StepSkipped`` of its dependents,
   or the cancellation of the other steps under ``abort``) go in the same batch as its
@@ -52,7 +54,6 @@ pending steps are left pending.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -61,10 +62,11 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import StepSkipped, StepStarted
+from agentcore.core.events import StepSkipped
 from agentcore.core.fold import RunState
 from agentcore.core.plans import RetryPolicy
 from agentcore.errors import ConfigError
+from agentcore.scheduling.attempts import InFlight, Running
 from agentcore.scheduling.outcomes import (
     ScheduleResult,
     attempt_outcome,
@@ -85,9 +87,7 @@ from agentcore.scheduling.steps import (
     StepRun,
     classify_error,
     classify_result_kind,
-    run_attempt,
 )
-from agentcore.tools.base import step_idempotency_key
 
 __all__ = (
     "Draft",
@@ -112,19 +112,6 @@ OnOutcome = Callable[[str], Awaitable[None]]
 """Called with a step id after each recorded attempt outcome (the step's status tells whether it
 succeeded, failed for good, or waits for a retry); it may emit events, e.g. a processor's
 ``replace_plan``, and the scheduler then rebuilds its readiness from the new plan."""
-
-
-@dataclass(eq=False, kw_only=True)
-class _Running:
-    step_id: str
-    attempt: int
-    started_seq: int
-    task: asyncio.Task[StepResult] = field(init=False)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 @dataclass(kw_only=True)
@@ -176,12 +163,8 @@ class Scheduler:
         self.on_outcome = on_outcome
         self._backoff: list[tuple[datetime, str]] = [(t, sid) for sid, t in (not_before or {}).items()]
         heapq.heapify(self._backoff)
-        self._attempts: dict[str, int] = dict(attempts_seen or {})
-        self._running: dict[str, _Running] = {}
-        self._finished: list[_Running] = []
-        """Attempts whose task has returned (or raised), in the order they ended: not yet settled."""
-        self._wakeup: asyncio.Future[None] | None = None
-        self._cancelled: list[asyncio.Task[StepResult]] = []
+        self._inflight = InFlight(execute, self.clock, attempts_seen)
+        self._running = self._inflight.running
         self._flags = _Flags()
         self._tracker = self._new_tracker()
 
@@ -222,11 +205,7 @@ class Scheduler:
                     break
                 await self._wait(deadline)
         finally:
-            for r in self._running.values():
-                r.task.cancel()
-            leftover = self._cancelled + [r.task for r in self._running.values()]
-            if leftover:
-                await asyncio.wait(leftover)
+            await self._inflight.close()
         return self._result()
 
     # -- steps of the loop ---------------------------------------------------------------
@@ -252,48 +231,19 @@ class Scheduler:
             self._tracker.release(sid)
 
     def _dispatch(self) -> None:
-        state = self.state  # looked up once per wave, not per step
-        room = state.max_parallel - len(self._running)
-        if room <= 0 or not self._tracker.has_ready:
-            return
-        plan, run_id, attempts = state.plan, state.run_id, self._attempts
-        popped = self._tracker.pop_ready(room)  # longest remaining chain first
-        recorded = sorted(popped)  # the batch of StepStarted is in step-id order
-        runs: dict[str, tuple[_Running, str]] = {}
-        for sid in recorded:
-            attempt = max(plan[sid].attempts, attempts.get(sid, 0)) + 1
-            attempts[sid] = attempt
-            runs[sid] = (_Running(step_id=sid, attempt=attempt, started_seq=0), step_idempotency_key(run_id, sid, attempt))
-        first = self.sink.emit(
-            [partial(StepStarted, step_id=s, attempt=r.attempt, idempotency_key=k) for s, (r, k) in runs.items()]
-        )
-        for i, (r, _) in enumerate(runs.values()):
-            r.started_seq = first + i
-        state = self.state  # after the fold: the started steps' records are new objects
-        plan = state.plan
-        for sid in popped:  # tasks start in priority order: the critical path's step runs first
-            r, key = runs[sid]
-            run = StepRun(run_id=run_id, step=plan[sid], attempt=r.attempt, idempotency_key=key, state=state)
-            r.task = asyncio.ensure_future(self._attempt(r, run))
-            self._running[sid] = r
-
-    async def _attempt(self, running: _Running, run: StepRun) -> StepResult:
-        """One attempt in its task; when it ends (however it ends) the scheduler is woken."""
-        try:
-            return await run_attempt(self.execute, run, self.clock)
-        finally:
-            self._finished.append(running)
-            if self._wakeup is not None:
-                _wake(self._wakeup)
+        room = self.state.max_parallel - len(self._running)
+        if room > 0 and self._tracker.has_ready:
+            # one StepStarted batch in step-id order; the attempts begin longest remaining chain
+            # first, so the critical path's next step is not queued behind the rest of its wave
+            self._inflight.start(self.sink, self._tracker.pop_ready(room))
 
     async def _wait(self, deadline: datetime | None) -> None:
-        if not self._finished:
-            await self._sleep_until_woken(deadline)
-        finished, self._finished = self._finished, []
-        done = sorted((r for r in finished if self._running.get(r.step_id) is r), key=lambda r: r.step_id)
-        if not done:
-            return
-        if self.on_outcome is None:
+        wake = min(
+            (t for t in (deadline, self._backoff[0][0] if self._backoff else None) if t is not None), default=None
+        )
+        await self._inflight.wait(wake)
+        done = self._inflight.finished()
+        if done and self.on_outcome is None:
             outcomes = [(r, attempt_outcome(r.task)) for r in done]
             if all(res.ok for _, res in outcomes):
                 # every finished step succeeded and nothing revises the plan in between: their
@@ -309,25 +259,7 @@ class Scheduler:
                 del self._running[r.step_id]
                 await self._settle(r.step_id, r)
 
-    async def _sleep_until_woken(self, deadline: datetime | None) -> None:
-        """Wait until an attempt ends, or until the deadline or the next backoff is due."""
-        wake = min(
-            (t for t in (deadline, self._backoff[0][0] if self._backoff else None) if t is not None), default=None
-        )
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._wakeup = woken
-        timer = None
-        if wake is not None:
-            timer = asyncio.ensure_future(self.clock.sleep((wake - self.clock.now()).total_seconds()))
-            timer.add_done_callback(lambda _: _wake(woken))
-        try:
-            await woken
-        finally:
-            self._wakeup = None
-            if timer is not None:
-                timer.cancel()
-
-    async def _settle(self, sid: str, running: _Running) -> None:
+    async def _settle(self, sid: str, running: Running) -> None:
         res = attempt_outcome(running.task)
         if res.ok:
             self.sink.emit([succeeded_draft(sid, running.attempt, running.started_seq, res)])
@@ -344,7 +276,7 @@ class Scheduler:
                 if blocked:
                     self._skip(blocked, "a step it depends on failed or was skipped")
 
-    def _record_failure(self, sid: str, res: StepResult, running: _Running) -> None:
+    def _record_failure(self, sid: str, res: StepResult, running: Running) -> None:
         policy = self.retry_policy(sid)
         kind = res.kind if res.kind != "ok" else "error"
         error = res.error or f"step {sid!r} failed ({kind})"
@@ -407,14 +339,12 @@ class Scheduler:
         """
         drafts: list[Draft] = []
         for sid in sorted(self._running):
-            r = self._running.pop(sid)
-            if r.task.done():
+            r = self._inflight.cancel(sid)
+            if r.task.done():  # it returned before the stop: it keeps its real outcome
                 drafts.append(
                     own_outcome_draft(sid, r.attempt, r.started_seq, attempt_outcome(r.task), self.retry_policy(sid))
                 )
                 continue
-            r.task.cancel()
-            self._cancelled.append(r.task)
             drafts.append(failed_draft(sid, r.attempt, r.started_seq, kind, error, retryable=False))
         return drafts
 
