@@ -27,7 +27,7 @@ the tail, folded event by event, is what a load costs (benchmarks W3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 
 _Store = TypeVar("_Store", bound="SQLEventStore")
 
+Fence = Callable[[SQLExecutor], None]
+"""A check run first inside a write transaction: it raises (``LeaseLost``) to refuse the write,
+which then leaves nothing behind (a work queue's run or step lease that another worker took over)."""
+
 
 class SQLEventStore(SQLReads):
     """Runs, events, artifacts and snapshots in a SQL database (the shared part of both stores)."""
@@ -61,9 +65,7 @@ class SQLEventStore(SQLReads):
     worth its copy where a worker takes a run over and appends to it (PostgreSQL); on SQLite only
     the appends of this process fill the cache (they remember what they fold)."""
 
-    if TYPE_CHECKING:  # a store with a work queue has these (PostgreSQL's QueueMixin)
-
-        def _check_lease_in(self, conn: Any, run_id: str, token: int) -> None: ...
+    if TYPE_CHECKING:  # a store with a work queue has it (PostgreSQL's QueueMixin)
 
         def _enqueue_in(self, conn: Any, run_id: str, spec: str) -> None: ...
 
@@ -113,11 +115,14 @@ class SQLEventStore(SQLReads):
         self._insert_run(task, new)
         return new.id
 
-    def _insert_run(self, task: str, new: NewRun, spec: str | None = None) -> None:
-        """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction."""
+    def _insert_run(self, task: str, new: NewRun, spec: str | None = None, fence: Fence | None = None) -> None:
+        """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction,
+        after the ``fence`` check (a work-queue lease still held) when given."""
         run_id = new.id
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
+                if fence is not None:
+                    fence(conn)
                 conn.execute(
                     self.dialect.sql(
                         "INSERT INTO runs (id, task, status, created, last_seq) VALUES (?, ?, 'running', ?, 0)"
@@ -149,15 +154,15 @@ class SQLEventStore(SQLReads):
                 server gone: if the connection broke during the commit, the batch may or may not
                 have committed; re-read the run).
         """
-        return self._append(run_id, events, expected_seq, None)
+        return self._append(run_id, events, expected_seq)
 
-    def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, lease: int | None) -> int:
-        """``append``, fenced by a work-queue lease token when ``lease`` is given."""
+    def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, fence: Fence | None = None) -> int:
+        """``append``, after the ``fence`` check (a work-queue lease still held) when given."""
         check_batch(run_id, events, expected_seq)
         try:
             with self._db.transaction(f"append {len(events)} event(s) to run {run_id!r}") as conn:
-                if lease is not None:
-                    self._check_lease_in(conn, run_id, lease)
+                if fence is not None:
+                    fence(conn)
                 return self._append_in(conn, run_id, events, expected_seq)
         except BaseException:
             self._cache.drop(run_id)

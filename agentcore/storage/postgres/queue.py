@@ -20,6 +20,7 @@ import json
 import select
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from agentcore.storage.postgres.connection import PgConnection
+    from agentcore.storage.sql_store import Fence
 
 QUEUE_CHANNEL = "agentcore_queue"
 DONE_CHANNEL = "agentcore_done"
@@ -43,10 +45,10 @@ class QueueMixin:
     _db: PgConnection
     where: str
 
-    def _insert_run(self, task: str, new: NewRun, spec: str | None = None) -> None:
+    def _insert_run(self, task: str, new: NewRun, spec: str | None = None, fence: Fence | None = None) -> None:
         raise NotImplementedError  # pragma: no cover - implemented by the store
 
-    def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, lease: int | None) -> int:
+    def _append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int, fence: Fence | None = None) -> int:
         raise NotImplementedError  # pragma: no cover - implemented by the store
 
     # -- submitting ------------------------------------------------------------------------------
@@ -222,8 +224,10 @@ class LeasedStore:
         self.artifacts = store.artifacts
 
     def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
-        token = self.lease.token if run_id == self.lease.run_id else None
-        return int(self._store._append(run_id, events, expected_seq, token))
+        if run_id != self.lease.run_id:
+            return int(self._store.append(run_id, events, expected_seq))
+        fence = partial(self._store._check_lease_in, run_id=run_id, token=self.lease.token)
+        return int(self._store._append(run_id, events, expected_seq, fence))
 
     def create_run(self, task: str, **kwargs: Any) -> str:
         if kwargs.get("run_id") == self.lease.run_id:
