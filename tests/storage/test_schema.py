@@ -39,6 +39,13 @@ def test_json_fields_follow_the_dotted_path(dialect: Dialect) -> None:
     assert dialect.field("body", "usage.total_tokens", "bigint") == expected[dialect.name]
 
 
+def test_shared_statements_take_each_drivers_placeholder() -> None:
+    shared = "SELECT seq FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+    assert SQLITE.sql(shared) == shared
+    assert POSTGRES.sql(shared) == "SELECT seq FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+    assert (SQLITE.lock_row, POSTGRES.lock_row) == ("", " FOR UPDATE")
+
+
 def test_the_sqlite_rendering_runs_and_reads_event_bodies() -> None:
     conn = sqlite3.connect(":memory:")
     for table in ("runs", "events"):
