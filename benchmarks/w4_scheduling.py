@@ -16,7 +16,11 @@ whole stack instead: ``PlanRunner`` + ``MemoryEventStore`` + a no-op tool throug
 duration of one bare step (the same ``asyncio.sleep(0.010)`` in the same process and event loop,
 measured just before and after the run): an asyncio sleep lasts its nominal time plus the
 loop's timer granularity, which no scheduler can win back. ``makespan_ratio_nominal`` prices a
-step at exactly 10 ms.
+step at exactly 10 ms. ``makespan_floor_ratio`` runs the same DAG with the same priority and no
+framework at all (bare ``asyncio.sleep`` tasks started from done callbacks) against the same
+bound: what the event loop's 1 ms timer rounding leaves for any asyncio scheduler here.
+``makespan_cpu_us_per_step`` is the process (CPU) time of the makespan run divided by its steps:
+on a shared machine the honest signal of the framework's own cost.
 
 Run: ``python benchmarks/run.py W4 [--repeat 3] [--n 200]``.
 """
@@ -35,6 +39,7 @@ from agentcore.core.events import RunStarted
 from agentcore.core.fold import fold
 from agentcore.core.plans import Plan, RetryPolicy, Step
 from agentcore.runtime.plan_runner import PlanRunner
+from agentcore.scheduling.readiness import ReadyTracker
 from agentcore.scheduling.scheduler import MemorySink, Scheduler, StepResult, StepRun
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.tools.base import tool
@@ -139,23 +144,61 @@ async def _bare_step_s(count: int = 15) -> list[float]:
     return times
 
 
-async def _calibrated_run(runner: PlanRunner, plan: Plan) -> tuple[float, float]:
+async def _floor_run(plan: Plan) -> float:
+    """The same DAG and priority with no framework at all: each ready step is a bare
+    ``asyncio.sleep`` task started from the previous task's done callback (no events, no tools).
+    What is left over the bound is the event loop's own timer rounding: the floor for any
+    asyncio scheduler on this machine."""
+    state = fold([RunStarted(run_id="floor", seq=1, at=datetime.now(timezone.utc), task="floor", plan=plan)])
+    tracker = ReadyTracker(state.plan, "skip_dependents")
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    left, running = len(plan.steps), 0
+
+    def fill() -> None:
+        nonlocal running
+        for sid in tracker.pop_ready(MAX_PARALLEL - running):
+            running += 1
+            loop.create_task(asyncio.sleep(SLEEP_S)).add_done_callback(lambda _, sid=sid: done(sid))
+
+    def done(sid: str) -> None:
+        nonlocal left, running
+        running, left = running - 1, left - 1
+        tracker.done(sid)
+        if left:
+            fill()
+        else:
+            finished.set_result(None)
+
+    start = time.perf_counter()
+    fill()
+    await finished
+    return time.perf_counter() - start
+
+
+async def _calibrated_run(runner: PlanRunner, plan: Plan) -> tuple[float, float, float, float]:
+    """Makespan, its CPU time (process time), the floor's makespan, and the bare step's median."""
     before = await _bare_step_s()
+    cpu = time.process_time()
     makespan = await _timed_run(runner, "w4 makespan", plan)
+    cpu = time.process_time() - cpu
+    floor = await _floor_run(plan)
     after = await _bare_step_s()
-    return makespan, statistics.median(before + after)
+    return makespan, cpu, floor, statistics.median(before + after)
 
 
 def makespan_ratio(n: int, seed: int) -> dict[str, float]:
     plan = random_dag(n, seed, tool_name="nap")
     runner = PlanRunner(MemoryEventStore(), tools=[nap])
     gc.collect()
-    makespan, step_s = asyncio.run(_calibrated_run(runner, plan))
+    makespan, cpu, floor, step_s = asyncio.run(_calibrated_run(runner, plan))
     nominal = max(critical_path(plan) * SLEEP_S, n * SLEEP_S / MAX_PARALLEL)
     bound = max(critical_path(plan) * step_s, n * step_s / MAX_PARALLEL)
     return {
         "ratio": makespan / bound,
         "ratio_nominal": makespan / nominal,
+        "floor_ratio": floor / bound,
+        "cpu_us_per_step": cpu / n * 1e6,
         "makespan_ms": makespan * 1e3,
         "bound_ms": bound * 1e3,
         "bound_nominal_ms": nominal * 1e3,
@@ -172,6 +215,8 @@ def makespan(n: int | None, repeat: int) -> dict[str, Any]:
     return {
         "makespan_ratio": round(med["ratio"], 3),
         "makespan_ratio_nominal": round(med["ratio_nominal"], 3),
+        "makespan_floor_ratio": round(med["floor_ratio"], 3),
+        "makespan_cpu_us_per_step": round(med["cpu_us_per_step"], 1),
         "makespan_ms": round(med["makespan_ms"], 1),
         "makespan_bound_ms": round(med["bound_ms"], 1),
         "makespan_bound_nominal_ms": round(med["bound_nominal_ms"], 1),

@@ -139,17 +139,22 @@ class RunState(BaseModel):
         return new
 
 
-_validate_step_state = StepState.__pydantic_validator__.validate_python
-
-
 def step_state(step: Step) -> StepState:
     """A new plan step's progress record (pending, no attempts), sharing nothing mutable with ``step``.
 
-    Validates the step's fields again (cheap: they are valid), leaving out those that are ``None``
-    (their default), instead of dumping the step and validating the dump: the fold's hot path.
+    Built from the step's fields without validating them again (a ``Step`` is valid; the fold makes
+    one record per plan step): what ``StepState.model_validate`` of the step's fields that are not
+    ``None`` gives, with the ``arguments`` copied.
     """
-    fields = {name: value for name, value in step.__dict__.items() if value is not None}
-    return _validate_step_state(fields)  # type: ignore[no-any-return]
+    given = {name: value for name, value in step.__dict__.items() if value is not None}
+    values = {**_STEP_DEFAULTS, **given}
+    values["arguments"] = copy_json(values["arguments"])
+    new = StepState.__new__(StepState)
+    _set(new, "__dict__", values)
+    _set(new, "__pydantic_fields_set__", set(given))
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 _set = object.__setattr__
@@ -169,6 +174,11 @@ def step_with(step: StepState, update: dict[str, Any]) -> StepState:
     _set(new, "__pydantic_private__", None)
     return new
 
+
+_STEP_DEFAULTS: dict[str, Any] = {
+    name: info.get_default(call_default_factory=True) for name, info in StepState.model_fields.items()
+}
+"""A new step record's values before the step's own (``arguments`` is copied per record)."""
 
 _M = TypeVar("_M", StepState, ToolCall)
 

@@ -73,10 +73,11 @@ class InFlight:
         for i, (r, _) in enumerate(runs.values()):
             r.started_seq = first + i
         state = sink.state  # after the fold: the started steps' records are new objects
+        loop = asyncio.get_running_loop()
         for sid in step_ids:
             r, key = runs[sid]
             run = StepRun(run_id=run_id, step=state.plan[sid], attempt=r.attempt, idempotency_key=key, state=state)
-            r.task = asyncio.ensure_future(self._attempt(r, run))
+            r.task = loop.create_task(self._attempt(r, run))
             self.running[sid] = r
 
     async def _attempt(self, running: Running, run: StepRun) -> StepResult:

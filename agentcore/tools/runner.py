@@ -226,10 +226,14 @@ async def _execute(t: Tool, kwargs: dict[str, Any]) -> Any:
     return task.result()
 
 
+_PLAIN = frozenset({str, bytes, int, float, bool, dict, list, tuple, type(None)})
+"""Result types that are never awaitable: no ``isawaitable`` check (an ABC check) for them."""
+
+
 async def _settle(t: Tool, kwargs: dict[str, Any]) -> Any:
     try:
         value = await t.fn(**kwargs) if t.is_async else await _in_thread(t.fn, kwargs, t.name)
-        while inspect.isawaitable(value):
+        while type(value) not in _PLAIN and inspect.isawaitable(value):
             value = await value
     except (SystemExit, KeyboardInterrupt) as e:  # asyncio would re-raise these out of the loop
         raise _Exited.wrap(e) from e

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from agentcore.core import plans
+from agentcore.core.events import RunStarted
 from agentcore.core.plans import Plan, RetryPolicy, Step, validate_plan
 from agentcore.errors import PlanError
 from tests.support.strategies import step_lists
@@ -86,6 +89,18 @@ def test_cycles_are_named_in_the_message_and_on_the_error(spec: tuple[str, ...])
     deps = {s.id: set(s.after) for s in steps(*spec)}
     for before, after in itertools.pairwise(cycle):
         assert before in deps[after], f"{after} waits for {before} in the named cycle"
+
+
+def test_a_plan_put_into_an_event_is_checked_unless_it_was_already() -> None:
+    """An event holding a plan checks its DAG: once per plan object (a frozen plan stays valid, so
+    a validated plan is not sorted again), and always for a plan that skipped validation."""
+    at = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    plan = Plan(steps=tuple(steps("b<a", "a")))
+    assert plans._CHECKED.get(id(plan)) is plan
+    assert RunStarted(run_id="r", seq=1, at=at, task="t", plan=plan).plan is plan
+    unchecked = Plan.model_construct(steps=tuple(steps("a<b", "b<a")))
+    with pytest.raises(PlanError, match="cycle"):
+        RunStarted(run_id="r", seq=1, at=at, task="t", plan=unchecked)
 
 
 def test_plan_validates_itself() -> None:

@@ -34,8 +34,8 @@ from agentcore.core.events import (
 )
 from agentcore.core.fold import RECENT_WINDOW, Fact, RunState, apply, diff_states, fold
 from agentcore.core.patches import AppendKnownFacts, FactInput
-from agentcore.core.plans import Plan, Step
-from agentcore.core.state import step_state, step_with
+from agentcore.core.plans import Plan, RetryPolicy, Step
+from agentcore.core.state import StepState, step_state, step_with
 from tests.support.strategies import event_logs
 
 AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -245,6 +245,26 @@ def test_a_step_status_change_copies_the_record_like_model_copy_and_leaves_the_o
         assert (step.status, step.attempts, step.error) == ("pending", 0, None)
         with pytest.raises(ValidationError):
             fast.status = "succeeded"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Step(id="a"),
+        Step(id="b", description="d", after=("a",), tool="t", arguments={"x": [1, {"y": None}]},
+             retry=RetryPolicy(max_attempts=2), on_failure="continue", timeout_s=3.0),
+    ],
+)  # fmt: skip
+def test_a_new_step_record_is_what_validating_the_step_gives_and_owns_its_arguments(step: Step) -> None:
+    """``step_state`` builds the record without validating again: the same values and set fields
+    as ``StepState.model_validate`` of the step's fields, and arguments of its own."""
+    record = step_state(step)
+    validated = StepState.model_validate({k: v for k, v in step.__dict__.items() if v is not None})
+    assert record == validated and record.model_dump_json() == validated.model_dump_json()
+    assert record.__pydantic_fields_set__ == validated.__pydantic_fields_set__
+    assert (record.status, record.attempts) == ("pending", 0)
+    if step.arguments:
+        assert record.arguments == step.arguments and record.arguments["x"] is not step.arguments["x"]
 
 
 def test_patch_rejections_are_counted_and_change_nothing_else() -> None:

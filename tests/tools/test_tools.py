@@ -205,6 +205,31 @@ def test_sync_tools_run_in_a_worker_thread_and_async_tools_in_the_loop(artifacts
     assert sync_thread() == threading.get_ident()  # a Tool still calls its function
 
 
+def test_an_awaitable_a_tool_returns_is_awaited_and_its_value_is_the_result(artifacts: ArtifactStore) -> None:
+    """A tool may return an awaitable (a sync tool returning a coroutine, an async tool returning a
+    future): the runner awaits it, however deep, and stores its value."""
+
+    @tool(timeout=None)
+    async def later(text: str) -> object:
+        """Return an awaitable of an awaitable of the text."""
+        return asyncio.sleep(0, result=asyncio.sleep(0, result=text))
+
+    @tool
+    def deferred(text: str) -> object:
+        """Return a coroutine of the text, from a worker thread."""
+
+        async def value() -> str:
+            return text
+
+        return value()
+
+    runner = ToolRunner([later, deferred], artifacts)
+    for name in ("later", "deferred"):
+        result = run(runner, name, text="done")
+        assert result.ok and result.payload == "done" and result.artifact is not None
+        assert artifacts.read(result.artifact.id) == b"done"
+
+
 def test_results_store_the_raw_output_by_type(artifacts: ArtifactStore) -> None:
     @tool
     def out(kind: str) -> object:
