@@ -221,6 +221,31 @@ def test_hostile_lines_give_one_line_errors_from_import_and_replay(tmp_path: Pat
     assert not (tmp_path / "x.db").exists() or counts(tmp_path / "x.db")[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"NaN", "not finite"),
+        (b"-Infinity", "not finite"),
+        (b"1e999", "not finite"),
+        (b'"\xed\xa0\x80"', "not valid Unicode"),  # the UTF-8-style bytes of a lone surrogate
+        (b'"\\udfff"', "not valid Unicode"),
+    ],
+)
+def test_numbers_json_cannot_write_back_and_lone_surrogates_are_refused(
+    tmp_path: Path, value: bytes, reason: str
+) -> None:
+    lines = exported(tmp_path).read_bytes().splitlines()[:-1]
+    started = json.loads(lines[1])
+    started["event"]["config"]["metadata"] = {"x": "HERE"}
+    body = b"".join(x + b"\n" for x in [lines[0], json.dumps(started).encode().replace(b'"HERE"', value), *lines[2:]])
+    footer = json.loads(exported(tmp_path, name="again.jsonl").read_bytes().splitlines()[-1])
+    footer["sha256"] = hashlib.sha256(body).hexdigest()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(body + json.dumps(footer).encode() + b"\n")
+    with pytest.raises(TraceError, match=reason):
+        read_trace(bad)
+
+
 def test_import_of_dev_zero_is_refused_without_reading_it(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("import", "/dev/zero", "--db", str(tmp_path / "x.db")), "not a regular file")
 

@@ -12,7 +12,9 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,16 +49,40 @@ def _lines(data: bytes, where: str) -> Iterator[tuple[int, bytes, dict[str, Any]
         number += 1
         raw = data[start:end]
         try:
-            obj = json.loads(raw)
+            obj = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        except _NotFinite:
+            raise TraceError(f"{where} line {number} holds a number that is not finite (NaN or Infinity)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise TraceError(f"{where} line {number} is not JSON ({e}); the file is damaged or not a trace") from None
         except RecursionError:
             raise TraceError(f"{where} line {number} is JSON nested too deeply to be a trace record") from None
-        _check_encodable(obj, f"{where} line {number}")
+        if b"\xed" in raw or (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw)):  # else no surrogate can be in it
+            _check_encodable(obj, f"{where} line {number}")
         if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str):
             raise TraceError(f"{where} line {number} is not a trace record (an object with a 'kind')")
         yield number, raw, obj
         start = end
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A ``\\uD800``-``\\uDFFF`` escape. With the lead byte of a surrogate's UTF-8-style bytes (``\\xed``;
+``json.loads`` of bytes decodes them with ``surrogatepass``), the only ways a line's text can hold
+a surrogate; a line with neither is not dumped again to check it."""
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _NotFinite(text)
+    return value
 
 
 def _check_encodable(obj: Any, where: str) -> None:
@@ -205,7 +231,7 @@ def _check_whole(events: list[Event], artifacts: dict[str, TraceArtifact], foote
             f"the file holds {len(events)} and {len(artifacts)}"
         )
     for ev in events:
-        missing = sorted(referenced_artifacts(ev)[0] - artifacts.keys())
+        missing = sorted(a for a in referenced_artifacts(ev)[0] if a not in artifacts)
         if missing:
             raise TraceError(f"{where}: seq {ev.seq} ({ev.type}) needs artifact {missing[0]}, which the trace lacks")
     try:
