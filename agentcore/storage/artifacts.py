@@ -7,6 +7,7 @@ events point at it. Events carry only an ``ArtifactRef`` (id, size, media type).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +18,7 @@ from agentcore.errors import ArtifactNotFound, ConfigError
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 BYTES = "application/octet-stream"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_id(ident: str) -> str:
@@ -24,7 +26,7 @@ def check_id(ident: str) -> str:
     if not isinstance(ident, str):
         raise ArtifactNotFound(f"artifact id must be a string, got {type(ident).__name__}")
     bare = ident.removeprefix("sha256:")
-    if len(bare) != 64 or any(c not in "0123456789abcdef" for c in bare):
+    if _HEX64.fullmatch(bare) is None:
         raise ArtifactNotFound(f"{ident!r} is not an artifact id (expected 'sha256:' and 64 hex digits)")
     return "sha256:" + bare
 
