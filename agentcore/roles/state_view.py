@@ -144,13 +144,10 @@ def _render(state: RunState, budget: ViewBudget, fact_lines: list[str]) -> str:
             for s in state.plan.values()
         ]
         parts.append(_section("Plan", plan_lines, budget.plan_chars))
-    not_listed = len(state.known_facts) - len(fact_lines)
-    facts = _section(
-        f"Known facts ({len(state.known_facts)}, newest last)", fact_lines, budget.fact_chars, newest_first=True
-    )
-    if not_listed:
-        facts += f"\n({not_listed} older facts not listed)"
-    parts.append(facts)
+    shown = fact_lines[: _fits(fact_lines, budget.fact_chars)]  # newest first: the budget drops the oldest
+    older = len(state.known_facts) - len(shown)  # past the count or the character budget: one note
+    facts = "\n".join([*([f"({older} older facts not shown)"] if older else []), *reversed(shown)]) or "(none)"
+    parts.append(f"# Known facts ({len(state.known_facts)}, newest last)\n{facts}")
     open_qs = [q for q in state.open_questions.values() if q.status == "open"]
     if open_qs:
         questions = [f"- {clip(q.id, 100)}: {clip(q.text, 400)}" for q in open_qs]
