@@ -38,6 +38,7 @@ from w1_persistence import T0, ms, plan_steps, step_event  # noqa: E402
 
 from agentcore.core.events import RunStarted, ToolFinished  # noqa: E402
 from agentcore.core.plans import Plan  # noqa: E402
+from agentcore.storage.postgres.queue import DONE_CHANNEL, QUEUE_CHANNEL  # noqa: E402
 from agentcore.storage.postgres.store import PostgresEventStore  # noqa: E402
 from tests.support.postgres import LocalPostgres  # noqa: E402
 
@@ -116,19 +117,127 @@ def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
     return out
 
 
-def worker(url: str) -> subprocess.Popen[str]:
+def worker(url: str, *, exit_when_idle: bool = True) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
     cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", "queue_bench_app:build", "--lease", "2",
-           "--heartbeat", "0.5", "--poll", "1", "--exit-when-idle", "--json"]  # fmt: skip
+           "--heartbeat", "0.5", "--poll", "1", "--json"]  # fmt: skip
+    if exit_when_idle:
+        cmd.append("--exit-when-idle")
     return subprocess.Popen(cmd, cwd=str(HERE.parent), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
+def _ticks(pid: int | str) -> tuple[int, int, int]:
+    """(own CPU ticks, reaped children's CPU ticks, parent pid) of a process, from ``/proc/PID/stat``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]), int(fields[1])
+
+
+def server_cpu_s(server: LocalPostgres) -> float:
+    """CPU seconds the PostgreSQL server has used so far: the postmaster, its reaped backends, and the
+    live backends and auxiliary processes (Linux ``/proc``)."""
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    own, reaped, _ = _ticks(postmaster)
+    total = own + reaped
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                mine, _, parent = _ticks(entry)
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if parent == postmaster:
+                total += mine
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def processes_cpu_s(procs: list[subprocess.Popen[str]]) -> float:
+    """CPU seconds the (live) worker processes have used so far, all their threads."""
+    return sum(_ticks(p.pid)[0] for p in procs) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _listening(store: PostgresEventStore) -> int:
+    row = store._db.one(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+        (f"LISTEN {QUEUE_CHANNEL}",),
+    )
+    return int(row[0]) if row else 0
+
+
+def _wait_done(store: PostgresEventStore, ids: list[str]) -> None:
+    """Until every run's queue entry is done, woken by ``agentcore_done`` (a look every 0.5 s as well)."""
+    listener = store.listen(DONE_CHANNEL)
+    try:
+        left = set(ids)
+        while left:
+            listener.wait(0.5)
+            left = {e["run_id"] for e in store.queue_entries(left) if e["state"] != "done"}
+    finally:
+        listener.close()
+
+
+def _outcome(store: PostgresEventStore, ids: list[str]) -> tuple[int, int]:
+    """Runs lost (not succeeded) and duplicated tool results (``ToolFinished`` per call id)."""
+    statuses = collections.Counter(store.run(r).status for r in ids)
+    duplicates = 0
+    for rid in ids:
+        counts = collections.Counter(e.call_id for e in store.read(rid) if isinstance(e, ToolFinished))
+        duplicates += sum(c - 1 for c in counts.values())
+    return len(ids) - statuses["succeeded"], duplicates
+
+
+def drain_fleet(server: LocalPostgres, k: int, tmp: Path) -> dict[str, Any]:
+    """A running fleet: ``k`` workers are started and idle on ``LISTEN`` first; the clock runs from the
+    first ``submit`` of ``RUNS`` runs (which wakes them) until the last run's queue entry is done.
+
+    CPU over the same window: the workers (all threads, ``/proc``), the server (postmaster, backends,
+    auxiliary processes) and this harness (submitting and waiting)."""
+    url = server.create_database(f"w8f_{k}")
+    effects = tmp / f"effects-fleet-{k}"
+    with PostgresEventStore(url) as store:
+        procs = [worker(url, exit_when_idle=False) for _ in range(k)]
+        try:
+            deadline = time.monotonic() + 120
+            while _listening(store) < k:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"{k} workers did not all start listening")
+                time.sleep(0.05)
+            cpu0 = (processes_cpu_s(procs), server_cpu_s(server), time.process_time())
+            started = time.perf_counter()
+            ids = [store.submit("w8", spec={"effects": str(effects), "wait_s": 0.05}) for _ in range(RUNS)]
+            _wait_done(store, ids)
+            seconds = time.perf_counter() - started
+            cpu1 = (processes_cpu_s(procs), server_cpu_s(server), time.process_time())
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGINT)
+            for p in procs:
+                p.communicate()
+        lost, duplicates = _outcome(store, ids)
+    workers_s, server_s, harness_s = (b - a for a, b in zip(cpu0, cpu1, strict=True))
+    return {
+        "runs_per_s": round(RUNS / seconds, 2), "lost": lost, "duplicates": duplicates,
+        "cpu_ms_per_run": round(1000 * (workers_s + server_s + harness_s) / RUNS, 1),
+        "cpu_ms_per_run_workers": round(1000 * workers_s / RUNS, 1),
+        "cpu_ms_per_run_server": round(1000 * server_s / RUNS, 1),
+        "cpu_ms_per_run_harness": round(1000 * harness_s / RUNS, 1),
+    }  # fmt: skip
+
+
 def drain(server: LocalPostgres, k: int, tmp: Path, kills: int = 0) -> dict[str, Any]:
-    """Queue ``RUNS`` runs, start ``k`` workers (killing ``kills`` of them on the way), wait for the end."""
+    """Queue ``RUNS`` runs, start ``k`` workers (killing ``kills`` of them on the way), wait for the end.
+
+    The clock runs from starting the worker processes (their Python start-up and imports included)
+    until every worker has exited (``--exit-when-idle``) and every run is done: session 3's figure."""
     url = server.create_database(f"w8b_{k}_{kills}")
     effects = tmp / f"effects-{k}-{kills}"
     with PostgresEventStore(url) as store:
         ids = [store.submit("w8", spec={"effects": str(effects), "wait_s": 0.05}) for _ in range(RUNS)]
+        cpu0 = (children_cpu_s(), server_cpu_s(server), time.process_time())
         started = time.perf_counter()
         procs = [worker(url) for _ in range(k)]
         takeovers: list[float] = []
@@ -157,28 +266,43 @@ def drain(server: LocalPostgres, k: int, tmp: Path, kills: int = 0) -> dict[str,
         while not all(e["state"] == "done" for e in store.queue_entries(ids)):
             time.sleep(0.05)
         seconds = time.perf_counter() - started
-        statuses = collections.Counter(store.run(r).status for r in ids)
-        duplicates = 0
-        for rid in ids:
-            counts = collections.Counter(e.call_id for e in store.read(rid) if isinstance(e, ToolFinished))
-            duplicates += sum(c - 1 for c in counts.values())
+        cpu1 = (children_cpu_s(), server_cpu_s(server), time.process_time())
+        lost, duplicates = _outcome(store, ids)
     return {
         "runs_per_s": round(RUNS / seconds, 2),
-        "lost": RUNS - statuses["succeeded"],
+        "cpu_ms_per_run": round(1000 * sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / RUNS, 1),
+        "lost": lost,
         "duplicates": duplicates,
         "takeover_s": [round(t, 2) for t in takeovers],
     }
 
 
 def part_b(server: LocalPostgres) -> dict[str, Any]:
+    """Each worker count drained twice (a running fleet, then cold start-up included), then the kills."""
     out: dict[str, Any] = {"runs": RUNS}
+    counts = [int(x) for x in os.environ.get("AGENTCORE_W8_WORKERS", "1,2,4,8").split(",")]
     with tempfile.TemporaryDirectory(prefix="agentcore-w8-") as tmp:
         os.chmod(tmp, 0o777)
-        for k in (1, 2, 4, 8):
-            got = drain(server, k, Path(tmp))
-            out[f"runs_per_s_{k}"] = got["runs_per_s"]
-            assert got["lost"] == 0 and got["duplicates"] == 0, got
-        out["scaling_efficiency_8"] = round(out["runs_per_s_8"] / (8 * out["runs_per_s_1"]), 2)
+        for k in counts:
+            fleet = drain_fleet(server, k, Path(tmp))
+            assert fleet["lost"] == 0 and fleet["duplicates"] == 0, fleet
+            out[f"runs_per_s_{k}"] = fleet["runs_per_s"]
+            out[f"cpu_ms_per_run_{k}"] = {
+                part: fleet[f"cpu_ms_per_run_{part}"] for part in ("workers", "server", "harness")
+            } | {"total": fleet["cpu_ms_per_run"]}
+            if os.environ.get("AGENTCORE_W8_SKIP_COLD") != "1":
+                cold = drain(server, k, Path(tmp))
+                assert cold["lost"] == 0 and cold["duplicates"] == 0, cold
+                out[f"runs_per_s_{k}_with_startup"] = cold["runs_per_s"]
+                out[f"cpu_ms_per_run_{k}_with_startup"] = cold["cpu_ms_per_run"]
+        if 1 in counts and 8 in counts:
+            out["scaling_efficiency_8"] = round(out["runs_per_s_8"] / (8 * out["runs_per_s_1"]), 2)
+            if "runs_per_s_1_with_startup" in out:
+                out["scaling_efficiency_8_with_startup"] = round(
+                    out["runs_per_s_8_with_startup"] / (8 * out["runs_per_s_1_with_startup"]), 2
+                )
+        if os.environ.get("AGENTCORE_W8_SKIP_KILLS") == "1":
+            return out
         killed = drain(server, 8, Path(tmp), kills=3)
     out["kill_runs_per_s_8"] = killed["runs_per_s"]
     out["kill_lost_runs"] = killed["lost"]
@@ -194,7 +318,8 @@ def run(n: int | None, repeat: int) -> dict[str, Any]:
     with LocalPostgres(settings={}) as server:
         with psycopg.connect(server.url("postgres")) as conn:
             out["postgres"] = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        out.update(part_a(server, n, repeat))
+        if os.environ.get("AGENTCORE_W8_SKIP_W1") != "1":
+            out.update(part_a(server, n, repeat))
         if os.environ.get("AGENTCORE_W8_SKIP_WORKERS") != "1":
             out.update(part_b(server))
     return out
