@@ -38,7 +38,7 @@ from w1_persistence import T0, ms, plan_steps, step_event  # noqa: E402
 
 from agentcore.core.events import RunStarted, ToolFinished  # noqa: E402
 from agentcore.core.plans import Plan  # noqa: E402
-from agentcore.storage.postgres.queue import DONE_CHANNEL, QUEUE_CHANNEL  # noqa: E402
+from agentcore.storage.base import DONE_CHANNEL, QUEUE_CHANNEL  # noqa: E402
 from agentcore.storage.postgres.store import PostgresEventStore  # noqa: E402
 from tests.support.postgres import LocalPostgres  # noqa: E402
 
@@ -162,8 +162,8 @@ def children_cpu_s() -> float:
 
 def _listening(store: PostgresEventStore) -> int:
     row = store._db.one(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
-        (f"LISTEN {QUEUE_CHANNEL}",),
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s",
+        (f"%LISTEN {QUEUE_CHANNEL}%",),
     )
     return int(row[0]) if row else 0
 

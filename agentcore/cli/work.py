@@ -94,7 +94,7 @@ def submit(
 @click.option("--app", "app", help="module:factory building the Agent or PlanRunner of a run (default: code search).")
 @click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds.")
 @click.option("--heartbeat", "heartbeat_s", type=float, help="Seconds between lease renewals (default lease/3).")
-@click.option("--poll", "poll_s", default=5.0, show_default=True, help="Longest idle wait between looks.")
+@click.option("--poll", "poll_s", default=5.0, show_default=True, help="Seconds between looks at the queue and at step outcomes when no notification came (a fallback: notifications wake workers first).")
 @click.option("--give-up", "give_up_s", default=60.0, show_default=True, help="With --exit-when-idle: fail once the database has been unreachable this many seconds in a row.")
 @json_option
 @with_store(must_exist=False)

@@ -13,25 +13,29 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcore.core.events import ArtifactRef
 from agentcore.errors import StorageUnavailable
 from agentcore.scheduling.scheduler import StepResult, StepRun
-from agentcore.storage.base import Lease, StepLease, WorkQueue
+from agentcore.storage.base import Lease, StepLease, WorkQueue, step_done_payload
+
+if TYPE_CHECKING:
+    from agentcore.runtime.wakeups import Wakeups
 
 log = logging.getLogger("agentcore.worker")
 
 RETRY_S = 1.0
 """Pause before trying again after the store was unavailable."""
 
-STEP_POLL_S = 0.1
-"""How often a plan run's driver looks for the outcome of a step another worker runs."""
+STEP_POLL_S = 5.0
+"""How often a plan run's driver looks for a step's outcome on its own (a notification usually
+wakes it first; this bounds the wait when one was lost)."""
 
 
 def step_name(lease: StepLease) -> str:
     """``run_id/step_id/attempt``: one step attempt, as workers report it."""
-    return f"{lease.run_id}/{lease.step_id}/{lease.attempt}"
+    return step_done_payload(lease.run_id, lease.step_id, lease.attempt)
 
 
 def result_to_json(result: StepResult) -> dict[str, Any]:
@@ -54,29 +58,38 @@ def result_from_json(body: dict[str, Any]) -> StepResult:
 class RemoteSteps:
     """A ``PlanRunner.step_dispatcher`` that queues each step attempt for any worker and waits for it.
 
-    Only the driver (the holder of ``lease``) records the outcome in the run's log. A store outage
-    is waited out; a cancelled attempt (the run's deadline, an ``abort``, a step timeout) is
-    withdrawn from the queue.
+    Only the driver (the holder of ``lease``) records the outcome in the run's log. The driver
+    sleeps until the step worker's ``agentcore_step_done`` notification (``wakeups``) and looks on
+    its own every ``poll_s`` seconds in case one was lost (without ``wakeups``: it only polls). A
+    store outage is waited out; a cancelled attempt (the run's deadline, an ``abort``, a step
+    timeout) is withdrawn from the queue.
     """
 
-    def __init__(self, store: WorkQueue, lease: Lease, poll_s: float = STEP_POLL_S) -> None:
+    def __init__(
+        self, store: WorkQueue, lease: Lease, poll_s: float = STEP_POLL_S, wakeups: Wakeups | None = None
+    ) -> None:
         self.store = store
         self.lease = lease
         self.poll_s = poll_s
+        self.wakeups = wakeups
 
     async def __call__(self, run: StepRun) -> StepResult:
         step, attempt = run.step.id, run.attempt
-        await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
-        try:
-            while True:
-                got = await self._retrying(self.store.step_result, run.run_id, step, attempt)
-                if got is not None:
-                    return result_from_json(got)
-                await asyncio.sleep(self.poll_s)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                self.store.cancel_steps(self.lease, step)
-            raise
+        name = step_done_payload(run.run_id, step, attempt)
+        with self.wakeups.step_done(name) if self.wakeups else contextlib.nullcontext(asyncio.Event()) as done:
+            await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
+            try:
+                while True:
+                    done.clear()
+                    got = await self._retrying(self.store.step_result, run.run_id, step, attempt)
+                    if got is not None:
+                        return result_from_json(got)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(done.wait(), self.poll_s)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    self.store.cancel_steps(self.lease, step)
+                raise
 
     async def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
         while True:

@@ -16,10 +16,13 @@ ready step attempt (``WorkQueue.submit_step``); every worker claims step attempt
 which the driver records as ``StepSucceeded``/``StepFailed`` naming the worker. A worker killed
 mid-step loses its step lease and another runs the same attempt again, with the same key.
 
-Idle workers wait on ``LISTEN agentcore_queue`` (with ``poll_s`` as a fallback). A server that goes
-away makes store calls raise ``StorageUnavailable``: the worker keeps its lease, waits and resumes
-the run from the log again once the server is back; if the lease expired meanwhile another worker
-has it and this one drops it.
+Workers wait on ``LISTEN`` (``runtime.wakeups``: one connection and one thread per worker): a
+run or step queued wakes idle workers, which then try only the claim that can succeed, and a
+stored step outcome wakes the plan run's driver waiting for it; every ``poll_s`` each looks on
+its own as well (an expired lease notifies nobody, and a notification can be lost). A server
+that goes away makes store calls raise ``StorageUnavailable``: the worker keeps its lease, waits
+and resumes the run from the log again once the server is back; if the lease expired meanwhile
+another worker has it and this one drops it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavailable
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
+from agentcore.runtime.wakeups import Wakeups
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -71,7 +75,8 @@ class Worker:
         concurrency: Runs driven at once by this process, and plan step attempts run at once.
         lease_s: How long a lease lasts without renewal: how soon a dead worker's run moves on.
         heartbeat_s: How often leases are renewed (default ``lease_s / 3``).
-        poll_s: Longest idle wait between two looks at the queue (notifications usually come first).
+        poll_s: Seconds between two looks at the queue, and at an awaited step outcome, when no
+                notification came (notifications wake the worker first; this bounds a lost one).
         exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
                 lease is waited out and its run taken over first).
         give_up_s: With ``exit_when_idle``: once the store has been unreachable this many seconds in
@@ -122,6 +127,7 @@ class Worker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeups: Wakeups | None = None
 
     def stop(self) -> None:
         """Ask the worker to stop claiming; runs in hand are finished first."""
@@ -136,53 +142,64 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         beat = threading.Thread(target=self._heartbeat, name="agentcore-heartbeat", daemon=True)
         beat.start()
-        listener = self.store.listen("agentcore_queue")
+        self._wakeups = Wakeups(
+            self.store, on_down=self._went_down, retry_s=min(self.poll_s, RETRY_S), ended_runs=self.exit_when_idle
+        )
+        self._wakeups.start()
         try:
-            await self._claim_loop(listener)
+            await self._claim_loop(self._wakeups)
         finally:
             self._stop.set()
-            listener.close()
+            await asyncio.to_thread(self._wakeups.close)
         return self.stats
 
-    async def _claim_loop(self, listener: Any) -> None:
+    async def _claim_loop(self, wake: Wakeups) -> None:
+        """Claim step attempts and runs while there is room and something may be claimable.
+
+        A kind of work is looked for when a notification of it arrived, when the last claim of it
+        succeeded (there may be more), and every ``poll_s`` (leases that expired notify nobody)."""
         runs: set[asyncio.Task[Any]] = set()
         steps: set[asyncio.Task[Any]] = set()
+        look = {"run": True, "step": True}
+        counted = {kind: wake.seen(kind) for kind in look}
+        next_poll = time.monotonic() + self.poll_s
         while True:
             runs = {t for t in runs if not t.done()}
             steps = {t for t in steps if not t.done()}
             stopping = self._stop.is_set()
-            if not stopping and len(steps) < self.concurrency:
-                step = await self._claim(self.store.claim_step)
-                if step is not None:
-                    steps.add(asyncio.create_task(self._run_step(step)))
+            wake.changed.clear()
+            if time.monotonic() >= next_poll:
+                look = {"run": True, "step": True}
+                next_poll = time.monotonic() + self.poll_s
+            for kind in look:
+                if wake.seen(kind) != counted[kind]:
+                    look[kind], counted[kind] = True, wake.seen(kind)
+            claimed = False
+            for kind, held, claim, start in (
+                ("step", steps, self.store.claim_step, self._run_step),
+                ("run", runs, self.store.claim, self._drive),
+            ):
+                if stopping or not look[kind] or len(held) >= self.concurrency:
                     continue
-            if not stopping and len(runs) < self.concurrency:
-                lease = await self._claim(self.store.claim)
-                if lease is not None:
-                    runs.add(asyncio.create_task(self._drive(lease)))
-                    continue
+                got = await self._claim(claim)
+                if got is not None:
+                    held.add(asyncio.create_task(start(got)))
+                    claimed = True
+                elif self._down is None:  # nothing there; a store outage keeps looking
+                    look[kind] = False
+            if claimed:
+                continue
             busy = runs | steps
             if self._gone_too_long():
                 await self._abandon(busy)
             if not busy and (stopping or (self.exit_when_idle and not await self._work_remains())):
                 return
             room = len(runs) < self.concurrency or len(steps) < self.concurrency
-            waits = (
-                [asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, listener))]
-                if room and not stopping
-                else [asyncio.ensure_future(asyncio.sleep(self.poll_s))]
-            )
-            await asyncio.wait([*busy, *waits], return_when=asyncio.FIRST_COMPLETED)
+            waits = [asyncio.ensure_future(wake.changed.wait())] if room and not stopping else []
+            timeout = max(0.0, next_poll - time.monotonic())
+            await asyncio.wait([*busy, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
-                if not w.done():
-                    w.cancel()
-
-    def _wait_for_work(self, listener: Any) -> None:
-        try:
-            listener.wait(self.poll_s)
-        except StorageUnavailable as e:
-            self._went_down(e)
-            time.sleep(min(self.poll_s, RETRY_S))
+                w.cancel()
 
     def _went_down(self, e: StorageUnavailable) -> None:
         self._down = (self._down[0] if self._down else time.monotonic(), e)
@@ -298,7 +315,7 @@ class Worker:
         if isinstance(runner, PlanRunner):
             # attempts an earlier driver queued are recorded as interrupted by the resume: stop them
             await asyncio.to_thread(self.store.cancel_steps, lease)
-            runner.step_dispatcher = RemoteSteps(self.store, lease)
+            runner.step_dispatcher = RemoteSteps(self.store, lease, poll_s=self.poll_s, wakeups=self._wakeups)
         info = await asyncio.to_thread(store.run, run_id)
         plan = lease.spec.get("plan")
         if info.last_seq == 0 and plan is not None and isinstance(runner, PlanRunner):

@@ -324,11 +324,28 @@ class StepLease:
     claims: int
 
 
+QUEUE_CHANNEL = "agentcore_queue"
+"""Notified when a run is queued (payload: its id) or a plan step attempt is (``step:RUN_ID``)."""
+DONE_CHANNEL = "agentcore_done"
+"""Notified when a queued run ends (payload: its id)."""
+STEP_DONE_CHANNEL = "agentcore_step_done"
+"""Notified when a plan step attempt's outcome is stored (payload: ``step_done_payload(...)``)."""
+
+
+def step_done_payload(run_id: str, step_id: str, attempt: int) -> str:
+    """``run_id/step_id/attempt``: the attempt an ``agentcore_step_done`` notification is about."""
+    return f"{run_id}/{step_id}/{attempt}"
+
+
 class QueueListener(Protocol):
     """A connection waiting for queue notifications."""
 
     def wait(self, timeout: float) -> list[str]:
         """Payloads of notifications that arrived within ``timeout`` seconds (maybe none)."""
+        ...
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        """``(channel, payload)`` of notifications that arrived within ``timeout`` seconds (maybe none)."""
         ...
 
     def close(self) -> None: ...

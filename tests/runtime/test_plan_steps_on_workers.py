@@ -50,8 +50,8 @@ def _no_worker_outlives_its_test() -> Iterator[None]:
             proc.wait(timeout=30)
 
 
-def start_worker(url: str, log: Path) -> subprocess.Popen[str]:
-    args = ("--lease", "2", "--heartbeat", "0.4", "--poll", "1", "--exit-when-idle")
+def start_worker(url: str, log: Path, poll: str = "1") -> subprocess.Popen[str]:
+    args = ("--lease", "2", "--heartbeat", "0.4", "--poll", poll, "--exit-when-idle")
     cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", APP, "--json", *args]
     env = {**os.environ, "PYTHONPATH": ROOT}
     with open(log, "a") as err:
@@ -121,3 +121,32 @@ def test_a_plans_steps_run_on_several_workers_and_a_killed_step_worker_is_replac
     counts = collections.Counter(k for k, _, _ in effects(Path(spec["effects"])))
     assert {k: n for k, n in counts.items() if k != key} == {e.idempotency_key: 1 for e in events if isinstance(
         e, StepStarted) and e.idempotency_key != key}  # fmt: skip
+
+
+CHAIN = Plan(steps=[Step(id=f"c{i}", tool="record", arguments={"item": f"c{i}"}, after=[f"c{i - 1}"] if i else [])
+                    for i in range(4)])  # fmt: skip
+
+
+def test_the_driver_and_the_step_workers_are_woken_by_notifications_not_by_polling(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """With the fallback poll at 10 minutes, a chain of 4 steps finishes only if every wake-up is a
+    notification: a queued step wakes the workers (``agentcore_queue``), a stored outcome wakes the
+    driver (``agentcore_step_done``), and the end of the run lets the idle worker exit (``agentcore_done``)."""
+    spec = {"effects": str(tmp_path / "effects"), "work_s": 0.05, "plan": CHAIN.model_dump(mode="json")}
+    local = queue_app.build_steps(MemoryEventStore(), {**spec, "effects": str(tmp_path / "ref.effects")})
+    reference = local.run_sync("a chain", CHAIN, run_id="ref").state
+    log = tmp_path / "workers.log"
+    with PostgresEventStore(pg_url) as store:
+        rid = store.submit("a chain", spec=spec)
+        workers = [start_worker(pg_url, log, poll="600") for _ in range(2)]
+        for w in workers:
+            out, _ = w.communicate(timeout=240)  # a missed wake-up would wait out the 600 s poll
+            assert w.returncode == 0, f"worker exited {w.returncode}: {out}\n{log.read_text()}"
+        events = list(store.read(rid))
+        entries = store.step_entries(rid)
+    state = fold(events)
+    assert state.status == "succeeded", state.reason
+    assert comparable(state) == comparable(reference)
+    assert [(e["step_id"], e["state"], e["claims"]) for e in entries] == [(f"c{i}", "done", 1) for i in range(4)]
+    assert [e.step_id for e in events if isinstance(e, StepSucceeded)] == ["c0", "c1", "c2", "c3"]

@@ -10,8 +10,10 @@ the run over, the old holder's writes are refused with ``LeaseLost`` and nothing
 written. A worker renews its lease with a heartbeat; a worker that dies stops renewing and after
 ``lease_s`` another worker claims the run and resumes it from the log.
 
-``submit`` and every release send ``NOTIFY agentcore_queue``; idle workers ``LISTEN`` on it (with a
-poll as a fallback), and ``wait_for`` listens on ``agentcore_done`` for finished runs.
+``submit`` and a release back to the queue send ``NOTIFY agentcore_queue``, a finished run
+``agentcore_done``; idle workers ``LISTEN`` (with a poll as a fallback), and ``agentcore wait``
+listens on ``agentcore_done``. Claiming, renewing and releasing are one statement each (their
+own transaction): one round trip, not ``BEGIN``/statements/``COMMIT``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ import psycopg
 
 from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError, LeaseLost, StorageUnavailable
-from agentcore.storage.base import RUN_OPTIONS, Lease, NewRun, NewRunOptions, RunOptions, new_run
+from agentcore.storage.base import (
+    DONE_CHANNEL,
+    QUEUE_CHANNEL,
+    RUN_OPTIONS,
+    Lease,
+    NewRun,
+    NewRunOptions,
+    RunOptions,
+    new_run,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -35,8 +46,6 @@ if TYPE_CHECKING:
     from agentcore.storage.postgres.connection import PgConnection
     from agentcore.storage.sql_store import Fence
 
-QUEUE_CHANNEL = "agentcore_queue"
-DONE_CHANNEL = "agentcore_done"
 
 
 class QueueMixin:
@@ -82,26 +91,26 @@ class QueueMixin:
     # -- leases ----------------------------------------------------------------------------------
 
     def claim(self, owner: str, *, lease_s: float = 30.0) -> Lease | None:
-        """Take the oldest queued run (or one whose lease expired) for ``lease_s`` seconds, or ``None``."""
-        with self._db.transaction("claim a queued run") as conn:
-            row = conn.execute(
-                "SELECT run_id FROM queue WHERE state = 'queued' OR (state = 'leased' AND lease_expires < now()) "
-                "ORDER BY submitted, run_id LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ).fetchone()
-            if row is None:
-                return None
+        """Take the oldest queued run (or one whose lease expired) for ``lease_s`` seconds, or ``None``.
+
+        One statement (its own transaction): the row is picked with ``FOR UPDATE SKIP LOCKED`` and
+        leased in the same ``UPDATE``."""
+        with self._db.statement("claim a queued run") as conn:
             got = conn.execute(
                 "UPDATE queue SET state = 'leased', lease_owner = %s, lease_token = lease_token + 1, "
-                "lease_expires = now() + make_interval(secs => %s), claims = claims + 1 WHERE run_id = %s "
-                "RETURNING lease_token, spec::text, claims",
-                (owner, lease_s, row[0]),
+                "lease_expires = now() + make_interval(secs => %s), claims = claims + 1 WHERE run_id = ("
+                "SELECT run_id FROM queue WHERE state = 'queued' OR (state = 'leased' AND lease_expires < now()) "
+                "ORDER BY submitted, run_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                "RETURNING run_id, lease_token, spec::text, claims",
+                (owner, lease_s),
             ).fetchone()
-        assert got is not None
-        return Lease(run_id=row[0], token=got[0], owner=owner, spec=json.loads(got[1]), claims=got[2])
+        if got is None:
+            return None
+        return Lease(run_id=got[0], token=got[1], owner=owner, spec=json.loads(got[2]), claims=got[3])
 
     def renew(self, lease: Lease, *, lease_s: float = 30.0) -> bool:
         """Extend a lease by ``lease_s`` from now; ``False`` if it was lost (another worker took the run)."""
-        with self._db.transaction(f"renew the lease on run {lease.run_id!r}") as conn:
+        with self._db.statement(f"renew the lease on run {lease.run_id!r}") as conn:
             cur = conn.execute(
                 "UPDATE queue SET lease_expires = now() + make_interval(secs => %s) "
                 "WHERE run_id = %s AND lease_token = %s AND state = 'leased'",
@@ -112,23 +121,22 @@ class QueueMixin:
     def release(self, lease: Lease, *, done: bool) -> bool:
         """End a lease: ``done`` (the run finished or waits for the user) or back to the queue.
 
-        Returns ``False`` when the lease had already been lost (nothing changed then).
+        The run's unfinished step attempts are cancelled and the waiters told (``agentcore_done``,
+        or ``agentcore_queue`` when it goes back), in the same statement. Returns ``False`` when the
+        lease had already been lost (nothing changed then).
         """
         state = "done" if done else "queued"
-        with self._db.transaction(f"release run {lease.run_id!r}") as conn:
-            cur = conn.execute(
-                "UPDATE queue SET state = %s, lease_owner = NULL, lease_expires = NULL, "
-                "finished = CASE WHEN %s THEN now() END WHERE run_id = %s AND lease_token = %s AND state = 'leased'",
-                (state, done, lease.run_id, lease.token),
-            )
-            if cur.rowcount == 1:
-                conn.execute(
-                    "UPDATE step_queue SET state = 'cancelled', lease_expires = NULL "
-                    "WHERE run_id = %s AND state IN ('queued', 'leased')",
-                    (lease.run_id,),
-                )
-                conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL if done else QUEUE_CHANNEL, lease.run_id))
-            return cur.rowcount == 1
+        with self._db.statement(f"release run {lease.run_id!r}") as conn:
+            row = conn.execute(
+                "WITH ended AS (UPDATE queue SET state = %s, lease_owner = NULL, lease_expires = NULL, "
+                "finished = CASE WHEN %s THEN now() END WHERE run_id = %s AND lease_token = %s AND state = 'leased' "
+                "RETURNING run_id), "
+                "steps AS (UPDATE step_queue SET state = 'cancelled', lease_expires = NULL "
+                "WHERE run_id IN (SELECT run_id FROM ended) AND state IN ('queued', 'leased')) "
+                "SELECT pg_notify(%s, run_id) FROM ended",
+                (state, done, lease.run_id, lease.token, DONE_CHANNEL if done else QUEUE_CHANNEL),
+            ).fetchone()
+            return row is not None
 
     def _check_lease_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> None:
         row = conn.execute("SELECT lease_token, state FROM queue WHERE run_id = %s FOR SHARE", (run_id,)).fetchone()
@@ -185,20 +193,24 @@ class Listener:
     def _open(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             conn = self._db.connect(autocommit=True)
-            for ch in self._channels:
-                conn.execute(f"LISTEN {ch}")  # channel names are our constants
+            if self._channels:  # our constants; one round trip for all
+                conn.execute("; ".join(f"LISTEN {ch}" for ch in self._channels))
             self._conn = conn
         return self._conn
 
     def wait(self, timeout: float) -> list[str]:
         """Payloads of the notifications that arrived within ``timeout`` s (maybe none)."""
+        return [payload for _, payload in self.notifications(timeout)]
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        """``(channel, payload)`` of the notifications that arrived within ``timeout`` s (maybe none)."""
         try:
             conn = self._open()
-            got = [n.payload for n in conn.notifies(timeout=0, stop_after=1000)]
+            got = [(n.channel, n.payload) for n in conn.notifies(timeout=0, stop_after=1000)]
             if got:
                 return got
             ready, _, _ = select.select([conn.fileno()], [], [], timeout)
-            return [n.payload for n in conn.notifies(timeout=0, stop_after=1000)] if ready else []
+            return [(n.channel, n.payload) for n in conn.notifies(timeout=0, stop_after=1000)] if ready else []
         except psycopg.Error as e:
             self.close()
             raise self._db.lost(e, "listen for queue notifications") from None

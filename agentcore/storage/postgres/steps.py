@@ -25,13 +25,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from agentcore.errors import ConfigError, LeaseLost
-from agentcore.storage.base import Lease, StepLease
+from agentcore.storage.base import QUEUE_CHANNEL, STEP_DONE_CHANNEL, Lease, StepLease, step_done_payload
 
 if TYPE_CHECKING:
     from agentcore.storage.postgres.connection import PgConnection
-
-QUEUE_CHANNEL = "agentcore_queue"
-
 
 class StepQueueMixin:
     """Step-queue methods of ``PostgresEventStore`` (they share its connection pool)."""
@@ -58,27 +55,25 @@ class StepQueueMixin:
 
     def claim_step(self, owner: str, *, lease_s: float = 30.0) -> StepLease | None:
         """Take the oldest queued step attempt (or one whose step lease expired) of a run whose driver
-        holds its lease, for ``lease_s`` seconds; ``None`` when there is none."""
-        with self._db.transaction("claim a queued plan step") as conn:
-            row = conn.execute(
-                "SELECT s.run_id, s.step_id, s.attempt FROM step_queue s JOIN queue q ON q.run_id = s.run_id "
-                "WHERE (s.state = 'queued' OR (s.state = 'leased' AND s.lease_expires < now())) "
-                "AND q.state = 'leased' AND q.lease_expires >= now() "
-                "ORDER BY s.submitted, s.run_id, s.step_id LIMIT 1 FOR UPDATE OF s SKIP LOCKED"
-            ).fetchone()
-            if row is None:
-                return None
+        holds its lease, for ``lease_s`` seconds; ``None`` when there is none (one statement)."""
+        with self._db.statement("claim a queued plan step") as conn:
             got = conn.execute(
                 "UPDATE step_queue s SET state = 'leased', lease_owner = %s, lease_token = s.lease_token + 1, "
                 "lease_expires = now() + make_interval(secs => %s), claims = s.claims + 1 FROM queue q "
-                "WHERE s.run_id = %s AND s.step_id = %s AND s.attempt = %s AND q.run_id = s.run_id "
-                "RETURNING s.lease_token, s.idempotency_key, q.spec::text, s.claims",
-                (owner, lease_s, *row),
+                "WHERE (s.run_id, s.step_id, s.attempt) = ("
+                "SELECT s2.run_id, s2.step_id, s2.attempt FROM step_queue s2 JOIN queue q2 ON q2.run_id = s2.run_id "
+                "WHERE (s2.state = 'queued' OR (s2.state = 'leased' AND s2.lease_expires < now())) "
+                "AND q2.state = 'leased' AND q2.lease_expires >= now() "
+                "ORDER BY s2.submitted, s2.run_id, s2.step_id LIMIT 1 FOR UPDATE OF s2 SKIP LOCKED) "
+                "AND q.run_id = s.run_id "
+                "RETURNING s.run_id, s.step_id, s.attempt, s.lease_token, s.idempotency_key, q.spec::text, s.claims",
+                (owner, lease_s),
             ).fetchone()
-        assert got is not None
+        if got is None:
+            return None
         return StepLease(
-            run_id=row[0], step_id=row[1], attempt=row[2], idempotency_key=got[1], token=got[0], owner=owner,
-            spec=json.loads(got[2]), claims=got[3],
+            run_id=got[0], step_id=got[1], attempt=got[2], idempotency_key=got[4], token=got[3], owner=owner,
+            spec=json.loads(got[5]), claims=got[6],
         )  # fmt: skip
 
     def renew_step(self, lease: StepLease, *, lease_s: float = 30.0) -> bool:
@@ -88,20 +83,28 @@ class StepQueueMixin:
             f"renew the lease on step {lease.step_id!r}",
         )  # fmt: skip
 
-    def _update_held(self, lease: StepLease, assignments: str, values: tuple[Any, ...], action: str) -> bool:
-        """``UPDATE step_queue SET assignments`` on the attempt ``lease`` holds, in one transaction;
-        ``False`` (nothing changed) once the step lease was lost. ``values`` fill the assignments."""
-        with self._db.transaction(action) as conn:
-            cur = conn.execute(
-                f"UPDATE step_queue SET {assignments} WHERE run_id = %s AND step_id = %s AND attempt = %s "
-                "AND lease_token = %s AND state = 'leased'",
-                (*values, lease.run_id, lease.step_id, lease.attempt, lease.token),
-            )
-            return cur.rowcount == 1
+    def _update_held(
+        self, lease: StepLease, assignments: str, values: tuple[Any, ...], action: str,
+        notify: tuple[str, str] | None = None,
+    ) -> bool:  # fmt: skip
+        """``UPDATE step_queue SET assignments`` on the attempt ``lease`` holds, in one statement (its own
+        transaction), sending ``notify`` (channel, payload) when it changed the row; ``False`` (nothing
+        changed) once the step lease was lost. ``values`` fill the assignments."""
+        sql = (
+            f"UPDATE step_queue SET {assignments} WHERE run_id = %s AND step_id = %s AND attempt = %s "
+            "AND lease_token = %s AND state = 'leased'"
+        )
+        params = (*values, lease.run_id, lease.step_id, lease.attempt, lease.token)
+        with self._db.statement(action) as conn:
+            if notify is None:
+                return conn.execute(sql, params).rowcount == 1
+            held = f"WITH held AS ({sql} RETURNING 1) SELECT pg_notify(%s, %s) FROM held"
+            return conn.execute(held, (*params, *notify)).fetchone() is not None
 
     def finish_step(self, lease: StepLease, result: Mapping[str, Any]) -> bool:
-        """Store the attempt's outcome (a JSON object) for the run's driver; ``False`` (nothing
-        stored) when the step lease was lost.
+        """Store the attempt's outcome (a JSON object) for the run's driver and wake it
+        (``NOTIFY agentcore_step_done``, payload ``run_id/step_id/attempt``), in one statement;
+        ``False`` (nothing stored) when the step lease was lost.
 
         Raises:
             ConfigError: ``result`` is not JSON.
@@ -113,6 +116,7 @@ class StepQueueMixin:
         return self._update_held(
             lease, "state = 'done', result = %s, lease_expires = NULL", (text,),
             f"record step {lease.step_id!r} of run {lease.run_id!r}",
+            notify=(STEP_DONE_CHANNEL, step_done_payload(lease.run_id, lease.step_id, lease.attempt)),
         )  # fmt: skip
 
     def step_result(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
