@@ -351,7 +351,7 @@ class Worker:
                 self.stats.steps.append(name)
             else:
                 log.warning("worker %s: step %s was taken over; its outcome is dropped", self.owner, name)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLost):
             log.warning("worker %s: lost the lease on step %s; dropping it", self.owner, name)
         finally:
             with self._lock:
@@ -359,7 +359,7 @@ class Worker:
 
     async def _execute_step(self, lease: StepLease) -> StepResult:
         try:
-            runner = await asyncio.to_thread(self.factory, self.store, dict(lease.spec))
+            runner = await asyncio.to_thread(self.factory, self.store.step_leased(lease), dict(lease.spec))
             if not isinstance(runner, PlanRunner):
                 raise ConfigError(f"the app builds {type(runner).__name__} for run {lease.run_id!r}, not a PlanRunner")
             state = await asyncio.to_thread(runner.store.state_at, lease.run_id)
@@ -371,7 +371,7 @@ class Worker:
                 state=state,
             )  # fmt: skip
             return await runner.execute_step(run)
-        except (StorageUnavailable, asyncio.CancelledError):
+        except (StorageUnavailable, LeaseLost, asyncio.CancelledError):
             raise
         except Exception as e:
             return failed_result(e)

@@ -393,6 +393,11 @@ class WorkQueue(Protocol):
 
     def claim_step(self, owner: str, *, lease_s: float = 30.0) -> StepLease | None: ...
 
+    def step_leased(self, lease: StepLease) -> Any:
+        """The store with every write fenced by the step lease (the step's child run) and the plan
+        run's own log refused (an ``EventStore``)."""
+        ...
+
     def renew_step(self, lease: StepLease, *, lease_s: float = 30.0) -> bool: ...
 
     def finish_step(self, lease: StepLease, result: Mapping[str, Any]) -> bool:

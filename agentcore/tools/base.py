@@ -10,6 +10,7 @@ is a message for the model, any other exception is recorded as a failure.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -175,13 +176,7 @@ class Tool:
             raise ConfigError(f"tool {tool_name!r}: top_k must be >= 1, got {top_k}")
         if inspect.isasyncgenfunction(fn):
             raise ConfigError(f"tool {tool_name!r} is an async generator; return a list instead")
-        summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
-        model, field_params, context_params = arguments_model(fn, tool_name, arg_docs, ToolContext)
-        try:
-            schema = arguments_schema(model)
-        except Exception as e:
-            raise ConfigError(f"tool {tool_name!r}: cannot build the JSON schema of its parameters: {e}") from e
-        schema.setdefault("properties", {})
+        summary, schema, model, field_params, context_params = _described(fn, tool_name)
         call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects count too
         return cls(
             name=tool_name, description=description if description is not None else summary, parameters=schema,
@@ -189,6 +184,48 @@ class Tool:
             is_async=inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call),
             context_params=context_params, field_params=field_params,
         )  # fmt: skip
+
+
+_Described = tuple[str, dict[str, Any], type[BaseModel], tuple[tuple[str, str], ...], tuple[str, ...]]
+_DESCRIBED: dict[tuple[Any, str], tuple[tuple[Any, ...], _Described]] = {}
+"""``from_function``'s work per (code object, tool name): a factory that defines its tools inside
+(a closure per run, as a worker's app does) gets the same arguments model and schema each time
+instead of parsing the signature and docstring and building a pydantic model again (~1 ms)."""
+
+
+def _described(fn: Callable[..., Any], tool_name: str) -> _Described:
+    """Summary, JSON schema (a fresh copy), arguments model, field and context parameters of ``fn``.
+
+    Cached only for plain functions (not wrapped, no ``__signature__``), and only while the parts
+    the result is built from (defaults, annotations, docstring, module globals) are the same."""
+    plain = inspect.isfunction(fn) and not hasattr(fn, "__wrapped__") and not hasattr(fn, "__signature__")
+    key = (fn.__code__, tool_name) if plain else None
+    parts = (fn.__defaults__, fn.__kwdefaults__, fn.__annotations__, fn.__doc__, id(fn.__globals__)) if plain else ()
+    hit = _DESCRIBED.get(key) if key is not None else None
+    if hit is not None:
+        try:
+            same = hit[0] == parts
+        except Exception:  # a default that cannot be compared: build again
+            same = False
+        if same:
+            summary, schema, model, field_params, context_params = hit[1]
+            return summary, copy.deepcopy(schema), model, field_params, context_params
+    summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
+    model, field_params, context_params = arguments_model(fn, tool_name, arg_docs, ToolContext)
+    try:
+        schema = arguments_schema(model)
+    except Exception as e:
+        raise ConfigError(f"tool {tool_name!r}: cannot build the JSON schema of its parameters: {e}") from e
+    schema.setdefault("properties", {})
+    if key is not None:
+        try:
+            kept = copy.deepcopy(parts)  # a default mutated later must not look unchanged
+        except Exception:  # a default that cannot be copied: not cached
+            return summary, schema, model, field_params, context_params
+        if len(_DESCRIBED) >= 512:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = (kept, (summary, copy.deepcopy(schema), model, field_params, context_params))
+    return summary, schema, model, field_params, context_params
 
 
 @overload

@@ -15,14 +15,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentcore.core.events import StepStarted, StepSucceeded
+from agentcore.core.events import StepStarted, StepSucceeded, UserMessaged
 from agentcore.core.fold import RunState, fold
 from agentcore.core.plans import Plan, Step
+from agentcore.errors import LeaseLost, RunNotFound
+from agentcore.runtime.plan_agent_steps import child_run_id
+from agentcore.storage.base import StepLease
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.postgres.store import PostgresEventStore
 from tests.support import queue_app
@@ -150,3 +154,55 @@ def test_the_driver_and_the_step_workers_are_woken_by_notifications_not_by_polli
     assert comparable(state) == comparable(reference)
     assert [(e["step_id"], e["state"], e["claims"]) for e in entries] == [(f"c{i}", "done", 1) for i in range(4)]
     assert [e.step_id for e in events if isinstance(e, StepSucceeded)] == ["c0", "c1", "c2", "c3"]
+
+
+# ------------------------------------------------------------------------------------------------
+# a description-only step's child run, fenced by the step lease
+
+
+def _note(run: str, seq: int) -> UserMessaged:
+    return UserMessaged(run_id=run, seq=seq, at=datetime.now(timezone.utc), text=f"m{seq}")
+
+
+def test_a_stale_step_workers_late_writes_to_its_child_run_are_refused(pg_url: str) -> None:
+    """Every write a step worker makes goes through its step lease: once another worker took the
+    attempt over, the stale worker's append to the child run is refused with ``LeaseLost`` even where
+    optimistic concurrency alone would let it in (same expected seq), and nothing of it is written;
+    creating a run is fenced the same way, and the plan run's own log is never a step worker's to write."""
+    with PostgresEventStore(pg_url) as store:
+        rid = store.submit("a plan", spec={})
+        driver = store.claim("driver", lease_s=60)
+        assert driver is not None
+        store.submit_step(driver, "s", 1, f"{rid}/s/1")
+        first = store.claim_step("w1", lease_s=0.5)
+        assert first is not None
+        child = child_run_id(rid, "s", 1)
+        stale = store.step_leased(first)
+        assert stale.create_run("sub-task", run_id=child, events=[_note(child, 1)]) == child
+        assert stale.append(child, [_note(child, 2)], 1) == 2
+        claimed: list[StepLease] = []
+
+        def taken_over() -> bool:
+            got = store.claim_step("w2", lease_s=60)
+            claimed.extend([got] if got is not None else [])
+            return bool(claimed)
+
+        wait_until(taken_over, 30, "w1's step lease to expire and w2 to take the attempt over")
+        fresh = store.step_leased(claimed[0])
+        assert fresh.run(child).last_seq == 2  # w2 resumes the child from its log, then w1 wakes up
+        with pytest.raises(LeaseLost, match=r"step lease \(token \d+\) is no longer valid"):
+            stale.append(child, [_note(child, 3)], 2)
+        assert store.last_seq(child) == 2 and [e.seq for e in store.read(child)] == [1, 2]
+        assert fresh.append(child, [_note(child, 3)], 2) == 3
+        other = child_run_id(rid, "s", 2)
+        with pytest.raises(LeaseLost, match="no longer valid"):
+            stale.create_run("sub-task", run_id=other, events=[_note(other, 1)])
+        with pytest.raises(RunNotFound):
+            store.run(other)
+        with pytest.raises(LeaseLost, match="written only by the worker driving it"):
+            fresh.append(rid, [_note(rid, 1)], 0)
+        assert store.last_seq(rid) == 0
+        assert store.finish_step(first, {"ok": True}) is False
+        assert store.finish_step(claimed[0], {"ok": True}) is True
+        with pytest.raises(LeaseLost):  # a finished attempt's lease no longer fences anything in
+            fresh.append(child, [_note(child, 4)], 3)

@@ -706,3 +706,31 @@ def test_50_mb_output_is_stored_once_and_the_payload_stays_bounded(artifacts: Ar
 def test_a_tool_object_is_what_the_decorator_returns() -> None:
     assert isinstance(search, Tool) and isinstance(read_artifact, Tool)
     assert search(query="q", limit=2) == ["q:0", "q:1"]
+
+
+def _factory(default: int) -> Tool:
+    @tool
+    def scale(x: int, factor: int = default) -> int:
+        """Scale a number.
+
+        Args:
+            x: The number.
+            factor: How much.
+        """
+        return x * factor
+
+    return scale
+
+
+def test_a_tool_defined_in_a_factory_is_described_once_per_shape() -> None:
+    """A factory that defines its tool inside (one closure per run, as a worker's app does) reuses
+    the arguments model and schema while the function's parts are the same; a different default
+    gets its own schema, and no two tools share a mutable schema."""
+    first, second, other = _factory(2), _factory(2), _factory(3)
+    assert first.args_model is second.args_model
+    assert first.parameters == second.parameters and first.parameters is not second.parameters
+    assert first.parameters["properties"]["factor"]["default"] == 2
+    assert other.parameters["properties"]["factor"]["default"] == 3 and other.args_model is not first.args_model
+    first.parameters["properties"].clear()
+    assert _factory(2).parameters["properties"]["factor"]["default"] == 2
+    assert first.bind({"x": 4}) == {"x": 4, "factor": 2} and other.bind({"x": 4}) == {"x": 4, "factor": 3}

@@ -19,15 +19,27 @@ Only attempts of runs whose lease is held (and unexpired) are claimed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError, LeaseLost
-from agentcore.storage.base import QUEUE_CHANNEL, STEP_DONE_CHANNEL, Lease, StepLease, step_done_payload
+from agentcore.storage.base import (
+    QUEUE_CHANNEL,
+    STEP_DONE_CHANNEL,
+    Lease,
+    NewRunOptions,
+    StepLease,
+    new_run,
+    step_done_payload,
+)
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from agentcore.storage.postgres.connection import PgConnection
 
 class StepQueueMixin:
@@ -119,6 +131,25 @@ class StepQueueMixin:
             notify=(STEP_DONE_CHANNEL, step_done_payload(lease.run_id, lease.step_id, lease.attempt)),
         )  # fmt: skip
 
+    def _check_step_lease_in(self, conn: psycopg.Connection[Any], lease: StepLease) -> None:
+        row = conn.execute(
+            "SELECT lease_token, state FROM step_queue WHERE run_id = %s AND step_id = %s AND attempt = %s FOR SHARE",
+            (lease.run_id, lease.step_id, lease.attempt),
+        ).fetchone()
+        if row is None or row[0] != lease.token or row[1] != "leased":
+            now = "not queued" if row is None else f"token {row[0]}, {row[1]}"
+            raise LeaseLost(
+                f"step {lease.step_id!r} (attempt {lease.attempt}) of run {lease.run_id!r}: this worker's step lease "
+                f"(token {lease.token}) is no longer valid ({now}): another worker has taken the attempt over, or it "
+                "ended or was cancelled; nothing of this batch was written. Drop the step."
+            )
+
+    def step_leased(self, lease: StepLease) -> StepLeasedStore:
+        """This store seen through a step lease: every run it creates or appends to (the step's
+        child run) is fenced by the step token, and the plan run's own log is refused (its driver
+        alone writes it)."""
+        return StepLeasedStore(self, lease)
+
     def step_result(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
         """The outcome a worker stored for this attempt; ``None`` while it is queued or running.
 
@@ -159,3 +190,37 @@ class StepQueueMixin:
         )
         keys = ("step_id", "attempt", "idempotency_key", "state", "claims", "lease_owner")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+class StepLeasedStore:
+    """A store whose writes are fenced by a step lease (see ``StepQueueMixin.step_leased``); reads
+    and artifacts pass through."""
+
+    def __init__(self, store: Any, lease: StepLease) -> None:
+        self._store = store
+        self.lease = lease
+        self.artifacts = store.artifacts
+        self._fence = partial(store._check_step_lease_in, lease=lease)
+
+    def _writable(self, run_id: str | None) -> None:
+        if run_id == self.lease.run_id:
+            raise LeaseLost(
+                f"run {run_id!r} is written only by the worker driving it; a worker running one of its steps "
+                "stores the step's outcome (finish_step) instead"
+            )
+
+    def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
+        self._writable(run_id)
+        return int(self._store._append(run_id, events, expected_seq, self._fence))
+
+    def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
+        new = new_run(options)
+        self._writable(new.id)
+        self._store._insert_run(task, new, fence=self._fence)
+        return new.id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return f"{self._store!r} (step lease {self.lease.token} on {self.lease.run_id}/{self.lease.step_id})"
