@@ -66,15 +66,20 @@ class SQLArtifactStore(ArtifactMixin):
             raise ConfigError(f"media_type must be a non-empty string, got {media_type!r}")
         data = bytes(data)
         ident = sha256_id(data)
+        return ArtifactRef(id=ident, size=len(data), media_type=self._put_one(ident, data, media_type))
+
+    def _put_one(self, ident: str, data: bytes, media_type: str) -> str:
+        """Store ``data`` under ``ident`` unless it is there; the stored media type. Looks first, so
+        bytes already stored are never sent again; a new artifact is one more statement."""
         select = self.dialect.sql("SELECT media_type FROM artifacts WHERE id = ?")
         row = self._db.one(select, (ident,))
         if row is None:
             action = f"store artifact {ident} ({len(data)} bytes)"
             if self._db.execute(self.dialect.sql(_INSERT), (ident, media_type, len(data), data), action):
-                return ArtifactRef(id=ident, size=len(data), media_type=media_type)
+                return media_type
             row = self._db.one(select, (ident,))  # a racing writer stored it first
             assert row is not None, "artifacts are never deleted"
-        return ArtifactRef(id=ident, size=len(data), media_type=row[0])
+        return str(row[0])
 
     def put_many(self, items: Iterable[tuple[bytes, str]]) -> list[ArtifactRef]:
         """Store several ``(bytes, media_type)`` pairs in one transaction (one commit, not one each)."""

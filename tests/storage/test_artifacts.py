@@ -48,6 +48,9 @@ def test_same_bytes_are_stored_once_and_the_first_media_type_wins(store: EventSt
     first = arts.put(b"same", "text/plain")
     second = arts.put(b"same", "application/json")
     assert first == second and second.media_type == "text/plain"
+    big = os.urandom(200_000)  # past PostgreSQL's one-statement put (looked up before it is sent)
+    assert arts.put(big, "a/b") == arts.put(big, "c/d") == arts.info(sha256_id(big))
+    assert arts.info(sha256_id(big)).media_type == "a/b" and arts.get(sha256_id(big)) == big
 
 
 def test_ranged_reads_follow_slice_semantics(store: EventStore) -> None:
