@@ -13,14 +13,14 @@ from each task per call).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
 from agentcore.core.clock import Clock
 from agentcore.core.events import StepStarted
-from agentcore.scheduling.steps import EventSink, StepExecutor, StepResult, StepRun, run_attempt
+from agentcore.scheduling.steps import Draft, EventSink, StepExecutor, StepResult, StepRun, run_attempt
 from agentcore.tools.base import step_idempotency_key
 
 __all__ = ("InFlight", "Running")
@@ -55,10 +55,13 @@ class InFlight:
         self._finished: list[Running] = []
         self._wakeup: asyncio.Future[None] | None = None
 
-    def start(self, sink: EventSink, step_ids: list[str]) -> None:
-        """Record one ``StepStarted`` batch for ``step_ids`` (in step-id order), then start each
-        attempt in a task of its own, in the order given (tasks begin in the order they start)."""
+    def start(self, sink: EventSink, step_ids: list[str], *, after: Sequence[Draft] = ()) -> None:
+        """Record the ``StepStarted`` of ``step_ids`` (in step-id order, in one append after the
+        drafts ``after``), then start each attempt in a task of its own, in the order given (tasks
+        begin in the order they start)."""
         if not step_ids:
+            if after:
+                sink.emit(after)
             return
         state = sink.state
         plan, run_id = state.plan, state.run_id
@@ -67,9 +70,8 @@ class InFlight:
             attempt = max(plan[sid].attempts, self.attempts.get(sid, 0)) + 1
             self.attempts[sid] = attempt
             runs[sid] = (Running(step_id=sid, attempt=attempt, started_seq=0), step_idempotency_key(run_id, sid, attempt))
-        first = sink.emit(
-            [partial(StepStarted, step_id=s, attempt=r.attempt, idempotency_key=k) for s, (r, k) in runs.items()]
-        )
+        started = [partial(StepStarted, step_id=s, attempt=r.attempt, idempotency_key=k) for s, (r, k) in runs.items()]
+        first = sink.emit([*after, *started]) + len(after)
         for i, (r, _) in enumerate(runs.values()):
             r.started_seq = first + i
         state = sink.state  # after the fold: the started steps' records are new objects

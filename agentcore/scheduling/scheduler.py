@@ -20,7 +20,8 @@ Recording order, so a replay of the same outcomes gives the same log:
   ``run_id/step_id/attempt`` (attempt numbers never repeat for a step id, even when a revised plan
   re-creates the step).
 - Each outcome is appended as soon as the scheduler sees it; outcomes seen in the same wake-up
-  are appended in step-id order. A failure's consequences (the ``StepSkipped`` of its dependents,
+  are appended in step-id order (when they all succeeded and nothing revises the plan, in one
+  append with the ``StepStarted`` of the steps they made ready, after them). A failure's consequences (the ``StepSkipped`` of its dependents,
   or the cancellation of the other steps under ``abort``) go in the same batch as its
   ``StepFailed``, so a crash never leaves half a decision in the log.
 
@@ -165,6 +166,8 @@ class Scheduler:
         heapq.heapify(self._backoff)
         self._inflight = InFlight(execute, self.clock, attempts_seen)
         self._running = self._inflight.running
+        self._succeeded: list[Draft] = []
+        """``StepSucceeded`` drafts of the last wake-up, appended by the next dispatch."""
         self._flags = _Flags()
         self._tracker = self._new_tracker()
 
@@ -197,6 +200,8 @@ class Scheduler:
             while self._flags.aborted is None:
                 now = self.clock.now()
                 if deadline is not None and now >= deadline:
+                    if self._succeeded:
+                        self.sink.emit(self._succeeded)
                     self._hit_deadline()
                     break
                 self._release_due(now)
@@ -232,10 +237,14 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         room = self.state.max_parallel - len(self._running)
-        if room > 0 and self._tracker.has_ready:
-            # one StepStarted batch in step-id order; the attempts begin longest remaining chain
-            # first, so the critical path's next step is not queued behind the rest of its wave
-            self._inflight.start(self.sink, self._tracker.pop_ready(room))
+        ready = self._tracker.pop_ready(room) if room > 0 and self._tracker.has_ready else []
+        succeeded, self._succeeded = self._succeeded, []
+        if ready:
+            # one StepStarted batch in step-id order (in the same append as the successes that
+            # made them ready); the attempts begin longest remaining chain first
+            self._inflight.start(self.sink, ready, after=succeeded)
+        elif succeeded:
+            self.sink.emit(succeeded)
 
     async def _wait(self, deadline: datetime | None) -> None:
         wake = min(
@@ -247,12 +256,12 @@ class Scheduler:
             outcomes = [(r, attempt_outcome(r.task)) for r in done]
             if all(res.ok for _, res in outcomes):
                 # every finished step succeeded and nothing revises the plan in between: their
-                # StepSucceeded events go in one append (the same events in the same order, one commit)
+                # StepSucceeded events go in the next dispatch's append, before the StepStarted of
+                # the steps they made ready (the same events in the same order, one commit)
                 for r in done:
                     del self._running[r.step_id]
-                self.sink.emit([succeeded_draft(r.step_id, r.attempt, r.started_seq, res) for r, res in outcomes])
-                for r in done:
                     self._tracker.done(r.step_id)
+                self._succeeded = [succeeded_draft(r.step_id, r.attempt, r.started_seq, res) for r, res in outcomes]
                 return
         for r in done:
             if self._running.get(r.step_id) is r:  # an abort earlier in this loop may have settled it

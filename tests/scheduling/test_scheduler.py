@@ -255,6 +255,30 @@ async def test_starts_of_one_wave_are_one_batch_in_step_id_order() -> None:
 
 
 @sync
+async def test_successes_and_the_starts_they_enable_are_one_append() -> None:
+    """Successes seen together go in the same append as the ``StepStarted`` of the steps they made
+    ready (after them): one commit per wave, not two; a last wave with nothing to start is alone."""
+    sched, sink = make_scheduler(DIAMOND)
+    batches: list[list[tuple[str, str]]] = []
+    emit = sink.emit
+
+    def recording(drafts: Any) -> int:
+        batches.append([(d.func.__name__, d.keywords["step_id"]) for d in drafts])
+        return emit(drafts)
+
+    sink.emit = recording  # type: ignore[method-assign]
+    assert (await sched.run()).status == "succeeded"
+    assert batches == [
+        [("StepStarted", "a")],
+        [("StepSucceeded", "a"), ("StepStarted", "b"), ("StepStarted", "c")],
+        [("StepSucceeded", "b"), ("StepSucceeded", "c"), ("StepStarted", "d")],
+        [("StepSucceeded", "d")],
+    ]
+    starts = {e.step_id: e for e in of_type(sink, StepStarted)}
+    assert all(e.caused_by == starts[e.step_id].seq for e in of_type(sink, StepSucceeded))
+
+
+@sync
 async def test_independent_steps_really_run_at_the_same_time() -> None:
     # each step waits for an event only the other one sets: sequential execution would hang
     ping, pong = asyncio.Event(), asyncio.Event()
