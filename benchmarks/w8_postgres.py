@@ -4,7 +4,8 @@
 synchronous commit on) with ``PostgresEventStore``, and LangGraph's ``PostgresSaver`` on the same
 server in the same command (``benchmarks/langgraph_w8.py`` in a subprocess, with
 ``AGENTCORE_LANGGRAPH_PATH`` on its ``PYTHONPATH``). Bytes are ``pg_total_relation_size`` of each
-side's tables after ``VACUUM``.
+side's tables after ``VACUUM``: on our side every table of the schema (its indexes, TOAST,
+free-space and visibility maps included), with ``pg_bytes_by_relation`` breaking the sum down.
 
 (b) ``RUNS`` queued runs of 5 steps, each step waiting 50 ms, drained by 1, 2, 4 and 8 worker
 processes (``agentcore worker --exit-when-idle``); then 8 workers again with 3 SIGKILLed at seeded
@@ -44,20 +45,36 @@ from tests.support.postgres import LocalPostgres  # noqa: E402
 
 DEFAULT_N = 1000
 RUNS = int(os.environ.get("AGENTCORE_W8_RUNS", "400"))
-OUR_TABLES = ("runs", "events", "snapshots", "artifacts", "queue", "agentcore_migrations")
+_RELATIONS = """
+SELECT c.relname, k.relname AS of_table, pg_relation_size(k.oid, 'main') AS main,
+       pg_relation_size(k.oid, 'fsm') + pg_relation_size(k.oid, 'vm') AS maps
+FROM pg_class c
+JOIN LATERAL (
+    SELECT c.oid, c.relname UNION ALL SELECT c.reltoastrelid, 'toast' WHERE c.reltoastrelid <> 0
+    UNION ALL SELECT i.indexrelid, i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid = c.oid
+    UNION ALL SELECT t.indexrelid, 'toast index' FROM pg_index t WHERE c.reltoastrelid <> 0 AND t.indrelid = c.reltoastrelid
+) AS k(oid, relname) ON true
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+ORDER BY 1, 2"""
 
 
-def table_bytes(url: str, tables: tuple[str, ...]) -> int:
+def table_bytes(url: str) -> tuple[int, dict[str, dict[str, int]]]:
+    """``pg_total_relation_size`` of every table of the schema after ``VACUUM``, and per table each
+    of its relations' main fork and free-space plus visibility maps (bytes)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM")
         row = conn.execute(
-            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname = ANY(%s) AND c.relkind = 'r'",
-            (list(tables),),
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
         ).fetchone()
-    return int(row[0] or 0) if row else 0
+        parts: dict[str, dict[str, int]] = {}
+        for table, rel, main, maps in conn.execute(_RELATIONS):  # type: ignore[arg-type]
+            if main or maps:
+                parts.setdefault(table, {})[rel if not maps else f"{rel} (+{maps} maps)"] = int(main)
+    return (int(row[0] or 0) if row else 0), parts
 
 
-def w1_on_postgres(url: str, n: int) -> dict[str, float]:
+def w1_on_postgres(url: str, n: int) -> dict[str, Any]:
     store = PostgresEventStore(url)
     run = store.create_run("w8", run_id="w8")
     store.append(run, [RunStarted(run_id=run, seq=1, at=T0, task="w8", plan=Plan(steps=plan_steps(0)))], 0)
@@ -78,10 +95,12 @@ def w1_on_postgres(url: str, n: int) -> dict[str, float]:
     assert len(headers) == n + 1
     fresh.close()
     per_step.sort()
+    total, parts = table_bytes(url)
     return {
         "pg_per_step_ms_median": ms(statistics.median(per_step)),
         "pg_per_step_ms_p95": ms(per_step[int(0.95 * (len(per_step) - 1))]),
-        "pg_db_bytes": table_bytes(url, OUR_TABLES),
+        "pg_db_bytes": total,
+        "pg_bytes_by_relation": parts,
         "pg_state_latest_ms": ms(state_latest),
         "pg_history_ms": ms(history),
     }
@@ -89,7 +108,8 @@ def w1_on_postgres(url: str, n: int) -> dict[str, float]:
 
 def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
     runs = [w1_on_postgres(server.create_database(f"w8a_{r}"), n) for r in range(repeat)]
-    out: dict[str, Any] = {k: round(statistics.median(x[k] for x in runs), 4) for k in runs[0]}
+    out: dict[str, Any] = {k: round(statistics.median(x[k] for x in runs), 4) for k in runs[0] if k != "pg_bytes_by_relation"}
+    out["pg_bytes_by_relation"] = runs[0]["pg_bytes_by_relation"]  # bytes are deterministic
     env = dict(os.environ)
     extra = os.environ.get("AGENTCORE_LANGGRAPH_PATH")
     if extra:

@@ -45,8 +45,12 @@ def test_another_applications_database_is_refused_untouched(pg_url: str) -> None
 
 def test_a_database_from_a_newer_agentcore_is_refused_untouched(pg_url: str) -> None:
     PostgresEventStore(pg_url).close()
-    with psycopg.connect(pg_url) as conn:
-        conn.execute("INSERT INTO agentcore_migrations (id, name) VALUES (999, 'm999_from_the_future')")
+    with psycopg.connect(pg_url) as conn:  # what a newer agentcore's bookkeeping would say
+        rows = conn.execute("SELECT id, name FROM agentcore_migrations ORDER BY id").fetchall()
+        rows.append((999, "m999_from_the_future"))
+        conn.execute("DROP VIEW agentcore_migrations")
+        values = ", ".join(f"({n}, '{name}', now())" for n, name in rows)
+        conn.execute(f"CREATE VIEW agentcore_migrations (id, name, applied) AS VALUES {values}")  # type: ignore[arg-type]
     before = tables(pg_url)
     with pytest.raises(SchemaTooNew, match="m999_from_the_future"):
         PostgresEventStore(pg_url)
@@ -54,11 +58,14 @@ def test_a_database_from_a_newer_agentcore_is_refused_untouched(pg_url: str) -> 
 
 
 def test_an_older_schema_is_migrated_forward_and_keeps_its_data(pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn:
+    with psycopg.connect(pg_url) as conn:  # the bookkeeping table of agentcore before m007
         conn.execute("CREATE TABLE agentcore_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied TIMESTAMPTZ NOT NULL DEFAULT now())")
         for number, (name, sql) in enumerate(MIGRATIONS[:2], start=1):
             conn.execute(sql)  # type: ignore[arg-type]
-            conn.execute("INSERT INTO agentcore_migrations (id, name) VALUES (%s, %s)", (number, name))
+            conn.execute(
+                "INSERT INTO agentcore_migrations (id, name, applied) VALUES (%s, %s, %s)",
+                (number, name, f"2026-01-0{number}"),
+            )
         conn.execute("INSERT INTO runs (id, task, created) VALUES ('old', 'from an old version', '2026-01-01T00:00:00+00:00')")
     with PostgresEventStore(pg_url, snapshot_every=10) as s:
         assert s.run("old").task == "from an old version"
@@ -66,8 +73,13 @@ def test_an_older_schema_is_migrated_forward_and_keeps_its_data(pg_url: str) -> 
         assert s.state_at(run) == fold(events)
         assert s.snapshot_stats(run)["snapshots"] >= 1  # m003 added snapshots
     with psycopg.connect(pg_url) as conn:
-        names = [r[0] for r in conn.execute("SELECT name FROM agentcore_migrations ORDER BY id")]
-    assert tuple(names) == MIGRATION_NAMES
+        rows = conn.execute("SELECT name, applied::date::text FROM agentcore_migrations ORDER BY id").fetchall()
+        kinds = conn.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_name = 'agentcore_migrations'").fetchall()
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'runs'")}
+    assert tuple(name for name, _ in rows) == MIGRATION_NAMES
+    assert [when for _, when in rows[:2]] == ["2026-01-01", "2026-01-02"]  # the old rows, kept
+    assert kinds == [("agentcore_migrations", "VIEW")]  # m007: no table pages for the bookkeeping
+    assert indexes == {"runs_pkey"}  # m007 dropped the two indexes no query used
 
 
 def test_views_show_facts_usage_and_tool_calls(pg_url: str) -> None:

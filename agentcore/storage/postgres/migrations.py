@@ -1,19 +1,25 @@
 """The PostgreSQL schema of an agentcore database, as numbered migrations.
 
 The schema lives in the connection's current schema (``public`` unless the URL sets
-``options=-csearch_path=...``). ``agentcore_migrations`` records which migrations ran, in order.
-Opening a database first looks without writing: a schema with tables but no
-``agentcore_migrations`` belongs to another application and one that names a migration this
-agentcore does not know was written by a newer one; both are refused with nothing changed.
-Migrations run in one transaction under an advisory lock, so processes racing to create the
-schema of a new database queue up and the first one does it.
+``options=-csearch_path=...``). ``agentcore_migrations`` records which migrations ran, in order:
+since m007 it is a view over constants (``id``, ``name``, ``applied``), rewritten by each upgrade,
+so the bookkeeping lives in the catalog and takes no table pages (a table with one row costs 40 KB
+after ``VACUUM``: its page, free-space map and visibility map); before m007 it was a table, which
+the upgrade turns into the view with the same rows. Opening a database first looks without
+writing: a schema with tables but no ``agentcore_migrations`` belongs to another application and
+one that names a migration this agentcore does not know was written by a newer one; both are
+refused with nothing changed (an older agentcore still finds the view by its name and refuses a
+newer schema the same way). Migrations run in one transaction under an advisory lock, so
+processes racing to create the schema of a new database queue up and the first one does it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from agentcore.storage.schema import POSTGRES, foreign_tables, newer_schema
 
@@ -86,12 +92,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX step_queue_claimable ON step_queue(submitted) WHERE state IN ('queued', 'leased');
         """,
     ),
+    (
+        # no query uses these: runs() lists every run and sorts, nothing looks a run's forks up by
+        # parent (16 KB each even for one run); the bookkeeping becomes a view (ensure_schema)
+        "m007_fewer_relations",
+        "DROP INDEX IF EXISTS runs_created; DROP INDEX IF EXISTS runs_parent;",
+    ),
 )
 """Every migration this agentcore knows, in order: (name, SQL)."""
 
 MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_KEY = 0x6167656E74  # "agent": the advisory lock migrations hold
+
+
+BOOKKEEPING = "agentcore_migrations"
 
 
 def applied(conn: psycopg.Connection[Any], where: str) -> list[str] | None:
@@ -128,13 +143,39 @@ def ensure_schema(conn: psycopg.Connection[Any], where: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         done = applied(conn, where) or []  # another process may have migrated meanwhile
-        if not done:
-            conn.execute(
-                "CREATE TABLE agentcore_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
-                "applied TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-        for number, (name, sql) in enumerate(MIGRATIONS, start=1):
+        if len(done) == SCHEMA_VERSION:
+            return
+        record = _recorded(conn) if done else []
+        for number, (name, statements) in enumerate(MIGRATIONS, start=1):
             if name in done:
                 continue
-            conn.execute(sql)
-            conn.execute("INSERT INTO agentcore_migrations (id, name) VALUES (%s, %s)", (number, name))
+            conn.execute(statements)
+            record.append((number, name, None))
+        _write_bookkeeping(conn, record)
+
+
+def _recorded(conn: psycopg.Connection[Any]) -> list[tuple[int, str, datetime | None]]:
+    return [(r[0], r[1], r[2]) for r in conn.execute(f"SELECT id, name, applied FROM {BOOKKEEPING} ORDER BY id")]
+
+
+def _write_bookkeeping(conn: psycopg.Connection[Any], record: list[tuple[int, str, datetime | None]]) -> None:
+    """(Re)write ``agentcore_migrations`` as a view over ``record`` (``None``: applied now); the
+    table of an older schema is replaced by it."""
+    kind = conn.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = %s",
+        (BOOKKEEPING,),
+    ).fetchone()
+    if kind is not None:
+        conn.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {BOOKKEEPING}")
+    # now() is the transaction's start: fix it as a constant, not re-evaluated on each read
+    stamp = conn.execute("SELECT now()").fetchone()
+    assert stamp is not None
+    rows = sql.SQL(", ").join(
+        sql.SQL("({}::integer, {}::text, {}::timestamptz)").format(
+            sql.Literal(number), sql.Literal(name), sql.Literal(when if when is not None else stamp[0])
+        )
+        for number, name, when in record
+    )
+    conn.execute(
+        sql.SQL("CREATE VIEW {} (id, name, applied) AS VALUES {}").format(sql.Identifier(BOOKKEEPING), rows)
+    )
