@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply, diff_states
@@ -60,6 +60,8 @@ class SQLEventStore(SQLReads):
     """The driver's error for a key that is already there (a run id, an event seq)."""
     _BODY_BYTES: ClassVar[str] = "length(body)"
     """SQL for the stored size of an event row (the snapshot policy counts it)."""
+    _SNAPSHOT_CODEC: ClassVar[Literal["zlib", "xz"]] = "zlib"
+    """How snapshot sections are compressed (``storage.snapshots.encode_state``)."""
     _REMEMBER_LOADS: ClassVar[bool] = False
     """Whether ``state_at`` keeps a copy of a latest state it loaded, for the next append's snapshot:
     worth its copy where a worker takes a run over and appends to it (PostgreSQL); on SQLite only
@@ -216,20 +218,24 @@ class SQLEventStore(SQLReads):
         """Store the encoded state after ``seq`` (the run's new last seq) and move the run's row there,
         its snapshot counters reset."""
         data = self._stored_snapshot(encoded[1])
-        conn.execute(
-            self.dialect.sql(
-                "INSERT INTO snapshots (run_id, seq, encoding, size, state) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, seq) DO UPDATE SET encoding = excluded.encoding, size = excluded.size, "
-                "state = excluded.state"
-            ),
-            (run_id, seq, encoded[0], len(data), data),
-        )
+        self._store_snapshot(conn, run_id, seq, encoded[0], data)
         conn.execute(
             self.dialect.sql(
                 "UPDATE runs SET last_seq = ?, status = ?, snapshot_seq = ?, snapshot_size = ?, "
                 "bytes_since_snapshot = 0 WHERE id = ?"
             ),
             (seq, status, seq, len(data), run_id),
+        )
+
+    def _store_snapshot(self, conn: SQLExecutor, run_id: str, seq: int, encoding: str, data: bytes | str) -> None:
+        """Write one snapshot row (PostgreSQL keeps its own layout: ``postgres.segments``)."""
+        conn.execute(
+            self.dialect.sql(
+                "INSERT INTO snapshots (run_id, seq, encoding, size, state) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, seq) DO UPDATE SET encoding = excluded.encoding, size = excluded.size, "
+                "state = excluded.state"
+            ),
+            (run_id, seq, encoding, len(data), data),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -251,7 +257,7 @@ class SQLEventStore(SQLReads):
             except Exception:
                 return None
             self._cache.remember(run_id, new_last, state)
-        return encode_state(state)
+        return encode_state(state, codec=self._SNAPSHOT_CODEC)
 
     # ------------------------------------------------------------------------------------------
     # states

@@ -109,9 +109,13 @@ def test_history_lists_seqs_and_types_without_bodies(pg_url: str) -> None:
 
 def test_snapshots_are_a_cache_and_forks_use_their_parents(pg_url: str) -> None:
     with PostgresEventStore(pg_url, snapshot_every=10, snapshot_ratio=0) as s:
-        run, events = fill(s, steps=20)
+        run, events = fill(s, steps=20)  # batches end at seqs 1, 6, 11, ..., 101
         stats = s.snapshot_stats(run)
-        assert stats["snapshots"] >= 5 and stats["events"] == len(events)
+        # written at 11, 21, ..., 101 and thinned to the newest of each power-of-two range of seqs
+        assert stats["events"] == len(events)
+        with psycopg.connect(pg_url) as conn:
+            kept = [r[0] for r in conn.execute("SELECT seq FROM run_log WHERE kind = 's' ORDER BY seq")]
+        assert kept == [11, 31, 61, 101] and stats["snapshots"] == 4
         fork = s.fork(run, 76)  # the end of a step: a fork never splits one
         s.append(fork, [fact(fork, 77, key="mine")], 76)
         for seq in (0, 33, 77, len(events)):

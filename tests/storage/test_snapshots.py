@@ -25,7 +25,7 @@ from agentcore.core.patches import AppendKnownFacts, FactInput, JsonPatch, Repla
 from agentcore.core.plans import Step
 from agentcore.errors import DamagedDatabase
 from agentcore.storage import snapshots
-from agentcore.storage.snapshots import SECTIONS, decode_state, encode_state
+from agentcore.storage.snapshots import SECTIONS, SECTIONS_XZ, decode_state, encode_state
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from tests.storage.test_store import at, fill
 from tests.support.strategies import RUN_ID, event_logs
@@ -103,6 +103,26 @@ def test_a_rejected_patch_puts_undecoded_facts_back() -> None:
         apply(loaded, patched(101, superseding, cycle))
     assert loaded.known_facts["fact-5"] == state.known_facts["fact-5"]
     assert loaded == state
+
+
+def test_the_xz_codec_keeps_the_same_sections_in_fewer_bytes_and_reports_damage() -> None:
+    state = state_with_facts(300)
+    zlib_encoding, zlib_data = encode_state(state)
+    encoding, data = encode_state(state, codec="xz")
+    assert encoding == SECTIONS_XZ and zlib_encoding == SECTIONS
+    assert len(data) < len(zlib_data)
+    loaded = decode_state(encoding, data)
+    facts = loaded.known_facts
+    assert isinstance(facts, LazyFacts) and len(facts) == 300 and not facts.decoded
+    assert loaded == state and list(loaded.known_facts) == list(state.known_facts)
+    assert isinstance(data, bytes)
+    for position in (5, 20, len(data) - 3):  # the head, the keys, the facts (CRC)
+        broken = bytearray(data)
+        broken[position] ^= 0xFF
+        with pytest.raises(DamagedDatabase, match="snapshot is damaged"):
+            decode_state(encoding, bytes(broken)).known_facts["fact-1"]
+    with pytest.raises(DamagedDatabase, match="snapshot is damaged"):  # zlib bytes under the xz name
+        decode_state(SECTIONS_XZ, zlib_data)
 
 
 def test_copies_share_the_section_and_never_each_others_changes() -> None:

@@ -213,7 +213,9 @@ class PgConnection:
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             raise self.lost(e, action) from None
 
-    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> list[tuple[Any, ...]]:
+    def query(
+        self, sql: str, params: tuple[Any, ...] | list[Any] | dict[str, Any] = (), action: str = "read"
+    ) -> list[tuple[Any, ...]]:
         """Rows of one read query (one statement, one round trip)."""
         with self.statement(action) as conn:
             return conn.execute(sql, params).fetchall()

@@ -21,12 +21,58 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from agentcore.storage.postgres.segments import EVENTS_VIEW, SNAPSHOTS_VIEW
 from agentcore.storage.schema import POSTGRES, foreign_tables, newer_schema
 
 
 def _sql(*statements: str | list[str]) -> str:
     return ";\n".join(s for part in statements for s in ([part] if isinstance(part, str) else part)) + ";"
 
+
+# m008: a run's events are stored in segments, one JSON array of consecutive events per row
+# (compressed as a whole by TOAST), the open one on the run's row and the sealed ones in
+# `run_log`, with the snapshots (see storage/postgres/segments.py); `events` becomes a view with
+# the old columns, and the other views read it as before; `snapshots` a view of the snapshot rows. Old events move in segments of 100.
+SEGMENTS_SQL = [
+    """CREATE TABLE run_log (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    kind "char" NOT NULL CHECK (kind IN ('e', 's')),
+    seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    body TEXT,
+    encoding TEXT,
+    state BYTEA,
+    PRIMARY KEY (run_id, kind, seq)
+)""",
+    "ALTER TABLE run_log ALTER COLUMN body SET STORAGE MAIN, ALTER COLUMN state SET STORAGE MAIN",
+    # a run with an open segment has its events (a lost tail would be lost events: refused)
+    "ALTER TABLE runs ADD COLUMN tail TEXT, ADD COLUMN tail_seq INTEGER NOT NULL DEFAULT 0, "
+    "ADD COLUMN tail_bytes INTEGER NOT NULL DEFAULT 0, ADD CONSTRAINT runs_tail CHECK ((tail_seq = 0) = (tail IS NULL))",
+    # MAIN everywhere on the row: PostgreSQL compresses the tail in place before it would move
+    # any EXTENDED column (a 32-byte `created`) out to TOAST; the free half of each page lets an
+    # append's new row version land on the same page as the old (a HOT update, pruned in place)
+    "ALTER TABLE runs ALTER COLUMN tail SET STORAGE MAIN, ALTER COLUMN id SET STORAGE MAIN, "
+    "ALTER COLUMN task SET STORAGE MAIN, ALTER COLUMN status SET STORAGE MAIN, "
+    "ALTER COLUMN created SET STORAGE MAIN, ALTER COLUMN parent_run_id SET STORAGE MAIN",
+    "ALTER TABLE runs SET (fillfactor = 50)",
+    """INSERT INTO run_log (run_id, kind, seq, last_seq, body)
+SELECT run_id, 'e', min(seq), max(seq), '[' || string_agg(body::text, ',' ORDER BY seq) || ']'
+FROM events GROUP BY run_id, (seq - 1) / 100""",
+    """INSERT INTO run_log (run_id, kind, seq, last_seq, encoding, state)
+SELECT run_id, 's', seq, seq, encoding, state FROM snapshots""",
+    "DROP VIEW llm_cost",
+    "DROP VIEW llm_usage",
+    "DROP VIEW tool_calls",
+    "DROP VIEW facts",
+    "DROP TABLE events",
+    "DROP TABLE snapshots",
+    EVENTS_VIEW,
+    SNAPSHOTS_VIEW,
+    POSTGRES.facts_view(),
+    POSTGRES.event_view("llm_usage"),
+    POSTGRES.llm_cost_view(),
+    POSTGRES.event_view("tool_calls"),
+]
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -98,6 +144,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "m007_fewer_relations",
         "DROP INDEX IF EXISTS runs_created; DROP INDEX IF EXISTS runs_parent;",
     ),
+    ("m008_run_log", _sql(SEGMENTS_SQL)),
 )
 """Every migration this agentcore knows, in order: (name, SQL)."""
 

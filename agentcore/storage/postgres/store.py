@@ -5,7 +5,8 @@ checks both): appends are atomic and ordered (the transaction locks the run's ro
 ``SELECT ... FOR UPDATE`` and checks its last seq, so a racing writer, in this process or on
 another machine, gets ``ConcurrencyError`` and nothing of its batch is written); forks are
 copy-free; snapshots are a cache written by the same policy. This module adds the server: the
-connection pool, the schema, how PostgreSQL writes, counts and reads event rows, and the queue.
+connection pool, the schema, how PostgreSQL writes and reads events (in compressed segments, with
+the snapshots in the same table: ``storage.postgres.segments``), and the queue.
 
 Errors: a server that is down, refuses the credentials or goes away mid-run gives
 ``StorageUnavailable`` saying what happened and what to do; the URL's password is never shown.
@@ -16,8 +17,9 @@ under a lease carry its token and are refused once another worker holds the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -29,8 +31,10 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
+from agentcore.storage.postgres.segments import EVENTS_OF, add_events, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
+from agentcore.storage.sql_reads import PAGE, Segment
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 
@@ -59,6 +63,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     _BODY_BYTES = "octet_length(body::text)"
     _EVENT_COLUMNS = "body::text"
     _REMEMBER_LOADS = True
+    _SNAPSHOT_CODEC = "xz"
 
     def __init__(
         self,
@@ -93,18 +98,27 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
 
     def _insert_events(self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent]) -> int:
         bodies = [encode_event(e) for e in events]
-        conn.execute(
-            "INSERT INTO events (run_id, seq, type, v, at, caused_by, body) "
-            "SELECT %s, * FROM unnest(%s::int[], %s::text[], %s::int[], %s::text[], %s::int[], %s::json[])",
-            (
-                run_id, [e.seq for e in events], [e.type for e in events], [e.v for e in events],
-                [e.at.isoformat() for e in events], [e.caused_by for e in events], bodies,
-            ),
-        )  # fmt: skip
+        add_events(conn, run_id, events[0].seq, bodies)
         return sum(len(b) for b in bodies)
 
     def _stored_snapshot(self, data: bytes | str) -> bytes | str:
         return data.encode("utf-8") if isinstance(data, str) else data  # the column is BYTEA
+
+    def _store_snapshot(self, conn: SQLExecutor, run_id: str, seq: int, encoding: str, data: bytes | str) -> None:
+        write_snapshot(conn, run_id, seq, encoding, data)
+
+    def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``seq, columns`` (columns of the ``events`` view) in seq order, a page per query,
+        read from the segments that hold them (``postgres.segments.EVENTS_OF``)."""
+        sql = f"SELECT seq, {columns} FROM ({EVENTS_OF}) AS ev ORDER BY seq LIMIT %(page)s"
+        for seg in segments:
+            lo = seg.after
+            while lo < seg.upto:
+                page = self._db.query(sql, {"run": seg.run_id, "after": lo, "upto": seg.upto, "page": PAGE})
+                if not page:
+                    break
+                yield from page
+                lo = page[-1][0]
 
     def run_stats(self, run_id: str) -> RunStats:
         """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix

@@ -1,0 +1,118 @@
+"""How a PostgreSQL store keeps a run's log: event segments and snapshots (migration m008).
+
+- **Event segments.** A segment holds consecutive events ``seq .. last_seq`` of one run as one
+  JSON array of their bodies (the same canonical JSON as one event per row before). PostgreSQL
+  compresses a value as a whole once its row passes about 2 KB (TOAST, pglz), and ``STORAGE
+  MAIN`` keeps the compressed value in the row: compressing a segment of 50-150 similar events
+  together takes a fraction of their JSON, where one body of a few hundred bytes alone does not
+  compress at all.
+- **The open segment lives on the run's row** (``runs.tail``, its first seq ``tail_seq``, 0 when
+  empty, and its JSON length ``tail_bytes``): an append already updates that row (its last seq),
+  so adding the events to the array is part of the same ``UPDATE``, and the row's old versions
+  are pruned on the same page (a HOT update), so the growing segment leaves no dead pages
+  behind. Once its stored size reaches ``SEAL_BYTES`` (or its JSON ``MAX_CHARS``) the segment is
+  sealed: copied, still compressed, into ``run_log`` (``kind = 'e'``) in the same transaction
+  and the row's tail emptied. Sealed segments are never changed or deleted; a reader paging by
+  seq sees each event once, in the tail or in ``run_log`` (a seal is atomic).
+- **Snapshots** are rows of ``run_log`` too (``kind = 's'``, ``seq`` = the state's seq,
+  ``encoding`` and ``state`` as in ``storage.snapshots``; this store writes ``sections+xz``). A
+  cache, thinned as it is written: a run keeps at most one snapshot per power-of-two range of
+  seqs (``[2**k, 2**(k+1))``), the newest, so about log2(seqs) of them, which together take
+  about twice the newest's bytes when the state grows with the log; the state at any seq folds
+  from a snapshot at least about half-way there, the latest state from the newest.
+
+The ``events`` view shows one row per event with the columns of the old table (``run_id``,
+``seq``, ``type``, ``v``, ``at``, ``caused_by``, ``body``), sealed segments and tails alike, and
+``facts``, ``llm_usage``, ``tool_calls`` and ``llm_cost`` read it as before; the ``snapshots``
+view shows the snapshot rows with the old table's columns. The shared ``SQLEventStore`` reads
+both views where it counts or looks up; the store reads events through ``EVENTS_OF`` (by the
+segments' index) and writes through ``add_events`` and ``write_snapshot``.
+"""
+
+from __future__ import annotations
+
+from agentcore.storage.sql_rows import SQLExecutor
+
+SEAL_BYTES = 2400
+"""An open segment whose stored (compressed) size reaches this is sealed: the run's row stays
+small enough that an update finds room for its new version on the same page."""
+
+MAX_CHARS = 64 * 1024
+"""An open segment's JSON never grows past this (unless one batch alone is longer): it bounds
+what one append has PostgreSQL decompress and compress again."""
+
+CHECK_EVERY = 2 * 1024
+"""The stored size is asked for each time the open segment's JSON grows past a multiple of this."""
+
+EVENTS_OF = """SELECT l.seq + x.n::integer - 1 AS seq, l.run_id, x.e ->> 'type' AS type, x.e ->> 'at' AS at,
+       (x.e ->> 'caused_by')::integer AS caused_by, x.e AS body
+FROM (
+    SELECT run_id, seq, body FROM run_log
+    WHERE run_id = %(run)s AND kind = 'e' AND seq <= %(upto)s AND last_seq > %(after)s AND seq >= COALESCE(
+        (SELECT max(seq) FROM run_log WHERE run_id = %(run)s AND kind = 'e' AND seq <= %(after)s + 1), 0)
+    UNION ALL
+    SELECT id, tail_seq, tail FROM runs WHERE id = %(run)s AND tail_seq > 0 AND tail_seq <= %(upto)s
+) AS l, json_array_elements(l.body::json) WITH ORDINALITY AS x(e, n)
+WHERE l.seq + x.n - 1 > %(after)s AND l.seq + x.n - 1 <= %(upto)s"""
+"""The events ``after < seq <= upto`` of run ``run`` with the columns of the ``events`` view (those
+a query does not select are not computed), read from the sealed segments that hold them and the
+run's open segment."""
+
+EVENTS_VIEW = """CREATE VIEW events AS
+SELECT l.run_id, l.seq + x.n::integer - 1 AS seq, x.e ->> 'type' AS type, (x.e ->> 'v')::integer AS v,
+       x.e ->> 'at' AS at, (x.e ->> 'caused_by')::integer AS caused_by, x.e AS body
+FROM (SELECT run_id, seq, body FROM run_log WHERE kind = 'e'
+      UNION ALL SELECT id, tail_seq, tail FROM runs WHERE tail_seq > 0) AS l,
+     json_array_elements(l.body::json) WITH ORDINALITY AS x(e, n)"""
+"""One row per event, with the columns of the table of agentcore before m008."""
+
+SNAPSHOTS_VIEW = """CREATE VIEW snapshots AS
+SELECT run_id, seq, encoding, octet_length(state) AS size, state FROM run_log WHERE kind = 's'"""
+"""The snapshots with the columns of the table before m008 (reads and ``DELETE`` work through it)."""
+
+_ADD = """WITH sealed AS (
+    INSERT INTO run_log (run_id, kind, seq, last_seq, body)
+    SELECT id, 'e', tail_seq, last_seq, tail FROM runs
+    WHERE id = %(run)s AND tail_seq > 0 AND tail_bytes + %(chars)s + 1 > %(max)s
+)
+UPDATE runs SET
+    tail = CASE WHEN tail_seq > 0 AND tail_bytes + %(chars)s + 1 <= %(max)s
+                THEN left(tail, -1) || ',' || %(text)s || ']' ELSE '[' || %(text)s || ']' END,
+    tail_bytes = CASE WHEN tail_seq > 0 AND tail_bytes + %(chars)s + 1 <= %(max)s
+                      THEN tail_bytes + %(chars)s + 1 ELSE %(chars)s + 2 END,
+    tail_seq = CASE WHEN tail_seq > 0 AND tail_bytes + %(chars)s + 1 <= %(max)s THEN tail_seq ELSE %(first)s END
+WHERE id = %(run)s
+RETURNING tail_seq, tail_bytes"""
+# one statement: the open segment, sealed first if the events would pass MAX_CHARS (the
+# INSERT reads the row as it was before the UPDATE: both see the statement's snapshot)
+
+
+def add_events(conn: SQLExecutor, run_id: str, first: int, bodies: list[str]) -> None:
+    """Add events ``first ..`` (their JSON ``bodies``) to the run's open segment, sealing it when it
+    is full (call it in the append's transaction, the run's row locked, before ``last_seq`` moves)."""
+    text = ",".join(bodies)
+    params = {"run": run_id, "chars": len(text), "max": MAX_CHARS, "text": text, "first": first}
+    row = conn.execute(_ADD, params).fetchone()
+    assert row is not None  # the caller has read and locked the run's row
+    tail_seq, size = row
+    before = 0 if tail_seq == first else size - len(text) - 1
+    if size >= SEAL_BYTES and (before < SEAL_BYTES or before // CHECK_EVERY != size // CHECK_EVERY):
+        stored = conn.execute("SELECT pg_column_size(tail) FROM runs WHERE id = %s", (run_id,)).fetchone()
+        if stored is not None and stored[0] >= SEAL_BYTES:
+            conn.execute(
+                "WITH sealed AS (INSERT INTO run_log (run_id, kind, seq, last_seq, body) "
+                "SELECT id, 'e', tail_seq, %s, tail FROM runs WHERE id = %s) "
+                "UPDATE runs SET tail = NULL, tail_seq = 0, tail_bytes = 0 WHERE id = %s",
+                (first + len(bodies) - 1, run_id, run_id),
+            )
+
+
+def write_snapshot(conn: SQLExecutor, run_id: str, seq: int, encoding: str, data: bytes | str) -> None:
+    """Store the state after event ``seq`` and thin the run's older snapshots (see the module)."""
+    conn.execute(
+        "INSERT INTO run_log (run_id, kind, seq, last_seq, encoding, state) VALUES (%s, 's', %s, %s, %s, %s) "
+        "ON CONFLICT (run_id, kind, seq) DO UPDATE SET encoding = excluded.encoding, state = excluded.state",
+        (run_id, seq, seq, encoding, data),
+    )
+    low = 1 << (seq.bit_length() - 1)  # the older snapshots of the same power-of-two range go
+    conn.execute("DELETE FROM run_log WHERE run_id = %s AND kind = 's' AND seq >= %s AND seq < %s", (run_id, low, seq))

@@ -1,0 +1,116 @@
+"""PostgreSQL's event segments (migration m008, storage/postgres/segments.py) on a real server.
+
+A run's events live in JSON-array segments: the open one on the run's row, sealed ones in
+``run_log``, with the snapshots. These tests check what that must not change: reads, history,
+forks and state_at across sealed segments and the open one, the ``events``/``facts`` views, and a
+database written by the schema before m008 upgraded without losing anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import psycopg
+
+from agentcore.core.event_codec import encode_event
+from agentcore.core.fold import fold
+from agentcore.storage.postgres.migrations import MIGRATION_NAMES, MIGRATIONS
+from agentcore.storage.postgres.segments import SEAL_BYTES
+from agentcore.storage.postgres.store import PostgresEventStore
+from agentcore.storage.snapshots import encode_state
+from tests.storage.test_store import fact, fill, finished, log_of
+
+
+def segments(url: str) -> list[tuple[int, int, int]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT seq, last_seq, pg_column_size(body) FROM run_log WHERE kind = 'e' ORDER BY run_id, seq"
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_a_long_run_is_read_back_whole_from_sealed_segments_and_its_open_tail(pg_url: str) -> None:
+    with PostgresEventStore(pg_url, snapshot_every=50) as s:
+        run, events = fill(s, steps=300)  # 1,501 events in batches of 5
+        sealed = segments(pg_url)
+        with psycopg.connect(pg_url) as conn:
+            tail = conn.execute("SELECT tail_seq, last_seq, pg_column_size(tail) FROM runs").fetchone()
+        assert tail is not None and sealed
+        # the sealed segments and the tail cover 1..last once each, in order, each compressed in its row
+        bounds = [(a, b) for a, b, _ in sealed] + ([(tail[0], tail[1])] if tail[0] else [])
+        assert bounds[0][0] == 1 and bounds[-1][1] == len(events)
+        assert all(b + 1 == c for (_, b), (c, _) in itertools.pairwise(bounds))
+        assert all(SEAL_BYTES <= size < 8000 for _, _, size in sealed)
+        assert [e.seq for e in s.read(run)] == list(range(1, len(events) + 1))
+        assert list(s.read(run)) == events
+        inside = sealed[len(sealed) // 2]
+        assert list(s.read(run, after=inside[0] + 2, upto=inside[1] + 7)) == events[inside[0] + 2 : inside[1] + 7]
+        assert [h.seq for h in s.history(run, after=len(events) - 3)] == [len(events) - 2, len(events) - 1, len(events)]
+        assert [h.type for h in s.history(run)] == [e.type for e in events]
+        for seq in (0, 1, inside[0], inside[1] + 1, len(events) - 1, len(events)):
+            assert s.state_at(run, seq) == fold(events[:seq])
+        # a fork inside a sealed segment reads its parent's prefix and then its own events
+        cut = next(e.seq for e in events if e.seq > inside[0] + 3 and e.type == "state_patched")
+        fork = s.fork(run, cut)
+        s.append(fork, [fact(fork, cut + 1, key="mine"), finished(fork, cut + 2)], cut)
+        assert [e.seq for e in s.read(fork)] == list(range(1, cut + 3))
+        assert "mine" in s.state_at(fork).known_facts and s.state_at(fork).status == "succeeded"
+        assert s.run_stats(run).events == len(events)
+    with PostgresEventStore(pg_url) as fresh:  # from the database alone
+        assert fresh.state_at(run) == fold(events)
+    with psycopg.connect(pg_url) as conn:
+        per_run = dict(conn.execute("SELECT run_id, count(*) FROM events GROUP BY run_id").fetchall())
+        facts = conn.execute("SELECT count(*) FROM facts WHERE run_id = %s", (run,)).fetchone()
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM events WHERE run_id = %s ORDER BY seq", (run,))]
+    assert per_run == {run: len(events), fork: 2}
+    assert facts == (sum(1 for e in events if e.type == "state_patched"),)
+    assert seqs == list(range(1, len(events) + 1))
+
+
+def test_a_database_written_before_segments_is_upgraded_with_its_events_snapshots_and_forks(pg_url: str) -> None:
+    """m001..m007 as an older agentcore left them (one event per row, a snapshots table), then m008."""
+    events = log_of("old", 60)  # 301 events: 4 segments of 100 after the move
+    fork_events = [fact("old_fork", 12, key="forked"), finished("old_fork", 13)]
+    snapshot = encode_state(fold(events[:200]))
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(
+            "CREATE TABLE agentcore_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+            "applied TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for number, (name, sql) in enumerate(MIGRATIONS[:6], start=1):
+            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute("INSERT INTO agentcore_migrations (id, name) VALUES (%s, %s)", (number, name))
+        conn.execute(
+            "INSERT INTO runs (id, task, created, last_seq, snapshot_seq, snapshot_size) "
+            "VALUES ('old', 'from before m008', '2026-01-01T00:00:00+00:00', %s, 200, %s)",
+            (len(events), len(snapshot[1])),
+        )
+        conn.execute(
+            "INSERT INTO runs (id, task, created, parent_run_id, forked_at_seq, last_seq) "
+            "VALUES ('old_fork', 'a fork', '2026-01-02T00:00:00+00:00', 'old', 11, 13)"
+        )
+        for e in [*events, *fork_events]:
+            conn.execute(
+                "INSERT INTO events (run_id, seq, type, v, at, caused_by, body) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (e.run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, encode_event(e)),
+            )
+        conn.execute(
+            "INSERT INTO snapshots (run_id, seq, encoding, size, state) VALUES ('old', 200, %s, %s, %s)",
+            (snapshot[0], len(snapshot[1]), snapshot[1]),
+        )
+    with PostgresEventStore(pg_url) as s:
+        assert list(s.read("old")) == events
+        assert s.state_at("old") == fold(events) and s.state_at("old", 250) == fold(events[:250])
+        assert s.snapshot_stats("old")["snapshots"] == 1  # moved, still used
+        assert [h.seq for h in s.history("old_fork")] == list(range(1, 14))
+        assert "forked" in s.state_at("old_fork").known_facts
+        s.append("old", [fact("old", len(events) + 1, key="after the upgrade")], len(events))
+        assert s.state_at("old").known_facts["after the upgrade"].value == "v"
+    with psycopg.connect(pg_url) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM agentcore_migrations ORDER BY id")]
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        usage = conn.execute("SELECT count(*) FROM llm_usage WHERE run_id = 'old'").fetchone()
+    assert tuple(names) == MIGRATION_NAMES
+    assert tables == {"runs", "run_log", "artifacts", "queue", "step_queue"}
+    assert [(a, b) for a, b, _ in segments(pg_url)] == [(1, 100), (101, 200), (201, 300), (301, 301), (12, 13)]
+    assert usage == (sum(1 for e in events if e.type == "llm_called"),)
