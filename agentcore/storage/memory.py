@@ -15,7 +15,7 @@ from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import BaseEvent, Event
 from agentcore.core.fold import RunState, diff_states, fold
 from agentcore.errors import ConfigError, RunNotFound
-from agentcore.storage import base
+from agentcore.storage import base, forks
 from agentcore.storage.artifacts import MemoryArtifactStore
 from agentcore.storage.base import NewRunOptions, RunInfo, RunStats, check_batch, stats_of, status_after
 
@@ -111,12 +111,12 @@ class MemoryEventStore:
     def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
         with self._lock:
             info = self._info(run_id)
-            base.check_fork_range(run_id, at_seq, info.last_seq)
+            forks.check_fork_range(run_id, at_seq, info.last_seq)
             new_id = new_run_id or base.new_run_id()
             if new_id in self._runs:
                 raise base.taken(new_id, "this store")
             chain = [decode_event(body) for _, body in self._chain(run_id)]
-            base.check_fork_point(run_id, [(e.seq, e.type, e.caused_by) for e in chain], at_seq)
+            forks.check_fork_point(run_id, [(e.seq, e.type, e.caused_by) for e in chain], at_seq)
             inherited = [e for e in chain if e.seq <= at_seq]
             self._runs[new_id] = RunInfo(
                 id=new_id,

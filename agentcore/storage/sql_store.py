@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
-from agentcore.storage import base
+from agentcore.storage import base, forks
 from agentcore.storage.base import NewRun, NewRunOptions, check_batch, status_after
 from agentcore.storage.snapshots import decode_state, encode_state
 from agentcore.storage.sql_artifacts import SQLArtifactStore
@@ -305,8 +305,8 @@ class SQLEventStore(SQLReads):
         new_id = new_run_id or base.new_run_id()
         with self._db.lock:
             info, chain = self._ancestry(run_id)
-            base.check_fork_range(run_id, at_seq, info.last_seq)
-            base.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
+            forks.check_fork_range(run_id, at_seq, info.last_seq)
+            forks.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
             # the fork's cached status follows the same rules as the fold (waiting_for_user included)
             status = self.state_at(run_id, at_seq).status
             snap = self._best_snapshot(run_id, at_seq, chain=chain, blob=False)

@@ -16,7 +16,7 @@ from agentcore.core.events import Decided, LLMCalled, ToolStarted
 from agentcore.errors import ConfigError
 from agentcore.models.offline import OfflineCodeModel
 from agentcore.replay.replayer import replay_trace
-from agentcore.storage.base import fork_points, splits_batch
+from agentcore.storage.forks import fork_points, splits_batch
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.storage.trace import export_run
