@@ -13,9 +13,10 @@ import itertools
 import psycopg
 
 from agentcore.core.event_codec import encode_event
+from agentcore.core.events import ToolCall, ToolStarted
 from agentcore.core.fold import fold
 from agentcore.storage.postgres.migrations import MIGRATION_NAMES, MIGRATIONS
-from agentcore.storage.postgres.segments import SEAL_BYTES
+from agentcore.storage.postgres.segments import SEAL_BYTES, elements
 from agentcore.storage.postgres.store import PostgresEventStore
 from agentcore.storage.snapshots import encode_state
 from tests.storage.test_store import fact, fill, finished, log_of
@@ -65,6 +66,30 @@ def test_a_long_run_is_read_back_whole_from_sealed_segments_and_its_open_tail(pg
     assert per_run == {run: len(events), fork: 2}
     assert facts == (sum(1 for e in events if e.type == "state_patched"),)
     assert seqs == list(range(1, len(events) + 1))
+
+
+def test_events_are_split_by_their_headers_and_a_look_alike_inside_a_body_falls_back_to_parsing() -> None:
+    bodies = [encode_event(e) for e in log_of("r", 2)]
+    text = "[" + ",".join(bodies) + "]"
+    got = elements(text, 1, len(bodies))
+    assert [(seq, body) for seq, body, *_ in got] == list(enumerate(bodies, start=1))
+    assert [kind for _, _, kind, _, _ in got][:3] == ["run_started", "llm_called", "decided"]
+    # a tool argument shaped like the next event's header: split by headers would cut the body
+    fake = {"v": 1, "run_id": "r", "seq": 3, "at": "2026-01-01T00:00:00Z", "caused_by": None, "type": "decided"}
+    odd = ToolStarted(run_id="r", seq=2, at=log_of("r", 1)[1].at, call=ToolCall(id="c", name="n", arguments=fake), idempotency_key="k")
+    text = "[" + ",".join([bodies[0], encode_event(odd), bodies[2]]) + "]"
+    got = elements(text, 1, 3)
+    assert [seq for seq, *_ in got] == [1, 2, 3] and got[1][1] == odd.model_dump(mode="json")
+
+
+def test_a_look_alike_header_inside_a_stored_event_reads_back_right(pg_url: str) -> None:
+    with PostgresEventStore(pg_url) as s:
+        run, events = fill(s, steps=2)
+        fake = {"v": 1, "run_id": run, "seq": len(events) + 2, "at": "x", "caused_by": None, "type": "decided"}
+        odd = ToolStarted(run_id=run, seq=len(events) + 1, at=events[-1].at, call=ToolCall(id="c", name="n", arguments=fake), idempotency_key="k")
+        s.append(run, [odd, finished(run, len(events) + 2)], len(events))
+        assert list(s.read(run)) == [*events, odd, finished(run, len(events) + 2)]
+        assert [h.seq for h in s.history(run)] == list(range(1, len(events) + 3))
 
 
 def test_a_database_written_before_segments_is_upgraded_with_its_events_snapshots_and_forks(pg_url: str) -> None:

@@ -25,11 +25,17 @@ The ``events`` view shows one row per event with the columns of the old table (`
 ``seq``, ``type``, ``v``, ``at``, ``caused_by``, ``body``), sealed segments and tails alike, and
 ``facts``, ``llm_usage``, ``tool_calls`` and ``llm_cost`` read it as before; the ``snapshots``
 view shows the snapshot rows with the old table's columns. The shared ``SQLEventStore`` reads
-both views where it counts or looks up; the store reads events through ``EVENTS_OF`` (by the
-segments' index) and writes through ``add_events`` and ``write_snapshot``.
+both views where it counts or looks up. The store reads a run's events as whole segments
+(``SEGMENTS_OF``, by the index: the server only decompresses them) and splits each array into its
+events by their canonical headers (``elements``), so a history needs no JSON parsed at all; it
+writes through ``add_events`` and ``write_snapshot``.
 """
 
 from __future__ import annotations
+
+import json
+import re
+from typing import Any
 
 from agentcore.storage.sql_rows import SQLExecutor
 
@@ -44,19 +50,58 @@ what one append has PostgreSQL decompress and compress again."""
 CHECK_EVERY = 2 * 1024
 """The stored size is asked for each time the open segment's JSON grows past a multiple of this."""
 
-EVENTS_OF = """SELECT l.seq + x.n::integer - 1 AS seq, l.run_id, x.e ->> 'type' AS type, x.e ->> 'at' AS at,
-       (x.e ->> 'caused_by')::integer AS caused_by, x.e AS body
-FROM (
-    SELECT run_id, seq, body FROM run_log
+SEGMENT_PAGE = 64
+"""Segments fetched per query while streaming a read (each at most ``MAX_CHARS`` of JSON)."""
+
+SEGMENTS_OF = """SELECT seq, last_seq, body FROM (
+    SELECT seq, last_seq, body FROM run_log
     WHERE run_id = %(run)s AND kind = 'e' AND seq <= %(upto)s AND last_seq > %(after)s AND seq >= COALESCE(
         (SELECT max(seq) FROM run_log WHERE run_id = %(run)s AND kind = 'e' AND seq <= %(after)s + 1), 0)
     UNION ALL
-    SELECT id, tail_seq, tail FROM runs WHERE id = %(run)s AND tail_seq > 0 AND tail_seq <= %(upto)s
-) AS l, json_array_elements(l.body::json) WITH ORDINALITY AS x(e, n)
-WHERE l.seq + x.n - 1 > %(after)s AND l.seq + x.n - 1 <= %(upto)s"""
-"""The events ``after < seq <= upto`` of run ``run`` with the columns of the ``events`` view (those
-a query does not select are not computed), read from the sealed segments that hold them and the
-run's open segment."""
+    SELECT tail_seq, last_seq, tail FROM runs
+    WHERE id = %(run)s AND tail_seq > 0 AND tail_seq <= %(upto)s AND last_seq > %(after)s
+) AS l ORDER BY seq LIMIT %(page)s"""
+"""``(seq, last_seq, JSON array)`` of the segments holding run ``run``'s events ``after < seq <= upto``
+(sealed ones by the index, then the open one), in order: the server only decompresses them."""
+
+_HEAD = re.compile(
+    r'\{"v":\d+,"run_id":"(?:[^"\\]|\\.)*","seq":(\d+),"at":"((?:[^"\\]|\\.)*)","caused_by":(null|\d+),"type":"(\w+)"'
+)
+"""The start of an event's canonical JSON (``encode_event``: these fields first, in this order)."""
+
+Element = tuple[int, "str | dict[str, Any]", str, str, "int | None"]
+"""One event of a segment: ``(seq, body, type, at, caused_by)``; the body is its JSON text, or the
+decoded object when the segment had to be parsed whole."""
+
+
+def elements(text: str, first: int, last: int) -> list[Element]:
+    """The events ``first .. last`` of a segment's JSON array, split without parsing it: each event
+    starts with its canonical header, whose seqs must be exactly ``first .. last`` in order.
+    Anything else (a body written in another field order, or a nested object that looks like a
+    header) is parsed whole instead."""
+    found = list(_HEAD.finditer(text))
+    starts = [m.start() for m in found]
+    if (
+        [int(m.group(1)) for m in found] == list(range(first, last + 1))
+        and text[:1] == "[" and starts[0] == 1 and text[-1:] == "]"
+        and all(text[i - 1] == "," for i in starts[1:])
+    ):  # fmt: skip
+        ends = [i - 1 for i in starts[1:]] + [len(text) - 1]
+        return [
+            (first + k, text[m.start() : end], m.group(4), _unescaped(m.group(2)), _int_or_none(m.group(3)))
+            for k, (m, end) in enumerate(zip(found, ends, strict=True))
+        ]
+    bodies = json.loads(text)
+    return [(first + k, b, b.get("type"), b.get("at"), b.get("caused_by")) for k, b in enumerate(bodies)]
+
+
+def _unescaped(value: str) -> str:
+    return value if "\\" not in value else json.loads(f'"{value}"')
+
+
+def _int_or_none(value: str) -> int | None:
+    return None if value == "null" else int(value)
+
 
 EVENTS_VIEW = """CREATE VIEW events AS
 SELECT l.run_id, l.seq + x.n::integer - 1 AS seq, x.e ->> 'type' AS type, (x.e ->> 'v')::integer AS v,

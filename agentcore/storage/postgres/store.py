@@ -31,10 +31,10 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
-from agentcore.storage.postgres.segments import EVENTS_OF, add_events, write_snapshot
+from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
-from agentcore.storage.sql_reads import PAGE, Segment
+from agentcore.storage.sql_reads import Segment
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 
@@ -108,17 +108,23 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         write_snapshot(conn, run_id, seq, encoding, data)
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``seq, columns`` (columns of the ``events`` view) in seq order, a page per query,
-        read from the segments that hold them (``postgres.segments.EVENTS_OF``)."""
-        sql = f"SELECT seq, {columns} FROM ({EVENTS_OF}) AS ev ORDER BY seq LIMIT %(page)s"
+        """``(seq, body)`` (``columns`` = ``_EVENT_COLUMNS``) or ``(seq, run_id, type, at, caused_by)``
+        (a history) of each event of the ranges, in seq order, read a few segments per query and
+        split in Python (``postgres.segments``)."""
+        bodies = columns == self._EVENT_COLUMNS
         for seg in segments:
             lo = seg.after
             while lo < seg.upto:
-                page = self._db.query(sql, {"run": seg.run_id, "after": lo, "upto": seg.upto, "page": PAGE})
+                page = self._db.query(
+                    SEGMENTS_OF, {"run": seg.run_id, "after": lo, "upto": seg.upto, "page": SEGMENT_PAGE}
+                )
                 if not page:
                     break
-                yield from page
-                lo = page[-1][0]
+                for first, last, text in page:
+                    for seq, body, kind, at, caused_by in elements(text, first, last):
+                        if lo < seq <= seg.upto:
+                            yield (seq, body) if bodies else (seq, seg.run_id, kind, at, caused_by)
+                lo = max(lo, min(page[-1][1], seg.upto))
 
     def run_stats(self, run_id: str) -> RunStats:
         """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix
