@@ -12,17 +12,14 @@ run), the run's task is cancelled and nothing more of it is written.
 Plan runs are spread over workers step by step: the worker holding a plan run's lease drives it
 (its scheduler decides what is ready and writes the whole log, fenced by its token) and queues each
 ready step attempt (``WorkQueue.submit_step``); every worker claims step attempts as well as runs
-(up to ``concurrency`` of each), runs them with the attempt's idempotency key and stores the outcome,
-which the driver records as ``StepSucceeded``/``StepFailed`` naming the worker. A worker killed
-mid-step loses its step lease and another runs the same attempt again, with the same key.
+(up to ``concurrency`` of each), runs them with the attempt's idempotency key on the store seen
+through the step lease (a description-only step's child run is fenced by it) and stores the
+outcome, which the driver records as ``StepSucceeded``/``StepFailed`` naming the worker. A worker
+killed mid-step loses its step lease and another runs the same attempt again, with the same key.
 
-Workers wait on ``LISTEN`` (``runtime.wakeups``: one connection and one thread per worker): a
-run or step queued wakes idle workers, which then try only the claim that can succeed, and a
-stored step outcome wakes the plan run's driver waiting for it; every ``poll_s`` each looks on
-its own as well (an expired lease notifies nobody, and a notification can be lost). A server
+Workers wait on ``LISTEN`` (``runtime.wakeups``), with a look every ``poll_s`` as well. A server
 that goes away makes store calls raise ``StorageUnavailable``: the worker keeps its lease, waits
-and resumes the run from the log again once the server is back; if the lease expired meanwhile
-another worker has it and this one drops it.
+and resumes the run from the log once the server is back (unless another worker took it meanwhile).
 """
 
 from __future__ import annotations
@@ -316,11 +313,12 @@ class Worker:
             # attempts an earlier driver queued are recorded as interrupted by the resume: stop them
             await asyncio.to_thread(self.store.cancel_steps, lease)
             runner.step_dispatcher = RemoteSteps(self.store, lease, poll_s=self.poll_s, wakeups=self._wakeups)
-        info = await asyncio.to_thread(store.run, run_id)
         plan = lease.spec.get("plan")
-        if info.last_seq == 0 and plan is not None and isinstance(runner, PlanRunner):
-            return await runner.run(info.task, Plan.model_validate(plan), run_id=run_id)
         try:
+            if plan is not None and isinstance(runner, PlanRunner):  # a plan run not started yet starts with it
+                info = await asyncio.to_thread(store.run, run_id)
+                if info.last_seq == 0:
+                    return await runner.run(info.task, Plan.model_validate(plan), run_id=run_id)
             return await runner.resume(run_id)
         finally:
             close = getattr(runner, "aclose", None)
