@@ -9,16 +9,16 @@ conventions of ``agentcore.cli.support``.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentcore.cli import inspecting, serving, traces, work
 from agentcore.cli.support import (
     DB_ENV,
     DEFAULT_DB,
@@ -35,16 +35,54 @@ from agentcore.cli.support import (
     shown,
     with_store,
 )
-from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.storage.targets import describe
 
 if TYPE_CHECKING:  # the run loop, the models and the tools load only in the commands that run agents
     from agentcore.runtime.agent import Agent, RunResult
+    from agentcore.storage.sqlite.store import SQLiteEventStore
 
-__all__ = ("cli", "console", "err_console", "main")
+__all__ = ("LAZY_COMMANDS", "cli", "console", "err_console", "main")
+
+LAZY_COMMANDS: dict[str, str] = {
+    **dict.fromkeys(("runs", "events", "state", "diff", "why", "artifact", "fork", "usage"), "agentcore.cli.inspecting"),
+    **dict.fromkeys(("export", "import", "replay", "view"), "agentcore.cli.traces"),
+    **dict.fromkeys(("submit", "worker", "wait", "copy"), "agentcore.cli.work"),
+    "mcp-serve": "agentcore.cli.serving",
+}
+"""Command name -> the module whose ``COMMANDS`` defines it: imported only when the command is
+looked up (``agentcore runs`` loads neither the trace, the worker nor the MCP commands)."""
 
 
-@click.group(cls=AgentcoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands: those named in ``LAZY_COMMANDS`` are imported on first lookup."""
+
+    def __init__(self, lazy: dict[str, str]) -> None:
+        self._lazy = dict(lazy)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in self._lazy:
+            for command in importlib.import_module(self._lazy[name]).COMMANDS:
+                self._loaded.setdefault(command.name or "", command)
+        return self._loaded[name]  # KeyError: no such command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._lazy.pop(name, None)
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._loaded, *self._lazy]))
+
+    def __len__(self) -> int:
+        return len(set(self._loaded) | set(self._lazy))
+
+
+@click.group(
+    cls=AgentcoreGroup, commands=LazyCommands(LAZY_COMMANDS), context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option(
     "--db",
     "db",
@@ -63,10 +101,6 @@ def cli(db: str | None) -> None:
     (`agentcore answer RUN_ID "..."` continues it). Answers and data go to stdout; progress and
     hints to stderr.
     """
-
-
-for _command in (*inspecting.COMMANDS, *traces.COMMANDS, *work.COMMANDS, *serving.COMMANDS):
-    cli.add_command(_command)
 
 
 def _cmd(*parts: str) -> str:

@@ -25,16 +25,17 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from agentcore.errors import AgentcoreError, RunNotFound
-from agentcore.storage import open_store
-from agentcore.storage.sqlite.store import SQLiteEventStore
-from agentcore.storage.targets import describe, is_url
+from agentcore.storage.targets import describe, is_url, open_store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentcore.storage.sqlite.store import SQLiteEventStore
 
 __all__ = (
     "DB_ENV",
@@ -84,23 +85,65 @@ def inert(text: object) -> str:
 
 def safe(text: object) -> str:
     """``inert`` text escaped for rich markup: data placed inside a markup string."""
+    from rich.markup import escape
+
     return escape(inert(text))
 
 
-class SafeConsole(Console):
+def _safe_console(stderr: bool) -> Console:
     """A rich console whose string arguments are made inert, and that never hard-wraps off a terminal."""
+    from rich.console import Console
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        if not self.is_terminal:
-            kwargs.setdefault("soft_wrap", True)
-        super().print(*(inert(o) if isinstance(o, str) else o for o in objects), **kwargs)
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            if not self.is_terminal:
+                kwargs.setdefault("soft_wrap", True)
+            super().print(*(inert(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
-    def on_broken_pipe(self) -> None:
-        _quiet_exit()
+        def on_broken_pipe(self) -> None:
+            _quiet_exit()
+
+    return SafeConsole(stderr=stderr, highlight=False)
 
 
-console = SafeConsole(highlight=False)
-err_console = SafeConsole(stderr=True, highlight=False)
+class LazyConsole:
+    """Stands for a ``SafeConsole`` on stdout or stderr, made (and rich imported) on first use.
+
+    Commands that print only JSON or plain text (``state``, ``--json``) never import rich.
+    Attribute reads and writes (``print``, ``width``, ``is_terminal``) go to the real console.
+    """
+
+    def __init__(self, stderr: bool = False) -> None:
+        object.__setattr__(self, "_stderr", stderr)
+        object.__setattr__(self, "_console", None)
+
+    @property
+    def real(self) -> Console:
+        """The rich console itself (made on first use)."""
+        made = object.__getattribute__(self, "_console")
+        if made is None:
+            made = _safe_console(object.__getattribute__(self, "_stderr"))
+            object.__setattr__(self, "_console", made)
+        return made
+
+    @property
+    def width(self) -> int:
+        """The real console's width (a property here too, so patching it restores it)."""
+        return self.real.width
+
+    @width.setter
+    def width(self, value: int) -> None:
+        self.real.width = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.real, name, value)
+
+
+console: Console = LazyConsole()  # type: ignore[assignment]  # behaves as one (attributes forwarded)
+err_console: Console = LazyConsole(stderr=True)  # type: ignore[assignment]
 
 
 def print_json(obj: Any) -> None:

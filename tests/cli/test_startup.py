@@ -58,10 +58,16 @@ def test_version_answers_without_loading_the_commands() -> None:
     assert printed == CliRunner().invoke(cli, ["--version"], prog_name="agentcore").output.strip() == f"agentcore, version {__version__}"
 
 
-NOT_FOR_INSPECTION = (*HEAVY, "asyncio", "sqlite_utils", "rich.live", "rich.progress", "opentelemetry", "mcp")
+NOT_FOR_INSPECTION = (
+    *HEAVY, "asyncio", "sqlite_utils", "rich.live", "rich.progress", "opentelemetry", "mcp",
+    "agentcore.cli.traces", "agentcore.cli.work", "agentcore.cli.serving",
+)  # fmt: skip
 """What ``runs``, ``events`` and ``state`` on an existing, up-to-date database never need (the event
 loop is for running agents and serving MCP; sqlite_utils for creating or migrating a file; live
-displays for long commands)."""
+displays for long commands; the modules of the other commands)."""
+
+NOT_FOR_JSON_OUTPUT = ("rich",)
+"""What ``state`` (JSON on stdout) does not need besides: no table, no markup, so no rich."""
 
 
 def test_runs_events_and_state_import_no_event_loop_nor_migration_tool(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -72,12 +78,33 @@ def test_runs_events_and_state_import_no_event_loop_nor_migration_tool(tmp_path)
     db = tmp_path / "a.db"
     with SQLiteEventStore(db) as store:
         store.create_run("t", run_id="r1", events=[RunStarted(run_id="r1", seq=1, at=at(1), task="t")])
-    for args in (["runs"], ["events", "r1"], ["state", "r1"]):
+    for args, unwanted in (
+        (["runs"], NOT_FOR_INSPECTION),
+        (["events", "r1"], NOT_FOR_INSPECTION),
+        (["state", "r1"], (*NOT_FOR_INSPECTION, *NOT_FOR_JSON_OUTPUT)),
+    ):
         code = (
             "import json, sys\nfrom agentcore.cli import main\n"
             f"sys.argv = ['agentcore', '--db', {str(db)!r}, *{args!r}]\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            f"print(json.dumps([m for m in {list(NOT_FOR_INSPECTION)!r} if m in sys.modules]))"
+            f"print(json.dumps([m for m in {list(unwanted)!r} if m in sys.modules]))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
         assert json.loads(done.stdout.strip().splitlines()[-1]) == [], (args, done.stderr)
+        assert "run_started" in done.stdout or "r1" in done.stdout  # the command printed its answer
+
+
+def test_every_lazily_loaded_command_is_defined_by_the_module_it_is_filed_under() -> None:
+    """``LAZY_COMMANDS`` names each command of the inspection, trace, worker and serving modules
+    exactly once, under the module that defines it; the group lists and finds every one."""
+    import importlib
+
+    from agentcore.cli.commands import LAZY_COMMANDS, cli
+
+    modules = set(LAZY_COMMANDS.values())
+    defined = {c.name: m for m in modules for c in importlib.import_module(m).COMMANDS}
+    assert defined == LAZY_COMMANDS
+    for name in LAZY_COMMANDS:
+        assert cli.get_command(None, name) is not None  # type: ignore[arg-type]
+        assert name in cli.list_commands(None)  # type: ignore[arg-type]
+    assert {"ask", "resume", "answer"} <= set(cli.commands)
