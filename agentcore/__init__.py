@@ -11,6 +11,8 @@ that needs them is used; ``from agentcore import X`` works for every name in ``_
 import importlib
 import typing
 
+from agentcore.version import __version__ as __version__
+
 if typing.TYPE_CHECKING:
     from agentcore.core.event_codec import EVENT_ADAPTER, decode_event, encode_event
     from agentcore.core.events import (
@@ -88,8 +90,6 @@ if typing.TYPE_CHECKING:
     from agentcore.tools.base import Tool, ToolResult, tool
     from agentcore.tools.code.agent_tools import code_tools
     from agentcore.tools.runner import ToolRunner
-
-__version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "AddOpenQuestions": "agentcore.core.patches",

@@ -38,10 +38,11 @@ LAYERS: dict[str, set[str]] = {
     "runtime": {*_BELOW_RUNTIME, "export"},
     "replay": {*_BELOW_RUNTIME, "runtime"},
     "inspection": {"core", "storage", "errors"},
-    "cli": {*_BELOW_RUNTIME, "runtime", "replay", "inspection", "export"},
+    "cli": {*_BELOW_RUNTIME, "runtime", "replay", "inspection", "export", "version"},
     "testing": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
     "events": {"core"},
-    "__init__": {*_BELOW_RUNTIME, "runtime", "replay", "inspection"},
+    "version": set(),  # the version string alone: `agentcore --version` reads it without loading the package's names
+    "__init__": {*_BELOW_RUNTIME, "runtime", "replay", "inspection", "version"},
     "__main__": {"cli"},
 }
 """Layer -> the layers it may import (exact: nothing is inherited from the rows it names)."""

@@ -41,8 +41,9 @@ def test_inspection_commands_load_no_model_client(tmp_path) -> None:  # type: ig
 
 
 def test_version_answers_without_loading_the_commands() -> None:
-    """``agentcore --version`` prints what click's version option prints, with neither the
-    commands nor pydantic imported."""
+    """``agentcore --version`` prints what click's version option prints, with none of the
+    commands, pydantic, click or importlib.metadata imported (the printed version is
+    the package metadata's: click's option reads it in the CliRunner call)."""
     from click.testing import CliRunner
 
     from agentcore import __version__
@@ -50,7 +51,8 @@ def test_version_answers_without_loading_the_commands() -> None:
 
     code = (
         "import sys\nsys.argv = ['agentcore', '--version']\nfrom agentcore.cli import main\nmain()\n"
-        "print(sorted(m for m in ('pydantic', 'agentcore.cli.commands', 'sqlite3') if m in sys.modules))"
+        "print(sorted(m for m in ('pydantic', 'agentcore.cli.commands', 'sqlite3', 'click', 'importlib.metadata')"
+        " if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     printed, loaded = done.stdout.strip().splitlines()
