@@ -68,6 +68,21 @@ def test_a_long_run_is_read_back_whole_from_sealed_segments_and_its_open_tail(pg
     assert seqs == list(range(1, len(events) + 1))
 
 
+def test_a_run_created_with_many_events_at_once_is_stored_in_sealed_segments(pg_url: str) -> None:
+    events = log_of("bulk", 200)  # 1,001 events in one batch, as copy and import write a run
+    with PostgresEventStore(pg_url) as s:
+        s.create_run("copied", run_id="bulk", events=events)
+        sealed = segments(pg_url)
+        with psycopg.connect(pg_url) as conn:
+            tail = conn.execute("SELECT tail_seq, tail_bytes FROM runs").fetchone()
+        assert len(sealed) > 10 and all(size < 8000 for _, _, size in sealed)
+        assert tail is not None and tail[0] == sealed[-1][1] + 1 and tail[1] <= 20 * 1024 + 2
+        more = fact("bulk", len(events) + 1, key="after")
+        s.append("bulk", [more], len(events))
+        assert list(s.read("bulk")) == [*events, more]
+        assert s.state_at("bulk", 500) == fold(events[:500])
+
+
 def test_events_are_split_by_their_headers_and_a_look_alike_inside_a_body_falls_back_to_parsing() -> None:
     bodies = [encode_event(e) for e in log_of("r", 2)]
     text = "[" + ",".join(bodies) + "]"

@@ -131,10 +131,46 @@ RETURNING tail_seq, tail_bytes"""
 # one statement: the open segment, sealed first if the events would pass MAX_CHARS (the
 # INSERT reads the row as it was before the UPDATE: both see the statement's snapshot)
 
+_SEAL_OPEN = """WITH sealed AS (
+    INSERT INTO run_log (run_id, kind, seq, last_seq, body)
+    SELECT id, 'e', tail_seq, last_seq, tail FROM runs WHERE id = %(run)s AND tail_seq > 0
+)
+UPDATE runs SET tail = NULL, tail_seq = 0, tail_bytes = 0 WHERE id = %(run)s"""
+
+BULK_CHARS = 20 * 1024
+"""A batch longer than this is written as sealed segments of about this much JSON each (about what
+an open segment holds when it is sealed)."""
+
+
+def _parts(bodies: list[str]) -> list[list[str]]:
+    """``bodies`` in consecutive groups of at most ``BULK_CHARS`` of JSON (a longer body alone)."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for body in bodies:
+        if parts[-1] and size + len(body) + 1 > BULK_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1].append(body)
+        size += len(body) + 1
+    return parts
+
 
 def add_events(conn: SQLExecutor, run_id: str, first: int, bodies: list[str]) -> None:
     """Add events ``first ..`` (their JSON ``bodies``) to the run's open segment, sealing it when it
-    is full (call it in the append's transaction, the run's row locked, before ``last_seq`` moves)."""
+    is full (call it in the append's transaction, the run's row locked, before ``last_seq`` moves).
+
+    A batch longer than ``BULK_CHARS`` (a copied or imported run) seals the open segment and goes
+    into ``run_log`` in sealed segments of about ``BULK_CHARS`` each, all but its last part."""
+    if sum(len(b) + 1 for b in bodies) > BULK_CHARS:
+        parts = _parts(bodies)
+        conn.execute(_SEAL_OPEN, {"run": run_id})
+        for part in parts[:-1]:
+            conn.execute(
+                "INSERT INTO run_log (run_id, kind, seq, last_seq, body) VALUES (%s, 'e', %s, %s, %s)",
+                (run_id, first, first + len(part) - 1, "[" + ",".join(part) + "]"),
+            )
+            first += len(part)
+        bodies = parts[-1]
     text = ",".join(bodies)
     params = {"run": run_id, "chars": len(text), "max": MAX_CHARS, "text": text, "first": first}
     row = conn.execute(_ADD, params).fetchone()
