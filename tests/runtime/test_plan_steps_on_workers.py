@@ -54,8 +54,9 @@ def _no_worker_outlives_its_test() -> Iterator[None]:
             proc.wait(timeout=30)
 
 
-def start_worker(url: str, log: Path, poll: str = "1") -> subprocess.Popen[str]:
-    args = ("--lease", "2", "--heartbeat", "0.4", "--poll", poll, "--exit-when-idle")
+def start_worker(url: str, log: Path, poll: str = "1", lease: str = "2") -> subprocess.Popen[str]:
+    heartbeat = str(float(lease) / 5)
+    args = ("--lease", lease, "--heartbeat", heartbeat, "--poll", poll, "--exit-when-idle")
     cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", APP, "--json", *args]
     env = {**os.environ, "PYTHONPATH": ROOT}
     with open(log, "a") as err:
@@ -143,7 +144,8 @@ def test_the_driver_and_the_step_workers_are_woken_by_notifications_not_by_polli
     log = tmp_path / "workers.log"
     with PostgresEventStore(pg_url) as store:
         rid = store.submit("a chain", spec=spec)
-        workers = [start_worker(pg_url, log, poll="600") for _ in range(2)]
+        # a long lease: no attempt may expire and be claimed twice on a loaded machine (nothing is killed here)
+        workers = [start_worker(pg_url, log, poll="600", lease="30") for _ in range(2)]
         for w in workers:
             out, _ = w.communicate(timeout=240)  # a missed wake-up would wait out the 600 s poll
             assert w.returncode == 0, f"worker exited {w.returncode}: {out}\n{log.read_text()}"
