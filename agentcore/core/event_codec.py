@@ -12,16 +12,26 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from agentcore.core.events import EVENT_TYPES, BaseEvent, Event
 from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
 
 __all__ = ("CURRENT_VERSION", "EVENT_ADAPTER", "UPCASTERS", "decode_event", "encode_event", "upcast")
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-_validate_json = EVENT_ADAPTER.validator.validate_json
-"""``EVENT_ADAPTER.validate_json`` without the Python wrapper: the store's read path (benchmark W2)."""
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
+"""Validates any event by its ``type``; built on first use (``agentcore runs`` never builds it)."""
+
+_validate_json: Callable[[str | bytes], Event] | None = None
+"""``EVENT_ADAPTER.validate_json`` without the Python wrapper, bound on first use: the store's read
+path (benchmark W2)."""
+
+
+def _json_validator() -> Callable[[str | bytes], Event]:
+    global _validate_json
+    EVENT_ADAPTER.rebuild()
+    _validate_json = EVENT_ADAPTER.validator.validate_json
+    return _validate_json
 
 CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {
     "llm_called": 2,
@@ -112,7 +122,7 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
         # anything else (old version, unknown type, bad field) takes the slow path for an upcast
         # or a precise error
         try:
-            event: Event = _validate_json(data)
+            event: Event = (_validate_json or _json_validator())(data)
         except ValidationError:
             pass
         else:

@@ -100,7 +100,7 @@ class RunConfig(BaseModel):
     know are kept (``extra="allow"``) so a newer writer's config still reads.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False, defer_build=True)
     runner: str = "agent"
     """``"agent"`` (``Agent``) or ``"plan"`` (``PlanRunner``)."""
     controller_model: str | None = None

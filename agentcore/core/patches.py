@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from agentcore.core.plans import FailurePolicy, RetryPolicy, Step, StepStatus
 from agentcore.core.values import FROZEN
@@ -112,4 +112,4 @@ class StatePatch(BaseModel):
     ops: tuple[PatchOp, ...] = ()
 
 
-PATCH_OP_ADAPTER: TypeAdapter[PatchOp] = TypeAdapter(PatchOp)
+PATCH_OP_ADAPTER: TypeAdapter[PatchOp] = TypeAdapter(PatchOp, config=ConfigDict(defer_build=True))

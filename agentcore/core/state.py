@@ -68,7 +68,7 @@ class RecentPayload(BaseModel):
 class RunState(BaseModel):
     """Everything known about a run at one seq; always ``fold(events)``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, as ``FROZEN`` models
 
     run_id: str = ""
     task: str = ""

@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ("FROZEN", "Role", "TokenUsage", "canonical_json", "sha256_id")
 
-FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-"""Values are immutable, reject unknown fields, and hold only finite floats (JSON has no NaN)."""
+FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+"""Values are immutable, reject unknown fields, and hold only finite floats (JSON has no NaN).
+
+``defer_build``: a class's validator and serializer are built when it is first used, not when it
+is defined, so a command that never validates an event (``agentcore runs``) does not build them."""
 
 Role = Literal["controller", "processor", "planner"]
 """The agentcore role that made an LLM call."""
