@@ -93,7 +93,7 @@ def events(
             f"--since {since} is after --until {until}: give since <= until", param_hint="'--since'"
         )
     check_seqs(store, run_id, **{"--since": since, "--until": until})
-    rows = inspect_run.list_events(store, run_id, types or None, since, until)
+    rows = inspect_run.list_events(store, run_id, types or None, since, until, bodies=as_json)
     if as_json:
         print_json(rows)
     else:

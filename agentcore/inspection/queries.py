@@ -82,15 +82,11 @@ def _op_summary(op: Any) -> str:
     return op.op
 
 
-def _event_row(e: BaseEvent) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "type": e.type,
-        "at": e.at.isoformat(),
-        "caused_by": e.caused_by,
-        "summary": summarize(e),
-        "event": e.model_dump(mode="json"),
-    }
+def _event_row(e: BaseEvent, body: bool = True) -> dict[str, Any]:
+    row = {"seq": e.seq, "type": e.type, "at": e.at.isoformat(), "caused_by": e.caused_by, "summary": summarize(e)}
+    if body:
+        row["event"] = e.model_dump(mode="json")
+    return row
 
 
 def _usage_dict(u: TokenUsage, calls: int) -> dict[str, Any]:
@@ -146,6 +142,8 @@ def list_events(
     types: Iterable[str] | None = None,
     since: int | None = None,
     until: int | None = None,
+    *,
+    bodies: bool = True,
 ) -> list[dict[str, Any]]:
     """The run's events as rows (seq, type, at, caused_by, summary, event), oldest first.
 
@@ -155,6 +153,8 @@ def list_events(
         types: Keep only these event types (``tool_finished``, ``llm_called``, ...).
         since: Keep seqs >= ``since``.
         until: Keep seqs <= ``until``.
+        bodies: Include ``event`` (the whole event as JSON); a table that shows only the summary
+            passes ``False`` and skips serializing each event.
 
     Raises:
         ConfigError: an unknown event type, or ``since`` > ``until``.
@@ -168,7 +168,11 @@ def list_events(
     if since is not None and until is not None and since > until:
         raise ConfigError(f"since ({since}) is after until ({until}); give since <= until")
     after = max(0, since - 1) if since is not None else 0
-    return [_event_row(e) for e in store.read(run_id, after=after, upto=until) if wanted is None or e.type in wanted]
+    return [
+        _event_row(e, bodies)
+        for e in store.read(run_id, after=after, upto=until)
+        if wanted is None or e.type in wanted
+    ]
 
 
 def state_at(store: EventStore, run_id: str, seq: int | None = None) -> dict[str, Any]:

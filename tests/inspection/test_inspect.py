@@ -244,3 +244,13 @@ def test_why_a_fact_from_the_users_answer_ends_at_the_answer() -> None:
         ("llm_called", "the processor call that wrote the patch"),
         ("user_messaged", "the user's answer the patch was read from"),
     ]
+
+
+def test_event_rows_without_bodies_are_the_same_rows_without_the_event(store: EventStore) -> None:
+    """``agentcore events`` (a table of summaries) asks for rows without ``event`` bodies: the
+    other fields are exactly those of the full rows."""
+    record(store)
+    full = list_events(store, "run-a")
+    light = list_events(store, "run-a", bodies=False)
+    assert full and [{k: v for k, v in row.items() if k != "event"} for row in full] == light
+    assert all("event" not in row for row in light) and all("event" in row for row in full)
