@@ -22,16 +22,18 @@ __all__ = ("CURRENT_VERSION", "EVENT_ADAPTER", "UPCASTERS", "decode_event", "enc
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 """Validates any event by its ``type``; built on first use (``agentcore runs`` never builds it)."""
 
-_validate_json: Callable[[str | bytes], Event] | None = None
-"""``EVENT_ADAPTER.validate_json`` without the Python wrapper, bound on first use: the store's read
-path (benchmark W2)."""
-
-
-def _json_validator() -> Callable[[str | bytes], Event]:
+def _first_validate_json(data: str | bytes) -> Event:
+    """Binds ``_validate_json`` to ``EVENT_ADAPTER``'s validator on first use."""
     global _validate_json
     EVENT_ADAPTER.rebuild()
-    _validate_json = EVENT_ADAPTER.validator.validate_json
-    return _validate_json
+    validate: Callable[[str | bytes], Event] = EVENT_ADAPTER.validator.validate_json
+    _validate_json = validate
+    return validate(data)
+
+
+_validate_json: Callable[[str | bytes], Event] = _first_validate_json
+"""``EVENT_ADAPTER.validate_json`` without the Python wrapper (bound on first use): the store's read
+path (benchmark W2)."""
 
 CURRENT_VERSION: dict[str, int] = {tag: 1 for tag in EVENT_TYPES} | {
     "llm_called": 2,
@@ -122,7 +124,7 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
         # anything else (old version, unknown type, bad field) takes the slow path for an upcast
         # or a precise error
         try:
-            event: Event = (_validate_json or _json_validator())(data)
+            event: Event = _validate_json(data)
         except ValidationError:
             pass
         else:

@@ -105,7 +105,16 @@ def _apply_replace_plan(tx: _Tx, op: ReplacePlan, seq: int) -> None:
             tx.set_field(name, value)
 
 
-_validate_fact = Fact.__pydantic_validator__.validate_python
+def _first_fact(data: dict[str, Any]) -> Fact:
+    """Binds ``_validate_fact`` to ``Fact``'s ``validate_python`` on first use (no wrapper after
+    that): a command that folds nothing (``agentcore runs``) never builds it (``defer_build``)."""
+    global _validate_fact
+    validate: Callable[[dict[str, Any]], Fact] = Fact.__pydantic_validator__.validate_python
+    _validate_fact = validate
+    return validate(data)
+
+
+_validate_fact: Callable[[dict[str, Any]], Fact] = _first_fact
 
 
 def _apply_facts(tx: _Tx, op: AppendKnownFacts, seq: int) -> None:

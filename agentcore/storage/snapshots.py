@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from agentcore.core.lazy_facts import LazyFacts, StoredSection
 from agentcore.core.state import Fact, RunState
@@ -72,8 +72,8 @@ LEVEL = 1
 """zlib level: the write path pays for compression at every snapshot."""
 
 _HEADER = struct.Struct("<III")
-_FACT_LIST: TypeAdapter[list[Fact]] = TypeAdapter(list[Fact])
-_KEY_LIST: TypeAdapter[list[str]] = TypeAdapter(list[str])
+_FACT_LIST: TypeAdapter[list[Fact]] = TypeAdapter(list[Fact], config=ConfigDict(defer_build=True))
+_KEY_LIST: TypeAdapter[list[str]] = TypeAdapter(list[str], config=ConfigDict(defer_build=True))
 _NO_FACTS = {"known_facts"}
 
 
