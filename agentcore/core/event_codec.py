@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from agentcore.core.events import EVENT_TYPES, BaseEvent, Event
+from agentcore.core.first_use import bind_on_first_use
 from agentcore.errors import EventError, UnknownEventType, UnsupportedEventVersion
 
 __all__ = ("CURRENT_VERSION", "EVENT_ADAPTER", "UPCASTERS", "decode_event", "encode_event", "upcast")
@@ -22,16 +23,15 @@ __all__ = ("CURRENT_VERSION", "EVENT_ADAPTER", "UPCASTERS", "decode_event", "enc
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 """Validates any event by its ``type``; built on first use (``agentcore runs`` never builds it)."""
 
-def _first_validate_json(data: str | bytes) -> Event:
-    """Binds ``_validate_json`` to ``EVENT_ADAPTER``'s validator on first use."""
-    global _validate_json
+def _build_validate_json() -> Callable[[str | bytes], Event]:
     EVENT_ADAPTER.rebuild()
     validate: Callable[[str | bytes], Event] = EVENT_ADAPTER.validator.validate_json
-    _validate_json = validate
-    return validate(data)
+    return validate
 
 
-_validate_json: Callable[[str | bytes], Event] = _first_validate_json
+_validate_json: Callable[[str | bytes], Event] = bind_on_first_use(
+    globals(), "_validate_json", _build_validate_json
+)
 """``EVENT_ADAPTER.validate_json`` without the Python wrapper (bound on first use): the store's read
 path (benchmark W2)."""
 

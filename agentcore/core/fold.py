@@ -37,6 +37,7 @@ from agentcore.core.events import (
     ToolStarted,
     UserMessaged,
 )
+from agentcore.core.first_use import bind_on_first_use
 from agentcore.core.json_patch import apply_json_patch, json_diff
 from agentcore.core.plans import Plan
 from agentcore.core.state import (
@@ -143,25 +144,12 @@ def _decided(event: Decided, state: RunState) -> None:
         state.reply = d.reply
 
 
-def _first_call_copy(data: dict[str, Any]) -> ToolCall:
-    """Binds ``_copy_call`` to ``ToolCall``'s ``validate_python`` on first use (no wrapper after
-    that): a command that folds nothing (``agentcore runs``) never builds it (``defer_build``)."""
-    global _copy_call
-    validate: Callable[[dict[str, Any]], ToolCall] = ToolCall.__pydantic_validator__.validate_python
-    _copy_call = validate
-    return validate(data)
-
-
-def _first_recent_payload(data: dict[str, Any]) -> RecentPayload:
-    """Binds ``_recent_payload`` on first use, as ``_first_call_copy``."""
-    global _recent_payload
-    validate: Callable[[dict[str, Any]], RecentPayload] = RecentPayload.__pydantic_validator__.validate_python
-    _recent_payload = validate
-    return validate(data)
-
-
-_copy_call: Callable[[dict[str, Any]], ToolCall] = _first_call_copy
-_recent_payload: Callable[[dict[str, Any]], RecentPayload] = _first_recent_payload
+_copy_call: Callable[[dict[str, Any]], ToolCall] = bind_on_first_use(
+    globals(), "_copy_call", lambda: ToolCall.__pydantic_validator__.validate_python
+)
+_recent_payload: Callable[[dict[str, Any]], RecentPayload] = bind_on_first_use(
+    globals(), "_recent_payload", lambda: RecentPayload.__pydantic_validator__.validate_python
+)
 
 
 @_on(ToolStarted)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agentcore.core.first_use import bind_on_first_use
 from agentcore.core.json_patch import apply_json_patch, json_diff, json_equal, json_pointer
 from agentcore.core.lazy_facts import LazyFacts
 from agentcore.core.patches import (
@@ -105,16 +106,9 @@ def _apply_replace_plan(tx: _Tx, op: ReplacePlan, seq: int) -> None:
             tx.set_field(name, value)
 
 
-def _first_fact(data: dict[str, Any]) -> Fact:
-    """Binds ``_validate_fact`` to ``Fact``'s ``validate_python`` on first use (no wrapper after
-    that): a command that folds nothing (``agentcore runs``) never builds it (``defer_build``)."""
-    global _validate_fact
-    validate: Callable[[dict[str, Any]], Fact] = Fact.__pydantic_validator__.validate_python
-    _validate_fact = validate
-    return validate(data)
-
-
-_validate_fact: Callable[[dict[str, Any]], Fact] = _first_fact
+_validate_fact: Callable[[dict[str, Any]], Fact] = bind_on_first_use(
+    globals(), "_validate_fact", lambda: Fact.__pydantic_validator__.validate_python
+)
 
 
 def _apply_facts(tx: _Tx, op: AppendKnownFacts, seq: int) -> None:
