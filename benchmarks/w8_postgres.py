@@ -148,7 +148,12 @@ def worker(url: str, *, exit_when_idle: bool = True) -> subprocess.Popen[str]:
            "--heartbeat", "0.5", "--poll", "1", "--json"]  # fmt: skip
     if exit_when_idle:
         cmd.append("--exit-when-idle")
-    return subprocess.Popen(cmd, cwd=str(HERE.parent), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # A harness started in the background by a shell inherits SIGINT ignored; the workers would then
+    # ignore the SIGINT that stops a fleet and the drain would wait forever: give them the default.
+    return subprocess.Popen(
+        cmd, cwd=str(HERE.parent), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _ticks(pid: int | str) -> tuple[int, int, int]:
