@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.postgres.store import PostgresEventStore
 from tests.support import queue_app
 from tests.support.postgres import wait_until
+from tests.support.processes import STARTED
 
 ROOT = str(Path(__file__).resolve().parents[2])
 APP = "tests.support.queue_app:build_steps"
@@ -41,17 +41,6 @@ PLAN = Plan(
     ],
     max_parallel=4,
 )
-STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_worker_outlives_its_test() -> Iterator[None]:
-    yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def start_worker(url: str, log: Path, poll: str = "1", lease: str = "2") -> subprocess.Popen[str]:

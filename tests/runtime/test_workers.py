@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.postgres.store import PostgresEventStore
 from tests.support import queue_app
 from tests.support.postgres import LocalPostgres, wait_until
+from tests.support.processes import STARTED
 
 ROOT = str(Path(__file__).resolve().parents[2])
 APP = "tests.support.queue_app:build"
@@ -84,18 +84,6 @@ def test_submit_refuses_bad_input_and_writes_nothing(pg_url: str) -> None:
 # worker processes
 
 
-STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_worker_outlives_its_test() -> Iterator[None]:
-    """A test that fails half-way leaves no worker behind (a cut-off one would retry forever)."""
-    yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def start_worker(url: str, *args: str, prefix: tuple[str, ...] = (), log: Path | None = None) -> subprocess.Popen[str]:
