@@ -1,10 +1,27 @@
-"""The tables and views of an agentcore database, written once for SQLite and PostgreSQL.
+r"""The tables and views of an agentcore database, written once for SQLite and PostgreSQL.
 
 Each store's migrations (``storage/sqlite/migrations.py``, ``storage/postgres/migrations.py``)
 compose their numbered steps from these pieces, so the two schemas cannot drift apart. Table DDL
 names its few dialect-specific types as placeholders (``{json}``, ``{bytes}``, ``{bigint}``); a
 read-only view over event bodies is a list of JSON fields, rendered as ``json_extract`` on SQLite
 and as ``->``/``->>`` with casts on PostgreSQL.
+
+**NUL in the views** (SQLite m006, PostgreSQL m009). Nothing a user or a model writes makes a
+query over the views fail, and both databases give the same rows:
+
+- A NUL (U+0000, ``\u0000`` in the JSON) in any string is shown as the six characters ``\u0000``
+  in the text columns (``facts.key``/``value``/``source``, ``tool_calls.name``/``payload``/``error``,
+  ``llm_usage.model``, ...). PostgreSQL's text cannot hold NUL, and its ``->>`` refuses an object
+  with such a string anywhere in it, so every view (and ``events``) failed on such a run; SQLite's
+  ``json_extract`` cut the string at its NUL. The views read a copy of each body in which the
+  escape is rewritten (``Dialect.visible``); bodies without NUL are read as they are.
+- Shown that way, a NUL and the six characters ``\u0000`` look alike: ``facts.value_json`` is the
+  value's exact JSON text (``"nul\u0000byte"`` for a NUL, ``"a\\u0000b"`` for the six
+  characters), and ``events.body`` is every event's exact JSON.
+- A token count (``llm_usage.*_tokens``) outside ``±(2**53 - 1)`` is NULL: a server's bogus count
+  (``2**63 - 1`` for "unknown") failed PostgreSQL's ``::bigint`` cast, or SQLite's ``SUM``.
+- Types: SQLite has no boolean (``ok`` is 1/0, PostgreSQL's true/false); ``events.at`` is Python's
+  ``isoformat`` on both. Lone surrogates cannot be in a body: the event codec refuses to write them.
 """
 
 from __future__ import annotations
@@ -87,6 +104,25 @@ _FACTS_FROM = {
     ),
 }
 
+_FACTS_EACH = {
+    # (the fact object, the tables that list the facts of the visible document `e.d`)
+    "sqlite": (
+        "f.value",
+        "json_each(e.d, '$.ops') AS op, json_each(op.value, '$.facts') AS f\n"
+        "WHERE json_extract(op.value, '$.op') = 'append_known_facts'",
+    ),
+    "postgres": (
+        "f",
+        "json_array_elements(e.d -> 'ops') AS op, json_array_elements(op -> 'facts') AS f\n"
+        "WHERE op ->> 'op' = 'append_known_facts'",
+    ),
+}
+
+_BACKSLASH, _NUL_ESCAPE, _NUL_SHOWN = "\\\\", "\\u0000", "\\u005cu0000"
+"""An escaped backslash, the escape of NUL and what ``visible`` writes instead, as JSON text."""
+
+_COUNTS = f"{1 - 2**53} AND {2**53 - 1}"  # not abs(): SQLite's stops with an overflow at -2**63
+
 _LLM_COST = """CREATE VIEW llm_cost AS
 SELECT run_id, role, COALESCE(step_id, '-') AS step_id,
        COUNT(*) AS calls,
@@ -128,23 +164,45 @@ class Dialect:
         sql = _TABLES[name].format(json=self.json, bytes=self.bytes, bigint=self.bigint)
         return [part.strip() for part in sql.split(";")]
 
-    def event_view(self, name: str, *, without: tuple[str, ...] = ()) -> str:
+    def event_view(self, name: str, *, without: tuple[str, ...] = (), nul_safe: bool = True) -> str:
         """``CREATE VIEW`` for ``llm_usage`` or ``tool_calls``: one row per event of its type.
 
         Args:
             without: Columns left out (an older migration's version of the view).
+            nul_safe: The view as of SQLite m006 / PostgreSQL m009 (see "NUL in the views"); ``False``
+                renders it as the older migrations made it.
         """
         event_type, spec = _EVENT_VIEWS[name]
-        columns = self._columns("body", spec, without)
+        if not nul_safe:
+            columns = self._columns("body", spec, without)
+            return (
+                f"CREATE VIEW {name} AS\nSELECT run_id, seq, at,\n       {columns}\n"
+                f"FROM events WHERE type = '{event_type}'"
+            )
+        columns = self._columns("d", spec, without, guarded=True)
         return (
-            f"CREATE VIEW {name} AS\nSELECT run_id, seq, at,\n       {columns}\nFROM events WHERE type = '{event_type}'"
+            f"CREATE VIEW {name} AS\nSELECT run_id, seq, at,\n       {columns}\n"
+            f"FROM (SELECT run_id, seq, at, {self.visible('body')} AS d FROM events WHERE type = '{event_type}') AS e"
         )
 
-    def facts_view(self) -> str:
-        """``CREATE VIEW facts``: one row per fact appended by a ``state_patched`` event."""
-        doc, source = _FACTS_FROM[self.name]
+    def facts_view(self, *, nul_safe: bool = True) -> str:
+        """``CREATE VIEW facts``: one row per fact appended by a ``state_patched`` event.
+
+        Args:
+            nul_safe: The view as of SQLite m006 / PostgreSQL m009, with ``value_json`` (see "NUL in
+                the views"); ``False`` renders it as the older migrations made it.
+        """
+        if not nul_safe:
+            doc, source = _FACTS_FROM[self.name]
+            columns = self._columns(doc, _FACT_FIELDS)
+            return f"CREATE VIEW facts AS\nSELECT e.run_id, e.seq, e.at,\n       {columns}\n{source}"
+        doc, each = _FACTS_EACH[self.name]
+        columns = self._columns(doc, _FACT_FIELDS, guarded=True)
         return (
-            f"CREATE VIEW facts AS\nSELECT e.run_id, e.seq, e.at,\n       {self._columns(doc, _FACT_FIELDS)}\n{source}"
+            f"CREATE VIEW facts AS\nSELECT e.run_id, e.seq, e.at,\n       {columns},\n"
+            f"       {self.exact(self._json_text(doc, 'value'))} AS value_json\n"
+            f"FROM (SELECT run_id, seq, at, {self.visible('body')} AS d FROM events WHERE type = 'state_patched') AS e,\n"
+            f"     {each}"
         )
 
     def llm_cost_view(self) -> str:
@@ -164,15 +222,72 @@ class Dialect:
         expr = f"{doc} " + "".join(f"-> '{p}' " for p in parents) + f"->> '{last}'"
         return f"({expr})::{cast}" if cast else expr
 
-    def _columns(self, doc: str, spec: str, without: tuple[str, ...] = ()) -> str:
+    def visible(self, doc: str) -> str:
+        """SQL for the JSON document ``doc`` (``json`` on PostgreSQL, text on SQLite) with each NUL of
+        its strings turned into the six characters ``\\u0000`` (``doc`` itself when it holds none).
+
+        It rewrites the escape ``\\u0000`` of the JSON text as ``\\u005cu0000`` (an escaped
+        backslash, then ``u0000``); an escaped backslash (``\\\\``) is set aside first, so a string
+        that holds the characters ``\\u0000`` is left as it is.
+        """
+        text = f"{doc}::text" if self.name == "postgres" else doc
+        swapped = self._swap(text, _NUL_ESCAPE, _NUL_SHOWN)
+        if self.name == "postgres":
+            return f"CASE WHEN strpos({text}, {self._literal(_NUL_ESCAPE)}) = 0 THEN {doc} ELSE ({swapped})::json END"
+        return f"CASE WHEN instr({doc}, {self._literal(_NUL_ESCAPE)}) = 0 THEN {doc} ELSE {swapped} END"
+
+    def exact(self, text: str) -> str:
+        """SQL for the JSON text ``text`` (a piece of a ``visible`` document) as it was: the inverse of
+        ``visible``. Exact for agentcore's canonical JSON, which never writes ``\\u005c`` itself."""
+        find = "strpos" if self.name == "postgres" else "instr"
+        swapped = self._swap(text, _NUL_SHOWN, _NUL_ESCAPE)
+        return f"CASE WHEN {find}({text}, {self._literal(_NUL_SHOWN)}) = 0 THEN {text} ELSE {swapped} END"
+
+    def _swap(self, text: str, old: str, new: str) -> str:
+        """``text`` with each ``old`` escape replaced by ``new``, escaped backslashes left alone."""
+        lit, aside = self._literal, "chr(1)" if self.name == "postgres" else "char(1)"  # never in JSON text
+        inner = f"replace(replace({text}, {lit(_BACKSLASH)}, {aside}), {lit(old)}, {lit(new)})"
+        return f"replace({inner}, {aside}, {lit(_BACKSLASH)})"
+
+    def _literal(self, value: str) -> str:
+        """``value`` as an SQL string literal (an ``E''`` string on PostgreSQL: its backslashes mean
+        the same whatever ``standard_conforming_strings`` says)."""
+        if self.name == "postgres":
+            return "E'" + value.replace("\\", "\\\\") + "'"
+        return f"'{value}'"
+
+    def _json_text(self, doc: str, key: str) -> str:
+        """SQL for the JSON text of the string at ``key`` of the object ``doc``, escapes as written.
+
+        SQLite before 3.38 has no ``->``: ``json_extract`` with the path given twice returns the
+        JSON array ``[V,V]`` of the raw values, and ``V`` is its first half (less ``[``, ``,``, ``]``).
+        """
+        if self.name == "postgres":
+            return f"({doc} -> '{key}')::text"
+        pair = f"json_extract({doc}, '$.{key}', '$.{key}')"
+        return f"substr({pair}, 2, (length({pair}) - 3) / 2)"
+
+    def _columns(self, doc: str, spec: str, without: tuple[str, ...] = (), *, guarded: bool = False) -> str:
         out = []
         for item in spec.split():
             item, _, alias = item.partition("=")
             path, _, cast = item.partition(":")
             alias = alias or path.rsplit(".", 1)[-1]
             if alias not in without:
-                out.append(f"{self.field(doc, path, cast or None)} AS {alias}")
+                expr = self.field(doc, path, cast or None)
+                if guarded and cast == "bigint":
+                    expr = self._count(doc, path)
+                out.append(f"{expr} AS {alias}")
         return ",\n       ".join(out)
+
+    def _count(self, doc: str, path: str) -> str:
+        """The integer at ``path``, NULL unless ``|n| < 2**53`` (a server's bogus count, such as
+        2**63 - 1 for "unknown": two of them would stop SQLite's ``SUM`` with an integer overflow)."""
+        if self.name == "sqlite":  # json_extract makes an integer past 64 bits a float
+            value = self.field(doc, path, None)
+            return f"CASE WHEN typeof({value}) = 'integer' AND {value} BETWEEN {_COUNTS} THEN {value} END"
+        value = self.field(doc, path, "numeric")
+        return f"CASE WHEN {value} BETWEEN {_COUNTS} THEN {value}::bigint END"
 
 
 SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER", param="?", lock_row="")

@@ -18,6 +18,9 @@ def _columns(sql: str) -> list[str]:
 def test_event_views_have_the_same_columns_on_both_databases(view: str) -> None:
     assert _columns(SQLITE.event_view(view)) == _columns(POSTGRES.event_view(view))
     assert _columns(SQLITE.facts_view()) == _columns(POSTGRES.facts_view()) == [
+        "key", "value", "source", "artifact_id", "confidence", "value_json",
+    ]  # fmt: skip
+    assert _columns(SQLITE.facts_view(nul_safe=False)) == _columns(POSTGRES.facts_view(nul_safe=False)) == [
         "key", "value", "source", "artifact_id", "confidence",
     ]  # fmt: skip
 

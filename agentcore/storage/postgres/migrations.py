@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from agentcore.storage.postgres.segments import EVENTS_VIEW, SNAPSHOTS_VIEW
+from agentcore.storage.postgres.segments import EVENTS_VIEW, EVENTS_VIEW_NUL_SAFE, SNAPSHOTS_VIEW
 from agentcore.storage.schema import POSTGRES, foreign_tables, newer_schema
 
 
@@ -68,6 +68,23 @@ SELECT run_id, 's', seq, seq, encoding, state FROM snapshots""",
     "DROP TABLE snapshots",
     EVENTS_VIEW,
     SNAPSHOTS_VIEW,
+    POSTGRES.facts_view(nul_safe=False),
+    POSTGRES.event_view("llm_usage", nul_safe=False),
+    POSTGRES.llm_cost_view(),
+    POSTGRES.event_view("tool_calls", nul_safe=False),
+]
+
+# m009: a NUL in any string of an event (``\u0000`` in its JSON) made every view over it fail on
+# PostgreSQL (``->>`` refuses to make text of it, and reads the whole object); the views now read
+# a copy of the body with each NUL shown as the six characters ``\u0000`` (``Dialect.visible``),
+# ``facts.value_json`` gives a value's exact JSON, and a token count past 64 bits is NULL
+NUL_SAFE_VIEWS_SQL = [
+    "DROP VIEW llm_cost",
+    "DROP VIEW llm_usage",
+    "DROP VIEW tool_calls",
+    "DROP VIEW facts",
+    "DROP VIEW events",
+    EVENTS_VIEW_NUL_SAFE,
     POSTGRES.facts_view(),
     POSTGRES.event_view("llm_usage"),
     POSTGRES.llm_cost_view(),
@@ -95,10 +112,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "m004_views",
         _sql(
-            POSTGRES.facts_view(),
-            POSTGRES.event_view("llm_usage"),
+            POSTGRES.facts_view(nul_safe=False),
+            POSTGRES.event_view("llm_usage", nul_safe=False),
             POSTGRES.llm_cost_view(),
-            POSTGRES.event_view("tool_calls"),
+            POSTGRES.event_view("tool_calls", nul_safe=False),
         ),
     ),
     (
@@ -145,6 +162,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "DROP INDEX IF EXISTS runs_created; DROP INDEX IF EXISTS runs_parent;",
     ),
     ("m008_run_log", _sql(SEGMENTS_SQL)),
+    ("m009_nul_safe_views", _sql(NUL_SAFE_VIEWS_SQL)),
 )
 """Every migration this agentcore knows, in order: (name, SQL)."""
 

@@ -37,6 +37,7 @@ import json
 import re
 from typing import Any
 
+from agentcore.storage.schema import POSTGRES
 from agentcore.storage.sql_rows import SQLExecutor
 
 SEAL_BYTES = 2400
@@ -111,7 +112,21 @@ SELECT l.run_id, l.seq + x.n::integer - 1 AS seq, x.e ->> 'type' AS type, (x.e -
 FROM (SELECT run_id, seq, body FROM run_log WHERE kind = 'e'
       UNION ALL SELECT id, tail_seq, tail FROM runs WHERE tail_seq > 0) AS l,
      json_array_elements(l.body::json) WITH ORDINALITY AS x(e, n)"""
-"""One row per event, with the columns of the table of agentcore before m008."""
+"""One row per event, with the columns of the table of agentcore before m008 (as m008 made it)."""
+
+_HEADER = POSTGRES.visible("x.e")
+EVENTS_VIEW_NUL_SAFE = f"""CREATE VIEW events AS
+SELECT l.run_id, l.seq + x.n::integer - 1 AS seq, ({_HEADER}) ->> 'type' AS type, (({_HEADER}) ->> 'v')::integer AS v,
+       regexp_replace(({_HEADER}) ->> 'at', 'Z$', '+00:00') AS at, (({_HEADER}) ->> 'caused_by')::integer AS caused_by,
+       x.e AS body
+FROM (SELECT run_id, seq, body FROM run_log WHERE kind = 'e'
+      UNION ALL SELECT id, tail_seq, tail FROM runs WHERE tail_seq > 0) AS l,
+     json_array_elements(l.body::json) WITH ORDINALITY AS x(e, n)"""
+"""``EVENTS_VIEW`` as of m009: PostgreSQL's ``->>`` fails on a JSON object any of whose strings
+holds a NUL, so the header columns are read from the body with NULs made visible
+(``Dialect.visible``); ``body`` is the event's exact JSON. ``at`` is written as Python's ``isoformat``
+writes it (UTC as ``+00:00``, where the JSON has ``Z``), as SQLite's ``events.at`` is, so the views
+give the same rows on both databases."""
 
 SNAPSHOTS_VIEW = """CREATE VIEW snapshots AS
 SELECT run_id, seq, encoding, octet_length(state) AS size, state FROM run_log WHERE kind = 's'"""

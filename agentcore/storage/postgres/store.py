@@ -136,7 +136,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         row = self._db.one(
             "WITH seg AS (SELECT * FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(run_id, lo, hi)) "
             "SELECT count(*), COALESCE(sum(CASE WHEN e.type = 'llm_called' "
-            "THEN (e.body -> 'usage' ->> 'total_tokens')::bigint END), 0), "
+            f"THEN ({POSTGRES.visible('e.body')} -> 'usage' ->> 'total_tokens')::numeric END), 0), "
             "(SELECT at FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 1), "
             "(SELECT at FROM events WHERE run_id = %s AND seq <= %s ORDER BY seq DESC LIMIT 1) "
             "FROM seg JOIN events e ON e.run_id = seg.run_id AND e.seq > seg.lo AND e.seq <= seg.hi",

@@ -43,14 +43,33 @@ _STEPS: tuple[tuple[str, list[str]], ...] = (
     (
         "m004_views",
         [
-            SQLITE.facts_view(),
-            SQLITE.event_view("llm_usage", without=("step_id", "cost_usd")),
-            SQLITE.event_view("tool_calls"),
+            SQLITE.facts_view(nul_safe=False),
+            SQLITE.event_view("llm_usage", without=("step_id", "cost_usd"), nul_safe=False),
+            SQLITE.event_view("tool_calls", nul_safe=False),
         ],
     ),
     # ``llm_usage`` gains ``step_id`` and ``cost_usd`` (dollars; NULL when the model has no known price);
     # ``llm_cost`` sums it per run, role and step, NULL when any call in the group is unpriced
-    ("m005_llm_cost", ["DROP VIEW IF EXISTS llm_usage", SQLITE.event_view("llm_usage"), SQLITE.llm_cost_view()]),
+    (
+        "m005_llm_cost",
+        ["DROP VIEW IF EXISTS llm_usage", SQLITE.event_view("llm_usage", nul_safe=False), SQLITE.llm_cost_view()],
+    ),
+    # the views read a copy of each body with NULs shown as the six characters ``\u0000``
+    # (``json_extract`` cut a string at its first NUL), ``facts.value_json`` gives a value's exact
+    # JSON and a token count past 64 bits is NULL: the same rows as PostgreSQL's m009
+    (
+        "m006_nul_safe_views",
+        [
+            "DROP VIEW IF EXISTS llm_cost",
+            "DROP VIEW IF EXISTS llm_usage",
+            "DROP VIEW IF EXISTS tool_calls",
+            "DROP VIEW IF EXISTS facts",
+            SQLITE.facts_view(),
+            SQLITE.event_view("llm_usage"),
+            SQLITE.llm_cost_view(),
+            SQLITE.event_view("tool_calls"),
+        ],
+    ),
 )
 """Every migration, in order: its name and its statements (never edited once released)."""
 

@@ -114,13 +114,14 @@ class SQLiteEventStore(SQLEventStore):
         count = tokens = 0
         for seg in segments:
             row = self._db.one(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN type = 'llm_called' "
-                "THEN json_extract(body, '$.usage.total_tokens') END), 0) "
+                # TOTAL, a float: SUM stops with "integer overflow" at 2**63 (a server's bogus count)
+                "SELECT COUNT(*), TOTAL(CASE WHEN type = 'llm_called' "
+                "THEN json_extract(body, '$.usage.total_tokens') END) "
                 "FROM events WHERE run_id = ? AND seq > ? AND seq <= ?",
                 tuple(seg),
             )
             assert row is not None
-            count, tokens = count + row[0], tokens + row[1]
+            count, tokens = count + row[0], tokens + int(row[1])
         if not count:
             return RunStats(0, None, None, 0)
         first, last = segments[0], segments[-1]
