@@ -44,7 +44,9 @@ if TYPE_CHECKING:  # the run loop, the models and the tools load only in the com
 __all__ = ("LAZY_COMMANDS", "cli", "console", "err_console", "main")
 
 LAZY_COMMANDS: dict[str, str] = {
-    **dict.fromkeys(("runs", "events", "state", "diff", "why", "artifact", "fork", "usage"), "agentcore.cli.inspecting"),
+    **dict.fromkeys(
+        ("runs", "events", "state", "diff", "why", "artifact", "fork", "usage"), "agentcore.cli.inspecting"
+    ),
     **dict.fromkeys(("export", "import", "replay", "view"), "agentcore.cli.traces"),
     **dict.fromkeys(("submit", "worker", "wait", "copy"), "agentcore.cli.work"),
     "mcp-serve": "agentcore.cli.serving",
@@ -147,7 +149,7 @@ def _print_text(result: RunResult, cited: list[dict], db: str, answer_cmd: str) 
             whole = _cmd("agentcore", "state", rid, *_db_args(db))
             err_console.print(
                 f"[the reply has {len(reply)} characters; the first {REPLY_PREVIEW_CHARS} are shown. All of it is "
-                f"stored: {whole} (field \"reply\"), or run with --json]",
+                f'stored: {whole} (field "reply"), or run with --json]',
                 markup=False,
             )
     elif result.status == "waiting_for_user":

@@ -62,7 +62,13 @@ def load_app(spec: str) -> Any:
 
 @click.command()
 @click.argument("question")
-@click.option("--repo", default=".", show_default=True, type=click.Path(exists=True, file_okay=False), help="Repository to search (the workers must see it at the same path).")
+@click.option(
+    "--repo",
+    default=".",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Repository to search (the workers must see it at the same path).",
+)
 @click.option("--model", help="Controller model for the worker to use (its own environment supplies keys).")
 @click.option("--processor-model", help="Processor model; default: the controller model.")
 @click.option("--offline", is_flag=True, help="Have the worker use the built-in offline model.")
@@ -94,8 +100,20 @@ def submit(
 @click.option("--app", "app", help="module:factory building the Agent or PlanRunner of a run (default: code search).")
 @click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds.")
 @click.option("--heartbeat", "heartbeat_s", type=float, help="Seconds between lease renewals (default lease/3).")
-@click.option("--poll", "poll_s", default=5.0, show_default=True, help="Seconds between looks at the queue and at step outcomes when no notification came (a fallback: notifications wake workers first).")
-@click.option("--give-up", "give_up_s", default=60.0, show_default=True, help="With --exit-when-idle: fail once the database has been unreachable this many seconds in a row.")
+@click.option(
+    "--poll",
+    "poll_s",
+    default=5.0,
+    show_default=True,
+    help="Seconds between looks at the queue and at step outcomes when no notification came (a fallback: notifications wake workers first).",
+)
+@click.option(
+    "--give-up",
+    "give_up_s",
+    default=60.0,
+    show_default=True,
+    help="With --exit-when-idle: fail once the database has been unreachable this many seconds in a row.",
+)
 @json_option
 @with_store(must_exist=False)
 def worker(

@@ -23,15 +23,14 @@ __all__ = ("CURRENT_VERSION", "EVENT_ADAPTER", "UPCASTERS", "decode_event", "enc
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 """Validates any event by its ``type``; built on first use (``agentcore runs`` never builds it)."""
 
+
 def _build_validate_json() -> Callable[[str | bytes], Event]:
     EVENT_ADAPTER.rebuild()
     validate: Callable[[str | bytes], Event] = EVENT_ADAPTER.validator.validate_json
     return validate
 
 
-_validate_json: Callable[[str | bytes], Event] = bind_on_first_use(
-    globals(), "_validate_json", _build_validate_json
-)
+_validate_json: Callable[[str | bytes], Event] = bind_on_first_use(globals(), "_validate_json", _build_validate_json)
 """``EVENT_ADAPTER.validate_json`` without the Python wrapper (bound on first use): the store's read
 path (benchmark W2)."""
 

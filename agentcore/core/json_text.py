@@ -122,8 +122,7 @@ def read_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         depth = json_depth(text)
         if depth > max_depth:
             raise JSONTextError(
-                f"the JSON is nested {depth} levels deep; at most {max_depth} levels are accepted, "
-                "send a flatter value"
+                f"the JSON is nested {depth} levels deep; at most {max_depth} levels are accepted, send a flatter value"
             )
     try:
         value = json.loads(text, parse_constant=_refuse_constant)

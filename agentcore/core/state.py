@@ -25,7 +25,6 @@ KEPT_STATUSES: tuple[StepStatus, ...] = ("succeeded", "running")
 """Statuses of steps that a new plan keeps as they are (finished or under way)."""
 
 
-
 class Fact(FactInput):
     """A known fact, with the seq of the event that set it."""
 

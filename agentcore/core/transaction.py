@@ -120,7 +120,9 @@ def _apply_facts(tx: _Tx, op: AppendKnownFacts, seq: int) -> None:
 def _apply_questions(tx: _Tx, op: AddOpenQuestions, seq: int) -> None:
     for q in op.questions:
         if q.id in tx.state.open_questions:
-            raise PatchError(f"question {q.id!r} already exists; choose a new id", path=json_pointer("open_questions", q.id))
+            raise PatchError(
+                f"question {q.id!r} already exists; choose a new id", path=json_pointer("open_questions", q.id)
+            )
         tx.set_item("open_questions", q.id, Question(id=q.id, text=q.text))
 
 

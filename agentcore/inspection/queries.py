@@ -169,9 +169,7 @@ def list_events(
         raise ConfigError(f"since ({since}) is after until ({until}); give since <= until")
     after = max(0, since - 1) if since is not None else 0
     return [
-        _event_row(e, bodies)
-        for e in store.read(run_id, after=after, upto=until)
-        if wanted is None or e.type in wanted
+        _event_row(e, bodies) for e in store.read(run_id, after=after, upto=until) if wanted is None or e.type in wanted
     ]
 
 

@@ -5,6 +5,7 @@ Requests and responses are frozen pydantic values so they can be recorded, hashe
 for OpenAI-compatible servers; ``agentcore.models.scripted`` and ``agentcore.models.offline`` need
 no server.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -185,7 +186,6 @@ class ClosableChatModel(ChatModel, Protocol):
     async def aclose(self) -> None:
         """Close what the model opened in the running loop; the model stays usable."""
         ...
-
 
 
 @runtime_checkable

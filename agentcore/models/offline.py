@@ -78,12 +78,16 @@ class OfflineCodeModel:
                 return self._json(request, {"ask_user": ASK_SUBJECT})
             intent = classify(answer)
             if intent.kind == "unclear":
-                return self._json(request, {"reply": f"I could not find a symbol, file or topic to look for in {answer!r}."})
+                return self._json(
+                    request, {"reply": f"I could not find a symbol, file or topic to look for in {answer!r}."}
+                )
         available = {t.name for t in request.tools}
         plan = [(n, a) for n, a in self._next_calls(intent, facts, question) if n in available]
         if plan:
             calls = tuple(
-                ToolCallRequest(id=f"call_{i}", name=name, arguments=json.dumps(args, sort_keys=True, ensure_ascii=False))
+                ToolCallRequest(
+                    id=f"call_{i}", name=name, arguments=json.dumps(args, sort_keys=True, ensure_ascii=False)
+                )
                 for i, (name, args) in enumerate(plan, 1)
             )
             return ChatResponse(content=None, tool_calls=calls, model=self.name, structured_mode="native_tools")
@@ -105,7 +109,11 @@ class OfflineCodeModel:
             if intent.scope:
                 args["scope"] = intent.scope
             wanted.append(("find_definition", args))
-        elif definition.startswith("no definition") and (alt := _suggestion(definition)) and f"definition:{alt}" not in facts:
+        elif (
+            definition.startswith("no definition")
+            and (alt := _suggestion(definition))
+            and f"definition:{alt}" not in facts
+        ):
             wanted.append(("find_definition", {"symbol": alt}))
         if intent.kind in ("usage", "search") and f"usages:{s}" not in facts:
             wanted.append(("find_references", {"symbol": s}))
@@ -142,7 +150,9 @@ class OfflineCodeModel:
         if other_case:
             lines.append(f"(read as {alt}, the same name in another case) {alt_found}")
         elif definition:
-            lines.append(definition if same in (None, s) else f"(read as {same}, the same name in another case) {definition}")
+            lines.append(
+                definition if same in (None, s) else f"(read as {same}, the same name in another case) {definition}"
+            )
         found = definition is not None and not definition.startswith("no definition")
         closest = f"The closest defined name is {alt}: {alt_found}" if alt_found and not other_case else ""
         lead = "Related code" if found else "Code matching the rest of the question instead"

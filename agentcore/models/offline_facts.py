@@ -14,7 +14,9 @@ from typing import Any
 FACT_BUDGET = 380
 _OUTLINE_ALL = 15
 """A file answer lists nested definitions too when the file has at most this many."""
-_PLACE = re.compile(r"^(?P<n>\d+)\. (?P<kind>\S+) (?P<name>\S+) at (?P<path>.+?):(?P<line>\d+) \[(?P<cls>\w+)\]: ?(?P<rest>.*)$")
+_PLACE = re.compile(
+    r"^(?P<n>\d+)\. (?P<kind>\S+) (?P<name>\S+) at (?P<path>.+?):(?P<line>\d+) \[(?P<cls>\w+)\]: ?(?P<rest>.*)$"
+)
 _MORE = re.compile(r"^and (\d+) more")
 _SITE = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+): ?(?P<text>.*)$")
 _BINDINGS = {"import", "require", "export", "alias", "overload"}
@@ -98,7 +100,11 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
     bindings = [p for p in places[1:] if p["kind"] in _BINDINGS]
     hidden_are_bindings = places[-1]["kind"] in _BINDINGS  # bindings rank after definitions
     n_bindings = len(bindings) + (more if hidden_are_bindings else 0)
-    imported = f" (it is also imported or re-bound in {n_bindings} place{'s' if n_bindings != 1 else ''})" if n_bindings else ""
+    imported = (
+        f" (it is also imported or re-bound in {n_bindings} place{'s' if n_bindings != 1 else ''})"
+        if n_bindings
+        else ""
+    )
     if not real:
         return [(key, head + imported + ".")]
     others = [
@@ -192,10 +198,15 @@ def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple
 def _concepts(payload: str) -> list[tuple[str, str]]:
     places, more = _places(payload)
     if not places:
-        return [("concepts", "I found no code matching that description; name a function, class or file to search for.")]
+        return [
+            ("concepts", "I found no code matching that description; name a function, class or file to search for.")
+        ]
     source = [p for p in places if p["cls"] == "source"] or places
     top = source[:5]
-    items = [f"{p['name']} ({p['kind']}) at {p['path']}:{p['line']}" + (f" — {p['rest'][:110]}" if p["rest"] else "") for p in top]
+    items = [
+        f"{p['name']} ({p['kind']}) at {p['path']}:{p['line']}" + (f" — {p['rest'][:110]}" if p["rest"] else "")
+        for p in top
+    ]
     hidden = more + len(places) - len(top)
     caveat = "" if source is not places else " (none of them in the main source files)"
     head = f"Best guess from names, docstrings and comments{caveat} — I am not certain these are what you mean: "

@@ -198,11 +198,19 @@ def _best_symbol(question: str, has_verb: bool) -> str:
     verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
     nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property))?"
     framed = re.search(
-        r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b", question, re.I
+        r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b",
+        question,
+        re.I,
     )
     framed = framed or re.search(
         r"(?:\b(?:calls?|uses?|imports?|invokes?|raises?|throws?|instantiates?|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
-        r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+" + kinds + "(" + _ID + r")(?:\(\))?" + nouns + r"\s*(?:auf\s*)?(?:\s+(?:in|of|from|inside|within)\b[^?]*)?[?.!]?\s*$",
+        r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+"
+        + kinds
+        + "("
+        + _ID
+        + r")(?:\(\))?"
+        + nouns
+        + r"\s*(?:auf\s*)?(?:\s+(?:in|of|from|inside|within)\b[^?]*)?[?.!]?\s*$",
         question,
         re.I,
     )

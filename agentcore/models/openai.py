@@ -15,6 +15,7 @@ bare 500 to a ``json_schema`` request would cost every backoff before the switch
 sleep cannot be replaced (this adapter waits on its ``Clock``: tests pass a ``FakeClock``) and its attempts are not counted
 (``ChatResponse.attempts``). The loop here uses ``RetryPolicy.delay``, the backoff plan steps use.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -299,7 +300,9 @@ class OpenAIChatModel:
                     raise self._request_error(e, body_text) from self._safe_cause(e)
                 cause = f"HTTP {e.status_code}: {llm_wire.server_message(e.body, body_text)}"
                 if e.status_code == 429:
-                    retry_after = llm_wire.retry_after_seconds(dict(e.response.headers), now=self._clock.now().timestamp())
+                    retry_after = llm_wire.retry_after_seconds(
+                        dict(e.response.headers), now=self._clock.now().timestamp()
+                    )
                     if retry_after is not None:
                         delay = min(retry_after, self.backoff_cap)
                 last_invalid = False

@@ -117,7 +117,9 @@ class ScriptedChatModel:
         if isinstance(item, ChatResponse):
             return item
         return await _answer(
-            item, request, lambda got: f"ScriptedChatModel {self.name!r}: the callable for call #{number} returned {got}"
+            item,
+            request,
+            lambda got: f"ScriptedChatModel {self.name!r}: the callable for call #{number} returned {got}",
         )
 
     def assert_consumed(self) -> None:

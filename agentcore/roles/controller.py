@@ -150,5 +150,9 @@ async def decide_with_retries(
         return decision
 
     return await ask_until_valid(
-        model, lambda feedback: build_controller_request(state, specs, feedback=feedback), parse, max_attempts, clock=clock
+        model,
+        lambda feedback: build_controller_request(state, specs, feedback=feedback),
+        parse,
+        max_attempts,
+        clock=clock,
     )

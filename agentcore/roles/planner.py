@@ -76,7 +76,10 @@ def build_planner_request(task: str, tools: Sequence[Any] = (), *, feedback: str
         lines.append(clip(f"- {spec.name}: {spec.description}\n  parameters: {params}", MAX_TOOL_CHARS))
     if not specs:
         lines.append("(none: every step is carried out by an agent from its description)")
-    messages = [ChatMessage(role="system", content=load_prompt("planner.md")), ChatMessage(role="user", content="\n".join(lines))]
+    messages = [
+        ChatMessage(role="system", content=load_prompt("planner.md")),
+        ChatMessage(role="user", content="\n".join(lines)),
+    ]
     if feedback:
         messages.append(
             ChatMessage(

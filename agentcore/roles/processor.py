@@ -275,5 +275,9 @@ async def process(
         return patch
 
     return await ask_until_valid(
-        model, lambda feedback: build_processor_request(state, source, feedback=feedback), parse, max_attempts, clock=clock
+        model,
+        lambda feedback: build_processor_request(state, source, feedback=feedback),
+        parse,
+        max_attempts,
+        clock=clock,
     )

@@ -56,7 +56,6 @@ CUT_FINISH_REASONS = {
 """Finish reasons that mean the answer is not whole: it is refused, never used."""
 
 
-
 def load_prompt(name: str) -> str:
     """The text of the package prompt ``agentcore/roles/prompts/<name>``."""
     return package_text("agentcore.roles", "prompts", name)

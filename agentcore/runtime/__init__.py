@@ -1,2 +1,1 @@
-"""Wiring: ``RunLog`` (batches of events, folded on commit), ``Agent`` and ``PlanRunner``.
-"""
+"""Wiring: ``RunLog`` (batches of events, folded on commit), ``Agent`` and ``PlanRunner``."""

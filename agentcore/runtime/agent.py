@@ -58,6 +58,7 @@ __all__ = ("Agent", "RunResult")
 
 T = TypeVar("T")
 
+
 class Agent:
     """An agent: a controller model, a processor model, tools and an event store.
 

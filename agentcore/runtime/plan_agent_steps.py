@@ -120,6 +120,7 @@ async def run_agent_step(self: PlanRunner, run: StepRun) -> StepResult:
         kind = "needs_user" if result.status == "waiting_for_user" else "agent_failed"
     return StepResult(ok=False, kind=kind, error=f"sub-agent run {child} ended {result.status}: {result.reason}")
 
+
 def existing_child(store: EventStore, run: StepRun) -> str | None:
     """The child run an earlier process started for this attempt, if any.
 

@@ -1,2 +1,1 @@
-"""Running a plan: ready-step tracking, step execution, the scheduler and how steps and schedules end.
-"""
+"""Running a plan: ready-step tracking, step execution, the scheduler and how steps and schedules end."""

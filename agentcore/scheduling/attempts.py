@@ -69,7 +69,10 @@ class InFlight:
         for sid in sorted(step_ids):
             attempt = max(plan[sid].attempts, self.attempts.get(sid, 0)) + 1
             self.attempts[sid] = attempt
-            runs[sid] = (Running(step_id=sid, attempt=attempt, started_seq=0), step_idempotency_key(run_id, sid, attempt))
+            runs[sid] = (
+                Running(step_id=sid, attempt=attempt, started_seq=0),
+                step_idempotency_key(run_id, sid, attempt),
+            )
         started = [partial(StepStarted, step_id=s, attempt=r.attempt, idempotency_key=k) for s, (r, k) in runs.items()]
         first = sink.emit([*after, *started]) + len(after)
         for i, (r, _) in enumerate(runs.values()):

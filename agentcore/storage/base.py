@@ -101,9 +101,7 @@ class NewRun:
     artifacts: Sequence[tuple[bytes, str]]
 
 
-def new_run(
-    options: NewRunOptions, *, caller: str = "create_run", allowed: frozenset[str] = NEW_RUN_OPTIONS
-) -> NewRun:
+def new_run(options: NewRunOptions, *, caller: str = "create_run", allowed: frozenset[str] = NEW_RUN_OPTIONS) -> NewRun:
     """What every store's ``create_run`` (and ``submit``) checks and settles first: the run's id
     (a new one when ``None``) and its ``created`` time as ISO text (now, in local time, when ``None``).
 

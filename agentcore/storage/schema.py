@@ -291,9 +291,7 @@ class Dialect:
 
 
 SQLITE = Dialect(name="sqlite", json="TEXT", bytes="BLOB", bigint="INTEGER", param="?", lock_row="")
-POSTGRES = Dialect(
-    name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT", param="%s", lock_row=" FOR UPDATE"
-)
+POSTGRES = Dialect(name="postgres", json="JSON", bytes="BYTEA", bigint="BIGINT", param="%s", lock_row=" FOR UPDATE")
 
 
 @lru_cache(maxsize=256)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from agentcore.core.events import BaseEvent
@@ -35,19 +35,41 @@ def gc_paused() -> Iterator[None]:
 
 class StateCache:
     """``run_id -> (seq, state)`` for the ``CACHE_RUNS`` runs used last. The states are the cache's
-    own: callers get ``clone()``s of them."""
+    own: callers get ``clone()``s of them. A state may be remembered as how to build it
+    (``remember_lazy``): it is built on first use, so a load that is never followed by an append
+    costs no copy."""
 
     def __init__(self, size: int = CACHE_RUNS) -> None:
         self._size = size
-        self._states: OrderedDict[str, tuple[int, RunState]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[int, RunState | Callable[[], RunState]]] = OrderedDict()
 
     def at(self, run_id: str, seq: int) -> RunState | None:
         """The remembered state of ``run_id`` if it is the one after ``seq`` (not a copy)."""
         hit = self._states.get(run_id)
-        return hit[1] if hit is not None and hit[0] == seq else None
+        if hit is None or hit[0] != seq:
+            return None
+        state = hit[1]
+        if isinstance(state, RunState):
+            return state
+        try:
+            with gc_paused():
+                built = state()
+        except Exception:  # it was built once already; whatever broke, the log is the truth
+            self.drop(run_id)
+            return None
+        self._states[run_id] = (seq, built)
+        return built
 
     def remember(self, run_id: str, seq: int, state: RunState) -> None:
         """Keep ``state`` as the run's state after ``seq`` (it becomes the cache's own)."""
+        self._remember(run_id, seq, state)
+
+    def remember_lazy(self, run_id: str, seq: int, build: Callable[[], RunState]) -> None:
+        """Keep the run's state after ``seq`` as ``build``, which returns a new copy of it (called
+        at most once, when the state is first asked for; it must not touch the database)."""
+        self._remember(run_id, seq, build)
+
+    def _remember(self, run_id: str, seq: int, state: RunState | Callable[[], RunState]) -> None:
         self._states[run_id] = (seq, state)
         self._states.move_to_end(run_id)
         while len(self._states) > self._size:

@@ -267,8 +267,11 @@ def tool(
     Raises:
         ConfigError: see ``Tool.from_function``.
     """
+
     def build(f: Callable[..., Any]) -> Tool:
-        return Tool.from_function(f, name=name, description=description, timeout=timeout, summarize=summarize, top_k=top_k)
+        return Tool.from_function(
+            f, name=name, description=description, timeout=timeout, summarize=summarize, top_k=top_k
+        )
 
     return build if fn is None else build(fn)
 

@@ -99,9 +99,7 @@ def arguments_model(
         fname, fields[fname] = _field(i, pname, param, hint, arg_docs.get(pname))
         field_params.append((fname, pname))
     try:
-        model = create_model(
-            f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
     except Exception as e:
         raise ConfigError(f"tool {tool_name!r}: a parameter type cannot be validated: {e}") from e
     return model, tuple(field_params), tuple(context_params)

@@ -241,6 +241,4 @@ def _write_bookkeeping(conn: psycopg.Connection[Any], record: list[tuple[int, st
         )
         for number, name, when in record
     )
-    conn.execute(
-        sql.SQL("CREATE VIEW {} (id, name, applied) AS VALUES {}").format(sql.Identifier(BOOKKEEPING), rows)
-    )
+    conn.execute(sql.SQL("CREATE VIEW {} (id, name, applied) AS VALUES {}").format(sql.Identifier(BOOKKEEPING), rows))

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from agentcore.storage.sql_store import Fence
 
 
-
 class QueueMixin:
     """Queue methods of ``PostgresEventStore`` (they share its connection pool)."""
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from agentcore.storage.postgres.connection import PgConnection
 
+
 class StepQueueMixin:
     """Step-queue methods of ``PostgresEventStore`` (they share its connection pool)."""
 

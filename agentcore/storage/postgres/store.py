@@ -24,19 +24,24 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from agentcore.core.event_codec import encode_event
+from agentcore.core.event_codec import decode_event, encode_event
 from agentcore.core.events import BaseEvent
+from agentcore.core.fold import RunState, apply
+from agentcore.errors import ConfigError
 from agentcore.storage.base import RunStats
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
+from agentcore.storage.postgres.loads import STATE_ROWS, RowsLoad, events_of, rows_load
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
+from agentcore.storage.snapshots import decode_state
 from agentcore.storage.sql_reads import Segment
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
+from agentcore.storage.state_cache import gc_paused
 
 
 class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
@@ -106,6 +111,51 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
 
     def _store_snapshot(self, conn: SQLExecutor, run_id: str, seq: int, encoding: str, data: bytes | str) -> None:
         write_snapshot(conn, run_id, seq, encoding, data)
+
+    def state_at(self, run_id: str, seq: int | None = None) -> RunState:
+        """The state after event ``seq`` (the latest by default): ``fold(read(run_id, upto=seq))``.
+
+        One statement (``postgres.loads.STATE_ROWS``) reads the run's row, its snapshot and the
+        events after it; a fork read from its parent's part takes the general way. A latest state
+        is remembered for the next append's snapshot as how to build it again (no copy unless used).
+        The result is the caller's to change.
+        """
+        if seq is not None and seq < 0:
+            raise ConfigError(f"seq must be >= 0, got {seq}")
+        params = {"run": run_id, "seq": seq, "page": SEGMENT_PAGE}
+        rows = self._db.query(STATE_ROWS, params, f"load the state of run {run_id!r}")
+        if not rows:
+            raise self._not_found(run_id)
+        info, load = rows_load(rows, seq, SEGMENT_PAGE)
+        target = info.last_seq if seq is None else min(seq, info.last_seq)
+        hit = self._cache.at(run_id, target)
+        if hit is not None:
+            return hit.clone()
+        if load is None:
+            state = self._load_state(run_id, target)
+            if target == info.last_seq:
+                self._cache.remember(run_id, target, state.clone())
+            return state
+        state = self._fold_load(run_id, load)
+        if target == info.last_seq:
+            if load.more_after is None:
+                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load))
+            else:
+                self._cache.remember(run_id, target, state.clone())
+        return state
+
+    def _fold_load(self, run_id: str, load: RowsLoad) -> RunState:
+        """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
+        page of segments was full, the rest read from the database)."""
+        with gc_paused():
+            state = decode_state(load.snapshot[1], load.snapshot[2]) if load.snapshot is not None else RunState()
+            for element in events_of(load):
+                apply(state, decode_event(element[1]))
+            if load.more_after is not None:
+                rest = [Segment(run_id, load.more_after, load.target)]
+                for row in self._rows(rest, self._EVENT_COLUMNS):
+                    apply(state, self._decode_row(row))
+        return state
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
         """``(seq, body)`` (``columns`` = ``_EVENT_COLUMNS``) or ``(seq, run_id, type, at, caused_by)``

@@ -1,2 +1,1 @@
-"""The SQLite event store: the shared connection, events and snapshots, artifacts and migrations.
-"""
+"""The SQLite event store: the shared connection, events and snapshots, artifacts and migrations."""

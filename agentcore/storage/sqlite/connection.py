@@ -41,7 +41,9 @@ RETRY_FIRST_S = 0.001
 RETRY_CAP_S = 0.02
 """The longest sleep between two tries at a locked statement."""
 
-LOCK_BACKOFF = RetryPolicy.model_construct(base_delay=RETRY_FIRST_S, max_delay=RETRY_CAP_S, jitter=True)  # constants: no validator built at import
+LOCK_BACKOFF = RetryPolicy.model_construct(
+    base_delay=RETRY_FIRST_S, max_delay=RETRY_CAP_S, jitter=True
+)  # constants: no validator built at import
 """The waits between tries at a locked statement: the one backoff (``RetryPolicy.delay``)."""
 
 _JITTER = random.Random()  # unseeded: processes waiting on one lock must not wake in step

@@ -37,8 +37,18 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
     module_doc = facts.doc
     top = [s[0] for s in symbols if s[4] is None and s[1] in CHUNK_KINDS]
     rows: list[ChunkRow] = [
-        (words_of(stem), path_words, module_doc, words_of(" ".join(top[:100])), rel, 1, stem, "module", None,
-         first_sentence(module_doc))
+        (
+            words_of(stem),
+            path_words,
+            module_doc,
+            words_of(" ".join(top[:100])),
+            rel,
+            1,
+            stem,
+            "module",
+            None,
+            first_sentence(module_doc),
+        )
     ]
     methods: dict[str, list[str]] = {}
     for name, kind, _line, _end, container, _sig, _doc in symbols:
@@ -54,7 +64,9 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
             used = " ".join(dict.fromkeys(n for _, n in _between(ref_lines, refs, line, end, 2000)))
         body = (" ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
         title = words_of(name) + (" " + words_of(container) if container else "")
-        rows.append((title, path_words, doc, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature))
+        rows.append(
+            (title, path_words, doc, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature)
+        )
     return rows
 
 

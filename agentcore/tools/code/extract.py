@@ -108,7 +108,9 @@ def _text(node: Any) -> str:
 class _Context:
     """What the definition walkers share: the file's lines, the output, and the definition name nodes."""
 
-    def __init__(self, lines: list[bytes], facts: FileFacts, comments: dict[int, str], default_name: str = "default") -> None:
+    def __init__(
+        self, lines: list[bytes], facts: FileFacts, comments: dict[int, str], default_name: str = "default"
+    ) -> None:
         self.lines = lines
         self.facts = facts
         self.comments = comments
@@ -183,14 +185,21 @@ def _only_raises_or_passes(body: Any) -> bool:
     if body is None:
         return False
     stmts = [c for c in body.named_children if c.type != "comment"]
-    if stmts and stmts[0].type == "expression_statement" and stmts[0].named_children and stmts[0].named_children[0].type == "string":
+    if (
+        stmts
+        and stmts[0].type == "expression_statement"
+        and stmts[0].named_children
+        and stmts[0].named_children[0].type == "string"
+    ):
         stmts = stmts[1:]
     if len(stmts) != 1:
         return False
     only = stmts[0]
     text = _text(only).strip()
-    return only.type == "pass_statement" or text == "..." or (
-        only.type == "raise_statement" and "NotImplementedError" in text
+    return (
+        only.type == "pass_statement"
+        or text == "..."
+        or (only.type == "raise_statement" and "NotImplementedError" in text)
     )
 
 
@@ -205,7 +214,9 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
             body = target.child_by_field_name("body")
             name_node = target.child_by_field_name("name")
             fkind = "method" if in_class else "function"
-            decorators = [_text(d).rsplit(".", 1)[-1].strip().lstrip("@") for d in child.named_children if d.type == "decorator"]
+            decorators = [
+                _text(d).rsplit(".", 1)[-1].strip().lstrip("@") for d in child.named_children if d.type == "decorator"
+            ]
             if "overload" in decorators:
                 fkind = "overload"  # a typing.overload signature: the implementation is the definition
             elif in_class and ("abstractmethod" in decorators or _only_raises_or_passes(body)):

@@ -172,7 +172,9 @@ def _js_import(node: Any, ctx: _Context) -> None:
         elif part.type == "named_imports":
             for spec in part.named_children:
                 if spec.type == "import_specifier":
-                    ctx.add(spec.child_by_field_name("alias") or spec.child_by_field_name("name"), node, "import", None, 0)
+                    ctx.add(
+                        spec.child_by_field_name("alias") or spec.child_by_field_name("name"), node, "import", None, 0
+                    )
 
 
 def _js_commonjs(stmt: Any, ctx: _Context) -> None:
@@ -250,8 +252,10 @@ def _go_receiver(node: Any) -> tuple[str, str] | None:
     for param in receiver.named_children:
         typ = param.child_by_field_name("type")
         while typ is not None and typ.type in ("pointer_type", "generic_type"):
-            typ = typ.child_by_field_name("type") if typ.type == "generic_type" else (
-                typ.named_children[0] if typ.named_children else None
+            typ = (
+                typ.child_by_field_name("type")
+                if typ.type == "generic_type"
+                else (typ.named_children[0] if typ.named_children else None)
             )
         if typ is not None:
             return _text(param.child_by_field_name("name")), _text(typ)

@@ -108,7 +108,9 @@ class Grammar:
         self.language = tree_sitter.Language(_load(name))
         self.parser = tree_sitter.Parser(self.language)
         family = "javascript" if name in ("typescript", "tsx") else name
-        source = _REFERENCE_QUERIES[family] + _EVERY_LANGUAGE + (_TYPE_MENTIONS if name in ("typescript", "tsx") else "")
+        source = (
+            _REFERENCE_QUERIES[family] + _EVERY_LANGUAGE + (_TYPE_MENTIONS if name in ("typescript", "tsx") else "")
+        )
         self.cursor = tree_sitter.QueryCursor(tree_sitter.Query(self.language, source))
 
     def parse(self, data: bytes) -> Any:

@@ -183,7 +183,9 @@ class SymbolIndex:
         seen: set[str] = set()
         dropped: set[str] = set()
         known_content: list[tuple[str, str, os.stat_result, str]] = []
-        n_todo = sum(1 for _i, rel, _l, st in self._indexable() if known.get(rel, ("",))[1:] != (st.st_size, st.st_mtime_ns))
+        n_todo = sum(
+            1 for _i, rel, _l, st in self._indexable() if known.get(rel, ("",))[1:] != (st.st_size, st.st_mtime_ns)
+        )
 
         def contents() -> Iterator[ToParse]:  # read during the walk: an entry's directory is open only then
             for item, rel, lang, st in self._indexable():
@@ -280,10 +282,16 @@ class SymbolIndex:
         return self._names
 
     def _store_content(self, digest: str, data: bytes, facts: FileFacts) -> None:
-        self.db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?)", (digest, data.count(b"\n") + (not data.endswith(b"\n") and bool(data)), facts.doc))
+        self.db.execute(
+            "INSERT OR REPLACE INTO contents VALUES (?, ?, ?)",
+            (digest, data.count(b"\n") + (not data.endswith(b"\n") and bool(data)), facts.doc),
+        )
         self.db.executemany(
             "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(digest, s.name, s.kind, s.line, s.end_line, s.container, s.depth, s.signature, s.doc) for s in facts.symbols],
+            [
+                (digest, s.name, s.kind, s.line, s.end_line, s.container, s.depth, s.signature, s.doc)
+                for s in facts.symbols
+            ],
         )
         grouped: dict[tuple[str, str, str], list[str]] = {}
         for name, kind, line, qual in facts.refs:
@@ -306,7 +314,9 @@ class SymbolIndex:
                 (digest,),
             )
         ]
-        for name, kind, lines, qual in self.db.execute("SELECT name, kind, lines, qual FROM refs WHERE hash = ?", (digest,)):
+        for name, kind, lines, qual in self.db.execute(
+            "SELECT name, kind, lines, qual FROM refs WHERE hash = ?", (digest,)
+        ):
             facts.refs.extend((name, kind, int(n), qual) for n in lines.split())
         facts.refs.sort(key=lambda r: r[2])
         facts.comments = self.db.execute(

@@ -60,7 +60,9 @@ class Place(_Frozen):
         return f"{self.container}.{self.name}" if self.container else self.name
 
     def line_text(self, n: int) -> str:
-        text = f"{n}. {self.kind} {self.qualified} at {self.path}:{self.line} [{self.path_class}]: {self.signature[:110]}"
+        text = (
+            f"{n}. {self.kind} {self.qualified} at {self.path}:{self.line} [{self.path_class}]: {self.signature[:110]}"
+        )
         return text + (f"\n   {self.doc[:120]}" if self.doc else "")
 
 
@@ -141,11 +143,19 @@ class ReferenceResult(_Frozen):
         total = sum(self.totals.get(kind, 0) for kind in kinds)
         n_unresolved = self.totals.get("unresolved", 0)
         if total + n_unresolved == 0:
-            left = f" ({self.other_owners} uses of that name belong to other classes or modules)" if self.other_owners else ""
+            left = (
+                f" ({self.other_owners} uses of that name belong to other classes or modules)"
+                if self.other_owners
+                else ""
+            )
             return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found{left}."
         counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in kinds)
-        narrowed = f" that resolve to {self.owner}" + (" or a subclass" if self.owner_is_class else "") if self.owner else ""
-        lines = [f"{total} references to {self.symbol!r} in {self.files} files{narrowed} ({counts}), most relevant first:"]
+        narrowed = (
+            f" that resolve to {self.owner}" + (" or a subclass" if self.owner_is_class else "") if self.owner else ""
+        )
+        lines = [
+            f"{total} references to {self.symbol!r} in {self.files} files{narrowed} ({counts}), most relevant first:"
+        ]
         present = [kind for kind in kinds if self.totals.get(kind, 0)] + (["unresolved"] if n_unresolved else [])
         share = SUMMARY_BUDGET // max(1, len(present))
         for kind in present:
@@ -211,7 +221,6 @@ class OutlineResult(_Frozen):
             lines.append(f"other files with this name: {', '.join(self.other_candidates[:10])}")
         return "\n".join(lines)
 
-
     def _choose(self, k: int) -> list[OutlineEntry]:
         """All entries when ``k`` allows; else top-level public ones first, then private, then nested (line order)."""
         if len(self.entries) <= k:
@@ -239,7 +248,9 @@ class ConceptResult(_Frozen):
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
         if not self.hits:
-            return f"No code matches the description {self.query!r} (words searched: {', '.join(self.terms) or 'none'})."
+            return (
+                f"No code matches the description {self.query!r} (words searched: {', '.join(self.terms) or 'none'})."
+            )
         lines = [f"Best matches for {self.query[:200]!r} (words: {', '.join(self.terms[:12])}), best first:"]
         items = [p.line_text(i) for i, p in enumerate(self.hits[:k], 1)]
         k = _fit(lines, items, k)

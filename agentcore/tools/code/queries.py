@@ -107,7 +107,12 @@ def _modules_named(ix: SymbolIndex, name: str, any_case: bool) -> list[tuple]:
         "SELECT f.path, c.lines, c.doc, f.rank FROM files f JOIN contents c ON c.hash = f.hash "
         "WHERE f.path LIKE ? ESCAPE '\\' OR f.path LIKE ? ESCAPE '\\' OR f.path LIKE ? ESCAPE '\\' "
         "OR f.path LIKE ? ESCAPE '\\'",
-        (escaped + ".%", "%/" + escaped + ".%", escaped + "/\\_\\_init\\_\\_.%", "%/" + escaped + "/\\_\\_init\\_\\_.%"),
+        (
+            escaped + ".%",
+            "%/" + escaped + ".%",
+            escaped + "/\\_\\_init\\_\\_.%",
+            "%/" + escaped + "/\\_\\_init\\_\\_.%",
+        ),
     ).fetchall()
     rows = []
     for path, lines, doc, rank in found:
@@ -204,7 +209,9 @@ def owned_by(ix: SymbolIndex, owner: str, name: str) -> Owners:
         (name,),
     ).fetchall()
     definers = {c for c, _ in defined}
-    is_class = ix.db.execute(f"SELECT 1 FROM symbols WHERE name = ? AND kind IN {_CLASS_KINDS} LIMIT 1", (owner,)).fetchone()
+    is_class = ix.db.execute(
+        f"SELECT 1 FROM symbols WHERE name = ? AND kind IN {_CLASS_KINDS} LIMIT 1", (owner,)
+    ).fetchone()
     owners = {owner}
     frontier = [owner] if is_class else []
     while frontier and len(owners) < 500:

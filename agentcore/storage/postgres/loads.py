@@ -1,0 +1,95 @@
+"""Loading a run's state from PostgreSQL in one statement: the run's row, its snapshot, the events after it.
+
+``state_at`` on a SQL store takes three round trips the general way (the fork ancestry, the best
+snapshot, the segments after it), each a statement the server plans, and on a newly opened
+connection each first touches cold catalog caches (the recursive ancestry query alone costs a
+fresh backend about 1.7 ms, 0.3 ms once warm). ``STATE_ROWS`` asks for all of it at once with plain
+index lookups: the run's row (``RUN_COLUMNS``) on every result row, then the newest snapshot at or
+below the target seq (one row, ``kind = 's'``), the sealed segments after it (``'e'``, at most
+``page`` of them) and the run's open segment (``'t'``) when it holds events after the snapshot.
+
+It answers for a run without a parent, and for a fork whose own snapshot is past its fork point
+(everything after that snapshot is the fork's own). Anything else (a fork read from its parent's
+part) returns ``None`` from ``rows_load`` and the store takes the general way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from agentcore.storage.base import RunInfo
+from agentcore.storage.postgres.segments import Element, elements
+from agentcore.storage.sql_rows import RUN_COLUMNS, run_info
+
+_RUN = ", ".join("r." + c.strip() for c in RUN_COLUMNS.split(","))
+
+STATE_ROWS = f"""SELECT {_RUN}, x.kind, x.seq, x.last_seq, x.body, x.encoding, x.state
+FROM runs r
+CROSS JOIN LATERAL (SELECT LEAST(COALESCE(%(seq)s, r.last_seq), r.last_seq) AS upto) t
+LEFT JOIN LATERAL (
+    SELECT seq FROM run_log WHERE run_id = r.id AND kind = 's' AND seq <= t.upto ORDER BY seq DESC LIMIT 1
+) s ON true
+LEFT JOIN LATERAL (
+    SELECT 's' AS kind, seq, last_seq, NULL AS body, encoding, state FROM run_log
+    WHERE run_id = r.id AND kind = 's' AND seq = s.seq
+    UNION ALL (
+    SELECT 'e', seq, last_seq, body, NULL, NULL FROM run_log
+    WHERE run_id = r.id AND kind = 'e' AND seq <= t.upto AND last_seq > COALESCE(s.seq, 0) AND seq >= COALESCE(
+        (SELECT max(seq) FROM run_log WHERE run_id = r.id AND kind = 'e' AND seq <= COALESCE(s.seq, 0) + 1), 0)
+    ORDER BY seq LIMIT %(page)s)
+    UNION ALL
+    SELECT 't', r.tail_seq, r.last_seq, r.tail, NULL, NULL
+    WHERE r.tail_seq > 0 AND r.tail_seq <= t.upto AND r.last_seq > COALESCE(s.seq, 0)
+) x ON true
+WHERE r.id = %(run)s"""
+"""Rows of ``RUN_COLUMNS`` then ``kind, seq, last_seq, body, encoding, state`` (see the module) for
+run ``run`` at seq ``seq`` (``NULL``: the latest); no row if there is no such run, one row with a
+``NULL`` kind if there is nothing to load (an empty run). One statement, so one snapshot of the
+database: a segment sealed meanwhile is seen either in the run's row or in ``run_log``."""
+
+
+class RowsLoad(NamedTuple):
+    """What one ``STATE_ROWS`` answer holds for a load."""
+
+    target: int
+    """The seq of the state to build: the one asked for, at most the run's last."""
+    snapshot: tuple[int, str, bytes] | None
+    """``(seq, encoding, data)`` of the snapshot to start from, or ``None`` (start empty)."""
+    segments: list[tuple[int, int, str]]
+    """``(first seq, last seq, JSON array)`` of the segments holding the events after it, in order."""
+    more_after: int | None
+    """Not ``None`` when the page of sealed segments was full: the events after this seq (up to
+    ``target``) were not all fetched and are to be read from there."""
+
+
+def rows_load(rows: list[tuple[Any, ...]], seq: int | None, page: int) -> tuple[RunInfo, RowsLoad | None]:
+    """The run's row and what ``STATE_ROWS`` gave for building its state (``None``: the general way
+    is needed: a fork whose own snapshots do not cover the seq asked for)."""
+    info = run_info(rows[0][:7])
+    target = info.last_seq if seq is None else min(seq, info.last_seq)
+    snapshot: tuple[int, str, bytes] | None = None
+    sealed: list[tuple[int, int, str]] = []
+    tail: tuple[int, int, str] | None = None
+    for row in rows:
+        kind, first, last, body, encoding, state = row[7:]
+        if kind == "s":
+            snapshot = (first, encoding, state)
+        elif kind == "e":
+            sealed.append((first, last, body))
+        elif kind == "t":
+            tail = (first, last, body)
+    if info.parent_run_id is not None and (snapshot is None or snapshot[0] <= (info.forked_at_seq or 0)):
+        return info, None
+    if len(sealed) >= page:
+        return info, RowsLoad(target, snapshot, sealed, sealed[-1][1])
+    return info, RowsLoad(target, snapshot, sealed + ([tail] if tail is not None else []), None)
+
+
+def events_of(load: RowsLoad) -> Iterator[Element]:
+    """The events ``after < seq <= target`` of the fetched segments (``after``: the snapshot's seq)."""
+    after = load.snapshot[0] if load.snapshot is not None else 0
+    for first, last, text in load.segments:
+        for element in elements(text, first, last):
+            if after < element[0] <= load.target:
+                yield element
