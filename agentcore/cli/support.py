@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentcore.errors import AgentcoreError, RunNotFound
-from agentcore.storage.targets import describe, is_url, open_store
+from agentcore.storage.targets import describe, is_conninfo, is_url, open_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -296,9 +296,9 @@ def db_target(ctx: click.Context, db: str | None) -> str:
 
 def open_db(db: str, *, must_exist: bool = True) -> Any:
     """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false."""
-    if must_exist and not is_url(db) and not Path(db).exists():
+    if must_exist and not is_url(db) and not is_conninfo(db) and not Path(db).exists():
         raise click.ClickException(
-            f"no database at {inert(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
+            f"no database at {shown(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
             f"(or set {DB_ENV})"
         )
     return open_store(db)
@@ -334,11 +334,14 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
-def with_store(*, must_exist: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def with_store(
+    *, must_exist: bool = True, check: Callable[[str], None] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give the command ``store`` (opened once, closed when the command ends) and ``db`` (its path).
 
     A ``run_id`` argument of ``last`` is replaced by the newest run's id, and any other id is
-    checked to exist.
+    checked to exist; so is each of a ``run_ids`` tuple. ``check(db)`` runs before the store is
+    opened (it raises to refuse a target without creating anything).
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -346,10 +349,14 @@ def with_store(*, must_exist: bool = True) -> Callable[[Callable[..., Any]], Cal
         def wrapper(*args: Any, db: str | None, **kwargs: Any) -> Any:
             ctx = click.get_current_context()
             target = db_target(ctx, db)
+            if check is not None:
+                check(target)
             store = open_db(target, must_exist=must_exist)
             ctx.call_on_close(store.close)
             if "run_id" in kwargs:
                 kwargs["run_id"] = resolve_run(store, kwargs["run_id"])
+            if "run_ids" in kwargs:
+                kwargs["run_ids"] = tuple(resolve_run(store, rid) for rid in kwargs["run_ids"])
             return fn(*args, store=store, db=target, **kwargs)
 
         return db_option(wrapper)

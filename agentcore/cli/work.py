@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+import os
 import sys
 import time
 from typing import Any
@@ -19,6 +21,8 @@ import click
 
 from agentcore.cli.support import (
     EXIT_FAILED,
+    RUN_ID,
+    UTF8_TEXT,
     console,
     db_target,
     err_console,
@@ -29,31 +33,50 @@ from agentcore.cli.support import (
     with_store,
 )
 from agentcore.errors import ConfigError
+from agentcore.storage.targets import is_url
 
 __all__ = ("COMMANDS", "load_app")
 
 FINISHED = ("succeeded", "failed", "cancelled", "waiting_for_user")
 
 
+def _no_queue(db: str) -> click.ClickException:
+    return click.ClickException(
+        f"{shown(db)} has no work queue: queued runs and workers need a PostgreSQL database "
+        "(--db postgresql://user:password@host:port/dbname, or AGENTCORE_DB)"
+    )
+
+
+def _queue_target(db: str) -> None:
+    """Refuse a file path before it is opened (opening would create an SQLite file for nothing)."""
+    if not is_url(db):
+        raise _no_queue(db)
+
+
 def _needs_queue(store: Any, db: str) -> None:
     from agentcore.storage.base import WorkQueue
 
     if not isinstance(store, WorkQueue):
-        raise click.ClickException(
-            f"{shown(db)} has no work queue: queued runs and workers need a PostgreSQL database "
-            "(--db postgresql://user:password@host:port/dbname, or AGENTCORE_DB)"
-        )
+        raise _no_queue(db)
 
 
 def load_app(spec: str) -> Any:
-    """The factory ``module:attribute`` names (``ConfigError`` if it cannot be loaded)."""
+    """The factory ``module:attribute`` names (``ConfigError`` if it cannot be loaded).
+
+    The module is looked up as ``python -m`` would: the current directory first, so ``--app
+    myapp:build`` finds ``./myapp.py`` whether the worker was started as ``agentcore`` or as
+    ``python -m agentcore``. Any error while importing it (a missing module, a syntax error, an
+    exception at import) is a ``ConfigError`` naming it.
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"--app must be module:factory (for example mypkg.agents:build), got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"--app {spec}: cannot import {module_name!r} ({e})") from None
+    except Exception as e:  # ImportError, SyntaxError, a relative name (TypeError), whatever the module raises
+        raise ConfigError(f"--app {spec}: cannot import {module_name!r} ({type(e).__name__}: {e})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"--app {spec}: {module_name} has no callable {attr!r}")
@@ -61,7 +84,7 @@ def load_app(spec: str) -> Any:
 
 
 @click.command()
-@click.argument("question")
+@click.argument("question", type=UTF8_TEXT)
 @click.option(
     "--repo",
     default=".",
@@ -74,7 +97,7 @@ def load_app(spec: str) -> Any:
 @click.option("--offline", is_flag=True, help="Have the worker use the built-in offline model.")
 @click.option("--max-steps", default=12, show_default=True, help="Most controller decisions.")
 @json_option
-@with_store(must_exist=False)
+@with_store(must_exist=False, check=_queue_target)
 def submit(
     question: str, repo: str, store: Any, db: str, model: str | None, processor_model: str | None, offline: bool,
     max_steps: int, as_json: bool,
@@ -115,7 +138,7 @@ def submit(
     help="With --exit-when-idle: fail once the database has been unreachable this many seconds in a row.",
 )
 @json_option
-@with_store(must_exist=False)
+@with_store(must_exist=False, check=_queue_target)
 def worker(
     store: Any, db: str, concurrency: int, exit_when_idle: bool, app: str | None, lease_s: float, heartbeat_s: float | None,
     poll_s: float, give_up_s: float, as_json: bool,
@@ -147,15 +170,26 @@ def worker(
         err_console.print(f"worker {w.owner}: {data['finished']} run(s) finished, {data['lost']} lost to other workers")
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A number of seconds that is not NaN (``inf`` is allowed: no limit)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number of seconds", ctx=ctx, param=param)
+    return value
+
+
 @click.command()
-@click.argument("run_ids", nargs=-1, required=True)
-@click.option("--timeout", "timeout_s", type=float, help="Give up after this many seconds (exit 1).")
+@click.argument("run_ids", nargs=-1, required=True, type=RUN_ID)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0),
+    callback=_finite,
+    help="Give up after this many seconds (exit 1).",
+)
 @json_option
-@with_store()
+@with_store()  # checks every run id (RunNotFound before any waiting) and resolves `last`
 def wait(run_ids: tuple[str, ...], store: Any, db: str, timeout_s: float | None, as_json: bool) -> None:
     """Wait until the runs end; exit 0 only if all of them succeeded."""
-    for rid in run_ids:
-        store.run(rid)  # RunNotFound before any waiting
     status, ended = _wait_for(store, run_ids, timeout_s)
     ok = ended and all(s == "succeeded" for s in status.values())
     if as_json:

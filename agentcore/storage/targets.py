@@ -9,6 +9,7 @@ current directory.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,36 @@ def default_target() -> str:
     return os.environ.get(ENV_VAR) or DEFAULT_TARGET
 
 
+_CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode)\s*=", re.I)
+"""A libpq ``key=value`` connection string (not a URL, and not a file name anyone would choose)."""
+_PASSWORD_PAIR = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)", re.I)
+
+
+def is_conninfo(target: object) -> bool:
+    """Whether ``target`` is a libpq ``key=value`` string (``host=db user=me password=...``)."""
+    return isinstance(target, str) and not is_url(target) and bool(_CONNINFO.search(target))
+
+
 def describe(target: str | os.PathLike[str]) -> str:
-    """The target as it may be shown: a URL without its password, a path as it is."""
+    """The target as it may be shown: a URL without its password, a path as it is.
+
+    Never raises: a URL that does not parse (``postgresql://u:pw@[::1/db``) is shown with its
+    user-info's password cut out, and any ``password=...`` pair (a query parameter, a libpq
+    ``key=value`` string) is shown as ``password=***``.
+    """
     text = os.fspath(target)
     if not is_url(text):
-        return text
+        return _PASSWORD_PAIR.sub(r"\1***", text)
     from urllib.parse import urlsplit
 
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: cut by hand (everything before the last @ may hide a password)
+        scheme, _, rest = text.partition("://")
+        if "@" in rest:
+            userinfo, hostinfo = rest.rsplit("@", 1)
+            rest = f"{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{hostinfo}"
+        return _PASSWORD_PAIR.sub(r"\1***", f"{scheme}://{rest}")
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, hostinfo = netloc.rsplit("@", 1)
@@ -56,13 +79,19 @@ def open_store(target: str | os.PathLike[str] | None = None, *, must_exist: bool
         A ``PostgresEventStore`` or a ``SQLiteEventStore`` (both close with ``close()`` or ``with``).
 
     Raises:
-        ConfigError: a URL but psycopg is not installed, or an empty target.
+        ConfigError: a URL but psycopg is not installed, an empty target, or a libpq ``key=value``
+            string (refused, so that no file is named after it).
         RunNotFound: ``must_exist`` and no file at the path.
         StorageUnavailable, NotAnAgentcoreDatabase, SchemaTooNew: as the store's constructor.
     """
     text = default_target() if target is None else os.fspath(target)
     if not text:
         raise ConfigError(f"no database given: pass a file path or a postgresql:// URL (or set {ENV_VAR})")
+    if is_conninfo(text):  # else it would become an SQLite file named after it (password and all)
+        raise ConfigError(
+            f"{describe(text)!r} is a libpq key=value connection string; agentcore takes a URL: "
+            "postgresql://user@host:port/dbname (with the password in PGPASSWORD or ~/.pgpass, or user:password@)"
+        )
     if is_url(text):
         try:
             from agentcore.storage.postgres.store import PostgresEventStore

@@ -76,9 +76,13 @@ def secrets_of(url: str) -> list[str]:
     except psycopg.ProgrammingError:
         found = None
     password = str(found) if found else None
-    if not password:
-        parts = urlsplit(url) if is_url(url) else None
-        password = unquote(parts.password) if parts is not None and parts.password else None
+    if not password and is_url(url):
+        try:
+            password = urlsplit(url).password
+        except ValueError:  # a URL that does not parse (an unclosed IPv6 bracket): its user-info by hand
+            userinfo = url.partition("://")[2].rpartition("@")[0]
+            password = userinfo.partition(":")[2] or None
+        password = unquote(password) if password else None
     if not password:
         return []
     return sorted({password, quote(password, safe=""), unquote(password)}, key=len, reverse=True)
@@ -142,7 +146,7 @@ class PgConnection:
             raise self.connect_error(e) from None
 
     def connect_error(self, e: BaseException) -> StorageUnavailable:
-        text = self.scrub(str(e).strip())
+        text = " ".join(self.scrub(str(e)).split())  # one line: libpq's messages span several
         low = text.lower()
         if "password authentication failed" in low or "no password supplied" in low or "authentication" in low:
             return StorageUnavailable(

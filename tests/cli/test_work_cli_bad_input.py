@@ -1,0 +1,122 @@
+"""Bad input to the queue commands and to ``--db``, as a newcomer types it, in real processes.
+
+A URL that does not parse, a libpq ``key=value`` string, bytes that are not UTF-8 in a question,
+``last`` and odd timeouts for ``wait``, ``submit``/``worker`` pointed at an SQLite path, and ``--app``
+specs that cannot be imported: each is one ``Error:`` line (exit 1, or 2 for a usage error), never a
+traceback, never the password, and nothing is created on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PASSWORD
+
+ROOT = str(Path(__file__).resolve().parents[2])
+SCRIPT = str(Path(sys.executable).parent / "agentcore")  # the console script (no cwd on sys.path)
+
+
+def run(
+    *args: str, cwd: str | Path = ROOT, env: dict[str, str] | None = None, script: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    cmd = [SCRIPT] if script else [sys.executable, "-m", "agentcore"]
+    return subprocess.run(
+        [*cmd, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def one_error_line(got: subprocess.CompletedProcess[str], *, code: int = 1) -> str:
+    """The single ``Error:`` line of a refused command (no traceback, no password)."""
+    out = got.stdout + got.stderr
+    assert got.returncode == code, out
+    assert "Traceback" not in out and PASSWORD not in out, out
+    errors = [line for line in got.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, out
+    return errors[0]
+
+
+def test_a_url_that_does_not_parse_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://agentcore:{PASSWORD}@[::1:5432/agentcore"
+    for args in (("--db", url, "runs"), ("runs",)):
+        got = run(*args, cwd=tmp_path, env={"AGENTCORE_DB": url})
+        assert "agentcore:***@" in one_error_line(got)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_libpq_key_value_string_is_refused_without_the_password_and_without_a_file(tmp_path: Path) -> None:
+    conninfo = f"host=127.0.0.1 port=5432 user=agentcore password={PASSWORD} dbname=agentcore"
+    for args in (("--db", conninfo, "runs"), ("--db", conninfo, "ask", "where is x?", "--repo", ROOT)):
+        line = one_error_line(run(*args, cwd=tmp_path))
+        assert "password=***" in line and "postgresql://" in line
+    assert list(tmp_path.iterdir()) == []  # not an SQLite file named after the string
+
+
+def test_connection_errors_are_one_line(tmp_path: Path) -> None:
+    from tests.support.postgres import free_port
+
+    port = free_port()  # nobody listens: libpq's message spans two lines
+    got = run("--db", f"postgresql://agentcore:{PASSWORD}@127.0.0.1:{port}/x", "runs", cwd=tmp_path)
+    line = one_error_line(got)
+    assert "Connection refused" in line and got.stderr.strip() == line
+
+
+def test_submit_and_worker_refuse_an_sqlite_path_without_creating_it(tmp_path: Path) -> None:
+    for args in (("submit", "where is x?", "--offline"), ("worker", "--exit-when-idle")):
+        got = run(*args, "--db", str(tmp_path / "new.db"), cwd=tmp_path)
+        assert "has no work queue" in one_error_line(got)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_question_that_is_not_utf8_is_a_usage_error(pg_url: str) -> None:
+    got = subprocess.run(
+        [sys.executable, "-m", "agentcore", "submit", b"where is \xff\xfe?", "--offline", "--db", pg_url],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "not valid UTF-8" in one_error_line(got, code=2)
+    from agentcore.storage import open_store
+
+    with open_store(pg_url) as store:
+        assert store.runs() == []
+
+
+def test_wait_takes_last_and_refuses_timeouts_that_are_not_seconds(pg_url: str) -> None:
+    from agentcore.storage import open_store
+    from tests.storage.test_store import fill, finished
+
+    with open_store(pg_url) as store:
+        rid, _ = fill(store, steps=1)
+        store.append(rid, [finished(rid, 7, "succeeded")], 6)
+    got = run("wait", "last", "--json", "--db", pg_url)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["runs"] == {rid: "succeeded"}
+    for bad in ("nan", "-1"):
+        assert "--timeout" in one_error_line(run("wait", rid, "--timeout", bad, "--db", pg_url, timeout=30), code=2)
+    assert "cannot be empty" in one_error_line(run("wait", "", "--db", pg_url), code=2)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("..relative:build", "cannot import '..relative'"),
+        ("explodes:build", "RuntimeError: exploded at import"),
+        ("broken_syntax:build", "SyntaxError"),
+    ],
+)
+def test_an_app_that_cannot_be_imported_is_one_line(pg_url: str, tmp_path: Path, spec: str, says: str) -> None:
+    (tmp_path / "explodes.py").write_text("raise RuntimeError('exploded at import')\n")
+    (tmp_path / "broken_syntax.py").write_text("def build(:\n")
+    got = run("worker", "--exit-when-idle", "--app", spec, "--db", pg_url, cwd=tmp_path)
+    assert says in one_error_line(got)
+
+
+def test_an_app_in_the_current_directory_is_found_by_the_console_script(pg_url: str, tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text("def build(store, spec):\n    raise AssertionError('not called')\n")
+    got = run("worker", "--exit-when-idle", "--app", "myapp:build", "--json", "--db", pg_url, cwd=tmp_path, script=True)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["finished"] == 0
