@@ -163,11 +163,17 @@ def worker(
         stats = w.serve_sync()
     except KeyboardInterrupt:
         stats = w.stats
-    data = {"owner": w.owner, "finished": len(stats.finished), "lost": len(stats.lost), "released": len(stats.released)}
+    data = {
+        "owner": w.owner, "finished": len(stats.finished), "lost": len(stats.lost), "released": len(stats.released),
+        "failed_by_app": len(stats.failed),
+    }  # fmt: skip
     if as_json:
         print_json(data)
     else:
-        err_console.print(f"worker {w.owner}: {data['finished']} run(s) finished, {data['lost']} lost to other workers")
+        failed = f", {data['failed_by_app']} failed by the app (see the log above)" if stats.failed else ""
+        err_console.print(
+            f"worker {w.owner}: {data['finished']} run(s) finished, {data['lost']} lost to other workers{failed}"
+        )
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:

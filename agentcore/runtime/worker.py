@@ -41,6 +41,7 @@ from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavail
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
 from agentcore.runtime.wakeups import Wakeups
+from agentcore.runtime.worker_faults import APP_TRIES, check_durations, fail_run_of_app
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -59,6 +60,8 @@ class WorkerStats:
     lost: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     store_errors: int = 0
+    failed: list[str] = field(default_factory=list)
+    """Runs the app kept failing on, recorded as failed (``worker_faults.APP_TRIES``)."""
     steps: list[str] = field(default_factory=list)
     """Plan step attempts this worker ran and recorded (``run_id/step_id/attempt``)."""
 
@@ -103,10 +106,7 @@ class Worker:
             raise ConfigError(f"{store!r} has no work queue: workers need a PostgreSQL store (--db postgresql://...)")
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        if not lease_s > 0:
-            raise ConfigError(f"lease_s must be > 0 seconds, got {lease_s!r}")
-        if not give_up_s > 0:
-            raise ConfigError(f"give_up_s must be > 0 seconds, got {give_up_s!r}")
+        check_durations(lease_s=lease_s, heartbeat_s=heartbeat_s, poll_s=poll_s, give_up_s=give_up_s)
         self.store = store
         self.factory = factory
         self.concurrency = concurrency
@@ -252,7 +252,11 @@ class Worker:
             self.stats.lost.append(lease.run_id)
             log.warning("worker %s: lost the lease on %s; dropping it", self.owner, lease.run_id)
             return
-        except Exception as e:  # the app failed: give the run back to the queue for another try
+        except Exception as e:  # the app failed: another try, or (after APP_TRIES claims) a failed run
+            if lease.claims >= APP_TRIES and await fail_run_of_app(self.store, lease, e, self.owner):
+                if await self._release_done(lease):
+                    self.stats.failed.append(lease.run_id)
+                return
             log.exception("worker %s: run %s failed with %r; giving it back", self.owner, lease.run_id, e)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.store.release, lease, done=False)

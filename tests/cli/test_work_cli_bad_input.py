@@ -120,3 +120,11 @@ def test_an_app_in_the_current_directory_is_found_by_the_console_script(pg_url: 
     got = run("worker", "--exit-when-idle", "--app", "myapp:build", "--json", "--db", pg_url, cwd=tmp_path, script=True)
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout)["finished"] == 0
+
+
+@pytest.mark.parametrize(
+    "option", ["--heartbeat=0", "--heartbeat=-1", "--heartbeat=nan", "--poll=0", "--lease=inf", "--heartbeat=40"]
+)
+def test_worker_durations_that_would_spin_or_never_claim_are_refused(pg_url: str, option: str) -> None:
+    got = run("worker", "--exit-when-idle", option, "--db", pg_url, timeout=30)
+    assert "seconds" in one_error_line(got) or "shorter than" in one_error_line(got)
