@@ -119,6 +119,22 @@ def new_run(options: NewRunOptions, *, caller: str = "create_run", allowed: froz
     return NewRun(id=run_id, created=created, events=events, artifacts=options.get("artifacts", ()))
 
 
+def new_fork(fork_id: str | None, at_seq: int, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
+    """What every store's ``fork`` checks and settles first: the fork's id (a new one when ``None``)
+    and its ``created`` time as ISO text (now, in local time, when ``None``).
+
+    Raises:
+        ConfigError: ``events`` without a ``fork_id`` (they carry it), or events that do not belong
+            to the fork or do not continue at ``at_seq + 1``.
+    """
+    if events and fork_id is None:
+        raise ConfigError("a fork's own events carry its run id: pass new_run_id with events")
+    fork_id = fork_id or new_run_id()
+    if events:  # (the store checks ``at_seq`` against the log, naming its seqs)
+        check_batch(fork_id, events, at_seq)
+    return fork_id, (created or datetime.now().astimezone()).isoformat()
+
+
 def stale_seq(run_id: str, expected_seq: int, last: int) -> ConcurrencyError:
     """The error for an append whose ``expected_seq`` is no longer the run's last seq."""
     return ConcurrencyError(
@@ -201,8 +217,12 @@ class EventStore(Protocol):
         """``fold`` of the events up to ``seq`` (the newest when ``None``)."""
         ...
 
-    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
-        """A new run that shares this run's events up to ``at_seq``; returns its id."""
+    def fork(
+        self, run_id: str, at_seq: int, *, new_run_id: str | None = None, events: Sequence[BaseEvent] = (),
+        created: datetime | None = None,
+    ) -> str:
+        """A new run that shares this run's events up to ``at_seq``, then its own ``events`` (seqs
+        ``at_seq + 1 ..``, written with it: no moment shows the fork without them); returns its id."""
         ...
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:

@@ -1,9 +1,12 @@
 """Copy runs, with the artifacts their events point at, from one store to another (any two stores).
 
 Each run is created in the target with its own events in one transaction (a fork is made a fork
-of its copied parent again, still copy-free); every ``sha256:`` id its events mention is copied
-with its media type. A run the target already holds with the same last seq is skipped, so a copy
-can be run again after an interruption.
+of its copied parent again, still copy-free, with its own events in the same transaction); every
+``sha256:`` id its events mention is copied with its media type, before the run. So a copy killed
+at any moment leaves the target with whole runs only (at worst with artifacts no run refers to
+yet), and running it again finishes it: **a copy is idempotent**. A run the target already holds
+with the same log (parent, fork point, last seq and last event alike) is skipped; one with another
+log is refused (``ConcurrencyError``, naming it), nothing of it written.
 
 Queue entries are not copied: a copied run is just a run. A queue entry says which worker of *that*
 database drives the run (its lease and fencing token); carrying it over would let the workers of
@@ -81,13 +84,27 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
     return report
 
 
+def _same_log(source: Any, target: Any, info: RunInfo, there: RunInfo) -> bool:
+    """Whether the target's run ``there`` is the source's run ``info``: same parent, fork point and
+    last seq, and the same last event (a diverged copy has written another one by then)."""
+    if (there.parent_run_id, there.forked_at_seq, there.last_seq) != (
+        info.parent_run_id, info.forked_at_seq, info.last_seq,
+    ):  # fmt: skip
+        return False
+    if info.last_seq == 0:
+        return True
+    last = info.last_seq - 1
+    ours, theirs = list(source.read(info.id, after=last)), list(target.read(info.id, after=last))
+    return [encode_event(e) for e in ours] == [encode_event(e) for e in theirs]
+
+
 def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> None:
     try:
         there = target.run(info.id)
     except RunNotFound:
         there = None
     if there is not None:
-        if there.last_seq == info.last_seq and there.parent_run_id == info.parent_run_id:
+        if _same_log(source, target, info, there):
             report.skipped.append(info.id)
             return
         raise ConcurrencyError(
@@ -102,11 +119,10 @@ def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> No
             ref = source.artifacts.info(ident)
             target.artifacts.put(source.artifacts.read(ident), ref.media_type)
             report.artifacts += 1
+    created = datetime.fromisoformat(info.created)
     if info.parent_run_id is not None:
-        target.fork(info.parent_run_id, own_from, new_run_id=info.id)
-        if events:
-            target.append(info.id, events, own_from)
+        target.fork(info.parent_run_id, own_from, new_run_id=info.id, events=events, created=created)
     else:
-        target.create_run(info.task, run_id=info.id, created=datetime.fromisoformat(info.created), events=events)
+        target.create_run(info.task, run_id=info.id, created=created, events=events)
     report.copied.append(info.id)
     report.events += len(events)

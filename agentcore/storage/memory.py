@@ -108,11 +108,14 @@ class MemoryEventStore:
             raise ConfigError(f"seq must be >= 0, got {seq}")
         return fold(self.read(run_id, upto=seq))
 
-    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
+    def fork(
+        self, run_id: str, at_seq: int, *, new_run_id: str | None = None, events: Sequence[BaseEvent] = (),
+        created: datetime | None = None,
+    ) -> str:
+        new_id, when = base.new_fork(new_run_id, at_seq, events, created)
         with self._lock:
             info = self._info(run_id)
             forks.check_fork_range(run_id, at_seq, info.last_seq)
-            new_id = new_run_id or base.new_run_id()
             if new_id in self._runs:
                 raise base.taken(new_id, "this store")
             chain = [decode_event(body) for _, body in self._chain(run_id)]
@@ -121,13 +124,13 @@ class MemoryEventStore:
             self._runs[new_id] = RunInfo(
                 id=new_id,
                 task=info.task,
-                status=status_after(inherited, "running"),
-                created=datetime.now().astimezone().isoformat(),
-                last_seq=at_seq,
+                status=status_after(events, status_after(inherited, "running")),
+                created=when,
+                last_seq=at_seq + len(events),
                 parent_run_id=run_id,
                 forked_at_seq=at_seq,
             )
-            self._events[new_id] = []
+            self._events[new_id] = [(e.seq, encode_event(e)) for e in events]
         return new_id
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:

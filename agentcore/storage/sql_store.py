@@ -300,15 +300,19 @@ class SQLEventStore(SQLReads):
     # ------------------------------------------------------------------------------------------
     # forks and snapshots
 
-    def fork(self, run_id: str, at_seq: int, *, new_run_id: str | None = None) -> str:
-        """A new run that shares ``run_id``'s events up to ``at_seq`` (no event is copied)."""
-        new_id = new_run_id or base.new_run_id()
+    def fork(
+        self, run_id: str, at_seq: int, *, new_run_id: str | None = None, events: Sequence[BaseEvent] = (),
+        created: datetime | None = None,
+    ) -> str:
+        """A new run that shares ``run_id``'s events up to ``at_seq`` (no event is copied), then its own
+        ``events`` (seqs ``at_seq + 1 ..``) in the same transaction; ``created``: now by default."""
+        new_id, when = base.new_fork(new_run_id, at_seq, events, created)
         with self._db.lock:
             info, chain = self._ancestry(run_id)
             forks.check_fork_range(run_id, at_seq, info.last_seq)
             forks.check_fork_point(run_id, [(h.seq, h.type, h.caused_by) for h in self.history(run_id)], at_seq)
             # the fork's cached status follows the same rules as the fold (waiting_for_user included)
-            status = self.state_at(run_id, at_seq).status
+            state = self.state_at(run_id, at_seq)
             snap = self._best_snapshot(run_id, at_seq, chain=chain, blob=False)
             snap_seq, snap_size = (snap[0], snap[3]) if snap is not None else (0, 0)
             since = self._event_bytes(self._segments(run_id, snap_seq, at_seq, (info, chain))[1])
@@ -319,13 +323,17 @@ class SQLEventStore(SQLReads):
                             "INSERT INTO runs (id, task, status, created, parent_run_id, forked_at_seq, last_seq, "
                             "snapshot_seq, snapshot_size, bytes_since_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                         ),
-                        (
-                            new_id, info.task, status, datetime.now().astimezone().isoformat(), run_id, at_seq,
-                            at_seq, snap_seq, snap_size, since,
-                        ),
-                    )  # fmt: skip
+                        (new_id, info.task, state.status, when, run_id, at_seq, at_seq, snap_seq, snap_size, since),
+                    )
+                    if events:
+                        self._cache.remember(new_id, at_seq, state)
+                        self._append_in(conn, new_id, events, at_seq)
             except self._DUPLICATE:
+                self._cache.drop(new_id)
                 raise base.taken(new_id, self._db.where) from None
+            except BaseException:
+                self._cache.drop(new_id)
+                raise
         return new_id
 
     def _event_bytes(self, segments: list[Segment]) -> int:

@@ -311,6 +311,22 @@ def test_fork_to_an_existing_id_is_refused(store: EventStore) -> None:
     assert store.run(run).parent_run_id is None
 
 
+def test_a_fork_is_written_with_its_own_events_and_creation_time(store: EventStore) -> None:
+    run, events = fill(store, steps=1)
+    own = [fact("f", 7, key="own"), finished("f", 8)]
+    assert store.fork(run, 6, new_run_id="f", events=own, created=T0) == "f"
+    info = store.run("f")
+    assert (info.last_seq, info.status, info.created, info.forked_at_seq) == (8, "succeeded", T0.isoformat(), 6)
+    assert list(store.read("f")) == [*events, *own]
+    assert store.state_at("f") == fold([*events, *own])
+    store.append("f", [fact("f", 9, key="after")], 8)  # the append path still knows where the fork is
+    with pytest.raises(ConfigError, match="new_run_id"):
+        store.fork(run, 6, events=[fact("g", 7)])
+    with pytest.raises(ConfigError, match="seq 7"):
+        store.fork(run, 6, new_run_id="g", events=[fact("g", 8)])
+    assert {r.id for r in store.runs()} == {run, "f"}  # nothing of a refused fork
+
+
 def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     run = store.create_run("t")
     new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))
