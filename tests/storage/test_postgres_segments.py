@@ -151,6 +151,6 @@ def test_a_database_written_before_segments_is_upgraded_with_its_events_snapshot
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         usage = conn.execute("SELECT count(*) FROM llm_usage WHERE run_id = 'old'").fetchone()
     assert tuple(names) == MIGRATION_NAMES
-    assert tables == {"runs", "run_log", "artifacts", "queue", "step_queue"}
+    assert tables == {"runs", "run_log", "artifacts", "work"}
     assert [(a, b) for a, b, _ in segments(pg_url)] == [(1, 100), (101, 200), (201, 300), (301, 301), (12, 13)]
     assert usage == (sum(1 for e in events if e.type == "llm_called"),)

@@ -1,7 +1,9 @@
 """The work queue of a PostgreSQL store: queued runs, leases, fencing tokens and wake-ups.
 
-A queued run has a row in ``queue``: ``state`` is ``queued`` (nobody holds it), ``leased`` (a worker
-holds it until ``lease_expires``) or ``done`` (it finished or waits for the user). Claiming takes
+A queued run has a row in ``queue`` (a view of the run entries of the table ``work``, which also
+holds the plan step attempts: ``storage.postgres.steps``): ``state`` is ``queued`` (nobody holds
+it), ``leased`` (a worker holds it until ``lease_expires``) or ``done`` (it finished or waits for
+the user). Claiming takes
 the oldest row that is queued or whose lease expired with ``FOR UPDATE SKIP LOCKED`` (so workers
 never wait on each other) and bumps its ``lease_token``: a number that only grows, handed to the
 claimer. Every append a worker makes under its lease checks the token in the same transaction

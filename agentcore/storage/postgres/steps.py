@@ -2,8 +2,8 @@
 
 The worker that holds a plan run's lease drives it (its scheduler decides what is ready and writes
 every event of the run's log). Instead of running a ready step itself it queues the attempt in
-``step_queue`` (``submit_step``, fenced by its run lease token, so a driver that lost the run
-queues nothing). Any worker claims an attempt (``claim_step``: ``FOR UPDATE SKIP LOCKED``, a lease
+``step_queue``, a view of the attempt rows of the table ``work`` whose run entries are ``queue``
+(``submit_step``, fenced by its run lease token, so a driver that lost the run queues nothing). Any worker claims an attempt (``claim_step``: ``FOR UPDATE SKIP LOCKED``, a lease
 with its own token, the same heartbeat as runs), runs it with the attempt's idempotency key and
 stores the outcome (``finish_step``, refused once its step lease was taken over). The driver reads
 the outcome back (``step_result``) and appends ``StepSucceeded``/``StepFailed`` to the log under
