@@ -21,7 +21,7 @@ from tests.storage.test_store import fact, fill, finished
 def statements(store: PostgresEventStore) -> list[str]:
     """Records the SQL of every single-statement read the store makes from now on."""
     seen: list[str] = []
-    query, one = store._db.query, store._db.one
+    query, one, prepared = store._db.query, store._db.one, store._db.run_prepared
 
     def counted_query(sql, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(sql)
@@ -31,7 +31,12 @@ def statements(store: PostgresEventStore) -> list[str]:
         seen.append(sql)
         return one(sql, *args, **kwargs)
 
+    def counted_prepared(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(name)
+        return prepared(name, *args, **kwargs)
+
     store._db.query, store._db.one = counted_query, counted_one  # type: ignore[method-assign]
+    store._db.run_prepared = counted_prepared  # type: ignore[method-assign]
     return seen
 
 
@@ -107,4 +112,21 @@ def test_a_fork_loads_from_its_own_snapshot_and_from_its_parent_before_one(pg_ur
         assert len(seen) == 1  # its own snapshot covers the parent's part
         for seq in (1, cut - 1, cut, cut + 1, max(snaps) - 1, max(snaps), len(whole) - 1):
             assert fresh.state_at(fork, seq) == fold(whole[:seq])
+        assert fresh.state_at(run) == fold(events)
+
+
+def test_a_connection_without_the_prepared_statement_prepares_it_on_first_use(pg_url: str) -> None:
+    # the pool's first connection was set up before the schema existed: nothing could be prepared
+    with PostgresEventStore(pg_url, max_connections=1) as s:
+        run, events = fill(s, steps=5)
+        assert s.state_at(run) == fold(events)  # the statement runs first, cached state or not
+        with s._db.pool.connection() as conn:  # as a pooler that drops prepared statements would
+            conn.execute("DEALLOCATE ALL")
+        s._cache.clear()
+        assert s.state_at(run, 7) == fold(events[:7])
+        assert s.state_at(run) == fold(events)
+    with PostgresEventStore(pg_url) as fresh:  # prepared when its connection was set up
+        with fresh._db.pool.connection() as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements")]
+        assert names == ["agentcore_state_rows"]
         assert fresh.state_at(run) == fold(events)

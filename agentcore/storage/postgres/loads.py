@@ -11,6 +11,11 @@ below the target seq (one row, ``kind = 's'``), the sealed segments after it (``
 It answers for a run without a parent, and for a fork whose own snapshot is past its fork point
 (everything after that snapshot is the fork's own). Anything else (a fork read from its parent's
 part) returns ``None`` from ``rows_load`` and the store takes the general way.
+
+The statement is prepared on each pooled connection when the connection is set up (``STATEMENT``,
+``PgConnection.prepared``), so a read on a new connection does not parse and analyse it first
+(server CPU on a fresh backend: 0.8 ms instead of 1.5), and is run through psycopg's libpq wrapper
+with binary results (``params``, ``decoded``): every column is cast to the type it is read as.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ from agentcore.storage.base import RunInfo
 from agentcore.storage.postgres.segments import Element, elements
 from agentcore.storage.sql_rows import RUN_COLUMNS, run_info
 
-_RUN = ", ".join("r." + c.strip() for c in RUN_COLUMNS.split(","))
+_RUN = (
+    "r.id::text, r.task::text, r.status::text, r.created::text, r.last_seq::int4, r.parent_run_id::text, "
+    "r.forked_at_seq::int4"
+)
+assert [c.split(".")[1].split("::")[0] for c in _RUN.split(", ")] == [c.strip() for c in RUN_COLUMNS.split(",")]
 
-_UPTO = "LEAST(COALESCE(%(seq)s, r.last_seq), r.last_seq)"
+_UPTO = "LEAST(COALESCE($2::int4, r.last_seq), r.last_seq)"
 
-STATE_ROWS = f"""SELECT {_RUN}, x.kind, x.seq, x.last_seq, x.body, x.encoding, x.state
+STATE_ROWS = f"""SELECT {_RUN},
+       x.kind::text, x.seq::int4, x.last_seq::int4, x.body::text, x.encoding::text, x.state::bytea
 FROM runs r
 LEFT JOIN LATERAL (
     SELECT seq FROM run_log WHERE run_id = r.id AND kind = 's' AND seq <= {_UPTO} ORDER BY seq DESC LIMIT 1
@@ -40,19 +50,46 @@ LEFT JOIN LATERAL (
     UNION ALL (
     SELECT 'e', seq, last_seq, body, NULL, NULL FROM run_log
     WHERE run_id = r.id AND kind = 'e' AND seq >= COALESCE(f.seq, 0) AND seq <= {_UPTO} AND last_seq > COALESCE(s.seq, 0)
-    ORDER BY seq LIMIT %(page)s)
+    ORDER BY seq LIMIT $3::int4)
     UNION ALL
     SELECT 't', r.tail_seq, r.last_seq, r.tail, NULL, NULL
     WHERE r.tail_seq > 0 AND r.tail_seq <= {_UPTO} AND r.last_seq > COALESCE(s.seq, 0)
 ) x ON true
-WHERE r.id = %(run)s"""
+WHERE r.id = $1::text"""
 """Rows of ``RUN_COLUMNS`` then ``kind, seq, last_seq, body, encoding, state`` (see the module) for
-run ``run`` at seq ``seq`` (``NULL``: the latest); no row if there is no such run, one row with a
+run ``$1`` at seq ``$2`` (``NULL``: the latest), at most ``$3`` sealed segments, every column cast
+to the type ``decoded`` reads in binary; no row if there is no such run, one row with a
 ``NULL`` kind if there is nothing to load (an empty run). One statement, so one snapshot of the
 database: a segment sealed meanwhile is seen either in the run's row or in ``run_log``. The
 laterals ``s`` (the snapshot's seq) and ``f`` (the first segment that can hold the event after
 it) are plain backward index lookups: a fresh backend plans them for less than ``max()``
 subqueries (server CPU, cold: 1.45 ms instead of 1.65; warm 0.4 instead of 0.5)."""
+
+
+STATEMENT = "agentcore_state_rows"
+"""The name ``STATE_ROWS`` is prepared under on each pooled connection."""
+
+_KINDS = "ssssisisiissb"
+"""What each column of ``STATE_ROWS`` is in binary: ``s`` text, ``i`` int4, ``b`` bytea."""
+
+
+def params(run_id: str, seq: int | None, page: int) -> list[bytes | None]:
+    """``STATE_ROWS``'s parameters as text."""
+    return [run_id.encode("utf-8"), None if seq is None else str(seq).encode(), str(page).encode()]
+
+
+def decoded(rows: list[tuple[bytes | None, ...]], encoding: str) -> list[tuple[Any, ...]]:
+    """``STATE_ROWS``'s binary rows as Python values (``int``, ``str``, ``bytes`` or ``None``)."""
+    return [
+        tuple(
+            None if v is None
+            else v.decode(encoding) if kind == "s"
+            else int.from_bytes(v, "big", signed=True) if kind == "i"
+            else v
+            for kind, v in zip(_KINDS, row, strict=True)
+        )
+        for row in rows
+    ]  # fmt: skip
 
 
 class RowsLoad(NamedTuple):

@@ -29,9 +29,10 @@ from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
 from agentcore.errors import ConfigError
 from agentcore.storage.base import RunStats
+from agentcore.storage.postgres import loads
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
-from agentcore.storage.postgres.loads import STATE_ROWS, RowsLoad, events_of, rows_load
+from agentcore.storage.postgres.loads import RowsLoad, events_of, rows_load
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
@@ -80,7 +81,10 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._init_snapshots(snapshot_every, snapshot_ratio)
-        self._db = PgConnection(url, max_size=max_connections, connect_timeout_s=connect_timeout_s)
+        self._db = PgConnection(
+            url, max_size=max_connections, connect_timeout_s=connect_timeout_s,
+            prepared={loads.STATEMENT: loads.STATE_ROWS},
+        )  # fmt: skip
         self.where = self._db.where
         try:
             with self._db.pool.connection(timeout=connect_timeout_s) as conn:
@@ -122,8 +126,10 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         """
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
-        params = {"run": run_id, "seq": seq, "page": SEGMENT_PAGE}
-        rows = self._db.query(STATE_ROWS, params, f"load the state of run {run_id!r}")
+        raw, encoding = self._db.run_prepared(
+            loads.STATEMENT, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
+        )
+        rows = loads.decoded(raw, encoding)
         if not rows:
             raise self._not_found(run_id)
         info, load = rows_load(rows, seq, SEGMENT_PAGE)
