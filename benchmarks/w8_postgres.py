@@ -5,7 +5,8 @@ synchronous commit on) with ``PostgresEventStore``, and LangGraph's ``PostgresSa
 server in the same command (``benchmarks/langgraph_w8.py`` in a subprocess, with
 ``AGENTCORE_LANGGRAPH_PATH`` on its ``PYTHONPATH``). Bytes are ``pg_total_relation_size`` of each
 side's tables after ``VACUUM``; the latest state is the median of ``READS`` (21) reads on each side
-(ours each through a newly opened store, LangGraph's through its saver); on our side every table of the schema (its indexes, TOAST,
+(ours each through a newly opened store, LangGraph's through its saver); ``pg_state_at_*_ms`` time
+travel on our side (``state_at_seqs``); on our side every table of the schema (its indexes, TOAST,
 free-space and visibility maps included), with ``pg_bytes_by_relation`` breaking the sum down.
 
 (b) ``RUNS`` queued runs of 5 steps, each step waiting 50 ms, drained by 1, 2, 4 and 8 worker
@@ -93,6 +94,7 @@ def w1_on_postgres(url: str, n: int) -> dict[str, Any]:
             latest_reads.append(time.perf_counter() - t)
             assert len(latest.known_facts) == n
     state_latest = statistics.median(latest_reads)
+    travel = state_at_seqs(url, run, n)
     fresh = PostgresEventStore(url)
     t = time.perf_counter()
     headers = list(fresh.history(run))
@@ -107,8 +109,35 @@ def w1_on_postgres(url: str, n: int) -> dict[str, Any]:
         "pg_db_bytes": total,
         "pg_bytes_by_relation": parts,
         "pg_state_latest_ms": ms(state_latest),
+        **travel,
         "pg_history_ms": ms(history),
     }
+
+
+TRAVEL_READS = 7
+"""Reads per time-travel point (the median is reported): each folds up to half the run."""
+
+
+def state_at_seqs(url: str, run: str, n: int) -> dict[str, float]:
+    """Time travel: the median ms of ``state_at(run, seq)`` on a newly opened store at a quarter, half
+    and three quarters of the run, and just before its newest snapshot (the worst place: snapshots
+    are thinned to one per power-of-two range of seqs, so that state folds from the one before)."""
+    with psycopg.connect(url) as conn:
+        newest = conn.execute("SELECT max(seq) FROM snapshots WHERE run_id = %s", (run,)).fetchone()
+    points = {"quarter": n // 4, "mid": n // 2, "three_quarters": 3 * n // 4}
+    if newest is not None and newest[0]:
+        points["before_newest_snapshot"] = newest[0] - 1
+    out: dict[str, float] = {}
+    for name, seq in points.items():
+        reads = []
+        for _ in range(TRAVEL_READS):
+            with PostgresEventStore(url) as fresh:
+                t = time.perf_counter()
+                state = fresh.state_at(run, seq)
+                reads.append(time.perf_counter() - t)
+                assert state.last_seq == seq
+        out[f"pg_state_at_{name}_ms"] = ms(statistics.median(reads))
+    return out
 
 
 def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
