@@ -19,6 +19,9 @@ loop's timer granularity, which no scheduler can win back. ``makespan_ratio_nomi
 step at exactly 10 ms. ``makespan_floor_ratio`` runs the same DAG with the same priority and no
 framework at all (bare ``asyncio.sleep`` tasks started from done callbacks) against the same
 bound: what the event loop's 1 ms timer rounding leaves for any asyncio scheduler here.
+``makespan_scheduler_ratio`` runs the same DAG through the ``Scheduler`` alone (``MemorySink``:
+``StepStarted``/``StepSucceeded`` built and folded, no store, no ``ToolRunner``; each attempt
+is the bare sleep), the layer between the floor and the whole stack.
 ``makespan_cpu_us_per_step`` is the process (CPU) time of the makespan run divided by its steps:
 on a shared machine the honest signal of the framework's own cost.
 
@@ -176,28 +179,48 @@ async def _floor_run(plan: Plan) -> float:
     return time.perf_counter() - start
 
 
-async def _calibrated_run(runner: PlanRunner, plan: Plan) -> tuple[float, float, float, float]:
-    """Makespan, its CPU time (process time), the floor's makespan, and the bare step's median."""
+async def _sleep_step(run: StepRun) -> StepResult:
+    await asyncio.sleep(SLEEP_S)
+    return StepResult(ok=True)
+
+
+async def _scheduler_run(plan: Plan) -> float:
+    """The same DAG through the scheduler alone: events built and folded (``MemorySink``), no
+    store, no tool runner; each attempt is the bare sleep."""
+    state = fold([RunStarted(run_id="sched", seq=1, at=datetime.now(timezone.utc), task="sched", plan=plan)])
+    scheduler = Scheduler(MemorySink(state, keep=False), _sleep_step)
+    start = time.perf_counter()
+    result = await scheduler.run()
+    elapsed = time.perf_counter() - start
+    assert result.status == "succeeded", result.reason
+    return elapsed
+
+
+async def _calibrated_run(runner: PlanRunner, plan: Plan) -> tuple[float, float, float, float, float]:
+    """Makespan, its CPU time (process time), the floor's and the scheduler alone's makespans,
+    and the bare step's median."""
     before = await _bare_step_s()
     cpu = time.process_time()
     makespan = await _timed_run(runner, "w4 makespan", plan)
     cpu = time.process_time() - cpu
     floor = await _floor_run(plan)
+    scheduler = await _scheduler_run(plan)
     after = await _bare_step_s()
-    return makespan, cpu, floor, statistics.median(before + after)
+    return makespan, cpu, floor, scheduler, statistics.median(before + after)
 
 
 def makespan_ratio(n: int, seed: int) -> dict[str, float]:
     plan = random_dag(n, seed, tool_name="nap")
     runner = PlanRunner(MemoryEventStore(), tools=[nap])
     gc.collect()
-    makespan, cpu, floor, step_s = asyncio.run(_calibrated_run(runner, plan))
+    makespan, cpu, floor, scheduler, step_s = asyncio.run(_calibrated_run(runner, plan))
     nominal = max(critical_path(plan) * SLEEP_S, n * SLEEP_S / MAX_PARALLEL)
     bound = max(critical_path(plan) * step_s, n * step_s / MAX_PARALLEL)
     return {
         "ratio": makespan / bound,
         "ratio_nominal": makespan / nominal,
         "floor_ratio": floor / bound,
+        "scheduler_ratio": scheduler / bound,
         "cpu_us_per_step": cpu / n * 1e6,
         "makespan_ms": makespan * 1e3,
         "bound_ms": bound * 1e3,
@@ -216,6 +239,7 @@ def makespan(n: int | None, repeat: int) -> dict[str, Any]:
         "makespan_ratio": round(med["ratio"], 3),
         "makespan_ratio_nominal": round(med["ratio_nominal"], 3),
         "makespan_floor_ratio": round(med["floor_ratio"], 3),
+        "makespan_scheduler_ratio": round(med["scheduler_ratio"], 3),
         "makespan_cpu_us_per_step": round(med["cpu_us_per_step"], 1),
         "makespan_ms": round(med["makespan_ms"], 1),
         "makespan_bound_ms": round(med["bound_ms"], 1),
