@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import sys
@@ -301,6 +302,8 @@ def open_db(db: str, *, must_exist: bool = True) -> Any:
             f"no database at {shown(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
             f"(or set {DB_ENV})"
         )
+    if is_url(db):  # the pool's own notes ("discarding closed connection") are not for users: ours say it once
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     return open_store(db)
 
 

@@ -32,7 +32,8 @@ from agentcore.cli.support import (
     shown,
     with_store,
 )
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, StorageUnavailable
+from agentcore.storage.base import DONE_CHANNEL
 from agentcore.storage.targets import is_url
 
 __all__ = ("COMMANDS", "load_app")
@@ -209,20 +210,38 @@ def wait(run_ids: tuple[str, ...], store: Any, db: str, timeout_s: float | None,
 
 
 def _wait_for(store: Any, run_ids: tuple[str, ...], timeout_s: float | None) -> tuple[dict[str, str], bool]:
-    """Statuses once every run ended (or the timeout passed), woken by ``agentcore_done`` notifications."""
-    listener = store.listen("agentcore_done") if callable(getattr(store, "listen", None)) else None
+    """Statuses once every run ended (or the timeout passed), woken by ``agentcore_done`` notifications.
+
+    Only the runs that have not ended are read again. A database that goes away (a server restart)
+    is waited for, said once on stderr, until the deadline: ``StorageUnavailable`` only when it is
+    still away then.
+    """
+    listen = getattr(store, "listen", None)
+    listener = None
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    status: dict[str, str] = dict.fromkeys(run_ids, "")
+    said_down = False
     try:
         while True:
-            status = {rid: store.run(rid).status for rid in run_ids}
-            ended = all(s in FINISHED for s in status.values())
-            if ended or (deadline is not None and time.monotonic() >= deadline):
-                return status, ended
             left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            if listener is not None:
-                listener.wait(left)
-            else:
-                time.sleep(min(left, 0.2))
+            try:
+                if listener is None and callable(listen):
+                    listener = listen(DONE_CHANNEL)
+                status.update({rid: store.run(rid).status for rid, s in status.items() if s not in FINISHED})
+                ended = all(s in FINISHED for s in status.values())
+                if ended or left <= 0:
+                    return status, ended
+                if listener is not None:
+                    listener.wait(left)
+                else:
+                    time.sleep(min(left, 0.2))
+            except StorageUnavailable as e:
+                if left <= 0:
+                    raise
+                if not said_down:
+                    err_console.print(f"the database is unreachable; waiting for it to come back ({e})", markup=False)
+                    said_down = True
+                time.sleep(left)
     finally:
         if listener is not None:
             listener.close()

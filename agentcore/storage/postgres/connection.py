@@ -190,7 +190,7 @@ class PgConnection:
 
     def lost(self, e: BaseException, action: str) -> StorageUnavailable:
         """The error for a driver failure while doing ``action`` on an open connection."""
-        text = self.scrub(str(e).strip()) or type(e).__name__
+        text = " ".join(self.scrub(str(e)).split()) or type(e).__name__  # one line
         if isinstance(e, psycopg_pool.PoolTimeout):
             return StorageUnavailable(
                 f"no connection to the PostgreSQL server at {self.where} within {self.connect_timeout_s:g} s, so "
