@@ -96,7 +96,7 @@ def load_app(spec: str) -> Any:
 @click.option("--model", help="Controller model for the worker to use (its own environment supplies keys).")
 @click.option("--processor-model", help="Processor model; default: the controller model.")
 @click.option("--offline", is_flag=True, help="Have the worker use the built-in offline model.")
-@click.option("--max-steps", default=12, show_default=True, help="Most controller decisions.")
+@click.option("--max-steps", default=12, show_default=True, type=click.IntRange(min=1), help="Most controller decisions.")
 @json_option
 @with_store(must_exist=False, check=_queue_target)
 def submit(

@@ -85,6 +85,16 @@ def test_a_question_that_is_not_utf8_is_a_usage_error(pg_url: str) -> None:
         assert store.runs() == []
 
 
+def test_submit_refuses_a_step_budget_that_ask_refuses(pg_url: str) -> None:
+    for bad in ("0", "-5"):  # the worker used 12 for 0, and failed on -5 only when it took the run
+        got = run("submit", "where is x?", "--offline", "--max-steps", bad, "--db", pg_url)
+        assert "--max-steps" in one_error_line(got, code=2)
+    from agentcore.storage import open_store
+
+    with open_store(pg_url) as store:
+        assert store.runs() == []
+
+
 def test_wait_takes_last_and_refuses_timeouts_that_are_not_seconds(pg_url: str) -> None:
     from agentcore.storage import open_store
     from tests.storage.test_store import fill, finished
