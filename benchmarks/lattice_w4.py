@@ -10,6 +10,11 @@ idle, so a sleep registered while the loop is still busy ends when the loop's la
 it ends: the wave's work is paid either way. ``sleep_ms`` is the mean time from a step's
 ``asyncio.sleep`` call to its task resuming (10 ms asked).
 
+``after+pad`` proves the mechanism: as ``after``, then, once per wave, the loop is *blocked*
+(``time.sleep``) until the earliest timer is a whole number of milliseconds away, so the
+rounded-up wait ends on that timer's deadline. That is a demonstration, not a remedy: blocking
+the loop delays every I/O event, and it reads the loop's private timer heap.
+
 Run: ``python benchmarks/lattice_w4.py [--rounds 3] [--burn 0 40 80]``. Prints one row per
 (burn, placement): median makespan / bound over seeds 1-2 and rounds, and ``sleep_ms``.
 The bound is ``critical path x`` the median bare step, measured in the same loop.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import time
 from datetime import datetime, timezone
@@ -33,7 +39,7 @@ try:
 except ImportError:  # run as benchmarks.lattice_w4
     from benchmarks.w4_scheduling import MAX_PARALLEL, SLEEP_S, _bare_step_s, critical_path, random_dag
 
-PLACEMENTS = ("before", "after")
+PLACEMENTS = ("before", "after", "after+pad")
 
 
 def _burn(us: float) -> None:
@@ -47,7 +53,7 @@ async def lattice_run(plan: Plan, burn_us: float, where: str) -> tuple[float, fl
     """Makespan (s) and mean sleep (s) of the floor run with ``burn_us`` of work per finished step.
 
     Raises:
-        ValueError: ``where`` is not ``before`` or ``after``.
+        ValueError: ``where`` is not one of ``PLACEMENTS``.
     """
     if where not in PLACEMENTS:
         raise ValueError(f"where must be one of {PLACEMENTS}, got {where!r}")
@@ -57,6 +63,17 @@ async def lattice_run(plan: Plan, burn_us: float, where: str) -> tuple[float, fl
     finished = loop.create_future()
     left, running = len(plan.steps), 0
     sleeps: list[float] = []
+    pad_due = False
+
+    def pad() -> None:
+        nonlocal pad_due
+        pad_due = False
+        timers = [h for h in loop._scheduled[:4] if not h.cancelled()]  # type: ignore[attr-defined]
+        if timers:
+            left_ms = (min(h.when() for h in timers) - loop.time()) * 1e3
+            part = left_ms - math.floor(left_ms)  # the wait would overshoot the deadline by 1 - part ms
+            if left_ms > 0 and part < 0.9:
+                time.sleep(part * 1e-3)
 
     async def step() -> None:
         t = loop.time()
@@ -70,7 +87,7 @@ async def lattice_run(plan: Plan, burn_us: float, where: str) -> tuple[float, fl
             loop.create_task(step()).add_done_callback(lambda _, sid=sid: done(sid))
 
     def done(sid: str) -> None:
-        nonlocal left, running
+        nonlocal left, running, pad_due
         running, left = running - 1, left - 1
         tracker.done(sid)
         if where == "before":
@@ -79,8 +96,11 @@ async def lattice_run(plan: Plan, burn_us: float, where: str) -> tuple[float, fl
             fill()
         else:
             finished.set_result(None)
-        if where == "after":  # the new tasks run their first step in the next iteration; burn after it
+        if where != "before":  # the new tasks run their first step in the next iteration; burn after it
             loop.call_soon(loop.call_soon, _burn, burn_us)
+        if where == "after+pad" and not pad_due:  # after every burn of this wave
+            pad_due = True
+            loop.call_soon(loop.call_soon, loop.call_soon, pad)
 
     start = loop.time()
     fill()
