@@ -164,10 +164,18 @@ def ask_app(store: EventStore, spec: dict[str, Any]) -> Agent:
 
     ``spec``: ``{"repo": PATH, "model": NAME | None, "processor_model": NAME | None,
     "offline": bool, "max_steps": int}`` (what ``agentcore submit`` writes). Models come from this
-    worker's environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``), never from the queue.
+    worker's environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``), never from the queue; a run that
+    names a model is refused (``ConfigError``) by a worker without them, instead of being answered by
+    the offline model.
     """
     repo = spec.get("repo")
     if not isinstance(repo, str) or not repo:
         raise ConfigError(f"this queued run has no repo in its spec ({spec!r}): submit it with --repo PATH")
-    controller, processor = make_models(spec.get("model"), spec.get("processor_model"), bool(spec.get("offline")))
+    model, processor_model, offline = spec.get("model"), spec.get("processor_model"), bool(spec.get("offline"))
+    if (model or processor_model) and offline_wanted(offline) and not offline:
+        raise ConfigError(  # never answer a run that named its model with the offline one
+            f"this run asks for the model {model or processor_model!r}, but this worker has no model server: set "
+            "OPENAI_API_KEY (and OPENAI_BASE_URL) in the worker's environment, or submit the run with --offline"
+        )
+    controller, processor = make_models(model, processor_model, offline)
     return code_agent(repo, store, controller, processor, max_steps=int(spec.get("max_steps") or 12))

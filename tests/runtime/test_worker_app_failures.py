@@ -56,3 +56,20 @@ def test_an_app_that_keeps_failing_ends_the_run_as_failed(pg_url: str, tmp_path:
         entry = store.queue_entries([run_id])[0]
     assert state.status == "failed" and says in state.reason and state.task == "where is open_store defined?"
     assert entry["state"] == "done" and entry["claims"] == APP_TRIES
+
+
+def test_a_run_that_names_a_model_is_not_answered_offline_by_a_worker_without_a_server(pg_url: str) -> None:
+    got = agentcore("submit", "where is open_store defined?", "--model", "gpt-4o-mini", "--json", "--db", pg_url)
+    assert got.returncode == 0, got.stderr
+    run_id = json.loads(got.stdout)["run_id"]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    worker = subprocess.run(
+        [sys.executable, "-m", "agentcore", "worker", "--exit-when-idle", "--poll", "0.5", "--json", "--db", pg_url],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    assert json.loads(worker.stdout)["failed_by_app"] == 1
+    with open_store(pg_url) as store:
+        state = store.state_at(run_id)
+    assert state.status == "failed" and "'gpt-4o-mini'" in state.reason and "no model server" in state.reason
+    assert not state.known_facts  # the offline model answered nothing
