@@ -107,16 +107,32 @@ def new_run(options: NewRunOptions, *, caller: str = "create_run", allowed: froz
 
     Raises:
         TypeError: an option ``caller`` does not take (not one of ``allowed``).
-        ConfigError: the first ``events`` do not belong to the run or do not start at seq 1.
+        ConfigError: the first ``events`` do not belong to the run or do not start at seq 1; a run
+            id with NUL (``no_nul``).
     """
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
     run_id = options.get("run_id") or new_run_id()
+    no_nul(run_id, "run id")
     events = options.get("events", ())
     check_batch(run_id, events, 0)
     created = (options.get("created") or datetime.now().astimezone()).isoformat()
     return NewRun(id=run_id, created=created, events=events, artifacts=options.get("artifacts", ()))
+
+
+def no_nul(value: str, what: str) -> None:
+    """Refuse a run id or task holding NUL (U+0000): PostgreSQL's text cannot store it, so no store
+    takes it (a run must copy between databases). An event's strings may hold NUL.
+
+    Raises:
+        ConfigError: naming ``what`` and where the NUL is.
+    """
+    if "\x00" in value:
+        raise ConfigError(
+            f"the {what} holds a NUL character (U+0000) at index {value.index(chr(0))}, which PostgreSQL cannot "
+            f"store in text, so no agentcore store takes it: remove it ({what} {value[:80]!r})"
+        )
 
 
 def new_fork(fork_id: str | None, at_seq: int, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
@@ -130,6 +146,7 @@ def new_fork(fork_id: str | None, at_seq: int, events: Sequence[BaseEvent], crea
     if events and fork_id is None:
         raise ConfigError("a fork's own events carry its run id: pass new_run_id with events")
     fork_id = fork_id or new_run_id()
+    no_nul(fork_id, "run id")
     if events:  # (the store checks ``at_seq`` against the log, naming its seqs)
         check_batch(fork_id, events, at_seq)
     return fork_id, (created or datetime.now().astimezone()).isoformat()

@@ -43,6 +43,7 @@ class MemoryEventStore:
 
     def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
         new = base.new_run(options)
+        base.no_nul(task, "task")
         with self._lock:
             if new.id in self._runs:
                 raise base.taken(new.id, "this store")

@@ -121,6 +121,7 @@ class SQLEventStore(SQLReads):
         """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction,
         after the ``fence`` check (a work-queue lease still held) when given."""
         run_id = new.id
+        base.no_nul(task, "task")
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
                 if fence is not None:

@@ -327,6 +327,21 @@ def test_a_fork_is_written_with_its_own_events_and_creation_time(store: EventSto
     assert {r.id for r in store.runs()} == {run, "f"}  # nothing of a refused fork
 
 
+def test_a_run_id_or_task_with_nul_is_refused_on_every_store(store: EventStore) -> None:
+    """PostgreSQL's text cannot hold NUL: no store takes one there, so every run copies anywhere."""
+    run, _ = fill(store, steps=1)
+    for call in (
+        lambda: store.create_run("a\x00task"),
+        lambda: store.create_run("task", run_id="run\x00"),
+        lambda: store.fork(run, 6, new_run_id="fork\x00"),
+    ):
+        with pytest.raises(ConfigError, match=r"NUL character \(U\+0000\)"):
+            call()
+    assert [r.id for r in store.runs()] == [run]
+    store.append(run, [fact(run, 7, key="k\x00", value="\x00")], 6)  # an event's strings may hold NUL
+    assert store.state_at(run).known_facts["k\x00"].value == "\x00"
+
+
 def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     run = store.create_run("t")
     new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))

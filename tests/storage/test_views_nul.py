@@ -189,3 +189,20 @@ def test_a_sqlite_file_before_m006_is_upgraded_and_no_longer_cuts_a_value_at_nul
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT value, value_json FROM facts").fetchall() == [("nul\\u0000byte", '"nul\\u0000byte"')]
     assert conn.execute("PRAGMA user_version").fetchone() == (6,)
+
+
+def test_text_with_nul_is_refused_on_postgresql_as_bad_input_not_as_storage_down(pg_url: str) -> None:
+    """A NUL where PostgreSQL keeps text (a task, a worker's name) is the caller's to fix:
+    ``ConfigError``, not ``StorageUnavailable`` (which a worker would wait out and retry)."""
+    from agentcore.errors import ConfigError, StorageUnavailable
+
+    with PostgresEventStore(pg_url) as s:
+        with pytest.raises(ConfigError, match="NUL"):
+            s.submit("a\x00task", spec={"ok": "a\x00 in JSON is fine"})
+        queued = s.submit("a task", spec={"note": "nul\x00"})
+        with pytest.raises(ConfigError, match=r"NUL character \(U\+0000\).*nothing was written") as got:
+            s.claim("worker\x00name")
+        assert not isinstance(got.value, StorageUnavailable)
+        lease = s.claim("worker")
+        assert lease is not None and lease.run_id == queued
+        assert [r.id for r in s.runs()] == [queued]

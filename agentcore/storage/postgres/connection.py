@@ -188,9 +188,15 @@ class PgConnection:
             "there? Start it (see the README, 'PostgreSQL, the work queue and workers') or fix the host/port in the URL; nothing was written."
         )
 
-    def lost(self, e: BaseException, action: str) -> StorageUnavailable:
-        """The error for a driver failure while doing ``action`` on an open connection."""
+    def lost(self, e: BaseException, action: str) -> StorageUnavailable | ConfigError:
+        """The error for a driver failure while doing ``action`` on an open connection (a text value
+        with NUL, which psycopg refuses before sending it: ``ConfigError``, the input is at fault)."""
         text = " ".join(self.scrub(str(e)).split()) or type(e).__name__  # one line
+        if isinstance(e, psycopg.DataError) and "NUL (0x00)" in str(e):
+            return ConfigError(
+                f"{self.where}: could not {action}: a text value holds a NUL character (U+0000), which "
+                "PostgreSQL cannot store in text; nothing was written. Remove it from the value."
+            )
         if isinstance(e, psycopg_pool.PoolTimeout):
             return StorageUnavailable(
                 f"no connection to the PostgreSQL server at {self.where} within {self.connect_timeout_s:g} s, so "
