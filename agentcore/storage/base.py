@@ -122,12 +122,8 @@ def new_run(options: NewRunOptions, *, caller: str = "create_run", allowed: froz
 
 
 def no_nul(value: str, what: str) -> None:
-    """Refuse a run id or task holding NUL (U+0000): PostgreSQL's text cannot store it, so no store
-    takes it (a run must copy between databases). An event's strings may hold NUL.
-
-    Raises:
-        ConfigError: naming ``what`` and where the NUL is.
-    """
+    """``ConfigError`` for a run id or task holding NUL (U+0000): PostgreSQL's text cannot store it,
+    so no store takes it (a run must copy between databases). An event's strings may hold NUL."""
     if "\x00" in value:
         raise ConfigError(
             f"the {what} holds a NUL character (U+0000) at index {value.index(chr(0))}, which PostgreSQL cannot "
@@ -137,12 +133,8 @@ def no_nul(value: str, what: str) -> None:
 
 def new_fork(fork_id: str | None, at_seq: int, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
     """What every store's ``fork`` checks and settles first: the fork's id (a new one when ``None``)
-    and its ``created`` time as ISO text (now, in local time, when ``None``).
-
-    Raises:
-        ConfigError: ``events`` without a ``fork_id`` (they carry it), or events that do not belong
-            to the fork or do not continue at ``at_seq + 1``.
-    """
+    and its ``created`` time as ISO text (now, in local time, when ``None``). ``ConfigError``:
+    ``events`` without a ``fork_id`` (they carry it), or not continuing the fork at ``at_seq + 1``."""
     if events and fork_id is None:
         raise ConfigError("a fork's own events carry its run id: pass new_run_id with events")
     fork_id = fork_id or new_run_id()
