@@ -104,7 +104,10 @@ def started_event(store: EventStore, run_id: str) -> RunStarted:
     for e in store.read(run_id, upto=1):
         if isinstance(e, RunStarted):
             return e
-    raise ConfigError(f"run {run_id!r} has no run_started event")
+    raise ConfigError(
+        f"run {run_id!r} has not started yet (it has no events): a run queued by `agentcore submit` is started "
+        f"by a worker (`agentcore worker`); `agentcore wait {run_id}` waits for it"
+    )
 
 
 def agent_for_run(

@@ -138,3 +138,11 @@ def test_an_app_in_the_current_directory_is_found_by_the_console_script(pg_url: 
 def test_worker_durations_that_would_spin_or_never_claim_are_refused(pg_url: str, option: str) -> None:
     got = run("worker", "--exit-when-idle", option, "--db", pg_url, timeout=30)
     assert "seconds" in one_error_line(got) or "shorter than" in one_error_line(got)
+
+
+def test_resume_and_answer_of_a_queued_run_say_it_has_not_started(pg_url: str) -> None:
+    got = run("submit", "where is x?", "--offline", "--json", "--db", pg_url)
+    rid = json.loads(got.stdout)["run_id"]
+    for args in (("resume", rid), ("answer", rid, "yes")):
+        line = one_error_line(run(*args, "--db", pg_url))
+        assert "has not started yet" in line and "agentcore worker" in line  # was: "has no run_started event"
