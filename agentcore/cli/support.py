@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentcore.errors import AgentcoreError, RunNotFound
-from agentcore.storage.targets import describe, is_conninfo, is_url, open_store
+from agentcore.storage.targets import describe, is_conninfo, is_url, looks_like_url, open_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -297,7 +297,7 @@ def db_target(ctx: click.Context, db: str | None) -> str:
 
 def open_db(db: str, *, must_exist: bool = True) -> Any:
     """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false."""
-    if must_exist and not is_url(db) and not is_conninfo(db) and not Path(db).exists():
+    if must_exist and not looks_like_url(db) and not is_conninfo(db) and not Path(db).exists():
         raise click.ClickException(
             f"no database at {shown(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
             f"(or set {DB_ENV})"

@@ -34,7 +34,7 @@ from agentcore.cli.support import (
 )
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import DONE_CHANNEL
-from agentcore.storage.targets import is_url
+from agentcore.storage.targets import is_conninfo, looks_like_url
 
 __all__ = ("COMMANDS", "load_app")
 
@@ -50,7 +50,7 @@ def _no_queue(db: str) -> click.ClickException:
 
 def _queue_target(db: str) -> None:
     """Refuse a file path before it is opened (opening would create an SQLite file for nothing)."""
-    if not is_url(db):
+    if not (looks_like_url(db) or is_conninfo(db)):  # those open_store refuses or opens itself
         raise _no_queue(db)
 
 

@@ -39,26 +39,44 @@ def is_conninfo(target: object) -> bool:
     return isinstance(target, str) and not is_url(target) and bool(_CONNINFO.search(target))
 
 
+_ANY_URL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]+://|postgres(?:ql)?:)", re.I)
+"""Anything written as a URL (``postgresql+psycopg://``, ``mysql://``, ``postgresql:/`` with one slash):
+never taken for a file path, whose errors would print it whole, password and all."""
+
+
+def looks_like_url(target: object) -> bool:
+    """Whether ``target`` is written as a URL of any scheme (a ``postgresql://`` URL or not)."""
+    return isinstance(target, str) and bool(_ANY_URL.match(target))
+
+
+def _mask_by_hand(text: str) -> str:
+    """``text`` (URL-like, not parseable) with what stands between its scheme and its last ``@`` cut after a colon."""
+    head, at, tail = text.rpartition("@")
+    if at:
+        found = re.match(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*:/*)?(.*)$", head, re.S)
+        prefix, userinfo = (found.group(1) or "", found.group(2)) if found else ("", head)
+        text = f"{prefix}{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{tail}"
+    return _PASSWORD_PAIR.sub(r"\1***", text)
+
+
 def describe(target: str | os.PathLike[str]) -> str:
     """The target as it may be shown: a URL without its password, a path as it is.
 
-    Never raises: a URL that does not parse (``postgresql://u:pw@[::1/db``) is shown with its
-    user-info's password cut out, and any ``password=...`` pair (a query parameter, a libpq
-    ``key=value`` string) is shown as ``password=***``.
+    Never raises: a URL that does not parse (``postgresql://u:pw@[::1/db``), or of another scheme
+    (``postgresql+psycopg://u:pw@h/db``), is shown with its user-info's password cut out, and any
+    ``password=...`` pair (a query parameter, a libpq ``key=value`` string) as ``password=***``.
     """
     text = os.fspath(target)
-    if not is_url(text):
+    if not looks_like_url(text):
         return _PASSWORD_PAIR.sub(r"\1***", text)
     from urllib.parse import urlsplit
 
     try:
-        parts = urlsplit(text)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: cut by hand (everything before the last @ may hide a password)
-        scheme, _, rest = text.partition("://")
-        if "@" in rest:
-            userinfo, hostinfo = rest.rsplit("@", 1)
-            rest = f"{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{hostinfo}"
-        return _PASSWORD_PAIR.sub(r"\1***", f"{scheme}://{rest}")
+        parts = urlsplit(text.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return _mask_by_hand(text)
+    if not parts.netloc or "@" in parts.path:  # "postgresql:/u:pw@h/db": no authority to parse
+        return _mask_by_hand(text)
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, hostinfo = netloc.rsplit("@", 1)
@@ -79,8 +97,9 @@ def open_store(target: str | os.PathLike[str] | None = None, *, must_exist: bool
         A ``PostgresEventStore`` or a ``SQLiteEventStore`` (both close with ``close()`` or ``with``).
 
     Raises:
-        ConfigError: a URL but psycopg is not installed, an empty target, or a libpq ``key=value``
-            string (refused, so that no file is named after it).
+        ConfigError: a URL but psycopg is not installed, an empty target, a libpq ``key=value``
+            string or a URL of another scheme (``postgresql+psycopg://``, ``sqlite://``: refused, so that
+            no file is named after it).
         RunNotFound: ``must_exist`` and no file at the path.
         StorageUnavailable, NotAnAgentcoreDatabase, SchemaTooNew: as the store's constructor.
     """
@@ -91,6 +110,15 @@ def open_store(target: str | os.PathLike[str] | None = None, *, must_exist: bool
         raise ConfigError(
             f"{describe(text)!r} is a libpq key=value connection string; agentcore takes a URL: "
             "postgresql://user@host:port/dbname (with the password in PGPASSWORD or ~/.pgpass, or user:password@)"
+        )
+    if is_url(text.strip()):
+        scheme, sep, rest = text.strip().partition("://")
+        text = f"{scheme.lower()}{sep}{rest}"  # libpq knows only the lower-case schemes
+    elif looks_like_url(text):
+        driver = " (without a driver: postgresql://, not postgresql+psycopg://)" if "postgres" in text.lower() else ""
+        raise ConfigError(
+            f"{describe(text)!r} is not a database agentcore can open: give an SQLite file path or a "
+            f"postgresql://user@host:port/dbname URL{driver}"
         )
     if is_url(text):
         try:

@@ -146,3 +146,25 @@ def test_resume_and_answer_of_a_queued_run_say_it_has_not_started(pg_url: str) -
     for args in (("resume", rid), ("answer", rid, "yes")):
         line = one_error_line(run(*args, "--db", pg_url))
         assert "has not started yet" in line and "agentcore worker" in line  # was: "has no run_started event"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"postgresql+psycopg://agentcore:{PASSWORD}@127.0.0.1:5432/agentcore",  # SQLAlchemy's spelling
+        f"postgresql:/agentcore:{PASSWORD}@127.0.0.1:5432/agentcore",  # one slash
+        f"mysql://agentcore:{PASSWORD}@127.0.0.1:3306/agentcore",
+    ],
+)
+def test_a_url_of_another_scheme_is_refused_without_the_password_and_without_a_file(tmp_path: Path, target: str) -> None:
+    for args in (("runs",), ("ask", "where is x?", "--repo", ROOT), ("submit", "where is x?", "--offline")):
+        line = one_error_line(run(*args, cwd=tmp_path, env={"AGENTCORE_DB": target}))
+        assert "not a database agentcore can open" in line and "agentcore:***@" in line, line
+    assert list(tmp_path.iterdir()) == []  # was: "cannot create postgresql+psycopg://agentcore:PASSWORD@..."
+
+
+def test_an_upper_case_scheme_and_stray_spaces_still_reach_the_server(pg_url: str) -> None:
+    scheme, rest = pg_url.split("://", 1)
+    got = run("runs", "--json", env={"AGENTCORE_DB": f"  {scheme.upper()}://{rest} "})
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == []
