@@ -28,7 +28,7 @@ MAX_REPLY_CHARS = 1500
 
 
 def _escape(part: str) -> str:
-    return part.replace("%", "%25").replace(".", "%2E")
+    return part.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")  # no store takes a NUL in an id
 
 
 def child_run_id(run_id: str, step_id: str, attempt: int) -> str:
@@ -38,7 +38,8 @@ def child_run_id(run_id: str, step_id: str, attempt: int) -> str:
     percent-encoded (``%25``, ``%2E``): the dots that remain separate exactly three parts, so the
     id names one (run, step, attempt) and no other. Run ``nightly`` step ``report.daily`` gets
     ``nightly.report%2Edaily.1``; run ``nightly.report`` step ``daily`` gets
-    ``nightly%2Ereport.daily.1``. Ids without dots or ``%`` read as before (``p.check.1``).
+    ``nightly%2Ereport.daily.1``. Ids without dots or ``%`` read as before (``p.check.1``); a NUL
+    (which no store takes in a run id) is ``%00``.
     """
     return f"{_escape(run_id)}.{_escape(step_id)}.{attempt}"
 
@@ -129,7 +130,7 @@ def existing_child(store: EventStore, run: StepRun) -> str | None:
     """
     child = child_run_id(run.run_id, run.step.id, run.attempt)
     legacy = legacy_child_run_id(run.run_id, run.step.id, run.attempt)
-    for candidate in dict.fromkeys((child, legacy)):
+    for candidate in dict.fromkeys((child, legacy) if "\x00" not in legacy else (child,)):  # never a NUL id
         try:
             info = store.run(candidate)
         except RunNotFound:
@@ -157,7 +158,8 @@ def sub_task(run: StepRun) -> str:
             "# Results of finished steps\n" + "\n".join(f"- {s.id}: {clip(s.payload or '', 300)}" for s in done[-10:])
         )
     lines.append("Do only this step, then reply with its result in a few sentences.")
-    return "\n\n".join(lines)
+    # a fact or a tool's output may hold NUL, a run's task may not (PostgreSQL's text cannot): shown
+    return "\n\n".join(lines).replace("\x00", "\\u0000")
 
 
 def reply_of(state: RunState) -> str | None:
