@@ -20,6 +20,8 @@ from typing import Any
 import click
 
 from agentcore.cli.support import (
+    DB_ENV,
+    DEFAULT_DB,
     EXIT_FAILED,
     RUN_ID,
     UTF8_TEXT,
@@ -29,6 +31,7 @@ from agentcore.cli.support import (
     json_option,
     open_db,
     print_json,
+    resolve_run,
     shown,
     with_store,
 )
@@ -248,17 +251,19 @@ def _wait_for(store: Any, run_ids: tuple[str, ...], timeout_s: float | None) -> 
 
 
 @click.command(name="copy")
-@click.argument("run_ids", nargs=-1)
-@click.option("--from", "source", required=True, help="Database to copy from (path or postgresql:// URL).")
+@click.argument("run_ids", nargs=-1, type=RUN_ID)
+@click.option("--from", "source", help=f"Database to copy from (path or postgresql:// URL; default: the group's --db, ${DB_ENV}, or {DEFAULT_DB}).")
 @click.option("--to", "target", required=True, help="Database to copy to (created when it is a new file).")
 @json_option
-def copy_cmd(run_ids: tuple[str, ...], source: str, target: str, as_json: bool) -> None:
-    """Copy runs (all, or the ones named) with their artifacts from one database to another."""
+def copy_cmd(run_ids: tuple[str, ...], source: str | None, target: str, as_json: bool) -> None:
+    """Copy runs (all, or the ones named; `last` is the source's newest) with their artifacts from one database to another."""
     from agentcore.storage.copy import copy_runs
 
     ctx = click.get_current_context()
-    src = open_db(db_target(ctx, source))
+    source = db_target(ctx, source)
+    src = open_db(source)
     ctx.call_on_close(src.close)
+    run_ids = tuple(resolve_run(src, rid) for rid in run_ids)  # RunNotFound before the target is created
     dst = open_db(target, must_exist=False)
     ctx.call_on_close(dst.close)
     report = copy_runs(src, dst, run_ids or None)

@@ -168,3 +168,23 @@ def test_an_upper_case_scheme_and_stray_spaces_still_reach_the_server(pg_url: st
     got = run("runs", "--json", env={"AGENTCORE_DB": f"  {scheme.upper()}://{rest} "})
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout) == []
+
+
+def test_copy_reads_agentcore_db_by_default_takes_last_and_checks_ids_before_creating_the_target(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from agentcore.storage import open_store
+    from tests.storage.test_store import fill
+
+    with open_store(pg_url) as store:
+        first, _ = fill(store, steps=1)
+        newest, _ = fill(store, steps=1)
+    env = {"AGENTCORE_DB": pg_url}
+    got = run("copy", "--to", str(tmp_path / "all.db"), "--json", env=env)  # was: Missing option '--from'
+    assert got.returncode == 0, got.stderr
+    assert sorted(json.loads(got.stdout)["copied"]) == sorted([first, newest])
+    got = run("copy", "last", "--to", str(tmp_path / "last.db"), "--json", env=env)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["copied"] == [newest]
+    assert "run_nope" in one_error_line(run("copy", "run_nope", "--to", str(tmp_path / "none.db"), env=env))
+    assert not (tmp_path / "none.db").exists()  # was created empty before the id was found missing
