@@ -1,8 +1,9 @@
 """``SQLEventStore``: the event store written once for SQLite and PostgreSQL.
 
 ``SQLiteEventStore`` and ``PostgresEventStore`` subclass it and say only what differs: the
-connection, the ``dialect`` (placeholders, row locks), how a batch of event rows is written and
-measured (``_insert_events``, ``_BODY_BYTES``) and read back (``_EVENT_COLUMNS``, ``_decode_row``),
+connection, the ``dialect`` (placeholders, row locks), how a batch of events is written with the
+run row's new values (``_write_events``: one ``UPDATE`` of the run's row per append, so an append
+leaves one dead row version) and measured (``_BODY_BYTES``) and read back (``_EVENT_COLUMNS``, ``_decode_row``),
 and which driver error is a duplicate key (``_DUPLICATE``).
 
 Invariants (one contract suite checks both stores):
@@ -31,6 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+from agentcore.core.event_codec import encode_event
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
@@ -80,9 +82,17 @@ class SQLEventStore(SQLReads):
         self.snapshot_ratio = float(snapshot_ratio)
         self._cache = StateCache()
 
-    def _insert_events(self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent]) -> int:
-        """Write a checked batch's rows; return the bytes they added (the snapshot policy's count)."""
+    def _write_events(
+        self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent], bodies: list[str], run: dict[str, Any]
+    ) -> None:
+        """Write a checked batch (``bodies``: each event's JSON) and set the run row's columns ``run``
+        (column name -> value) in the same ``UPDATE`` that adds the events, where the layout allows."""
         raise NotImplementedError  # pragma: no cover - each store writes its rows
+
+    def _run_update(self, run_id: str, run: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """``UPDATE runs SET`` the columns ``run`` (our constant names) of run ``run_id``: (SQL, params)."""
+        sets = ", ".join(f"{column} = ?" for column in run)
+        return self.dialect.sql(f"UPDATE runs SET {sets} WHERE id = ?"), (*run.values(), run_id)
 
     def _stored_snapshot(self, data: bytes | str) -> bytes | str:
         """What goes into ``snapshots.state`` for an encoded state (a store may need bytes)."""
@@ -188,12 +198,8 @@ class SQLEventStore(SQLReads):
         if not events:
             return expected_seq
         new_last = expected_seq + len(events)
-        try:
-            added = self._insert_events(conn, run_id, events)
-        except self._DUPLICATE as e:
-            raise ConcurrencyError(
-                f"run {run_id!r}: seqs {expected_seq + 1}..{new_last} were already written; re-read and retry"
-            ) from e
+        bodies = [encode_event(e) for e in events]
+        added = sum(len(b) for b in bodies)
         status = status_after(events, status)
         state = self._cache.advance(run_id, expected_seq, new_last, events)
         due = (
@@ -202,31 +208,18 @@ class SQLEventStore(SQLReads):
             and since + added >= self.snapshot_ratio * snap_size
         )
         blob = self._snapshot(run_id, expected_seq, new_last, events, state) if due else None
-        if blob is not None:
-            self._write_snapshot(conn, run_id, new_last, status, blob)
-            return new_last
-        conn.execute(
-            self.dialect.sql(
-                "UPDATE runs SET last_seq = ?, status = ?, bytes_since_snapshot = bytes_since_snapshot + ? WHERE id = ?"
-            ),
-            (new_last, status, added, run_id),
-        )
+        run: dict[str, Any] = {"last_seq": new_last, "status": status, "bytes_since_snapshot": since + added}
+        if blob is not None:  # the state after the batch, and the run's snapshot counters reset
+            data = self._stored_snapshot(blob[1])
+            self._store_snapshot(conn, run_id, new_last, blob[0], data)
+            run.update(snapshot_seq=new_last, snapshot_size=len(data), bytes_since_snapshot=0)
+        try:
+            self._write_events(conn, run_id, events, bodies, run)
+        except self._DUPLICATE as e:
+            raise ConcurrencyError(
+                f"run {run_id!r}: seqs {expected_seq + 1}..{new_last} were already written; re-read and retry"
+            ) from e
         return new_last
-
-    def _write_snapshot(
-        self, conn: SQLExecutor, run_id: str, seq: int, status: str, encoded: tuple[str, bytes | str]
-    ) -> None:
-        """Store the encoded state after ``seq`` (the run's new last seq) and move the run's row there,
-        its snapshot counters reset."""
-        data = self._stored_snapshot(encoded[1])
-        self._store_snapshot(conn, run_id, seq, encoded[0], data)
-        conn.execute(
-            self.dialect.sql(
-                "UPDATE runs SET last_seq = ?, status = ?, snapshot_seq = ?, snapshot_size = ?, "
-                "bytes_since_snapshot = 0 WHERE id = ?"
-            ),
-            (seq, status, seq, len(data), run_id),
-        )
 
     def _store_snapshot(self, conn: SQLExecutor, run_id: str, seq: int, encoding: str, data: bytes | str) -> None:
         """Write one snapshot row (PostgreSQL keeps its own layout: ``postgres.segments``)."""

@@ -154,3 +154,26 @@ def test_a_database_written_before_segments_is_upgraded_with_its_events_snapshot
     assert tables == {"runs", "run_log", "artifacts", "work"}
     assert [(a, b) for a, b, _ in segments(pg_url)] == [(1, 100), (101, 200), (201, 300), (301, 301), (12, 13)]
     assert usage == (sum(1 for e in events if e.type == "llm_called"),)
+
+
+def test_an_append_updates_the_run_row_once_and_a_seal_once_more(pg_url: str) -> None:
+    """Each UPDATE of the run's row leaves a dead version of it (with its open segment) on its page:
+    an append sets the tail, last seq, status and snapshot counters in one ``UPDATE``."""
+    events = log_of("once", 100)
+    with PostgresEventStore(pg_url, snapshot_every=25) as s:
+        s.create_run("t", run_id="once")
+        updates, sealed_before = [], 0
+        for k in range(0, len(events), 5):
+            with s._db.transaction("append") as conn:  # the updates pending in this backend's statistics
+                count = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'runs'"
+                before = conn.execute(count).fetchone()
+                s._append_in(conn, "once", events[k : k + 5], k)
+                after = conn.execute(count).fetchone()
+            assert before is not None and after is not None
+            sealed = len(segments(pg_url))
+            updates.append((after[0] - before[0], sealed > sealed_before))
+            sealed_before = sealed
+        assert list(s.read("once")) == events
+        assert s.snapshot_stats("once")["snapshots"] >= 2  # snapshots were written along the way
+    assert sealed_before >= 2
+    assert all(n == (2 if seal else 1) for n, seal in updates), updates

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from agentcore.storage.schema import POSTGRES
@@ -146,7 +147,18 @@ UPDATE runs SET
 WHERE id = %(run)s
 RETURNING tail_seq, tail_bytes"""
 # one statement: the open segment, sealed first if the events would pass MAX_CHARS (the
-# INSERT reads the row as it was before the UPDATE: both see the statement's snapshot)
+# INSERT reads the row as it was before the UPDATE: both see the statement's snapshot), and the
+# run's other new values (``_add_sql``)
+
+
+@lru_cache(maxsize=16)
+def _add_sql(columns: tuple[str, ...]) -> str:
+    """``_ADD`` that also sets ``columns`` (our constant names) from the parameters ``set_<column>``:
+    the append's one ``UPDATE`` of the run's row (each update leaves a dead version of the row, with
+    its open segment, until the page is pruned)."""
+    sets = "".join(f",\n    {c} = %(set_{c})s" for c in columns)
+    head, _, tail = _ADD.rpartition("\nWHERE id = %(run)s")
+    return f"{head}{sets}\nWHERE id = %(run)s{tail}"
 
 _SEAL_OPEN = """WITH sealed AS (
     INSERT INTO run_log (run_id, kind, seq, last_seq, body)
@@ -172,9 +184,10 @@ def _parts(bodies: list[str]) -> list[list[str]]:
     return parts
 
 
-def add_events(conn: SQLExecutor, run_id: str, first: int, bodies: list[str]) -> None:
+def add_events(conn: SQLExecutor, run_id: str, first: int, bodies: list[str], run: dict[str, Any]) -> None:
     """Add events ``first ..`` (their JSON ``bodies``) to the run's open segment, sealing it when it
-    is full (call it in the append's transaction, the run's row locked, before ``last_seq`` moves).
+    is full, and set the run row's columns ``run`` (its new ``last_seq``, status, snapshot counters)
+    in the same ``UPDATE`` (call it in the append's transaction, the run's row locked).
 
     A batch longer than ``BULK_CHARS`` (a copied or imported run) seals the open segment and goes
     into ``run_log`` in sealed segments of about ``BULK_CHARS`` each, all but its last part."""
@@ -190,7 +203,8 @@ def add_events(conn: SQLExecutor, run_id: str, first: int, bodies: list[str]) ->
         bodies = parts[-1]
     text = ",".join(bodies)
     params = {"run": run_id, "chars": len(text), "max": MAX_CHARS, "text": text, "first": first}
-    row = conn.execute(_ADD, params).fetchone()
+    params.update({f"set_{column}": value for column, value in run.items()})
+    row = conn.execute(_add_sql(tuple(run)), params).fetchone()
     assert row is not None  # the caller has read and locked the run's row
     tail_seq, size = row
     before = 0 if tail_seq == first else size - len(text) - 1

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from agentcore.core.event_codec import decode_event, encode_event
+from agentcore.core.event_codec import decode_event
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
 from agentcore.errors import ConfigError
@@ -105,10 +105,10 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.where!r})"
 
-    def _insert_events(self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent]) -> int:
-        bodies = [encode_event(e) for e in events]
-        add_events(conn, run_id, events[0].seq, bodies)
-        return sum(len(b) for b in bodies)
+    def _write_events(
+        self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent], bodies: list[str], run: dict[str, Any]
+    ) -> None:
+        add_events(conn, run_id, events[0].seq, bodies, run)
 
     def _stored_snapshot(self, data: bytes | str) -> bytes | str:
         return data.encode("utf-8") if isinstance(data, str) else data  # the column is BYTEA

@@ -16,9 +16,8 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from agentcore.core.event_codec import encode_event
 from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError
 from agentcore.storage.base import RunStats
@@ -99,13 +98,15 @@ class SQLiteEventStore(SQLEventStore):
             self._db.check_open()
             self._db.retry(attempt, "checkpoint the WAL")
 
-    def _insert_events(self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent]) -> int:
-        rows = [(run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, encode_event(e)) for e in events]
+    def _write_events(
+        self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent], bodies: list[str], run: dict[str, Any]
+    ) -> None:
+        rows = [(run_id, e.seq, e.type, e.v, e.at.isoformat(), e.caused_by, b) for e, b in zip(events, bodies, strict=True)]
         assert isinstance(conn, sqlite3.Connection)
         conn.executemany(
             "INSERT INTO events (run_id, seq, type, v, at, caused_by, body) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
-        return sum(len(r[6]) for r in rows)
+        conn.execute(*self._run_update(run_id, run))
 
     def run_stats(self, run_id: str) -> RunStats:
         """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix too),
