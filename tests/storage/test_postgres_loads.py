@@ -130,3 +130,22 @@ def test_a_connection_without_the_prepared_statement_prepares_it_on_first_use(pg
             names = [r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements")]
         assert names == ["agentcore_state_rows"]
         assert fresh.state_at(run) == fold(events)
+
+
+def test_the_statement_gives_the_same_rows_unprepared_as_behind_a_transaction_pooler(pg_url: str) -> None:
+    from psycopg import pq
+
+    from agentcore.storage.postgres import loads
+
+    with PostgresEventStore(pg_url, snapshot_every=20) as s:
+        run, _ = fill(s, steps=12)
+        prepared, encoding = s._db.run_prepared(loads.STATEMENT, loads.params(run, 33, 64))
+        with s._db.pool.connection() as conn:
+            got = conn.pgconn.exec_params(
+                loads.STATE_ROWS.encode(), loads.params(run, 33, 64),  # type: ignore[arg-type]
+                result_format=pq.Format.BINARY,
+            )  # fmt: skip
+            assert got.status == pq.ExecStatus.TUPLES_OK
+            unprepared = [tuple(got.get_value(r, c) for c in range(got.nfields)) for r in range(got.ntuples)]
+        assert unprepared == prepared and len(prepared) >= 2
+        assert "s" in {row[7] for row in loads.decoded(prepared, encoding)}  # a snapshot

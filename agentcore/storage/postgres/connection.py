@@ -54,6 +54,12 @@ _NOT_PREPARED = b"26000"
 """SQLSTATE ``invalid_sql_statement_name``: no prepared statement of that name on the connection."""
 
 
+def _not_prepared(result: pq.abc.PGresult) -> bool:
+    return (
+        result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(pq.DiagnosticField.SQLSTATE) == _NOT_PREPARED
+    )
+
+
 def _check(conn: psycopg.Connection[Any]) -> None:
     """The pool's check before lending a connection, without a round trip when nothing happened.
 
@@ -266,21 +272,22 @@ class PgConnection:
         catalog caches: about 0.7 ms of server CPU); this statement was prepared when the
         connection was set up. It goes through psycopg's libpq wrapper (``psycopg.pq``), which
         also skips the cursor's per-call Python work. A connection where it is not prepared
-        (created before the schema, or behind a pooler that drops prepared statements) prepares
-        it on first use.
+        (created before the schema existed) prepares it on first use; where even that does not
+        hold (a pooler in transaction mode, which may run each statement on another server
+        session), the statement is sent unprepared.
         """
         values = cast("list[bytes]", params)  # libpq takes None for NULL (psycopg's stub says bytes only)
+        binary = pq.Format.BINARY
         with self.statement(action) as conn:
             pgconn = conn.pgconn
-            result = pgconn.exec_prepared(name.encode(), values, result_format=pq.Format.BINARY)
-            if (
-                result.status == pq.ExecStatus.FATAL_ERROR
-                and result.error_field(pq.DiagnosticField.SQLSTATE) == _NOT_PREPARED
-            ):
+            result = pgconn.exec_prepared(name.encode(), values, result_format=binary)
+            if _not_prepared(result):
                 made = pgconn.prepare(name.encode(), self.prepared[name].encode())
                 if made.status != pq.ExecStatus.COMMAND_OK:
                     raise self._failed(conn, made)
-                result = pgconn.exec_prepared(name.encode(), values, result_format=pq.Format.BINARY)
+                result = pgconn.exec_prepared(name.encode(), values, result_format=binary)
+                if _not_prepared(result):
+                    result = pgconn.exec_params(self.prepared[name].encode(), values, result_format=binary)
             if result.status != pq.ExecStatus.TUPLES_OK:
                 raise self._failed(conn, result)
             width = result.nfields

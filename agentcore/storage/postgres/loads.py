@@ -122,6 +122,7 @@ def rows_load(rows: list[tuple[Any, ...]], seq: int | None, page: int) -> tuple[
             sealed.append((first, last, body))
         elif kind == "t":
             tail = (first, last, body)
+    sealed.sort()  # in seq order whatever order the server's plan returns the rows in
     if info.parent_run_id is not None and (snapshot is None or snapshot[0] <= (info.forked_at_seq or 0)):
         return info, None
     if len(sealed) >= page:
