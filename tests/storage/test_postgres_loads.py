@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from agentcore.core.fold import fold
+from agentcore.errors import RunNotFound
 from agentcore.storage.postgres import store as pg_store
 from agentcore.storage.postgres.store import PostgresEventStore
 from agentcore.storage.snapshots import decode_state
@@ -49,8 +50,11 @@ def test_a_latest_state_on_a_fresh_store_is_one_statement_and_equals_the_fold(pg
         assert len(seen) == 1
         for seq in (0, 1, 39, 40, 41, 150, len(events) - 1):
             assert fresh.state_at(run, seq) == fold(events[:seq])
-    with PostgresEventStore(pg_url) as fresh, pytest.raises(Exception, match="no run 'nope'"):
-        fresh.state_at("nope")
+    with PostgresEventStore(pg_url) as fresh:
+        with pytest.raises(RunNotFound, match="no run 'nope'"):
+            fresh.state_at("nope")
+        with pytest.raises(RunNotFound):  # not the run the id's text before the NUL names
+            fresh.state_at(run + "\0tail")
 
 
 def test_events_past_one_page_of_segments_are_read_on_and_a_paged_load_is_remembered(

@@ -126,6 +126,8 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         """
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
+        if "\0" in run_id:  # libpq would cut the parameter at the NUL; no run id holds one (base.no_nul)
+            raise self._not_found(run_id)
         raw, encoding = self._db.run_prepared(
             loads.STATEMENT, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
         )
