@@ -153,3 +153,19 @@ def test_the_statement_gives_the_same_rows_unprepared_as_behind_a_transaction_po
             unprepared = [tuple(got.get_value(r, c) for c in range(got.nfields)) for r in range(got.ntuples)]
         assert unprepared == prepared and len(prepared) >= 2
         assert "s" in {row[7] for row in loads.decoded(prepared, encoding)}  # a snapshot
+
+
+def test_an_append_without_a_remembered_state_loads_it_for_its_snapshot(pg_url: str) -> None:
+    with PostgresEventStore(pg_url, snapshot_every=25) as s:
+        run, events = fill(s, steps=20)
+    with PostgresEventStore(pg_url, snapshot_every=1, snapshot_ratio=0) as fresh:  # nothing remembered
+        seen = statements(fresh)
+        done = finished(run, len(events) + 1)
+        fresh.append(run, [done], len(events))
+        assert seen == ["agentcore_state_rows"]
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute(
+                "SELECT seq, encoding, state FROM snapshots WHERE run_id = %s ORDER BY seq DESC", (run,)
+            ).fetchone()
+        assert row is not None and row[0] == len(events) + 1
+        assert decode_state(row[1], row[2]) == fold([*events, done])

@@ -28,7 +28,7 @@ from agentcore.core.event_codec import decode_event
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
 from agentcore.errors import ConfigError
-from agentcore.storage.base import RunStats
+from agentcore.storage.base import RunInfo, RunStats
 from agentcore.storage.postgres import loads
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
@@ -39,7 +39,7 @@ from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_e
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.snapshots import decode_state
-from agentcore.storage.sql_reads import Segment
+from agentcore.storage.sql_reads import Ancestry, Segment
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
@@ -126,21 +126,13 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         """
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
-        if "\0" in run_id:  # libpq would cut the parameter at the NUL; no run id holds one (base.no_nul)
-            raise self._not_found(run_id)
-        raw, encoding = self._db.run_prepared(
-            loads.STATEMENT, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
-        )
-        rows = loads.decoded(raw, encoding)
-        if not rows:
-            raise self._not_found(run_id)
-        info, load = rows_load(rows, seq, SEGMENT_PAGE)
+        info, load = self._fetch_load(run_id, seq)
         target = info.last_seq if seq is None else min(seq, info.last_seq)
         hit = self._cache.at(run_id, target)
         if hit is not None:
             return hit.clone()
         if load is None:
-            state = self._load_state(run_id, target)
+            state = super()._load_state(run_id, target)
             if target == info.last_seq:
                 self._cache.remember(run_id, target, state.clone())
             return state
@@ -151,6 +143,25 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             else:
                 self._cache.remember(run_id, target, state.clone())
         return state
+
+    def _fetch_load(self, run_id: str, seq: int | None) -> tuple[RunInfo, RowsLoad | None]:
+        """The run's row and what ``STATE_ROWS`` gives for its state at ``seq`` (``None``: the
+        general way is needed); ``RunNotFound`` if there is no such run."""
+        if "\0" in run_id:  # libpq would cut the parameter at the NUL; no run id holds one (base.no_nul)
+            raise self._not_found(run_id)
+        raw, encoding = self._db.run_prepared(
+            loads.STATEMENT, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
+        )
+        rows = loads.decoded(raw, encoding)
+        if not rows:
+            raise self._not_found(run_id)
+        return rows_load(rows, seq, SEGMENT_PAGE)
+
+    def _load_state(self, run_id: str, seq: int, known: Ancestry | None = None) -> RunState:
+        """The state at ``seq`` (an append's snapshot when no state is remembered): by ``STATE_ROWS``
+        when it answers, else the general way."""
+        _, load = self._fetch_load(run_id, seq)
+        return self._fold_load(run_id, load) if load is not None else super()._load_state(run_id, seq, known)
 
     def _fold_load(self, run_id: str, load: RowsLoad) -> RunState:
         """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
