@@ -13,6 +13,7 @@ import importlib
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -163,10 +164,18 @@ def worker(
         store, factory, concurrency=concurrency, lease_s=lease_s, heartbeat_s=heartbeat_s, poll_s=poll_s,
         exit_when_idle=exit_when_idle, give_up_s=give_up_s,
     )  # fmt: skip
+
+    def terminate(signum: int, frame: Any) -> None:  # SIGTERM (docker stop, systemd): as Ctrl-C
+        w.stop()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        stats = w.serve_sync()
+        stats = w.serve_sync()  # stopped: the runs in hand go back to the queue (worker_faults.hand_back)
     except KeyboardInterrupt:
         stats = w.stats
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     data = {
         "owner": w.owner, "finished": len(stats.finished), "lost": len(stats.lost), "released": len(stats.released),
         "failed_by_app": len(stats.failed),

@@ -41,7 +41,7 @@ from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavail
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
 from agentcore.runtime.wakeups import Wakeups
-from agentcore.runtime.worker_faults import APP_TRIES, check_durations, fail_run_of_app
+from agentcore.runtime.worker_faults import APP_TRIES, check_durations, fail_run_of_app, hand_back
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -248,7 +248,10 @@ class Worker:
             self._held[lease.run_id] = (lease, task)
         try:
             status = await self._run_until_done(lease)
-        except (LeaseLost, asyncio.CancelledError):
+        except (LeaseLost, asyncio.CancelledError) as e:
+            if isinstance(e, asyncio.CancelledError) and self._stop.is_set() and hand_back(self.store, lease, self.owner):
+                self.stats.released.append(lease.run_id)  # stopping (SIGTERM, Ctrl-C): no lease left to wait out
+                return
             self.stats.lost.append(lease.run_id)
             log.warning("worker %s: lost the lease on %s; dropping it", self.owner, lease.run_id)
             return

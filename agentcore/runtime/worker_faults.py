@@ -9,6 +9,9 @@
   ``RunFinished(status="failed")`` naming the error (after a ``RunStarted`` when the run had no
   event yet). ``agentcore wait`` then reports it as failed and ``--exit-when-idle`` workers can
   stop, instead of the run going round the queue forever.
+- ``hand_back``: a worker that is stopped (SIGTERM, Ctrl-C) while it drives a run gives the run back
+  to the queue at once, so another worker resumes it from the log without waiting for the lease to
+  run out (a killed worker's run still waits ``lease_s``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from agentcore.core.events import BaseEvent, RunFinished, RunStarted
 from agentcore.errors import ConfigError
 from agentcore.storage.base import Lease
 
-__all__ = ("APP_TRIES", "check_durations", "fail_run_of_app", "record_app_failure")
+__all__ = ("APP_TRIES", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
 
 log = logging.getLogger("agentcore.worker")
 
@@ -98,3 +101,18 @@ def record_app_failure(store: Any, run_id: str, error: BaseException, claims: in
     events.append(RunFinished(run_id=run_id, seq=seq, at=now, status="failed", reason=reason, caused_by=seq - 1))
     store.append(run_id, events, expected_seq=last)
     return True
+
+
+def hand_back(store: Any, lease: Lease, owner: str) -> bool:
+    """Give the leased run back to the queue now (blocking: called while the worker's loop shuts down).
+
+    Returns whether it was given back (``False``: the lease was already lost, or the store is away;
+    then the lease runs out as if the worker had been killed)."""
+    try:
+        given = bool(store.release(lease, done=False))
+    except Exception as e:
+        log.warning("worker %s: could not give run %s back on stopping: %r", owner, lease.run_id, e)
+        return False
+    if given:
+        log.warning("worker %s: stopping; run %s given back to the queue", owner, lease.run_id)
+    return given

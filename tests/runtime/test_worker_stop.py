@@ -1,0 +1,55 @@
+"""A worker stopped with SIGTERM (docker stop, systemd) gives its runs back at once.
+
+Real processes on the test server: a worker holds a run with a long lease (60 s) and is inside a
+tool call when it gets SIGTERM. Before, it died like a killed worker: its run stayed leased until
+the lease ran out, so the next worker could take it only a minute later. Now the run is back in the
+queue when the worker exits, and another worker finishes it from the log at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agentcore.storage import open_store
+from tests.support.postgres import wait_until
+from tests.support.processes import STARTED
+
+ROOT = str(Path(__file__).resolve().parents[2])
+APP = "tests.support.queue_app:build"
+
+
+def worker(url: str, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "agentcore", "worker", "--db", url, "--app", APP, "--lease", "60", "--json", *args]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    STARTED.append(proc)
+    return proc
+
+
+def test_sigterm_gives_the_run_back_and_another_worker_finishes_it_at_once(pg_url: str, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    with open_store(pg_url) as store:
+        run_id = store.submit("queued work", spec={"decisions": 2, "effects": str(effects), "work_s": 3})
+    first = worker(pg_url)
+    wait_until(lambda: effects.exists() and effects.read_text().strip() != "", 60, "the first tool call to start")
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert json.loads(out)["released"] == 1
+    with open_store(pg_url) as store:
+        assert store.queue_entries([run_id])[0]["state"] == "queued"  # not leased for another minute
+    started = time.monotonic()
+    second = worker(pg_url, "--exit-when-idle")
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert json.loads(out)["finished"] == 1
+    assert time.monotonic() - started < 50  # well inside the 60 s lease the first worker held
+    with open_store(pg_url) as store:
+        assert store.state_at(run_id).status == "succeeded"
