@@ -57,6 +57,7 @@ if typing.TYPE_CHECKING:
         ConcurrencyError,
         ConfigError,
         ExportError,
+        LeaseLost,
         ModelError,
         ModelOutputError,
         ModelRequestError,
@@ -82,10 +83,13 @@ if typing.TYPE_CHECKING:
     from agentcore.roles.planner import plan_task
     from agentcore.runtime.agent import Agent, RunResult
     from agentcore.runtime.plan_runner import PlanRunner
+    from agentcore.runtime.worker import Worker
     from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
     from agentcore.storage.base import EventStore, RunInfo
     from agentcore.storage.memory import MemoryEventStore
+    from agentcore.storage.postgres.store import PostgresEventStore
     from agentcore.storage.sqlite.store import SQLiteEventStore
+    from agentcore.storage.targets import open_store
     from agentcore.storage.trace import export_run, import_trace, read_trace
     from agentcore.tools.base import Tool, ToolResult, tool
     from agentcore.tools.code.agent_tools import code_tools
@@ -116,6 +120,7 @@ _LAZY: dict[str, str] = {
     "FactInput": "agentcore.core.patches",
     "JsonPatch": "agentcore.core.patches",
     "LLMCalled": "agentcore.core.events",
+    "LeaseLost": "agentcore.errors",
     "MemoryArtifactStore": "agentcore.storage.artifacts",
     "MemoryEventStore": "agentcore.storage.memory",
     "ModelError": "agentcore.errors",
@@ -132,6 +137,7 @@ _LAZY: dict[str, str] = {
     "Plan": "agentcore.core.plans",
     "PlanError": "agentcore.errors",
     "PlanRunner": "agentcore.runtime.plan_runner",
+    "PostgresEventStore": "agentcore.storage.postgres.store",
     "QuestionInput": "agentcore.core.patches",
     "ReplacePlan": "agentcore.core.patches",
     "ReplayMismatch": "agentcore.errors",
@@ -167,6 +173,7 @@ _LAZY: dict[str, str] = {
     "ToolStarted": "agentcore.core.events",
     "TraceError": "agentcore.errors",
     "UserMessaged": "agentcore.core.events",
+    "Worker": "agentcore.runtime.worker",
     "apply": "agentcore.core.fold",
     "code_tools": "agentcore.tools.code.agent_tools",
     "decode_event": "agentcore.core.event_codec",
@@ -175,6 +182,7 @@ _LAZY: dict[str, str] = {
     "export_run": "agentcore.storage.trace",
     "fold": "agentcore.core.fold",
     "import_trace": "agentcore.storage.trace",
+    "open_store": "agentcore.storage.targets",
     "plan_task": "agentcore.roles.planner",
     "read_trace": "agentcore.storage.trace",
     "replay_trace": "agentcore.replay.replayer",
@@ -222,6 +230,7 @@ __all__ = [
     "FactInput",
     "JsonPatch",
     "LLMCalled",
+    "LeaseLost",
     "MemoryArtifactStore",
     "MemoryEventStore",
     "ModelError",
@@ -238,6 +247,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "PlanRunner",
+    "PostgresEventStore",
     "QuestionInput",
     "ReplacePlan",
     "ReplayMismatch",
@@ -273,6 +283,7 @@ __all__ = [
     "ToolStarted",
     "TraceError",
     "UserMessaged",
+    "Worker",
     "apply",
     "code_tools",
     "decode_event",
@@ -281,6 +292,7 @@ __all__ = [
     "export_run",
     "fold",
     "import_trace",
+    "open_store",
     "plan_task",
     "read_trace",
     "replay_trace",

@@ -188,3 +188,13 @@ def test_copy_reads_agentcore_db_by_default_takes_last_and_checks_ids_before_cre
     assert json.loads(got.stdout)["copied"] == [newest]
     assert "run_nope" in one_error_line(run("copy", "run_nope", "--to", str(tmp_path / "none.db"), env=env))
     assert not (tmp_path / "none.db").exists()  # was created empty before the id was found missing
+
+
+def test_the_postgresql_names_the_readme_uses_import_from_agentcore_without_loading_psycopg_early() -> None:
+    code = (
+        "import sys, agentcore; assert 'psycopg' not in sys.modules; "
+        "from agentcore import LeaseLost, PostgresEventStore, Worker, open_store; "
+        "assert 'psycopg' in sys.modules and PostgresEventStore.__name__ == 'PostgresEventStore'"
+    )  # was: ImportError for each ("PostgresEventStore(url)", "open_store(target)" in the README)
+    got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
