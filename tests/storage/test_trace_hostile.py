@@ -302,3 +302,23 @@ def test_was_imported_follows_forks(tmp_path: Path) -> None:
         fork = store.fork(imported, 1)
         local = record(store, {"q": "r"}, run_id="local")
         assert was_imported(store, imported) and was_imported(store, fork) and not was_imported(store, local)
+
+
+def test_a_trace_whose_run_id_and_task_hold_nul_imports_under_a_new_id(tmp_path: Path) -> None:
+    """An older agentcore took a run id and task with NUL on SQLite; no store takes one now (PostgreSQL's
+    text cannot hold it): the run gets a new id, its row shows the task's NUL as \\u0000, its events stay exact."""
+
+    def with_nul(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def edit(text: str) -> str:
+            return text.replace("run-a", "run\\u0000a").replace("Look up alpha, beta", "find\\u0000 it")
+
+        return [json.loads(edit(json.dumps(r))) if r["kind"] in ("header", "event") else r for r in records]
+
+    trace = rewrite(exported(tmp_path), "nul.jsonl", with_nul)
+    assert read_trace(trace).events[0].run_id == "run\x00a"
+    with SQLiteEventStore(tmp_path / "n.db") as store:
+        new_id = import_trace(store, trace)
+        assert "\x00" not in new_id and new_id != "run\x00a"
+        assert store.run(new_id).task == "find\\u0000 it"
+        first = next(iter(store.read(new_id)))
+        assert first.type == "run_started" and first.task == "find\x00 it"  # type: ignore[union-attr]

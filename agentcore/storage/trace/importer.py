@@ -63,6 +63,7 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
     else:
         original = trace.run.get("id") or (trace.events[0].run_id if trace.events else None)
         usable = isinstance(original, str) and bool(original) and original not in RESERVED_RUN_IDS
+        usable = usable and "\x00" not in str(original)  # no store takes a run id with NUL
         target = str(original) if usable and not _run_exists(store, str(original)) else new_run_id()
     events = _retarget(trace.events, target)
     arts = [(a.data, a.media_type) for a in trace.artifacts.values()]
@@ -70,7 +71,9 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
     # the run, its events and its artifacts in one transaction: a failure (a kill, a lock held past the
     # timeout, a full disk) leaves nothing behind. Its `created` is the time of the import (the recorded
     # times stay in the events), so `last` names the run just imported whatever date the trace carries.
-    store.create_run(trace.task, run_id=target, events=events, artifacts=arts)
+    # no store takes a task with NUL (PostgreSQL's text cannot hold it): the run's row shows it as the
+    # six characters \u0000, as the views do; its RunStarted keeps the task exact
+    store.create_run(trace.task.replace("\x00", "\\u0000"), run_id=target, events=events, artifacts=arts)
     return target
 
 
