@@ -6,7 +6,9 @@ of its copied parent again, still copy-free, with its own events in the same tra
 at any moment leaves the target with whole runs only (at worst with artifacts no run refers to
 yet), and running it again finishes it: **a copy is idempotent**. A run the target already holds
 with the same log (parent, fork point, last seq and last event alike) is skipped; one with another
-log is refused (``ConcurrencyError``, naming it), nothing of it written.
+log is refused (``ConcurrencyError``, naming it), nothing of it written. A task holding NUL (which
+no store takes now; an older agentcore took one on SQLite) is copied with each NUL shown as the six
+characters ``\\u0000``, as the views show it.
 
 Queue entries are not copied: a copied run is just a run. A queue entry says which worker of *that*
 database drives the run (its lease and fencing token); carrying it over would let the workers of
@@ -122,7 +124,8 @@ def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> No
     created = datetime.fromisoformat(info.created)
     if info.parent_run_id is not None:
         target.fork(info.parent_run_id, own_from, new_run_id=info.id, events=events, created=created)
-    else:
-        target.create_run(info.task, run_id=info.id, created=created, events=events)
+    else:  # a task with NUL (an older agentcore took one on SQLite) is shown as \u0000, as trace import does
+        task = info.task.replace("\x00", "\\u0000")
+        target.create_run(task, run_id=info.id, created=created, events=events)
     report.copied.append(info.id)
     report.events += len(events)

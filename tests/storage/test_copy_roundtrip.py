@@ -187,3 +187,18 @@ def test_a_copy_killed_midway_leaves_whole_runs_and_finishes_when_run_again(
         assert runs_of(b) == runs_of(a)
         for run_id in runs_of(a):
             assert b.state_at(run_id) == a.state_at(run_id)
+
+
+def test_an_older_run_whose_task_holds_nul_is_copied_with_the_nul_shown(tmp_path: Path, pg_url: str) -> None:
+    """An older agentcore took a task with NUL on SQLite; PostgreSQL's text cannot hold it."""
+    src, back = tmp_path / "old.db", tmp_path / "back.db"
+    with open_store(src) as s:
+        run, events = fill(s, steps=1)
+    with sqlite3.connect(src) as conn:
+        conn.execute("UPDATE runs SET task = 'find' || char(0) || ' it' WHERE id = ?", (run,))
+    copy_cli(str(src), pg_url)
+    copy_cli(pg_url, str(back))
+    for target in (pg_url, str(back)):
+        with open_store(target) as s:
+            assert s.run(run).task == "find\\u0000 it"
+            assert list(s.read(run)) == events
