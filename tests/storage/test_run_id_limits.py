@@ -16,6 +16,8 @@ import pytest
 
 from agentcore.core.plans import MAX_STEP_ID_CHARS
 from agentcore.errors import ConfigError
+from agentcore.models.scripted import ScriptedChatModel, say
+from agentcore.runtime.agent import Agent
 from agentcore.storage import base, open_store
 from agentcore.storage.base import EventStore, step_done_payload
 from agentcore.storage.copy import copy_runs
@@ -123,8 +125,9 @@ def test_a_trace_with_an_over_long_run_id_imports_under_a_new_id(tmp_path: Path,
         assert s.run(new_id).task == "find it"
 
 
-def test_copy_refuses_an_older_run_with_a_long_id_before_writing_anything(tmp_path: Path, pg_url: str,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_copy_refuses_an_older_run_with_a_long_id_before_writing_anything(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "old.db"
     long_id = "old-" + "z" * 1000
     with SQLiteEventStore(src) as s:
@@ -140,3 +143,10 @@ def test_copy_refuses_an_older_run_with_a_long_id_before_writing_anything(tmp_pa
             assert copy_runs(a, b, [fine]).copied == [fine]  # the others, named
     with sqlite3.connect(src) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+
+
+def test_an_agent_run_with_an_over_long_id_is_refused_before_any_model_call() -> None:
+    store = MemoryEventStore()
+    controller = ScriptedChatModel([say("done")])
+    refused(lambda: Agent(controller, store=store).run_sync("task", run_id="a" * 600), "a" * 600)
+    assert store.runs() == [] and controller.requests == []
