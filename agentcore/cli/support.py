@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentcore.errors import AgentcoreError, RunNotFound
+from agentcore.storage.run_ids import run_id_problem
 from agentcore.storage.targets import describe, is_conninfo, is_url, looks_like_url, open_store
 
 if TYPE_CHECKING:
@@ -249,6 +250,9 @@ class RunIdType(Utf8Text):
         text = super().convert(value, param, ctx)
         if not text.strip():
             self.fail("a run id cannot be empty (use `agentcore runs` to list them, or `last`)", param, ctx)
+        problem = run_id_problem(text)  # NUL, or longer than any store takes: it names no run
+        if problem:
+            self.fail(f"{problem}, so it names no run (use `agentcore runs` to list them, or `last`)", param, ctx)
         return text
 
 

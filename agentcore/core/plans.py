@@ -24,6 +24,10 @@ FailurePolicy = Literal["abort", "skip_dependents", "continue"]
 
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 
+MAX_STEP_ID_CHARS = 200
+"""The longest step id, in characters (at most 800 bytes in UTF-8): step ids travel in PostgreSQL
+notifications with a run id (``storage.base.step_done_payload``), whose payload holds 7999 bytes."""
+
 RETRYABLE_KINDS: tuple[str, ...] = ("rate_limit", "timeout", "server_error", "connection", "transient")
 """Failure kinds retried by default; ``validation`` and ``client_error`` are not."""
 
@@ -64,7 +68,7 @@ class Step(BaseModel):
 
     model_config = FROZEN
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=MAX_STEP_ID_CHARS)
     """Unique within the plan; other steps name it in ``after``."""
     description: str = ""
     """What the step must achieve, for the agent sub-loop that carries it out."""

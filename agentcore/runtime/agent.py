@@ -209,7 +209,8 @@ class Agent:
         """Start a run on ``task`` and drive it until it finishes or waits for the user.
 
         Raises:
-            ConfigError: ``task`` is empty.
+            ConfigError: ``task`` is empty, or ``run_id`` is one no store takes (NUL, longer than
+                ``storage.run_ids.MAX_RUN_ID_BYTES``); nothing was written.
             StorageUnavailable: the store is read-only.
             StoreError: the store failed (the log stays consistent; ``resume`` continues it).
         """

@@ -13,7 +13,6 @@ Contract (every implementation, checked by one parametrised test suite):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,10 @@ from agentcore.core.events import BaseEvent, Decided, Event, LLMCalled, RunFinis
 from agentcore.core.fold import RunState
 from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage.artifacts import ArtifactStore
+from agentcore.storage.run_ids import MAX_RUN_ID_BYTES as MAX_RUN_ID_BYTES  # re-exported: the stores' rules
+from agentcore.storage.run_ids import check_run_id
+from agentcore.storage.run_ids import new_run_id as new_run_id
+from agentcore.storage.run_ids import no_nul as no_nul
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
@@ -41,11 +44,6 @@ class RunInfo:
     parent_run_id: str | None = None
     forked_at_seq: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def new_run_id() -> str:
-    """A fresh run id (sortable by creation time is not promised)."""
-    return "run_" + uuid.uuid4().hex[:16]
 
 
 def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> None:
@@ -108,37 +106,28 @@ def new_run(options: NewRunOptions, *, caller: str = "create_run", allowed: froz
     Raises:
         TypeError: an option ``caller`` does not take (not one of ``allowed``).
         ConfigError: the first ``events`` do not belong to the run or do not start at seq 1; a run
-            id with NUL (``no_nul``).
+            id that no store takes (``run_ids.check_run_id``: NUL, over ``MAX_RUN_ID_BYTES``).
     """
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
     run_id = options.get("run_id") or new_run_id()
-    no_nul(run_id, "run id")
+    check_run_id(run_id)
     events = options.get("events", ())
     check_batch(run_id, events, 0)
     created = (options.get("created") or datetime.now().astimezone()).isoformat()
     return NewRun(id=run_id, created=created, events=events, artifacts=options.get("artifacts", ()))
 
 
-def no_nul(value: str, what: str) -> None:
-    """``ConfigError`` for a run id or task holding NUL (U+0000): PostgreSQL's text cannot store it,
-    so no store takes it (a run must copy between databases). An event's strings may hold NUL."""
-    if "\x00" in value:
-        raise ConfigError(
-            f"the {what} holds a NUL character (U+0000) at index {value.index(chr(0))}, which PostgreSQL cannot "
-            f"store in text, so no agentcore store takes it: remove it ({what} {value[:80]!r})"
-        )
-
-
 def new_fork(fork_id: str | None, at_seq: int, events: Sequence[BaseEvent], created: datetime | None) -> tuple[str, str]:
     """What every store's ``fork`` checks and settles first: the fork's id (a new one when ``None``)
     and its ``created`` time as ISO text (now, in local time, when ``None``). ``ConfigError``:
-    ``events`` without a ``fork_id`` (they carry it), or not continuing the fork at ``at_seq + 1``."""
+    ``events`` without a ``fork_id`` (they carry it), or not continuing the fork at ``at_seq + 1``; a
+    ``fork_id`` that no store takes (``run_ids.check_run_id``)."""
     if events and fork_id is None:
         raise ConfigError("a fork's own events carry its run id: pass new_run_id with events")
     fork_id = fork_id or new_run_id()
-    no_nul(fork_id, "run id")
+    check_run_id(fork_id)
     if events:  # (the store checks ``at_seq`` against the log, naming its seqs)
         check_batch(fork_id, events, at_seq)
     return fork_id, (created or datetime.now().astimezone()).isoformat()
@@ -316,7 +305,10 @@ STEP_DONE_CHANNEL = "agentcore_step_done"
 
 
 def step_done_payload(run_id: str, step_id: str, attempt: int) -> str:
-    """``run_id/step_id/attempt``: the attempt an ``agentcore_step_done`` notification is about."""
+    """``run_id/step_id/attempt``: the attempt an ``agentcore_step_done`` notification is about.
+
+    At most ``MAX_RUN_ID_BYTES`` + 1 + 800 (a step id of ``plans.MAX_STEP_ID_CHARS`` characters in
+    UTF-8) + 1 + the attempt's digits: far below the 7999 bytes of a PostgreSQL notification payload."""
     return f"{run_id}/{step_id}/{attempt}"
 
 

@@ -8,7 +8,9 @@ yet), and running it again finishes it: **a copy is idempotent**. A run the targ
 with the same log (parent, fork point, last seq and last event alike) is skipped; one with another
 log is refused (``ConcurrencyError``, naming it), nothing of it written. A task holding NUL (which
 no store takes now; an older agentcore took one on SQLite) is copied with each NUL shown as the six
-characters ``\\u0000``, as the views show it.
+characters ``\\u0000``, as the views show it. A run whose id no store takes now (an older agentcore
+took ids with NUL, or longer than ``MAX_RUN_ID_BYTES``, on SQLite) stops the copy before anything is
+written (``ConfigError``): a copy keeps every run's id, and the target would refuse it.
 
 Queue entries are not copied: a copied run is just a run. A queue entry says which worker of *that*
 database drives the run (its lease and fencing token); carrying it over would let the workers of
@@ -26,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 from agentcore.core.event_codec import encode_event
-from agentcore.errors import ConcurrencyError, RunNotFound
+from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound
 from agentcore.storage.base import RunInfo, WorkQueue
+from agentcore.storage.run_ids import run_id_problem
 
 _ARTIFACT_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -68,6 +71,8 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
 
     Raises:
         RunNotFound: a run id that ``source`` does not hold.
+        ConfigError: a run to copy has an id that no store takes now (``run_ids.check_run_id``);
+            nothing was written.
         ConcurrencyError: ``target`` holds a run of the same id with another log.
     """
     every = {r.id: r for r in source.runs()}
@@ -77,6 +82,7 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
         while info is not None:
             wanted.append(info)
             info = every.get(info.parent_run_id) if info.parent_run_id else None
+    _check_ids(wanted)
     report = CopyReport()
     for info in _ordered(list({r.id: r for r in wanted}.values())):
         _copy_one(source, target, info, report)
@@ -84,6 +90,18 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
         entries = source.queue_entries(report.copied)
         report.still_queued = [e["run_id"] for e in entries if e["state"] in ("queued", "leased")]
     return report
+
+
+def _check_ids(runs: list[RunInfo]) -> None:
+    """``ConfigError`` before anything is written when a run to copy has an id no store takes now."""
+    bad = [(r, problem) for r in runs if (problem := run_id_problem(r.id)) is not None]
+    if bad:
+        others = f" ({len(bad) - 1} more runs like it)" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"cannot copy: {bad[0][1]}{others}. A copy keeps run ids, so nothing was copied. Such a run comes "
+            "from an older agentcore: name the other runs to copy them, and move this one as a trace "
+            "(agentcore.storage.trace.export_run, then `agentcore import`: the import gives it a new id)"
+        )
 
 
 def _same_log(source: Any, target: Any, info: RunInfo, there: RunInfo) -> bool:

@@ -198,3 +198,19 @@ def test_the_postgresql_names_the_readme_uses_import_from_agentcore_without_load
     )  # was: ImportError for each ("PostgresEventStore(url)", "open_store(target)" in the README)
     got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert got.returncode == 0, got.stderr
+
+
+def test_an_over_long_run_id_is_a_short_usage_error(pg_url: str, tmp_path: Path) -> None:
+    """No store takes a run id over 512 bytes, so none names a run: said in one line, the id cut short."""
+    long_id = "x" * 9000
+    db = tmp_path / "a.db"
+    from agentcore.storage import open_store
+
+    with open_store(db):
+        pass
+    for args in (("wait", long_id, "--db", pg_url), ("state", long_id, "--db", str(db)),
+                 ("copy", long_id, "--from", pg_url, "--to", str(tmp_path / "b.db"))):  # fmt: skip
+        line = one_error_line(run(*args), code=2)
+        assert "9000 bytes long" in line and "at most 512 bytes" in line and "agentcore runs" in line, line
+        assert "x" * 41 not in line and len(line) < 400, line
+    assert not (tmp_path / "b.db").exists()

@@ -13,7 +13,9 @@ import pytest
 
 from agentcore.core.fold import fold
 from agentcore.errors import RunNotFound
+from agentcore.storage.postgres import loads
 from agentcore.storage.postgres import store as pg_store
+from agentcore.storage.postgres.connection import statement_name
 from agentcore.storage.postgres.store import PostgresEventStore
 from agentcore.storage.snapshots import decode_state
 from tests.storage.test_store import fact, fill, finished
@@ -132,18 +134,16 @@ def test_a_connection_without_the_prepared_statement_prepares_it_on_first_use(pg
     with PostgresEventStore(pg_url) as fresh:  # prepared when its connection was set up
         with fresh._db.pool.connection() as conn:
             names = [r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements")]
-        assert names == ["agentcore_state_rows"]
+        assert names == [statement_name(loads.STATE_ROWS)]
         assert fresh.state_at(run) == fold(events)
 
 
 def test_the_statement_gives_the_same_rows_unprepared_as_behind_a_transaction_pooler(pg_url: str) -> None:
     from psycopg import pq
 
-    from agentcore.storage.postgres import loads
-
     with PostgresEventStore(pg_url, snapshot_every=20) as s:
         run, _ = fill(s, steps=12)
-        prepared, encoding = s._db.run_prepared(loads.STATEMENT, loads.params(run, 33, 64))
+        prepared, encoding = s._db.run_prepared(loads.STATE_ROWS, loads.params(run, 33, 64))
         with s._db.pool.connection() as conn:
             got = conn.pgconn.exec_params(
                 loads.STATE_ROWS.encode(), loads.params(run, 33, 64),  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ def test_an_append_without_a_remembered_state_loads_it_for_its_snapshot(pg_url: 
         seen = statements(fresh)
         done = finished(run, len(events) + 1)
         fresh.append(run, [done], len(events))
-        assert seen == ["agentcore_state_rows"]
+        assert seen == [loads.STATE_ROWS]
         with psycopg.connect(pg_url) as conn:
             row = conn.execute(
                 "SELECT seq, encoding, state FROM snapshots WHERE run_id = %s ORDER BY seq DESC", (run,)

@@ -12,9 +12,10 @@ password before it is put into an agentcore error.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import select
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from typing import Any, cast
@@ -41,23 +42,61 @@ inside a transaction this long (``idle_in_transaction_session_timeout``), so a c
 mid-transaction cannot hold a run's row lock against the worker that takes the run over."""
 
 
+PREPARED_PREFIX = "agentcore_"
+"""What the names of our prepared statements start with (``statement_name``)."""
+
+
+def statement_name(sql: str) -> str:
+    """The name statement ``sql`` is prepared under: ``agentcore_`` and the first 32 hex digits of the
+    SHA-256 of its text (42 characters; PostgreSQL keeps 63).
+
+    One name always means one text. Behind a pooler in transaction mode (or any server session that
+    several clients share) a statement of that name may already be prepared on the session: by
+    another client, or by another agentcore version. With the name derived from the text, it is our
+    statement to the letter, and a statement another version prepared from other text has another
+    name, so we never execute it (a fixed name such as ``agentcore_state_rows`` could be either).
+    """
+    return PREPARED_PREFIX + hashlib.sha256(sql.encode("utf-8")).hexdigest()[:32]
+
+
+_NOT_PREPARED = b"26000"
+"""SQLSTATE ``invalid_sql_statement_name``: no prepared statement of that name on the session."""
+_ALREADY_PREPARED = b"42P05"
+"""SQLSTATE ``duplicate_prepared_statement``: the session has one of that name (the same text: ``statement_name``)."""
+
+
+def _failed_with(result: pq.abc.PGresult, sqlstate: bytes) -> bool:
+    return result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(pq.DiagnosticField.SQLSTATE) == sqlstate
+
+
 def _configure(conn: psycopg.Connection[Any], prepared: Mapping[str, str] | None = None) -> None:
-    """Set up a new pooled connection: the session timeout, then the ``prepared`` statements (a
-    statement that cannot be prepared yet, in a database without the schema, is prepared on first
-    use instead: ``PgConnection.run_prepared``)."""
+    """Set up a new pooled connection: the session timeout, then the ``prepared`` statements (by
+    ``statement_name``). One that cannot be prepared yet (a database without the schema) is prepared
+    on first use instead (``PgConnection.run_prepared``); one the session already has (42P05, a shared
+    session behind a pooler) is ours already, since its name is its text's digest."""
     conn.execute(f"SET idle_in_transaction_session_timeout = {NETWORK_TIMEOUT_S * 1000}")
     for name, sql in (prepared or {}).items():
         conn.pgconn.prepare(name.encode(), sql.encode())
 
 
-_NOT_PREPARED = b"26000"
-"""SQLSTATE ``invalid_sql_statement_name``: no prepared statement of that name on the connection."""
-
-
-def _not_prepared(result: pq.abc.PGresult) -> bool:
-    return (
-        result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(pq.DiagnosticField.SQLSTATE) == _NOT_PREPARED
-    )
+def prepared_rows(pgconn: pq.abc.PGconn, name: bytes, sql: bytes, values: list[bytes]) -> pq.abc.PGresult:
+    """The result of statement ``sql`` prepared as ``name`` (``statement_name``) with text ``values``,
+    in binary: executed by name, prepared first where the session does not have it (26000), and where
+    preparing finds it there after all (42P05: another client of a session a pooler shares prepared it
+    meanwhile) executed by name, since the name means this text. Where the statement is still missing
+    after that (a pooler in transaction mode runs each statement on whichever session is free) it
+    is sent unprepared. A failed result is returned as it is (the caller raises)."""
+    binary = pq.Format.BINARY
+    result = pgconn.exec_prepared(name, values, result_format=binary)
+    if not _failed_with(result, _NOT_PREPARED):
+        return result
+    made = pgconn.prepare(name, sql)
+    if made.status != pq.ExecStatus.COMMAND_OK and not _failed_with(made, _ALREADY_PREPARED):
+        return made
+    result = pgconn.exec_prepared(name, values, result_format=binary)
+    if _failed_with(result, _NOT_PREPARED):
+        result = pgconn.exec_params(sql, values, result_format=binary)
+    return result
 
 
 def _check(conn: psycopg.Connection[Any]) -> None:
@@ -114,7 +153,7 @@ class PgConnection:
         *,
         max_size: int = 4,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
-        prepared: Mapping[str, str] | None = None,
+        prepared: Iterable[str] = (),
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigError(f"a PostgreSQL store needs a postgresql:// URL, got {url!r}")
@@ -124,8 +163,11 @@ class PgConnection:
         self.where = redact(url)
         self.secrets = secrets_of(url)
         self.connect_timeout_s = connect_timeout_s
-        self.prepared: dict[str, str] = dict(prepared or {})
-        """Statements (``$n`` placeholders) prepared on each pooled connection as it is set up, by name."""
+        self.prepared: dict[str, str] = {statement_name(sql): sql for sql in prepared}
+        """Statements (``$n`` placeholders) prepared on each pooled connection as it is set up, by
+        ``statement_name``."""
+        self._names: dict[str, str] = {}
+        """``statement_name`` of each statement run so far, by its text (a str caches its hash)."""
         self.closed = False
         self.lock: AbstractContextManager[None] = nullcontext()
         """No process-wide lock: each pooled connection serves one thread at a time and the server
@@ -262,32 +304,31 @@ class PgConnection:
             return conn.execute(sql, params).fetchone()
 
     def run_prepared(
-        self, name: str, params: list[bytes | None], action: str = "read"
+        self, sql: str, params: list[bytes | None], action: str = "read"
     ) -> tuple[list[tuple[bytes | None, ...]], str]:
-        """The rows of prepared statement ``name`` (one of ``prepared``) with ``params`` given as text,
-        in binary format (each value its bytes, ``None`` for NULL), and the connection's encoding.
+        """The rows of statement ``sql`` (one of ``prepared``, run under its ``statement_name``) with
+        ``params`` given as text, in binary format (each value its bytes, ``None`` for NULL), and the
+        connection's encoding.
 
         One round trip: psycopg's cursors prepare a statement on its fifth execution on a
         connection, so the first read on a new connection would parse and analyse it (cold
         catalog caches: about 0.7 ms of server CPU); this statement was prepared when the
         connection was set up. It goes through psycopg's libpq wrapper (``psycopg.pq``), which
-        also skips the cursor's per-call Python work. A connection where it is not prepared
-        (created before the schema existed) prepares it on first use; where even that does not
-        hold (a pooler in transaction mode, which may run each statement on another server
-        session), the statement is sent unprepared.
+        also skips the cursor's per-call Python work. A session without it prepares it on first
+        use; behind a pooler it may already be there, or be sent unprepared (``prepared_rows``).
+
+        Raises:
+            KeyError: ``sql`` is not one of ``prepared`` (a programming error).
         """
+        name = self._names.get(sql)
+        if name is None:
+            name = statement_name(sql)
+            if name not in self.prepared:
+                raise KeyError(f"run_prepared: the statement is not one of this connection's prepared ones: {sql[:60]!r}")
+            self._names[sql] = name
         values = cast("list[bytes]", params)  # libpq takes None for NULL (psycopg's stub says bytes only)
-        binary = pq.Format.BINARY
         with self.statement(action) as conn:
-            pgconn = conn.pgconn
-            result = pgconn.exec_prepared(name.encode(), values, result_format=binary)
-            if _not_prepared(result):
-                made = pgconn.prepare(name.encode(), self.prepared[name].encode())
-                if made.status != pq.ExecStatus.COMMAND_OK:
-                    raise self._failed(conn, made)
-                result = pgconn.exec_prepared(name.encode(), values, result_format=binary)
-                if _not_prepared(result):
-                    result = pgconn.exec_params(self.prepared[name].encode(), values, result_format=binary)
+            result = prepared_rows(conn.pgconn, name.encode(), sql.encode(), values)
             if result.status != pq.ExecStatus.TUPLES_OK:
                 raise self._failed(conn, result)
             width = result.nfields

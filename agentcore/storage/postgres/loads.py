@@ -12,8 +12,8 @@ It answers for a run without a parent, and for a fork whose own snapshot is past
 (everything after that snapshot is the fork's own). Anything else (a fork read from its parent's
 part) returns ``None`` from ``rows_load`` and the store takes the general way.
 
-The statement is prepared on each pooled connection when the connection is set up (``STATEMENT``,
-``PgConnection.prepared``), so a read on a new connection does not parse and analyse it first
+The statement is prepared on each pooled connection when the connection is set up (under its
+``statement_name``: ``PgConnection.prepared``), so a read on a new connection does not parse and analyse it first
 (server CPU on a fresh backend: 0.8 ms instead of 1.5), and is run through psycopg's libpq wrapper
 with binary results (``params``, ``decoded``): every column is cast to the type it is read as.
 """
@@ -65,9 +65,6 @@ laterals ``s`` (the snapshot's seq) and ``f`` (the first segment that can hold t
 it) are plain backward index lookups: a fresh backend plans them for less than ``max()``
 subqueries (server CPU, cold: 1.45 ms instead of 1.65; warm 0.4 instead of 0.5)."""
 
-
-STATEMENT = "agentcore_state_rows"
-"""The name ``STATE_ROWS`` is prepared under on each pooled connection."""
 
 _KINDS = "ssssisisiissb"
 """What each column of ``STATE_ROWS`` is in binary: ``s`` text, ``i`` int4, ``b`` bytea."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from agentcore.core.events import BaseEvent
+from agentcore.core.plans import MAX_STEP_ID_CHARS
 from agentcore.errors import ConfigError, LeaseLost
 from agentcore.storage.base import (
     QUEUE_CHANNEL,
@@ -36,6 +37,7 @@ from agentcore.storage.base import (
     new_run,
     step_done_payload,
 )
+from agentcore.storage.run_ids import short
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -55,8 +57,15 @@ class StepQueueMixin:
         """Queue one attempt of a step of the leased run for any worker (idempotent per attempt).
 
         Raises:
+            ConfigError: ``step_id`` is empty or longer than ``plans.MAX_STEP_ID_CHARS`` (a plan's step
+                ids never are): it could not travel in the step's notification.
             LeaseLost: another worker holds the run now; nothing was queued.
         """
+        if not step_id or len(step_id) > MAX_STEP_ID_CHARS:
+            raise ConfigError(
+                f"step id {short(step_id)} has {len(step_id)} characters; a step id has 1 to {MAX_STEP_ID_CHARS} "
+                "(plans.Step.id), so it fits a notification with its run id: nothing was queued"
+            )
         with self._db.transaction(f"queue step {step_id!r} of run {lease.run_id!r}") as conn:
             self._check_lease_in(conn, lease.run_id, lease.token)
             conn.execute(

@@ -83,7 +83,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         self._init_snapshots(snapshot_every, snapshot_ratio)
         self._db = PgConnection(
             url, max_size=max_connections, connect_timeout_s=connect_timeout_s,
-            prepared={loads.STATEMENT: loads.STATE_ROWS},
+            prepared=(loads.STATE_ROWS,),
         )  # fmt: skip
         self.where = self._db.where
         try:
@@ -150,7 +150,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         if "\0" in run_id:  # libpq would cut the parameter at the NUL; no run id holds one (base.no_nul)
             raise self._not_found(run_id)
         raw, encoding = self._db.run_prepared(
-            loads.STATEMENT, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
+            loads.STATE_ROWS, loads.params(run_id, seq, SEGMENT_PAGE), f"load the state of run {run_id!r}"
         )
         rows = loads.decoded(raw, encoding)
         if not rows:

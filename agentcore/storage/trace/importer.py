@@ -14,7 +14,8 @@ from pathlib import Path
 from agentcore.core.events import Event
 from agentcore.core.values import sha256_id
 from agentcore.errors import AgentcoreError, ConfigError
-from agentcore.storage.base import EventStore, new_run_id
+from agentcore.storage.base import EventStore
+from agentcore.storage.run_ids import check_run_id, new_run_id, run_id_problem
 from agentcore.storage.trace.reader import read_trace
 from agentcore.storage.trace.records import RESERVED_RUN_IDS, Trace
 
@@ -38,8 +39,9 @@ def _run_exists(store: EventStore, run_id: str) -> bool:
 def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | None = None) -> str:
     """Import a trace into ``store`` as a new, standalone run and return its id.
 
-    The run keeps the id it had when exported unless that id is taken in ``store`` or reserved
-    (``last``): then it gets a fresh id; or ``run_id`` is given. Events of an exported fork become the
+    The run keeps the id it had when exported unless that id is taken in ``store``, reserved
+    (``last``) or one that no store takes now (an older agentcore took ids with NUL, or longer than
+    ``MAX_RUN_ID_BYTES``): then it gets a fresh id; or ``run_id`` is given. Events of an exported fork become the
     new run's own events. The run, its events and its artifacts are written in one transaction. Its
     creation time is the recorded one in UTC, but never later than the time of the import.
 
@@ -50,11 +52,13 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
 
     Raises:
         TraceError: the file is not sound (see ``read_trace``); nothing was written.
-        ConfigError: ``run_id`` is given and already exists or is reserved.
+        ConfigError: ``run_id`` is given and already exists, is reserved or is not a usable run id
+            (``run_ids.check_run_id``: NUL, longer than ``MAX_RUN_ID_BYTES``).
         StoreError: the store could not write (nothing was written).
     """
     trace = path if isinstance(path, Trace) else read_trace(path)
     if run_id is not None:
+        check_run_id(run_id)
         if run_id in RESERVED_RUN_IDS:
             raise ConfigError(f"run id {run_id!r} is reserved (it names the newest run); pick another")
         if _run_exists(store, run_id):
@@ -63,7 +67,7 @@ def import_trace(store: EventStore, path: str | Path | Trace, *, run_id: str | N
     else:
         original = trace.run.get("id") or (trace.events[0].run_id if trace.events else None)
         usable = isinstance(original, str) and bool(original) and original not in RESERVED_RUN_IDS
-        usable = usable and "\x00" not in str(original)  # no store takes a run id with NUL
+        usable = usable and run_id_problem(str(original)) is None  # NUL, too long: no store takes it now
         target = str(original) if usable and not _run_exists(store, str(original)) else new_run_id()
     events = _retarget(trace.events, target)
     arts = [(a.data, a.media_type) for a in trace.artifacts.values()]

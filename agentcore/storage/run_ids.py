@@ -1,0 +1,90 @@
+"""Run ids: how new ones are made, and what every store takes as the id of a new run.
+
+A run id is a key that appears in every row of the run, in URLs, in PostgreSQL notifications
+(``NOTIFY`` payloads hold at most 7999 bytes) and on terminal lines. Every store (memory, SQLite,
+PostgreSQL) refuses, with ``ConfigError``, a new run id that one of them could not hold or send, so
+any run copies between any two of them: one with NUL (U+0000, which PostgreSQL's text cannot
+store), one that is not valid Unicode (a lone surrogate, which no UTF-8 encoder writes) and one
+longer than ``MAX_RUN_ID_BYTES``. Runs created before a rule existed stay readable and writable;
+the rules apply where an id is chosen: a new run, a fork, a submitted run, a copy, a trace import
+(which gives such a run a fresh id) and the command line.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from agentcore.errors import ConfigError
+
+MAX_RUN_ID_BYTES = 512
+"""The longest run id any store takes, in UTF-8 bytes (128 to 512 characters).
+
+Generous: our own ids (``new_run_id``) are 20 bytes, and a key chosen by a user (a ticket URL, a
+``tenant/session/turn`` path, a UUID with a prefix) fits many times over. Small enough that a run id
+stays well inside every limit it meets: a PostgreSQL notification payload (8000 bytes) carrying a run
+id, a plan step id (at most 200 characters, so 800 bytes) and an attempt number; a B-tree index entry
+(PostgreSQL refuses entries over about 2700 bytes, and run ids key several indexes); a URL or a
+terminal line that a person still reads."""
+
+_SHOWN = 40
+"""How many characters of a refused id an error message shows."""
+
+
+def new_run_id() -> str:
+    """A fresh run id (sortable by creation time is not promised)."""
+    return "run_" + uuid.uuid4().hex[:16]
+
+
+def short(value: str, limit: int = _SHOWN) -> str:
+    """``repr`` of ``value``'s first ``limit`` characters, with ``…`` when it is longer (for messages)."""
+    return repr(value[:limit]) + ("…" if len(value) > limit else "")
+
+
+def no_nul(value: str, what: str) -> None:
+    """``ConfigError`` for a run id or task holding NUL (U+0000): PostgreSQL's text cannot store it,
+    so no store takes it (a run must copy between databases). An event's strings may hold NUL."""
+    if "\x00" in value:
+        raise ConfigError(
+            f"the {what} holds a NUL character (U+0000) at index {value.index(chr(0))}, which PostgreSQL cannot "
+            f"store in text, so no agentcore store takes it: remove it ({what} {short(value, 80)})"
+        )
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """Why no store takes ``run_id`` as a new run's id (a sentence for a message), or ``None``.
+
+    The checks of ``check_run_id``; for callers that do something else than refuse (trace import
+    gives such a run a fresh id, the command line makes it a usage error)."""
+    if not isinstance(run_id, str):
+        return f"a run id must be a string, got {type(run_id).__name__}"
+    if "\x00" in run_id:
+        return (
+            f"the run id {short(run_id)} holds a NUL character (U+0000) at index {run_id.index(chr(0))}, which "
+            "PostgreSQL cannot store in text"
+        )
+    try:
+        size = len(run_id.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        return (
+            f"the run id {short(run_id)} is not valid Unicode text (a lone surrogate at index {e.start}), which "
+            "no database can store"
+        )
+    if size > MAX_RUN_ID_BYTES:
+        return (
+            f"the run id {short(run_id)} is {size} bytes long (UTF-8); run ids are at most {MAX_RUN_ID_BYTES} "
+            "bytes (they key every row of the run and travel in PostgreSQL notifications)"
+        )
+    return None
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse a new run's id that some store could not hold or send.
+
+    Raises:
+        ConfigError: ``run_id`` is not a string, holds NUL, is not valid Unicode, or is longer than
+            ``MAX_RUN_ID_BYTES`` in UTF-8 (the message gives the limit, the id's length and only its
+            first characters).
+    """
+    problem = run_id_problem(run_id)
+    if problem is not None:
+        raise ConfigError(f"{problem}, so no agentcore store takes it: choose another run id (or none, for a new one)")
