@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.openai_server", "tests.support.torture_plugin", "tests.support.postgres"]
+pytest_plugins = [
+    "tests.support.openai_server",
+    "tests.support.torture_plugin",
+    "tests.support.postgres",
+    "tests.support.pgbouncer",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,14 @@ on any error. Driver errors become ``StorageUnavailable`` with what happened and
 Secrets: the URL's password is used to connect and nowhere else. ``where`` (the URL without its
 password) is what messages, ``repr`` and logs show, and every driver message is scrubbed of the
 password before it is put into an agentcore error.
+
+Behind a pooler in transaction mode (PgBouncer's ``pool_mode = transaction``) consecutive
+transactions of one client connection run on whichever server session is free, so nothing may
+depend on a session: ``prepared_statements=False`` (``AGENTCORE_PG_PREPARED=0``) makes psycopg
+prepare nothing (``prepare_threshold=None``), sends our own statements unprepared, sets nothing on
+the session, and makes ``listen`` poll (``storage.postgres.queue``). Left on there, psycopg's
+``_pg3_N`` statements collide on the shared sessions: that error is a ``ConfigError`` naming the
+setting (``lost``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from agentcore.errors import ConfigError, StorageUnavailable
+from agentcore.storage.postgres.pooling import pooler_collision, pooler_error
 from agentcore.storage.targets import describe, is_url
 
 log = logging.getLogger("agentcore.storage.postgres")
@@ -69,11 +78,15 @@ def _failed_with(result: pq.abc.PGresult, sqlstate: bytes) -> bool:
     return result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(pq.DiagnosticField.SQLSTATE) == sqlstate
 
 
-def _configure(conn: psycopg.Connection[Any], prepared: Mapping[str, str] | None = None) -> None:
+def _configure(conn: psycopg.Connection[Any], prepared: Mapping[str, str] | None = None, session: bool = True) -> None:
     """Set up a new pooled connection: the session timeout, then the ``prepared`` statements (by
     ``statement_name``). One that cannot be prepared yet (a database without the schema) is prepared
     on first use instead (``PgConnection.run_prepared``); one the session already has (42P05, a shared
-    session behind a pooler) is ours already, since its name is its text's digest."""
+    session behind a pooler) is ours already, since its name is its text's digest. Without a
+    ``session`` of its own (a pooler in transaction mode), nothing: a ``SET`` would change whichever
+    server session the pooler picked, other clients' too."""
+    if not session:
+        return
     conn.execute(f"SET idle_in_transaction_session_timeout = {NETWORK_TIMEOUT_S * 1000}")
     for name, sql in (prepared or {}).items():
         conn.pgconn.prepare(name.encode(), sql.encode())
@@ -154,6 +167,7 @@ class PgConnection:
         max_size: int = 4,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         prepared: Iterable[str] = (),
+        prepared_statements: bool = True,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigError(f"a PostgreSQL store needs a postgresql:// URL, got {url!r}")
@@ -165,7 +179,9 @@ class PgConnection:
         self.connect_timeout_s = connect_timeout_s
         self.prepared: dict[str, str] = {statement_name(sql): sql for sql in prepared}
         """Statements (``$n`` placeholders) prepared on each pooled connection as it is set up, by
-        ``statement_name``."""
+        ``statement_name`` (with ``prepared_statements`` off: sent unprepared by ``run_prepared``)."""
+        self.prepared_statements = prepared_statements
+        """``False``: behind a pooler in transaction mode, nothing is prepared (module docstring)."""
         self._names: dict[str, str] = {}
         """``statement_name`` of each statement run so far, by its text (a str caches its hash)."""
         self.closed = False
@@ -182,6 +198,8 @@ class PgConnection:
             "keepalives_count": 3,
             "tcp_user_timeout": NETWORK_TIMEOUT_S * 1000,
         }
+        if not prepared_statements:
+            self.kwargs["prepare_threshold"] = None  # psycopg's own _pg3_N statements: never
         # one direct connection first: it says exactly why a server cannot be used (down,
         # credentials, no such database), where a pool would only time out
         first = self.connect()
@@ -193,7 +211,7 @@ class PgConnection:
             max_size=max_size,
             open=False,
             check=_check,
-            configure=partial(_configure, prepared=self.prepared),
+            configure=partial(_configure, prepared=self.prepared if prepared_statements else None, session=prepared_statements),
             timeout=connect_timeout_s,
             reconnect_timeout=max(connect_timeout_s, 30.0),
             name="agentcore",
@@ -240,6 +258,8 @@ class PgConnection:
         """The error for a driver failure while doing ``action`` on an open connection (a text value
         with NUL, which psycopg refuses before sending it: ``ConfigError``, the input is at fault)."""
         text = " ".join(self.scrub(str(e)).split()) or type(e).__name__  # one line
+        if pooler_collision(e):
+            return pooler_error(self.where, action, text)
         if isinstance(e, psycopg.DataError) and "NUL (0x00)" in str(e):
             return ConfigError(
                 f"{self.where}: could not {action}: a text value holds a NUL character (U+0000), which "
@@ -328,7 +348,10 @@ class PgConnection:
             self._names[sql] = name
         values = cast("list[bytes]", params)  # libpq takes None for NULL (psycopg's stub says bytes only)
         with self.statement(action) as conn:
-            result = prepared_rows(conn.pgconn, name.encode(), sql.encode(), values)
+            if self.prepared_statements:
+                result = prepared_rows(conn.pgconn, name.encode(), sql.encode(), values)
+            else:  # unnamed statement: parsed and run in one round trip, nothing left on the session
+                result = conn.pgconn.exec_params(sql.encode(), values, result_format=pq.Format.BINARY)
             if result.status != pq.ExecStatus.TUPLES_OK:
                 raise self._failed(conn, result)
             width = result.nfields

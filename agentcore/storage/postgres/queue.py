@@ -14,7 +14,10 @@ written. A worker renews its lease with a heartbeat; a worker that dies stops re
 
 ``submit`` and a release back to the queue send ``NOTIFY agentcore_queue``, a finished run
 ``agentcore_done``; idle workers ``LISTEN`` (with a poll as a fallback), and ``agentcore wait``
-listens on ``agentcore_done``. Claiming, renewing and releasing are one statement each (their
+listens on ``agentcore_done``. Behind a pooler in transaction mode (``prepared_statements=False``)
+no notification can arrive (PgBouncer gives it to whichever client the server session serves at
+the moment, or drops it), so ``listen`` gives a ``PollingListener`` that only waits: every waiter
+already looks on its own (a worker every ``poll_s``, ``agentcore wait`` every second). Claiming, renewing and releasing are one statement each (their
 own transaction): one round trip, not ``BEGIN``/statements/``COMMIT``.
 """
 
@@ -178,9 +181,31 @@ class QueueMixin:
         keys = ("run_id", "state", "claims", "lease_owner", "lease_token", "lease_expired", "status")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def listen(self, *channels: str) -> Listener:
-        """A connection listening on ``channels`` (``QUEUE_CHANNEL``, ``DONE_CHANNEL``)."""
+    def listen(self, *channels: str) -> Listener | PollingListener:
+        """A connection listening on ``channels`` (``QUEUE_CHANNEL``, ``DONE_CHANNEL``); behind a pooler
+        in transaction mode (``prepared_statements`` off) a ``PollingListener``, which hears nothing."""
+        if not self._db.prepared_statements:
+            return PollingListener()
         return Listener(self._db, channels)
+
+
+class PollingListener:
+    """What ``listen`` gives behind a pooler in transaction mode: no connection, no notification.
+    ``wait(timeout)`` sleeps ``timeout`` seconds and returns nothing, so a waiter wakes by its own
+    poll only (a worker's ``poll_s``, ``agentcore wait``'s second)."""
+
+    def wait(self, timeout: float) -> list[str]:
+        """Nothing, after ``timeout`` seconds."""
+        time.sleep(max(0.0, timeout))
+        return []
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        """Nothing, after ``timeout`` seconds."""
+        time.sleep(max(0.0, timeout))
+        return []
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 class Listener:

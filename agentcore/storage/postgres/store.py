@@ -34,6 +34,7 @@ from agentcore.storage.postgres.artifacts import PostgresArtifactStore
 from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.loads import RowsLoad, events_of, rows_load
 from agentcore.storage.postgres.migrations import ensure_schema
+from agentcore.storage.postgres.pooling import use_prepared
 from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
@@ -55,12 +56,18 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         snapshot_ratio: Event bytes needed since the last snapshot, as a multiple of its size.
         max_connections: Size of the connection pool (threads of one process share it).
         connect_timeout_s: How long to wait for the server before ``StorageUnavailable``.
+        prepared_statements: ``False`` behind a connection pooler in transaction mode (PgBouncer's
+            ``pool_mode = transaction``): nothing is prepared or set on a server session, and
+            ``listen`` polls instead of ``LISTEN`` (``storage.postgres.pooling``). ``None`` (the
+            default): ``$AGENTCORE_PG_PREPARED`` (``0`` is off), else on.
 
     Raises:
         StorageUnavailable: the server is down, refuses the credentials, or the database is absent.
         NotAnAgentcoreDatabase: the schema holds another application's tables.
         SchemaTooNew: a newer agentcore wrote it. In both cases nothing is changed.
-        ConfigError: invalid settings.
+        ConfigError: invalid settings; behind a pooler in transaction mode with prepared statements
+            on, any call that meets psycopg's ``_pg3_N`` statements there (the message names
+            ``AGENTCORE_PG_PREPARED``).
     """
 
     dialect = POSTGRES
@@ -79,11 +86,12 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         snapshot_ratio: float = 0.5,
         max_connections: int = 4,
         connect_timeout_s: float = 10.0,
+        prepared_statements: bool | None = None,
     ) -> None:
         self._init_snapshots(snapshot_every, snapshot_ratio)
         self._db = PgConnection(
             url, max_size=max_connections, connect_timeout_s=connect_timeout_s,
-            prepared=(loads.STATE_ROWS,),
+            prepared=(loads.STATE_ROWS,), prepared_statements=use_prepared(prepared_statements),
         )  # fmt: skip
         self.where = self._db.where
         try:
