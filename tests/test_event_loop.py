@@ -117,10 +117,11 @@ def test_an_epoll_descriptor_beyond_fd_setsize_falls_back_to_millisecond_waits(
     if hard != resource.RLIM_INFINITY and hard < 1100:
         pytest.skip(f"the hard limit on open files ({hard}) leaves no descriptor above 1,024 to test with")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
-    filler: list[int] = []
+    null = os.open(os.devnull, os.O_RDONLY)
+    filler: list[int] = [null]
     try:
-        while not filler or filler[-1] < 1030:  # every number below 1,030 in use: epoll gets a higher one
-            filler.append(os.dup(0))
+        while filler[-1] < 1030:  # every number below 1,030 in use: epoll gets a higher one
+            filler.append(os.dup(null))
         a, b = pair
         with RecordingSelector() as sel:
             assert sel.fileno() > 1024
@@ -146,10 +147,14 @@ def test_timers_fire_in_deadline_order_and_never_early() -> None:
     try:
         start = loop.time()
         deadlines = [start + 0.002 + rng.random() * 0.02 for _ in range(60)]
-        done = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def fire(when: float) -> None:
+            fired.append((when, loop.time()))
+
         for when in deadlines:
-            loop.call_at(when, lambda when=when: fired.append((when, loop.time())))
-        loop.call_at(max(deadlines), lambda: done.set_result(None))
+            loop.call_at(when, fire, when)
+        loop.call_at(max(deadlines), done.set_result, None)
         loop.run_until_complete(done)
         slept = loop.run_until_complete(_sleeps([0.0003, 0.0015, 0.0042, 0.0101]))
     finally:
@@ -223,7 +228,12 @@ def test_a_signal_handler_wakes_a_loop_that_waits_on_a_long_timer() -> None:
         loop = asyncio.get_running_loop()
         got = asyncio.Event()
         seen: list[str] = []
-        loop.add_signal_handler(signal.SIGUSR1, lambda: (seen.append("usr1"), got.set()))
+
+        def on_usr1() -> None:
+            seen.append("usr1")
+            got.set()
+
+        loop.add_signal_handler(signal.SIGUSR1, on_usr1)
         try:
             far = loop.call_later(3600, seen.append, "timer")  # the loop's wait has an hour's timeout
             loop.call_later(0.0015, os.kill, os.getpid(), signal.SIGUSR1)

@@ -27,7 +27,7 @@ from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.storage.memory import MemoryEventStore
 from agentcore.storage.trace import export_run
 from agentcore.testing import demo_agent
-from agentcore.tools.base import tool
+from agentcore.tools.base import Tool, tool
 from tests.support.openai_server import OpenAIServer, text
 
 pytest_plugins = ["tests.support.openai_server"]
@@ -71,7 +71,7 @@ def loops(monkeypatch: pytest.MonkeyPatch) -> Loops:
     return seen
 
 
-def napping_tool(seen: Loops):  # type: ignore[no-untyped-def]
+def napping_tool(seen: Loops) -> Tool:
     @tool(timeout=None)
     async def nap(i: int) -> str:
         """Sleep 1.5 ms.
