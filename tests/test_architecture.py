@@ -23,14 +23,16 @@ from agentcore import errors
 
 PACKAGE = Path(agentcore.__file__).resolve().parent
 
-_BELOW_RUNTIME = {"errors", "core", "storage", "models", "tools", "roles", "scheduling"}
+_BELOW_RUNTIME = {"errors", "core", "storage", "models", "tools", "roles", "scheduling", "event_loop"}
 
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "core": {"errors"},
     "storage": {"core", "errors"},
-    "models": {"core", "errors"},
-    "tools": {"core", "storage", "models", "errors"},
+    # event_loop: the loop agentcore's sync entry points run on (sub-ms timers); imports nothing of ours
+    "event_loop": set(),
+    "models": {"core", "errors", "event_loop"},  # OpenAIChatModel.complete_sync runs its own loop
+    "tools": {"core", "storage", "models", "errors", "event_loop"},  # the MCP client's connection thread
     "roles": {"core", "models", "tools", "errors"},
     "scheduling": {"core", "tools", "errors"},
     # export: runs as OpenTelemetry traces; below runtime so Agent(tracer_provider=) can hook the commit

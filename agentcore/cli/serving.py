@@ -31,7 +31,7 @@ def mcp_serve(repo: str, db: str | None) -> None:
     files, and whatever the toolkit adds), plus read_artifact. With --db (here, on the group, or
     $AGENTCORE_DB) each call is recorded in that database as one run per server session.
     """
-    import asyncio  # here, not at the top: the inspection commands never pay for it
+    from agentcore.event_loop import run  # here, not at the top: the inspection commands never pay for asyncio
 
     try:
         from agentcore.tools.mcp.server import CallLog, serve_stdio, tool_server
@@ -51,7 +51,7 @@ def mcp_serve(repo: str, db: str | None) -> None:
             log = CallLog(store, f"mcp-serve {root}", config)
             err_console.print(f"agentcore mcp-serve: {safe(root)}; calls recorded as run {safe(log.run_id)}")
         server = tool_server(tools, artifacts, name="agentcore-code", instructions=INSTRUCTIONS, log=log)
-        asyncio.run(serve_stdio(server))
+        run(serve_stdio(server))
     finally:
         if log is not None:
             log.close()

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import SecretStr
 
+from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
@@ -191,7 +192,7 @@ class OpenAIChatModel:
             finally:
                 await client.close()
 
-        return asyncio.run(run())
+        return event_loop.run(run())
 
     async def aclose(self) -> None:
         """Close the HTTP connections this model opened in the running event loop.

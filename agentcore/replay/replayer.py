@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from agentcore import event_loop
 from agentcore.core.events import Event, RunStarted, UserMessaged
 from agentcore.core.fold import diff_states, fold
 from agentcore.core.text import clip
@@ -277,7 +278,7 @@ def _blocking(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P,
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(fn(*args, **kwargs))
+            return event_loop.run(fn(*args, **kwargs))
         raise ConfigError(f"{name}() was called inside a running event loop; use `await {fn.__name__}(...)`")
 
     run.__name__ = run.__qualname__ = name

@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import (
     Event,
@@ -295,7 +296,7 @@ class Agent:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._closing_models(coro))
+            return event_loop.run(self._closing_models(coro))
         coro.close()
         raise ConfigError(f"Agent.{name}_sync() was called inside a running event loop; use `await agent.{name}(...)`")
 

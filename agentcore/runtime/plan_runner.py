@@ -39,11 +39,11 @@ no event at all (made by ``store.create_run`` alone, or by an older agentcore) i
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import (
     Event,
@@ -293,12 +293,12 @@ class PlanRunner:
         return await self._drive(log, not_before, deadline_s, attempts)
 
     def run_sync(self, task: str, plan: Plan | None = None, **kwargs: Any) -> RunResult:
-        """``run`` for code without an event loop."""
-        return asyncio.run(self.run(task, plan, **kwargs))
+        """``run`` for code without an event loop (on ``agentcore.event_loop.run``: sub-millisecond timers)."""
+        return event_loop.run(self.run(task, plan, **kwargs))
 
     def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult:
-        """``resume`` for code without an event loop."""
-        return asyncio.run(self.resume(run_id, **kwargs))
+        """``resume`` for code without an event loop (on ``agentcore.event_loop.run``)."""
+        return event_loop.run(self.resume(run_id, **kwargs))
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agentcore import event_loop
 from agentcore.core.plans import Plan
 from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavailable
 from agentcore.runtime.plan_runner import PlanRunner
@@ -131,8 +132,8 @@ class Worker:
         self._stop.set()
 
     def serve_sync(self) -> WorkerStats:
-        """``serve`` in an event loop of its own."""
-        return asyncio.run(self.serve())
+        """``serve`` in an event loop of its own (``agentcore.event_loop``: sub-millisecond timers)."""
+        return event_loop.run(self.serve())
 
     async def serve(self) -> WorkerStats:
         """Claim and drive runs until ``stop()`` (or, with ``exit_when_idle``, until the queue is empty)."""

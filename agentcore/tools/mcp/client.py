@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
+from agentcore.event_loop import new_event_loop
 from agentcore.tools.base import Tool
 from agentcore.tools.mcp.schema import MCPArguments, check_arguments, output_of
 
@@ -89,7 +90,7 @@ class MCPConnection:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
-                loop = asyncio.new_event_loop()
+                loop = new_event_loop()
                 threading.Thread(target=loop.run_forever, name="agentcore-mcp", daemon=True).start()
                 self._loop = loop
             return self._loop
