@@ -222,6 +222,9 @@ def test_state_at_is_the_fold_of_the_prefix(store: EventStore) -> None:
     assert latest == fold(events)
     assert latest.last_seq == 21 and len(latest.known_facts) == 4 and latest.llm_calls == 4
     assert store.state_at(run, 999) == latest  # fold(read(upto=999)) is the whole log
+    for past in (2**31, 2**63, 2**80):  # past any integer column: still the whole log, not a driver error
+        assert store.state_at(run, past) == latest, past
+    assert store.diff(run, 0, 2**63) == store.diff(run, 0, 21)
     with pytest.raises(ConfigError, match="seq must be >= 0"):
         store.state_at(run, -1)
 
