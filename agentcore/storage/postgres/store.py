@@ -38,7 +38,7 @@ from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
-from agentcore.storage.snapshots import decode_state
+from agentcore.storage.snapshots import decode_snapshot
 from agentcore.storage.sql_reads import Ancestry, Segment
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
@@ -136,10 +136,11 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             if target == info.last_seq:
                 self._cache.remember(run_id, target, state.clone())
             return state
-        state = self._fold_load(run_id, load)
+        forked = info.parent_run_id is not None
+        state = self._fold_load(run_id, load, forked)
         if target == info.last_seq:
             if load.more_after is None:
-                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load))
+                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, forked))
             else:
                 self._cache.remember(run_id, target, state.clone())
         return state
@@ -160,14 +161,22 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     def _load_state(self, run_id: str, seq: int, known: Ancestry | None = None) -> RunState:
         """The state at ``seq`` (an append's snapshot when no state is remembered): by ``STATE_ROWS``
         when it answers, else the general way."""
-        _, load = self._fetch_load(run_id, seq)
-        return self._fold_load(run_id, load) if load is not None else super()._load_state(run_id, seq, known)
+        info, load = self._fetch_load(run_id, seq)
+        if load is None:
+            return super()._load_state(run_id, seq, known)
+        return self._fold_load(run_id, load, info.parent_run_id is not None)
 
-    def _fold_load(self, run_id: str, load: RowsLoad) -> RunState:
+    def _fold_load(self, run_id: str, load: RowsLoad, forked: bool) -> RunState:
         """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
-        page of segments was full, the rest read from the database)."""
+        page of segments was full, the rest read from the database). ``forked``: the run is a fork
+        (its states carry its root's run id, which the answer does not name)."""
+        roots = None if forked else (run_id,)
         with gc_paused():
-            state = decode_state(load.snapshot[1], load.snapshot[2]) if load.snapshot is not None else RunState()
+            state = (
+                decode_snapshot(load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=roots)
+                if load.snapshot is not None
+                else RunState()
+            )
             for element in events_of(load):
                 apply(state, decode_event(element[1]))
             if load.more_after is not None:
