@@ -24,7 +24,6 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from agentcore.core.event_codec import decode_event
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
 from agentcore.errors import ConfigError
@@ -39,7 +38,7 @@ from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_e
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.snapshots import decode_snapshot
-from agentcore.storage.sql_reads import Ancestry, Segment
+from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
@@ -178,11 +177,15 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
                 else RunState()
             )
             for element in events_of(load):
-                apply(state, decode_event(element[1]))
+                if element[0] != state.last_seq + 1:
+                    raise missing_event(run_id, state.last_seq + 1, load.target)
+                apply(state, self._decode_row(element))
             if load.more_after is not None:
                 rest = [Segment(run_id, load.more_after, load.target)]
                 for row in self._rows(rest, self._EVENT_COLUMNS):
                     apply(state, self._decode_row(row))
+        if state.last_seq != load.target:
+            raise missing_event(run_id, state.last_seq + 1, load.target)
         return state
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
@@ -191,16 +194,19 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         split in Python (``postgres.segments``)."""
         bodies = columns == self._EVENT_COLUMNS
         for seg in segments:
-            lo = seg.after
+            lo = seen = seg.after
             while lo < seg.upto:
                 page = self._db.query(
                     SEGMENTS_OF, {"run": seg.run_id, "after": lo, "upto": seg.upto, "page": SEGMENT_PAGE}
                 )
                 if not page:
-                    break
+                    raise missing_event(seg.run_id, seen + 1, seg.upto)
                 for first, last, text in page:
                     for seq, body, kind, at, caused_by in elements(text, first, last):
                         if lo < seq <= seg.upto:
+                            if seq != seen + 1:
+                                raise missing_event(seg.run_id, seen + 1, seg.upto)
+                            seen = seq
                             yield (seq, body) if bodies else (seq, seg.run_id, kind, at, caused_by)
                 lo = max(lo, min(page[-1][1], seg.upto))
 
@@ -222,7 +228,9 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
              first, lo, last, hi),
             f"count the events of run {run_id!r}",
         )  # fmt: skip
-        assert row is not None and row[2] is not None and row[3] is not None
+        expected = sum(s.upto - s.after for s in segments)
+        if row is None or row[2] is None or row[3] is None or int(row[0]) != expected:  # rows changed by hand
+            raise damaged_log(run_id, f"its rows hold {0 if row is None else row[0]} events, its log {expected}")
         return RunStats(int(row[0]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), int(row[1]))
 
 
