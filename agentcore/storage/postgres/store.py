@@ -17,6 +17,7 @@ under a lease carry its token and are refused once another worker holds the run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from psycopg import errors as pg_errors
 
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import RunInfo, RunStats
 from agentcore.storage.postgres import loads
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
@@ -87,7 +88,10 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         self.where = self._db.where
         try:
             with self._db.pool.connection(timeout=connect_timeout_s) as conn:
-                ensure_schema(conn, self.where)
+                try:
+                    ensure_schema(conn, self.where)
+                except pg_errors.InsufficientPrivilege as e:
+                    raise self._no_privilege(conn.info.user, conn.info.dbname, e) from None
         except psycopg.Error as e:
             self._db.close()
             raise self._db.lost(e, "create the agentcore schema") from None
@@ -95,6 +99,16 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             self._db.close()
             raise
         self.artifacts = PostgresArtifactStore(self._db)
+
+    def _no_privilege(self, user: str, dbname: str, e: psycopg.Error) -> StorageUnavailable:
+        text = " ".join(self._db.scrub(str(e)).split())
+        role = user if re.fullmatch(r"[a-z_][a-z0-9_$]*", user) else '"' + user.replace('"', '""') + '"'
+        return StorageUnavailable(
+            f"the role {user!r} may not create agentcore's tables in database {dbname!r} on {self.where} ({text}). "
+            f"Connect as the database's owner (`createdb -O {user} NAME` makes {user} the owner of a new one), or "
+            f"have the owner run `GRANT CREATE ON SCHEMA public TO {role}` once (since PostgreSQL 15 only the "
+            "owner may create tables there by default); nothing was written."
+        )
 
     @property
     def read_only(self) -> bool:
