@@ -126,7 +126,7 @@ def submit(
 @click.option("--concurrency", default=1, show_default=True, help="Runs this worker drives at once.")
 @click.option("--exit-when-idle", is_flag=True, help="Stop once nothing is left to claim.")
 @click.option("--app", "app", help="module:factory building the Agent or PlanRunner of a run (default: code search).")
-@click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds.")
+@click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds (at most a week).")
 @click.option("--heartbeat", "heartbeat_s", type=float, help="Seconds between lease renewals (default lease/3).")
 @click.option(
     "--poll",

@@ -139,7 +139,16 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
     try:
         return EVENT_ADAPTER.validate_python(body)
     except ValidationError as e:
-        raise EventError(f"invalid {body.get('type')!r} event: {e}") from None
+        raise EventError(f"invalid {body.get('type')!r} event: {_one_line(e)}") from None
+
+
+def _one_line(e: ValidationError, most: int = 4) -> str:
+    """A validation error on one line: ``where: what`` for its first ``most`` errors (no input values,
+    which may be huge, and none of pydantic's links)."""
+    errors = e.errors(include_url=False, include_input=False)
+    parts = [f"{'.'.join(map(str, err['loc'])) or '(the event)'}: {err['msg']}" for err in errors[:most]]
+    more = f" (and {len(errors) - most} more)" if len(errors) > most else ""
+    return " ".join(("; ".join(parts) + more).split())
 
 
 def encode_event(event: BaseEvent) -> str:

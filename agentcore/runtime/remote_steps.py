@@ -72,12 +72,18 @@ class RemoteSteps:
         self.lease = lease
         self.poll_s = poll_s
         self.wakeups = wakeups
+        self._queueing = asyncio.Lock()
+        """Attempts are queued one at a time, in the order they began (the scheduler's priority:
+        longest remaining path first): workers claim the oldest queued attempt, so a worker with
+        fewer slots than the attempts started together takes them in that order, not in whichever
+        order concurrent inserts happened to commit."""
 
     async def __call__(self, run: StepRun) -> StepResult:
         step, attempt = run.step.id, run.attempt
         name = step_done_payload(run.run_id, step, attempt)
         with self.wakeups.step_done(name) if self.wakeups else contextlib.nullcontext(asyncio.Event()) as done:
-            await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
+            async with self._queueing:
+                await self._retrying(self.store.submit_step, self.lease, step, attempt, run.idempotency_key)
             try:
                 while True:
                     done.clear()

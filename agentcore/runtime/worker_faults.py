@@ -36,9 +36,14 @@ APP_TRIES = 3
 ENDED = ("succeeded", "failed", "cancelled")
 
 
+MAX_LEASE_S = 7 * 24 * 3600
+"""The longest lease a worker takes, in seconds."""
+
+
 def check_durations(*, lease_s: float, heartbeat_s: float | None, poll_s: float, give_up_s: float) -> None:
     """``ConfigError`` unless each duration is a finite number of seconds above 0 (``heartbeat_s`` may be
-    ``None``: a third of the lease) and a heartbeat comes before its lease ends."""
+    ``None``: a third of the lease), the lease is at most ``MAX_LEASE_S`` and a heartbeat comes before
+    its lease ends."""
     for name, value in (
         ("lease_s", lease_s),
         ("heartbeat_s", heartbeat_s),
@@ -47,6 +52,12 @@ def check_durations(*, lease_s: float, heartbeat_s: float | None, poll_s: float,
     ):
         if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
             raise ConfigError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    if lease_s > MAX_LEASE_S:
+        raise ConfigError(
+            f"lease_s must be at most {MAX_LEASE_S:,} seconds (a week), got {lease_s!r}: a lease is renewed by the "
+            "heartbeat, and a longer one only keeps a dead worker's runs waiting (and past PostgreSQL's "
+            "timestamps no run can be claimed at all)"
+        )
     if heartbeat_s is not None and not heartbeat_s < lease_s:
         raise ConfigError(
             f"heartbeat_s ({heartbeat_s!r}) must be shorter than lease_s ({lease_s!r}): renew before it ends"

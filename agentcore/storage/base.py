@@ -47,7 +47,8 @@ class RunInfo:
 
 
 def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> None:
-    """Raise ``ConfigError`` unless events belong to ``run_id`` with seqs expected_seq+1, +2, ..."""
+    """Raise ``ConfigError`` unless events belong to ``run_id`` with seqs expected_seq+1, +2, ...,
+    each ``caused_by`` (if any) naming an earlier seq."""
     if expected_seq < 0:
         raise ConfigError(f"expected_seq must be >= 0, got {expected_seq}")
     for i, e in enumerate(events):
@@ -62,6 +63,11 @@ def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> 
             raise ConfigError(
                 f"event {i} ({e.type}) has seq {e.seq}; this batch must continue at seq "
                 f"{expected_seq + 1 + i} (seqs are consecutive from expected_seq + 1)"
+            )
+        if e.caused_by is not None and not 0 <= e.caused_by < e.seq:
+            raise ConfigError(
+                f"event {i} ({e.type}) at seq {e.seq} has caused_by {e.caused_by}: an event is caused by an "
+                f"earlier one (a seq below {e.seq}) or by none (None)"
             )
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -120,6 +120,26 @@ def decode_state(encoding: str, data: bytes | str) -> RunState:
     except (ValidationError, zlib.error, lzma.LZMAError, struct.error, ValueError) as e:
         raise _damaged(f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     raise _damaged(f"unknown snapshot encoding {encoding!r}")
+
+
+def decode_snapshot(encoding: str, data: bytes | str, *, seq: int, run_ids: Collection[str] | None) -> RunState:
+    """``decode_state`` of the snapshot row stored at ``seq``, checked to be that row's state: a valid
+    state of another seq or another run (a row rewritten by hand, by another tool) would otherwise
+    be served as this run's.
+
+    ``run_ids``: the ids the state's ``run_id`` (its ``RunStarted``'s run: a fork's root) may be, the
+    run and its fork ancestors; ``None`` when they are not known (it is not checked then). A state
+    with no ``RunStarted`` (``run_id`` empty) passes.
+
+    Raises:
+        DamagedDatabase: as ``decode_state``, or the state is at another seq or of another run.
+    """
+    state = decode_state(encoding, data)
+    if state.last_seq != seq:
+        raise _damaged(f"the row at seq {seq} holds the state at seq {state.last_seq}")
+    if run_ids is not None and state.run_id and state.run_id not in run_ids:
+        raise _damaged(f"the row at seq {seq} holds a state of run {state.run_id!r}, not of {sorted(run_ids)!r}")
+    return state
 
 
 def _as_bytes(data: bytes | str) -> bytes:

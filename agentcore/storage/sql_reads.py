@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from agentcore.core.event_codec import decode_event
 from agentcore.core.events import Event
+from agentcore.errors import DamagedDatabase
 from agentcore.storage.base import RunInfo
 from agentcore.storage.sql_rows import RUN_COLUMNS, RunRows, run_info
 
@@ -30,6 +31,19 @@ class EventHeader(NamedTuple):
     type: str
     at: str
     caused_by: int | None
+
+
+def damaged_log(run_id: str, what: str) -> DamagedDatabase:
+    """The error for a run's log that was changed outside agentcore (rows deleted or rewritten)."""
+    return DamagedDatabase(
+        f"the log of run {run_id!r} is damaged: {what}. It was changed outside agentcore; restore the "
+        "database from a backup (or the run from an exported trace)"
+    )
+
+
+def missing_event(run_id: str, seq: int, upto: int) -> DamagedDatabase:
+    """``damaged_log`` for a run whose event ``seq`` is missing while its log goes to ``upto``."""
+    return damaged_log(run_id, f"it has no event at seq {seq}, though its log goes to seq {upto}")
 
 
 class Link(NamedTuple):
@@ -68,8 +82,12 @@ class SQLReads(RunRows):
     """The columns of an event row that ``_decode_row`` reads (after ``seq``)."""
 
     def _decode_row(self, row: tuple[Any, ...]) -> Event:
-        """The event of a row of ``seq, _EVENT_COLUMNS``."""
-        return decode_event(row[1])
+        """The event of a row of ``seq, _EVENT_COLUMNS``; ``DamagedDatabase`` if its body holds
+        another seq (a row rewritten outside agentcore)."""
+        event = decode_event(row[1])
+        if event.seq != row[0]:
+            raise damaged_log(event.run_id, f"its event row at seq {row[0]} holds the event of seq {event.seq}")
+        return event
 
     def _ancestry(self, run_id: str) -> Ancestry:
         """The run's row and its fork chain, in one query; ``RunNotFound`` if absent."""
@@ -104,10 +122,15 @@ class SQLReads(RunRows):
             lo = seg.after
             while lo < seg.upto:
                 page = self._db.query(sql, (seg.run_id, lo, seg.upto, PAGE))
-                if not page:
-                    break
-                yield from page
-                lo = page[-1][0]
+                for row in page:
+                    if row[0] != lo + 1:
+                        break
+                    lo = row[0]
+                    yield row
+                else:
+                    if page:
+                        continue
+                raise missing_event(seg.run_id, lo + 1, seg.upto)
 
     def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
         """Stream a run's events with ``after < seq <= upto`` in seq order (a fork: its parent's first).

@@ -38,7 +38,7 @@ from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage import base, forks
 from agentcore.storage.base import NewRun, NewRunOptions, check_batch, status_after
-from agentcore.storage.snapshots import decode_state, encode_state
+from agentcore.storage.snapshots import decode_snapshot, encode_state
 from agentcore.storage.sql_artifacts import SQLArtifactStore
 from agentcore.storage.sql_reads import Ancestry, Segment, SQLReads
 from agentcore.storage.sql_rows import SQLExecutor
@@ -281,7 +281,11 @@ class SQLEventStore(SQLReads):
         known = known if known is not None else self._ancestry(run_id)
         snap = self._best_snapshot(run_id, seq, chain=known[1])
         with gc_paused():
-            state = decode_state(snap[1], snap[2]) if snap is not None else RunState()
+            if snap is None:
+                state = RunState()
+            else:
+                chain = {link.id for link in known[1]} | {run_id}
+                state = decode_snapshot(snap[1], snap[2], seq=snap[0], run_ids=chain)
             _, segments = self._segments(run_id, snap[0] if snap is not None else 0, seq, known)
             for row in self._rows(segments, self._EVENT_COLUMNS):
                 apply(state, self._decode_row(row))

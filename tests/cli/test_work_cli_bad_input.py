@@ -133,8 +133,13 @@ def test_an_app_in_the_current_directory_is_found_by_the_console_script(pg_url: 
 
 
 @pytest.mark.parametrize(
-    "option", ["--heartbeat=0", "--heartbeat=-1", "--heartbeat=nan", "--poll=0", "--lease=inf", "--heartbeat=40"]
-)
+    "option",
+    [
+        "--heartbeat=0", "--heartbeat=-1", "--heartbeat=nan", "--poll=0", "--lease=inf", "--heartbeat=40",
+        "--lease=1e308",  # finite, but now() + lease is past PostgreSQL's timestamps: every claim failed
+        "--lease=1e10",
+    ],
+)  # fmt: skip
 def test_worker_durations_that_would_spin_or_never_claim_are_refused(pg_url: str, option: str) -> None:
     got = run("worker", "--exit-when-idle", option, "--db", pg_url, timeout=30)
     assert "seconds" in one_error_line(got) or "shorter than" in one_error_line(got)

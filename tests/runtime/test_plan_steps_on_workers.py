@@ -197,3 +197,28 @@ def test_a_stale_step_workers_late_writes_to_its_child_run_are_refused(pg_url: s
         assert store.finish_step(claimed[0], {"ok": True}) is True
         with pytest.raises(LeaseLost):  # a finished attempt's lease no longer fences anything in
             fresh.append(child, [_note(child, 4)], 3)
+
+
+def test_a_wave_of_started_steps_is_queued_longest_path_first_for_a_worker_with_fewer_slots(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # six roots in plan order, root i heading a chain of i more steps: all start at once (max_parallel
+    # 20), and the one step slot of the single worker takes them longest remaining path first
+    steps = []
+    for i in range(6):
+        steps.append(Step(id=f"r{i}", tool="record", arguments={"item": f"r{i}"}))
+        steps += [
+            Step(id=f"r{i}.{k}", tool="record", arguments={"item": f"r{i}.{k}"}, after=[f"r{i}" if k == 1 else f"r{i}.{k - 1}"])
+            for k in range(1, i + 1)
+        ]
+    plan = Plan(steps=steps, max_parallel=20)
+    firsts = []
+    with PostgresEventStore(pg_url) as store:
+        for n in range(3):
+            spec = {"effects": str(tmp_path / f"effects{n}"), "work_s": 0.1, "plan": plan.model_dump(mode="json")}
+            rid = store.submit(f"plan {n}", spec=spec)
+            worker = start_worker(pg_url, tmp_path / "workers.log", poll="0.5", lease="5")
+            assert worker.wait(timeout=120) == 0, (tmp_path / "workers.log").read_text()[-3000:]
+            assert store.state_at(rid).status == "succeeded"
+            firsts.append([item for _key, item, _pid in effects(tmp_path / f"effects{n}")][:6])
+    assert firsts == [["r5", "r4", "r3", "r2", "r1", "r0"]] * 3

@@ -200,3 +200,18 @@ def test_a_server_that_goes_away_mid_run_is_reported_and_the_store_carries_on_af
             assert s.append(run, [fact(run, 7)], 6) == 7  # nothing of the failed batch was written
             assert [e.seq for e in s.read(run)] == list(range(1, 8))
             assert s.state_at(run) == fold([*events, fact(run, 7)])
+
+
+def test_a_role_that_may_not_create_tables_is_told_what_to_grant_without_the_password(pg_url: str) -> None:
+    secret, role = "Role-Pw-93", f"plain_{pg_url.rsplit('/', 1)[1]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # PostgreSQL 15's default for non-owners
+    url = pg_url.replace(f"agentcore:{PASSWORD}@", f"{role}:{secret}@", 1)
+    assert role in url and secret in url
+    with pytest.raises(StorageUnavailable, match="may not create") as e:
+        open_store(url)
+    message = str(e.value)
+    assert f"GRANT CREATE ON SCHEMA public TO {role}" in message and secret not in message
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from agentcore.core.events import UserMessaged
-from agentcore.errors import LeaseLost
+from agentcore.errors import ConfigError, LeaseLost, PlanError
 from agentcore.storage.base import Lease, StepLease
 from agentcore.storage.postgres.migrations import MIGRATION_NAMES, MIGRATIONS
 from agentcore.storage.postgres.store import PostgresEventStore
@@ -130,3 +130,23 @@ def test_a_run_entry_and_a_step_attempt_cannot_be_mistaken_for_each_other(pg_url
         conn.rollback()
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("INSERT INTO queue (run_id, spec) VALUES ('nobody', '{}')")
+
+
+@pytest.mark.parametrize(
+    ("steps", "says"),
+    [
+        ([{"id": "a", "after": ["b"]}, {"id": "b", "after": ["a"]}], "cycle: a -> b -> a"),
+        ([{"id": "a", "after": ["zzz"]}], "unknown step 'zzz'"),
+        ([{"id": "a"}, {"id": "a"}], "duplicate step id 'a'"),
+        ("not a list", "steps"),
+    ],
+)
+def test_a_plan_that_cannot_run_is_refused_by_submit_and_nothing_is_queued(
+    pg_url: str, steps: object, says: str
+) -> None:
+    with PostgresEventStore(pg_url) as store:
+        with pytest.raises((PlanError, ConfigError), match=says):
+            store.submit("a plan", spec={"plan": {"steps": steps}})
+        assert store.runs() == [] and store.queue_entries() == [] and store.unfinished() == 0
+        good = store.submit("a plan", spec={"plan": {"steps": [{"id": "a"}, {"id": "b", "after": ["a"]}]}})
+        assert [r.id for r in store.runs()] == [good]

@@ -183,6 +183,11 @@ def test_empty_batch_checks_the_seq_and_writes_nothing(store: EventStore) -> Non
         (lambda run: [fact(run, 2), fact(run, 4)], 1, "seq 4"),
         (lambda run: [fact("other_run", 2)], 1, "belongs to run 'other_run'"),
         (lambda run: [fact(run, 1)], -1, "expected_seq must be >= 0"),
+        # caused_by past an integer column: an OverflowError from SQLite, a poisoned events view on PostgreSQL
+        (lambda run: [fact(run, 2).model_copy(update={"caused_by": 2**70})], 1, "caused_by"),
+        (lambda run: [fact(run, 2).model_copy(update={"caused_by": 2**40})], 1, "caused_by"),
+        (lambda run: [fact(run, 2).model_copy(update={"caused_by": -1})], 1, "caused_by"),
+        (lambda run: [fact(run, 2).model_copy(update={"caused_by": 2})], 1, "caused_by"),
     ],
 )
 def test_wrong_seqs_are_a_config_error_and_write_nothing(
@@ -222,6 +227,9 @@ def test_state_at_is_the_fold_of_the_prefix(store: EventStore) -> None:
     assert latest == fold(events)
     assert latest.last_seq == 21 and len(latest.known_facts) == 4 and latest.llm_calls == 4
     assert store.state_at(run, 999) == latest  # fold(read(upto=999)) is the whole log
+    for past in (2**31, 2**63, 2**80):  # past any integer column: still the whole log, not a driver error
+        assert store.state_at(run, past) == latest, past
+    assert store.diff(run, 0, 2**63) == store.diff(run, 0, 21)
     with pytest.raises(ConfigError, match="seq must be >= 0"):
         store.state_at(run, -1)
 

@@ -322,3 +322,48 @@ def test_a_trace_whose_run_id_and_task_hold_nul_imports_under_a_new_id(tmp_path:
         assert store.run(new_id).task == "find\\u0000 it"
         first = next(iter(store.read(new_id)))
         assert first.type == "run_started" and first.task == "find\x00 it"  # type: ignore[union-attr]
+
+
+def _edit_event(seq: int, **fields: Any) -> Any:
+    def change(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in records:
+            if r.get("kind") == "event" and r["event"]["seq"] == seq:
+                r["event"].update(fields)
+        return records
+
+    return change
+
+
+def _edit_first_fact(**fields: Any) -> Any:
+    def change(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in records:
+            for op in r.get("event", {}).get("ops", []):
+                for fact in op.get("facts", []):
+                    fact.update(fields)
+                    return records
+        raise AssertionError("the trace has no fact to edit")
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_edit_event(3, caused_by=2**70), "caused_by"),  # past SQLite's INTEGER: was an OverflowError traceback
+        (_edit_event(3, caused_by=2**40), "caused_by"),  # past PostgreSQL's events.caused_by (integer)
+        (_edit_event(3, caused_by=-4), "caused_by"),
+        (_edit_event(3, caused_by=3), "caused_by"),
+        (_edit_event(3, caused_by=4), "caused_by"),
+        (_edit_event(3, evil="x"), "evil"),  # pydantic's error spanned 4 lines
+        (_edit_first_fact(confidence=7), "confidence"),
+    ],
+)
+def test_an_edited_event_with_a_resealed_digest_is_a_one_line_error_and_nothing_is_written(
+    tmp_path: Path, change: Any, says: str
+) -> None:
+    bad = rewrite(exported(tmp_path), "edited.jsonl", change)
+    with pytest.raises(TraceError, match=says):
+        read_trace(bad)
+    db = tmp_path / "x.db"
+    assert_one_line_error(run_cli("import", str(bad), "--db", str(db)), says, "edited.jsonl")
+    assert not db.exists() or counts(db) == (0, 0, 0)

@@ -70,9 +70,14 @@ _KINDS = "ssssisisiissb"
 """What each column of ``STATE_ROWS`` is in binary: ``s`` text, ``i`` int4, ``b`` bytea."""
 
 
+SEQ_MAX = 2**31 - 1
+"""The largest seq an ``int4`` holds: a seq asked for past it means the latest state, as on SQLite."""
+
+
 def params(run_id: str, seq: int | None, page: int) -> list[bytes | None]:
-    """``STATE_ROWS``'s parameters as text."""
-    return [run_id.encode("utf-8"), None if seq is None else str(seq).encode(), str(page).encode()]
+    """``STATE_ROWS``'s parameters as text (a ``seq`` past ``SEQ_MAX`` is sent as ``SEQ_MAX``: the
+    statement takes the smaller of it and the run's last seq, which an ``int4`` always holds)."""
+    return [run_id.encode("utf-8"), None if seq is None else str(min(seq, SEQ_MAX)).encode(), str(page).encode()]
 
 
 def decoded(rows: list[tuple[bytes | None, ...]], encoding: str) -> list[tuple[Any, ...]]:

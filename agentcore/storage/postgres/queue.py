@@ -52,6 +52,19 @@ if TYPE_CHECKING:
     from agentcore.storage.sql_store import Fence
 
 
+def _check_plan(plan: object) -> None:
+    """Refuse a queued run's plan that no worker could start, before anything is written."""
+    from pydantic import ValidationError
+
+    from agentcore.core.plans import Plan
+
+    try:
+        Plan.model_validate(plan)
+    except ValidationError as e:
+        detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'plan'}: {x['msg']}" for x in e.errors()[:3])
+        raise ConfigError(f"spec['plan'] is not a plan ({detail}); nothing was queued") from None
+
+
 class QueueMixin:
     """Queue methods of ``PostgresEventStore`` (they share its connection pool)."""
 
@@ -75,7 +88,9 @@ class QueueMixin:
         worker starts it.
 
         Raises:
-            ConfigError: an empty task, or a spec that is not a JSON object.
+            ConfigError: an empty task, a spec that is not a JSON object, or a ``spec["plan"]`` that
+                is not a plan (the worker would start a ``PlanRunner`` run with it).
+            PlanError: ``spec["plan"]`` has duplicate step ids, an unknown dependency or a cycle.
             ConcurrencyError: a run with ``run_id`` exists.
         """
         if not isinstance(task, str) or not task.strip():
@@ -84,6 +99,8 @@ class QueueMixin:
             text = json.dumps(dict(spec or {}), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"spec must be a JSON object: {e}") from None
+        if spec and spec.get("plan") is not None:
+            _check_plan(spec["plan"])
         new = new_run(cast("NewRunOptions", options), caller="submit", allowed=RUN_OPTIONS)  # only RunOptions' keys
         self._insert_run(task, new, spec=text)
         return new.id

@@ -38,6 +38,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from agentcore.errors import DamagedDatabase
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.sql_rows import SQLExecutor
 
@@ -95,8 +96,21 @@ def elements(text: str, first: int, last: int) -> list[Element]:
             (first + k, text[m.start() : end], m.group(4), _unescaped(m.group(2)), _int_or_none(m.group(3)))
             for k, (m, end) in enumerate(zip(found, ends, strict=True))
         ]
-    bodies = json.loads(text)
+    try:
+        bodies = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _damaged(first, last, f"it is not JSON ({e})") from None
+    if not isinstance(bodies, list) or len(bodies) != last - first + 1 or not all(isinstance(b, dict) for b in bodies):
+        count = len(bodies) if isinstance(bodies, list) else type(bodies).__name__
+        raise _damaged(first, last, f"it holds {count} event bodies")
     return [(first + k, b, b.get("type"), b.get("at"), b.get("caused_by")) for k, b in enumerate(bodies)]
+
+
+def _damaged(first: int, last: int, what: str) -> DamagedDatabase:
+    return DamagedDatabase(
+        f"a segment of events {first}..{last} is damaged: {what}. It was changed outside agentcore; restore "
+        "the database from a backup (or the run from an exported trace)"
+    )
 
 
 def _unescaped(value: str) -> str:

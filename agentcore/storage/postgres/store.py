@@ -17,6 +17,7 @@ under a lease carry its token and are refused once another worker holds the run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,10 +25,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from agentcore.core.event_codec import decode_event
 from agentcore.core.events import BaseEvent
 from agentcore.core.fold import RunState, apply
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import RunInfo, RunStats
 from agentcore.storage.postgres import loads
 from agentcore.storage.postgres.artifacts import PostgresArtifactStore
@@ -39,8 +39,8 @@ from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
-from agentcore.storage.snapshots import decode_state
-from agentcore.storage.sql_reads import Ancestry, Segment
+from agentcore.storage.snapshots import decode_snapshot
+from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
@@ -96,7 +96,10 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         self.where = self._db.where
         try:
             with self._db.pool.connection(timeout=connect_timeout_s) as conn:
-                ensure_schema(conn, self.where)
+                try:
+                    ensure_schema(conn, self.where)
+                except pg_errors.InsufficientPrivilege as e:
+                    raise self._no_privilege(conn.info.user, conn.info.dbname, e) from None
         except psycopg.Error as e:
             self._db.close()
             raise self._db.lost(e, "create the agentcore schema") from None
@@ -104,6 +107,16 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             self._db.close()
             raise
         self.artifacts = PostgresArtifactStore(self._db)
+
+    def _no_privilege(self, user: str, dbname: str, e: psycopg.Error) -> StorageUnavailable:
+        text = " ".join(self._db.scrub(str(e)).split())
+        role = user if re.fullmatch(r"[a-z_][a-z0-9_$]*", user) else '"' + user.replace('"', '""') + '"'
+        return StorageUnavailable(
+            f"the role {user!r} may not create agentcore's tables in database {dbname!r} on {self.where} ({text}). "
+            f"Connect as the database's owner (`createdb -O {user} NAME` makes {user} the owner of a new one), or "
+            f"have the owner run `GRANT CREATE ON SCHEMA public TO {role}` once (since PostgreSQL 15 only the "
+            "owner may create tables there by default); nothing was written."
+        )
 
     @property
     def read_only(self) -> bool:
@@ -144,10 +157,11 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             if target == info.last_seq:
                 self._cache.remember(run_id, target, state.clone())
             return state
-        state = self._fold_load(run_id, load)
+        forked = info.parent_run_id is not None
+        state = self._fold_load(run_id, load, forked)
         if target == info.last_seq:
             if load.more_after is None:
-                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load))
+                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, forked))
             else:
                 self._cache.remember(run_id, target, state.clone())
         return state
@@ -168,20 +182,32 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     def _load_state(self, run_id: str, seq: int, known: Ancestry | None = None) -> RunState:
         """The state at ``seq`` (an append's snapshot when no state is remembered): by ``STATE_ROWS``
         when it answers, else the general way."""
-        _, load = self._fetch_load(run_id, seq)
-        return self._fold_load(run_id, load) if load is not None else super()._load_state(run_id, seq, known)
+        info, load = self._fetch_load(run_id, seq)
+        if load is None:
+            return super()._load_state(run_id, seq, known)
+        return self._fold_load(run_id, load, info.parent_run_id is not None)
 
-    def _fold_load(self, run_id: str, load: RowsLoad) -> RunState:
+    def _fold_load(self, run_id: str, load: RowsLoad, forked: bool) -> RunState:
         """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
-        page of segments was full, the rest read from the database)."""
+        page of segments was full, the rest read from the database). ``forked``: the run is a fork
+        (its states carry its root's run id, which the answer does not name)."""
+        roots = None if forked else (run_id,)
         with gc_paused():
-            state = decode_state(load.snapshot[1], load.snapshot[2]) if load.snapshot is not None else RunState()
+            state = (
+                decode_snapshot(load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=roots)
+                if load.snapshot is not None
+                else RunState()
+            )
             for element in events_of(load):
-                apply(state, decode_event(element[1]))
+                if element[0] != state.last_seq + 1:
+                    raise missing_event(run_id, state.last_seq + 1, load.target)
+                apply(state, self._decode_row(element))
             if load.more_after is not None:
                 rest = [Segment(run_id, load.more_after, load.target)]
                 for row in self._rows(rest, self._EVENT_COLUMNS):
                     apply(state, self._decode_row(row))
+        if state.last_seq != load.target:
+            raise missing_event(run_id, state.last_seq + 1, load.target)
         return state
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
@@ -190,16 +216,19 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         split in Python (``postgres.segments``)."""
         bodies = columns == self._EVENT_COLUMNS
         for seg in segments:
-            lo = seg.after
+            lo = seen = seg.after
             while lo < seg.upto:
                 page = self._db.query(
                     SEGMENTS_OF, {"run": seg.run_id, "after": lo, "upto": seg.upto, "page": SEGMENT_PAGE}
                 )
                 if not page:
-                    break
+                    raise missing_event(seg.run_id, seen + 1, seg.upto)
                 for first, last, text in page:
                     for seq, body, kind, at, caused_by in elements(text, first, last):
                         if lo < seq <= seg.upto:
+                            if seq != seen + 1:
+                                raise missing_event(seg.run_id, seen + 1, seg.upto)
+                            seen = seq
                             yield (seq, body) if bodies else (seq, seg.run_id, kind, at, caused_by)
                 lo = max(lo, min(page[-1][1], seg.upto))
 
@@ -221,7 +250,9 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
              first, lo, last, hi),
             f"count the events of run {run_id!r}",
         )  # fmt: skip
-        assert row is not None and row[2] is not None and row[3] is not None
+        expected = sum(s.upto - s.after for s in segments)
+        if row is None or row[2] is None or row[3] is None or int(row[0]) != expected:  # rows changed by hand
+            raise damaged_log(run_id, f"its rows hold {0 if row is None else row[0]} events, its log {expected}")
         return RunStats(int(row[0]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), int(row[1]))
 
 

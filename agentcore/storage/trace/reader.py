@@ -220,6 +220,11 @@ def _decode_event(obj: dict[str, Any], number: int, where: str, *, expected_seq:
             f"{where} line {number}: event has seq {event.seq}, expected {expected_seq} "
             "(events must be numbered 1..n in order)"
         )
+    if event.caused_by is not None and not 0 <= event.caused_by < event.seq:  # as every store's append
+        raise TraceError(
+            f"{where} line {number}: event seq {event.seq} has caused_by {event.caused_by}: an event is caused "
+            f"by an earlier one (a seq below {event.seq}) or by none (null)"
+        )
     return event
 
 
