@@ -69,9 +69,15 @@ def load_questions(path: str | None = None, *, subset: str = "all", kinds: list[
     return questions
 
 
+def _lines(file: Path) -> list[str]:
+    """The lines of ``file`` as grep, rg and the code tools number them: split at ``\\n`` only
+    (``str.splitlines`` also splits at form feeds, which Python 3.10's ``email/header.py`` has)."""
+    return file.read_text(encoding="utf-8", errors="replace").split("\n")
+
+
 def _line(root: Path, path: str, n: int) -> str:
     try:
-        lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = _lines(root / path)
     except OSError:
         return ""
     return lines[n - 1] if 0 < n <= len(lines) else ""
@@ -87,7 +93,7 @@ def _matches(root: Path, cited: tuple[str, int], want: dict[str, Any]) -> bool:
 
 def check_expectation(root: Path, want: dict[str, Any]) -> None:
     """Refuse a question whose expected line is not in the code (the data is checked against the code)."""
-    lines = (root / want["path"]).read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = _lines(root / want["path"])
     if not any(want["line_has"] in line for line in lines):
         raise SystemExit(f"bad expectation: {want['line_has']!r} is not in {root / want['path']}")
 

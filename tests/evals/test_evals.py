@@ -31,3 +31,11 @@ def test_the_scorer_rejects_wrong_and_marker_answers(tmp_path: Path) -> None:
     missing = {"id": "y", "kind": "not-found", "expect": {"says": "no definition of 'zz' found"}}
     assert score(tmp_path, missing, "no definition of 'zz' found")[0]
     assert not score(tmp_path, missing, "no definition of 'zz' found, it is at a.py:1")[0]
+
+
+def test_the_scorer_numbers_lines_as_grep_does_past_a_form_feed(tmp_path: Path) -> None:
+    # Python 3.10's email/header.py has form-feed lines; str.splitlines() would count each twice
+    (tmp_path / "h.py").write_text("import re\n\x0c\n\nclass Header:\n    pass\n")
+    q = {"id": "f", "kind": "definition", "expect": {"cite": {"path": "h.py", "line_has": "class Header"}}}
+    assert score(tmp_path, q, "Header is defined at h.py:4")[0]
+    assert not score(tmp_path, q, "Header is defined at h.py:5")[0]
