@@ -6,6 +6,14 @@ median wall time is reported, beside two floors measured in the same command: ``
 (the interpreter alone) and ``sqlite-utils tables DB`` (another click CLI opening the same file).
 The commands are the installed console scripts next to the running interpreter.
 
+PostgreSQL (``AGENTCORE_W10_PG=1``): the same 10 runs in a database on a throwaway server the
+harness starts and stops (``tests/support/postgres.py``, SCRAM authentication over TCP, as a real
+server asks), and ``runs`` / ``events`` / ``state`` with ``--db postgresql://...``: keys
+``pg_runs_ms``, ``pg_events_ms``, ``pg_state_ms`` (and ``*_cpu_ms``). With
+``AGENTCORE_W10_BASELINE=TREE`` (another checkout, e.g. a ``git worktree`` of an older commit) each
+of these also runs from that tree, interleaved with this one, both through the same launcher
+(``python -c`` with ``PYTHONPATH`` set to the tree): ``pg_base_*`` (that tree) beside ``pg_this_*``.
+
 Run: ``python benchmarks/run.py W10 [--repeat 10]``.
 """
 
@@ -44,8 +52,8 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 RUNS = 10
 
 
-def small_run(store: SQLiteEventStore, i: int) -> str:
-    """One run of 20 events: RunStarted, 3 agent steps of 6 events, RunFinished."""
+def small_run(store: Any, i: int) -> str:
+    """One run of 20 events in ``store`` (SQLite or PostgreSQL): RunStarted, 3 agent steps of 6 events, RunFinished."""
     run = store.create_run(f"question {i}", run_id=f"run-{i:02d}", created=T0 + timedelta(minutes=i))
     events: list[Any] = [RunStarted(run_id=run, seq=1, at=T0, task=f"question {i}")]
     for step in range(3):
@@ -78,6 +86,55 @@ def wall_ms(argv: list[str], repeat: int) -> tuple[float, float]:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return round(statistics.median(times) * 1000, 1), round(statistics.median(cpu) * 1000, 1)
+
+
+LAUNCH = "import sys\nfrom agentcore.cli import main\nsys.argv = ['agentcore', *sys.argv[1:]]\nmain()"
+"""What the ``agentcore`` console script does, for a tree given by ``PYTHONPATH`` (the baseline)."""
+
+
+def interleaved_ms(commands: dict[str, tuple[list[str], dict[str, str] | None]], repeat: int) -> dict[str, Any]:
+    """``wall_ms`` of each command (``argv``, environment or ``None``), taking turns: one run of each per round."""
+    samples: dict[str, list[tuple[float, float]]] = {key: [] for key in commands}
+    for _ in range(repeat):
+        for key, (argv, env) in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/")
+            wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            samples[key].append((wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
+    out: dict[str, Any] = {}
+    for key, got in samples.items():
+        out[key] = round(statistics.median(w for w, _ in got) * 1000, 1)
+        out[key.replace("_ms", "_cpu_ms")] = round(statistics.median(c for _, c in got) * 1000, 1)
+    return out
+
+
+def on_postgres(agentcore: str, repeat: int) -> dict[str, Any]:
+    """The ``pg_*`` keys (module docstring): a throwaway server, 10 runs, each command ``repeat`` times."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from agentcore.storage.postgres.store import PostgresEventStore
+    from tests.support.postgres import LocalPostgres
+
+    baseline = os.environ.get("AGENTCORE_W10_BASELINE")
+    with LocalPostgres() as server:
+        url = server.create_database("w10")
+        with PostgresEventStore(url) as store:
+            last = [small_run(store, i) for i in range(RUNS)][-1]
+        args = {"runs": ["runs"], "events": ["events", last], "state": ["state", last]}
+        commands = {f"pg_{name}_ms": ([agentcore, *a, "--db", url], None) for name, a in args.items()}
+        if baseline:
+            this = str(Path(agentcore_package()).parent.parent)
+            for name, a in args.items():
+                for label, tree in (("base", baseline), ("this", this)):
+                    env = {**os.environ, "PYTHONPATH": tree}
+                    commands[f"pg_{label}_{name}_ms"] = ([sys.executable, "-c", LAUNCH, *a, "--db", url], env)
+        for argv, env in commands.values():  # first-use costs out of the way
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/")
+        out = interleaved_ms(commands, repeat)
+    if baseline:
+        out["pg_baseline_tree"] = baseline
+    return out
 
 
 def agentcore_package() -> str:
@@ -113,6 +170,8 @@ def run(n: int | None, repeat: int) -> dict[str, Any]:
         out: dict[str, Any] = {"workload": "W10", "runs_in_db": RUNS, "repeat": repeat, "cores": os.cpu_count()}
         for key, argv in commands.items():
             out[key], out[key.replace("_ms", "_cpu_ms")] = wall_ms(argv, repeat)
+        if os.environ.get("AGENTCORE_W10_PG"):
+            out.update(on_postgres(agentcore, repeat))
     for key in ("version_ms", "runs_ms", "events_ms", "state_ms"):
         out[f"{key[:-3]}_x_python_floor"] = round(out[key] / out["python_floor_ms"], 2)
         out[f"{key[:-3]}_x_sqlite_utils"] = round(out[key] / out["sqlite_utils_ms"], 2)

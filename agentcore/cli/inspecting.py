@@ -1,7 +1,7 @@
 """Commands that read runs: ``runs``, ``events``, ``state``, ``diff``, ``why``, ``artifact``, ``fork``, ``usage``.
 
-Each is a thin layer over ``agentcore.inspection.queries``: ``with_store`` opens the store and
-resolves ``last``; the data goes to stdout as a table, text or ``--json``.
+Each is a thin layer over ``agentcore.inspection.queries``: ``with_store`` opens the store (on
+PostgreSQL with one connection, no pool: each command is one short process) and resolves ``last``; the data goes to stdout as a table, text or ``--json``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,7 +30,9 @@ from agentcore.cli.support import (
 from agentcore.core.events import EVENT_TYPES, LLMCalled
 from agentcore.errors import ConfigError
 from agentcore.inspection import queries as inspect_run
-from agentcore.storage.sqlite.store import SQLiteEventStore
+
+if TYPE_CHECKING:  # a PostgreSQL target never loads the SQLite store's modules
+    from agentcore.storage.sqlite.store import SQLiteEventStore
 
 __all__ = ("COMMANDS", "event_type")
 
@@ -61,7 +63,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = N
 
 @click.command()
 @json_option
-@with_store()
+@with_store(pool=False)
 def runs(store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """List runs: id, task, status, events, duration, tokens."""
     rows = inspect_run.list_runs(store)
@@ -82,7 +84,7 @@ def runs(store: SQLiteEventStore, db: str, as_json: bool) -> None:
 @click.option("--since", type=SEQ, help="First seq to show.")
 @click.option("--until", type=SEQ, help="Last seq to show.")
 @json_option
-@with_store()
+@with_store(pool=False)
 def events(
     run_id: str, types: tuple[str, ...], since: int | None, until: int | None, store: SQLiteEventStore, db: str,
     as_json: bool,
@@ -104,7 +106,7 @@ def events(
 @click.argument("run_id", type=RUN_ID)
 @click.option("--at", "seq", type=SEQ, help="Fold events up to and including this seq (default: latest).")
 @json_option
-@with_store()
+@with_store(pool=False)
 def state(run_id: str, seq: int | None, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Show the state of a run at a seq (JSON)."""
     check_seqs(store, run_id, **{"--at": seq})
@@ -116,7 +118,7 @@ def state(run_id: str, seq: int | None, store: SQLiteEventStore, db: str, as_jso
 @click.argument("a", type=SEQ)
 @click.argument("b", type=SEQ)
 @json_option
-@with_store()
+@with_store(pool=False)
 def diff(run_id: str, a: int, b: int, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Show the RFC 6902 difference between the states at seqs A and B."""
     check_seqs(store, run_id, A=a, B=b)
@@ -137,7 +139,7 @@ def diff(run_id: str, a: int, b: int, store: SQLiteEventStore, db: str, as_json:
 @click.argument("run_id", type=RUN_ID)
 @click.argument("fact_key")
 @json_option
-@with_store()
+@with_store(pool=False)
 def why(run_id: str, fact_key: str, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Explain a fact: fact <- patch <- processor call <- tool result and artifact <- decision."""
     from agentcore.inspection.provenance import why as explain
@@ -173,7 +175,7 @@ def _write_stdout(data: bytes) -> None:
     help="Write the whole artifact to this file (- for stdout).",
 )  # fmt: skip
 @json_option
-@with_store()
+@with_store(pool=False)
 def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Show (or save) a stored artifact.
 
@@ -208,7 +210,7 @@ def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEven
 @click.argument("run_id", type=RUN_ID)
 @click.option("--at", "seq", type=SEQ, required=True, help="Keep the parent's events up to this seq.")
 @json_option
-@with_store()
+@with_store(pool=False)
 def fork(run_id: str, seq: int, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Fork a run at a seq (copy-free); continue the fork with `agentcore resume`."""
     check_seqs(store, run_id, **{"--at": seq})
@@ -230,7 +232,7 @@ def fork(run_id: str, seq: int, store: SQLiteEventStore, db: str, as_json: bool)
     "then genai-prices; by default the cost recorded with each call is shown.",
 )
 @json_option
-@with_store()
+@with_store(pool=False)
 def usage(run_id: str, prices_file: str | None, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Tokens and dollars used by a run, per role and per step ("unknown" when a model has no price)."""
     price = _read_prices(prices_file) if prices_file else None

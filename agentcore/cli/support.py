@@ -299,8 +299,9 @@ def db_target(ctx: click.Context, db: str | None) -> str:
     return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
-def open_db(db: str, *, must_exist: bool = True) -> Any:
-    """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false."""
+def open_db(db: str, *, must_exist: bool = True, pool: bool = True) -> Any:
+    """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false.
+    ``pool=False``: a PostgreSQL store gets one connection instead of a pool (a one-shot command)."""
     if must_exist and not looks_like_url(db) and not is_conninfo(db) and not Path(db).exists():
         raise click.ClickException(
             f"no database at {shown(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
@@ -308,6 +309,8 @@ def open_db(db: str, *, must_exist: bool = True) -> Any:
         )
     if is_url(db):  # the pool's own notes ("discarding closed connection") are not for users: ours say it once
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        if not pool:
+            return open_store(db, pool=False)
     return open_store(db)
 
 
@@ -342,9 +345,11 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def with_store(
-    *, must_exist: bool = True, check: Callable[[str], None] | None = None
+    *, must_exist: bool = True, check: Callable[[str], None] | None = None, pool: bool = True
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give the command ``store`` (opened once, closed when the command ends) and ``db`` (its path).
+
+    ``pool=False`` (the inspection commands): on PostgreSQL, one connection instead of a pool.
 
     A ``run_id`` argument of ``last`` is replaced by the newest run's id, and any other id is
     checked to exist; so is each of a ``run_ids`` tuple. ``check(db)`` runs before the store is
@@ -358,7 +363,7 @@ def with_store(
             target = db_target(ctx, db)
             if check is not None:
                 check(target)
-            store = open_db(target, must_exist=must_exist)
+            store = open_db(target, must_exist=must_exist, pool=pool)
             ctx.call_on_close(store.close)
             if "run_id" in kwargs:
                 kwargs["run_id"] = resolve_run(store, kwargs["run_id"])

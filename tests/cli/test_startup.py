@@ -136,3 +136,35 @@ def test_runs_builds_no_pydantic_validator(tmp_path) -> None:  # type: ignore[no
     count, built = json.loads(done.stdout.strip().splitlines()[-1])
     assert "r1" in done.stdout and count >= 20  # it ran, and the models were defined
     assert built == [], done.stderr
+
+
+NOT_FOR_POSTGRES_INSPECTION = (
+    *(m for m in NOT_FOR_INSPECTION if m != "asyncio"),
+    "psycopg_pool", "agentcore.storage.sqlite", "agentcore.storage.sqlite.store", "sqlite3",
+)  # fmt: skip
+"""What ``runs``, ``events`` and ``state`` on a PostgreSQL database never need: the same (but
+``asyncio``, which psycopg itself imports: ``psycopg.errors`` takes its ``CancelledError``), nor the
+connection pool (one-shot commands use one connection), nor the SQLite store's modules."""
+
+
+def test_runs_events_and_state_on_postgresql_import_no_pool_nor_sqlite_and_start_no_thread(pg_url: str) -> None:
+    from agentcore.core.events import RunStarted
+    from agentcore.storage.postgres.store import PostgresEventStore
+    from tests.storage.test_store import at
+
+    with PostgresEventStore(pg_url) as store:
+        store.create_run("t", run_id="r1", events=[RunStarted(run_id="r1", seq=1, at=at(1), task="t")])
+    for args, unwanted in (
+        (["runs"], NOT_FOR_POSTGRES_INSPECTION),
+        (["events", "r1"], NOT_FOR_POSTGRES_INSPECTION),
+        (["state", "r1"], (*NOT_FOR_POSTGRES_INSPECTION, *NOT_FOR_JSON_OUTPUT)),
+    ):
+        code = (
+            "import json, sys, threading\nfrom agentcore.cli import main\n"
+            f"sys.argv = ['agentcore', '--db', {pg_url!r}, *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print(json.dumps([[m for m in {list(unwanted)!r} if m in sys.modules], threading.active_count()]))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == [[], 1], (args, done.stderr)
+        assert "run_started" in done.stdout or "r1" in done.stdout  # the command printed its answer

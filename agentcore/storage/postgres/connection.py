@@ -1,7 +1,10 @@
 """The connection pool of a PostgreSQL store, and driver errors made agentcore errors.
 
 ``PgConnection`` owns a ``psycopg_pool.ConnectionPool`` (connections are checked before use, so
-one that a server restart broke is replaced instead of handed out). Every unit of work is one
+one that a server restart broke is replaced instead of handed out), or, for a one-shot command
+(``pool=False``: the CLI's inspection commands), one ``psycopg.Connection`` that it lends the same
+way (checked before use and replaced when broken; threads take turns): no second connection, no
+pool threads, and ``psycopg_pool`` is not imported. Every unit of work is one
 transaction on one pooled connection: ``transaction(action)`` commits on success and rolls back
 on any error. Driver errors become ``StorageUnavailable`` with what happened and what to do.
 
@@ -23,21 +26,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import select
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
-import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.postgres.pooling import pooler_collision, pooler_error
+from agentcore.storage.postgres.single import SingleConnection
 from agentcore.storage.targets import describe, is_url
+
+if TYPE_CHECKING:
+    import psycopg_pool
 
 log = logging.getLogger("agentcore.storage.postgres")
 
@@ -123,7 +130,21 @@ def _check(conn: psycopg.Connection[Any]) -> None:
         raise psycopg.OperationalError("the connection is closed")
     ready, _, _ = select.select([conn.fileno()], [], [], 0)
     if ready:
+        import psycopg_pool
+
         psycopg_pool.ConnectionPool.check_connection(conn)
+
+
+def _pool_timeout() -> type[BaseException]:
+    """``psycopg_pool.PoolTimeout`` once a pool has been made (only a pool raises it), else ``psycopg.Error``
+    (already caught beside it): so a store without a pool never imports ``psycopg_pool``."""
+    pool_module = sys.modules.get("psycopg_pool")
+    return pool_module.PoolTimeout if pool_module is not None else psycopg.Error
+
+
+def _is_pool_timeout(e: BaseException) -> bool:
+    pool_module = sys.modules.get("psycopg_pool")
+    return pool_module is not None and isinstance(e, pool_module.PoolTimeout)
 
 
 def redact(url: str) -> str:
@@ -158,7 +179,11 @@ def secrets_of(url: str) -> list[str]:
 
 
 class PgConnection:
-    """The pool of a store's connections (internal plumbing shared by events, artifacts, queue)."""
+    """The pool of a store's connections (internal plumbing shared by events, artifacts, queue).
+
+    ``pool=False``: one connection, made and set up at once, lent by ``connection()`` as a pool would
+    lend one (checked first, replaced if broken); ``max_size`` is then ignored.
+    """
 
     def __init__(
         self,
@@ -168,6 +193,7 @@ class PgConnection:
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         prepared: Iterable[str] = (),
         prepared_statements: bool = True,
+        pool: bool = True,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigError(f"a PostgreSQL store needs a postgresql:// URL, got {url!r}")
@@ -200,10 +226,23 @@ class PgConnection:
         }
         if not prepared_statements:
             self.kwargs["prepare_threshold"] = None  # psycopg's own _pg3_N statements: never
+        self._configure = partial(
+            _configure, prepared=self.prepared if prepared_statements else None, session=prepared_statements
+        )
         # one direct connection first: it says exactly why a server cannot be used (down,
         # credentials, no such database), where a pool would only time out
         first = self.connect()
+        self.pool: psycopg_pool.ConnectionPool[Any] | None = None
+        self._single: SingleConnection | None = None
+        if not pool:  # one-shot: this connection is the store's, set up as a pooled one would be
+            try:
+                self._single = SingleConnection(first, partial(psycopg.connect, url, **self.kwargs), self._configure)
+            except psycopg.Error as e:
+                raise self.lost(e, "set up the connection") from None
+            return
         first.close()
+        import psycopg_pool
+
         self.pool = psycopg_pool.ConnectionPool(
             url,
             kwargs=self.kwargs,
@@ -211,12 +250,24 @@ class PgConnection:
             max_size=max_size,
             open=False,
             check=_check,
-            configure=partial(_configure, prepared=self.prepared if prepared_statements else None, session=prepared_statements),
+            configure=self._configure,
             timeout=connect_timeout_s,
             reconnect_timeout=max(connect_timeout_s, 30.0),
             name="agentcore",
         )
         self.pool.open(wait=False)
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for one unit of work: the pool's (waiting up to ``timeout`` s), or the single
+        one (checked as the pool checks, and made anew when the server ended it). Errors pass through."""
+        if self.pool is not None:
+            with self.pool.connection(timeout=timeout) as conn:
+                yield conn
+            return
+        assert self._single is not None
+        with self._single.lend() as conn:
+            yield conn
 
     def scrub(self, text: str) -> str:
         """``text`` with the URL's password removed (driver messages never carry it, but be sure)."""
@@ -265,7 +316,7 @@ class PgConnection:
                 f"{self.where}: could not {action}: a text value holds a NUL character (U+0000), which "
                 "PostgreSQL cannot store in text; nothing was written. Remove it from the value."
             )
-        if isinstance(e, psycopg_pool.PoolTimeout):
+        if _is_pool_timeout(e):
             return StorageUnavailable(
                 f"no connection to the PostgreSQL server at {self.where} within {self.connect_timeout_s:g} s, so "
                 f"agentcore could not {action}: is the server down? Nothing was written; retry once it is back."
@@ -293,11 +344,11 @@ class PgConnection:
         """
         self.check_open()
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self.connection() as conn, conn.transaction():
                 yield conn
         except (pg_errors.UniqueViolation, pg_errors.ForeignKeyViolation):
             raise
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+        except (psycopg.Error, _pool_timeout()) as e:
             raise self.lost(e, action) from None
 
     @contextmanager
@@ -306,9 +357,9 @@ class PgConnection:
         trip, where ``BEGIN``/statement/``COMMIT`` take three. Several statements use ``transaction``."""
         self.check_open()
         try:
-            with self.pool.connection() as conn:
+            with self.connection() as conn:
                 yield conn
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+        except (psycopg.Error, _pool_timeout()) as e:
             raise self.lost(e, action) from None
 
     def query(
@@ -372,7 +423,10 @@ class PgConnection:
             return conn.execute(sql, params).rowcount
 
     def close(self) -> None:
-        """Close the pool (idempotent)."""
+        """Close the pool or the single connection (idempotent)."""
         if not self.closed:
             self.closed = True
-            self.pool.close()
+            if self.pool is not None:
+                self.pool.close()
+            if self._single is not None:
+                self._single.close()

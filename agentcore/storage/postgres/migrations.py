@@ -243,10 +243,38 @@ def applied(conn: psycopg.Connection[Any], where: str) -> list[str] | None:
     return names
 
 
+_CURRENT = (
+    "SELECT array_agg(table_name::text ORDER BY 1), "
+    f"(SELECT array_agg(name::text ORDER BY id) FROM {BOOKKEEPING}) "
+    "FROM information_schema.tables WHERE table_schema = current_schema()"
+)
+"""``applied``'s two reads as one statement (one round trip, one snapshot), for a schema that has
+``agentcore_migrations`` (the usual case); the statement fails on one that has none."""
+
+
+def applied_at_once(conn: psycopg.Connection[Any], where: str) -> list[str] | None:
+    """``applied(conn, where)`` in one round trip where the bookkeeping view exists; else (an empty or
+    foreign schema, for which the one statement fails) ``applied`` itself. ``conn`` is in autocommit
+    mode (a failed statement leaves it usable). Raises as ``applied``."""
+    try:
+        row = conn.execute(_CURRENT).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return applied(conn, where)
+    tables, names = (row[0] or [], row[1] or []) if row is not None else ([], [])
+    if BOOKKEEPING not in tables:  # the view was found elsewhere on the search_path: decide as ``applied`` does
+        return applied(conn, where)
+    unknown = [n for n in names if n not in MIGRATION_NAMES]
+    if unknown:
+        raise newer_schema(where, len(names), unknown, SCHEMA_VERSION)
+    return names
+
+
 def ensure_schema(conn: psycopg.Connection[Any], where: str) -> None:
-    """Create or upgrade the schema (under the advisory lock); refuse a foreign or newer database."""
-    with conn.transaction():
-        done = applied(conn, where)
+    """Create or upgrade the schema (under the advisory lock); refuse a foreign or newer database.
+
+    ``conn`` is in autocommit mode: an up-to-date schema is checked in one round trip (``applied_at_once``).
+    """
+    done = applied_at_once(conn, where)
     if done is not None and len(done) == SCHEMA_VERSION:
         return
     with conn.transaction():

@@ -60,6 +60,9 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             ``pool_mode = transaction``): nothing is prepared or set on a server session, and
             ``listen`` polls instead of ``LISTEN`` (``storage.postgres.pooling``). ``None`` (the
             default): ``$AGENTCORE_PG_PREPARED`` (``0`` is off), else on.
+        pool: ``False`` for a one-shot command (the CLI's inspection commands): one connection,
+            made at once, instead of a pool (no second connection, no pool threads; threads of the
+            process take turns on it); ``max_connections`` is then ignored.
 
     Raises:
         StorageUnavailable: the server is down, refuses the credentials, or the database is absent.
@@ -87,15 +90,16 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         max_connections: int = 4,
         connect_timeout_s: float = 10.0,
         prepared_statements: bool | None = None,
+        pool: bool = True,
     ) -> None:
         self._init_snapshots(snapshot_every, snapshot_ratio)
         self._db = PgConnection(
             url, max_size=max_connections, connect_timeout_s=connect_timeout_s,
-            prepared=(loads.STATE_ROWS,), prepared_statements=use_prepared(prepared_statements),
+            prepared=(loads.STATE_ROWS,), prepared_statements=use_prepared(prepared_statements), pool=pool,
         )  # fmt: skip
         self.where = self._db.where
         try:
-            with self._db.pool.connection(timeout=connect_timeout_s) as conn:
+            with self._db.connection(timeout=connect_timeout_s) as conn:
                 try:
                     ensure_schema(conn, self.where)
                 except pg_errors.InsufficientPrivilege as e:
