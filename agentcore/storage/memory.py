@@ -18,6 +18,7 @@ from agentcore.errors import ConfigError, RunNotFound
 from agentcore.storage import base, forks
 from agentcore.storage.artifacts import MemoryArtifactStore
 from agentcore.storage.base import NewRunOptions, RunInfo, RunStats, check_batch, stats_of, status_after
+from agentcore.storage.run_ids import check_text
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -43,7 +44,7 @@ class MemoryEventStore:
 
     def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
         new = base.new_run(options)
-        base.no_nul(task, "task")
+        check_text(task, "task")
         with self._lock:
             if new.id in self._runs:
                 raise base.taken(new.id, "this store")

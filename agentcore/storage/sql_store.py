@@ -38,6 +38,7 @@ from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage import base, forks
 from agentcore.storage.base import NewRun, NewRunOptions, check_batch, status_after
+from agentcore.storage.run_ids import check_text
 from agentcore.storage.snapshots import decode_snapshot, encode_state
 from agentcore.storage.sql_artifacts import SQLArtifactStore
 from agentcore.storage.sql_reads import Ancestry, Segment, SQLReads
@@ -131,7 +132,7 @@ class SQLEventStore(SQLReads):
         """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction,
         after the ``fence`` check (a work-queue lease still held) when given."""
         run_id = new.id
-        base.no_nul(task, "task")
+        check_text(task, "task")
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
                 if fence is not None:

@@ -350,6 +350,16 @@ def test_a_run_id_or_task_with_nul_is_refused_on_every_store(store: EventStore) 
     assert store.state_at(run).known_facts["k\x00"].value == "\x00"
 
 
+def test_a_task_that_is_not_valid_unicode_is_refused_on_every_store(store: EventStore) -> None:
+    """A lone surrogate (what Python makes of bytes that are not UTF-8) cannot be written as UTF-8:
+    every store refuses it as ``ConfigError`` naming where it is, not ``UnicodeEncodeError``."""
+    run, _ = fill(store, steps=1)
+    for task, index in (("\ud800", 0), ("ok then \udcff", 8)):
+        with pytest.raises(ConfigError, match=rf"task is not valid Unicode text \(a lone surrogate U\+D[8C][0F][0F] at index {index},"):
+            store.create_run(task)
+    assert [r.id for r in store.runs()] == [run]
+
+
 def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     run = store.create_run("t")
     new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))
