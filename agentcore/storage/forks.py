@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agentcore.errors import ConfigError
+from agentcore.storage.seqs import check_seq
 
 
 def check_fork_range(run_id: str, at_seq: int, last_seq: int) -> None:
     """Raise ``ConfigError`` unless ``1 <= at_seq <= last_seq`` (a fork keeps at least one event)."""
+    check_seq(at_seq, "at_seq")
     if not 1 <= at_seq <= last_seq:
         raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{last_seq}")
 

@@ -18,6 +18,8 @@ from agentcore.errors import ConfigError, RunNotFound
 from agentcore.storage import base, forks
 from agentcore.storage.artifacts import MemoryArtifactStore
 from agentcore.storage.base import NewRunOptions, RunInfo, RunStats, check_batch, stats_of, status_after
+from agentcore.storage.run_ids import check_text
+from agentcore.storage.seqs import check_range, check_seq
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -43,7 +45,7 @@ class MemoryEventStore:
 
     def create_run(self, task: str, **options: Unpack[NewRunOptions]) -> str:
         new = base.new_run(options)
-        base.no_nul(task, "task")
+        check_text(task, "task")
         with self._lock:
             if new.id in self._runs:
                 raise base.taken(new.id, "this store")
@@ -86,6 +88,7 @@ class MemoryEventStore:
             return last
 
     def read(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        check_range(after, upto)
         with self._lock:
             chain = self._chain(run_id)
         hi = upto if upto is not None else float("inf")
@@ -105,6 +108,8 @@ class MemoryEventStore:
         return stats_of(self.read(run_id))
 
     def state_at(self, run_id: str, seq: int | None = None) -> RunState:
+        if seq is not None:
+            check_seq(seq, "seq")
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
         return fold(self.read(run_id, upto=seq))
@@ -135,4 +140,6 @@ class MemoryEventStore:
         return new_id
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
+        check_seq(a, "a")
+        check_seq(b, "b")
         return diff_states(self.state_at(run_id, a), self.state_at(run_id, b))

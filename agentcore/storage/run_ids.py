@@ -50,6 +50,33 @@ def no_nul(value: str, what: str) -> None:
         )
 
 
+def surrogate_at(value: str) -> int | None:
+    """Index of the first lone surrogate (U+D800..U+DFFF) in ``value``, or ``None`` when it is valid Unicode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse text a store keeps in a text column of the run's row (a task, a queued run's spec):
+    it must be valid Unicode (UTF-8 encodable, which no lone surrogate is) and hold no NUL.
+
+    Raises:
+        ConfigError: naming ``what``, the bad character and its index, and what to do.
+    """
+    index = surrogate_at(value)
+    if index is not None:
+        raise ConfigError(
+            f"the {what} is not valid Unicode text (a lone surrogate U+{ord(value[index]):04X} at index {index}, "
+            "what Python makes of bytes that are not UTF-8), which no database can store, so no agentcore store "
+            f"takes it: decode the text's bytes as UTF-8 (errors='replace' keeps the rest) or remove the character "
+            f"({what} {value[:80]!a})"
+        )
+    no_nul(value, what)
+
+
 def run_id_problem(run_id: str) -> str | None:
     """Why no store takes ``run_id`` as a new run's id (a sentence for a message), or ``None``.
 

@@ -17,6 +17,7 @@ from agentcore.core.event_codec import decode_event
 from agentcore.core.events import Event
 from agentcore.errors import DamagedDatabase
 from agentcore.storage.base import RunInfo
+from agentcore.storage.seqs import check_range
 from agentcore.storage.sql_rows import RUN_COLUMNS, RunRows, run_info
 
 PAGE = 1000
@@ -138,11 +139,13 @@ class SQLReads(RunRows):
         The run is looked up at once (``RunNotFound``); events are fetched a page at a time, so
         no read holds the database against writers and memory stays bounded.
         """
+        check_range(after, upto)
         _, segments = self._segments(run_id, after, upto)
         return (self._decode_row(row) for row in self._rows(segments, self._EVENT_COLUMNS))
 
     def history(self, run_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[EventHeader]:
         """Stream ``(run_id, seq, type, at, caused_by)`` for each event without reading bodies."""
+        check_range(after, upto)
         _, segments = self._segments(run_id, after, upto)
         return (
             EventHeader(run_id=row[1], seq=row[0], type=row[2], at=row[3], caused_by=row[4])

@@ -38,6 +38,8 @@ from agentcore.core.fold import RunState, apply, diff_states
 from agentcore.errors import ConcurrencyError, ConfigError
 from agentcore.storage import base, forks
 from agentcore.storage.base import NewRun, NewRunOptions, check_batch, status_after
+from agentcore.storage.run_ids import check_text
+from agentcore.storage.seqs import check_seq
 from agentcore.storage.snapshots import decode_snapshot, encode_state
 from agentcore.storage.sql_artifacts import SQLArtifactStore
 from agentcore.storage.sql_reads import Ancestry, Segment, SQLReads
@@ -131,7 +133,7 @@ class SQLEventStore(SQLReads):
         """Insert the run's row, artifacts, first events and (``spec``) queue entry in one transaction,
         after the ``fence`` check (a work-queue lease still held) when given."""
         run_id = new.id
-        base.no_nul(task, "task")
+        check_text(task, "task")
         try:
             with self._db.transaction(f"create run {run_id!r}") as conn:
                 if fence is not None:
@@ -261,6 +263,8 @@ class SQLEventStore(SQLReads):
 
         Costs one snapshot load plus the events after it. The result is the caller's to change.
         """
+        if seq is not None:
+            check_seq(seq, "seq")
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
         with self._db.lock:
@@ -293,6 +297,8 @@ class SQLEventStore(SQLReads):
 
     def diff(self, run_id: str, a: int, b: int) -> list[dict[str, Any]]:
         """RFC 6902 operations turning the state at seq ``a`` into the state at seq ``b``."""
+        check_seq(a, "a")
+        check_seq(b, "b")
         return diff_states(self.state_at(run_id, a), self.state_at(run_id, b))
 
     # ------------------------------------------------------------------------------------------

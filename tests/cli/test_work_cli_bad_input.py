@@ -85,6 +85,21 @@ def test_a_question_that_is_not_utf8_is_a_usage_error(pg_url: str) -> None:
         assert store.runs() == []
 
 
+def test_ask_with_a_question_that_is_not_utf8_is_a_usage_error_and_stores_nothing(tmp_path: Path) -> None:
+    """Python makes lone surrogates of argv bytes that are not UTF-8; ``ask`` refuses them as ``submit`` does."""
+    db = tmp_path / "runs.db"
+    got = subprocess.run(
+        [sys.executable, "-m", "agentcore", "--db", str(db), "ask", b"ab\xffc", "--offline"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "not valid UTF-8 (b'\\xff' at character 2)" in one_error_line(got, code=2)
+    if db.exists():
+        from agentcore.storage import open_store
+
+        with open_store(str(db)) as store:
+            assert store.runs() == []
+
+
 def test_submit_refuses_a_step_budget_that_ask_refuses(pg_url: str) -> None:
     for bad in ("0", "-5"):  # the worker used 12 for 0, and failed on -5 only when it took the run
         got = run("submit", "where is x?", "--offline", "--max-steps", bad, "--db", pg_url)

@@ -150,3 +150,13 @@ def test_a_plan_that_cannot_run_is_refused_by_submit_and_nothing_is_queued(
         assert store.runs() == [] and store.queue_entries() == [] and store.unfinished() == 0
         good = store.submit("a plan", spec={"plan": {"steps": [{"id": "a"}, {"id": "b", "after": ["a"]}]}})
         assert [r.id for r in store.runs()] == [good]
+
+
+
+def test_submit_refuses_a_task_no_database_can_store_and_queues_nothing(pg_url: str) -> None:
+    """A lone surrogate (what Python makes of bytes that are not UTF-8) in the task is ``ConfigError``
+    naming where it is, before anything is written (it was ``UnicodeEncodeError``)."""
+    with PostgresEventStore(pg_url) as store:
+        with pytest.raises(ConfigError, match=r"the task is not valid Unicode text \(a lone surrogate U\+DC80 at index 2"):
+            store.submit("ab\udc80", spec={"kind": "agent"})
+        assert store.runs() == [] and store.queue_entries() == []

@@ -350,6 +350,37 @@ def test_a_run_id_or_task_with_nul_is_refused_on_every_store(store: EventStore) 
     assert store.state_at(run).known_facts["k\x00"].value == "\x00"
 
 
+def test_a_task_that_is_not_valid_unicode_is_refused_on_every_store(store: EventStore) -> None:
+    """A lone surrogate (what Python makes of bytes that are not UTF-8) cannot be written as UTF-8:
+    every store refuses it as ``ConfigError`` naming where it is, not ``UnicodeEncodeError``."""
+    run, _ = fill(store, steps=1)
+    for task, index in (("\ud800", 0), ("ok then \udcff", 8)):
+        with pytest.raises(ConfigError, match=rf"task is not valid Unicode text \(a lone surrogate U\+D[8C][0F][0F] at index {index},"):
+            store.create_run(task)
+    assert [r.id for r in store.runs()] == [run]
+
+
+@pytest.mark.parametrize(("bad", "named"), [(True, "bool"), (3.0, "float"), ("3", "str"), (None, "NoneType")])
+def test_a_seq_that_is_not_an_int_is_refused_alike_on_every_store(store: EventStore, bad: object, named: str) -> None:
+    """One rule for every read taking a seq: an ``int`` that is not a ``bool``, else ``ConfigError``
+    naming the argument and the type (PostgreSQL said "invalid input syntax for type integer" as an
+    outage; SQLite took ``True`` as 1 and ``"3"`` as text)."""
+    run, _ = fill(store, steps=1)
+    calls: list[tuple[str, Any]] = [
+        ("a", lambda: store.diff(run, bad, 2)),
+        ("b", lambda: store.diff(run, 1, bad)),
+        ("after", lambda: list(store.read(run, after=bad))),
+        ("at_seq", lambda: store.fork(run, bad)),
+    ]
+    if bad is not None:  # ``None`` means "the newest" for these
+        calls += [("seq", lambda: store.state_at(run, bad)), ("upto", lambda: list(store.read(run, upto=bad)))]
+    for name, call in calls:
+        with pytest.raises(ConfigError, match=rf"^{name} must be an int \(a seq\), got {named} "):
+            call()
+    assert [r.id for r in store.runs()] == [run]  # no fork was made
+    assert store.state_at(run, 3) == fold(store.read(run, upto=3))
+
+
 def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     run = store.create_run("t")
     new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))

@@ -39,6 +39,7 @@ from agentcore.storage.postgres.queue import QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
+from agentcore.storage.seqs import check_seq
 from agentcore.storage.snapshots import decode_snapshot
 from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
@@ -149,6 +150,8 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         is remembered for the next append's snapshot as how to build it again (no copy unless used).
         The result is the caller's to change.
         """
+        if seq is not None:
+            check_seq(seq, "seq")
         if seq is not None and seq < 0:
             raise ConfigError(f"seq must be >= 0, got {seq}")
         info, load = self._fetch_load(run_id, seq)
