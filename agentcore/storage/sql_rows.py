@@ -85,17 +85,19 @@ class RunRows:
 
     _db: SQLConnection
     dialect: Dialect
+    _RUN_ROWS = f"SELECT {RUN_COLUMNS} FROM runs"
+    """The run rows as ``runs`` and ``run`` give them (a store with a work queue shows ``queued``)."""
 
     def _not_found(self, run_id: str) -> RunNotFound:
         return RunNotFound(f"no run {run_id!r} in {self._db.where}")
 
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
-        return [run_info(r) for r in self._db.query(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created, id")]
+        return [run_info(r) for r in self._db.query(f"{self._RUN_ROWS} ORDER BY created, id")]
 
     def run(self, run_id: str) -> RunInfo:
         """One run's row; ``RunNotFound`` if absent."""
-        row = self._db.one(self.dialect.sql(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"), (run_id,))
+        row = self._db.one(self.dialect.sql(f"{self._RUN_ROWS} WHERE id = ?"), (run_id,))
         if row is None:
             raise self._not_found(run_id)
         return run_info(row)

@@ -44,6 +44,25 @@ def test_submit_then_a_worker_then_wait(pg_url: str) -> None:
         assert "targets.py" in reply
 
 
+def test_a_submitted_run_no_worker_has_claimed_shows_as_queued(pg_url: str) -> None:
+    """Before a worker claims it, a run is ``queued`` in ``runs`` and ``wait`` (which keeps waiting);
+    once claimed it is ``running`` again (it showed as ``running`` from the start)."""
+    env = {"AGENTCORE_DB": pg_url}
+    got = agentcore("submit", "where is open_store defined?", "--offline", "--json", env=env)
+    assert got.returncode == 0, got.stderr
+    run_id = json.loads(got.stdout)["run_id"]
+    listed = agentcore("runs", "--json", env=env)
+    assert [(r["id"], r["status"]) for r in json.loads(listed.stdout)] == [(run_id, "queued")]
+    assert run_id in agentcore("runs", env=env).stdout and " queued " in agentcore("runs", env=env).stdout
+    waited = agentcore("wait", run_id, "--timeout", "0.5", env=env)
+    assert waited.returncode == 1 and waited.stdout.split() == [run_id, "queued"], waited.stdout + waited.stderr
+    assert "timed out" in waited.stderr
+    with open_store(pg_url) as store:
+        assert store.run(run_id).status == "queued"
+        assert store.claim("w1") is not None
+        assert store.run(run_id).status == store.runs()[0].status == "running"
+
+
 def test_a_failed_run_makes_wait_exit_1_and_queues_need_postgres(pg_url: str, tmp_path: Path) -> None:
     from tests.storage.test_store import fill, finished
 

@@ -19,6 +19,10 @@ no notification can arrive (PgBouncer gives it to whichever client the server se
 the moment, or drops it), so ``listen`` gives a ``PollingListener`` that only waits: every waiter
 already looks on its own (a worker every ``poll_s``, ``agentcore wait`` every second). Claiming, renewing and releasing are one statement each (their
 own transaction): one round trip, not ``BEGIN``/statements/``COMMIT``.
+
+A run that waits in the queue (``state`` ``queued``: submitted, or released back, and nobody holds
+it) shows the status ``queued`` in ``runs``/``run`` (``QUEUED_RUN_ROWS``), not its row's
+``running``; a claimed one shows ``running``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,13 @@ def _check_plan(plan: object) -> None:
     except ValidationError as e:
         detail = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'plan'}: {x['msg']}" for x in e.errors()[:3])
         raise ConfigError(f"spec['plan'] is not a plan ({detail}); nothing was queued") from None
+
+QUEUED_RUN_ROWS = (
+    "SELECT r.id, r.task, CASE WHEN r.status = 'running' AND EXISTS (SELECT 1 FROM queue q WHERE q.run_id = r.id "
+    "AND q.state = 'queued') THEN 'queued' ELSE r.status END AS status, r.created, r.last_seq, r.parent_run_id, "
+    "r.forked_at_seq FROM runs r"
+)
+"""The run rows (``sql_rows.RUN_COLUMNS``) with ``queued`` for a running run that waits unclaimed in the queue."""
 
 
 class QueueMixin:

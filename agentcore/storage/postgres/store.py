@@ -35,7 +35,7 @@ from agentcore.storage.postgres.connection import PgConnection
 from agentcore.storage.postgres.loads import RowsLoad, events_of, rows_load
 from agentcore.storage.postgres.migrations import ensure_schema
 from agentcore.storage.postgres.pooling import use_prepared
-from agentcore.storage.postgres.queue import QueueMixin
+from agentcore.storage.postgres.queue import QUEUED_RUN_ROWS, QueueMixin
 from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_events, elements, write_snapshot
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
@@ -80,6 +80,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     _BODY_BYTES = "octet_length(body::text)"
     _EVENT_COLUMNS = "body::text"
     _REMEMBER_LOADS = True
+    _RUN_ROWS = QUEUED_RUN_ROWS
     _SNAPSHOT_CODEC = "xz"
 
     def __init__(
