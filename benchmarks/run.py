@@ -19,10 +19,13 @@ sys.path.insert(0, str(HERE))
 
 
 def workloads() -> dict[str, str]:
+    """Workload name -> module: the ``w<k>_*.py`` module that defines ``run`` (a workload may have
+    helper scripts beside it, e.g. ``w8_pages.py``, which are run on their own)."""
     found = {}
-    for mod in pkgutil.iter_modules([str(HERE)]):
+    for mod in sorted(pkgutil.iter_modules([str(HERE)]), key=lambda m: m.name):
         if mod.name[:1] == "w" and "_" in mod.name and mod.name.split("_")[0][1:].isdigit():
-            found[mod.name.split("_")[0].upper()] = mod.name
+            if "\ndef run(" in (HERE / f"{mod.name}.py").read_text(encoding="utf-8"):
+                found.setdefault(mod.name.split("_")[0].upper(), mod.name)
     return dict(sorted(found.items()))
 
 
