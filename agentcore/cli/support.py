@@ -6,7 +6,7 @@
 - **Streams**: answers and data go to stdout (``console``), progress, banners and hints to stderr
   (``err_console``). Off a terminal nothing is hard-wrapped.
 - **Inert data**: every string printed from data passes ``inert``, which turns terminal control
-  sequences (ESC, CSI, OSC, C0 and C1 controls) into visible text, so a repository, a run id or an
+  sequences (ESC, CSI, OSC, C0 and C1 controls) and Unicode bidi controls into visible text, so a repository, a run id or an
   imported trace cannot drive the terminal.
 - **Errors**: one line, ``Error: <message>`` on stderr, never a traceback or an internal class name;
   with ``--json`` the error is ``{"error": {"type": ..., "message": ...}}`` on stdout.
@@ -68,21 +68,32 @@ DEFAULT_DB = "agentcore.db"
 DB_ENV = "AGENTCORE_DB"
 LAST = "last"
 
-# C0 controls except TAB and LF, DEL, and C1 controls (0x9b is an 8-bit CSI, 0x9d an 8-bit OSC).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode bidirectional controls: marks (LRM, RLM, ALM), embeddings and overrides (LRE..RLO) and
+# isolates (LRI..PDI). Printed raw they reorder the terminal's text ("Trojan Source", CVE-2021-42574).
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# C0 controls except TAB and LF, DEL, C1 controls (0x9b is an 8-bit CSI, 0x9d an 8-bit OSC), bidi.
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 # the same set without the C0 range, which json.dumps escapes already
-_JSON_UNSAFE = re.compile("[\x7f-\x9f]")
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+def _shown(char: str) -> str:
+    """``\\xNN`` for a character up to U+00FF, ``\\uNNNN`` above (as Python writes them)."""
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def inert(text: object) -> str:
     """``text`` with every terminal control character shown as ``\\xNN`` instead of acting.
 
     ESC (so CSI and OSC sequences, ``\\x1b[2J``, ``\\x1b]0;title\\x07``), CR, BS, BEL, the other C0
-    controls, DEL and the C1 controls (``\\x9b``) become four visible characters each; TAB and LF
-    stay. The result shows the same data and cannot move the cursor, clear the screen, set the
-    title or write a hyperlink.
+    controls, DEL and the C1 controls (``\\x9b``) become four visible characters each; the Unicode
+    bidirectional controls (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), which would
+    reorder the line's text, become six (``\\u202e``); TAB and LF stay. The result shows the same
+    data and cannot move the cursor, clear the screen, set the title, write a hyperlink or show the
+    line's characters in another order than they are stored.
     """
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return _CONTROL.sub(lambda m: _shown(m.group()), str(text))
 
 
 def safe(text: object) -> str:
@@ -149,7 +160,7 @@ err_console: Console = LazyConsole(stderr=True)  # type: ignore[assignment]
 
 
 def print_json(obj: Any) -> None:
-    """Plain JSON on stdout (no colour codes, C1 controls escaped as ``\\u009b``), for scripts."""
+    """Plain JSON on stdout (no colour codes; C1 and bidi controls escaped as ``\\u009b``, ``\\u202e``), for scripts."""
     text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
     click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 

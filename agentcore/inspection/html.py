@@ -45,6 +45,9 @@ MAX_ARTIFACTS = 200
 """At most this many artifacts get a preview (the page stays small for huge runs)."""
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Unicode bidi controls, shown as ``\\u202e`` text in the page (as ``cli.support.inert`` and the
+page's script do): raw, they would reorder the displayed text ("Trojan Source")."""
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -278,7 +281,7 @@ def render_html(store: EventStore, run_id: str) -> str:
     }
     page = Template(_asset("view.html"))
     return page.substitute(
-        {k: html.escape(v) for k, v in values.items()},
+        {k: html.escape(_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", v)) for k, v in values.items()},
         csp=f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:",
         style=_asset("view.css"),
         data=embed_json(data),

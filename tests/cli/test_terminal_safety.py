@@ -1,8 +1,9 @@
 """Terminal control sequences from data are inert in everything the CLI prints (issue 17 item 9).
 
 Repository content, tasks, run ids and imported traces carry ESC/CSI/OSC sequences, 8-bit C1
-controls, CR, BS, BEL and DEL; no command may pass one to the terminal. One helper
-(``agentcore.cli.support.inert``) turns each into visible ``\\xNN`` text.
+controls, CR, BS, BEL, DEL and Unicode bidi controls (U+202E RLO and friends: "Trojan Source"
+reordering); no command may pass one to the terminal. One helper (``agentcore.cli.support.inert``)
+turns each into visible ``\\xNN`` or ``\\uNNNN`` text.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ SEQUENCES = {
     "backspace": "abc\x08\x08\x08xyz",
     "bell_del_nul": "\x07\x7f\x00",
     "dcs": "\x1bP+q544e\x1b\\",
+    "bidi_override": "access = 'user\u202e \u2066// admin?\u2069 \u2066'",  # Trojan Source (CVE-2021-42574)
+    "bidi_embed_marks": "a\u202ab\u202bc\u202cd\u202de\u200ef\u200fg\u061ch\u2067i\u2068j",
 }
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
@@ -46,7 +49,7 @@ def test_inert_leaves_no_control_character_and_shows_each_one(name: str) -> None
     assert not RAW.search(out), repr(out)
     assert out.startswith("before ") and out.endswith(" after\n\tend")
     for ch in set(RAW.findall(text)):
-        assert f"\\x{ord(ch):02x}" in out
+        assert (f"\\x{ord(ch):02x}" if ord(ch) <= 0xFF else f"\\u{ord(ch):04x}") in out
 
 
 def assert_inert(*results: Result) -> None:

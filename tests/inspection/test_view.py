@@ -172,3 +172,23 @@ def test_hostile_strings_are_shown_literally_and_never_run(tmp_path: Path) -> No
     assert "&lt;/script&gt;&lt;script&gt;document.body.setAttribute('data-pwned','1')&lt;/script&gt;" in facts
     assert "&lt;img src=x onerror=\"document.body.setAttribute('data-pwned','2')\"&gt;" in facts
     assert "<code>__proto__</code>" in facts and '<code>"onerror=alert(1)</code>' in facts
+
+
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_bidi_controls_in_run_data_are_shown_as_escapes_not_applied(tmp_path: Path) -> None:
+    """U+202E and the other bidi controls in a task, a fact key and a value would reorder the shown
+    text ("Trojan Source"); the page shows each as ``\\u202e`` text, in the header and from its script."""
+    store = MemoryEventStore()
+    task = "deploy user\u202e \u2066// admin\u2069 \u2066 now\u200f\u061c"
+    record(store, {"k\u202ey": "v\u2067al\u202a\u200eue"}, task, "bidi")
+    page = tmp_path / "bidi.html"
+    page.write_text(render_html(store, "bidi"), encoding="utf-8")
+    dom = chromium(tmp_path, page)
+    assert 'data-ready="1"' in dom
+    shown = re.sub(r"<script.*?</script>", "", dom, flags=re.DOTALL)  # the JSON data block holds the raw text
+    assert not BIDI.search(shown), repr(BIDI.search(shown))
+    assert "deploy user\\u202e \\u2066// admin\\u2069 \\u2066 now\\u200f\\u061c" in section(dom, "run-task")
+    facts = section(dom, "facts")
+    assert "k\\u202ey" in facts and "v\\u2067al\\u202a\\u200eue" in facts

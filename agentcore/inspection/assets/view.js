@@ -1,6 +1,8 @@
 // agentcore run view: folds the embedded per-seq RFC 6902 diffs to show the state at any seq.
 // Run data is only ever inserted with textContent (never innerHTML) and object keys are set as
 // own properties, so no string from the run can become markup, script or a prototype change.
+// Unicode bidi controls in run data are shown as \u202e text (shown()), so no string can reorder
+// what is displayed around or inside it ("Trojan Source").
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("run-data").textContent);
@@ -8,10 +10,14 @@
   var has = function (o, k) { return Object.prototype.hasOwnProperty.call(o, k); };
   var $ = function (id) { return document.getElementById(id); };
 
+  var BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function shown(s) {
+    return String(s).replace(BIDI, function (c) { return "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"); });
+  }
   function el(tag, cls, text) {
     var n = document.createElement(tag);
     if (cls) n.className = cls;
-    if (text !== undefined && text !== null) n.textContent = String(text);
+    if (text !== undefined && text !== null) n.textContent = shown(text);
     return n;
   }
   function clone(v) { return v === undefined ? v : JSON.parse(JSON.stringify(v)); }
@@ -23,11 +29,11 @@
     DIGEST.lastIndex = 0;
     while ((m = DIGEST.exec(s)) !== null) {
       if (!has(data.artifacts, m[0])) continue;
-      if (m.index > at) n.appendChild(document.createTextNode(s.slice(at, m.index)));
+      if (m.index > at) n.appendChild(document.createTextNode(shown(s.slice(at, m.index))));
       n.appendChild(artifactButton(m[0], m[0]));
       at = m.index + m[0].length;
     }
-    if (at < s.length) n.appendChild(document.createTextNode(s.slice(at)));
+    if (at < s.length) n.appendChild(document.createTextNode(shown(s.slice(at))));
     return n;
   }
   function artifactButton(id, label) {
@@ -115,7 +121,7 @@
     var tr = el("tr");
     cells.forEach(function (c) {
       var td = el(head ? "th" : "td");
-      if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? "" : String(c);
+      if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? "" : shown(c);
       tr.appendChild(td);
     });
     table.appendChild(tr);
@@ -132,7 +138,7 @@
       var li = el("li"); li.dataset.seq = String(ev.seq); li.dataset.type = ev.type;
       li.appendChild(el("span", "seqno", ev.seq));
       li.appendChild(el("span", "badge t-" + ev.type.replace(/[^a-z_]/g, ""), ev.type));
-      var s = el("span", "summary", ev.summary); s.title = ev.summary;
+      var s = el("span", "summary", ev.summary); s.title = shown(ev.summary);
       li.appendChild(s);
       items.push(li);
     });
@@ -192,7 +198,7 @@
       var f = facts[key], chain = el("div");
       story(f.seq).forEach(function (link) {
         if (link.more) { chain.appendChild(el("span", "muted", "\u2026 " + link.more)); return; }
-        var b = seqButton(link.seq, link.seq + " " + link.type); b.title = link.why || ""; chain.appendChild(b);
+        var b = seqButton(link.seq, link.seq + " " + link.type); b.title = shown(link.why || ""); chain.appendChild(b);
         if (link.artifact && has(data.artifacts, link.artifact)) chain.appendChild(artifactButton(link.artifact, "artifact " + link.artifact.slice(7, 19)));
       });
       var art = f.artifact_id;
@@ -205,7 +211,7 @@
 
   function showState(state) {
     var box = $("state-box");
-    $("state").textContent = box.open ? JSON.stringify(state, null, 2) : "";
+    $("state").textContent = box.open ? shown(JSON.stringify(state, null, 2)) : "";
   }
 
   function buildArtifacts() {
@@ -259,7 +265,7 @@
     // the SVG namespace is read from the page's own <svg> element (the script names no URL)
     var n = document.createElementNS($("dag-svg").namespaceURI, tag);
     Object.keys(attrs).forEach(function (k) { n.setAttribute(k, String(attrs[k])); });
-    if (text !== undefined) n.textContent = String(text);
+    if (text !== undefined) n.textContent = shown(text);
     return n;
   }
   function stepEvents(id) {
