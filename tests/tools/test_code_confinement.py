@@ -20,7 +20,7 @@ import pytest
 from agentcore.core.events import ToolCall
 from agentcore.errors import ToolError, ToolTimeout
 from agentcore.storage.sqlite.store import SQLiteEventStore
-from agentcore.tools.code import CodeTools
+from agentcore.tools.code import CodeTools, find_rg
 from agentcore.tools.code.agent_tools import code_tools
 from agentcore.tools.runner import ToolRunner
 
@@ -318,7 +318,7 @@ def test_ignore_rules_match_ripgreps_own_walker(tmp_path: Path, tree: dict[str, 
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     rg = subprocess.run(
-        ["rg", "--no-config", "--no-require-git", "--no-ignore-parent", "--no-ignore-global", "--files"],
+        [str(find_rg()), "--no-config", "--no-require-git", "--no-ignore-parent", "--no-ignore-global", "--files"],
         cwd=tmp_path, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert tools_for(tmp_path, engine).list_files().files == tuple(sorted(rg.stdout.split()))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
-from agentcore.tools.code import CodeRoot, CodeTools, FileList, SearchResult
+from agentcore.tools.code import CodeRoot, CodeTools, FileList, SearchResult, find_rg
 from agentcore.tools.code.ignore import GlobFilter
 from tests.support.code_fixtures import (
     BIG_FILE_MARKER,
@@ -156,6 +158,26 @@ def test_bad_configuration_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="timeout must be positive"):
         CodeTools(tmp_path, timeout=0)
 
+
+
+def test_rg_beside_the_interpreter_is_found_without_path(tmp_path: Path) -> None:
+    """A virtual environment that is not activated: ``rg`` (from the ``ripgrep`` wheel) sits in the
+    interpreter's scripts directory but not on ``PATH``; both ``AUTO`` and ``rg="rg"`` still find it."""
+    (tmp_path / "a.py").write_text("needle = 1\n")
+    code = (
+        "import sys; from agentcore.tools.code import CodeTools; "
+        "t = CodeTools(sys.argv[1]); e = CodeTools(sys.argv[1], rg='rg'); "
+        "print(t.settings.rg); print(e.settings.rg); print(t.search_code('needle').matches[0].path)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PATH", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    auto, named, path = done.stdout.splitlines()
+    assert shutil.which("rg", path="/usr/bin:/bin") is None, "this test needs rg to be absent from /usr/bin:/bin"
+    assert Path(auto).parent == Path(sys.executable).parent and Path(auto).name == "rg"
+    assert named == auto
+    assert path == "a.py"
 
 # --- search_code ---------------------------------------------------------------------------------------
 
@@ -453,6 +475,6 @@ def test_find_definition_in_python(py_repo: Path, tmp_path: Path) -> None:
     assert tools.find_definition("not_defined_anywhere").summary().startswith("No definition of")
 
 
-def test_rg_is_on_path_for_the_default_engine(trap: TrapTree) -> None:
-    assert shutil.which("rg") is not None
+def test_rg_is_found_for_the_default_engine(trap: TrapTree) -> None:
+    assert find_rg() is not None
     assert CodeTools(trap.root).search_code(TRAP_MARKER).engine == "ripgrep"

@@ -9,6 +9,8 @@ See ``paths`` for how confinement to the root is enforced.
 from __future__ import annotations
 
 import shutil
+import sys
+import sysconfig
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +26,23 @@ from agentcore.tools.code.models import SUMMARY_MAX_ITEMS, CodeMatch, FileList, 
 from agentcore.tools.code.paths import CheckedFile, CodeRoot
 from agentcore.tools.code.search import SearchSettings, find_files, find_lines
 
-__all__ = ["AUTO", "CheckedFile", "CodeMatch", "CodeRoot", "CodeTools", "FileList", "FileSlice", "SearchResult"]
+__all__ = ["AUTO", "CheckedFile", "CodeMatch", "CodeRoot", "CodeTools", "FileList", "FileSlice", "SearchResult", "find_rg"]
 
 R = TypeVar("R")
 AUTO: Final = "auto"
-"""``CodeTools(rg=AUTO)`` uses ``rg`` from ``PATH`` when there is one and the Python engine otherwise."""
+"""``CodeTools(rg=AUTO)`` uses ``rg`` from ``PATH``, else the one the ``ripgrep`` wheel put beside the running
+interpreter (a virtual environment that is not activated), and the Python engine when there is neither."""
+
+
+def find_rg(name: str | Path = "rg") -> str | None:
+    """The executable ``name`` (a command name or a path): looked up on ``PATH`` first, then in this
+    interpreter's scripts directory, where ``pip install ripgrep`` puts ``rg`` (so a virtual environment
+    works without being activated). ``None`` when it is in neither."""
+    found = shutil.which(str(name))
+    if found is None and Path(name).name == str(name):
+        beside = sorted({sysconfig.get_path("scripts"), str(Path(sys.executable).parent)})
+        found = next((f for d in beside if (f := shutil.which(str(name), path=d)) is not None), None)
+    return found
 
 
 class CodeTools:
@@ -37,7 +51,7 @@ class CodeTools:
     Args:
         root: the directory the tools are confined to.
         rg: the ripgrep executable: ``AUTO`` to look ``rg`` up on ``PATH`` (falling back to the Python engine
-            when it is missing), a name or path to require that one, or ``None`` for the Python engine.
+            when it is missing; see ``find_rg``), a name or path to require that one, or ``None`` for the Python engine.
         timeout: seconds a search or listing may run before ``ToolTimeout``.
         max_file_size: files larger than this many bytes are not searched.
         match_limit: matches kept in a ``SearchResult`` (all of them are counted).
@@ -66,10 +80,10 @@ class CodeTools:
                 raise ConfigError(f"{name} must be positive, got {value}")
         self.root = CodeRoot(root)
         if rg == AUTO:
-            rg_path = shutil.which("rg")
+            rg_path = find_rg()
         elif rg is None:
             rg_path = None
-        elif (rg_path := shutil.which(str(rg))) is None:
+        elif (rg_path := find_rg(rg)) is None:
             raise ConfigError(f"ripgrep executable {str(rg)!r} was not found; pass rg=None to use the Python engine")
         self.settings = SearchSettings(
             rg=rg_path, max_file_size=max_file_size, match_limit=match_limit, timeout=timeout
