@@ -40,7 +40,7 @@ from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_e
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.seqs import check_seq
-from agentcore.storage.snapshots import decode_snapshot
+from agentcore.storage.snapshots import check_snapshot_run, decode_snapshot
 from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
@@ -165,11 +165,11 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             if target == info.last_seq:
                 self._cache.remember(run_id, target, state.clone())
             return state
-        forked = info.parent_run_id is not None
-        state = self._fold_load(run_id, load, forked)
+        parent = info.parent_run_id
+        state = self._fold_load(run_id, load, parent)
         if target == info.last_seq:
             if load.more_after is None:
-                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, forked))
+                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, parent))
             else:
                 self._cache.remember(run_id, target, state.clone())
         return state
@@ -193,19 +193,23 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         info, load = self._fetch_load(run_id, seq)
         if load is None:
             return super()._load_state(run_id, seq, known)
-        return self._fold_load(run_id, load, info.parent_run_id is not None)
+        return self._fold_load(run_id, load, info.parent_run_id)
 
-    def _fold_load(self, run_id: str, load: RowsLoad, forked: bool) -> RunState:
+    def _fold_load(self, run_id: str, load: RowsLoad, parent: str | None) -> RunState:
         """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
-        page of segments was full, the rest read from the database). ``forked``: the run is a fork
-        (its states carry its root's run id, which the answer does not name)."""
-        roots = None if forked else (run_id,)
+        page of segments was full, the rest read from the database). ``parent``: the run's parent
+        when it is a fork, whose states carry its root's run id: its parent's for a fork of a root,
+        else (a fork of a fork) one the answer does not name, checked against the run's ancestry."""
         with gc_paused():
             state = (
-                decode_snapshot(load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=roots)
+                decode_snapshot(
+                    load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=(run_id,) if parent is None else None
+                )
                 if load.snapshot is not None
                 else RunState()
             )
+            if parent is not None and load.snapshot is not None and state.run_id not in ("", run_id, parent):
+                check_snapshot_run(state, load.snapshot[0], [link.id for link in self._ancestry(run_id)[1]])
             for element in events_of(load):
                 if element[0] != state.last_seq + 1:
                     raise missing_event(run_id, state.last_seq + 1, load.target)
