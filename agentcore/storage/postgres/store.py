@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -41,7 +40,7 @@ from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.seqs import check_seq
 from agentcore.storage.snapshots import check_snapshot_run, decode_snapshot
-from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
+from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, event_time, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
@@ -265,7 +264,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         expected = sum(s.upto - s.after for s in segments)
         if row is None or row[2] is None or row[3] is None or int(row[0]) != expected:  # rows changed by hand
             raise damaged_log(run_id, f"its rows hold {0 if row is None else row[0]} events, its log {expected}")
-        return RunStats(int(row[0]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), int(row[1]))
+        return RunStats(int(row[0]), event_time(run_id, row[2]), event_time(run_id, row[3]), int(row[1]))
 
 
 __all__ = ("PostgresEventStore",)
