@@ -242,7 +242,7 @@ class PgConnection:
     def connect_error(self, e: BaseException) -> StorageUnavailable | ConfigError:
         """The agentcore error for a failed connection attempt (``failures.connect_error``)."""
         text = " ".join(self.scrub(str(e)).split())  # one line: libpq's messages span several
-        return failures.connect_error(e, self.where, text, self.connect_timeout_s)
+        return failures.connect_error(self.where, text, self.connect_timeout_s)
 
     def lost(
         self, e: BaseException, action: str, *, reading: bool = False

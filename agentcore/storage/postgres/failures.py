@@ -133,7 +133,7 @@ def data_exception(e: BaseException) -> bool:
     return isinstance(e, psycopg.Error) and (e.sqlstate or "").startswith("22")
 
 
-def connect_error(e: BaseException, where: str, text: str, timeout_s: float) -> StorageUnavailable | ConfigError:
+def connect_error(where: str, text: str, timeout_s: float) -> StorageUnavailable | ConfigError:
     """The error for a failed connection attempt (``text``: the driver's message, scrubbed, on one line)."""
     low = text.lower()
     if bad_setting(text):
