@@ -45,6 +45,9 @@ from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
 
+_ROOTS_KEPT = 4096
+"""How many forks' roots ``_check_root`` remembers (all are forgotten when it is full)."""
+
 
 class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
     """Runs, events, artifacts, snapshots and the work queue in a PostgreSQL database.
@@ -112,6 +115,8 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             self._db.close()
             raise
         self.artifacts = PostgresArtifactStore(self._db)
+        self._roots: dict[str, str] = {}
+        """The root run of each fork of a fork whose snapshot named it (``_check_root``)."""
 
     def _no_privilege(self, user: str, dbname: str, e: psycopg.Error) -> StorageUnavailable:
         text = " ".join(self._db.scrub(str(e)).split())
@@ -208,7 +213,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
                 else RunState()
             )
             if parent is not None and load.snapshot is not None and state.run_id not in ("", run_id, parent):
-                check_snapshot_run(state, load.snapshot[0], [link.id for link in self._ancestry(run_id)[1]])
+                self._check_root(run_id, state, load.snapshot[0])
             for element in events_of(load):
                 if element[0] != state.last_seq + 1:
                     raise missing_event(run_id, state.last_seq + 1, load.target)
@@ -220,6 +225,16 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         if state.last_seq != load.target:
             raise missing_event(run_id, state.last_seq + 1, load.target)
         return state
+
+    def _check_root(self, run_id: str, state: RunState, seq: int) -> None:
+        """``DamagedDatabase`` unless ``state`` (a fork of a fork's snapshot at ``seq``) is of one of the
+        run's ancestors: read once per run and root (a run's ancestry never changes), then remembered."""
+        if self._roots.get(run_id) == state.run_id:
+            return
+        check_snapshot_run(state, seq, [link.id for link in self._ancestry(run_id)[1]])
+        if len(self._roots) >= _ROOTS_KEPT:
+            self._roots.clear()
+        self._roots[run_id] = state.run_id
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
         """``(seq, body)`` (``columns`` = ``_EVENT_COLUMNS``) or ``(seq, run_id, type, at, caused_by)``
