@@ -1,8 +1,8 @@
 """The CLI's conventions in one place: exit codes, safe terminal output, ``--json`` errors, the store.
 
 - **Exit codes**: ``EXIT_OK`` (0), ``EXIT_FAILED`` (1: a run that failed, a replay that diverged, or
-  an error such as an unknown run), ``EXIT_USAGE`` (2: bad arguments, as click does),
-  ``EXIT_WAITING`` (3: the run waits for the user's answer).
+  an error such as an unknown run), ``EXIT_USAGE`` (2: bad arguments, as click does, or a ``--db``
+  refused as a setting: ``BadTarget``), ``EXIT_WAITING`` (3: the run waits for the user's answer).
 - **Streams**: answers and data go to stdout (``console``), progress, banners and hints to stderr
   (``err_console``). Off a terminal nothing is hard-wrapped.
 - **Inert data**: every string printed from data passes ``inert``, which turns terminal control
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentcore.errors import AgentcoreError, RunNotFound
+from agentcore.errors import AgentcoreError, ConfigError, RunNotFound
 from agentcore.storage.run_ids import run_id_problem
 from agentcore.storage.targets import describe, is_conninfo, is_url, looks_like_url, open_store
 
@@ -208,7 +208,8 @@ class AgentcoreGroup(click.Group):
         except click.ClickException as e:
             if not json_errors:
                 raise
-            error_json("UsageError" if isinstance(e, click.UsageError) else "Error", e.format_message())
+            kind = getattr(e, "kind", None) or ("UsageError" if isinstance(e, click.UsageError) else "Error")
+            error_json(kind, e.format_message())
             raise SystemExit(e.exit_code) from None
         except AgentcoreError as e:
             if json_errors:
@@ -310,19 +311,32 @@ def db_target(ctx: click.Context, db: str | None) -> str:
     return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
+class BadTarget(click.ClickException):
+    """A ``--db`` the store refused as a setting (``ConfigError``): exit 2, ``--json`` type ``ConfigError``."""
+
+    exit_code = EXIT_USAGE
+    kind = "ConfigError"
+
+
 def open_db(db: str, *, must_exist: bool = True, pool: bool = True) -> Any:
     """Open the store ``db`` names (a path or a URL); a missing file is an error unless ``must_exist`` is false.
-    ``pool=False``: a PostgreSQL store gets one connection instead of a pool (a one-shot command)."""
+    ``pool=False``: a PostgreSQL store gets one connection instead of a pool (a one-shot command).
+
+    ``BadTarget`` (exit 2) for a ``ConfigError``: a URL that does not parse, a bad port or ``sslmode``, ...
+    """
     if must_exist and not looks_like_url(db) and not is_conninfo(db) and not Path(db).exists():
         raise click.ClickException(
             f"no database at {shown(db)}: run `agentcore ask` first, or pass --db PATH or --db postgresql://... "
             f"(or set {DB_ENV})"
         )
-    if is_url(db):  # the pool's own notes ("discarding closed connection") are not for users: ours say it once
-        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
-        if not pool:
-            return open_store(db, pool=False)
-    return open_store(db)
+    try:
+        if is_url(db):  # the pool's own notes ("discarding closed connection") are not for users: ours say it once
+            logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+            if not pool:
+                return open_store(db, pool=False)
+        return open_store(db)
+    except ConfigError as e:
+        raise BadTarget(inert(str(e))) from None
 
 
 def shown(db: str) -> str:

@@ -26,6 +26,7 @@ from agentcore.storage.run_ids import MAX_RUN_ID_BYTES as MAX_RUN_ID_BYTES  # re
 from agentcore.storage.run_ids import check_run_id
 from agentcore.storage.run_ids import new_run_id as new_run_id
 from agentcore.storage.run_ids import no_nul as no_nul
+from agentcore.storage.seqs import check_seq
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
@@ -48,7 +49,9 @@ class RunInfo:
 
 def check_batch(run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> None:
     """Raise ``ConfigError`` unless events belong to ``run_id`` with seqs expected_seq+1, +2, ...,
-    each ``caused_by`` (if any) naming an earlier seq."""
+    each ``caused_by`` (if any) naming an earlier seq; ``expected_seq`` is a seq (``seqs.check_seq``:
+    an ``int``, not a ``bool``, a float, a string or ``None``)."""
+    check_seq(expected_seq, "expected_seq")
     if expected_seq < 0:
         raise ConfigError(f"expected_seq must be >= 0, got {expected_seq}")
     for i, e in enumerate(events):

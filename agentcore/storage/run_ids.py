@@ -77,6 +77,29 @@ def check_text(value: str, what: str) -> None:
     no_nul(value, what)
 
 
+def check_json_text(value: object, what: str) -> None:
+    """``check_text`` on every string of a JSON value (object keys too), such as a queued run's spec:
+    a NUL (``\\u0000`` in the JSON) makes PostgreSQL's ``->>`` refuse the whole object, and a lone
+    surrogate (``\\ud800``) makes its JSON type refuse it, so nothing with either is stored.
+
+    Raises:
+        ConfigError: naming where in ``value`` the string is (``spec['tools'][2]``).
+    """
+    stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or surrogate_at(item) is not None:
+                check_text(item, what + "".join(f"[{p!a}]" for p in path))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and ("\x00" in key or surrogate_at(key) is not None):
+                    check_text(key, "key of " + what + "".join(f"[{p!a}]" for p in path))
+                stack.append((child, (*path, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, (*path, i)) for i, child in enumerate(item))
+
+
 def run_id_problem(run_id: str) -> str | None:
     """Why no store takes ``run_id`` as a new run's id (a sentence for a message), or ``None``.
 

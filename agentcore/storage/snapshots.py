@@ -137,9 +137,17 @@ def decode_snapshot(encoding: str, data: bytes | str, *, seq: int, run_ids: Coll
     state = decode_state(encoding, data)
     if state.last_seq != seq:
         raise _damaged(f"the row at seq {seq} holds the state at seq {state.last_seq}")
-    if run_ids is not None and state.run_id and state.run_id not in run_ids:
-        raise _damaged(f"the row at seq {seq} holds a state of run {state.run_id!r}, not of {sorted(run_ids)!r}")
+    if run_ids is not None:
+        check_snapshot_run(state, seq, run_ids)
     return state
+
+
+def check_snapshot_run(state: RunState, seq: int, run_ids: Collection[str]) -> None:
+    """``DamagedDatabase`` unless the state of the snapshot row at ``seq`` is of one of ``run_ids``
+    (the run and its fork ancestors; a state with no ``RunStarted`` passes): ``decode_snapshot``'s
+    run check, for a caller that learns the ancestry only when it is needed."""
+    if state.run_id and state.run_id not in run_ids:
+        raise _damaged(f"the row at seq {seq} holds a state of run {state.run_id!r}, not of {sorted(run_ids)!r}")
 
 
 def _as_bytes(data: bytes | str) -> bytes:

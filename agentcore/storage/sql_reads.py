@@ -11,6 +11,7 @@ event rows differently.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from agentcore.core.event_codec import decode_event
@@ -45,6 +46,14 @@ def damaged_log(run_id: str, what: str) -> DamagedDatabase:
 def missing_event(run_id: str, seq: int, upto: int) -> DamagedDatabase:
     """``damaged_log`` for a run whose event ``seq`` is missing while its log goes to ``upto``."""
     return damaged_log(run_id, f"it has no event at seq {seq}, though its log goes to seq {upto}")
+
+
+def event_time(run_id: str, value: Any) -> datetime:
+    """An event's ``at`` as read from its row (ISO 8601 text); ``damaged_log`` if it is not one."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):  # rewritten by hand: the column (or, on PostgreSQL, the body) is text
+        raise damaged_log(run_id, f"an event's time {str(value)[:40]!r} is not an ISO 8601 time") from None
 
 
 class Link(NamedTuple):

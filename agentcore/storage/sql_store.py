@@ -347,7 +347,7 @@ class SQLEventStore(SQLReads):
         )
         total = 0
         for seg in segments:
-            got = self._db.one(sql, tuple(seg))
+            got = self._db.one(sql, tuple(seg), f"measure the events of run {seg.run_id!r}")
             total += int(got[0]) if got else 0
         return total
 
@@ -373,8 +373,11 @@ class SQLEventStore(SQLReads):
     def snapshot_stats(self, run_id: str | None = None) -> dict[str, int]:
         """Counts and bytes of snapshots and event bodies (all runs, or one run's own rows)."""
         where, params = (self.dialect.sql("WHERE run_id = ?"), (run_id,)) if run_id is not None else ("", ())
-        snaps = self._db.one(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM snapshots {where}", params)
-        events = self._db.one(f"SELECT COUNT(*), COALESCE(SUM({self._BODY_BYTES}), 0) FROM events {where}", params)
+        of = "every run" if run_id is None else f"run {run_id!r}"
+        snaps = self._db.one(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM snapshots {where}", params, f"count the snapshots of {of}")
+        events = self._db.one(
+            f"SELECT COUNT(*), COALESCE(SUM({self._BODY_BYTES}), 0) FROM events {where}", params, f"count the events of {of}"
+        )
         assert snaps is not None and events is not None
         return {
             "snapshots": int(snaps[0]), "snapshot_bytes": int(snaps[1]),

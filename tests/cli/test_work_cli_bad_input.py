@@ -2,8 +2,8 @@
 
 A URL that does not parse, a libpq ``key=value`` string, bytes that are not UTF-8 in a question,
 ``last`` and odd timeouts for ``wait``, ``submit``/``worker`` pointed at an SQLite path, and ``--app``
-specs that cannot be imported: each is one ``Error:`` line (exit 1, or 2 for a usage error), never a
-traceback, never the password, and nothing is created on the way.
+specs that cannot be imported: each is one ``Error:`` line (exit 1, or 2 for a usage error: a ``--db``
+refused as a setting is one), never a traceback, never the password, and nothing is created on the way.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ def test_a_url_that_does_not_parse_is_one_line_without_the_password(tmp_path: Pa
     url = f"postgresql://agentcore:{PASSWORD}@[::1:5432/agentcore"
     for args in (("--db", url, "runs"), ("runs",)):
         got = run(*args, cwd=tmp_path, env={"AGENTCORE_DB": url})
-        assert "agentcore:***@" in one_error_line(got)
+        assert "agentcore:***@" in one_error_line(got, code=2)  # the user's input: exit 2 (was 1)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_libpq_key_value_string_is_refused_without_the_password_and_without_a_file(tmp_path: Path) -> None:
     conninfo = f"host=127.0.0.1 port=5432 user=agentcore password={PASSWORD} dbname=agentcore"
     for args in (("--db", conninfo, "runs"), ("--db", conninfo, "ask", "where is x?", "--repo", ROOT)):
-        line = one_error_line(run(*args, cwd=tmp_path))
+        line = one_error_line(run(*args, cwd=tmp_path), code=2)  # the user's input: exit 2 (was 1)
         assert "password=***" in line and "postgresql://" in line
     assert list(tmp_path.iterdir()) == []  # not an SQLite file named after the string
 
@@ -64,6 +64,30 @@ def test_connection_errors_are_one_line(tmp_path: Path) -> None:
     got = run("--db", f"postgresql://agentcore:{PASSWORD}@127.0.0.1:{port}/x", "runs", cwd=tmp_path)
     line = one_error_line(got)
     assert "Connection refused" in line and got.stderr.strip() == line
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [("?sslmode=bogus", 'invalid sslmode value: "bogus"'), ("?bogus=1", 'invalid URI query parameter: "bogus"')],
+)
+def test_a_connection_setting_libpq_refuses_is_a_usage_error_of_every_command(
+    pg_url: str, tmp_path: Path, spoil: str, says: str
+) -> None:
+    """It was "cannot connect ... Is it running?" (exit 1): the setting is named, exit 2, no password."""
+    bad = pg_url + spoil
+    for args, env in (
+        (("runs",), {"AGENTCORE_DB": bad}),
+        (("submit", "where is x?", "--offline"), {"AGENTCORE_DB": bad}),
+        (("worker", "--exit-when-idle"), {"AGENTCORE_DB": bad}),
+        (("wait", "last"), {"AGENTCORE_DB": bad}),
+        (("copy", "--to", str(tmp_path / "all.db")), {"AGENTCORE_DB": bad}),  # the source
+        (("copy", "--from", pg_url, "--to", bad), {}),  # the target
+    ):
+        line = one_error_line(run(*args, cwd=tmp_path, env=env, timeout=60), code=2)
+        assert says in line and "the connection settings are invalid" in line and "agentcore:***@" in line, line
+    got = run("runs", "--json", cwd=tmp_path, env={"AGENTCORE_DB": bad})
+    assert got.returncode == 2 and json.loads(got.stdout)["error"]["type"] == "ConfigError", got
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_submit_and_worker_refuse_an_sqlite_path_without_creating_it(tmp_path: Path) -> None:
@@ -178,7 +202,7 @@ def test_resume_and_answer_of_a_queued_run_say_it_has_not_started(pg_url: str) -
 )
 def test_a_url_of_another_scheme_is_refused_without_the_password_and_without_a_file(tmp_path: Path, target: str) -> None:
     for args in (("runs",), ("ask", "where is x?", "--repo", ROOT), ("submit", "where is x?", "--offline")):
-        line = one_error_line(run(*args, cwd=tmp_path, env={"AGENTCORE_DB": target}))
+        line = one_error_line(run(*args, cwd=tmp_path, env={"AGENTCORE_DB": target}), code=2)  # was exit 1
         assert "not a database agentcore can open" in line and "agentcore:***@" in line, line
     assert list(tmp_path.iterdir()) == []  # was: "cannot create postgresql+psycopg://agentcore:PASSWORD@..."
 

@@ -85,3 +85,77 @@ def test_every_read_of_a_hand_edited_log_says_it_is_damaged(
         assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), (args, done.stderr[-2000:])
         assert "damaged" in lines[0], lines
     assert not (tmp_path / "t.jsonl").exists()
+
+
+POSTGRES_VALUE_EDITS = {
+    # a cast in the events view or in run_stats fails: SQLSTATE class 22 (data exception)
+    "the open segment not JSON (22P02)": "UPDATE runs SET tail = 'garbage' WHERE id = %s",
+    "the open segment an object (22023)": "UPDATE runs SET tail = '{\"a\": 1}' WHERE id = %s",
+    "an escape that is no character (22P02)": (
+        "UPDATE runs SET tail = replace(tail, '\"type\":\"run_started\"', '\"x\":\"\\ud800y\",\"type\":\"run_started\"') "
+        "WHERE id = %s"
+    ),
+    "a token count that is not a number (22P02)": (
+        "UPDATE runs SET tail = regexp_replace(tail, '\"total_tokens\":[0-9]+', '\"total_tokens\":\"lots\"', 'g') "
+        "WHERE id = %s"
+    ),
+    "an event time that is not a time": (
+        "UPDATE runs SET tail = regexp_replace(tail, '\"at\":\"[^\"]*\"', '\"at\":\"junk\"', 'g') WHERE id = %s"
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", POSTGRES_VALUE_EDITS.values(), ids=POSTGRES_VALUE_EDITS.keys())
+def test_a_value_of_a_run_that_no_longer_reads_as_its_type_is_damage_naming_the_run(pg_url: str, edit: str) -> None:
+    """A read whose cast fails on a hand-edited value said the server was unavailable ("is it running?");
+    an event time that is not one was a ValueError traceback from ``agentcore runs``."""
+    import psycopg
+
+    from agentcore.storage.postgres.store import PostgresEventStore
+    from tests.support.postgres import PASSWORD
+
+    with PostgresEventStore(pg_url, snapshot_every=None) as store:
+        run, _ = fill(store, steps=2)
+        intact, _ = fill(store, steps=1)
+        intact_stats = store.run_stats(intact)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(edit, (run,)).rowcount == 1
+    with PostgresEventStore(pg_url) as store:
+        with pytest.raises(DamagedDatabase, match=rf"run {run!r}.* damaged.*changed outside agentcore; restore"):
+            store.run_stats(run)
+        assert store.run_stats(intact) == intact_stats  # only the run's own rows are at fault
+    done = subprocess.run(
+        [sys.executable, "-m", "agentcore", "--db", pg_url, "runs"], capture_output=True, text=True, timeout=60
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), done.stderr[-2000:]
+    assert "damaged" in lines[0] and run in lines[0] and PASSWORD not in lines[0], lines
+    assert "unavailable" not in lines[0] and "is it running" not in lines[0].lower(), lines
+
+
+def test_an_event_time_that_is_not_a_time_is_damage_on_sqlite_too(tmp_path: Path) -> None:
+    from agentcore.storage.sqlite.store import SQLiteEventStore
+
+    path = str(tmp_path / "s.db")
+    with SQLiteEventStore(path, snapshot_every=None) as store:
+        run, _ = fill(store, steps=2)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("UPDATE events SET at = 'junk' WHERE seq = 1").rowcount == 1
+    with SQLiteEventStore(path) as store, pytest.raises(DamagedDatabase, match=rf"run {run!r} is damaged: an event's time 'junk'"):
+        store.run_stats(run)
+
+
+def test_a_data_exception_is_damage_only_where_our_rows_are_read() -> None:
+    """The classification itself: in a write, a data exception may come from the values written."""
+    from psycopg import errors as pg_errors
+
+    from agentcore.errors import StorageUnavailable
+    from agentcore.storage.postgres import failures
+
+    for error in (pg_errors.InvalidTextRepresentation("x"), pg_errors.NumericValueOutOfRange("x"),
+                  pg_errors.InvalidJsonText("x")):  # fmt: skip
+        read = failures.lost(error, "postgresql://u:***@h/db", "x", "read run 'r'", 10, reading=True)
+        assert isinstance(read, DamagedDatabase) and "read run 'r'" in str(read), read
+        assert str(error.sqlstate) in str(read)
+        written = failures.lost(error, "postgresql://u:***@h/db", "x", "append to run 'r'", 10, reading=False)
+        assert isinstance(written, StorageUnavailable), written

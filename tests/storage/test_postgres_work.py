@@ -160,3 +160,28 @@ def test_submit_refuses_a_task_no_database_can_store_and_queues_nothing(pg_url: 
         with pytest.raises(ConfigError, match=r"the task is not valid Unicode text \(a lone surrogate U\+DC80 at index 2"):
             store.submit("ab\udc80", spec={"kind": "agent"})
         assert store.runs() == [] and store.queue_entries() == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ({"kind": "ask", "repo": "src\x00x"}, r"the spec\['repo'\] holds a NUL character \(U\+0000\) at index 3"),
+        ({"kind": "ask", "q\udc80": 1}, r"the key of spec is not valid Unicode text \(a lone surrogate U\+DC80 at index 1"),
+        (
+            {"kind": "ask", "tools": ["grep", {"args": ["-n", "x\ud800"]}]},
+            r"the spec\['tools'\]\[1\]\['args'\]\[1\] is not valid Unicode text \(a lone surrogate U\+D800 at index 1",
+        ),
+    ],
+)
+def test_submit_refuses_a_spec_string_no_database_can_store_and_queues_nothing(
+    pg_url: str, spec: dict[str, object], says: str
+) -> None:
+    """Both were queued (PostgreSQL's JSON type keeps ``\\u0000`` and ``\\udc80`` as written), for a
+    worker to meet them (``->>`` refuses an object holding ``\\u0000``; no UTF-8 encoder writes a lone
+    surrogate). They are the caller's input: ``ConfigError`` naming where in the spec, nothing written."""
+    with PostgresEventStore(pg_url) as store:
+        with pytest.raises(ConfigError, match=says):
+            store.submit("t", spec=spec)
+        assert store.runs() == [] and store.queue_entries() == [] and store.unfinished() == 0
+        good = store.submit("t", spec={"kind": "ask", "repo": "src\\x00 as six characters, \u00e9"})
+        assert [r.id for r in store.runs()] == [good]

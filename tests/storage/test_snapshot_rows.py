@@ -116,3 +116,42 @@ def test_the_cli_says_the_snapshot_is_damaged_in_one_line(
     assert done.returncode == 1 and done.stdout == "", done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "snapshot is damaged" in lines[0], lines
+
+
+def _forked(store: Any, parent: str, at_seq: int, steps: int) -> str:
+    """A fork of ``parent`` at ``at_seq`` with ``steps`` agent steps of its own (snapshots of its own)."""
+    from tests.storage.test_store import agent_step
+
+    fork = store.fork(parent, at_seq)
+    for i in range(steps):
+        first = at_seq + 1 + 5 * i
+        store.append(fork, agent_step(fork, first, i), first - 1)
+    return str(fork)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("depth", ["a fork", "a fork of a fork"])
+def test_a_forks_snapshot_row_holding_another_runs_state_is_reported_as_damaged(
+    kind: str, depth: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A fork's states carry its root's run id; PostgreSQL's one-statement load of a fork from its own
+    snapshot checked only the row's seq, so another run's state at that seq was served as the fork's."""
+    store, target = _stores(kind, tmp_path, request)
+    with store:
+        root, _ = fill(store, steps=2)
+        run = _forked(store, root, 11, steps=3)
+        if depth == "a fork of a fork":
+            run = _forked(store, run, 21, steps=3)
+        other, _ = fill(store, steps=8, task="another run")
+        seq = _newest_snapshot(kind, target, run)
+        assert seq == store.last_seq(run) and seq > 21  # the fork's own, past its fork point
+        expected = fold(store.read(run))
+        replacement = store.state_at(other, seq)
+    with _reopen(kind, target) as fresh:
+        assert fresh.state_at(run) == expected  # its own snapshot, root id and all, is good
+    _rewrite(kind, target, run, seq, replacement)
+    with _reopen(kind, target) as fresh:
+        with pytest.raises(DamagedDatabase, match=rf"snapshot is damaged \(the row at seq {seq} holds a state of run {other!r}"):
+            fresh.state_at(run)
+        fresh.delete_snapshots()
+        assert fresh.state_at(run) == expected

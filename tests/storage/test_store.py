@@ -381,6 +381,22 @@ def test_a_seq_that_is_not_an_int_is_refused_alike_on_every_store(store: EventSt
     assert store.state_at(run, 3) == fold(store.read(run, upto=3))
 
 
+@pytest.mark.parametrize(("bad", "named"), [(True, "bool"), (1.0, "float"), ("1", "str"), (None, "NoneType")])
+def test_an_expected_seq_that_is_not_an_int_is_refused_alike_on_every_store(
+    store: EventStore, bad: object, named: str
+) -> None:
+    """``append``'s ``expected_seq`` follows the seq rule: ``1.0`` and ``True`` passed the batch check (they
+    equal 1) and reached the database; ``None`` and ``"1"`` were a ``TypeError`` from ``< 0``."""
+    run = store.create_run("t")
+    store.append(run, [started(run)], 0)
+    with pytest.raises(ConfigError, match=rf"^expected_seq must be an int \(a seq\), got {named} "):
+        store.append(run, [fact(run, 2)], bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="expected_seq must be an int"):
+        store.append(run, [], bad)  # type: ignore[arg-type]
+    assert [e.seq for e in store.read(run)] == [1] and store.last_seq(run) == 1
+    assert store.append(run, [fact(run, 2)], 1) == 2
+
+
 def test_plan_revisions_survive_the_store(store: EventStore) -> None:
     run = store.create_run("t")
     new_plan = ReplacePlan(steps=(Step(id="x", description="look"), Step(id="y", after=("x",))))

@@ -20,6 +20,8 @@ class PostgresArtifactStore(SQLArtifactStore):
 
     dialect = POSTGRES
 
+    _db: PgConnection
+
     def __init__(self, db: PgConnection) -> None:
         super().__init__(db)
 
@@ -34,6 +36,7 @@ class PostgresArtifactStore(SQLArtifactStore):
             "SELECT media_type FROM new UNION ALL SELECT media_type FROM artifacts WHERE id = %s",
             (ident, media_type, len(data), data, ident),
             f"store artifact {ident} ({len(data)} bytes)",
+            reading=False,
         )
         if row is None:  # a racing writer's insert committed after this statement's snapshot
             return super()._put_one(ident, data, media_type)

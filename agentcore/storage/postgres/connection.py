@@ -1,4 +1,4 @@
-"""The connection pool of a PostgreSQL store, and driver errors made agentcore errors.
+"""The connection pool of a PostgreSQL store (its driver errors made agentcore errors by ``failures``).
 
 ``PgConnection`` owns a ``psycopg_pool.ConnectionPool`` (connections are checked before use, so
 one that a server restart broke is replaced instead of handed out), or, for a one-shot command
@@ -6,7 +6,10 @@ one that a server restart broke is replaced instead of handed out), or, for a on
 way (checked before use and replaced when broken; threads take turns): no second connection, no
 pool threads, and ``psycopg_pool`` is not imported. Every unit of work is one
 transaction on one pooled connection: ``transaction(action)`` commits on success and rolls back
-on any error. Driver errors become ``StorageUnavailable`` with what happened and what to do.
+on any error. Driver errors become agentcore errors saying what happened and what to do
+(``storage.postgres.failures``): a refused connection setting ``ConfigError`` (checked before
+connecting where libpq's parser can tell), a server down or lost ``StorageUnavailable``, a value of
+our rows that is not of its type ``DamagedDatabase``.
 
 Secrets: the URL's password is used to connect and nowhere else. ``where`` (the URL without its
 password) is what messages, ``repr`` and logs show, and every driver message is scrubbed of the
@@ -26,22 +29,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import select
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
-from psycopg.conninfo import conninfo_to_dict
 
-from agentcore.errors import ConfigError, StorageUnavailable
-from agentcore.storage.postgres.pooling import pooler_collision, pooler_error
+from agentcore.errors import ConfigError, DamagedDatabase, StorageUnavailable
+from agentcore.storage.postgres import failures
 from agentcore.storage.postgres.single import SingleConnection
-from agentcore.storage.targets import describe, is_url
 
 if TYPE_CHECKING:
     import psycopg_pool
@@ -135,49 +134,6 @@ def _check(conn: psycopg.Connection[Any]) -> None:
         psycopg_pool.ConnectionPool.check_connection(conn)
 
 
-def _pool_timeout() -> type[BaseException]:
-    """``psycopg_pool.PoolTimeout`` once a pool has been made (only a pool raises it), else ``psycopg.Error``
-    (already caught beside it): so a store without a pool never imports ``psycopg_pool``."""
-    pool_module = sys.modules.get("psycopg_pool")
-    return pool_module.PoolTimeout if pool_module is not None else psycopg.Error
-
-
-def _is_pool_timeout(e: BaseException) -> bool:
-    pool_module = sys.modules.get("psycopg_pool")
-    return pool_module is not None and isinstance(e, pool_module.PoolTimeout)
-
-
-def redact(url: str) -> str:
-    """The URL with its password (if any) replaced by ``***``; a key=value conninfo is summarised."""
-    if is_url(url):
-        return describe(url)
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "postgresql://(unparseable connection string)"
-    host, port, db = params.get("host", ""), params.get("port", ""), params.get("dbname", "")
-    return f"postgresql://{params.get('user', '')}@{host}{':' + str(port) if port else ''}/{db}"
-
-
-def secrets_of(url: str) -> list[str]:
-    """The password of a URL in every spelling a message could show it (raw, decoded, quoted)."""
-    try:
-        found = conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        found = None
-    password = str(found) if found else None
-    if not password and is_url(url):
-        try:
-            password = urlsplit(url).password
-        except ValueError:  # a URL that does not parse (an unclosed IPv6 bracket): its user-info by hand
-            userinfo = url.partition("://")[2].rpartition("@")[0]
-            password = userinfo.partition(":")[2] or None
-        password = unquote(password) if password else None
-    if not password:
-        return []
-    return sorted({password, quote(password, safe=""), unquote(password)}, key=len, reverse=True)
-
-
 class PgConnection:
     """The pool of a store's connections (internal plumbing shared by events, artifacts, queue).
 
@@ -200,8 +156,9 @@ class PgConnection:
         if not isinstance(max_size, int) or max_size < 1:
             raise ConfigError(f"max_size must be an integer >= 1, got {max_size!r}")
         self.url = url
-        self.where = redact(url)
-        self.secrets = secrets_of(url)
+        self.where = failures.redact(url)
+        self.secrets = failures.secrets_of(url)
+        failures.check_settings(url, self.where, self.scrub)  # before connecting: a refused setting is ConfigError
         self.connect_timeout_s = connect_timeout_s
         self.prepared: dict[str, str] = {statement_name(sql): sql for sql in prepared}
         """Statements (``$n`` placeholders) prepared on each pooled connection as it is set up, by
@@ -282,54 +239,19 @@ class PgConnection:
         except psycopg.Error as e:
             raise self.connect_error(e) from None
 
-    def connect_error(self, e: BaseException) -> StorageUnavailable:
+    def connect_error(self, e: BaseException) -> StorageUnavailable | ConfigError:
+        """The agentcore error for a failed connection attempt (``failures.connect_error``)."""
         text = " ".join(self.scrub(str(e)).split())  # one line: libpq's messages span several
-        low = text.lower()
-        if "password authentication failed" in low or "no password supplied" in low or "authentication" in low:
-            return StorageUnavailable(
-                f"the PostgreSQL server at {self.where} refused the credentials ({text}). Check the user and "
-                "password in the URL (or PGPASSWORD / ~/.pgpass); nothing was read or written."
-            )
-        if "does not exist" in low and "database" in low:
-            return StorageUnavailable(
-                f"{self.where}: {text}. Create it first (`createdb NAME`, or CREATE DATABASE as a superuser); "
-                "nothing was written."
-            )
-        if "timeout" in low or "timed out" in low:
-            return StorageUnavailable(
-                f"the PostgreSQL server at {self.where} did not answer within {self.connect_timeout_s:g} s "
-                f"({text}). Check that it runs and that the host and port are right; nothing was written."
-            )
-        return StorageUnavailable(
-            f"cannot connect to the PostgreSQL server at {self.where} ({text}). Is it running and listening "
-            "there? Start it (see the README, 'PostgreSQL, the work queue and workers') or fix the host/port in the URL; nothing was written."
-        )
+        return failures.connect_error(self.where, text, self.connect_timeout_s)
 
-    def lost(self, e: BaseException, action: str) -> StorageUnavailable | ConfigError:
-        """The error for a driver failure while doing ``action`` on an open connection (a text value
-        with NUL, which psycopg refuses before sending it: ``ConfigError``, the input is at fault)."""
+    def lost(
+        self, e: BaseException, action: str, *, reading: bool = False
+    ) -> StorageUnavailable | ConfigError | DamagedDatabase:
+        """The error for a driver failure while doing ``action`` on an open connection
+        (``failures.lost``: a NUL in a text value is a ``ConfigError``, the input is at fault; a data
+        exception while ``reading`` our rows is a ``DamagedDatabase``)."""
         text = " ".join(self.scrub(str(e)).split()) or type(e).__name__  # one line
-        if pooler_collision(e):
-            return pooler_error(self.where, action, text)
-        if isinstance(e, psycopg.DataError) and "NUL (0x00)" in str(e):
-            return ConfigError(
-                f"{self.where}: could not {action}: a text value holds a NUL character (U+0000), which "
-                "PostgreSQL cannot store in text; nothing was written. Remove it from the value."
-            )
-        if _is_pool_timeout(e):
-            return StorageUnavailable(
-                f"no connection to the PostgreSQL server at {self.where} within {self.connect_timeout_s:g} s, so "
-                f"agentcore could not {action}: is the server down? Nothing was written; retry once it is back."
-            )
-        if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
-            e, pg_errors.QueryCanceled
-        ):
-            return StorageUnavailable(
-                f"the connection to the PostgreSQL server at {self.where} was lost while trying to {action} "
-                f"({text}). A write that was under way may or may not have committed: re-read the run "
-                "(resume it) once the server is back; the log stays consistent either way."
-            )
-        return StorageUnavailable(f"{self.where}: could not {action}: {text}")
+        return failures.lost(e, self.where, text, action, self.connect_timeout_s, reading=reading)
 
     def check_open(self) -> None:
         if self.closed:
@@ -348,30 +270,39 @@ class PgConnection:
                 yield conn
         except (pg_errors.UniqueViolation, pg_errors.ForeignKeyViolation):
             raise
-        except (psycopg.Error, _pool_timeout()) as e:
+        except (psycopg.Error, failures.pool_timeout()) as e:
             raise self.lost(e, action) from None
 
     @contextmanager
-    def statement(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+    def statement(self, action: str, *, reading: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection for ONE statement, which is its own transaction (autocommit): one round
-        trip, where ``BEGIN``/statement/``COMMIT`` take three. Several statements use ``transaction``."""
+        trip, where ``BEGIN``/statement/``COMMIT`` take three. Several statements use ``transaction``.
+        ``reading``: the statement only reads our rows (a data exception is then ``DamagedDatabase``)."""
         self.check_open()
         try:
             with self.connection() as conn:
                 yield conn
-        except (psycopg.Error, _pool_timeout()) as e:
-            raise self.lost(e, action) from None
+        except (psycopg.Error, failures.pool_timeout()) as e:
+            raise self.lost(e, action, reading=reading) from None
 
     def query(
         self, sql: str, params: tuple[Any, ...] | list[Any] | dict[str, Any] = (), action: str = "read"
     ) -> list[tuple[Any, ...]]:
-        """Rows of one read query (one statement, one round trip)."""
-        with self.statement(action) as conn:
+        """Rows of one read query (one statement, one round trip).
+
+        Raises:
+            DamagedDatabase: a value read is not of its type (SQLSTATE class 22: a row changed by hand).
+            StorageUnavailable: the server cannot be reached or the connection was lost.
+        """
+        with self.statement(action, reading=True) as conn:
             return conn.execute(sql, params).fetchall()
 
-    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read") -> tuple[Any, ...] | None:
-        """The first row of a read query, or ``None`` (one statement, one round trip)."""
-        with self.statement(action) as conn:
+    def one(
+        self, sql: str, params: tuple[Any, ...] | list[Any] = (), action: str = "read", *, reading: bool = True
+    ) -> tuple[Any, ...] | None:
+        """The first row of a read query, or ``None`` (one statement, one round trip); errors as ``query``
+        (``reading=False``: a statement that writes, whose data exceptions are not our rows' damage)."""
+        with self.statement(action, reading=reading) as conn:
             return conn.execute(sql, params).fetchone()
 
     def run_prepared(
@@ -390,6 +321,7 @@ class PgConnection:
 
         Raises:
             KeyError: ``sql`` is not one of ``prepared`` (a programming error).
+            DamagedDatabase, StorageUnavailable: as ``query``.
         """
         name = self._names.get(sql)
         if name is None:
@@ -398,7 +330,7 @@ class PgConnection:
                 raise KeyError(f"run_prepared: the statement is not one of this connection's prepared ones: {sql[:60]!r}")
             self._names[sql] = name
         values = cast("list[bytes]", params)  # libpq takes None for NULL (psycopg's stub says bytes only)
-        with self.statement(action) as conn:
+        with self.statement(action, reading=True) as conn:
             if self.prepared_statements:
                 result = prepared_rows(conn.pgconn, name.encode(), sql.encode(), values)
             else:  # unnamed statement: parsed and run in one round trip, nothing left on the session

@@ -48,6 +48,7 @@ from agentcore.storage.base import (
     RunOptions,
     new_run,
 )
+from agentcore.storage.run_ids import check_json_text
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -99,8 +100,9 @@ class QueueMixin:
         worker starts it.
 
         Raises:
-            ConfigError: an empty task, a spec that is not a JSON object, or a ``spec["plan"]`` that
-                is not a plan (the worker would start a ``PlanRunner`` run with it).
+            ConfigError: an empty task, a spec that is not a JSON object or holds a string with NUL
+                or a lone surrogate (``run_ids.check_json_text``), or a ``spec["plan"]`` that is not a
+                plan (the worker would start a ``PlanRunner`` run with it).
             PlanError: ``spec["plan"]`` has duplicate step ids, an unknown dependency or a cycle.
             ConcurrencyError: a run with ``run_id`` exists.
         """
@@ -110,6 +112,7 @@ class QueueMixin:
             text = json.dumps(dict(spec or {}), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"spec must be a JSON object: {e}") from None
+        check_json_text(dict(spec or {}), "spec")
         if spec and spec.get("plan") is not None:
             _check_plan(spec["plan"])
         new = new_run(cast("NewRunOptions", options), caller="submit", allowed=RUN_OPTIONS)  # only RunOptions' keys

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -40,11 +39,14 @@ from agentcore.storage.postgres.segments import SEGMENT_PAGE, SEGMENTS_OF, add_e
 from agentcore.storage.postgres.steps import StepQueueMixin
 from agentcore.storage.schema import POSTGRES
 from agentcore.storage.seqs import check_seq
-from agentcore.storage.snapshots import decode_snapshot
-from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, missing_event
+from agentcore.storage.snapshots import check_snapshot_run, decode_snapshot
+from agentcore.storage.sql_reads import Ancestry, Segment, damaged_log, event_time, missing_event
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.state_cache import gc_paused
+
+_ROOTS_KEPT = 4096
+"""How many forks' roots ``_check_root`` remembers (all are forgotten when it is full)."""
 
 
 class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
@@ -113,6 +115,8 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             self._db.close()
             raise
         self.artifacts = PostgresArtifactStore(self._db)
+        self._roots: dict[str, str] = {}
+        """The root run of each fork of a fork whose snapshot named it (``_check_root``)."""
 
     def _no_privilege(self, user: str, dbname: str, e: psycopg.Error) -> StorageUnavailable:
         text = " ".join(self._db.scrub(str(e)).split())
@@ -165,11 +169,11 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
             if target == info.last_seq:
                 self._cache.remember(run_id, target, state.clone())
             return state
-        forked = info.parent_run_id is not None
-        state = self._fold_load(run_id, load, forked)
+        parent = info.parent_run_id
+        state = self._fold_load(run_id, load, parent)
         if target == info.last_seq:
             if load.more_after is None:
-                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, forked))
+                self._cache.remember_lazy(run_id, target, lambda: self._fold_load(run_id, load, parent))
             else:
                 self._cache.remember(run_id, target, state.clone())
         return state
@@ -193,19 +197,23 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         info, load = self._fetch_load(run_id, seq)
         if load is None:
             return super()._load_state(run_id, seq, known)
-        return self._fold_load(run_id, load, info.parent_run_id is not None)
+        return self._fold_load(run_id, load, info.parent_run_id)
 
-    def _fold_load(self, run_id: str, load: RowsLoad, forked: bool) -> RunState:
+    def _fold_load(self, run_id: str, load: RowsLoad, parent: str | None) -> RunState:
         """The state a ``STATE_ROWS`` answer describes: its snapshot, then its events (and, when its
-        page of segments was full, the rest read from the database). ``forked``: the run is a fork
-        (its states carry its root's run id, which the answer does not name)."""
-        roots = None if forked else (run_id,)
+        page of segments was full, the rest read from the database). ``parent``: the run's parent
+        when it is a fork, whose states carry its root's run id: its parent's for a fork of a root,
+        else (a fork of a fork) one the answer does not name, checked against the run's ancestry."""
         with gc_paused():
             state = (
-                decode_snapshot(load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=roots)
+                decode_snapshot(
+                    load.snapshot[1], load.snapshot[2], seq=load.snapshot[0], run_ids=(run_id,) if parent is None else None
+                )
                 if load.snapshot is not None
                 else RunState()
             )
+            if parent is not None and load.snapshot is not None and state.run_id not in ("", run_id, parent):
+                self._check_root(run_id, state, load.snapshot[0])
             for element in events_of(load):
                 if element[0] != state.last_seq + 1:
                     raise missing_event(run_id, state.last_seq + 1, load.target)
@@ -217,6 +225,16 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         if state.last_seq != load.target:
             raise missing_event(run_id, state.last_seq + 1, load.target)
         return state
+
+    def _check_root(self, run_id: str, state: RunState, seq: int) -> None:
+        """``DamagedDatabase`` unless ``state`` (a fork of a fork's snapshot at ``seq``) is of one of the
+        run's ancestors: read once per run and root (a run's ancestry never changes), then remembered."""
+        if self._roots.get(run_id) == state.run_id:
+            return
+        check_snapshot_run(state, seq, [link.id for link in self._ancestry(run_id)[1]])
+        if len(self._roots) >= _ROOTS_KEPT:
+            self._roots.clear()
+        self._roots[run_id] = state.run_id
 
     def _rows(self, segments: list[Segment], columns: str) -> Iterator[tuple[Any, ...]]:
         """``(seq, body)`` (``columns`` = ``_EVENT_COLUMNS``) or ``(seq, run_id, type, at, caused_by)``
@@ -261,7 +279,7 @@ class PostgresEventStore(SQLEventStore, QueueMixin, StepQueueMixin):
         expected = sum(s.upto - s.after for s in segments)
         if row is None or row[2] is None or row[3] is None or int(row[0]) != expected:  # rows changed by hand
             raise damaged_log(run_id, f"its rows hold {0 if row is None else row[0]} events, its log {expected}")
-        return RunStats(int(row[0]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), int(row[1]))
+        return RunStats(int(row[0]), event_time(run_id, row[2]), event_time(run_id, row[3]), int(row[1]))
 
 
 __all__ = ("PostgresEventStore",)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 from agentcore.core.events import BaseEvent
 from agentcore.errors import ConfigError
 from agentcore.storage.base import RunStats
 from agentcore.storage.schema import SQLITE
-from agentcore.storage.sql_reads import PAGE, EventHeader
+from agentcore.storage.sql_reads import PAGE, EventHeader, event_time
 from agentcore.storage.sql_rows import SQLExecutor
 from agentcore.storage.sql_store import SQLEventStore
 from agentcore.storage.sqlite.artifacts import SQLiteArtifactStore
@@ -133,4 +132,4 @@ class SQLiteEventStore(SQLEventStore):
             "SELECT at FROM events WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1", (last.run_id, last.upto)
         )
         assert at_first is not None and at_last is not None
-        return RunStats(count, datetime.fromisoformat(at_first[0]), datetime.fromisoformat(at_last[0]), tokens)
+        return RunStats(count, event_time(run_id, at_first[0]), event_time(run_id, at_last[0]), tokens)
