@@ -10,13 +10,14 @@ event rows differently.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from agentcore.core.event_codec import decode_event
 from agentcore.core.events import Event
-from agentcore.errors import DamagedDatabase
+from agentcore.errors import DamagedDatabase, EventError, UnknownEventType, UnsupportedEventVersion
 from agentcore.storage.base import RunInfo
 from agentcore.storage.seqs import check_range
 from agentcore.storage.sql_rows import RUN_COLUMNS, RunRows, run_info
@@ -41,6 +42,15 @@ def damaged_log(run_id: str, what: str) -> DamagedDatabase:
         f"the log of run {run_id!r} is damaged: {what}. It was changed outside agentcore; restore the "
         "database from a backup (or the run from an exported trace)"
     )
+
+
+def _run_of(body: Any) -> str:
+    """The run id a damaged event body names, for the error (``"?"`` if it names none)."""
+    try:
+        value = json.loads(body).get("run_id") if isinstance(body, (str, bytes)) else None
+    except (ValueError, AttributeError):
+        value = None
+    return value if isinstance(value, str) else "?"
 
 
 def missing_event(run_id: str, seq: int, upto: int) -> DamagedDatabase:
@@ -92,9 +102,20 @@ class SQLReads(RunRows):
     """The columns of an event row that ``_decode_row`` reads (after ``seq``)."""
 
     def _decode_row(self, row: tuple[Any, ...]) -> Event:
-        """The event of a row of ``seq, _EVENT_COLUMNS``; ``DamagedDatabase`` if its body holds
-        another seq (a row rewritten outside agentcore)."""
-        event = decode_event(row[1])
+        """The event of a row of ``seq, _EVENT_COLUMNS``; ``DamagedDatabase`` (naming the run and seq) if its
+        body is not a valid event or holds another seq (a row rewritten outside agentcore);
+        ``UnsupportedEventVersion`` as it is if a newer agentcore wrote it."""
+        try:
+            event = decode_event(row[1])
+        except UnsupportedEventVersion:
+            raise  # written by a newer agentcore: its message says to upgrade
+        except EventError as e:  # a body rewritten outside agentcore (agentcore validates what it writes)
+            newer = (
+                " (if a newer agentcore wrote this run, upgrade agentcore)" if isinstance(e, UnknownEventType) else ""
+            )
+            raise damaged_log(
+                _run_of(row[1]), f"its event row at seq {row[0]} is not a valid event ({e}){newer}"
+            ) from None
         if event.seq != row[0]:
             raise damaged_log(event.run_id, f"its event row at seq {row[0]} holds the event of seq {event.seq}")
         return event

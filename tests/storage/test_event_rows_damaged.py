@@ -23,6 +23,9 @@ SQLITE_EDITS = {
     "the last rows deleted": "DELETE FROM events WHERE seq > 8",
     "a body renumbered": "UPDATE events SET body = replace(body, '\"seq\":3,', '\"seq\":30,') WHERE seq = 3",
     "a body copied from another row": "UPDATE events SET body = (SELECT body FROM events e WHERE e.seq = 2) WHERE seq = 3",
+    "a body that is not an event": "UPDATE events SET body = replace(body, '\"type\":', '\"type_\":') WHERE seq = 4",
+    "a body that is not JSON": "UPDATE events SET body = 'garbage' WHERE seq = 4",
+    "a field of the wrong type": "UPDATE events SET body = replace(body, '\"seq\":4,', '\"seq\":\"four\",') WHERE seq = 4",
 }
 POSTGRES_EDITS = {
     "an element dropped": (
@@ -32,6 +35,7 @@ POSTGRES_EDITS = {
     "a body renumbered": "UPDATE runs SET tail = replace(tail, '\"seq\":3,', '\"seq\":30,')",
     "not JSON": "UPDATE runs SET tail = 'garbage'",
     "an empty array": "UPDATE runs SET tail = '[]'",
+    "an element that is not an event": "UPDATE runs SET tail = replace(tail, '\"type\":\"run_started\"', '\"type\":\"no_such\"')",
 }
 
 
