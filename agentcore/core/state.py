@@ -145,12 +145,12 @@ def step_state(step: Step) -> StepState:
     one record per plan step): what ``StepState.model_validate`` of the step's fields that are not
     ``None`` gives, with the ``arguments`` copied.
     """
-    given = {name: value for name, value in step.__dict__.items() if value is not None}
-    values = {**_STEP_DEFAULTS, **given}
-    values["arguments"] = copy_json(values["arguments"])
+    given = step.__dict__
+    values = {**_STEP_DEFAULTS, **given}  # a Step's None fields are None by default in a StepState
+    values["arguments"] = copy_json(given["arguments"])
     new = StepState.__new__(StepState)
     _set(new, "__dict__", values)
-    _set(new, "__pydantic_fields_set__", set(given))
+    _set(new, "__pydantic_fields_set__", {name for name, value in given.items() if value is not None})
     _set(new, "__pydantic_extra__", None)
     _set(new, "__pydantic_private__", None)
     return new
@@ -192,7 +192,11 @@ def owned(value: _M) -> _M:
 def copy_json(value: Any) -> Any:
     """A deep copy of a JSON value (dicts, lists and scalars): faster than ``copy.deepcopy``."""
     if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [copy_json(v) for v in value]
+        return [v if type(v) in _SCALARS else copy_json(v) for v in value]
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""JSON values that are immutable: ``copy_json`` keeps them as they are without a call per value."""

@@ -55,11 +55,18 @@ def schedule_result(
         aborted: Why the run was aborted (a step failed under ``abort``), if it was.
         deadline: That the run's deadline passed, if it did.
     """
-    gone = [s for s, st in plan.items() if st.status == "failed"]
+    by_status: dict[str, list[str]] = {"failed": [], "skipped": [], "pending": []}
+    done = 0
+    for s, st in plan.items():  # one pass: it is on the run's critical path, after its last step
+        if st.status == "succeeded":
+            done += 1
+        elif st.status in by_status:
+            by_status[st.status].append(s)
+    gone = by_status["failed"]
     failed = tuple(s for s in gone if policy(s) != "continue")
     tolerated = tuple(s for s in gone if policy(s) == "continue")
-    skipped = tuple(s for s, st in plan.items() if st.status == "skipped")
-    pending = [s for s, st in plan.items() if st.status == "pending"]
+    skipped = tuple(by_status["skipped"])
+    pending = by_status["pending"]
 
     def errors(ids: Sequence[str]) -> str:
         return "; ".join(f"{s!r} ({plan[s].error})" for s in ids)
@@ -79,7 +86,6 @@ def schedule_result(
         parts.append(f"tolerated failures (on_failure=continue): {errors(tolerated)}")
     ok = not (failed or aborted or deadline or pending)
     if ok:
-        done = sum(1 for st in plan.values() if st.status == "succeeded")
         parts.insert(0, f"{done} of {len(plan)} step(s) succeeded")
     elif pending and not deadline:
         parts.append(f"blocked: {', '.join(pending)}")

@@ -37,21 +37,55 @@ class ReadyTracker:
         self._ready: list[tuple[int, int, str]] = []
         self._order = {sid: i for i, sid in enumerate(plan)}
         """Each step's place in the plan: the tie-break between steps of equal height."""
+        dependents = self._dependents
         for sid, step in plan.items():
             for dep in step.after:
-                self._dependents.setdefault(dep, []).append(sid)
+                if dep in dependents:
+                    dependents[dep].append(sid)
+                else:
+                    dependents[dep] = [sid]
         self.height = self._heights()
+        # the steps that let their dependents start, found once (a new run has none): a dependency
+        # outside the plan is unmet, as ``satisfies`` says
+        met = {
+            sid
+            for sid, s in plan.items()
+            if s.status == "succeeded" or (s.status == "failed" and self.policy(sid) == "continue")
+        }
+        height, order, held_ = self.height, self._order, self.held
         for sid, step in plan.items():
             if step.status != "pending":
                 continue
-            unmet = sum(1 for dep in step.after if not self.satisfies(dep))
+            unmet = sum(1 for dep in step.after if dep not in met) if met else len(step.after)
             self._unmet[sid] = unmet
-            if unmet == 0 and sid not in self.held:
-                self._ready.append((-self.height[sid], self._order[sid], sid))
+            if unmet == 0 and sid not in held_:
+                self._ready.append((-height[sid], order[sid], sid))
         heapq.heapify(self._ready)
 
     def _heights(self) -> dict[str, int]:
-        """Steps on the longest path from each step to a step nothing depends on (Kahn, reversed)."""
+        """Steps on the longest path from each step to a step nothing depends on.
+
+        One pass from the plan's end when every step's dependents come after it (plans are
+        usually written in that order), else Kahn's algorithm over the reversed graph.
+        """
+        height: dict[str, int] = {}
+        dependents = self._dependents
+        for sid in reversed(list(self.plan)):
+            below = dependents.get(sid)
+            if not below:
+                height[sid] = 1
+                continue
+            best = 0
+            for d in below:
+                h = height.get(d)
+                if h is None:  # a dependent comes earlier in the plan
+                    return self._heights_kahn()
+                if h > best:
+                    best = h
+            height[sid] = best + 1
+        return height
+
+    def _heights_kahn(self) -> dict[str, int]:
         left = {sid: len(self._dependents.get(sid, ())) for sid in self.plan}
         height = dict.fromkeys(self.plan, 1)
         stack = [sid for sid, n in left.items() if n == 0]

@@ -227,6 +227,8 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Settle what an earlier process left: interrupted attempts and blocked steps."""
+        if all(step.status == "pending" for step in self.state.plan.values()):
+            return  # nothing has started yet (a new run): nothing was left
         drafts, given_up = interrupted_drafts(self.state.plan, self.retry_policy, self.clock.now())
         if drafts:
             self.sink.emit(drafts)

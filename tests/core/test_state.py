@@ -265,6 +265,7 @@ def test_a_new_step_record_is_what_validating_the_step_gives_and_owns_its_argume
     assert (record.status, record.attempts) == ("pending", 0)
     if step.arguments:
         assert record.arguments == step.arguments and record.arguments["x"] is not step.arguments["x"]
+        assert record.arguments["x"][1] is not step.arguments["x"][1]  # a dict inside a list: copied too
 
 
 def test_patch_rejections_are_counted_and_change_nothing_else() -> None:
