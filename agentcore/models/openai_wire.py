@@ -41,6 +41,8 @@ class ParsedCompletion:
     usage: dict[str, int] = field(default_factory=dict)
     model: str = ""
     finish_reason: str | None = None
+    refusal: str | None = None
+    """``message.refusal`` (OpenAI's structured-output refusal), when the server sent one."""
 
 
 def _prompt(name: str) -> str:
@@ -236,12 +238,14 @@ def parse_completion(text: str) -> ParsedCompletion:
     total = _as_int(usage.get("total_tokens")) or prompt + completion
     finish = choices[0].get("finish_reason")
     model = body.get("model")
+    refusal = message.get("refusal")
     return ParsedCompletion(
         content=content,
         tool_calls=calls,
         usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
         model=model if isinstance(model, str) else "",
         finish_reason=finish if isinstance(finish, str) else None,
+        refusal=refusal if isinstance(refusal, str) and refusal.strip() else None,
     )
 
 
