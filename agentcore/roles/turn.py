@@ -182,7 +182,9 @@ async def _call(model: ChatModel, request: ChatRequest) -> ChatResponse:
     except AgentcoreError:  # ModelError, and agentcore's own signals (ConfigError, ReplayMismatch...)
         raise
     except (RecursionError, ValueError, TypeError, KeyError, AttributeError, UnicodeError) as e:
-        raise ModelOutputError(f"the model's answer could not be read ({_describe(e)})") from e
+        problem = f"the model's answer could not be read ({_describe(e)})"
+        # recorded as an unusable answer, so a replay refuses it the same way (and re-asks, or ends the turn)
+        raise ModelOutputError(problem, response=ChatResponse(content=None, problem=problem)) from e
     except Exception as e:
         raise ModelError(f"the model raised {_describe(e)}") from e
 

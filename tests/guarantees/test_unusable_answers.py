@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from agentcore.core.events import Event, LLMCalled
+from agentcore.models.base import ChatRequest, ChatResponse
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.models.scripted import FunctionChatModel
 from agentcore.replay.replayer import replay_trace
 from agentcore.runtime.agent import Agent, RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -134,4 +136,19 @@ def test_a_run_that_ends_on_refusals_fails_naming_the_refusal_and_replays(tmp_pa
         result, _ = run(server, tmp_path / "runs.db")
     assert result.status == "failed"
     assert result.reason is not None and "refused" in result.reason and "Still no." in result.reason
+    replays(tmp_path / "runs.db", result.run_id, tmp_path)
+
+
+def test_a_turn_that_ends_on_a_model_that_raises_value_error_replays(tmp_path: Path) -> None:
+    """A custom model whose answer cannot be read (it raises ``ValueError``) gives unusable answers,
+    re-asked; the recording says so, and replays the same way when the turn ends on one."""
+
+    def unreadable(request: ChatRequest) -> ChatResponse:
+        raise ValueError("the answer was not valid UTF-8")
+
+    model = FunctionChatModel(unreadable, name="custom")
+    with SQLiteEventStore(tmp_path / "runs.db") as store:
+        result = Agent(model, model, [lookup_tool({"a": "1"})], store, max_output_retries=2).run_sync("Look up a.")
+    assert result.status == "failed"
+    assert result.reason is not None and result.reason.startswith("controller output invalid after 2 attempts")
     replays(tmp_path / "runs.db", result.run_id, tmp_path)
