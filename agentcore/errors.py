@@ -136,6 +136,12 @@ class ModelUnavailable(ModelError):
 class ModelOutputError(ModelError):
     "The model's answer did not parse or did not validate"
 
+    def __init__(self, message: str, *, response: object | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+        """The answer refused, when the model adapter refused it (a ``ChatResponse`` whose ``problem``
+        is this message), so the caller can record what the server sent (usage, text); else ``None``."""
+
 
 class ToolError(AgentcoreError):
     "A tool's message for the model; the run records it and goes on"

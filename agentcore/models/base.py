@@ -121,8 +121,12 @@ class ChatResponse(_Value):
     """HTTP attempts used, retries and fallbacks included."""
     structured_mode: StructuredMode | None = None
     """How the output was obtained: native_tools, json_decision, json_schema, json_object or text."""
+    problem: str | None = None
+    """Why this answer cannot be used, when the model adapter found it so (a malformed JSON tool
+    decision, a body that is no chat completion, a refusal); written for the model. The roles refuse
+    an answer with a ``problem`` with exactly this reason, so a recorded one replays the same way."""
 
-    @field_validator("content", "model", "finish_reason")
+    @field_validator("content", "model", "finish_reason", "problem")
     @classmethod
     def _encodable(cls, value: str | None) -> str | None:
         """Lone surrogates (half an emoji) become U+FFFD, so every answer encodes as UTF-8 and can be stored."""

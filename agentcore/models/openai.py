@@ -32,6 +32,7 @@ from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
+from agentcore.core.text import clip
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
@@ -163,7 +164,8 @@ class OpenAIChatModel:
             ModelRequestError: the server refused the request (4xx); the message says what to fix.
             ModelUnavailable: transient failures lasted for all ``max_attempts`` attempts.
             ModelOutputError: the server kept answering with something that is not a completion,
-                or the model's JSON tool decision is malformed.
+                the model's JSON tool decision is malformed, or the model refused (``message.refusal``
+                and no answer); ``e.response`` is then the unusable answer, its ``problem`` the reason.
         """
         self._check_request(request)
         return await self._complete_with(await self._loop_client(), request)
@@ -321,7 +323,11 @@ class OpenAIChatModel:
             if attempts >= limit:
                 where = f"model {self.model!r} at {self.base_url}"
                 if last_invalid:
-                    raise ModelOutputError(f"{where}: {self.redact(cause)} (after {attempts} attempts)")
+                    problem = f"{where}: {self.redact(cause)} (after {attempts} attempts)"
+                    unusable = ChatResponse(
+                        content=None, model=self.model, attempts=attempts, structured_mode=mode, problem=problem
+                    )
+                    raise ModelOutputError(problem, response=unusable)
                 raise ModelUnavailable(
                     f"{where} unavailable after {attempts} attempts; last failure: {self.redact(cause)}"
                 )
@@ -337,24 +343,34 @@ class OpenAIChatModel:
             if looks_like_json_decision(content):
                 self._json_tools = True  # e.g. llama-server: no tool_calls, the decision comes as text
                 mode = "json_decision"
+        problem: str | None = None
         if mode == "json_decision":
             try:
                 calls, content = parse_json_decision(content)
-            except ValueError as e:
-                raise ModelOutputError(f"the model's tool decision is malformed: {e}") from None
+            except ValueError as e:  # the answer keeps its text, so the record and the re-ask show it
+                problem = f"the model's tool decision is malformed: {e}"
         elif mode in ("json_schema", "json_object") and content is not None:
             content = strip_fences(content)
             if mode == "json_schema" and self._schema_state == "unknown":
                 self._schema_state = "json_schema"  # confirmed: later 500s are transient, not rejections
-        return ChatResponse(
+        if problem is None and parsed.refusal is not None and not calls and not (content or "").strip():
+            problem = (
+                f"the model refused to answer: {clip(self.redact(parsed.refusal), 500)!r}; "
+                "answer as asked, or reply saying why it cannot be done"
+            )
+        response = ChatResponse(
             content=content,
-            tool_calls=tuple(ToolCallRequest(id=i, name=n, arguments=a) for i, n, a in calls),
+            tool_calls=() if problem else tuple(ToolCallRequest(id=i, name=n, arguments=a) for i, n, a in calls),
             usage=TokenUsage(**parsed.usage),
             model=self.redact(parsed.model) or self.model,
             finish_reason=self.redact(parsed.finish_reason) if parsed.finish_reason is not None else None,
             attempts=attempts,
             structured_mode=mode,
+            problem=problem,
         )
+        if problem is not None:
+            raise ModelOutputError(problem, response=response)
+        return response
 
     def _request_error(self, e: openai.APIStatusError, body_text: str) -> ModelRequestError:
         said = self.redact(llm_wire.server_message(e.body, body_text))

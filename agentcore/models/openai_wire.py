@@ -41,6 +41,8 @@ class ParsedCompletion:
     usage: dict[str, int] = field(default_factory=dict)
     model: str = ""
     finish_reason: str | None = None
+    refusal: str | None = None
+    """``message.refusal`` (OpenAI's structured-output refusal), when the server sent one."""
 
 
 def _prompt(name: str) -> str:
@@ -217,11 +219,18 @@ def parse_completion(text: str) -> ParsedCompletion:
         raise InvalidCompletion("choices[0] has no 'message' object")
     content = message.get("content")
     if isinstance(content, list):  # content parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict)) or None
+        texts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        odd = [t for t in texts if not isinstance(t, str)]
+        if odd:
+            raise InvalidCompletion(f"a message.content part's text is {type(odd[0]).__name__}, not a string")
+        content = "".join(texts) or None
     elif content is not None and not isinstance(content, str):
         raise InvalidCompletion(f"message.content is {type(content).__name__}, not a string")
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise InvalidCompletion(f"message.tool_calls is {type(raw_calls).__name__}, not a list")
     calls: list[tuple[str, str, str]] = []
-    for i, call in enumerate(message.get("tool_calls") or [], start=1):
+    for i, call in enumerate(raw_calls, start=1):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise InvalidCompletion(f"tool call #{i} has no function name")
@@ -236,12 +245,14 @@ def parse_completion(text: str) -> ParsedCompletion:
     total = _as_int(usage.get("total_tokens")) or prompt + completion
     finish = choices[0].get("finish_reason")
     model = body.get("model")
+    refusal = message.get("refusal")
     return ParsedCompletion(
         content=content,
         tool_calls=calls,
         usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
         model=model if isinstance(model, str) else "",
         finish_reason=finish if isinstance(finish, str) else None,
+        refusal=refusal if isinstance(refusal, str) and refusal.strip() else None,
     )
 
 

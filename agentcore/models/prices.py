@@ -91,12 +91,30 @@ def _genai_price(model: str, usage: TokenUsage, at: datetime | None) -> float | 
     from genai_prices import Usage, calc_price
 
     provider, _, name = model.rpartition(":")
-    tokens = Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
     try:
+        tokens = Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
         result = calc_price(tokens, name, provider_id=provider or None, genai_request_timestamp=at)
     except ValueError:
         return None
-    return float(result.total_price)
+    return _finite(float(result.total_price))
+
+
+def _finite(cost: float) -> float | None:
+    return cost if math.isfinite(cost) else None
+
+
+def _table_cost(price: ModelPrice, usage: TokenUsage) -> float | None:
+    """``price.cost(usage)``, or ``None`` when no float holds it."""
+    try:
+        return _finite(price.cost(usage))
+    except OverflowError:
+        return None
+
+
+def _priceable(usage: TokenUsage) -> bool:
+    """Whether ``usage`` can have a price: a server may report any integers, and negative counts
+    have none (nor would a negative cost be one)."""
+    return usage.prompt_tokens >= 0 and usage.completion_tokens >= 0
 
 
 def price_of(
@@ -109,9 +127,13 @@ def price_of(
         usage: The call's token counts.
         at: When the call was made (prices change over time); ``None`` for now.
         prices: The caller's own prices by model name; they win over ``genai-prices``.
+
+    Usage no price can follow (negative counts, a cost beyond a float) has no price either: ``None``.
     """
+    if not _priceable(usage):
+        return None
     if prices and model in prices:
-        return prices[model].cost(usage)
+        return _table_cost(prices[model], usage)
     try:
         return _genai_price(model, usage, at)
     except LookupError:
@@ -133,8 +155,10 @@ def pricer(prices: Mapping[str, Any] | None = None) -> PriceFn:
     unknown_now: set[str] = set()
 
     def price(model: str, usage: TokenUsage, at: datetime | None) -> float | None:
+        if not _priceable(usage):
+            return None
         if model in table:
-            return table[model].cost(usage)
+            return _table_cost(table[model], usage)
         if at is None and model in unknown_now:
             return None
         try:

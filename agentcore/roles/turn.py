@@ -5,8 +5,10 @@ they read an answer; ``ask_until_valid`` is the loop they share:
 
 1. ``build(feedback)`` makes the request (``feedback`` is ``None`` the first time, then why the
    previous answer was refused, with what it said);
-2. the model answers; an answer cut short (``finish_reason`` ``"length"`` or ``"content_filter"``)
-   is refused before it is read, so a cut answer is never taken as a whole one;
+2. the model answers; an answer the model adapter found unusable (``ChatResponse.problem``, or a
+   ``ModelOutputError`` carrying the answer) and an answer cut short (``finish_reason`` ``"length"``
+   or ``"content_filter"``) are refused before they are read, so a cut answer is never taken as a
+   whole one, and the refused answer is kept on the attempt (its usage and text get recorded);
 3. ``parse(response)`` reads it; a ``ModelOutputError`` (or any other exception the parser raises:
    model output must never break a run) refuses the answer and goes back to the model.
 
@@ -180,7 +182,9 @@ async def _call(model: ChatModel, request: ChatRequest) -> ChatResponse:
     except AgentcoreError:  # ModelError, and agentcore's own signals (ConfigError, ReplayMismatch...)
         raise
     except (RecursionError, ValueError, TypeError, KeyError, AttributeError, UnicodeError) as e:
-        raise ModelOutputError(f"the model's answer could not be read ({_describe(e)})") from e
+        problem = f"the model's answer could not be read ({_describe(e)})"
+        # recorded as an unusable answer, so a replay refuses it the same way (and re-asks, or ends the turn)
+        raise ModelOutputError(problem, response=ChatResponse(content=None, problem=problem)) from e
     except Exception as e:
         raise ModelError(f"the model raised {_describe(e)}") from e
 
@@ -247,11 +251,15 @@ async def _attempt(
 
     try:
         response = await _call(model, request)
+        if response.problem is not None:  # a recorded answer the adapter refused: refused the same way
+            raise ModelOutputError(response.problem)
         cut = cut_reason(response)
         if cut is not None:
             raise ModelOutputError(cut)
         value = parse(response)
     except ModelOutputError as e:
+        if response is None and isinstance(e.response, ChatResponse):
+            response = e.response  # the adapter refused it: record what the server sent
         return attempt(error=str(e), problem=e), None
     except ModelError as e:
         response = None

@@ -107,7 +107,8 @@ class RunLog:
         body: dict[str, Any] = {}
         usage = TokenUsage()
         if response is not None:
-            body = response.model_dump(mode="json", exclude={"usage"})
+            # ``problem`` only when set, so the records of usable answers keep their recorded shape
+            body = response.model_dump(mode="json", exclude={"usage"} if response.problem else {"usage", "problem"})
             usage = response.usage
         cost = self.price(model, usage, None) if self.price is not None and response is not None else None
         return self.add(

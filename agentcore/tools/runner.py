@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import ToolCall
+from agentcore.core.json_text import repair_text
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.tools.base import ResultKind, Tool, ToolContext, ToolOutput, ToolResult
@@ -31,6 +32,10 @@ from agentcore.tools.payloads import (
     validation_message,
 )
 from agentcore.tools.signature import IDEMPOTENCY_PARAM
+
+MAX_ERROR_CHARS = 4000
+"""Most characters of a failure message kept in a result's ``error`` (and so in ``ToolFinished`` and
+``StepFailed``); a longer one is stored whole as an artifact that the kept head names."""
 
 
 class ToolRunner:
@@ -186,10 +191,17 @@ class ToolRunner:
         return 0.0 if start is None else max(0.0, (self.clock.monotonic() - start) * 1000.0)
 
     def _failed(self, call: ToolCall, kind: ResultKind, message: str, start: float | None = None) -> ToolResult:
-        payload = bound_text(message, None, self.payload_chars, aligned=False)
+        """A failed result. A message longer than ``MAX_ERROR_CHARS`` (a command's whole stderr, an
+        echoed argument) is stored whole as a text artifact, and the result's ``error`` shows its head
+        with a note naming that artifact, so no event (nor a plan step's state) holds all of it."""
+        ref = None
+        if len(message) > MAX_ERROR_CHARS:
+            message = repair_text(message)  # lone surrogates have no UTF-8 form
+            ref = self.artifacts.put_text(message)
         return ToolResult(
-            call_id=call.id, name=call.name, ok=False, payload=payload, error=message, kind=kind,
-            duration_ms=self._ms(start),
+            call_id=call.id, name=call.name, ok=False, kind=kind, artifact=ref, duration_ms=self._ms(start),
+            payload=bound_text(message, ref, self.payload_chars, aligned=ref is not None),
+            error=bound_text(message, ref, MAX_ERROR_CHARS, aligned=True),
         )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ from tests.support.openai_server import (
     invalid_completion,
     json_answer,
     malformed,
+    raw_body,
     slow,
     status,
     text,
@@ -764,3 +765,33 @@ def test_server_models_endpoint_and_exhausted_script(openai_server: OpenAIServer
         assert json.load(reply)["data"][0]["id"] == "test-model"
     with pytest.raises(ModelUnavailable, match="no scripted reply left"):
         make_model(openai_server, clock, max_attempts=1).complete_sync(text_request())
+
+
+ODD_SHAPES = {
+    "tool_calls is a number": {"content": None, "tool_calls": 5},
+    "tool_calls is a string": {"content": None, "tool_calls": "lookup"},
+    "a content part's text is null": {"content": [{"type": "text", "text": None}]},
+    "a content part's text is a number": {"content": [{"type": "text", "text": 5}]},
+}
+
+
+@pytest.mark.parametrize("message", list(ODD_SHAPES.values()), ids=list(ODD_SHAPES))
+def test_a_message_of_the_wrong_shape_is_an_invalid_completion_never_a_type_error(
+    message: dict[str, Any], openai_server: OpenAIServer, clock: FakeClock
+) -> None:
+    """``parse_completion`` raises only ``InvalidCompletion``; through the adapter such a body is
+    retried like any 200 that is no completion, then a ``ModelOutputError`` (not a ``TypeError``)."""
+    body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", **message}}]})
+    with pytest.raises(llm_wire.InvalidCompletion):
+        llm_wire.parse_completion(body)
+    openai_server.enqueue(raw_body(body), raw_body(body))
+    with pytest.raises(ModelOutputError, match="not a chat completion") as caught:
+        make_model(openai_server, clock, max_attempts=2).complete_sync(text_request())
+    assert len(openai_server.completion_requests) == 2 and len(clock.sleeps) == 1
+    assert caught.value.response is not None
+
+
+def test_text_parts_are_joined_and_other_parts_skipped() -> None:
+    parts = [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}, "junk", {"type": "text", "text": "b"}]
+    body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": parts}}]})
+    assert llm_wire.parse_completion(body).content == "ab"

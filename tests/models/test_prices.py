@@ -186,3 +186,38 @@ def test_a_v1_llm_called_body_reads_with_an_unknown_cost() -> None:
     }  # fmt: skip
     event = decode_event(json.dumps(body))
     assert isinstance(event, LLMCalled) and event.v == 2 and event.cost_usd is None
+
+
+BOGUS_USAGES = [
+    TokenUsage(prompt_tokens=-100, completion_tokens=-5, total_tokens=-105),  # a server's negative counts
+    TokenUsage(prompt_tokens=10**400, completion_tokens=1, total_tokens=10**400 + 1),  # no float holds its cost
+]
+
+
+@pytest.mark.parametrize("usage", BOGUS_USAGES, ids=["negative", "beyond-float"])
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "mine"])
+def test_token_counts_no_price_can_follow_have_no_price_and_never_raise(usage: TokenUsage, model: str) -> None:
+    """A server may report any integers as usage; what cannot be a cost is an unknown price (None),
+    never an exception, a negative or an infinite cost."""
+    mine = {"mine": ModelPrice(input_mtok=2.0, output_mtok=10.0)}
+    assert price_of(model, usage, prices=mine) is None
+    assert pricer(mine)(model, usage, None) is None
+
+
+@pytest.mark.parametrize("usage", BOGUS_USAGES, ids=["negative", "beyond-float"])
+def test_a_run_whose_model_reports_bogus_usage_records_it_unpriced(usage: TokenUsage, tmp_path: Path) -> None:
+    def answer(request: Any) -> ChatResponse:
+        return ChatResponse(content="done", usage=usage, finish_reason="stop")
+
+    model = FunctionChatModel(answer, name="gpt-4o-mini")
+    with SQLiteEventStore(tmp_path / "runs.db") as store:
+        result = Agent(model, tools=[lookup], store=store).run_sync("anything")
+        calls = [e for e in store.read(result.run_id) if isinstance(e, LLMCalled)]
+        stats = store.run_stats(result.run_id)  # what `agentcore runs` lists
+    assert result.status == "succeeded" and result.reply == "done"
+    assert [(c.usage, c.cost_usd) for c in calls] == [(usage, None)]
+    assert result.state.unpriced_calls == 1
+    assert (stats.events, stats.tokens) == (len(calls) + 3, usage.total_tokens)
+    listed = CliRunner().invoke(cli, ["--db", str(tmp_path / "runs.db"), "runs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["tokens"] for r in json.loads(listed.output)] == [usage.total_tokens]

@@ -23,7 +23,7 @@ from agentcore.testing.clock import FakeClock
 from agentcore.tools.base import Tool, ToolContext, ToolResult, tool
 from agentcore.tools.builtin import read_artifact
 from agentcore.tools.payloads import PAYLOAD_NOTE_CHARS, bound_text, list_payload, natural_key
-from agentcore.tools.runner import ToolRunner
+from agentcore.tools.runner import MAX_ERROR_CHARS, ToolRunner
 
 ID = sha256_id(b"x")
 REF = ArtifactRef(id=ID, size=1)
@@ -734,3 +734,49 @@ def test_a_tool_defined_in_a_factory_is_described_once_per_shape() -> None:
     first.parameters["properties"].clear()
     assert _factory(2).parameters["properties"]["factor"]["default"] == 2
     assert first.bind({"x": 4}) == {"x": 4, "factor": 2} and other.bind({"x": 4}) == {"x": 4, "factor": 3}
+
+
+# --- long failure messages -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["tool_error", "exception", "unknown_tool"])
+def test_a_long_failure_message_is_bounded_in_the_result_and_kept_whole_as_an_artifact(
+    artifacts: ArtifactStore, how: str
+) -> None:
+    """A tool that fails with a huge message (a command's whole stderr, an echoed argument) must not
+    put it into the ``ToolFinished`` event (nor, for a plan step, into the state): the result's error
+    is bounded like a payload and points to the artifact holding the message whole."""
+    message = "line of stderr \ud800\n" * 50_000  # a lone surrogate too: a tool's bytes are not always text
+
+    @tool
+    def noisy() -> str:
+        """Fail loudly."""
+        if how == "tool_error":
+            raise ToolError(message)
+        raise RuntimeError(message)
+
+    runner = ToolRunner([noisy], artifacts, payload_chars=500)
+    result = run(runner, "noisy" if how != "unknown_tool" else message.replace("\ud800", "?"))
+    assert not result.ok and result.error is not None
+    assert len(result.error) <= MAX_ERROR_CHARS + PAYLOAD_NOTE_CHARS and bounded(result, runner)
+    assert result.error.startswith(result.payload[:100])
+    assert result.artifact is not None and result.artifact.id in result.error
+    whole = artifacts.read(result.artifact.id).decode("utf-8")
+    if how == "unknown_tool":  # the message quotes the name the model sent (repr)
+        assert whole.startswith("Unknown tool 'line of stderr ?") and whole.count("line of stderr") == 50_000
+    else:
+        assert whole.count("line of stderr \ufffd\n") == 50_000
+    event = result.to_event(run_id="run_x", seq=2, at=datetime.now(timezone.utc))
+    assert len(event.error or "") + len(event.payload) <= MAX_ERROR_CHARS + runner.payload_chars + 2 * PAYLOAD_NOTE_CHARS
+
+
+def test_a_short_failure_message_stays_as_it_is(artifacts: ArtifactStore) -> None:
+    @tool
+    def brief() -> str:
+        """Fail briefly."""
+        raise ToolError("no such row; call list_rows first")
+
+    result = run(ToolRunner([brief], artifacts), "brief")
+    assert (result.ok, result.error, result.payload, result.artifact) == (
+        False, "no such row; call list_rows first", "no such row; call list_rows first", None,
+    )  # fmt: skip

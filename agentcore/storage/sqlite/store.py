@@ -12,6 +12,8 @@ append's check of the run's last seq needs no row lock.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -107,6 +109,21 @@ class SQLiteEventStore(SQLEventStore):
         )
         conn.execute(*self._run_update(run_id, run))
 
+    def _exact_tokens(self, seg: Sequence[Any]) -> int:
+        """The tokens of one segment, summed exactly in Python: SQLite reads an integer past 2**63 as a
+        float, so the ``TOTAL`` of a server's absurd counts (10**400) is infinity."""
+        rows = self._db.query(
+            "SELECT json_extract(body, '$.usage') FROM events WHERE run_id = ? AND seq > ? AND seq <= ? "
+            "AND type = 'llm_called'",
+            tuple(seg),
+        )
+        total = 0
+        for (usage,) in rows:
+            found = json.loads(usage) if usage else None
+            value = found.get("total_tokens") if isinstance(found, dict) else None
+            total += value if isinstance(value, int) else 0
+        return total
+
     def run_stats(self, run_id: str) -> RunStats:
         """Event count, first and last ``at`` and total tokens of a run (a fork: its parent's prefix too),
         from indexed columns and SQL aggregates: no event is decoded in Python (``agentcore runs``)."""
@@ -121,7 +138,8 @@ class SQLiteEventStore(SQLEventStore):
                 tuple(seg),
             )
             assert row is not None
-            count, tokens = count + row[0], tokens + int(row[1])
+            count += row[0]
+            tokens += int(row[1]) if math.isfinite(row[1]) else self._exact_tokens(seg)
         if not count:
             return RunStats(0, None, None, 0)
         first, last = segments[0], segments[-1]
