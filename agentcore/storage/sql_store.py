@@ -51,9 +51,14 @@ if TYPE_CHECKING:
 
 _Store = TypeVar("_Store", bound="SQLEventStore")
 
-Fence = Callable[[SQLExecutor], None]
+Fence = Callable[[SQLExecutor], "tuple[Any, ...] | None"]
 """A check run first inside a write transaction: it raises (``LeaseLost``) to refuse the write,
-which then leaves nothing behind (a work queue's run or step lease that another worker took over)."""
+which then leaves nothing behind (a work queue's run or step lease that another worker took over).
+An append's fence may read and lock the run's row in the same statement and return it
+(``APPEND_ROW``'s columns), which saves the append its own ``SELECT ... FOR UPDATE``; else ``None``."""
+
+APPEND_ROW = "last_seq, status, snapshot_seq, snapshot_size, bytes_since_snapshot"
+"""The columns of the run's row an append reads (and locks) before writing."""
 
 
 class SQLEventStore(SQLReads):
@@ -176,22 +181,22 @@ class SQLEventStore(SQLReads):
         check_batch(run_id, events, expected_seq)
         try:
             with self._db.transaction(f"append {len(events)} event(s) to run {run_id!r}") as conn:
-                if fence is not None:
-                    fence(conn)
-                return self._append_in(conn, run_id, events, expected_seq)
+                row = fence(conn) if fence is not None else None
+                return self._append_in(conn, run_id, events, expected_seq, row)
         except BaseException:
             self._cache.drop(run_id)
             raise
 
-    def _append_in(self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
-        """The body of ``append`` inside an open write transaction."""
-        row = conn.execute(
-            self.dialect.sql(
-                "SELECT last_seq, status, snapshot_seq, snapshot_size, bytes_since_snapshot FROM runs WHERE id = ?"
-                + self.dialect.lock_row
-            ),
-            (run_id,),
-        ).fetchone()
+    def _append_in(
+        self, conn: SQLExecutor, run_id: str, events: Sequence[BaseEvent], expected_seq: int,
+        row: tuple[Any, ...] | None = None,
+    ) -> int:  # fmt: skip
+        """The body of ``append`` inside an open write transaction (``row``: the run's ``APPEND_ROW``,
+        if the fence already read and locked it)."""
+        if row is None:
+            row = conn.execute(
+                self.dialect.sql(f"SELECT {APPEND_ROW} FROM runs WHERE id = ?" + self.dialect.lock_row), (run_id,)
+            ).fetchone()
         if row is None:
             raise self._not_found(run_id)
         last, status, snap_seq, snap_size, since = row

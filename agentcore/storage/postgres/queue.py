@@ -49,6 +49,7 @@ from agentcore.storage.base import (
     new_run,
 )
 from agentcore.storage.run_ids import check_json_text
+from agentcore.storage.sql_store import APPEND_ROW
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -144,10 +145,15 @@ class QueueMixin:
         return Lease(run_id=got[0], token=got[1], owner=owner, spec=json.loads(got[2]), claims=got[3])
 
     def renew(self, lease: Lease, *, lease_s: float = 30.0) -> bool:
-        """Extend a lease by ``lease_s`` from now; ``False`` if it was lost (another worker took the run)."""
+        """Extend a lease by ``lease_s`` from now; ``False`` if it was lost (another worker took the run).
+
+        The renewal commits without waiting for the WAL flush (``synchronous_commit`` off for its
+        own transaction): a renewal lost to a server crash only makes the lease end sooner, and a
+        run taken over then is still fenced by the token (the claim's commit waits, as appends do)."""
         with self._db.statement(f"renew the lease on run {lease.run_id!r}") as conn:
             cur = conn.execute(
-                "UPDATE queue SET lease_expires = now() + make_interval(secs => %s) "
+                "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) "
+                "UPDATE queue SET lease_expires = now() + make_interval(secs => %s) FROM lazy "
                 "WHERE run_id = %s AND lease_token = %s AND state = 'leased'",
                 (lease_s, lease.run_id, lease.token),
             )
@@ -172,6 +178,22 @@ class QueueMixin:
                 (state, done, lease.run_id, lease.token, DONE_CHANNEL if done else QUEUE_CHANNEL),
             ).fetchone()
             return row is not None
+
+    def _fence_and_lock_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> tuple[Any, ...] | None:
+        """A leased append's fence (``_check_lease_in``) and the run row's lock in ONE statement: the
+        queue entry ``FOR SHARE`` (so no claim slips in), then the run's row ``FOR UPDATE`` (rows are
+        locked in ``FROM`` order: the order of the two statements this replaces); returns the run's
+        ``APPEND_ROW``. ``LeaseLost`` as ``_check_lease_in`` (which words it) once the lease is gone."""
+        row = conn.execute(
+            f"SELECT {', '.join('r.' + c for c in APPEND_ROW.split(', '))}, w.lease_token, w.state "
+            "FROM work w JOIN runs r ON r.id = w.run_id "
+            "WHERE w.run_id = %s AND w.step_id = '' AND w.attempt = 0 FOR SHARE OF w FOR UPDATE OF r",
+            (run_id,),
+        ).fetchone()
+        if row is None or row[-2] != token or row[-1] != "leased":
+            self._check_lease_in(conn, run_id, token)  # raises LeaseLost, saying why
+            return None  # pragma: no cover - the entry changed between the two reads of one transaction
+        return tuple(row[:-2])
 
     def _check_lease_in(self, conn: psycopg.Connection[Any], run_id: str, token: int) -> None:
         row = conn.execute("SELECT lease_token, state FROM queue WHERE run_id = %s FOR SHARE", (run_id,)).fetchone()
@@ -290,12 +312,12 @@ class LeasedStore:
     def __init__(self, store: Any, lease: Lease) -> None:
         self._store = store
         self.lease = lease
-        self.artifacts = store.artifacts
+        self.artifacts = store.artifacts.for_events()  # put for the events this writer appends next
 
     def append(self, run_id: str, events: Sequence[BaseEvent], expected_seq: int) -> int:
         if run_id != self.lease.run_id:
             return int(self._store.append(run_id, events, expected_seq))
-        fence = partial(self._store._check_lease_in, run_id=run_id, token=self.lease.token)
+        fence = partial(self._store._fence_and_lock_in, run_id=run_id, token=self.lease.token)
         return int(self._store._append(run_id, events, expected_seq, fence))
 
     def create_run(self, task: str, **kwargs: Any) -> str:

@@ -209,7 +209,7 @@ class StepLeasedStore:
     def __init__(self, store: Any, lease: StepLease) -> None:
         self._store = store
         self.lease = lease
-        self.artifacts = store.artifacts
+        self.artifacts = store.artifacts.for_events()  # put for the events this writer appends next
         self._fence = partial(store._check_step_lease_in, lease=lease)
 
     def _writable(self, run_id: str | None) -> None:
