@@ -131,7 +131,7 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
                 return event
         try:
             data = json.loads(data)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, bytes not UTF-8, nesting past the stack
             raise EventError(f"event body is not JSON: {e}") from None
     if not isinstance(data, dict):
         raise EventError(f"event body must be a JSON object, got {type(data).__name__}")

@@ -48,7 +48,7 @@ def _run_of(body: Any) -> str:
     """The run id a damaged event body names, for the error (``"?"`` if it names none)."""
     try:
         value = json.loads(body).get("run_id") if isinstance(body, (str, bytes)) else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, nested past the stack
         value = None
     return value if isinstance(value, str) else "?"
 

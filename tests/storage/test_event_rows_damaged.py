@@ -26,6 +26,9 @@ SQLITE_EDITS = {
     "a body that is not an event": "UPDATE events SET body = replace(body, '\"type\":', '\"type_\":') WHERE seq = 4",
     "a body that is not JSON": "UPDATE events SET body = 'garbage' WHERE seq = 4",
     "a field of the wrong type": "UPDATE events SET body = replace(body, '\"seq\":4,', '\"seq\":\"four\",') WHERE seq = 4",
+    # json.loads raises RecursionError and UnicodeDecodeError for these, not JSONDecodeError
+    "a body nested deeper than a parser goes": "UPDATE events SET body = '{\"a\":' || replace(hex(zeroblob(50000)), '00', '[') WHERE seq = 4",
+    "a body that is not UTF-8": "UPDATE events SET body = X'7B2261223A22FF227D' WHERE seq = 4",
 }
 POSTGRES_EDITS = {
     "an element dropped": (

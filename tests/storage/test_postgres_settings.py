@@ -83,3 +83,20 @@ def test_good_settings_still_open_and_a_server_that_is_not_there_is_still_unavai
     with pytest.raises(StorageUnavailable, match="Connection refused") as got:
         PostgresEventStore(nobody, pool=False)
     assert PASSWORD not in str(got.value)
+
+
+UNPARSEABLE_WITH_PASSWORD = {
+    "a password query parameter and an unclosed IPv6 bracket": "postgresql://u@[::1/db?password=hunter2sec",
+    "bad percent-encoding in a password query parameter": "postgresql://u@localhost/db?password=hunter2sec%zz",
+    "a key=value password with a space, unquoted": "host=localhost password=hunter2sec word2sec dbname=x",
+}
+
+
+@pytest.mark.parametrize("url", UNPARSEABLE_WITH_PASSWORD.values(), ids=UNPARSEABLE_WITH_PASSWORD.keys())
+def test_a_password_outside_the_user_info_of_a_string_libpq_cannot_parse_is_not_shown(url: str) -> None:
+    """libpq quotes the token it choked on (the whole URI, the password's value, the word after it):
+    the password given as ``password=`` is scrubbed from that too (refused before any connection)."""
+    with pytest.raises(ConfigError, match="the connection settings are invalid") as got:
+        PostgresEventStore(url, pool=False)
+    message = str(got.value)
+    assert "hunter2sec" not in message and "word2sec" not in message, message

@@ -205,18 +205,36 @@ def redact(url: str) -> str:
 
 def secrets_of(url: str) -> list[str]:
     """The password of a URL in every spelling a message could show it (raw, decoded, quoted)."""
+    parsed = True
     try:
         found = conninfo_to_dict(url).get("password")
     except psycopg.ProgrammingError:
-        found = None
+        found, parsed = None, False
     password = str(found) if found else None
+    found_all = [password] if password else []
     if not password and is_url(url):
         try:
             password = urlsplit(url).password
         except ValueError:  # a URL that does not parse (an unclosed IPv6 bracket): its user-info by hand
             userinfo = url.partition("://")[2].rpartition("@")[0]
             password = userinfo.partition(":")[2] or None
-        password = unquote(password) if password else None
-    if not password:
-        return []
-    return sorted({password, quote(password, safe=""), unquote(password)}, key=len, reverse=True)
+        found_all = [password] if password else []
+    if not parsed:  # libpq could not parse it: a ``password=`` pair (URL query or key=value) by hand
+        found_all += _password_pairs(url)
+    spellings = {s for p in found_all for s in (p, quote(p, safe=""), unquote(p)) if s}
+    return sorted(spellings, key=len, reverse=True)
+
+
+_PAIR = re.compile(r"(?:^|[\s?&])password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)((?:\s+[^\s=]+(?=\s|$))*)", re.I)
+"""A ``password=`` pair and the bare words after it (``password=my secret dbname=x``: libpq takes
+``my`` and then names ``secret`` in its refusal, so both are the user's password)."""
+
+
+def _password_pairs(text: str) -> list[str]:
+    """The values of the ``password=`` pairs of a string libpq could not parse (quotes stripped), each
+    with the words that follow it up to the next ``key=``: what libpq's refusal may quote of it."""
+    found: list[str] = []
+    for m in _PAIR.finditer(text):
+        value = m.group(1).strip("'")
+        found += [value, *m.group(2).split()]
+    return [v for v in found if v]
