@@ -31,7 +31,7 @@ from agentcore.core.plans import Plan, RetryPolicy, Step
 from agentcore.errors import NotAnAgentcoreDatabase, RunNotFound, StoreError
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.storage.sqlite.store import SQLiteEventStore
-from agentcore.tools.base import Tool, tool
+from tests.runtime.test_plan_resume import make_work
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "chain-run"
@@ -82,21 +82,6 @@ CHILD = textwrap.dedent(
     asyncio.run(runner.run("a chain killed between two steps", Plan.model_validate_json(plan_json), run_id="chain-run"))
     """
 )
-
-
-def make_work(calls: Path) -> Tool:
-    @tool(timeout=None)
-    async def work(name: str, idempotency_key: str | None = None) -> str:
-        """Do one piece of work.
-
-        Args:
-            name: Which piece.
-        """
-        with calls.open("a") as f:
-            f.write(f"{name} {idempotency_key}\n")
-        return f"{name} done"
-
-    return work
 
 
 def started_b(db: Path) -> bool:
