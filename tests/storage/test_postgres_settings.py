@@ -100,3 +100,38 @@ def test_a_password_outside_the_user_info_of_a_string_libpq_cannot_parse_is_not_
         PostgresEventStore(url, pool=False)
     message = str(got.value)
     assert "hunter2sec" not in message and "word2sec" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("sslmode=no", 'invalid sslmode value: "no"'),
+        ("sslmode=Require", 'invalid sslmode value: "Require"'),
+        ("sslmode=", 'invalid sslmode value: ""'),
+        ("gssencmode=sometimes", 'invalid gssencmode value: "sometimes"'),
+        ("channel_binding=maybe", 'invalid channel_binding value: "maybe"'),
+        ("target_session_attrs=any2", 'invalid target_session_attrs value: "any2"'),
+    ],
+)
+def test_a_setting_with_a_fixed_list_of_values_is_refused_before_the_host_is_looked_up(query: str, says: str) -> None:
+    """psycopg resolves the host before libpq reads the other settings: a bad sslmode with a host
+    that does not resolve was "failed to resolve host" (StorageUnavailable); it is the setting."""
+    url = f"postgresql://u:{PASSWORD}@no-such-host.invalid/db?{query}"
+    for pool in (True, False):
+        with pytest.raises(ConfigError) as got:
+            PostgresEventStore(url, pool=pool)
+        assert says in str(got.value) and PASSWORD not in str(got.value), str(got.value)
+
+
+def test_every_value_of_a_fixed_list_is_left_to_libpq(pg_url: str) -> None:
+    """The values the pre-check allows are the ones libpq takes: each opens (or fails on the server
+    side, never as an invalid setting)."""
+    from agentcore.storage.postgres.failures import _CHOICES
+
+    for name, choices in _CHOICES.items():
+        for value in choices:
+            url = f"{pg_url}{'&' if '?' in pg_url else '?'}{name}={value}"
+            try:
+                PostgresEventStore(url, pool=False).close()
+            except StorageUnavailable as e:  # e.g. sslmode=require on a server without TLS
+                assert "invalid" not in str(e) or "value" not in str(e), str(e)

@@ -73,6 +73,17 @@ _OURS = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interva
 """Integer settings ``PgConnection`` passes itself: libpq never sees the URL's value of them, so
 ``check_settings`` checks it as libpq would have (a URL with ``connect_timeout=abc`` is still wrong)."""
 
+_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+}
+"""Settings whose values libpq takes from a fixed list, compared exactly (case matters; an empty value
+is refused too), as libpq 15-18 do: checked before connecting, so a bad one is named even when the
+host does not resolve (psycopg resolves the host before libpq reads the rest). The rest (the TLS
+protocol versions, compared case-insensitively) are left to libpq."""
+
 _LIBPQ_INT = re.compile(r"\s*[+-]?\d+\s*")
 """An integer as libpq's ``parse_int_param`` reads one (spaces around it allowed)."""
 
@@ -94,7 +105,8 @@ def setting_error(where: str, text: str) -> ConfigError:
 def check_settings(url: str, where: str, scrub: Callable[[str], str] = str) -> None:
     """Refuse, before any connection, a URL (or key=value string) whose settings libpq's parser
     refuses (an unknown parameter, bad percent-encoding, an unclosed ``[``), a ``port`` that is not
-    1..65535, and a non-integer value of a setting agentcore passes itself (``_OURS``).
+    1..65535, a value outside the fixed list of a setting such as ``sslmode`` (``_CHOICES``), and a
+    non-integer value of a setting agentcore passes itself (``_OURS``).
 
     ``scrub``: a callable removing the password from a message (``PgConnection.scrub``).
 
@@ -109,6 +121,10 @@ def check_settings(url: str, where: str, scrub: Callable[[str], str] = str) -> N
     for port in str(params.get("port") or "").split(","):
         if port.strip() and not (_LIBPQ_INT.fullmatch(port) and 1 <= int(port) <= 65535):
             raise setting_error(where, f'invalid port number: "{clean(port)}" (a port is 1..65535)')
+    for name, choices in _CHOICES.items():
+        value = params.get(name)
+        if value is not None and str(value) not in choices:
+            raise setting_error(where, f'invalid {name} value: "{clean(str(value))}" (one of: {", ".join(choices)})')
     for name in _OURS:
         value = params.get(name)
         if value is not None and str(value).strip() and not _LIBPQ_INT.fullmatch(str(value)):
