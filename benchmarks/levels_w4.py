@@ -93,11 +93,7 @@ async def measure(rounds: int) -> dict[int, dict[str, float]]:
     await PlanRunner(MemoryEventStore(), tools=[timed_nap({})]).run("warm", plans[SEEDS[0]])
     for _ in range(rounds):
         for seed, plan in plans.items():
-            bare = []
-            for _ in range(11):
-                t = loop.time()
-                await asyncio.sleep(w4.SLEEP_S)
-                bare.append(loop.time() - t)
+            bare = await w4._bare_step_s(11, clock=loop.time)
             times: dict[int, tuple[float, float]] = {}
             start = loop.time()
             result = await PlanRunner(MemoryEventStore(), tools=[timed_nap(times)]).run("w4 levels", plan)

@@ -142,11 +142,7 @@ async def measure(rounds: int) -> dict[int, dict[str, float]]:
     rows: dict[int, dict[str, list[float]]] = {seed: {} for seed in SEEDS}
     for r in range(rounds + 1):  # round 0 warms up
         for seed, plan in plans.items():
-            bare = []
-            for _ in range(11):
-                t = loop.time()
-                await asyncio.sleep(w4.SLEEP_S)
-                bare.append(loop.time() - t)
+            bare = await w4._bare_step_s(11, clock=loop.time)
             N = Notes()
             runner = PlanRunner(MemoryEventStore(), tools=[nap])  # made, and freed, outside the timing, as in W4
             start = loop.time()

@@ -44,6 +44,7 @@ import gc
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -147,13 +148,14 @@ def critical_path(plan: Plan) -> int:
     return max(depth.values())
 
 
-async def _bare_step_s(count: int = 15) -> list[float]:
-    """Durations of ``count`` bare steps: the steps' own sleep, alone, in this event loop."""
+async def _bare_step_s(count: int = 15, clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Durations of ``count`` bare steps: the steps' own sleep, alone, in this event loop, timed by
+    ``clock`` (seconds; a simulated loop's own ``loop.time`` where wall time is not its time)."""
     times = []
     for _ in range(count):
-        start = time.perf_counter()
+        start = clock()
         await asyncio.sleep(SLEEP_S)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
