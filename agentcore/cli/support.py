@@ -312,7 +312,7 @@ def db_target(ctx: click.Context, db: str | None) -> str:
 
 
 class BadTarget(click.ClickException):
-    """A ``--db`` the store refused as a setting (``ConfigError``): exit 2, ``--json`` type ``ConfigError``."""
+    """A ``--db`` (or ``--otlp`` URL) refused as a setting (``ConfigError``): exit 2, ``--json`` type ``ConfigError``."""
 
     exit_code = EXIT_USAGE
     kind = "ConfigError"

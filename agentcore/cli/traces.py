@@ -11,10 +11,12 @@ import click
 from agentcore.cli.support import (
     EXIT_FAILED,
     RUN_ID,
+    BadTarget,
     console,
     db_option,
     db_target,
     err_console,
+    inert,
     json_option,
     open_db,
     print_json,
@@ -70,7 +72,12 @@ def _export_otlp(store: Any, run_id: str, url: str, content: bool, headers: tupl
     if any("=" not in h for h in headers):
         raise click.UsageError("--header takes NAME=VALUE")
     pairs = dict(h.split("=", 1) for h in headers)
-    info = export_otlp(store, run_id, url, headers=pairs, content=content)
+    from agentcore.errors import ConfigError
+
+    try:
+        info = export_otlp(store, run_id, url, headers=pairs, content=content)
+    except ConfigError as e:  # a URL that is not http(s): a bad value, exit 2 like a bad --db
+        raise BadTarget(inert(str(e))) from None
     if as_json:
         print_json(info)
     else:

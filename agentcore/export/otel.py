@@ -31,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from agentcore.core import events as ev
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
+from agentcore.export.endpoint import quiet_exporter_logs, shown_endpoint
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunTracer", "export_otlp", "run_spans")
@@ -239,25 +240,37 @@ def export_otlp(
         timeout: Seconds to wait for the receiver.
 
     Returns:
-        ``{"run_id", "trace_id" (32 hex digits), "spans", "endpoint"}``.
+        ``{"run_id", "trace_id" (32 hex digits), "spans", "endpoint"}``; ``endpoint`` as it may be
+        shown (``shown_endpoint``: no password, no query values).
 
     Raises:
         ConfigError: ``endpoint`` is not an http(s) URL.
-        ExportError: the receiver did not accept the spans (it is down or answered an error).
+        ExportError: the receiver did not accept the spans (it is down or answered an error; the
+            message has its HTTP status, never its answer's text, which may echo the headers).
     """
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    parts = urlsplit(endpoint)
+    shown = shown_endpoint(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {endpoint!r}")
+        raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {shown!r}")
     if parts.path in ("", "/"):
         endpoint = endpoint.rstrip("/") + "/v1/traces"
+        shown = shown_endpoint(endpoint)
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)
-    try:
-        result = exporter.export(spans)
-    finally:
-        exporter.shutdown()
+    with quiet_exporter_logs() as codes:
+        try:
+            result = exporter.export(spans)
+        finally:
+            exporter.shutdown()
     if result is not SpanExportResult.SUCCESS:
-        raise ExportError(f"the OTLP receiver at {endpoint} did not accept the {len(spans)} spans of run {run_id!r}")
-    return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": endpoint}
+        why = f"it answered HTTP {codes[-1]}" if codes else "it could not be reached or did not answer in time"
+        raise ExportError(
+            f"the OTLP receiver at {shown} did not accept the {len(spans)} spans of run {run_id!r} ({why}); "
+            "check the URL, its --header values and that the receiver is running, then export again"
+        )
+    return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": shown}
