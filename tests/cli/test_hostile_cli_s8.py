@@ -1,0 +1,69 @@
+"""Odd arguments to the `agentcore` command, each run as a real subprocess: one-line errors (or a
+JSON error object with --json), the README's exit codes, no hang and nothing recorded lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.testing import demo_agent
+
+
+def agentcore(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "AGENTCORE_DB"}
+    return subprocess.run(
+        [sys.executable, "-m", "agentcore", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "runs.db"
+    with SQLiteEventStore(path) as store:
+        assert demo_agent({"k": "v"}, store=store).run_sync("look up k", run_id="r1").status == "succeeded"
+    return path
+
+
+def assert_json_error(out: subprocess.CompletedProcess[str], code: int, kind: str, words: str) -> None:
+    assert out.returncode == code, (out.returncode, out.stdout, out.stderr)
+    error = json.loads(out.stdout)["error"]
+    assert error["type"] == kind and words in error["message"], error
+    assert "Traceback" not in out.stderr
+
+
+def unchanged_log(db: Path) -> None:
+    with SQLiteEventStore(db) as store:
+        assert store.last_seq("r1") == len(list(store.read("r1"))) > 0
+        assert store.state_at("r1").status == "succeeded"
+
+
+def test_prices_from_a_device_or_a_fifo_are_refused_without_reading(db: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "prices.fifo"
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait forever
+    for source in ("/dev/zero", str(fifo)):
+        out = agentcore("--db", str(db), "usage", "r1", "--prices", source, "--json", timeout=30)
+        assert_json_error(out, 2, "ConfigError", "not a regular file")
+        text = agentcore("--db", str(db), "usage", "r1", "--prices", source, timeout=30)
+        assert text.returncode == 2 and text.stderr.startswith("Error: ") and text.stderr.count("\n") == 1
+    unchanged_log(db)
+
+
+def test_a_huge_or_deeply_nested_price_file_is_a_one_line_error(db: Path, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b" " * (2 << 20) + b"{}")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    out = agentcore("--db", str(db), "usage", "r1", "--prices", str(huge), "--json")
+    assert_json_error(out, 2, "ConfigError", "larger than")
+    out = agentcore("--db", str(db), "usage", "r1", "--prices", str(deep), "--json")
+    assert_json_error(out, 2, "ConfigError", "cannot read prices")
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"demo-controller": {"input_mtok": 1.0, "output_mtok": 2.0}}))
+    priced = agentcore("--db", str(db), "usage", "r1", "--prices", str(ok), "--json")
+    assert priced.returncode == 0 and json.loads(priced.stdout)["by_role"]["controller"]["cost_usd"] > 0
