@@ -304,11 +304,20 @@ def check_seqs(store: SQLiteEventStore, run_id: str, **seqs: int | None) -> None
 
 
 def db_target(ctx: click.Context, db: str | None) -> str:
-    """The database to use: the command's ``--db``, the group's ``--db``, ``$AGENTCORE_DB``, the default."""
-    if db:
-        return db
+    """The database to use: the command's ``--db``, the group's ``--db``, ``$AGENTCORE_DB``, the default.
+
+    A ``--db`` given empty (``--db "$UNSET"``) is a usage error, never the default file in the
+    current directory; an empty ``$AGENTCORE_DB`` counts as unset.
+    """
     group_db = (ctx.find_root().params or {}).get("db")
-    return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
+    for given in (db, group_db):
+        if given is not None and not given.strip():
+            raise click.BadParameter(
+                "is empty: pass an SQLite file path or a postgresql:// URL, or leave --db out "
+                f"(then ${DB_ENV}, else {DEFAULT_DB})",
+                param_hint="'--db'",
+            )
+    return db or group_db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
 class BadTarget(click.ClickException):

@@ -67,3 +67,28 @@ def test_a_huge_or_deeply_nested_price_file_is_a_one_line_error(db: Path, tmp_pa
     ok.write_text(json.dumps({"demo-controller": {"input_mtok": 1.0, "output_mtok": 2.0}}))
     priced = agentcore("--db", str(db), "usage", "r1", "--prices", str(ok), "--json")
     assert priced.returncode == 0 and json.loads(priced.stdout)["by_role"]["controller"]["cost_usd"] > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--db", "", "runs"],
+        ["runs", "--db", ""],
+        ["--db", "  ", "state", "last"],
+        ["ask", "where?", "--repo", ".", "--offline", "--db", ""],
+        ["mcp-serve", "--repo", ".", "--db", ""],
+    ],
+    ids=["group", "command", "blank", "ask", "mcp-serve"],
+)
+def test_an_empty_db_is_a_usage_error_not_the_default_file(tmp_path: Path, args: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "agentcore", *args, "--json"] if args[0] != "mcp-serve" else
+        [sys.executable, "-m", "agentcore", *args],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "AGENTCORE_DB"},
+    )  # fmt: skip
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    if args[0] != "mcp-serve":
+        assert "--db" in json.loads(out.stdout)["error"]["message"]
+    assert list(tmp_path.iterdir()) == []  # no agentcore.db made in the current directory
