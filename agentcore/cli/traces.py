@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from agentcore.cli.outputs import check_output
 from agentcore.cli.support import (
     EXIT_FAILED,
     RUN_ID,
@@ -57,6 +58,7 @@ def export_cmd(
     from agentcore.storage.trace import export_run
 
     assert output is not None
+    check_output(output, db)
     info = {**export_run(store, run_id, output), "run_id": run_id, "output": output}
     if as_json:
         print_json(info)
@@ -248,6 +250,7 @@ def view(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bo
 
     page = render_html(store, run_id)
     size = len(page.encode())
+    check_output(output, db)
     if output == "-":
         click.echo(page, nl=False)
         return

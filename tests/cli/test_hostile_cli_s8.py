@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agentcore.core.events import ToolFinished
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing import demo_agent
 
@@ -92,3 +93,29 @@ def test_an_empty_db_is_a_usage_error_not_the_default_file(tmp_path: Path, args:
     if args[0] != "mcp-serve":
         assert "--db" in json.loads(out.stdout)["error"]["message"]
     assert list(tmp_path.iterdir()) == []  # no agentcore.db made in the current directory
+
+
+def test_an_output_file_never_overwrites_a_database(db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with SQLiteEventStore(other) as store:
+        assert demo_agent({"x": "y"}, store=store).run_sync("look up x").status == "succeeded"
+    with SQLiteEventStore(db) as store:
+        artifact_id = next(e.artifact.id for e in store.read("r1") if isinstance(e, ToolFinished) and e.artifact)
+    alias = tmp_path / "alias.db"
+    alias.symlink_to(db)
+    before = {p: p.read_bytes() for p in (db, other)}
+    attempts = [
+        ["export", "r1", "-o", str(db)],  # meant: --db runs.db
+        ["export", "r1", "-o", str(alias)],  # the same file by another name
+        ["view", "r1", "-o", str(db)],
+        ["view", "r1", "-o", str(other)],  # another agentcore database
+        ["artifact", artifact_id, "-o", str(db)],
+    ]
+    for args in attempts:
+        out = agentcore("--db", str(db), *args, "--json")
+        assert_json_error(out, 2, "UsageError", "would destroy its runs")
+    assert {p: p.read_bytes() for p in (db, other)} == before
+    unchanged_log(db)
+    written = tmp_path / "run.jsonl"
+    assert agentcore("--db", str(db), "export", "r1", "-o", str(written)).returncode == 0
+    assert agentcore("--db", str(db), "export", "r1", "-o", str(written)).returncode == 0  # a trace is replaced
