@@ -241,15 +241,18 @@ def utf8_problem(text: str) -> str | None:
 
 
 class Utf8Text(click.ParamType):
-    """Free text (a question, an answer) that must be valid UTF-8; anything else is a usage error."""
+    """Free text (a question, an answer) that must be valid UTF-8 and not blank; anything else is a usage error."""
 
     name = "TEXT"
+    blank_ok = False
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
         problem = utf8_problem(text)
         if problem:
             self.fail(problem, param, ctx)
+        if not self.blank_ok and not text.strip():
+            self.fail("is empty or only spaces: give the text in quotes", param, ctx)
         return text
 
 
@@ -257,6 +260,7 @@ class RunIdType(Utf8Text):
     """A run id, or ``last`` for the newest run (resolved against the store by ``with_store``)."""
 
     name = "RUN_ID"
+    blank_ok = True  # refused below, with the run id's own hint
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = super().convert(value, param, ctx)

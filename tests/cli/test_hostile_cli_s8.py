@@ -119,3 +119,13 @@ def test_an_output_file_never_overwrites_a_database(db: Path, tmp_path: Path) ->
     written = tmp_path / "run.jsonl"
     assert agentcore("--db", str(db), "export", "r1", "-o", str(written)).returncode == 0
     assert agentcore("--db", str(db), "export", "r1", "-o", str(written)).returncode == 0  # a trace is replaced
+
+
+def test_a_blank_question_or_answer_is_a_usage_error_and_writes_nothing(db: Path, tmp_path: Path) -> None:
+    before = db.read_bytes()
+    for args in (["ask", "", "--repo", str(tmp_path), "--offline"], ["ask", " \t ", "--repo", str(tmp_path)],
+                 ["answer", "r1", ""], ["submit", "  ", "--repo", str(tmp_path)]):  # fmt: skip
+        out = agentcore("--db", str(db), *args, "--json")
+        assert_json_error(out, 2, "UsageError", "is empty")
+    assert db.read_bytes() == before
+    unchanged_log(db)
