@@ -1,4 +1,5 @@
-"""Small text helpers shared by every layer: one ``clip``, one loader of package text files."""
+"""Small text helpers shared by every layer: one ``clip``, one loader of package text files, and
+what may be shown of a URL that carries credentials (``shown_url``, ``url_secrets``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import re
 from functools import cache
 from importlib import resources
 from typing import Literal
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-__all__ = ("clip", "cut_mark", "package_text", "unclip")
+__all__ = ("clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
 
 _COUNT_MARK = re.compile(r" …\[(\d+) more chars not shown\]\Z")
 
@@ -58,3 +60,36 @@ def package_text(package: str, *path: str) -> str:
     for part in path:
         files = files.joinpath(part)
     return files.read_text(encoding="utf-8")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or stored: the user-info's password and every query value as ``***``.
+
+    ``http://u:pw@proxy:8080/v1?token=t&x`` -> ``http://u:***@proxy:8080/v1?token=***&x``. A URL that
+    does not parse (an unclosed IPv6 bracket) keeps nothing after its scheme but ``***``.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}://***" if sep else "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = f"{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{host}"
+    pairs = (p.partition("=") for p in parts.query.split("&") if p)
+    query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret parts of ``url`` as they may appear in text: the password and the query values,
+    raw and percent-decoded, 4 characters or longer (shorter ones cannot be told from other text)."""
+    try:
+        parts = urlsplit(url)
+        values = [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
+        raw = [v for p in parts.query.split("&") for _, sep, v in [p.partition("=")] if sep]
+    except ValueError:
+        return []
+    found = [parts.password or "", unquote(parts.password or ""), *values, *raw]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)

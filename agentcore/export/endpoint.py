@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
-from agentcore.storage.targets import describe
+from agentcore.core.text import shown_url
 
 __all__ = ("quiet_exporter_logs", "shown_endpoint")
 
@@ -26,19 +25,10 @@ _FAILED_WITH_CODE = "Failed to export %s batch code: %s, reason: %s"
 def shown_endpoint(endpoint: str) -> str:
     """``endpoint`` with the user-info's password and every query value shown as ``***``.
 
-    ``http://u:pw@h:4318/v1/traces?api_key=k&x`` -> ``http://u:***@h:4318/v1/traces?api_key=***&x``.
-    Never raises (a URL that does not parse is masked by hand, as ``--db`` targets are).
+    ``http://u:pw@h:4318/v1/traces?api_key=k&x`` -> ``http://u:***@h:4318/v1/traces?api_key=***&x``
+    (``agentcore.core.text.shown_url``). Never raises.
     """
-    masked = describe(endpoint)
-    try:
-        parts = urlsplit(masked)
-    except ValueError:
-        return masked
-    if not parts.query:
-        return masked
-    pairs = (p.partition("=") for p in parts.query.split("&") if p)
-    query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
-    return urlunsplit(parts._replace(query=query))
+    return shown_url(endpoint)
 
 
 class _StatusCodes(logging.Handler):
