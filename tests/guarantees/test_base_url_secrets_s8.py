@@ -71,3 +71,39 @@ def test_ask_with_a_base_url_holding_credentials_shows_and_stores_none(tmp_path:
     for secret in (PASSWORD, TOKEN):
         assert secret not in out.stdout and secret not in out.stderr
         assert secret.encode() not in all_bytes(data)
+
+
+def test_an_mcp_server_url_with_credentials_is_shown_without_them() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import pytest
+
+    from agentcore.errors import ToolError
+    from agentcore.tools.mcp.client import MCPConnection
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://mcpuser:{PASSWORD}@127.0.0.1:{server.server_address[1]}/mcp?key={TOKEN}"
+        connection = MCPConnection(url, connect_timeout=30)
+        with pytest.raises(ToolError) as refused:
+            connection.tools()
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    for text in (str(refused.value), repr(connection)):
+        assert PASSWORD not in text and TOKEN not in text and "mcpuser:***@127.0.0.1" in text, text

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from agentcore.core.text import shown_url
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.event_loop import new_event_loop
 from agentcore.tools.base import Tool
@@ -74,7 +75,8 @@ class MCPConnection:
             from mcp import StdioServerParameters
 
             self.target = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(env or {}) or None, cwd=cwd)
-        self.describe = server if isinstance(server, str) else " ".join(server)
+        # what messages (and so the log) show: a URL without its password or query values (a token)
+        self.describe = shown_url(server) if isinstance(server, str) else " ".join(server)
         self.connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
