@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentcore.cli import support
-from agentcore.cli.outputs import check_output
+from agentcore.cli.outputs import check_output, check_stdout
 from agentcore.cli.support import (
     RUN_ID,
     SEQ,
@@ -185,6 +185,7 @@ def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEven
     is a file or a pipe (`agentcore artifact ID > f`, `-o -`) the exact bytes are written.
     """
     check_output(output, db)
+    check_stdout(output, as_json)
     if output == "-" and support.stdout_is_terminal():  # a terminal gets the text, with control sequences inert
         console.print(store.artifacts.read(artifact_id).decode("utf-8", errors="replace"), markup=False, end="")
         return

@@ -15,7 +15,7 @@ import click
 from agentcore.cli.support import inert, shown
 from agentcore.storage.targets import is_conninfo, looks_like_url
 
-__all__ = ("check_output",)
+__all__ = ("check_output", "check_stdout")
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
@@ -58,3 +58,9 @@ def check_output(output: str | None, db: str) -> None:
         "(the database is given with --db)",
         param_hint="'-o'",
     )
+
+
+def check_stdout(output: str | None, as_json: bool) -> None:
+    """Refuse ``-o -`` with ``--json`` (usage error): both would go to stdout, which then holds no valid JSON."""
+    if output == "-" and as_json:
+        raise click.UsageError("-o - and --json both write to stdout: give --json with -o FILE, or drop --json")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from agentcore.cli.outputs import check_output
+from agentcore.cli.outputs import check_output, check_stdout
 from agentcore.cli.support import (
     EXIT_FAILED,
     RUN_ID,
@@ -248,9 +248,10 @@ def view(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bo
     """Write a self-contained HTML page of a run (timeline, state at any seq, diffs, provenance, plan DAG)."""
     from agentcore.inspection.html import render_html
 
+    check_output(output, db)
+    check_stdout(output, as_json)
     page = render_html(store, run_id)
     size = len(page.encode())
-    check_output(output, db)
     if output == "-":
         click.echo(page, nl=False)
         return

@@ -129,3 +129,11 @@ def test_a_blank_question_or_answer_is_a_usage_error_and_writes_nothing(db: Path
         assert_json_error(out, 2, "UsageError", "is empty")
     assert db.read_bytes() == before
     unchanged_log(db)
+
+
+def test_stdout_output_with_json_is_a_usage_error_in_json(db: Path) -> None:
+    with SQLiteEventStore(db) as store:
+        artifact_id = next(e.artifact.id for e in store.read("r1") if isinstance(e, ToolFinished) and e.artifact)
+    for args in (["view", "r1", "-o", "-"], ["artifact", artifact_id, "-o", "-"]):
+        out = agentcore("--db", str(db), *args, "--json")
+        assert_json_error(out, 2, "UsageError", "both write to stdout")
