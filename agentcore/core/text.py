@@ -7,7 +7,6 @@ import re
 from functools import cache
 from importlib import resources
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 __all__ = ("clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
 
@@ -62,34 +61,49 @@ def package_text(package: str, *path: str) -> str:
     return files.read_text(encoding="utf-8")
 
 
-def shown_url(url: str) -> str:
-    """``url`` as it may be printed or stored: the user-info's password and every query value as ``***``.
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:)?(?P<slashes>//)?(?P<authority>[^/?#]*)(?P<rest>[^?#]*)"
+                  r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?\Z", re.S)
+_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
-    ``http://u:pw@proxy:8080/v1?token=t&x`` -> ``http://u:***@proxy:8080/v1?token=***&x``. A URL that
-    does not parse (an unclosed IPv6 bracket) keeps nothing after its scheme but ``***``.
+
+def _url_parts(url: str) -> tuple[str, str, str | None, str, list[tuple[str, str | None]], str | None]:
+    """``(scheme + "//", user, password, host + path, query pairs, fragment)`` of ``url``, by RFC 3986's
+    own split (pure string work: it never fails, whatever the text)."""
+    found = _URL.match(url)
+    assert found is not None  # every group is optional
+    head = (found["scheme"] or "") + (found["slashes"] or "")
+    authority = found["authority"] if found["slashes"] else ""
+    rest = (found["authority"] if not found["slashes"] else "") + found["rest"]
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    pairs = [(name, value if sep else None) for name, sep, value in
+             (p.partition("=") for p in (found["query"] or "").split("&") if p)]  # fmt: skip
+    if not at:
+        user, password, colon, host = "", "", "", authority
+    return head, user, password if colon else None, host + rest, pairs, found["fragment"]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or stored: the user-info's password, every query value and the
+    fragment as ``***``.
+
+    ``http://u:pw@proxy:8080/v1?token=t&x`` -> ``http://u:***@proxy:8080/v1?token=***&x``.
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        scheme, sep, _ = url.partition("://")
-        return f"{scheme}://***" if sep else "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@{host}"
-    pairs = (p.partition("=") for p in parts.query.split("&") if p)
-    query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    head, user, password, rest, pairs, fragment = _url_parts(url)
+    userinfo = f"{user}{':***' if password is not None else ''}@" if user or password is not None else ""
+    query = "&".join(name if value is None else f"{name}=***" for name, value in pairs)
+    return f"{head}{userinfo}{rest}{'?' + query if pairs else ''}{'#***' if fragment else ''}"
+
+
+def _unquoted(text: str) -> str:
+    return _PERCENT.sub(lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "replace"), text)
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secret parts of ``url`` as they may appear in text: the password and the query values,
-    raw and percent-decoded, 4 characters or longer (shorter ones cannot be told from other text)."""
-    try:
-        parts = urlsplit(url)
-        values = [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
-        raw = [v for p in parts.query.split("&") for _, sep, v in [p.partition("=")] if sep]
-    except ValueError:
-        return []
-    found = [parts.password or "", unquote(parts.password or ""), *values, *raw]
-    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+    """The secret parts of ``url`` as they may appear in text: the password, the query values and
+    the fragment, raw and percent-decoded, 4 characters or longer (shorter ones cannot be told from
+    other text), longest first."""
+    _, _, password, _, pairs, fragment = _url_parts(url)
+    raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
+    found = {variant for text in raw for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")))}
+    return sorted((s for s in found if len(s) >= 4), key=lambda s: (-len(s), s))
