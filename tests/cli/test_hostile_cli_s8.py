@@ -137,3 +137,13 @@ def test_stdout_output_with_json_is_a_usage_error_in_json(db: Path) -> None:
     for args in (["view", "r1", "-o", "-"], ["artifact", artifact_id, "-o", "-"]):
         out = agentcore("--db", str(db), *args, "--json")
         assert_json_error(out, 2, "UsageError", "both write to stdout")
+
+
+def test_a_device_or_fifo_as_db_is_a_bad_value(tmp_path: Path) -> None:
+    fifo = tmp_path / "runs.fifo"
+    os.mkfifo(fifo)
+    for target in ("/dev/null", str(fifo)):
+        for args in (["runs"], ["ask", "where?", "--repo", str(tmp_path), "--offline"]):
+            out = agentcore("--db", target, *args, "--json", timeout=30)
+            assert_json_error(out, 2, "ConfigError", "not a regular file")
+    assert fifo.is_fifo()
