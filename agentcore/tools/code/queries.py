@@ -21,6 +21,7 @@ from agentcore.tools.code.index_models import (
 from agentcore.tools.code.ranking import (
     BINDING_ORDER,
     PATH_CLASS_NAMES,
+    is_legacy,
     is_private,
     path_class,
     scope_matches,
@@ -75,6 +76,8 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         wanted_container = None
         scope = scope or container or None
 
+    exported = _exported_from(rows)
+
     def key(r: tuple) -> tuple:
         path, kind, container_, depth, rank = r[0], r[2], r[5], r[8], r[9]
         named = (wanted_container is None or container_ == wanted_container) and (
@@ -84,8 +87,10 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         member = depth >= 1 and wanted_container is None  # a plain name: the top-level one before methods
         exact = r[1] == name  # a lower-case name: top-level ones in its own case, then in another, then members
         tier = ((0 if exact else 1) if not member else (2 if exact else 3)) if mixed else 0
+        binding = BINDING_ORDER.get(kind, 2)
+        private = is_private(path) and not (depth == 0 and _module_name(path) in exported)  # a package re-exports it
         return (
-            not named, BINDING_ORDER.get(kind, 2), tier, path_class(path), is_private(path), member,
+            not named, binding == 3, path_class(path), binding, tier, is_legacy(path), private, member,
             nested_in_function, -rank, len(path), path, r[3],
         )  # fmt: skip
 
@@ -97,6 +102,24 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         symbol=symbol.strip(), scope=scope, definitions=places, suggestions=suggestions,
         files_indexed=total_files, max_results=max_results,
     )  # fmt: skip
+
+
+def _module_name(path: str) -> str:
+    """``pkg/_common.py`` -> ``_common``; ``pkg/_impl/__init__.py`` -> ``_impl``."""
+    parts = path.split("/")
+    stem = parts[-1].split(".", 1)[0]
+    return parts[-2] if stem == "__init__" and len(parts) > 1 else stem
+
+
+def _exported_from(rows: list[tuple]) -> set[str]:
+    """The modules a package ``__init__`` imports the name from (``from ._common import files`` -> ``_common``)."""
+    found = set()
+    for r in rows:
+        if r[2] == "import" and r[0].rsplit("/", 1)[-1].startswith("__init__."):
+            m = re.match(r"\s*from\s+\.*([\w.]+)\s+import\b", r[6])
+            if m:
+                found.add(m.group(1).rsplit(".", 1)[-1])
+    return found
 
 
 def _modules_named(ix: SymbolIndex, name: str, any_case: bool) -> list[tuple]:

@@ -8,8 +8,11 @@ Ranking a definition (best first), in this order of keys:
    (``Name = other.Name``, ``export { a }``) and last imports and ``require`` lines;
 3. the kind of file: source, then tests, then docs and examples, then vendored copies
    (``_vendor/``, ``node_modules/``, ``site-packages/`` inside the root), then stubs (``.pyi``, ``.d.ts``);
-4. public modules before private ones (a ``_name`` file or directory), top-level and class members before
-   functions nested in functions;
+   a source file's alias or variable comes before a test file's definition (``main = TestProgram`` before
+   a test's ``def main``), and imports always come last;
+4. current code before a legacy copy (``v1/``, ``legacy/``, ``deprecated/``, ``compat/``: pydantic's ``v1``),
+   public modules before private ones (a ``_name`` file or directory; a top-level definition a package's
+   ``__init__`` imports counts as public), top-level and class members before functions nested in functions;
 5. how central the file is: PageRank over the graph of files referencing names other files define;
 6. shorter paths, then the path itself (only to break ties).
 """
@@ -54,6 +57,14 @@ BINDING_ORDER = {
 """Kind -> rank: real definitions first, imports and ``require`` lines last."""
 
 
+_LEGACY_DIRS = {"v1", "legacy", "deprecated", "compat", "_compat", "old"}
+
+
+def is_legacy(path: str) -> bool:
+    """Whether ``path`` lies in a directory kept for old callers (``pydantic/v1/``, ``legacy/``, ``compat/``)."""
+    return any(d in _LEGACY_DIRS for d in path.lower().split("/")[:-1])
+
+
 def is_private(path: str) -> bool:
     """Whether a file or directory on ``path`` is private by the Python convention (``_impl.py``, ``_vendor/``)."""
     return any(p.startswith("_") and not p.startswith("__") for p in path.split("/"))
@@ -68,17 +79,21 @@ def scope_matches(scope: str, path: str, container: str | None) -> bool:
         return True
     p = path.lower()
     stem = p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p
-    dotted = s.replace(".", "/")
     parts = stem.split("/")
     if "/" in s or s.endswith((".py", ".js", ".ts", ".go", ".tsx", ".jsx")):
         return p.endswith(s) or p == s
-    return (
-        dotted in parts
-        or stem.endswith("/" + dotted)
-        or stem == dotted
-        or ("/" + dotted + "/") in ("/" + stem + "/")
-        or (parts[-1] == "__init__" and len(parts) > 1 and parts[-2] == dotted)
-    )
+    names = s.split(".")
+    for i in range(len(names)):  # "importlib.resources" asked of the importlib package itself: "resources"
+        dotted = "/".join(names[i:])
+        if (
+            dotted in parts
+            or stem.endswith("/" + dotted)
+            or stem == dotted
+            or ("/" + dotted + "/") in ("/" + stem + "/")
+            or (parts[-1] == "__init__" and len(parts) > 1 and parts[-2] == dotted)
+        ):
+            return True
+    return False
 
 
 def pagerank(edges: Iterable[tuple[str, str, float]], nodes: Iterable[str], damping: float = 0.85) -> dict[str, float]:

@@ -1,0 +1,151 @@
+"""The offline model on members named the ways people write them, and on definitions the index used to rank wrong.
+
+Held-out questions of session 8 (evals/held_out_s8.json) found these kinds: ``Class::method``,
+``Class's member``, "the member of Class", a place after "in" that looked like the subject, a plain word
+framed by a verb in a question naming a file, ``@overload  # comment`` signatures, ``func.attr = other``
+bindings, legacy copies (``v1/``), re-exported private modules and a source alias against a test's
+definition. Driven through the real runtime, real code tools (SQLite index in a temporary cache) and a
+real SQLite event store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentcore.models.offline import Intent, classify
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from tests.models.test_offline_index import LOCATION, ask
+from tests.tools.test_code_index import line_of, write_tree
+
+MEMBERS_TREE = {
+    "lib/__init__.py": "from lib._common import files\nfrom lib.runner import main\n",
+    "lib/_common.py": 'def files(package):\n    """The files of a package."""\n    return package\n',
+    "lib/readers.py": "class Reader:\n    def files(self):\n        return []\n",
+    "lib/runner.py": "class Program:\n    pass\n\n\nmain = Program\n",
+    "tests/test_runner.py": "class FakeProgram:\n    def main(self):\n        return 1\n",
+    "lib/fields.py": '''
+        from typing import overload
+
+
+        @overload  # an int gives an int. Really.
+        def Field(x: int) -> int: ...
+        @overload  # a str gives a str
+        def Field(x: str) -> str: ...
+        def Field(x):  # the implementation
+            return x
+    ''',
+    "lib/mock.py": '''
+        def patch(target):
+            """Patch target."""
+            return target
+
+
+        def _patch_object(target, name):
+            return target
+
+
+        patch.object = _patch_object
+    ''',
+    "lib/config.py": 'class ConfigDict(dict):\n    """Settings."""\n',
+    "lib/v1/config.py": "class ConfigDict(dict):\n    pass\n",
+    "lib/v1/one.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
+    "lib/v1/two.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
+    "lib/console.py": '''
+        class Console:
+            """A terminal."""
+
+            def __init__(self, width=80):
+                self._width = width
+
+            @property
+            def width(self) -> int:
+                """Get the width."""
+                return self._width
+
+            @width.setter
+            def width(self, value: int) -> None:
+                self._width = value
+
+            def print(self, text):
+                return text
+
+
+        class Printer:
+            def __init__(self):
+                self.console = Console()
+
+            def print(self, text):
+                return text
+    ''',
+}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tree(tmp_path_factory.mktemp("members"), MEMBERS_TREE)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    s = SQLiteEventStore(tmp_path / "runs.db")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("Where is BaseEventLoop::create_connection defined?", Intent("definition", "BaseEventLoop.create_connection")),
+        ("Where is the Text#append method?", Intent("definition", "Text.append")),
+        ("Logger's addHandler — where is it?", Intent("definition", "Logger.addHandler")),
+        ("Where is the width property of Console?", Intent("definition", "Console.width")),
+        ("Where is the __init__ of BaseModel?", Intent("definition", "BaseModel.__init__")),
+        ("Who calls the close method of HTTPConnection?", Intent("usage", "HTTPConnection.close")),
+        ("Where is files defined in importlib.resources?", Intent("definition", "files", "importlib.resources")),
+        ("Where is classify defined in offline_question?", Intent("definition", "classify", "offline_question")),
+        ("Where is exec defined in commands/install.js?", Intent("definition", "exec", "commands/install.js")),
+        ("Where is the mock patch decorator defined?", Intent("definition", "patch", "mock")),
+        ("Find the definition of parse_config()", Intent("definition", "parse_config")),  # "of" names the subject
+        ("Where is the parse function in the urllib package?", Intent("definition", "parse", "urllib")),
+    ],
+)
+def test_members_and_places_are_read_from_the_ways_people_write_them(question: str, intent: Intent) -> None:
+    assert classify(question) == intent
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Where is the size of the terminal detected?", "Where is JSON decoding implemented?", "What's in the module?"],
+)
+def test_words_that_only_look_like_members_stay_concept_questions(question: str) -> None:
+    assert classify(question).kind in ("concept", "unclear", "file")
+    assert "." not in classify(question).subject.rstrip("?.")
+
+
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [
+        ("Where is Console::print defined?", ("lib/console.py", "def print(self, text):")),
+        ("Console's width — where?", ("lib/console.py", "def width(self) -> int:")),  # the getter before the setter
+        ("Where is the width property of Console?", ("lib/console.py", "def width(self) -> int:")),
+        ("Where is the __init__ of Console?", ("lib/console.py", "def __init__(self, width=80):")),
+        ("Where is print defined in lib/console.py?", ("lib/console.py", "def print(self, text):")),
+        ("Where is files defined in mypkg.lib?", ("lib/_common.py", "def files(package):")),
+        ("Where is the files function defined?", ("lib/_common.py", "def files(package):")),  # re-exported: public
+        ("Where is Field defined?", ("lib/fields.py", "def Field(x):")),  # overloads with comments come after
+        ("Where is patch.object defined?", ("lib/mock.py", "patch.object = _patch_object")),
+        ("Where is ConfigDict defined?", ("lib/config.py", "class ConfigDict")),  # not the v1 copy
+        ("Where is main defined?", ("lib/runner.py", "main = Program")),  # not the test file's method
+    ],
+)
+def test_the_first_citation_is_the_definition_meant(
+    store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]
+) -> None:
+    result, _ = ask(store, repo, question)
+    cited = LOCATION.search(result.reply or "")
+    assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}", result.reply
