@@ -53,6 +53,7 @@ MEMBERS_TREE = {
     "lib/v1/config.py": "class ConfigDict(dict):\n    pass\n",
     "lib/v1/one.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
     "lib/v1/two.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
+    "lib/settings.py": "import os\n\n# seconds a request may take before it is given up\nDEFAULT_TIMEOUT = 600.0\nMAX_RETRY_DELAY = 8.0\n",
     "lib/console.py": '''
         class Console:
             """A terminal."""
@@ -149,3 +150,18 @@ def test_the_first_citation_is_the_definition_meant(
     result, _ = ask(store, repo, question)
     cited = LOCATION.search(result.reply or "")
     assert cited and cited.group(0) == f"{where[0]}:{line_of(repo, *where)}", result.reply
+
+
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [
+        ("Where is the default timeout set?", ("lib/settings.py", "DEFAULT_TIMEOUT = 600.0")),
+        ("which constant sets the maximum retry delay?", ("lib/settings.py", "MAX_RETRY_DELAY = 8.0")),
+    ],
+)
+def test_module_level_constants_are_found_by_what_they_set(
+    store: SQLiteEventStore, repo: Path, question: str, where: tuple[str, str]
+) -> None:
+    result, tools = ask(store, repo, question)
+    assert "search_concepts" in tools
+    assert f"{where[0]}:{line_of(repo, *where)}" in LOCATION.findall(result.reply or "")[:3], result.reply
