@@ -47,6 +47,8 @@ _SCOPE = re.compile(
     r"[`'\"]?(" + _ID + r"(?:/[\w.-]+)*)[`'\"]?(?:\s+(package|module|class|file|directory|folder|library))?",
     re.I,
 )
+_MEMBER_LIKE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*\.(?:json|yaml|yml|toml|ini|cfg|txt|md|rst)")
+"""``Request.json``, ``Response.text``: a class's member that looks like a file name (a file is rarely CamelCase)."""
 _STOP = set(
     """where what which who whom how why when is are was were the a an of in on to for from by with and or it its be
     there any all this that these those does do did defined define declared definition declaration implemented
@@ -80,8 +82,12 @@ _MODULE = re.compile(
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 _SEPARATOR = re.compile(r"(?<=[\w$])(?:::|#)(?=[^\W\d])")
 """``Class::method`` (C++, PHP, Rust) and ``Class#method`` (Ruby, JSDoc): the same as ``Class.method``."""
-_POSSESSIVE = re.compile(r"(?<![\w.])(" + _ID + r")['’]s\s+(?:the\s+)?(" + _ID + r")\b")
 _MEMBER_NOUN = r"method|property|attribute|field|function|member|constructor|decorator|setter|getter|class"
+_POSSESSIVE = re.compile(
+    r"(?<![\w.])(" + _ID + r")(?:\s+(?:class|object|type|module))?['’]s\s+(?:the\s+)?(?=(" + _ID + r")\b"
+    r"(\s+(?:" + _MEMBER_NOUN + r")\b)?)",
+    re.I,
+)
 _MEMBER_OF = re.compile(
     r"\bthe\s+(" + _ID + r")(?:\(\))?(?:\s+(" + _MEMBER_NOUN + r"))?\s+(?:of|in|inside|within|on)\s+(?:the\s+)?"
     r"(?:class\s+)?[`'\"]?(" + _ID + r")\b[`'\"]?(?!\s*(?:package|module|file|directory|folder|library|namespace|"
@@ -152,10 +158,12 @@ def _members(q: str) -> str:
     q = _SEPARATOR.sub(".", q)
 
     def possessive(m: re.Match[str]) -> str:
-        owner, member = m.group(1), m.group(2)
-        if shape(owner) < 1 or owner.lower() in _STOP or member.lower() in _STOP | _FILLER:
+        owner, member, noun = m.group(1), m.group(2), m.group(3) or ""
+        if owner.lower() in _STOP or member.lower() in _STOP | _FILLER:
             return m.group(0)
-        return f"{owner}.{member}"
+        if shape(owner) < 1 and not noun and shape(member) < 1:  # "the logger's handlers": words
+            return m.group(0)
+        return f"{owner}."  # the member follows: "the cursor's execute method" -> "the cursor.execute method"
 
     def member_of(m: re.Match[str]) -> str:
         member, noun, owner = m.group(1), (m.group(2) or "").lower(), m.group(3)
@@ -175,6 +183,8 @@ def classify(question: str) -> Intent:
     files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [
         m.group(1) for m in _FILE.finditer(q) if _CODE_EXT.search(m.group(1))
     ]
+    if _USAGE.search(q) or _DEFINITION.search(q):  # "where is Request.json used": a method, not a data file
+        files = [f for f in files if not _MEMBER_LIKE.fullmatch(f)]
     names = [w for w in quoted if not (_FILE.fullmatch(w) and _CODE_EXT.search(w))]
     usage = bool(_USAGE.search(q))
     definition = bool(_DEFINITION.search(q))
@@ -202,10 +212,11 @@ def classify(question: str) -> Intent:
 def _qualifier(question: str, symbol: str) -> str | None:
     """The word before a name and its kind ("the mock patch decorator"): where to look first."""
     m = re.search(
-        r"\b(" + _ID + r")\s+" + re.escape(symbol) + r"\s+(?:function|class|method|decorator|constant|type)\b", question
+        r"(?<![\w'’])(" + _ID + r")\s+" + re.escape(symbol) + r"\s+(?:function|class|method|decorator|constant|type)\b",
+        question,
     )
     word = m.group(1) if m else ""
-    return word if word and word.lower() not in _STOP | _FILLER | _NOT_SCOPE else None
+    return word if len(word) > 1 and word.lower() not in _STOP | _FILLER | _NOT_SCOPE else None
 
 
 def content_words(question: str) -> list[str]:
@@ -247,7 +258,7 @@ def _framed(question: str, any_word: bool = False) -> str:
     decorator defined" (``patch``); ``any_word``: even a question word ("files") when the question names a place."""
     kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|metodo|funzione|funci[oó]n)\s+)?"
     verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
-    nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property))?"
+    nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property|command))?"
     be = r"\b(?:is|are|ist|est|está|è|wird)\s+"
     framed = re.search(be + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b", question, re.I)
     named = re.search(be + r"(?:the\s+)?(" + _ID + r")" + nouns.removesuffix("?") + r"\b", question, re.I)
@@ -264,8 +275,14 @@ def _framed(question: str, any_word: bool = False) -> str:
         question,
         re.I,
     )
-    qualified = None if framed else re.search(  # "is the mock patch decorator defined": the name after its place
-        be + r"(?:the\s+)?" + _ID + r"\s+(" + _ID + r")" + nouns.removesuffix("?") + r"\s+" + verbs + r"\b", question, re.I
+    qualified = (
+        None
+        if framed
+        else re.search(  # "is the mock patch decorator defined": the name after its place
+            be + r"(?:the\s+)?" + _ID + r"\s+(" + _ID + r")" + nouns.removesuffix("?") + r"\s+" + verbs + r"\b",
+            question,
+            re.I,
+        )
     )  # only with a kind noun: "where is JSON decoding implemented" is a concept question
     found = framed or qualified
     if found and (any_word or (named and named.group(1) == found.group(1)) or found.group(1).lower() not in _STOP):

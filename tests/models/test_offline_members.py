@@ -78,8 +78,8 @@ MEMBERS_TREE = {
             def __init__(self):
                 self.console = Console()
 
-            def print(self, text):
-                return text
+            def print(self, text, end=""):
+                return text + end
     ''',
 }
 
@@ -111,6 +111,12 @@ def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
         ("Where is classify defined in offline_question?", Intent("definition", "classify", "offline_question")),
         ("Where is exec defined in commands/install.js?", Intent("definition", "exec", "commands/install.js")),
         ("Where is the mock patch decorator defined?", Intent("definition", "patch", "mock")),
+        ("Where is the Database class's execute method?", Intent("definition", "Database.execute")),
+        ("where's the cursor's execute method?", Intent("definition", "cursor.execute")),  # a lower-case owner
+        ("Where's Future's result method?", Intent("definition", "Future.result")),
+        ("where is Request.json used?", Intent("usage", "Request.json")),  # a member, not a data file
+        ("What does settings.json contain?", Intent("file", "settings.json")),
+        ("Where is the insert command of the CLI?", Intent("definition", "insert", "CLI")),
         ("Find the definition of parse_config()", Intent("definition", "parse_config")),  # "of" names the subject
         ("Where is the parse function in the urllib package?", Intent("definition", "parse", "urllib")),
     ],
@@ -121,7 +127,12 @@ def test_members_and_places_are_read_from_the_ways_people_write_them(question: s
 
 @pytest.mark.parametrize(
     "question",
-    ["Where is the size of the terminal detected?", "Where is JSON decoding implemented?", "What's in the module?"],
+    [
+        "Where is the size of the terminal detected?",
+        "Where is JSON decoding implemented?",
+        "What's in the module?",
+        "What is in the logger's handlers list?",
+    ],
 )
 def test_words_that_only_look_like_members_stay_concept_questions(question: str) -> None:
     assert classify(question).kind in ("concept", "unclear", "file")
@@ -135,6 +146,7 @@ def test_words_that_only_look_like_members_stay_concept_questions(question: str)
         ("Console's width — where?", ("lib/console.py", "def width(self) -> int:")),  # the getter before the setter
         ("Where is the width property of Console?", ("lib/console.py", "def width(self) -> int:")),
         ("Where is the __init__ of Console?", ("lib/console.py", "def __init__(self, width=80):")),
+        ("Where is the Printer class's print method?", ("lib/console.py", 'def print(self, text, end=""):')),
         ("Where is print defined in lib/console.py?", ("lib/console.py", "def print(self, text):")),
         ("Where is files defined in mypkg.lib?", ("lib/_common.py", "def files(package):")),
         ("Where is the files function defined?", ("lib/_common.py", "def files(package):")),  # re-exported: public
