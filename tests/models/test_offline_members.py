@@ -53,6 +53,23 @@ MEMBERS_TREE = {
     "lib/v1/config.py": "class ConfigDict(dict):\n    pass\n",
     "lib/v1/one.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
     "lib/v1/two.py": "from lib.v1.config import ConfigDict\n\nConfigDict()\n",
+    "js/index.js": "const entries = require('./entries.js')\n\nmodule.exports.insert = entries.insert\n",
+    "js/entries.js": "module.exports.insert = insert\n\nasync function insert (cache, key) {\n  return key\n}\n",
+    "lib/forms.py": '''
+        class FormParser:
+            """Reads an url-encoded request body into form fields."""
+
+            def parse(self, body):
+                """Parse the form body."""
+                return dict(x.split("=") for x in body.split("&"))
+
+
+        class MultiPartParser:
+            """Reads a request body in parts."""
+
+            def parse(self, body):
+                return body.split("--")
+    ''',
     "lib/settings.py": "import os\n\n# seconds a request may take before it is given up\nDEFAULT_TIMEOUT = 600.0\nMAX_RETRY_DELAY = 8.0\n",
     "lib/console.py": '''
         class Console:
@@ -154,6 +171,7 @@ def test_words_that_only_look_like_members_stay_concept_questions(question: str)
         ("Where is patch.object defined?", ("lib/mock.py", "patch.object = _patch_object")),
         ("Where is ConfigDict defined?", ("lib/config.py", "class ConfigDict")),  # not the v1 copy
         ("Where is main defined?", ("lib/runner.py", "main = Program")),  # not the test file's method
+        ("Where is the insert function defined?", ("js/entries.js", "async function insert")),  # not its exports
     ],
 )
 def test_the_first_citation_is_the_definition_meant(
@@ -177,3 +195,9 @@ def test_module_level_constants_are_found_by_what_they_set(
     result, tools = ask(store, repo, question)
     assert "search_concepts" in tools
     assert f"{where[0]}:{line_of(repo, *where)}" in LOCATION.findall(result.reply or "")[:3], result.reply
+
+
+def test_a_compound_word_finds_the_identifier_written_in_parts(store: SQLiteEventStore, repo: Path) -> None:
+    result, _ = ask(store, repo, "Where are multipart uploads handled?")
+    where = f"lib/forms.py:{line_of(repo, 'lib/forms.py', 'class MultiPartParser')}"
+    assert where in LOCATION.findall(result.reply or "")[:3], result.reply

@@ -23,6 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import pairwise
 
 SOURCE, TEST, DOCS, VENDORED, STUB = 0, 1, 2, 3, 4
 PATH_CLASS_NAMES = {SOURCE: "source", TEST: "test", DOCS: "docs", VENDORED: "vendored", STUB: "stub"}
@@ -157,11 +158,15 @@ _TOKEN = re.compile(r"[^\W_][\w]*")
 @lru_cache(maxsize=100_000)
 def _token_words(token: str) -> str:
     parts = [w.lower() for w in _ASCII_WORDS.findall(token)] if token.isascii() else split_identifier(token)
+    words = parts[:]
+    if len(parts) > 2:  # MultiPartParser: "multipart" too, as a question writes the compound
+        words += [a + b for a, b in pairwise(parts) if a.isalpha() and b.isalpha()]
     if len(parts) > 1:
-        parts.append(token.lower().replace("_", ""))
-    return " ".join(parts)
+        words.append(token.lower().replace("_", ""))
+    return " ".join(words)
 
 
 def words_of(text: str) -> str:
-    """Text for the full-text index: each identifier's words plus the identifier itself, lower case."""
+    """Text for the full-text index: each identifier's words, its adjacent pairs joined (``multi part parser`` ->
+    ``multipart``, ``partparser``) and the identifier itself, lower case."""
     return " ".join(_token_words(t) for t in _TOKEN.findall(text))
