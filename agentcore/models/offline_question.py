@@ -1,7 +1,7 @@
 """How the offline model reads a code question: its kind, its subject, and the place it names.
 
 Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
-does FILE contain, what is defined in NAME.py), ``search`` (a name with no verb: tell me about X),
+does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``search`` (a name with no verb: tell me about X),
 ``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
 a definition of that word if there is one, and a concept search), ``concept`` (several content words
 and no identifier: where are retries handled?) and ``unclear`` (nothing to search for at all:
@@ -79,10 +79,29 @@ _MODULE = re.compile(
     re.I,
 )
 """A file named by its module's name ("what is in the cookies module", "where is the charset module")."""
+_PARTS = r"(?:methods|members|attributes|properties|fields|functions|api)"
+_OF_CLASS = re.compile(
+    r"\bwhat\s+" + _PARTS + r"\s+(?:does|do|has|have|did)\s+(?:the\s+)?(?:class\s+)?[`'\"]?(?P<a>" + _ID + r")\b"
+    r"|\b(?:list|show|give|what\s+are|which\s+are|name|outline)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:the\s+)?"
+    + _PARTS + r"\s+(?:of|in|on|for)\s+(?:the\s+)?(?:class\s+)?[`'\"]?(?P<b>" + _ID + r")\b"
+    r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?class\s+[`'\"]?(?P<c>" + _ID + r")\b"
+    r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?[`'\"]?(?P<d>" + _ID + r")[`'\"]?\s+class\b"
+    r"|(?P<e>" + _ID + r")['’]s\s+" + _PARTS + r"\b"
+    r"|\boutline\s+(?:of\s+)?(?:the\s+)?(?:class\s+(?P<f>" + _ID + r")\b|(?P<g>" + _ID + r")\s+class\b)",
+    re.I,
+)
+"""A question about one class's members: "what methods does Logger have", "list the methods of Handler",
+"what does the Logger class define", "Logger's methods"."""
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 _SEPARATOR = re.compile(r"(?<=[\w$])(?:::|#)(?=[^\W\d])")
 """``Class::method`` (C++, PHP, Rust) and ``Class#method`` (Ruby, JSDoc): the same as ``Class.method``."""
 _MEMBER_NOUN = r"method|property|attribute|field|function|member|constructor|decorator|setter|getter|class"
+_RELATIONS = {
+    "subclasses", "subclass", "children", "parents", "parent", "bases", "base", "instances", "instance", "members",
+    "methods", "properties", "fields", "attributes", "signature", "arguments", "parameters", "docstring", "docs",
+    "source", "body", "callers", "users", "uses", "name", "names", "type", "types", "purpose", "meaning", "list",
+}  # fmt: skip
+"""Words that name a relation or a part of a class ("the subclasses of Handler"), never one of its members."""
 _POSSESSIVE = re.compile(
     r"(?<![\w.])(" + _ID + r")(?:\s+(?:class|object|type|module))?['’]s\s+(?:the\s+)?(?=(" + _ID + r")\b"
     r"(\s+(?:" + _MEMBER_NOUN + r")\b)?)",
@@ -169,6 +188,8 @@ def _members(q: str) -> str:
         member, noun, owner = m.group(1), (m.group(2) or "").lower(), m.group(3)
         if member.lower() in (_STOP if noun else _STOP | _FILLER) or owner.lower() in _STOP | _NOT_SCOPE | _FILLER:
             return m.group(0)
+        if _USAGE.fullmatch(member) or _DEFINITION.fullmatch(member) or (not noun and member.lower() in _RELATIONS):
+            return m.group(0)  # "the subclasses of Handler", "the callers of parse": a question about Handler
         if shape(owner) < 1 and noun in ("", "class"):  # "the size of the terminal": words, not names
             return m.group(0)
         return f"the {owner}.{member}" + (f" {noun}" if noun else "")
@@ -178,7 +199,14 @@ def _members(q: str) -> str:
 
 def classify(question: str) -> Intent:
     """Read the kind of question, its subject and the place it names (see the module docstring)."""
-    q = _members(" ".join(question.split()))
+    q = " ".join(question.split())
+    of_class = _OF_CLASS.search(q)
+    cls = next((g for g in of_class.groups() if g), "") if of_class else ""
+    if cls and cls.lower() not in _STOP | _NOT_SCOPE and not re.search(
+        re.escape(cls) + r"(?:[`'\"]?\s+(?:module|file|package)\b|[/.]\w)", q, re.I
+    ):  # not "the functions in json/encoder.py" nor "what methods does the cookies module have"
+        return Intent("members", cls, _scope(q, cls))
+    q = _members(q)
     quoted = _quoted(q)
     files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [
         m.group(1) for m in _FILE.finditer(q) if _CODE_EXT.search(m.group(1))

@@ -134,6 +134,14 @@ def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
         ("where is Request.json used?", Intent("usage", "Request.json")),  # a member, not a data file
         ("What does settings.json contain?", Intent("file", "settings.json")),
         ("Where is the insert command of the CLI?", Intent("definition", "insert", "CLI")),
+        ("What methods does the Logger class have?", Intent("members", "Logger")),
+        ("list the methods of Handler", Intent("members", "Handler")),
+        ("what does the Formatter class define?", Intent("members", "Formatter")),
+        ("Console's methods", Intent("members", "Console")),
+        ("What are the methods of Logger in the logging package?", Intent("members", "Logger", "logging")),
+        ("what methods does the cookies module have?", Intent("file", "cookies")),  # a module: its outline
+        ("what are the subclasses of Handler?", Intent("usage", "Handler")),  # a relation, not a member
+        ("Where is the name property of Handler defined?", Intent("definition", "Handler.name")),
         ("Find the definition of parse_config()", Intent("definition", "parse_config")),  # "of" names the subject
         ("Where is the parse function in the urllib package?", Intent("definition", "parse", "urllib")),
     ],
@@ -201,3 +209,36 @@ def test_a_compound_word_finds_the_identifier_written_in_parts(store: SQLiteEven
     result, _ = ask(store, repo, "Where are multipart uploads handled?")
     where = f"lib/forms.py:{line_of(repo, 'lib/forms.py', 'class MultiPartParser')}"
     assert where in LOCATION.findall(result.reply or "")[:3], result.reply
+
+
+def test_the_members_of_a_class_are_listed_with_their_lines(store: SQLiteEventStore, repo: Path) -> None:
+    result, tools = ask(store, repo, "What methods does the Console class have?")
+    reply = result.reply or ""
+    assert tools == ["outline"]
+    assert reply.startswith(f"class Console is defined at lib/console.py:{line_of(repo, 'lib/console.py', 'class Console')}")
+    for text in ("def __init__(self, width=80)", "def width(self) -> int", "def print(self, text):"):
+        assert f"lib/console.py:{line_of(repo, 'lib/console.py', text)}" in reply, reply
+    assert 'def print(self, text, end="")' not in reply and f":{line_of(repo, 'lib/console.py', 'end=')})" not in reply
+
+
+def test_members_of_a_module_or_a_missing_class_fall_back_to_its_outline_or_closest_names(
+    store: SQLiteEventStore, repo: Path
+) -> None:
+    module, _ = ask(store, repo, "What functions does settings have?")
+    assert "DEFAULT_TIMEOUT" in (module.reply or "") and "lib/settings.py" in (module.reply or "")
+    typo, _ = ask(store, repo, "What methods does Consle have?")
+    assert "did you mean Console" in (typo.reply or "")
+
+
+def test_outline_members_of_lists_one_class_and_refuses_an_unknown_one(repo: Path, tmp_path: Path) -> None:
+    from agentcore.errors import ToolError
+    from agentcore.tools.code import CodeTools
+
+    ct = CodeTools(repo, cache_dir=tmp_path)
+    try:
+        assert [e.name for e in ct.outline("", members_of="Printer").entries] == ["__init__", "print"]
+        assert ct.outline("lib/console.py", members_of="Console").class_line == line_of(repo, "lib/console.py", "class Console")
+        with pytest.raises(ToolError, match="no class named 'Nope'"):
+            ct.outline("", members_of="Nope")
+    finally:
+        ct.close()

@@ -196,13 +196,22 @@ class OutlineResult(_Frozen):
     other_candidates: tuple[str, ...] = ()
     """Other files with the same name, when ``path`` was a bare file name."""
     max_results: int = 40
+    of_class: str | None = None
+    """Set when only the members of this class are listed (``outline(members_of=...)``)."""
+    class_line: int = 0
+    """The line of ``of_class``'s definition."""
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
         top = [e for e in self.entries if e.depth == 0]
         head = f"{self.path}: {self.lines} lines, {len(self.entries)} definitions ({len(top)} top-level):"
+        if self.of_class:
+            head = f"{self.path}: {self.lines} lines, class {self.of_class} at line {self.class_line}, {len(self.entries)} members:"
+            top = list(self.entries)
         if not self.entries:
             head = f"{self.path}: {self.lines} lines, no definitions ({self.language})."
+            if self.of_class:
+                head = f"{self.path}: {self.lines} lines, class {self.of_class} at line {self.class_line}, no members."
         lines = [head]
         while True:  # fewer entries until they fit: nested and private ones go first (see _choose)
             shown = self._choose(k)

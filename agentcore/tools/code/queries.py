@@ -1,4 +1,4 @@
-"""Questions to a refreshed ``SymbolIndex``: definitions, references, outlines, concept search, close names."""
+"""Questions to a refreshed ``SymbolIndex``: definitions, references, concept search, close names (outlines: ``outlines``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from agentcore.tools.code.index import SymbolIndex
 from agentcore.tools.code.index_models import (
     ConceptResult,
     DefinitionResult,
-    OutlineEntry,
-    OutlineResult,
     Place,
     ReferenceResult,
     RefSite,
@@ -279,49 +277,6 @@ def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple
         except (ToolError, OSError):
             continue
     return out
-
-
-def outline(ix: SymbolIndex, path: str, max_results: int = 40) -> OutlineResult:
-    """Every definition of the file ``path`` (or of the best file with that bare name) in line order."""
-    wanted = path.strip().strip("/")
-    row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (wanted,)).fetchone()
-    others: list[str] = []
-    parts = wanted.split("/")
-    while row is None and parts:  # "json/decoder.py" asked of the json package itself: try shorter suffixes
-        suffix = "/".join(parts)
-        escaped = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = [p for (p,) in ix.db.execute(
-            "SELECT path FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'", (suffix, "%/" + escaped))]  # fmt: skip
-        like.sort(key=lambda p: (p != suffix, path_class(p), p.count("/"), p))
-        if like:
-            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
-            others = like[1:]
-        parts = parts[1:]
-    if row is None and "." not in wanted.rsplit("/", 1)[-1]:  # a module named without its extension: "server"
-        stem = wanted.rsplit("/", 1)[-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = [p for (p,) in ix.db.execute(
-            "SELECT path FROM files WHERE path LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\'", (stem + ".%", "%/" + stem + ".%"))]  # fmt: skip
-        like = [p for p in like if p.rsplit("/", 1)[-1].split(".", 1)[0] == wanted.rsplit("/", 1)[-1]]
-        like.sort(key=lambda p: (path_class(p), not p.startswith(wanted), p.count("/"), p))
-        if like:
-            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
-            others = like[1:]
-    if row is None:
-        ix.root.check_file(wanted)  # raises the usual ToolError for a missing or forbidden path
-        return OutlineResult(path=wanted, lines=0, language="not indexed (no grammar or pattern for this file type)",
-                             entries=(), max_results=max_results)  # fmt: skip
-    rel, digest, lang = row
-    lines = ix.db.execute("SELECT lines FROM contents WHERE hash = ?", (digest,)).fetchone()[0]
-    entries = tuple(
-        OutlineEntry(*r)
-        for r in ix.db.execute(
-            "SELECT name, kind, line, end_line, container, depth, signature, doc FROM symbols WHERE hash = ? "
-            "AND kind NOT IN ('import', 'require') ORDER BY line, depth",
-            (digest,),
-        )
-    )
-    return OutlineResult(path=rel, lines=lines, language=lang, entries=entries, other_candidates=tuple(others),
-                         max_results=max_results)  # fmt: skip
 
 
 def concept_terms(query: str) -> list[str]:
