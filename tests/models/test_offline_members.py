@@ -242,3 +242,16 @@ def test_outline_members_of_lists_one_class_and_refuses_an_unknown_one(repo: Pat
             ct.outline("", members_of="Nope")
     finally:
         ct.close()
+
+
+def test_a_cut_member_list_keeps_public_methods_before_variables_and_private_names() -> None:
+    from agentcore.tools.code.index_models import OutlineEntry, OutlineResult
+
+    variables = [OutlineEntry(f"field_{i}", "variable", 10 + i, 10 + i, "Big", 1, "", "") for i in range(60)]
+    methods = [OutlineEntry(f"do_{i}", "method", 100 + i, 100 + i, "Big", 1, "", "") for i in range(10)]
+    result = OutlineResult(path="big.py", lines=200, language="python", entries=(*variables, *methods), max_results=20,
+                           of_class="Big", class_line=1)  # fmt: skip
+    text = result.summary()
+    assert text.startswith("big.py: 200 lines, class Big at line 1, 70 members:")
+    assert all(f"method do_{i}" in text for i in range(10))
+    assert "and 50 more" in text  # 20 shown: the 10 methods first

@@ -216,7 +216,9 @@ class OutlineResult(_Frozen):
         while True:  # fewer entries until they fit: nested and private ones go first (see _choose)
             shown = self._choose(k)
             items = [
-                f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}" + (f" (nested in {e.container})" if e.depth else "")
+                f"{e.line:>6}| {e.kind} {e.name}"
+                if self.of_class
+                else f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}" + (f" (nested in {e.container})" if e.depth else "")
                 for e in shown
             ]
             if k <= 1 or _fit(lines, items, len(items)) == len(items):
@@ -238,7 +240,7 @@ class OutlineResult(_Frozen):
         def rank(e: OutlineEntry) -> int:
             private = e.name.startswith("_") and not e.name.startswith("__")
             minor = e.kind in ("variable", "alias", "overload", "export")
-            return 3 if e.depth else 2 if private or minor else 1
+            return 3 if e.depth and not self.of_class else 2 if private or minor else 1
 
         chosen = sorted(self.entries, key=lambda e: (rank(e), e.line))[:k]
         return sorted(chosen, key=lambda e: (e.line, e.depth))
