@@ -94,6 +94,9 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         if best["doc"]:
             head += f" — {best['doc'][:120].rstrip('.')}"
     real = [p for p in places[1:] if p["kind"] not in _BINDINGS]
+    owner = symbol.rsplit(".", 1)[0].rsplit(".", 1)[-1] if "." in symbol else ""
+    if owner and best["name"].startswith(owner + "."):  # Table.__init__ found: other classes' are not rivals
+        real = [p for p in real if p["name"].startswith(owner + ".")]
     rivals = [p for p in real if p["cls"] == best["cls"] and p["kind"] not in ("variable", "abstract")]
     if rivals and best["kind"] not in _BINDINGS:
         head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"

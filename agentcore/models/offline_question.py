@@ -92,6 +92,8 @@ _OF_CLASS = re.compile(
 )
 """A question about one class's members: "what methods does Logger have", "list the methods of Handler",
 "what does the Logger class define", "Logger's methods"."""
+_CONSTRUCTOR = re.compile(r"(?<![\w.])(" + _ID + r")\s+(?:constructor|initiali[sz]er)\b", re.I)
+""""the Table constructor": ``Table.constructor`` (the index finds a Python ``__init__`` for it)."""
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 _SEPARATOR = re.compile(r"(?<=[\w$])(?:::|#)(?=[^\W\d])")
 """``Class::method`` (C++, PHP, Rust) and ``Class#method`` (Ruby, JSDoc): the same as ``Class.method``."""
@@ -194,7 +196,8 @@ def _members(q: str) -> str:
             return m.group(0)
         return f"the {owner}.{member}" + (f" {noun}" if noun else "")
 
-    return _MEMBER_OF.sub(member_of, _POSSESSIVE.sub(possessive, q))
+    q = _MEMBER_OF.sub(member_of, _POSSESSIVE.sub(possessive, q))
+    return _CONSTRUCTOR.sub(lambda m: f"{m.group(1)}.constructor" if shape(m.group(1)) >= 1 else m.group(0), q)
 
 
 def classify(question: str) -> Intent:

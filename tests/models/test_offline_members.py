@@ -142,6 +142,8 @@ def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
         ("what methods does the cookies module have?", Intent("file", "cookies")),  # a module: its outline
         ("what are the subclasses of Handler?", Intent("usage", "Handler")),  # a relation, not a member
         ("Where is the name property of Handler defined?", Intent("definition", "Handler.name")),
+        ("Where is the constructor of Table?", Intent("definition", "Table.constructor")),
+        ("Where is the Table constructor defined?", Intent("definition", "Table.constructor")),
         ("Find the definition of parse_config()", Intent("definition", "parse_config")),  # "of" names the subject
         ("Where is the parse function in the urllib package?", Intent("definition", "parse", "urllib")),
     ],
@@ -171,6 +173,7 @@ def test_words_that_only_look_like_members_stay_concept_questions(question: str)
         ("Console's width — where?", ("lib/console.py", "def width(self) -> int:")),  # the getter before the setter
         ("Where is the width property of Console?", ("lib/console.py", "def width(self) -> int:")),
         ("Where is the __init__ of Console?", ("lib/console.py", "def __init__(self, width=80):")),
+        ("Where is the constructor of Console?", ("lib/console.py", "def __init__(self, width=80):")),
         ("Where is the Printer class's print method?", ("lib/console.py", 'def print(self, text, end=""):')),
         ("Where is print defined in lib/console.py?", ("lib/console.py", "def print(self, text):")),
         ("Where is files defined in mypkg.lib?", ("lib/_common.py", "def files(package):")),
@@ -255,3 +258,12 @@ def test_a_cut_member_list_keeps_public_methods_before_variables_and_private_nam
     assert text.startswith("big.py: 200 lines, class Big at line 1, 70 members:")
     assert all(f"method do_{i}" in text for i in range(10))
     assert "and 50 more" in text  # 20 shown: the 10 methods first
+
+
+def test_a_method_asked_with_its_class_lists_no_other_class_s_method_as_a_rival(
+    store: SQLiteEventStore, repo: Path
+) -> None:
+    result, _ = ask(store, repo, "Where is Printer.print defined?")
+    reply = result.reply or ""
+    assert reply.startswith(f"Printer.print is defined at lib/console.py:{line_of(repo, 'lib/console.py', 'end=')}")
+    assert "places" not in reply and f"lib/console.py:{line_of(repo, 'lib/console.py', 'def print(self, text):')}" not in reply

@@ -42,6 +42,10 @@ STOP_WORDS = frozenset(
 """Question words left out of a concept search (a content word such as 'retry' or 'render' is kept)."""
 
 
+_CONSTRUCTORS = {"constructor": ("__init__", "__new__"), "__init__": ("constructor",), "init": ("__init__", "constructor")}
+"""``Class.constructor`` also finds a Python ``__init__``; ``Class.__init__`` a JavaScript ``constructor``."""
+
+
 def _place(row: tuple, rank_order: int = 0) -> Place:
     path, name, kind, line, end_line, container, signature, doc = row[:8]
     return Place(
@@ -60,10 +64,12 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
     if not name:
         raise ToolError(f"find_definition needs a name such as 'Config' or 'Config.load', got {symbol!r}.")
     any_case = name == name.lower() and name != name.upper()  # "console" may mean Console; "Config" means Config
+    names = (name, *_CONSTRUCTORS.get(name, ())) if container else (name,)  # Table.constructor: its __init__
     rows = ix.db.execute(
         "SELECT f.path, s.name, s.kind, s.line, s.end_line, s.container, s.signature, s.doc, s.depth, f.rank "
-        f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ? {'COLLATE NOCASE' if any_case else ''}",
-        (name,),
+        f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name {'COLLATE NOCASE' if any_case else ''} "
+        f"IN ({', '.join('?' * len(names))})",
+        names,
     ).fetchall()
     if not container:
         rows += _modules_named(ix, name, any_case)
