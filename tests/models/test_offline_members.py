@@ -70,6 +70,8 @@ MEMBERS_TREE = {
             def parse(self, body):
                 return body.split("--")
     ''',
+    "lib/tools.py": "def helper(x):\n    return x\n",
+    "lib/consumer.py": "from lib.tools import helper\n\nhelper(1)\n",
     "lib/settings.py": "import os\n\n# seconds a request may take before it is given up\nDEFAULT_TIMEOUT = 600.0\nMAX_RETRY_DELAY = 8.0\n",
     "lib/console.py": '''
         class Console:
@@ -183,6 +185,7 @@ def test_words_that_only_look_like_members_stay_concept_questions(question: str)
         ("Where is ConfigDict defined?", ("lib/config.py", "class ConfigDict")),  # not the v1 copy
         ("Where is main defined?", ("lib/runner.py", "main = Program")),  # not the test file's method
         ("Where is the insert function defined?", ("js/entries.js", "async function insert")),  # not its exports
+        ("Who calls helper in the consumer module?", ("lib/tools.py", "def helper")),  # not consumer.py's import
     ],
 )
 def test_the_first_citation_is_the_definition_meant(

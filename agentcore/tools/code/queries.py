@@ -94,7 +94,7 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         binding = BINDING_ORDER.get(kind, 2)
         private = is_private(path) and not (depth == 0 and _module_name(path) in exported)  # a package re-exports it
         return (
-            not named, binding == 3, path_class(path), binding, tier, is_legacy(path), private, member,
+            binding == 3, not named, path_class(path), binding, tier, is_legacy(path), private, member,
             nested_in_function, -rank, len(path), path, r[3],
         )  # fmt: skip
 

@@ -2,7 +2,9 @@
 
 Ranking a definition (best first), in this order of keys:
 
-1. it lies in the package, file or class the question names (``scope``), when one is named;
+1. not an import or ``require`` line (those come last even inside the place named: "who calls classify in
+   the offline model" must not answer with offline.py's import of it), then it lies in the package, file or
+   class the question names (``scope``), when one is named;
 2. a real definition (class, function, method, type, constant) before a variable, a ``typing.overload``
    signature or an abstract method (``@abstractmethod``, or a body that only raises ``NotImplementedError``), then re-bindings
    (``Name = other.Name``, ``export { a }``) and last imports and ``require`` lines;
