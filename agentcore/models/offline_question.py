@@ -94,6 +94,7 @@ _OF_CLASS = re.compile(
 "what does the Logger class define", "Logger's methods"."""
 _CONSTRUCTOR = re.compile(r"(?<![\w.])(" + _ID + r")\s+(?:constructor|initiali[sz]er)\b", re.I)
 """"the Table constructor": ``Table.constructor`` (the index finds a Python ``__init__`` for it)."""
+_PINNED = re.compile(r"[`'\"]?(\S+?)[`'\"]?\s*(?::|::|#)\s*[`'\"]?(" + _ID + r")(?:\(\))?[`'\"]?\s*[?.!]*")
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
 _SEPARATOR = re.compile(r"(?<=[\w$])(?:::|#)(?=[^\W\d])")
 """``Class::method`` (C++, PHP, Rust) and ``Class#method`` (Ruby, JSDoc): the same as ``Class.method``."""
@@ -203,6 +204,9 @@ def _members(q: str) -> str:
 def classify(question: str) -> Intent:
     """Read the kind of question, its subject and the place it names (see the module docstring)."""
     q = " ".join(question.split())
+    pinned = _PINNED.fullmatch(q)  # "tasks.py: gather", "client.py::HTTPResponse.read": that name in that file
+    if pinned and _FILE.fullmatch(pinned.group(1)) and _CODE_EXT.search(pinned.group(1)):
+        return Intent("definition", pinned.group(2), pinned.group(1))
     of_class = _OF_CLASS.search(q)
     cls = next((g for g in of_class.groups() if g), "") if of_class else ""
     if cls and cls.lower() not in _STOP | _NOT_SCOPE and not re.search(

@@ -146,6 +146,8 @@ def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
         ("Where is the name property of Handler defined?", Intent("definition", "Handler.name")),
         ("Where is the constructor of Table?", Intent("definition", "Table.constructor")),
         ("Where is the Table constructor defined?", Intent("definition", "Table.constructor")),
+        ("tasks.py: gather", Intent("definition", "gather", "tasks.py")),  # pytest-style node ids
+        ("client.py::HTTPResponse.read", Intent("definition", "HTTPResponse.read", "client.py")),
         ("Find the definition of parse_config()", Intent("definition", "parse_config")),  # "of" names the subject
         ("Where is the parse function in the urllib package?", Intent("definition", "parse", "urllib")),
     ],
