@@ -14,8 +14,10 @@ run finishes (``export_otlp`` also emits it for a run still going, with status `
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agentcore.core import events as ev
+from agentcore.core.text import clip
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
 from agentcore.storage.base import EventStore
@@ -254,10 +257,41 @@ def export_otlp(
         endpoint = endpoint.rstrip("/") + "/v1/traces"
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)
-    try:
-        result = exporter.export(spans)
-    finally:
-        exporter.shutdown()
+    with _exporter_log() as messages:
+        try:
+            result = exporter.export(spans)
+        finally:
+            exporter.shutdown()
     if result is not SpanExportResult.SUCCESS:
-        raise ExportError(f"the OTLP receiver at {endpoint} did not accept the {len(spans)} spans of run {run_id!r}")
+        why = ": " + clip(messages[-1], 300, one_line=True, mark="ellipsis") if messages else ""
+        raise ExportError(
+            f"the OTLP receiver at {endpoint} did not accept the {len(spans)} spans of run {run_id!r}{why}"
+        )
     return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": endpoint}
+
+
+# what the exporter logs as it retries and gives up, generic words that say nothing of the cause
+_GENERIC = ("Failed to export spans batch due to timeout",)
+
+
+@contextlib.contextmanager
+def _exporter_log() -> Iterator[list[str]]:
+    """Keep the OTLP exporter's log records (one per retry) off stderr while it runs; yields their
+    messages, the last telling cause first, for the one ``ExportError`` raised instead."""
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if not message.startswith(_GENERIC):
+                kept.append(message)
+
+    logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
+    handler, propagate = Keep(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield kept
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
