@@ -25,9 +25,13 @@ CI_IDS = {
     "outline-01", "outline-02", "concept-02", "concept-03", "concept-06", "typo-01", "not-found-01",
     "odd-01", "odd-04", "odd-05", "class-usage-01", "class-usage-02", "one-word-01", "one-word-04", "one-word-05",
     "outline-08",
+    # held_out_s8.json: the kinds session 8 fixed, on the small logging/http/concurrent/unittest/click roots
+    "s8-definition-04", "s8-definition-05", "s8-definition-07", "s8-definition-16", "s8-definition-17",
+    "s8-definition-18", "s8-definition-multi-04", "s8-class-usage-01", "s8-outline-06", "s8-typo-03",
+    "s8-not-found-02", "s8-odd-09", "s8-odd-11", "s8-odd-12", "s8-odd-13", "s8-odd-16",
 }  # fmt: skip
 """The quick set CI runs: only the small json/http/urllib/email/logging/click roots, every kind but ``js``
-(npm's source is not on every machine)."""
+(npm's source is not on every machine); ``s8-*`` ids are in ``held_out_s8.json``."""
 
 
 @dataclass
@@ -124,7 +128,10 @@ def score(root: Path, q: dict[str, Any], reply: str) -> tuple[bool, str]:
         first3 = cites[:3]
         for c in first3:
             text = _line(root, *c)
-            if any(c[0] == w["path"] and re.search(rf"\b{re.escape(w['name'])}\b", text) for w in e["top3_any"]):
+            if any(
+                c[0] == w["path"] and ("name" not in w or re.search(rf"\b{re.escape(w['name'])}\b", text))
+                for w in e["top3_any"]
+            ):  # an entry with no name: the file is the answer ("which file keeps secrets out of the log?")
                 return True, ""
         return False, f"first three citations {first3} hold none of {e['top3_any']}"
     if "says" in e:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from agentcore.cli.support import db_option, err_console, open_db, safe
+from agentcore.cli.support import DB_ENV, err_console, open_db, safe
 from agentcore.storage.artifacts import ArtifactStore, MemoryArtifactStore
 
 __all__ = ("COMMANDS",)
@@ -23,13 +23,21 @@ INSTRUCTIONS = (
 @click.option(
     "--repo", required=True, type=click.Path(exists=True, file_okay=False), help="The repository to serve (the root)."
 )
-@db_option
+@click.option(
+    "--db",
+    "db",
+    default=None,
+    help=f"Record each call in this database (an SQLite file path or a postgresql:// URL; default: the "
+    f"group's --db or ${DB_ENV}; with neither, nothing is recorded).",
+)
 def mcp_serve(repo: str, db: str | None) -> None:
     """Serve the code-search tools of REPO over MCP (stdio), confined to REPO.
 
     Every tool of the code toolkit is offered (definitions, text search, file listing, reading
     files, and whatever the toolkit adds), plus read_artifact. With --db (here, on the group, or
-    $AGENTCORE_DB) each call is recorded in that database as one run per server session.
+    $AGENTCORE_DB) each call is recorded in that database as one run per server session; MCP
+    clients usually start servers with few environment variables, so name it in the server's
+    args (or its env).
     """
     from agentcore.event_loop import run  # here, not at the top: the inspection commands never pay for asyncio
 

@@ -3,6 +3,7 @@ what may be shown of a URL that carries credentials (``shown_url``, ``url_secret
 
 from __future__ import annotations
 
+import base64
 import re
 from functools import cache
 from importlib import resources
@@ -101,9 +102,12 @@ def _unquoted(text: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The secret parts of ``url`` as they may appear in text: the password, the query values and
-    the fragment, raw and percent-decoded, 4 characters or longer (shorter ones cannot be told from
-    other text), longest first."""
-    _, _, password, _, pairs, fragment = _url_parts(url)
+    the fragment, raw and percent-decoded, and the ``Basic`` credentials made of the user-info; 4
+    characters or longer (shorter ones cannot be told from other text), longest first."""
+    _, user, password, _, pairs, fragment = _url_parts(url)
     raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
     found = {variant for text in raw for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")))}
+    if password:  # HTTP clients send user-info as ``Authorization: Basic base64(user:password)``, which servers echo
+        for pair in {f"{user}:{password}", f"{_unquoted(user)}:{_unquoted(password)}"}:
+            found.add(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
     return sorted((s for s in found if len(s) >= 4), key=lambda s: (-len(s), s))

@@ -3,23 +3,18 @@
 A receiver's URL may carry credentials (``https://user:token@host/v1/traces``, or a token in the
 query, ``?api_key=...``), and an error answer may echo the request's headers (``Authorization``).
 ``shown_endpoint`` is the URL as messages and ``--json`` print it: the password and every query
-value replaced by ``***``. ``quiet_exporter_logs`` keeps the OpenTelemetry exporter's own log lines
-(retries, "Failed to export ... reason: <the receiver's body>") off stderr while an export runs and
-hands back only the HTTP status codes it saw, which ``export_otlp`` puts into its one error.
+value replaced by ``***``. ``scrubbed`` takes the URL's secrets and the ``--header`` values
+(``header_secrets``) out of the exporter's last words before ``export_otlp`` puts them into its one
+error.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 from agentcore.core.text import shown_url
 
-__all__ = ("quiet_exporter_logs", "shown_endpoint")
-
-_EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
-_FAILED_WITH_CODE = "Failed to export %s batch code: %s, reason: %s"
+__all__ = ("header_secrets", "scrubbed", "shown_endpoint")
 
 
 def shown_endpoint(endpoint: str) -> str:
@@ -31,34 +26,20 @@ def shown_endpoint(endpoint: str) -> str:
     return shown_url(endpoint)
 
 
-class _StatusCodes(logging.Handler):
-    """Keeps the HTTP status codes of the exporter's failure records, and nothing of their text."""
+def header_secrets(headers: Mapping[str, str] | None) -> list[str]:
+    """What of ``--header`` values may not be shown: each value, and each of its words of 8
+    characters or more (the token of ``Bearer <token>``, which a receiver may echo alone)."""
+    found: set[str] = set()
+    for value in (headers or {}).values():
+        whole = value.strip()
+        if len(whole) >= 4:
+            found.add(whole)
+        found.update(word for word in whole.split() if len(word) >= 8)
+    return sorted(found, key=lambda w: (-len(w), w))
 
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.codes: list[int] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if record.msg == _FAILED_WITH_CODE and len(args) >= 2 and isinstance(args[1], int):
-            self.codes.append(args[1])
-
-
-@contextmanager
-def quiet_exporter_logs() -> Iterator[list[int]]:
-    """While the block runs, the OTLP/HTTP span exporter logs nothing to stderr.
-
-    Yields:
-        A list that receives the HTTP status codes of the receiver's refusals (empty when it could
-        not be reached at all).
-    """
-    logger = logging.getLogger(_EXPORTER_LOGGER)
-    handler = _StatusCodes()
-    propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield handler.codes
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+def scrubbed(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first) replaced by ``[redacted]``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text

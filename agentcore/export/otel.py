@@ -14,8 +14,10 @@ run finishes (``export_otlp`` also emits it for a run still going, with status `
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +31,10 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agentcore.core import events as ev
+from agentcore.core.text import clip, url_secrets
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
-from agentcore.export.endpoint import quiet_exporter_logs, shown_endpoint
+from agentcore.export.endpoint import header_secrets, scrubbed, shown_endpoint
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunTracer", "export_otlp", "run_spans")
@@ -262,15 +265,43 @@ def export_otlp(
         shown = shown_endpoint(endpoint)
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)
-    with quiet_exporter_logs() as codes:
+    with _exporter_log() as messages:
         try:
             result = exporter.export(spans)
         finally:
             exporter.shutdown()
     if result is not SpanExportResult.SUCCESS:
-        why = f"it answered HTTP {codes[-1]}" if codes else "it could not be reached or did not answer in time"
+        # the exporter's words may carry what the receiver said (which may echo the headers) and its URL
+        said = scrubbed(messages[-1], [*url_secrets(endpoint), *header_secrets(headers)]) if messages else ""
+        why = ": " + clip(said, 300, one_line=True, mark="ellipsis") if said else ""
         raise ExportError(
-            f"the OTLP receiver at {shown} did not accept the {len(spans)} spans of run {run_id!r} ({why}); "
-            "check the URL, its --header values and that the receiver is running, then export again"
+            f"the OTLP receiver at {shown} did not accept the {len(spans)} spans of run {run_id!r}{why}"
         )
     return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": shown}
+
+
+# what the exporter logs as it retries and gives up, generic words that say nothing of the cause
+_GENERIC = ("Failed to export spans batch due to timeout",)
+
+
+@contextlib.contextmanager
+def _exporter_log() -> Iterator[list[str]]:
+    """Keep the OTLP exporter's log records (one per retry) off stderr while it runs; yields their
+    messages, the last telling cause first, for the one ``ExportError`` raised instead."""
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if not message.startswith(_GENERIC):
+                kept.append(message)
+
+    logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
+    handler, propagate = Keep(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield kept
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

@@ -11,6 +11,8 @@ events and artifacts, with no network and no API key. It answers, on any reposit
   (a misspelt name gets the closest defined names, and the best one is looked up);
 - who calls / where is X used                    -> ``find_definition`` + ``find_references``
 - what does FILE contain / what is defined in NAME.py -> ``outline``
+- what methods does CLASS have / the members of CLASS -> ``outline`` with ``members_of`` (a class not found:
+  its definition is looked up, so a misspelt name gets the closest names)
 - a question with no identifier ("where are retries handled?") -> ``search_concepts``: the best
   functions with the first line of their docstring, cited, and a plain note that it is a best guess;
 - a name with no verb ("tell me about X")        -> definition and references;
@@ -100,6 +102,14 @@ class OfflineCodeModel:
             return _lookup_calls(intent, facts)
         if intent.kind == "file":
             return backup if f"file:{s}" in facts else [("outline", {"path": s})]
+        if intent.kind == "members" and f"members:{s}" not in facts:
+            return [("outline", {"path": intent.scope or "", "members_of": s, "max_results": 80})]
+        if intent.kind == "members" and not facts[f"members:{s}"].startswith("no class"):
+            return []
+        if intent.kind == "members" and f"file:{s}" not in facts:  # "what functions does json have": a module
+            return [("outline", {"path": s}), ("find_definition", {"symbol": s})]
+        if intent.kind == "members" and " could not be read" not in facts[f"file:{s}"]:
+            return []
         if intent.kind == "concept":
             return [] if "concepts" in facts else [("search_concepts", {"query": s})]
         wanted: list[tuple[str, dict[str, Any]]] = []
@@ -141,6 +151,12 @@ class OfflineCodeModel:
             return outline + (f"\nCode matching the rest of the question instead. {concepts}" if concepts else "")
         if intent.kind == "concept":
             return facts.get("concepts", "I found no code matching that description.")
+        members = facts.get(f"members:{s}")
+        if intent.kind == "members" and members and not members.startswith("no class"):
+            return members
+        outline = facts.get(f"file:{s}", " could not be read")
+        if intent.kind == "members" and " could not be read" not in outline:
+            return outline
         lines: list[str] = []
         definition = facts.get(f"definition:{s}")
         alt = _suggestion(definition) if definition and definition.startswith("no definition") else None

@@ -94,6 +94,9 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         if best["doc"]:
             head += f" — {best['doc'][:120].rstrip('.')}"
     real = [p for p in places[1:] if p["kind"] not in _BINDINGS]
+    owner = symbol.rsplit(".", 1)[0].rsplit(".", 1)[-1] if "." in symbol else ""
+    if owner and best["name"].startswith(owner + "."):  # Table.__init__ found: other classes' are not rivals
+        real = [p for p in real if p["name"].startswith(owner + ".")]
     rivals = [p for p in real if p["cls"] == best["cls"] and p["kind"] not in ("variable", "abstract")]
     if rivals and best["kind"] not in _BINDINGS:
         head += f". It is defined in {len(rivals) + 1} places; this one ranks first (most central)"
@@ -195,6 +198,27 @@ def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple
     return parts(key, entries, f"{named} has {m.group('lines')} lines; it defines ", tail)
 
 
+def _members(cls: str, payload: str, ok: bool, error: str | None) -> list[tuple[str, str]]:
+    """``members:CLASS``: the class's definition and each member, cited."""
+    key = f"members:{cls}"
+    first = payload.splitlines()[0] if payload else ""
+    m = re.match(r"^(?P<path>.+?): \d+ lines, class (?P<name>\S+) at line (?P<line>\d+), (?P<n>\d+|no) members", first)
+    if not ok or not m:
+        return [(key, f"no class named {cls!r} found ({error or first[:200]})")]
+    path = m.group("path")
+    items = []
+    for line in payload.splitlines()[1:]:
+        e = re.match(r"^\s*(\d+)\| \s*(\S+) (\S+)", line)
+        if e:
+            items.append(f"{e.group(2)} {e.group(3)} ({path}:{e.group(1)})")
+    more = next((int(x.group(1)) for x in map(_MORE.match, payload.splitlines()) if x), 0)
+    head = f"class {m.group('name')} is defined at {path}:{m.group('line')}"
+    if not items:
+        return [(key, head + " and has no members the index can read.")]
+    tail = (f" and {more} more" if more else "") + "."
+    return parts(key, items, f"{head}; its {m.group('n')} members: ", tail)
+
+
 def _concepts(payload: str) -> list[tuple[str, str]]:
     places, more = _places(payload)
     if not places:
@@ -240,6 +264,8 @@ def facts_for(
         symbol = str(args.get("symbol", ""))
         failed = f"The search for uses of {symbol!r} failed: {err}"
         found = _references(symbol, payload, max_citations) if ok else [(f"usages:{symbol}", failed)]
+    elif tool == "outline" and args.get("members_of"):
+        found = _members(str(args["members_of"]), payload, ok, err)
     elif tool == "outline":
         found = _outline(str(args.get("path", "")), payload, ok, err)
     elif tool == "search_concepts":

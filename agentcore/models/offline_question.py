@@ -1,14 +1,16 @@
 """How the offline model reads a code question: its kind, its subject, and the place it names.
 
 Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
-does FILE contain, what is defined in NAME.py), ``search`` (a name with no verb: tell me about X),
+does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``search`` (a name with no verb: tell me about X),
 ``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
 a definition of that word if there is one, and a concept search), ``concept`` (several content words
 and no identifier: where are retries handled?) and ``unclear`` (nothing to search for at all:
 ``hello?``, ``how does it work?``).
 
 Identifiers may be in any script (``Äpfel``, ``Ωmega``), in backticks or quotes, dotted
-(``Class.method``, ``json.dumps``) or followed by ``()``. The verbs are recognised in English and in
+(``Class.method``, ``json.dumps``) or followed by ``()``. A member may also be named as ``Class::method``,
+``Class#method``, ``Class's method`` or "the method of Class" (all read as ``Class.method``); a word after
+"in"/"from" ("defined in importlib.resources") is the place to look, not the subject, when another word is. The verbs are recognised in English and in
 a few other languages (German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese).
 """
 
@@ -45,6 +47,8 @@ _SCOPE = re.compile(
     r"[`'\"]?(" + _ID + r"(?:/[\w.-]+)*)[`'\"]?(?:\s+(package|module|class|file|directory|folder|library))?",
     re.I,
 )
+_MEMBER_LIKE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*\.(?:json|yaml|yml|toml|ini|cfg|txt|md|rst)")
+"""``Request.json``, ``Response.text``: a class's member that looks like a file name (a file is rarely CamelCase)."""
 _STOP = set(
     """where what which who whom how why when is are was were the a an of in on to for from by with and or it its be
     there any all this that these those does do did defined define declared definition declaration implemented
@@ -75,7 +79,44 @@ _MODULE = re.compile(
     re.I,
 )
 """A file named by its module's name ("what is in the cookies module", "where is the charset module")."""
+_PARTS = r"(?:methods|members|attributes|properties|fields|functions|api)"
+_OF_CLASS = re.compile(
+    r"\bwhat\s+" + _PARTS + r"\s+(?:does|do|has|have|did)\s+(?:the\s+)?(?:class\s+)?[`'\"]?(?P<a>" + _ID + r")\b"
+    r"|\b(?:list|show|give|what\s+are|which\s+are|name|outline)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:the\s+)?"
+    + _PARTS + r"\s+(?:of|in|on|for)\s+(?:the\s+)?(?:class\s+)?[`'\"]?(?P<b>" + _ID + r")\b"
+    r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?class\s+[`'\"]?(?P<c>" + _ID + r")\b"
+    r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?[`'\"]?(?P<d>" + _ID + r")[`'\"]?\s+class\b"
+    r"|(?P<e>" + _ID + r")['’]s\s+" + _PARTS + r"\b"
+    r"|\boutline\s+(?:of\s+)?(?:the\s+)?(?:class\s+(?P<f>" + _ID + r")\b|(?P<g>" + _ID + r")\s+class\b)",
+    re.I,
+)
+"""A question about one class's members: "what methods does Logger have", "list the methods of Handler",
+"what does the Logger class define", "Logger's methods"."""
+_CONSTRUCTOR = re.compile(r"(?<![\w.])(" + _ID + r")\s+(?:constructor|initiali[sz]er)\b", re.I)
+""""the Table constructor": ``Table.constructor`` (the index finds a Python ``__init__`` for it)."""
+_PINNED = re.compile(r"[`'\"]?(\S+?)[`'\"]?\s*(?::|::|#)\s*[`'\"]?(" + _ID + r")(?:\(\))?[`'\"]?\s*[?.!]*")
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
+_SEPARATOR = re.compile(r"(?<=[\w$])(?:::|#)(?=[^\W\d])")
+"""``Class::method`` (C++, PHP, Rust) and ``Class#method`` (Ruby, JSDoc): the same as ``Class.method``."""
+_MEMBER_NOUN = r"method|property|attribute|field|function|member|constructor|decorator|setter|getter|class"
+_RELATIONS = {
+    "subclasses", "subclass", "children", "parents", "parent", "bases", "base", "instances", "instance", "members",
+    "methods", "properties", "fields", "attributes", "signature", "arguments", "parameters", "docstring", "docs",
+    "source", "body", "callers", "users", "uses", "name", "names", "type", "types", "purpose", "meaning", "list",
+}  # fmt: skip
+"""Words that name a relation or a part of a class ("the subclasses of Handler"), never one of its members."""
+_POSSESSIVE = re.compile(
+    r"(?<![\w.])(" + _ID + r")(?:\s+(?:class|object|type|module))?['’]s\s+(?:the\s+)?(?=(" + _ID + r")\b"
+    r"(\s+(?:" + _MEMBER_NOUN + r")\b)?)",
+    re.I,
+)
+_MEMBER_OF = re.compile(
+    r"\bthe\s+(" + _ID + r")(?:\(\))?(?:\s+(" + _MEMBER_NOUN + r"))?\s+(?:of|in|inside|within|on)\s+(?:the\s+)?"
+    r"(?:class\s+)?[`'\"]?(" + _ID + r")\b[`'\"]?(?!\s*(?:package|module|file|directory|folder|library|namespace|"
+    r"repo|repository|codebase|project)\b)",
+    re.I,
+)
+""""the width property of Console", "the __init__ of BaseModel": ``Console.width``, ``BaseModel.__init__``."""
 
 
 @dataclass(frozen=True)
@@ -134,13 +175,51 @@ def _scope(question: str, subject: str) -> str | None:
     return None
 
 
+def _members(q: str) -> str:
+    """``q`` with a member named the ways people write it rewritten as ``Class.member`` (see the module docstring)."""
+    q = _SEPARATOR.sub(".", q)
+
+    def possessive(m: re.Match[str]) -> str:
+        owner, member, noun = m.group(1), m.group(2), m.group(3) or ""
+        if owner.lower() in _STOP or member.lower() in _STOP | _FILLER:
+            return m.group(0)
+        if shape(owner) < 1 and not noun and shape(member) < 1:  # "the logger's handlers": words
+            return m.group(0)
+        return f"{owner}."  # the member follows: "the cursor's execute method" -> "the cursor.execute method"
+
+    def member_of(m: re.Match[str]) -> str:
+        member, noun, owner = m.group(1), (m.group(2) or "").lower(), m.group(3)
+        if member.lower() in (_STOP if noun else _STOP | _FILLER) or owner.lower() in _STOP | _NOT_SCOPE | _FILLER:
+            return m.group(0)
+        if _USAGE.fullmatch(member) or _DEFINITION.fullmatch(member) or (not noun and member.lower() in _RELATIONS):
+            return m.group(0)  # "the subclasses of Handler", "the callers of parse": a question about Handler
+        if shape(owner) < 1 and noun in ("", "class"):  # "the size of the terminal": words, not names
+            return m.group(0)
+        return f"the {owner}.{member}" + (f" {noun}" if noun else "")
+
+    q = _MEMBER_OF.sub(member_of, _POSSESSIVE.sub(possessive, q))
+    return _CONSTRUCTOR.sub(lambda m: f"{m.group(1)}.constructor" if shape(m.group(1)) >= 1 else m.group(0), q)
+
+
 def classify(question: str) -> Intent:
     """Read the kind of question, its subject and the place it names (see the module docstring)."""
     q = " ".join(question.split())
+    pinned = _PINNED.fullmatch(q)  # "tasks.py: gather", "client.py::HTTPResponse.read": that name in that file
+    if pinned and _FILE.fullmatch(pinned.group(1)) and _CODE_EXT.search(pinned.group(1)):
+        return Intent("definition", pinned.group(2), pinned.group(1))
+    of_class = _OF_CLASS.search(q)
+    cls = next((g for g in of_class.groups() if g), "") if of_class else ""
+    if cls and cls.lower() not in _STOP | _NOT_SCOPE and not re.search(
+        re.escape(cls) + r"(?:[`'\"]?\s+(?:module|file|package)\b|[/.]\w)", q, re.I
+    ):  # not "the functions in json/encoder.py" nor "what methods does the cookies module have"
+        return Intent("members", cls, _scope(q, cls))
+    q = _members(q)
     quoted = _quoted(q)
     files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [
         m.group(1) for m in _FILE.finditer(q) if _CODE_EXT.search(m.group(1))
     ]
+    if _USAGE.search(q) or _DEFINITION.search(q):  # "where is Request.json used": a method, not a data file
+        files = [f for f in files if not _MEMBER_LIKE.fullmatch(f)]
     names = [w for w in quoted if not (_FILE.fullmatch(w) and _CODE_EXT.search(w))]
     usage = bool(_USAGE.search(q))
     definition = bool(_DEFINITION.search(q))
@@ -151,18 +230,28 @@ def classify(question: str) -> Intent:
         return Intent("file", word)  # "what does the server module contain": the file server.*
     if files:
         path = files[0]
-        names_a_symbol = bool(symbol) and symbol not in path and (bool(names) or shape(symbol) >= 1)
+        names_a_symbol = bool(symbol) and symbol not in path  # a plain word is a symbol only when a verb frames it
         if names_a_symbol and (usage or definition) and not re.match(r"\s*what\b", q, re.I):
             return Intent("usage" if usage else "definition", symbol, path)
         return Intent("file", path)
     if not symbol:
         return _unnamed(q)
-    scope = _scope(q, symbol)
+    scope = _scope(q, symbol) or _qualifier(q, symbol)
     if usage:
         return Intent("usage", symbol, scope)
     if definition:
         return Intent("definition", symbol, scope)
     return Intent("search", symbol, scope)
+
+
+def _qualifier(question: str, symbol: str) -> str | None:
+    """The word before a name and its kind ("the mock patch decorator"): where to look first."""
+    m = re.search(
+        r"(?<![\w'’])(" + _ID + r")\s+" + re.escape(symbol) + r"\s+(?:function|class|method|decorator|constant|type)\b",
+        question,
+    )
+    word = m.group(1) if m else ""
+    return word if len(word) > 1 and word.lower() not in _STOP | _FILLER | _NOT_SCOPE else None
 
 
 def content_words(question: str) -> list[str]:
@@ -182,26 +271,33 @@ def _unnamed(q: str) -> Intent:
 
 
 def _best_symbol(question: str, has_verb: bool) -> str:
-    """The most identifier-like word; a plain lower-case word only when a verb frames it as a name."""
+    """The most identifier-like word; a plain lower-case word only when a verb frames it as a name. A word
+    that names the place ("in importlib.resources") comes last: the subject is another word when there is one."""
     cands = _candidates(question)
-    if not cands:
-        return ""
     shaped = [c for c in cands if c[0] > 0]
     first_word = re.match(r"\s*[^\W\d][\w]*", question)
     if not has_verb:  # a capitalised first word is sentence case, unless a verb asks where it is defined or used
         shaped = [c for c in shaped if not (c[1] == 0 and c[0] == 1 and first_word)]
-    if shaped:
-        return max(shaped, key=lambda c: (c[0], len(c[2])))[2]
-    if not has_verb:
-        return ""
+    places = {m.start(1) for m in _SCOPE.finditer(question) if not m.group(0).lower().startswith("of")}
+    free = [c for c in shaped if c[1] not in places]
+    if free:
+        return max(free, key=lambda c: (c[0], len(c[2])))[2]
+    framed = _framed(question, any_word=bool(shaped)) if has_verb else ""  # "where is files defined in X"
+    if framed or not shaped:
+        return framed
+    return max(shaped, key=lambda c: (c[0], len(c[2])))[2]
+
+
+def _framed(question: str, any_word: bool = False) -> str:
+    """A plain word a verb frames as a name: "where is decode defined", "who calls parse", "the mock patch
+    decorator defined" (``patch``); ``any_word``: even a question word ("files") when the question names a place."""
     kinds = r"(?:(?:the|der|die|das|la|le|el|il|a|an)\s+)?(?:(?:function|class|method|constant|variable|type|funktion|klasse|methode|fonction|classe|méthode|función|clase|método|metodo|funzione|funci[oó]n)\s+)?"
     verbs = r"(?:defined|declared|implemented|used|called|imported|referenced|definiert|verwendet|aufgerufen|d[ée]finie?s?|utilis[ée]e?s?|appel[ée]e?s?|definid[oa]|usad[oa]|llamad[oa]|definit[oa]|usat[oa])"
-    nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property))?"
-    framed = re.search(
-        r"\b(?:is|are|ist|est|está|è|wird)\s+" + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b",
-        question,
-        re.I,
-    )
+    nouns = r"(?:\s+(?:function|class|method|decorator|constant|variable|type|module|exception|attribute|property|command))?"
+    be = r"\b(?:is|are|ist|est|está|è|wird)\s+"
+    framed = re.search(be + kinds + "(" + _ID + r")" + nouns + r"\s+" + verbs + r"\b", question, re.I)
+    named = re.search(be + r"(?:the\s+)?(" + _ID + r")" + nouns.removesuffix("?") + r"\b", question, re.I)
+    framed = framed or named  # "where is the parse function in the urllib package": a kind noun names it too
     framed = framed or re.search(
         r"(?:\b(?:calls?|uses?|imports?|invokes?|raises?|throws?|instantiates?|callers\s+of|uses\s+of|usages\s+of|definition\s+of|declaration\s+of|find)|"
         r"d[ée]fini[es]*|definiert|definid[oa]|definit[oa]|llama\s+a|appelle|ruft)\s+"
@@ -214,6 +310,16 @@ def _best_symbol(question: str, has_verb: bool) -> str:
         question,
         re.I,
     )
-    if framed and framed.group(1).lower() not in _STOP:
-        return framed.group(1)
+    qualified = (
+        None
+        if framed
+        else re.search(  # "is the mock patch decorator defined": the name after its place
+            be + r"(?:the\s+)?" + _ID + r"\s+(" + _ID + r")" + nouns.removesuffix("?") + r"\s+" + verbs + r"\b",
+            question,
+            re.I,
+        )
+    )  # only with a kind noun: "where is JSON decoding implemented" is a concept question
+    found = framed or qualified
+    if found and (any_word or (named and named.group(1) == found.group(1)) or found.group(1).lower() not in _STOP):
+        return found.group(1)
     return ""

@@ -38,7 +38,9 @@ from agentcore.replay.recorded import (
 )
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.storage.memory import MemoryEventStore
+from agentcore.storage.run_ids import run_id_problem
 from agentcore.storage.trace import Trace, read_trace
+from agentcore.storage.trace.records import RESERVED_RUN_IDS
 from agentcore.tools.base import Tool
 from agentcore.tools.runner import ToolRunner
 
@@ -252,7 +254,7 @@ async def replay_trace_async(
     t = trace if isinstance(trace, Trace) else read_trace(trace)
     live = dict(live or {})
     started = _check_replay(t, live, agent_factory, live_tools=live_tools, tools=tools)
-    target, run_id = _replay_store(t, started.run_id, store)
+    target, run_id = _replay_store(t, trace_run_id(t), store)
     setup = ReplaySetup(
         trace=t, started=started, run_id=run_id, store=target, recorded=RecordedModels(t.events), live=live,
         tools=tools, live_tools=live_tools,
@@ -342,6 +344,18 @@ def _check_replay(
     return started
 
 
+def trace_run_id(t: Trace) -> str:
+    """The id of the run a trace records: the header's, else its first event's.
+
+    A trace of a fork holds its parent's events up to the fork point, whose ``run_id`` is the
+    parent's: the header names the run that was exported.
+    """
+    recorded = t.run.get("id")
+    if isinstance(recorded, str) and recorded not in RESERVED_RUN_IDS and run_id_problem(recorded) is None:
+        return recorded
+    return t.events[0].run_id
+
+
 def _replay_store(t: Trace, original: str, store: EventStore | None) -> tuple[EventStore, str]:
     """The store the replay writes to (a fresh memory store by default), holding the trace's
     artifacts, and the replay's run id: the recorded one when it is free there, else a new one."""
@@ -362,7 +376,7 @@ def _report(setup: ReplaySetup) -> ReplayReport:
     after = fold(actual)
     after.run_id = before.run_id
     return ReplayReport(
-        original_run_id=setup.started.run_id,
+        original_run_id=trace_run_id(t),
         run_id=setup.run_id,
         store=setup.store,
         status=after.status,

@@ -5,6 +5,8 @@ in the database given with ``--db``."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,25 @@ def test_mcp_serve_answers_code_search_over_stdio_and_records_each_call(tmp_path
     assert calls == ["find_definition", "read_file", "read_file", "find_definition"]
     assert [e.ok for e in events if isinstance(e, ToolFinished)] == [True, True, False, False]
     assert isinstance(events[-1], RunFinished)
+
+
+def test_mcp_serve_records_into_agentcore_db_from_the_environment_and_else_nowhere(tmp_path: Path) -> None:
+    """`$AGENTCORE_DB` names the database as `--db` does; with neither nothing is recorded (no
+    ./agentcore.db appears, unlike the other commands' default). The client here closes stdin at once."""
+    repo = make_python_repo(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if k != "AGENTCORE_DB"}
+    cmd = [sys.executable, "-m", "agentcore", "mcp-serve", "--repo", str(repo)]
+    work = tmp_path / "work"
+    work.mkdir()
+    plain = subprocess.run(cmd, input="", capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    assert plain.returncode == 0 and "recorded" not in plain.stderr
+    assert list(work.iterdir()) == []
+    db = tmp_path / "env.db"
+    named = subprocess.run(
+        cmd, input="", capture_output=True, text=True, cwd=work, env={**env, "AGENTCORE_DB": str(db)}, timeout=120
+    )
+    assert named.returncode == 0 and "calls recorded as run" in named.stderr
+    with SQLiteEventStore(db) as store:
+        (run,) = store.runs()
+        events = list(store.read(run.id))
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.runner import load_questions, run_questions, score, score_table
+from evals.runner import HERE, load_questions, run_questions, score, score_table
 
 
 def test_the_ci_subset_scores_at_least_the_targets(tmp_path: Path) -> None:
@@ -16,6 +16,23 @@ def test_the_ci_subset_scores_at_least_the_targets(tmp_path: Path) -> None:
     failed = [(r.id, r.why) for r in results if not r.ok]
     assert table["score"] >= 0.9, failed
     assert table["kinds"]["concept"]["score"] >= 0.5, failed
+
+
+def test_the_held_out_ci_subset_answers_every_question(tmp_path: Path) -> None:
+    """Session 8's held-out kinds (Class::method, X's Y, "the Y of X", patch.object, a source alias against a
+    test's definition, module variables...) on the small stdlib roots and click."""
+    questions = load_questions(str(HERE / "held_out_s8.json"), subset="ci")
+    assert len(questions) >= 15
+    results = run_questions(questions, cache_dir=str(tmp_path))
+    assert [(r.id, r.why) for r in results if not r.ok] == []
+
+
+def test_a_concept_expectation_with_no_name_is_any_citation_of_its_file(tmp_path: Path) -> None:
+    (tmp_path / "redaction.py").write_text('"""Keeping secrets out of the log."""\n\n\ndef redact(text):\n    return text\n')
+    (tmp_path / "other.py").write_text("def redact_more():\n    pass\n")
+    q = {"id": "c", "kind": "concept", "expect": {"top3_any": [{"path": "redaction.py"}]}}
+    assert score(tmp_path, q, "redaction (module) at redaction.py:1; x at other.py:1")[0]
+    assert not score(tmp_path, q, "a at other.py:1; b at other.py:2; c at other.py:1; redaction.py:1")[0]
 
 
 def test_the_scorer_rejects_wrong_and_marker_answers(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +220,36 @@ def test_a_receiver_that_is_down_or_a_bad_url_is_a_clear_error(tmp_path: Path) -
             export_otlp(store, run_id, "ftp://example/v1/traces")
     out = cli_export(run_id, "--db", str(db), code=2)  # a usage error
     assert "exactly one of -o FILE" in out.output
+
+
+def test_a_refusing_receiver_is_one_error_line_naming_its_answer(tmp_path: Path) -> None:
+    """The exporter's own log lines (one per retry) stay off stderr: the CLI prints one `Error:` line,
+    which carries the receiver's answer (here a 401)."""
+    db = tmp_path / "runs.db"
+    run_id = recorded(db)
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"bad token for this tenant"
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        cmd = [sys.executable, "-m", "agentcore", "--db", str(db), "export", run_id, "--otlp", url]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: the OTLP receiver at "), done.stderr
+    assert "code: 401, reason: Unauthorized" in lines[0]

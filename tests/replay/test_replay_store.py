@@ -124,6 +124,28 @@ def test_replay_db_stores_an_agent_run_that_every_command_reads(
     assert {r["id"] for r in invoke_json("runs", "--db", db)} == {rid, second.group(1)}
 
 
+def test_replay_of_an_exported_fork_names_the_fork_not_its_parent(
+    agent_trace: tuple[Path, str, int], tmp_path: Path
+) -> None:
+    """A fork's trace holds its parent's events up to the fork point (with the parent's run id): the
+    replay reports, and stores as, the run that was exported, not the parent."""
+    trace, _, count = agent_trace
+    db = tmp_path / "forks.db"
+    parent = invoke("import", trace, "--db", db).stdout.strip()
+    fork = invoke("fork", parent, "--at", "5", "--db", db).stdout.strip()
+    invoke("resume", fork, "--quiet", "--repo", make_python_repo(tmp_path / "repo"), "--db", db)
+    fork_trace = tmp_path / "fork.jsonl"
+    invoke("export", fork, "-o", fork_trace, "--db", db)
+    target = tmp_path / "replays.db"
+    report = invoke_json("replay", fork_trace, "--db", target)
+    assert report["ok"] is True and report["actual_events"] == count
+    assert report["original_run_id"] == fork and report["run_id"] == fork  # was the parent's id, twice
+    assert invoke("replay", fork_trace).stdout.startswith(f"replay of {fork} matches")
+    # in the database that holds the fork, the replay gets an id of its own
+    again = invoke_json("replay", fork_trace, "--db", db)
+    assert again["original_run_id"] == fork and again["run_id"] not in (fork, parent)
+
+
 def test_replay_without_db_stores_nothing(
     agent_trace: tuple[Path, str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from agentcore.errors import ConfigError, ToolError
-from agentcore.tools.code import queries
+from agentcore.tools.code import outlines, queries
 from agentcore.tools.code.files import read_slice
 from agentcore.tools.code.ignore import GlobFilter
 from agentcore.tools.code.index import Progress, SymbolIndex
@@ -230,17 +230,19 @@ class CodeTools:
         """
         return self._indexed(queries.references, symbol, max_results=max_results)
 
-    def outline(self, path: str, max_results: int = 40) -> OutlineResult:
+    def outline(self, path: str, max_results: int = 40, members_of: str | None = None) -> OutlineResult:
         """List every definition in one file, in line order (nested ones marked), with the file's length.
 
         Args:
             path: relative to the root; a bare file name (``config.py``) picks the best file of that name.
             max_results: how many entries the summary shows; when cut, every top-level one is kept first.
+            members_of: only the members of this class (its methods, attributes, nested classes); ``path`` may
+                then be empty (the class's best definition is used).
 
         Raises:
-            ToolError: the file is outside the root or does not exist.
+            ToolError: the file is outside the root or does not exist; no class ``members_of`` is indexed.
         """
-        return self._indexed(queries.outline, path, max_results=max_results)
+        return self._indexed(outlines.outline, path, max_results=max_results, members_of=members_of)
 
     def search_concepts(self, query: str, max_results: int = 8) -> ConceptResult:
         """Find the functions, classes and files that best match a description (BM25 over code chunks).

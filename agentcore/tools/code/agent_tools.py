@@ -116,17 +116,19 @@ def _index_tools(ct: CodeTools, timeout: float) -> list[Tool]:
         return ct.find_references(symbol, max_results=max_results)
 
     @tool(timeout=timeout + INDEX_BUILD_SECONDS)
-    def outline(path: str, max_results: int = 40) -> OutlineResult:
+    def outline(path: str, max_results: int = 40, members_of: str | None = None) -> OutlineResult:
         """List every definition in ONE file (classes, functions, methods marked as nested, constants) with lines.
 
         Use this for "what does FILE contain" or "what is defined in NAME.py". A bare file name picks the best
-        file of that name and names the others.
+        file of that name and names the others. With members_of, only one class's members ("what methods does
+        Logger have?"); path may then be "".
 
         Args:
             path: The file, relative to the repository root (e.g. "src/app/config.py"), or a bare name ("config.py").
             max_results: How many entries to show; when cut, top-level definitions are kept first.
+            members_of: A class name, e.g. "Logger": list only its methods, attributes and nested classes.
         """
-        return ct.outline(path, max_results=max_results)
+        return ct.outline(path, max_results=max_results, members_of=members_of)
 
     @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def search_concepts(query: str, max_results: int = 8) -> ConceptResult:

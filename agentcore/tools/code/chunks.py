@@ -1,4 +1,4 @@
-"""Concept-search chunks: one full-text row per class, function or method, and one per file.
+"""Concept-search chunks: one full-text row per class, function, method or module-level constant, and one per file.
 
 A chunk's columns (searched with BM25 through SQLite FTS5, Porter stemming):
 
@@ -55,8 +55,8 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
         if container is not None and kind == "method":
             methods.setdefault(container, []).append(name)
     for name, kind, line, end, container, signature, doc in symbols:
-        if kind not in CHUNK_KINDS:
-            continue
+        if kind not in CHUNK_KINDS and not (kind == "constant" and container is None):
+            continue  # a module-level constant is a chunk too: "where is the HTTP timeout set?" -> DEFAULT_TIMEOUT
         inner = _between(comment_lines, comments, line, end, 40)
         if kind == "class":
             used = " ".join(methods.get(name, [])[:100])

@@ -214,9 +214,7 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
             body = target.child_by_field_name("body")
             name_node = target.child_by_field_name("name")
             fkind = "method" if in_class else "function"
-            decorators = [
-                _text(d).rsplit(".", 1)[-1].strip().lstrip("@") for d in child.named_children if d.type == "decorator"
-            ]
+            decorators = [_decorator_name(d) for d in child.named_children if d.type == "decorator"]
             if "overload" in decorators:
                 fkind = "overload"  # a typing.overload signature: the implementation is the definition
             elif in_class and ("abstractmethod" in decorators or _only_raises_or_passes(body)):
@@ -245,11 +243,22 @@ def _python_block(node: Any, ctx: _Context, container: str | None, depth: int, *
                 ctx.add(left.named_children[0] if left.named_children else left, target, "type", container, depth)
 
 
+def _decorator_name(decorator: Any) -> str:
+    """``@typing.overload  # a comment`` -> ``overload``; ``@width.setter`` -> ``setter``; ``@cache(1)`` -> ``cache``."""
+    expr = next((c for c in decorator.named_children if c.type != "comment"), None)
+    if expr is not None and expr.type == "call":
+        expr = expr.child_by_field_name("function")
+    return _text(expr).rsplit(".", 1)[-1].strip()
+
+
 def _python_assignment(stmt: Any, ctx: _Context, container: str | None, depth: int) -> None:
     for expr in stmt.named_children:
         if expr.type != "assignment":
             continue
         left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
+        if left is not None and left.type == "attribute" and depth == 0:
+            _python_attribute_assignment(stmt, left, right, ctx)
+            continue
         if left is None or left.type != "identifier":
             continue
         name = _text(left)
@@ -262,6 +271,16 @@ def _python_assignment(stmt: Any, ctx: _Context, container: str | None, depth: i
         else:
             kind = "variable"
         ctx.add(left, stmt, kind, container, depth)
+
+
+def _python_attribute_assignment(stmt: Any, left: Any, right: Any, ctx: _Context) -> None:
+    """``patch.object = _patch_object``, ``Logger.manager = Manager(...)`` at module level: the attribute is bound
+    on ``patch`` (``patch.object`` is found as ``Container.name``); an alias when the value is another name."""
+    owner, attr = left.child_by_field_name("object"), left.child_by_field_name("attribute")
+    if owner is None or attr is None or owner.type != "identifier":
+        return  # self.x, a.b.c = ...: not a name a reader looks up
+    kind = "alias" if right is not None and right.type in ("identifier", "attribute") else "variable"
+    ctx.add(attr, stmt, kind, _text(owner), 1)
 
 
 def _python_typed_parameters(fn: Any, ctx: _Context) -> None:

@@ -178,7 +178,7 @@ def _js_import(node: Any, ctx: _Context) -> None:
 
 
 def _js_commonjs(stmt: Any, ctx: _Context) -> None:
-    """``module.exports.name = ...`` and ``exports.name = ...`` define ``name``."""
+    """``module.exports.name = ...`` and ``exports.name = ...`` define ``name`` (``= other``: an export of it)."""
     expr = stmt.named_children[0] if stmt.named_children else None
     if expr is None or expr.type != "assignment_expression":
         return
@@ -197,6 +197,8 @@ def _js_commonjs(stmt: Any, ctx: _Context) -> None:
     kind = "function" if right is not None and right.type in _JS_FUNCTION_VALUES else "constant"
     if right is not None and right.type in _JS_CLASS_NODES:
         kind = "class"
+    elif right is not None and right.type in ("identifier", "member_expression"):
+        kind = "export"  # module.exports.insert = insert: the function below is the definition
     ctx.add(left.child_by_field_name("property"), stmt, kind, None, 0)
 
 

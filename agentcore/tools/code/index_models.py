@@ -196,18 +196,29 @@ class OutlineResult(_Frozen):
     other_candidates: tuple[str, ...] = ()
     """Other files with the same name, when ``path`` was a bare file name."""
     max_results: int = 40
+    of_class: str | None = None
+    """Set when only the members of this class are listed (``outline(members_of=...)``)."""
+    class_line: int = 0
+    """The line of ``of_class``'s definition."""
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
         top = [e for e in self.entries if e.depth == 0]
         head = f"{self.path}: {self.lines} lines, {len(self.entries)} definitions ({len(top)} top-level):"
+        if self.of_class:
+            head = f"{self.path}: {self.lines} lines, class {self.of_class} at line {self.class_line}, {len(self.entries)} members:"
+            top = list(self.entries)
         if not self.entries:
             head = f"{self.path}: {self.lines} lines, no definitions ({self.language})."
+            if self.of_class:
+                head = f"{self.path}: {self.lines} lines, class {self.of_class} at line {self.class_line}, no members."
         lines = [head]
         while True:  # fewer entries until they fit: nested and private ones go first (see _choose)
             shown = self._choose(k)
             items = [
-                f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}" + (f" (nested in {e.container})" if e.depth else "")
+                f"{e.line:>6}| {e.kind} {e.name}"
+                if self.of_class
+                else f"{e.line:>6}| {'  ' * e.depth}{e.kind} {e.name}" + (f" (nested in {e.container})" if e.depth else "")
                 for e in shown
             ]
             if k <= 1 or _fit(lines, items, len(items)) == len(items):
@@ -229,7 +240,7 @@ class OutlineResult(_Frozen):
         def rank(e: OutlineEntry) -> int:
             private = e.name.startswith("_") and not e.name.startswith("__")
             minor = e.kind in ("variable", "alias", "overload", "export")
-            return 3 if e.depth else 2 if private or minor else 1
+            return 3 if e.depth and not self.of_class else 2 if private or minor else 1
 
         chosen = sorted(self.entries, key=lambda e: (rank(e), e.line))[:k]
         return sorted(chosen, key=lambda e: (e.line, e.depth))

@@ -1,4 +1,4 @@
-"""Questions to a refreshed ``SymbolIndex``: definitions, references, outlines, concept search, close names."""
+"""Questions to a refreshed ``SymbolIndex``: definitions, references, concept search, close names (outlines: ``outlines``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from agentcore.tools.code.index import SymbolIndex
 from agentcore.tools.code.index_models import (
     ConceptResult,
     DefinitionResult,
-    OutlineEntry,
-    OutlineResult,
     Place,
     ReferenceResult,
     RefSite,
@@ -21,6 +19,7 @@ from agentcore.tools.code.index_models import (
 from agentcore.tools.code.ranking import (
     BINDING_ORDER,
     PATH_CLASS_NAMES,
+    is_legacy,
     is_private,
     path_class,
     scope_matches,
@@ -43,6 +42,10 @@ STOP_WORDS = frozenset(
 """Question words left out of a concept search (a content word such as 'retry' or 'render' is kept)."""
 
 
+_CONSTRUCTORS = {"constructor": ("__init__", "__new__"), "__init__": ("constructor",), "init": ("__init__", "constructor")}
+"""``Class.constructor`` also finds a Python ``__init__``; ``Class.__init__`` a JavaScript ``constructor``."""
+
+
 def _place(row: tuple, rank_order: int = 0) -> Place:
     path, name, kind, line, end_line, container, signature, doc = row[:8]
     return Place(
@@ -61,10 +64,12 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
     if not name:
         raise ToolError(f"find_definition needs a name such as 'Config' or 'Config.load', got {symbol!r}.")
     any_case = name == name.lower() and name != name.upper()  # "console" may mean Console; "Config" means Config
+    names = (name, *_CONSTRUCTORS.get(name, ())) if container else (name,)  # Table.constructor: its __init__
     rows = ix.db.execute(
         "SELECT f.path, s.name, s.kind, s.line, s.end_line, s.container, s.signature, s.doc, s.depth, f.rank "
-        f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name = ? {'COLLATE NOCASE' if any_case else ''}",
-        (name,),
+        f"FROM symbols s JOIN files f ON f.hash = s.hash WHERE s.name {'COLLATE NOCASE' if any_case else ''} "
+        f"IN ({', '.join('?' * len(names))})",
+        names,
     ).fetchall()
     if not container:
         rows += _modules_named(ix, name, any_case)
@@ -75,6 +80,8 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         wanted_container = None
         scope = scope or container or None
 
+    exported = _exported_from(rows)
+
     def key(r: tuple) -> tuple:
         path, kind, container_, depth, rank = r[0], r[2], r[5], r[8], r[9]
         named = (wanted_container is None or container_ == wanted_container) and (
@@ -84,8 +91,10 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         member = depth >= 1 and wanted_container is None  # a plain name: the top-level one before methods
         exact = r[1] == name  # a lower-case name: top-level ones in its own case, then in another, then members
         tier = ((0 if exact else 1) if not member else (2 if exact else 3)) if mixed else 0
+        binding = BINDING_ORDER.get(kind, 2)
+        private = is_private(path) and not (depth == 0 and _module_name(path) in exported)  # a package re-exports it
         return (
-            not named, BINDING_ORDER.get(kind, 2), tier, path_class(path), is_private(path), member,
+            binding == 3, not named, path_class(path), binding, tier, is_legacy(path), private, member,
             nested_in_function, -rank, len(path), path, r[3],
         )  # fmt: skip
 
@@ -97,6 +106,24 @@ def definitions(ix: SymbolIndex, symbol: str, scope: str | None = None, max_resu
         symbol=symbol.strip(), scope=scope, definitions=places, suggestions=suggestions,
         files_indexed=total_files, max_results=max_results,
     )  # fmt: skip
+
+
+def _module_name(path: str) -> str:
+    """``pkg/_common.py`` -> ``_common``; ``pkg/_impl/__init__.py`` -> ``_impl``."""
+    parts = path.split("/")
+    stem = parts[-1].split(".", 1)[0]
+    return parts[-2] if stem == "__init__" and len(parts) > 1 else stem
+
+
+def _exported_from(rows: list[tuple]) -> set[str]:
+    """The modules a package ``__init__`` imports the name from (``from ._common import files`` -> ``_common``)."""
+    found = set()
+    for r in rows:
+        if r[2] == "import" and r[0].rsplit("/", 1)[-1].startswith("__init__."):
+            m = re.match(r"\s*from\s+\.*([\w.]+)\s+import\b", r[6])
+            if m:
+                found.add(m.group(1).rsplit(".", 1)[-1])
+    return found
 
 
 def _modules_named(ix: SymbolIndex, name: str, any_case: bool) -> list[tuple]:
@@ -256,49 +283,6 @@ def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple
         except (ToolError, OSError):
             continue
     return out
-
-
-def outline(ix: SymbolIndex, path: str, max_results: int = 40) -> OutlineResult:
-    """Every definition of the file ``path`` (or of the best file with that bare name) in line order."""
-    wanted = path.strip().strip("/")
-    row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (wanted,)).fetchone()
-    others: list[str] = []
-    parts = wanted.split("/")
-    while row is None and parts:  # "json/decoder.py" asked of the json package itself: try shorter suffixes
-        suffix = "/".join(parts)
-        escaped = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = [p for (p,) in ix.db.execute(
-            "SELECT path FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'", (suffix, "%/" + escaped))]  # fmt: skip
-        like.sort(key=lambda p: (p != suffix, path_class(p), p.count("/"), p))
-        if like:
-            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
-            others = like[1:]
-        parts = parts[1:]
-    if row is None and "." not in wanted.rsplit("/", 1)[-1]:  # a module named without its extension: "server"
-        stem = wanted.rsplit("/", 1)[-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = [p for (p,) in ix.db.execute(
-            "SELECT path FROM files WHERE path LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\'", (stem + ".%", "%/" + stem + ".%"))]  # fmt: skip
-        like = [p for p in like if p.rsplit("/", 1)[-1].split(".", 1)[0] == wanted.rsplit("/", 1)[-1]]
-        like.sort(key=lambda p: (path_class(p), not p.startswith(wanted), p.count("/"), p))
-        if like:
-            row = ix.db.execute("SELECT path, hash, lang FROM files WHERE path = ?", (like[0],)).fetchone()
-            others = like[1:]
-    if row is None:
-        ix.root.check_file(wanted)  # raises the usual ToolError for a missing or forbidden path
-        return OutlineResult(path=wanted, lines=0, language="not indexed (no grammar or pattern for this file type)",
-                             entries=(), max_results=max_results)  # fmt: skip
-    rel, digest, lang = row
-    lines = ix.db.execute("SELECT lines FROM contents WHERE hash = ?", (digest,)).fetchone()[0]
-    entries = tuple(
-        OutlineEntry(*r)
-        for r in ix.db.execute(
-            "SELECT name, kind, line, end_line, container, depth, signature, doc FROM symbols WHERE hash = ? "
-            "AND kind NOT IN ('import', 'require') ORDER BY line, depth",
-            (digest,),
-        )
-    )
-    return OutlineResult(path=rel, lines=lines, language=lang, entries=entries, other_candidates=tuple(others),
-                         max_results=max_results)  # fmt: skip
 
 
 def concept_terms(query: str) -> list[str]:

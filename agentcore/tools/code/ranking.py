@@ -2,14 +2,19 @@
 
 Ranking a definition (best first), in this order of keys:
 
-1. it lies in the package, file or class the question names (``scope``), when one is named;
+1. not an import or ``require`` line (those come last even inside the place named: "who calls classify in
+   the offline model" must not answer with offline.py's import of it), then it lies in the package, file or
+   class the question names (``scope``), when one is named;
 2. a real definition (class, function, method, type, constant) before a variable, a ``typing.overload``
    signature or an abstract method (``@abstractmethod``, or a body that only raises ``NotImplementedError``), then re-bindings
    (``Name = other.Name``, ``export { a }``) and last imports and ``require`` lines;
 3. the kind of file: source, then tests, then docs and examples, then vendored copies
    (``_vendor/``, ``node_modules/``, ``site-packages/`` inside the root), then stubs (``.pyi``, ``.d.ts``);
-4. public modules before private ones (a ``_name`` file or directory), top-level and class members before
-   functions nested in functions;
+   a source file's alias or variable comes before a test file's definition (``main = TestProgram`` before
+   a test's ``def main``), and imports always come last;
+4. current code before a legacy copy (``v1/``, ``legacy/``, ``deprecated/``, ``compat/``: pydantic's ``v1``),
+   public modules before private ones (a ``_name`` file or directory; a top-level definition a package's
+   ``__init__`` imports counts as public), top-level and class members before functions nested in functions;
 5. how central the file is: PageRank over the graph of files referencing names other files define;
 6. shorter paths, then the path itself (only to break ties).
 """
@@ -20,6 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import pairwise
 
 SOURCE, TEST, DOCS, VENDORED, STUB = 0, 1, 2, 3, 4
 PATH_CLASS_NAMES = {SOURCE: "source", TEST: "test", DOCS: "docs", VENDORED: "vendored", STUB: "stub"}
@@ -54,6 +60,14 @@ BINDING_ORDER = {
 """Kind -> rank: real definitions first, imports and ``require`` lines last."""
 
 
+_LEGACY_DIRS = {"v1", "legacy", "deprecated", "compat", "_compat", "old"}
+
+
+def is_legacy(path: str) -> bool:
+    """Whether ``path`` lies in a directory kept for old callers (``pydantic/v1/``, ``legacy/``, ``compat/``)."""
+    return any(d in _LEGACY_DIRS for d in path.lower().split("/")[:-1])
+
+
 def is_private(path: str) -> bool:
     """Whether a file or directory on ``path`` is private by the Python convention (``_impl.py``, ``_vendor/``)."""
     return any(p.startswith("_") and not p.startswith("__") for p in path.split("/"))
@@ -68,17 +82,21 @@ def scope_matches(scope: str, path: str, container: str | None) -> bool:
         return True
     p = path.lower()
     stem = p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p
-    dotted = s.replace(".", "/")
     parts = stem.split("/")
     if "/" in s or s.endswith((".py", ".js", ".ts", ".go", ".tsx", ".jsx")):
         return p.endswith(s) or p == s
-    return (
-        dotted in parts
-        or stem.endswith("/" + dotted)
-        or stem == dotted
-        or ("/" + dotted + "/") in ("/" + stem + "/")
-        or (parts[-1] == "__init__" and len(parts) > 1 and parts[-2] == dotted)
-    )
+    names = s.split(".")
+    for i in range(len(names)):  # "importlib.resources" asked of the importlib package itself: "resources"
+        dotted = "/".join(names[i:])
+        if (
+            dotted in parts
+            or stem.endswith("/" + dotted)
+            or stem == dotted
+            or ("/" + dotted + "/") in ("/" + stem + "/")
+            or (parts[-1] == "__init__" and len(parts) > 1 and parts[-2] == dotted)
+        ):
+            return True
+    return False
 
 
 def pagerank(edges: Iterable[tuple[str, str, float]], nodes: Iterable[str], damping: float = 0.85) -> dict[str, float]:
@@ -142,11 +160,15 @@ _TOKEN = re.compile(r"[^\W_][\w]*")
 @lru_cache(maxsize=100_000)
 def _token_words(token: str) -> str:
     parts = [w.lower() for w in _ASCII_WORDS.findall(token)] if token.isascii() else split_identifier(token)
+    words = parts[:]
+    if len(parts) > 2:  # MultiPartParser: "multipart" too, as a question writes the compound
+        words += [a + b for a, b in pairwise(parts) if a.isalpha() and b.isalpha()]
     if len(parts) > 1:
-        parts.append(token.lower().replace("_", ""))
-    return " ".join(parts)
+        words.append(token.lower().replace("_", ""))
+    return " ".join(words)
 
 
 def words_of(text: str) -> str:
-    """Text for the full-text index: each identifier's words plus the identifier itself, lower case."""
+    """Text for the full-text index: each identifier's words, its adjacent pairs joined (``multi part parser`` ->
+    ``multipart``, ``partparser``) and the identifier itself, lower case."""
     return " ".join(_token_words(t) for t in _TOKEN.findall(text))
