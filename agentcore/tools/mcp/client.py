@@ -93,7 +93,7 @@ class MCPConnection:
         with self._lock:
             if self._loop is None:
                 loop = new_event_loop()
-                threading.Thread(target=loop.run_forever, name="agentcore-mcp", daemon=True).start()
+                threading.Thread(target=_serve, args=(loop,), name="agentcore-mcp", daemon=True).start()
                 self._loop = loop
             return self._loop
 
@@ -301,6 +301,15 @@ def _connection_lost(e: BaseException) -> bool:
     return getattr(e, "code", None) == CONNECTION_CLOSED or type(e).__name__ in (
         "ClosedResourceError", "BrokenResourceError", "EndOfStream",
     )  # fmt: skip
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The connection's thread: run ``loop`` until ``close`` stops it, then close it (else it is
+    reported unclosed when collected)."""
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 def _reason(e: BaseException) -> str:
