@@ -196,7 +196,14 @@ def _loads_or_raw(arguments: str) -> Any:
 
 
 def _as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count as servers send it: a non-negative int, a whole float (``7.0``) or digits
+    (``"7"``); anything else (negative, fractional, NaN, text, bool) counts as 0, so one odd
+    usage block cannot lower or poison a run's totals."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 30:
+        value = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def parse_completion(text: str) -> ParsedCompletion:
@@ -212,8 +219,10 @@ def parse_completion(text: str) -> ParsedCompletion:
     if not isinstance(body, dict):
         raise InvalidCompletion(f"body is JSON {type(body).__name__}, not an object")
     choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise InvalidCompletion(f"no 'choices' list; keys were {sorted(body)}")
+    if isinstance(choices, list) and not choices:
+        raise InvalidCompletion("'choices' is empty: the server sent no answer")
+    if not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise InvalidCompletion(f"no 'choices' list; keys were {clip(', '.join(sorted(map(str, body))), 200)}")
     message = choices[0].get("message")
     if not isinstance(message, dict):
         raise InvalidCompletion("choices[0] has no 'message' object")
