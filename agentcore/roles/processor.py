@@ -23,6 +23,7 @@ from agentcore.core.state import StepState
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
 from agentcore.roles.facts import fact_line, newest_facts
+from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, clip_payload, load_prompt, read_model_json
 
 __all__ = (
@@ -260,8 +261,8 @@ async def process(
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
 
-    Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run, an answer
-    cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
+    Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run or from the
+    rules on new patches in ``agentcore.roles.patch_rules``, an answer cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
     other than ``ModelOutputError`` stop at once (``outcome.fatal``); no exception from the model
     escapes. The state is not changed.
     """
@@ -269,6 +270,7 @@ async def process(
     def parse(response: ChatResponse) -> StatePatch:
         patch = parse_patch(response)
         try:
+            check_new_patch(state, patch.ops)
             check_patch(state, patch.ops)
         except PatchError as e:
             raise PatchRefused(e, tuple(op.model_dump(mode="json") for op in patch.ops)) from None
