@@ -146,8 +146,8 @@ def check_deadline(deadline_s: float | None) -> None:
         return
     if isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or not 0 < deadline_s <= MAX_DELAY_S:
         raise ConfigError(
-            f"deadline_s must be a number of seconds > 0 and <= {MAX_DELAY_S:g} (one year), got {deadline_s!r}; "
-            "pass None for no deadline"
+            f"deadline_s must be > 0 seconds and at most {MAX_DELAY_S:g} (one year), got {deadline_s!r}; "
+            "pass a number of seconds, or None for no deadline"
         )
 
 

@@ -74,7 +74,7 @@ def test_an_odd_deadline_is_a_config_error_and_nothing_is_written(db_path: Path,
     store = SQLiteEventStore(db_path)
     runner = PlanRunner(store, tools=[flaky_tool(0)])  # type: ignore[list-item]
     plan = Plan(steps=(Step(id="a", tool="flaky"),))
-    with pytest.raises(ConfigError, match="deadline_s must be a number of seconds"):
+    with pytest.raises(ConfigError, match="deadline_s must be > 0 seconds and at most"):
         runner.run_sync("t", plan, deadline_s=deadline)
     assert store.runs() == []
     store.close()
