@@ -19,7 +19,7 @@ from agentcore.core.patches import ReplacePlan, StatePatch
 from agentcore.core.plans import Step
 from agentcore.errors import PatchError
 from agentcore.models.openai import OpenAIChatModel
-from agentcore.roles.patch_rules import check_new_patch, invisible_character
+from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.processor import ProcessorInput, ProcessorOutcome, process
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -52,52 +52,29 @@ def state_with_plan(*statuses: str) -> RunState:
 @pytest.mark.parametrize(
     "key",
     [
-        "total\u200b",  # zero-width space: looks like "total"
+        "total\u200b",  # zero-width space
         "to\u202etal",  # right-to-left override
-        "total\x00",  # NUL (PostgreSQL text cannot hold it)
+        "total\x00",  # NUL
         "total\x1b[31m",  # a terminal escape
-        "\u2066total\u2069",  # bidi isolates
         "line\u2028break",  # line separator
+        "k" * 500,  # the longest key
     ],
 )
-def test_an_invisible_character_in_a_new_fact_key_is_refused_and_fed_back(key: str) -> None:
+def test_odd_characters_in_keys_and_values_are_kept_as_written(key: str) -> None:
     state = RunState(run_id="r", task="t")
-    outcome = run_process(state, facts((key, "12")), GOOD)
-
-    first, second = outcome.attempts
-    assert first.error is not None and "invisible or control character U+" in first.error
-    assert "identifiers must be visible text" in first.error
-    assert outcome.value == StatePatch.model_validate(GOOD)
-    assert "Your previous patch was rejected" in (second.request.messages[-1].content or "")
-
-
-def test_invisible_characters_in_values_and_visible_unicode_in_keys_are_kept() -> None:
-    state = RunState(run_id="r", task="t")
-    value = "right\u202eto-left, zero\u200bwidth, NUL\x00, -0.0, 2**70 = 1180591620717411303424"
-    patch = facts(("prix total (€) — שלום 日本", value))
+    value = "right\u202eto-left, zero\u200bwidth, NUL\x00, -0.0, 2**70 = 1180591620717411303424 " + "v" * 100_000
+    patch = facts((key, value), ("prix total (€) — שלום 日本", "12"))
     outcome = run_process(state, patch)
     assert outcome.value == StatePatch.model_validate(patch)
+    apply_patch(state, outcome.value.ops, seq=2)
+    assert state.known_facts[key].value == value
 
 
-def test_a_raw_json_patch_cannot_smuggle_an_invisible_key() -> None:
-    state = RunState(run_id="r", task="t")
-    raw = {
-        "ops": [
-            {
-                "op": "json_patch",
-                "patch": [{"op": "add", "path": "/known_facts/k\u200b", "value": {"key": "k\u200b", "value": "v"}}],
-            }
-        ]
-    }
-    outcome = run_process(state, raw, GOOD)
-    assert outcome.attempts[0].error is not None and "U+200B" in outcome.attempts[0].error
-    assert outcome.value is not None
-
-
-def test_keys_the_state_already_holds_are_not_checked_again() -> None:
-    state = state_with_plan("pending")
-    state.plan["odd\u200bstep"] = state.plan.pop("s0").model_copy(update={"id": "odd\u200bstep"})
-    check_new_patch(state, [ReplacePlan(steps=(Step(id="odd\u200bstep"), Step(id="next", after=("odd\u200bstep",))))])
+def test_a_key_longer_than_500_characters_is_refused_and_fed_back() -> None:
+    outcome = run_process(RunState(run_id="r", task="t"), facts(("k" * 501, "v")), GOOD)
+    error = outcome.attempts[0].error
+    assert error is not None and "at most 500 characters" in error
+    assert outcome.value == StatePatch.model_validate(GOOD)
 
 
 @pytest.mark.parametrize("statuses", [(), ("pending",), ("pending", "failed", "skipped")])
@@ -130,18 +107,12 @@ def test_a_number_beyond_a_double_is_refused_by_name_not_turned_into_infinity(an
     assert outcome.value is not None
 
 
-def test_invisible_character_names_the_code_point() -> None:
-    assert invisible_character("plain text, café, 日本") is None
-    assert invisible_character("a\u200db") == "U+200D"
-    assert invisible_character("\ufeffbom") == "U+FEFF"
-
-
 def test_check_new_patch_errors_carry_the_op_index() -> None:
     state = RunState(run_id="r", task="t")
-    ops = StatePatch.model_validate({"ops": [GOOD["ops"][0], facts(("bad\x07", "v"))["ops"][0]]}).ops
+    ops = StatePatch.model_validate({"ops": [GOOD["ops"][0], {"op": "replace_plan", "steps": []}]}).ops
     with pytest.raises(PatchError) as caught:
         check_new_patch(state, ops)
-    assert caught.value.op_index == 1 and str(caught.value).startswith("op 1 (append_known_facts)")
+    assert caught.value.op_index == 1 and str(caught.value).startswith("op 1 (replace_plan)")
 
 
 def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
@@ -151,8 +122,7 @@ def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
 ) -> None:
     answers = [
         text('{"ops": [{"op": "replace_plan", "steps": []}]}'),
-        json_answer(facts(("total\u200b", "12"))),
-        text("Here you go:\n```json\n" + json.dumps(facts(("total", "12 \u202e!"))) + "\n```"),
+        text("Here you go:\n```json\n" + json.dumps(facts(("total\u200b\u202e", "12 \u202e!\x00"))) + "\n```"),
     ]
     openai_server.enqueue(tool_calls([("lookup", {"key": "total"})]), *answers, text("The total is 12."))
     model = OpenAIChatModel(base_url=openai_server.base_url, api_key="test-key", model="test", max_attempts=1)
@@ -163,11 +133,9 @@ def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
 
     assert result.status == "succeeded" and result.reply == "The total is 12."
     rejected = [e.error for e in log if isinstance(e, PatchRejected)]
-    assert len(rejected) == 2
-    assert "the new plan has no steps" in rejected[0] and "U+200B" in rejected[1]
-    assert [e.type for e in log].count("state_patched") == 1
+    assert len(rejected) == 1 and "the new plan has no steps" in rejected[0]
     patched = next(e for e in log if isinstance(e, StatePatched))
-    assert result.state.known_facts["total"].seq == patched.seq
-    assert result.state.known_facts["total"].value == "12 \u202e!"
+    fact = result.state.known_facts["total\u200b\u202e"]
+    assert (fact.seq, fact.value) == (patched.seq, "12 \u202e!\x00")
     assert result.state.plan == {}
     check_log(db_path, result.run_id, tmp_path)
