@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.core.text import clip, package_text
+from agentcore.models.openai_stream import StreamError, assemble_stream, looks_like_stream
 
 if TYPE_CHECKING:
     from agentcore.models.base import ChatMessage, ToolSpec
@@ -207,15 +208,21 @@ def _as_int(value: Any) -> int:
 
 
 def parse_completion(text: str) -> ParsedCompletion:
-    """Read a chat completion body.
+    """Read a chat completion body (or a streamed one: server-sent events, see ``openai_stream``).
 
     Raises:
         InvalidCompletion: the body is not JSON, or not shaped like a chat completion.
     """
-    try:
-        body = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
+    if looks_like_stream(text):  # streamed although no stream was asked for: join the chunks
+        try:
+            body: Any = assemble_stream(text)
+        except StreamError as e:
+            raise InvalidCompletion(f"a streamed answer that cannot be read: {e}") from None
+    else:
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
     if not isinstance(body, dict):
         raise InvalidCompletion(f"body is JSON {type(body).__name__}, not an object")
     choices = body.get("choices")

@@ -298,3 +298,65 @@ def test_only_a_fenced_decision_for_known_tools_is_refused_as_prose() -> None:
     assert fenced_decision(f"An agent would answer {call} here.", names) is None  # running text: a reply
     assert fenced_decision(f"For example:\n```json\n{other}\n```\nthat tool does not exist here.", names) is None
     assert fenced_decision('```json\n{"reply": "x"}\n```\nand more', names) is None
+
+
+def streamed(chunks: list[dict[str, Any]], *, done: bool = True) -> Reply:
+    """A body of server-sent events, as a server that always streams sends it."""
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + ("data: [DONE]\n\n" if done else "")
+    return Reply(kind="raw", headers={"Content-Type": "text/event-stream"}, body=body.encode())
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "c", "object": "chat.completion.chunk", "model": "test", "choices": [choice], **extra}
+
+
+def test_an_answer_streamed_unasked_is_joined_into_one_completion(
+    openai_server: OpenAIServer,  # noqa: F811
+    db_path: Path,
+    tmp_path: Path,
+) -> None:
+    call_parts = [
+        chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "look"}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"name": "up", "arguments": '{"ke'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'y": "a"}'}}]}),
+        chunk({}, "tool_calls", usage={"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}),
+    ]
+    reply_parts = [chunk({"content": "The value "}), chunk({"content": "is known."}), chunk({}, "stop")]
+    openai_server.enqueue(streamed(call_parts))
+
+    def handler(body: dict[str, Any]) -> Reply:
+        return fact_patch(body) if "response_format" in body else streamed(reply_parts, done=False)
+
+    openai_server.handler = handler
+    result = run(openai_server, db_path)
+
+    assert (result.status, result.reply) == ("succeeded", "The value is known.")
+    log = events(db_path, result.run_id)
+    decided = next(e for e in log if isinstance(e, Decided))
+    assert [(c.id, c.name, c.arguments) for c in decided.decision.tool_calls] == [("d1_call_a", "lookup", {"key": "a"})]
+    assert next(e for e in log if isinstance(e, LLMCalled)).usage.total_tokens == 7
+    assert result.state.known_facts["answer"].value == "value of a"
+    check_log(db_path, result.run_id, tmp_path)
+
+
+def test_a_stream_cut_off_or_carrying_an_error_is_named_and_re_asked(
+    openai_server: OpenAIServer,  # noqa: F811
+    db_path: Path,
+    tmp_path: Path,
+) -> None:
+    cut_short = streamed([chunk({"content": "The val"})], done=False)
+    failing = Reply(
+        kind="raw",
+        headers={"Content-Type": "text/event-stream"},
+        body=b'data: {"error": {"message": "upstream overloaded"}}\n\n',
+    )
+    openai_server.enqueue(cut_short, failing, text("The value is 4."))
+    result = run(openai_server, db_path)
+
+    assert (result.status, result.reply) == ("succeeded", "The value is 4.")
+    errors = [e.error for e in events(db_path, result.run_id) if isinstance(e, LLMCalled) and not e.ok]
+    assert len(errors) == 2
+    assert "stopped after 1 chunks without a finish reason" in errors[0]
+    assert "the stream carried an error: upstream overloaded" in errors[1]
+    check_log(db_path, result.run_id, tmp_path)
