@@ -32,6 +32,8 @@ ASK_USER = "ask_user"
 
 
 def _arguments(raw: Any, name: str) -> dict[str, Any]:
+    if raw is None:  # "arguments": null, as native calls with no arguments are read too
+        return {}
     if isinstance(raw, str):
         try:
             raw = read_json(raw) if raw.strip() else {}

@@ -17,7 +17,7 @@ from agentcore.core.events import PatchRejected, StatePatched
 from agentcore.core.fold import RunState, apply_patch
 from agentcore.core.patches import ReplacePlan, StatePatch
 from agentcore.core.plans import Step
-from agentcore.errors import PatchError
+from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.processor import ProcessorInput, ProcessorOutcome, process
@@ -139,3 +139,23 @@ def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
     assert (fact.seq, fact.value) == (patched.seq, "12 \u202e!\x00")
     assert result.state.plan == {}
     check_log(db_path, result.run_id, tmp_path)
+
+
+def test_a_plan_among_prose_is_read_and_an_overflowing_number_is_named() -> None:
+    from agentcore.roles.planner import parse_plan
+
+    plan = {"steps": [{"id": "a", "description": "look"}, {"id": "b", "after": ["a"]}]}
+    answer = "Here is the plan:\n```json\n" + json.dumps(plan) + "\n```\nGood luck!"
+    assert [s.id for s in parse_plan(say(answer)).steps] == ["a", "b"]
+    with pytest.raises(ModelOutputError, match=r"not a valid plan: .*1e999 is too large"):
+        parse_plan(say('{"steps": [{"id": "a", "arguments": {"n": 1e999}}]}'))
+    with pytest.raises(ModelOutputError, match=r"not a valid plan: .*2 separate JSON objects"):
+        parse_plan(say(json.dumps(plan) + " or " + json.dumps(plan)))
+
+
+def test_a_json_decision_with_null_arguments_calls_the_tool_with_none() -> None:
+    from agentcore.roles.decisions import parse_decision
+
+    content = '{"tool_calls": [{"name": "lookup", "arguments": null}]}'
+    decision = parse_decision(say(content), ["lookup"], call_prefix="d1_")
+    assert [(c.id, c.name, c.arguments) for c in decision.tool_calls] == [("d1_call_1", "lookup", {})]
