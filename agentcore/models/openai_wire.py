@@ -197,14 +197,14 @@ def _loads_or_raw(arguments: str) -> Any:
 
 
 def _as_int(value: Any) -> int:
-    """A token count as servers send it: a non-negative int, a whole float (``7.0``) or digits
-    (``"7"``); anything else (negative, fractional, NaN, text, bool) counts as 0, so one odd
-    usage block cannot lower or poison a run's totals."""
+    """A token count as servers send it: an int (kept as sent, even negative: it is then recorded
+    unpriced), a whole float (``7.0``) or digits (``"7"``); anything else (fractions, NaN, other
+    text, booleans, null) counts as 0."""
     if isinstance(value, str) and value.strip().isdigit() and len(value) <= 30:
         value = int(value)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def parse_completion(text: str) -> ParsedCompletion:
