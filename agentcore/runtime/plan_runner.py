@@ -160,7 +160,7 @@ class PlanRunner:
             ("max_agent_steps", max_agent_steps),
             ("max_patch_retries", max_patch_retries),
         ):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         if revise and processor_model is None and controller_model is None:
             raise ConfigError("revise=True needs a processor_model (or a controller_model) to revise the plan")

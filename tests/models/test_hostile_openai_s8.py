@@ -9,10 +9,14 @@ goes on, and the log folds, inspects and replays (``tests.support.hostile.check_
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentcore.core.events import Decided, LLMCalled, PatchRejected, StatePatched, ToolFinished
+from agentcore.errors import ConfigError
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.runtime.agent import Agent
 from agentcore.runtime.run_result import RunResult
@@ -360,3 +364,27 @@ def test_a_stream_cut_off_or_carrying_an_error_is_named_and_re_asked(
     assert "stopped after 1 chunks without a finish reason" in errors[0]
     assert "the stream carried an error: upstream overloaded" in errors[1]
     check_log(db_path, result.run_id, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("backoff_base", math.nan),
+        ("backoff_cap", math.inf),
+        ("backoff_cap", 1e300),
+        ("backoff_base", -1.0),
+        ("max_attempts", True),
+        ("max_attempts", 2.5),
+        ("max_attempts", 0),
+    ],
+)
+def test_odd_model_retry_settings_are_config_errors(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        OpenAIChatModel("m", base_url="http://127.0.0.1:1/v1", api_key="k", **{setting: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("setting", ["max_steps", "max_output_retries", "max_patch_retries", "max_tokens"])
+def test_a_boolean_where_a_count_is_expected_is_a_config_error(setting: str) -> None:
+    model = OpenAIChatModel("m", base_url="http://127.0.0.1:1/v1", api_key="k")
+    with pytest.raises(ConfigError, match=setting):
+        Agent(model, **{setting: True})

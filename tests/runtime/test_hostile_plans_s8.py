@@ -122,3 +122,10 @@ def test_a_tool_returning_text_with_no_utf8_is_kept_with_replacement_characters(
     assert stored == "report.txt\ncaf\ufffd.txt\n\ufffd half an emoji"
     assert step.payload is not None and "caf\ufffd.txt" in step.payload
     check_log(db_path, result.run_id, tmp_path)
+
+
+@pytest.mark.parametrize("setting", ["max_planner_tries", "max_agent_steps", "max_patch_retries"])
+@pytest.mark.parametrize("value", [True, 0, 2.5, -1])
+def test_odd_plan_runner_counts_are_config_errors(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        PlanRunner(**{setting: value})  # type: ignore[arg-type]
