@@ -95,11 +95,14 @@ MAX_OBJECT_SCAN = 20
 
 
 def _objects_in_prose(text: str) -> list[str]:
-    """The texts of the top-level JSON objects inside ``text`` (at most ``MAX_OBJECT_SCAN``), left to right."""
+    """The texts of the top-level JSON objects inside ``text`` (at most ``MAX_OBJECT_SCAN``, found in
+    at most ``10 * MAX_OBJECT_SCAN`` tries), left to right."""
     decoder = json.JSONDecoder()
     found: list[str] = []
     start = text.find("{")
-    while start >= 0 and len(found) < MAX_OBJECT_SCAN:
+    tries = 0
+    while start >= 0 and len(found) < MAX_OBJECT_SCAN and tries < 10 * MAX_OBJECT_SCAN:
+        tries += 1  # bounded: each try may read to the end of the text
         try:
             _obj, end = decoder.raw_decode(text, start)
         except (ValueError, RecursionError):
