@@ -10,6 +10,7 @@ that applies is ever written as ``StatePatched``, so every stored event folds (i
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -258,8 +259,12 @@ async def process(
     *,
     max_attempts: int = 3,
     clock: Clock | None = None,
+    tools: Collection[str] | None = None,
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
+
+    ``tools`` names the tools plan steps may call (a step naming another is refused and fed back);
+    ``None`` does not check step tools.
 
     Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run or from the
     rules on new patches in ``agentcore.roles.patch_rules``, an answer cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
@@ -270,7 +275,7 @@ async def process(
     def parse(response: ChatResponse) -> StatePatch:
         patch = parse_patch(response)
         try:
-            check_new_patch(state, patch.ops)
+            check_new_patch(state, patch.ops, tools)
             check_patch(state, patch.ops)
         except PatchError as e:
             raise PatchRefused(e, tuple(op.model_dump(mode="json") for op in patch.ops)) from None

@@ -159,3 +159,37 @@ def test_a_json_decision_with_null_arguments_calls_the_tool_with_none() -> None:
     content = '{"tool_calls": [{"name": "lookup", "arguments": null}]}'
     decision = parse_decision(say(content), ["lookup"], call_prefix="d1_")
     assert [(c.id, c.name, c.arguments) for c in decision.tool_calls] == [("d1_call_1", "lookup", {})]
+
+
+def test_a_plan_step_naming_an_unknown_tool_is_refused_when_the_tools_are_known() -> None:
+    state = RunState(run_id="r", task="t")
+    bad = {"ops": [{"op": "replace_plan", "steps": [{"id": "a", "tool": "rm_rf"}, {"id": "b", "tool": "lookup"}]}]}
+    fixed = {"ops": [{"op": "replace_plan", "steps": [{"id": "a"}, {"id": "b", "tool": "lookup"}]}]}
+    model = ScriptedChatModel([respond_json(bad), respond_json(fixed)])
+    outcome = asyncio.run(process(model, state, SOURCE, max_attempts=2, tools=["lookup", "read_artifact"]))
+    error = outcome.attempts[0].error
+    assert error is not None and "step 'a' names unknown tool 'rm_rf'; tools: lookup, read_artifact" in error
+    assert outcome.value == StatePatch.model_validate(fixed)
+    # without a tool list (a caller that cannot know them) the step is not judged
+    unchecked = asyncio.run(process(ScriptedChatModel([respond_json(bad)]), state, SOURCE, max_attempts=1))
+    assert unchecked.value == StatePatch.model_validate(bad)
+
+
+def test_a_plan_runner_revision_naming_an_unknown_tool_is_fed_back(db_path: Path, tmp_path: Path) -> None:
+    from agentcore.core.plans import Plan
+    from agentcore.runtime.plan_runner import PlanRunner
+
+    bad = {"ops": [{"op": "replace_plan", "steps": [{"id": "next", "after": ["first"], "tool": "nope"}]}]}
+    good = {"ops": [{"op": "replace_plan", "steps": [{"id": "next", "after": ["first"], "tool": "lookup", "arguments": {"key": "b"}}]}]}  # fmt: skip
+    processor = ScriptedChatModel([respond_json(bad), respond_json(good), respond_json({"ops": []})])
+    store = SQLiteEventStore(db_path)
+    runner = PlanRunner(store, tools=[lookup_tool({"a": "1", "b": "2"})], processor_model=processor, revise=True)
+    plan = Plan(steps=(Step(id="first", tool="lookup", arguments={"key": "a"}),))
+    result = runner.run_sync("look up a then b", plan)
+    log = list(store.read(result.run_id))
+    store.close()
+    assert result.status == "succeeded"
+    assert [s.status for s in result.state.plan.values()] == ["succeeded", "succeeded"]
+    rejected = [e.error for e in log if isinstance(e, PatchRejected)]
+    assert len(rejected) == 1 and "names unknown tool 'nope'" in rejected[0]
+    check_log(db_path, result.run_id, tmp_path)
