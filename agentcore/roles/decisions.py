@@ -43,6 +43,11 @@ def _arguments(raw: Any, name: str) -> dict[str, Any]:
                 f"the arguments of your call to {clip(name, 100)!r} {why}: {clip(raw, 300)!r}; "
                 "send the arguments as one JSON object"
             ) from None
+        if isinstance(raw, str) and raw.strip().startswith("{"):  # encoded twice: '"{\"key\": 1}"'
+            try:
+                raw = read_json(raw)
+            except JSONTextError:
+                pass  # refused below as a string
     if not isinstance(raw, dict):
         raise ModelOutputError(
             f"the arguments of your call to {clip(name, 100)!r} must be a JSON object, got {type(raw).__name__}"

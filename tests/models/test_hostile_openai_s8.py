@@ -388,3 +388,23 @@ def test_a_boolean_where_a_count_is_expected_is_a_config_error(setting: str) -> 
     model = OpenAIChatModel("m", base_url="http://127.0.0.1:1/v1", api_key="k")
     with pytest.raises(ConfigError, match=setting):
         Agent(model, **{setting: True})
+
+
+def test_arguments_encoded_twice_are_read_once_more(
+    openai_server: OpenAIServer,  # noqa: F811
+    db_path: Path,
+    tmp_path: Path,
+) -> None:
+    twice = json.dumps(json.dumps({"key": "a"}))  # '"{\\"key\\": \\"a\\"}"'
+    patch = json_answer({"ops": [{"op": "append_known_facts", "facts": [{"key": "a", "value": "value of a"}]}]})
+    just_text = native_call("c2", "lookup", json.dumps("just text"))
+    openai_server.enqueue(native_call("c1", "lookup", twice), patch, just_text, text("a is known."))
+    result = run(openai_server, db_path)
+
+    assert result.status == "succeeded"
+    log = events(db_path, result.run_id)
+    decided = next(e for e in log if isinstance(e, Decided))
+    assert [c.arguments for c in decided.decision.tool_calls] == [{"key": "a"}]
+    refused = [e.error for e in log if isinstance(e, LLMCalled) and not e.ok]
+    assert refused == ["the arguments of your call to 'lookup' must be a JSON object, got str"]
+    check_log(db_path, result.run_id, tmp_path)
