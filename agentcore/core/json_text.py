@@ -10,7 +10,8 @@ the same way later:
 - nesting thousands of levels deep, which makes any recursive walk (pydantic, ``deepcopy``,
   ``json.dumps``) raise ``RecursionError``.
 
-``read_json`` refuses the first and the third with a ``JSONTextError`` whose message can be sent
+``read_json`` refuses the first (and numbers too large for a double, ``1e309``, which Python's
+``json`` reads as infinity) and the third with a ``JSONTextError`` whose message can be sent
 back to a model, and repairs lone surrogates to U+FFFD; ``repair_text`` does the repair for plain
 text. Integers with more digits than Python converts (``sys.get_int_max_str_digits``) are refused too.
 """
@@ -109,13 +110,28 @@ def _refuse_constant(name: str) -> Any:
     raise JSONTextError(f"{name} is not a JSON number; use a finite number, a string or null instead")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it overflows a double (``1e309``)."""
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise JSONTextError(
+            f"the number {text[:40]} is too large to store (beyond about 1.8e308); "
+            "send a smaller number, or the digits as a string"
+        )
+    return value
+
+
+_INF = float("inf")
+
+
 def read_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse JSON ``text`` from outside into a value agentcore can store and fold.
 
     Lone surrogates in strings become U+FFFD.
 
     Raises:
-        JSONTextError: not JSON (with the position), ``NaN``/``Infinity``, nesting deeper than
+        JSONTextError: not JSON (with the position), ``NaN``/``Infinity``, a number that
+            overflows a double (``1e309``), nesting deeper than
             ``max_depth``, or an integer too long to convert. The message is written for a model.
     """
     if "[" in text or "{" in text:
@@ -125,7 +141,7 @@ def read_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
                 f"the JSON is nested {depth} levels deep; at most {max_depth} levels are accepted, send a flatter value"
             )
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except JSONTextError:
         raise
     except json.JSONDecodeError as e:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
 from agentcore.core.values import FROZEN
-from agentcore.errors import PlanError
+from agentcore.errors import ConfigError, PlanError
 
 FailurePolicy = Literal["abort", "skip_dependents", "continue"]
 """What a failed step does to the run: stop it, skip the steps that depend on it, or ignore it."""
@@ -27,6 +27,11 @@ StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 MAX_STEP_ID_CHARS = 200
 """The longest step id, in characters (at most 800 bytes in UTF-8): step ids travel in PostgreSQL
 notifications with a run id (``storage.base.step_done_payload``), whose payload holds 7999 bytes."""
+
+MAX_DELAY_S = 365 * 86400.0
+"""The longest backoff delay or run deadline, in seconds (one year). Wall-clock arithmetic
+(``now + timedelta(seconds=...)``) overflows near 3e14 s and ``timedelta`` refuses far less, so
+bigger numbers are refused where they are given rather than crashing a run in the middle."""
 
 RETRYABLE_KINDS: tuple[str, ...] = ("rate_limit", "timeout", "server_error", "connection", "transient")
 """Failure kinds retried by default; ``validation`` and ``client_error`` are not."""
@@ -40,20 +45,29 @@ class RetryPolicy(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=100)
     """Total tries, the first included."""
     base_delay: float = Field(default=0.5, ge=0)
-    """Delay before the second try, in seconds; doubles each try."""
+    """Delay before the second try, in seconds (at most ``MAX_DELAY_S``); doubles each try."""
     max_delay: float = Field(default=30.0, ge=0)
-    """Cap on any single delay, in seconds."""
+    """Cap on any single delay, in seconds (at most ``MAX_DELAY_S``)."""
     jitter: bool = True
     """Multiply each delay by a random factor in [0.5, 1.0] so retries do not stampede."""
     retry_on: tuple[str, ...] = RETRYABLE_KINDS
     """Failure kinds that are retried; any other kind fails the step at once."""
+
+    @field_validator("base_delay", "max_delay")
+    @classmethod
+    def _at_most_a_year(cls, value: float) -> float:
+        # a validator, not ``le=``: the bound stays out of the JSON schema the processor is sent,
+        # so recorded processor requests (and their replays) keep their digests
+        if value > MAX_DELAY_S:
+            raise ValueError(f"must be at most {MAX_DELAY_S:g} seconds (one year), got {value:g}")
+        return value
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based) before the next one."""
         if attempt < 1:
             raise ValueError(f"attempt must be >= 1, got {attempt}")
         # a float power, bounded: 2 ** 10_000 as an int would overflow the float product
-        raw = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 1000))
+        raw = min(self.max_delay, MAX_DELAY_S, self.base_delay * 2.0 ** min(attempt - 1, 1000))
         if self.jitter:
             raw *= (rng or random.Random(attempt)).uniform(0.5, 1.0)
         return raw
@@ -120,6 +134,21 @@ class Plan(BaseModel):
 
 _CHECKED: weakref.WeakValueDictionary[int, Plan] = weakref.WeakValueDictionary()
 """Plans whose steps ``validate_plan`` has accepted, by ``id`` (an entry goes with its plan)."""
+
+
+def check_deadline(deadline_s: float | None) -> None:
+    """Refuse a run deadline that is not a number of seconds in (0, ``MAX_DELAY_S``].
+
+    Raises:
+        ConfigError: NaN, infinite, zero, negative, longer than ``MAX_DELAY_S``, or not a number.
+    """
+    if deadline_s is None:
+        return
+    if isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or not 0 < deadline_s <= MAX_DELAY_S:
+        raise ConfigError(
+            f"deadline_s must be > 0 seconds and at most {MAX_DELAY_S:g} (one year), got {deadline_s!r}; "
+            "pass a number of seconds, or None for no deadline"
+        )
 
 
 def validate_plan(steps: Sequence[Step] | Iterable[Step], known: Iterable[str] = ()) -> list[str]:

@@ -4,18 +4,21 @@ Models that do not return native ``tool_calls`` answer with one JSON object inst
 layer's ``{"tool_calls": [{"name": ..., "arguments": {...}}], "content": <text or null>}`` (the
 OpenAI adapter's JSON tool mode, ``parse_json_decision``) or one of the controller's own shapes
 (``{"reply": ...}``, ``{"ask_user": ...}``; ``agentcore.roles.decisions``). Both read the call list
-with ``read_tool_calls``. Only an answer that IS one JSON object is a decision (``json_answer``);
+with ``read_tool_calls``. Only an answer that IS one JSON object is a decision (``json_answer``;
+``fenced_decision`` spots a decision fenced inside prose, which the controller refuses);
 JSON quoted in prose is text. No I/O.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Collection
 from typing import Any
 
 from agentcore.core.json_text import read_json, strip_fences
 
-__all__ = ("json_answer", "looks_like_json_decision", "parse_json_decision", "read_tool_calls")
+__all__ = ("fenced_decision", "json_answer", "looks_like_json_decision", "parse_json_decision", "read_tool_calls")
 
 
 def read_tool_calls(value: Any) -> list[tuple[str, str, Any]]:
@@ -89,6 +92,39 @@ def json_answer(content: str | None) -> dict[str, Any] | None:
     if not isinstance(obj, dict) or not obj or not set(obj) <= _DECISION_KEYS or set(obj) == {"thought"}:
         return None
     return obj
+
+
+_FENCED = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)```", re.DOTALL)
+MAX_FENCES_SCANNED = 20
+"""How many fenced blocks of a prose answer ``fenced_decision`` reads."""
+
+
+def fenced_decision(content: str | None, tool_names: Collection[str]) -> str | None:
+    """The action of a JSON decision fenced inside prose (``"tool_calls"`` or ``"ask_user"``), or None.
+
+    ``json_answer`` takes such an answer as prose (a reply may quote JSON), but a model that writes
+    ``Sure! ```json {"tool_calls": [...]}``` Hope this helps`` meant to act: taken as the reply, the
+    call would be lost and the run would end with JSON as its answer. Only a fenced block (of the
+    first ``MAX_FENCES_SCANNED``) that is one JSON object counts, and only when it asks the user
+    (an ``ask_user`` string) or calls tools that all exist (a non-empty ``tool_calls`` list whose
+    names are all in ``tool_names``): JSON quoted in running text, or an example naming other
+    tools, stays part of a reply.
+    """
+    if not content or "```" not in content:
+        return None
+    for block in _FENCED.findall(content)[:MAX_FENCES_SCANNED]:
+        try:
+            obj = json.loads(block)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if isinstance(obj.get("ask_user"), str):
+            return "ask_user"
+        calls = obj.get("tool_calls")
+        if isinstance(calls, list) and calls and all(isinstance(c, dict) and c.get("name") in tool_names for c in calls):
+            return "tool_calls"
+    return None
 
 
 def _is_layer_decision(obj: dict[str, Any]) -> bool:

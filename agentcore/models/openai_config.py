@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from agentcore.core.plans import MAX_DELAY_S
 from agentcore.core.text import shown_url
 from agentcore.errors import ConfigError
 
@@ -54,9 +55,12 @@ def check_settings(
         raise ConfigError(f"schema_mode must be 'auto', 'json_schema' or 'json_object', got {schema_mode!r}")
     if not timeout > 0:
         raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
-    if max_attempts < 1:
-        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
-    if backoff_base < 0 or backoff_cap < backoff_base:
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ConfigError(f"max_attempts must be >= 1, got {max_attempts!r}; pass a whole number of attempts")
+    for name, value in (("backoff_base", backoff_base), ("backoff_cap", backoff_cap)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_DELAY_S:
+            raise ConfigError(f"{name} must be a number of seconds from 0 to {MAX_DELAY_S:g} (one year), got {value!r}")
+    if backoff_cap < backoff_base:
         raise ConfigError(
             f"need 0 <= backoff_base <= backoff_cap, got backoff_base={backoff_base}, backoff_cap={backoff_cap}"
         )

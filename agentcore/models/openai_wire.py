@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.core.text import clip, package_text
+from agentcore.models.openai_stream import StreamError, assemble_stream, looks_like_stream
 
 if TYPE_CHECKING:
     from agentcore.models.base import ChatMessage, ToolSpec
@@ -196,24 +197,39 @@ def _loads_or_raw(arguments: str) -> Any:
 
 
 def _as_int(value: Any) -> int:
+    """A token count as servers send it: an int (kept as sent, even negative: it is then recorded
+    unpriced), a whole float (``7.0``) or digits (``"7"``); anything else (fractions, NaN, other
+    text, booleans, null) counts as 0."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 30:
+        value = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def parse_completion(text: str) -> ParsedCompletion:
-    """Read a chat completion body.
+    """Read a chat completion body (or a streamed one: server-sent events, see ``openai_stream``).
 
     Raises:
         InvalidCompletion: the body is not JSON, or not shaped like a chat completion.
     """
-    try:
-        body = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
+    if looks_like_stream(text):  # streamed although no stream was asked for: join the chunks
+        try:
+            body: Any = assemble_stream(text)
+        except StreamError as e:
+            raise InvalidCompletion(f"a streamed answer that cannot be read: {e}") from None
+    else:
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InvalidCompletion(f"body is not JSON: {text[:120]!r}") from None
     if not isinstance(body, dict):
         raise InvalidCompletion(f"body is JSON {type(body).__name__}, not an object")
     choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise InvalidCompletion(f"no 'choices' list; keys were {sorted(body)}")
+    if isinstance(choices, list) and not choices:
+        raise InvalidCompletion("'choices' is empty: the server sent no answer")
+    if not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise InvalidCompletion(f"no 'choices' list; keys were {clip(', '.join(sorted(map(str, body))), 200)}")
     message = choices[0].get("message")
     if not isinstance(message, dict):
         raise InvalidCompletion("choices[0] has no 'message' object")

@@ -8,15 +8,21 @@
   from the trace: their sub-agents' events live in child runs that a trace of the plan run does
   not hold.
 - A step attempt the trace did not record is a ``ReplayMismatch`` (noted, and the step fails).
+- Waits are skipped (``SkippingClock``) unless tools run live: a retry's backoff of 30 s (or a
+  day) replays at once, since the trace, not the wait, decides what the retry does; replays
+  ignore wall-clock fields anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from agentcore.core.clock import SystemClock
 from agentcore.core.events import Event, LLMCalled, Role, StepFailed, StepSucceeded
 from agentcore.errors import ReplayMismatch
 from agentcore.models.base import ChatModel, ChatRequest, ToolSpec, request_digest
@@ -28,7 +34,37 @@ from agentcore.storage.base import EventStore
 from agentcore.storage.trace import Trace
 from agentcore.tools.base import Tool
 
-__all__ = ("plan_tools", "replay_plan_run")
+__all__ = ("SkippingClock", "plan_tools", "replay_plan_run")
+
+
+class SkippingClock:
+    """Real time that jumps over every wait: ``sleep(s)`` moves the clock ``s`` seconds on at once.
+
+    A sleeper's wake time is the clock's reading when it went to sleep plus ``s``; the clock moves
+    to the latest wake time any sleeper asked for. Suits a replay whose step outcomes come from
+    the trace (nothing there really waits); not live tools, whose timeouts would fire at once.
+    """
+
+    def __init__(self) -> None:
+        self._real = SystemClock()
+        self._skipped = 0.0
+        """Seconds the clock is ahead of real time."""
+
+    def now(self) -> datetime:
+        """Real UTC time plus the waits skipped so far."""
+        return self._real.now() + timedelta(seconds=self._skipped)
+
+    def monotonic(self) -> float:
+        """Real monotonic seconds plus the waits skipped so far."""
+        return self._real.monotonic() + self._skipped
+
+    async def sleep(self, seconds: float) -> None:
+        """Yield to the event loop once, then skip time to this sleeper's wake time (if not past it).
+
+        A sleep cancelled during its yield (an attempt ended first) moves nothing."""
+        target = self._skipped + max(0.0, seconds)
+        await asyncio.sleep(0)
+        self._skipped = max(self._skipped, target)
 
 _GAVE_UP = re.compile(r" \(gave up after \d+ of \d+ attempts\)$")
 
@@ -131,6 +167,7 @@ async def replay_plan_run(setup: ReplaySetup) -> None:
         planner_model=model("planner"),
         revise=bool(extra.get("revise")),
         seed=seed if isinstance(seed, (int, str)) else 0,
+        clock=None if setup.live_tools else SkippingClock(),
     )
     try:
         await runner.run(started.task, started.plan, run_id=setup.run_id)

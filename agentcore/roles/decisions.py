@@ -5,12 +5,15 @@ The model answers with native tool calls, a call to the ``ask_user`` pseudo-tool
 ``{"ask_user": "..."}``) or plain text, which is the final reply. An answer is a JSON decision only
 when it IS one JSON object (a Markdown fence around it and a short lead-in line ending in ``:`` are
 tolerated, see ``agentcore.models.json_decisions.json_answer``, which also reads the call list);
-JSON quoted inside prose leaves the answer plain text. Anything else is a ``ModelOutputError``
+JSON quoted inside prose leaves the answer plain text, except a decision in a code fence that
+calls only known tools or asks the user (``fenced_decision``): that answer is refused and re-asked,
+since the model meant to act and taking it as the reply would end the run with JSON as its answer. Anything else is a ``ModelOutputError``
 whose message is written to be fed back to the model.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +22,7 @@ from agentcore.core.fold import RunState
 from agentcore.core.json_text import JSONTextError, read_json
 from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatResponse
-from agentcore.models.json_decisions import json_answer, read_tool_calls
+from agentcore.models.json_decisions import fenced_decision, json_answer, read_tool_calls
 from agentcore.roles.turn import clip
 
 __all__ = ("ASK_USER", "MAX_TOOL_CALLS_PER_DECISION", "call_prefix_for", "parse_decision")
@@ -29,17 +32,25 @@ ASK_USER = "ask_user"
 
 
 def _arguments(raw: Any, name: str) -> dict[str, Any]:
+    if raw is None:  # "arguments": null, as native calls with no arguments are read too
+        return {}
     if isinstance(raw, str):
         try:
             raw = read_json(raw) if raw.strip() else {}
         except JSONTextError as e:
+            why = f"are {e}" if str(e).startswith("not valid JSON") else f"cannot be used: {e}"
             raise ModelOutputError(
-                f"the arguments of your call to {name!r} are {e}: {clip(raw, 300)!r}; "
+                f"the arguments of your call to {clip(name, 100)!r} {why}: {clip(raw, 300)!r}; "
                 "send the arguments as one JSON object"
             ) from None
+        if isinstance(raw, str) and raw.strip().startswith("{"):  # encoded twice: '"{\"key\": 1}"'
+            try:
+                raw = read_json(raw)
+            except JSONTextError:
+                pass  # refused below as a string
     if not isinstance(raw, dict):
         raise ModelOutputError(
-            f"the arguments of your call to {name!r} must be a JSON object, got {type(raw).__name__}"
+            f"the arguments of your call to {clip(name, 100)!r} must be a JSON object, got {type(raw).__name__}"
         )
     return raw
 
@@ -48,8 +59,23 @@ def _check_name(name: str, tool_names: Sequence[str]) -> None:
     if name != ASK_USER and name not in tool_names:
         available = ", ".join(sorted({*tool_names, ASK_USER}))
         raise ModelOutputError(
-            f"unknown tool {name!r}; available tools: {available}. Call one of these by its exact name"
+            f"unknown tool {clip(name, 100)!r}; available tools: {available}. Call one of these by its exact name"
         )
+
+
+MAX_CALL_ID_CHARS = 64
+"""Longest tool-call id kept as the model sent it (OpenAI's are about 30 characters)."""
+_PLAIN_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_CALL_ID_CHARS}}}")
+
+
+def _call_id(raw: str, position: int) -> str:
+    """The model's call id when it is short plain ASCII, else ``call_<position>``.
+
+    Call ids end up in every event about the call, in prompts, in idempotency keys and in the HTML
+    view: an empty, huge, or control-character id (NUL cannot be stored in PostgreSQL text) is
+    replaced. Depends only on the answer, so a replayed answer gets the same ids.
+    """
+    return raw if _PLAIN_ID.fullmatch(raw) else f"call_{position}"
 
 
 MAX_TOOL_CALLS_PER_DECISION = 16
@@ -65,9 +91,9 @@ def _from_calls(raw_calls: Sequence[tuple[str, str, Any]], tool_names: Sequence[
             "in your next turn"
         )
     calls = []
-    for call_id, name, raw_args in raw_calls:
+    for position, (call_id, name, raw_args) in enumerate(raw_calls, start=1):
         _check_name(name, tool_names)
-        calls.append(ToolCall(id=call_id, name=name, arguments=_arguments(raw_args, name)))
+        calls.append(ToolCall(id=_call_id(call_id, position), name=name, arguments=_arguments(raw_args, name)))
     asks = [c for c in calls if c.name == ASK_USER]
     if asks:
         if len(calls) > 1:
@@ -131,6 +157,13 @@ def parse_decision(response: ChatResponse, tool_names: Sequence[str], *, call_pr
                 f'{e}; the JSON answers are {{"tool_calls": [...]}}, {{"reply": "..."}} and {{"ask_user": "..."}}'
             ) from None
         if obj is None:
+            quoted = fenced_decision(content, {*tool_names, ASK_USER})
+            if quoted is not None:
+                raise ModelOutputError(
+                    f'your answer has a JSON "{quoted}" decision inside other text, so it was neither run nor '
+                    f'taken as your reply; to act, answer with the JSON object alone (nothing before or after '
+                    "it, no code fence needed); to give the final reply, write plain text without that object"
+                )
             return Decision(kind="reply", reply=content)
         decision = _from_json(obj, tool_names)
     if decision.kind != "tool_calls" or not call_prefix:

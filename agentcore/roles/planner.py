@@ -17,11 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from agentcore.core.clock import Clock
-from agentcore.core.json_text import JSONTextError, read_json, strip_fences
 from agentcore.core.plans import Plan, Step
 from agentcore.errors import ConfigError, ModelOutputError, PlanError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
-from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt
+from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, load_prompt, read_model_json
 from agentcore.tools.base import as_tool_spec
 
 __all__ = (
@@ -113,9 +112,9 @@ def parse_plan(response: ChatResponse, tools: Sequence[Any] = (), *, defaults: P
         PlanError: the steps do not form a DAG, name an unknown tool or give a tool bad arguments.
     """
     try:
-        data = read_json(strip_fences(response.content or ""))
-    except JSONTextError as e:
-        raise ModelOutputError(f"the answer is not a valid plan: it is {e}") from None
+        data = read_model_json(response.content or "")  # one JSON object among prose is read too
+    except ModelOutputError as e:
+        raise ModelOutputError(f"the answer is not a valid plan: {e}") from None
     try:
         draft = PlanDraft.model_validate(data)
     except ValidationError as e:

@@ -10,6 +10,7 @@ that applies is ever written as ``StatePatched``, so every stored event folds (i
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from agentcore.core.state import StepState
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.base import ChatMessage, ChatModel, ChatRequest, ChatResponse
 from agentcore.roles.facts import fact_line, newest_facts
+from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.turn import Attempt, Outcome, ask_until_valid, clip, clip_payload, load_prompt, read_model_json
 
 __all__ = (
@@ -257,11 +259,15 @@ async def process(
     *,
     max_attempts: int = 3,
     clock: Clock | None = None,
+    tools: Collection[str] | None = None,
 ) -> ProcessorOutcome:
     """Get a patch that applies to ``state`` from the processor model.
 
-    Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run, an answer
-    cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
+    ``tools`` names the tools plan steps may call (a step naming another is refused and fed back);
+    ``None`` does not check step tools.
+
+    Each refused answer (bad JSON, schema violation, ``PatchError`` from the dry run or from the
+    rules on new patches in ``agentcore.roles.patch_rules``, an answer cut short) goes back to the model with the error, ``max_attempts`` times at most. Model errors
     other than ``ModelOutputError`` stop at once (``outcome.fatal``); no exception from the model
     escapes. The state is not changed.
     """
@@ -269,6 +275,7 @@ async def process(
     def parse(response: ChatResponse) -> StatePatch:
         patch = parse_patch(response)
         try:
+            check_new_patch(state, patch.ops, tools)
             check_patch(state, patch.ops)
         except PatchError as e:
             raise PatchRefused(e, tuple(op.model_dump(mode="json") for op in patch.ops)) from None

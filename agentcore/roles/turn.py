@@ -90,17 +90,62 @@ def clip_payload(payload: str, limit: int) -> str:
     return clip(body, keep) + note
 
 
+MAX_OBJECT_SCAN = 20
+"""How many JSON objects ``read_model_json`` looks for in an answer with prose around its JSON."""
+
+
+def _objects_in_prose(text: str) -> list[str]:
+    """The texts of the top-level JSON objects inside ``text`` (at most ``MAX_OBJECT_SCAN``, found in
+    at most ``10 * MAX_OBJECT_SCAN`` tries), left to right."""
+    decoder = json.JSONDecoder()
+    found: list[str] = []
+    start = text.find("{")
+    tries = 0
+    while start >= 0 and len(found) < MAX_OBJECT_SCAN and tries < 10 * MAX_OBJECT_SCAN:
+        tries += 1  # bounded: each try may read to the end of the text
+        try:
+            _obj, end = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            start = text.find("{", start + 1)
+            continue
+        found.append(text[start:end])
+        start = text.find("{", end)
+    return found
+
+
 def read_model_json(text: str) -> Any:
     """The JSON value of a model's answer (fences stripped).
 
+    An answer that is not JSON but holds exactly one JSON object among prose (``Here is the
+    patch: ```json {...}``` Let me know!``) is read as that object: the answer must be one JSON
+    value, so the object is what the model meant. Two or more objects are refused (which one?).
+
     Raises:
-        ModelOutputError: not JSON, non-finite numbers, nested too deeply or an integer too long
-            (see ``agentcore.core.json_text.read_json``); the message is written for the model.
+        ModelOutputError: not JSON, non-finite or overflowing numbers, nested too deeply or an
+            integer too long (see ``agentcore.core.json_text.read_json``), or several objects
+            among prose; the message is written for the model.
     """
+    stripped = strip_fences(text)
     try:
-        return read_json(strip_fences(text))
+        return read_json(stripped)
     except JSONTextError as e:
-        raise ModelOutputError(f"your answer is {e}") from None
+        if not str(e).startswith("not valid JSON"):
+            raise ModelOutputError(f"your answer cannot be used: {e}") from None
+        objects = _objects_in_prose(stripped)
+        if len(objects) > 1:
+            raise ModelOutputError(
+                f"your answer holds {len(objects)} separate JSON objects among other text; "
+                "send exactly one JSON object and nothing else"
+            ) from None
+        if not objects:
+            raise ModelOutputError(
+                f"your answer is {e}: it starts with {clip(stripped, 60)!r}; send exactly one JSON object "
+                "and nothing else"
+            ) from None
+    try:
+        return read_json(objects[0])
+    except JSONTextError as e:
+        raise ModelOutputError(f"your answer cannot be used: {e}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -364,7 +364,8 @@ class Agent:
         await self._process(log, finished.seq, ProcessorInput.tool_result(finished, call))
 
     async def _process(self, log: RunLog, source_seq: int, source: ProcessorInput) -> None:
-        await processor_turn(log, self.processor_model, source_seq, source, max_attempts=self.max_patch_retries)
+        tools = [s.name for s in self.specs]  # the steps of a plan patch may name only these
+        await processor_turn(log, self.processor_model, source_seq, source, max_attempts=self.max_patch_retries, tools=tools)
 
     async def _recover(self, log: RunLog, events: Sequence[Event]) -> None:
         """Finish what a crash interrupted: re-run started calls, process unprocessed inputs."""

@@ -69,9 +69,9 @@ def check_settings(
         ("max_patch_retries", max_patch_retries),
         ("payload_chars", payload_chars),
     ):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise ConfigError(f"max_tokens must be None or an integer >= 1, got {max_tokens!r}")
     for role, model in models:
         if model is not None and not callable(getattr(model, "complete", None)):

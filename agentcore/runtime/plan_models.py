@@ -70,7 +70,12 @@ async def revise_after_step(runner: PlanRunner, log: RunLog, step_id: str, sourc
     if step is None or step.status not in ("succeeded", "failed") or model is None:
         return
     outcome = await process(
-        model, state, ProcessorInput.step_outcome(step), max_attempts=runner.max_patch_retries, clock=runner.clock
+        model,
+        state,
+        ProcessorInput.step_outcome(step),
+        max_attempts=runner.max_patch_retries,
+        clock=runner.clock,
+        tools=runner.runner.names,
     )
     log.add_processor_outcome(outcome, model=model.name, caused_by=source, step_id=step_id)
     log.commit()

@@ -55,7 +55,7 @@ from agentcore.core.events import (
     ToolCall,
 )
 from agentcore.core.fold import RunState, fold
-from agentcore.core.plans import Plan
+from agentcore.core.plans import Plan, check_deadline
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel
 from agentcore.models.prices import parse_prices, pricer
@@ -160,7 +160,7 @@ class PlanRunner:
             ("max_agent_steps", max_agent_steps),
             ("max_patch_retries", max_patch_retries),
         ):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         if revise and processor_model is None and controller_model is None:
             raise ConfigError("revise=True needs a processor_model (or a controller_model) to revise the plan")
@@ -228,8 +228,9 @@ class PlanRunner:
                 ``max_parallel`` the planner's plan takes.
 
         Raises:
-            ConfigError: empty task, no plan and no planner model, or description-only steps
-                and no controller model.
+            ConfigError: empty task, a plan with no steps, no plan and no planner model, description-only steps
+                and no controller model, or a ``deadline_s`` that is not a number of seconds
+                in (0, ``MAX_DELAY_S``]; nothing was written.
             ConcurrencyError: a run ``run_id`` has already started, or exists for another task.
             StoreError: the store failed (the log stays consistent; ``resume`` continues it).
         """
@@ -237,10 +238,14 @@ class PlanRunner:
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
         if plan is None and self.planner_model is None:
             raise ConfigError("no plan given and no planner_model to write one: pass plan=... or planner_model=...")
+        if plan is not None and not plan.steps:
+            raise ConfigError(
+                "the plan has no steps, so the run would have nothing to do; give at least one Step, "
+                "or pass plan=None with a planner_model to have one written"
+            )
         if plan is not None:
             self._check_executable(plan.steps)
-        if deadline_s is not None and deadline_s <= 0:
-            raise ConfigError(f"deadline_s must be > 0 seconds, got {deadline_s}")
+        check_deadline(deadline_s)
         existing = self._existing_empty_run(task, run_id)
         log = self._log(RunState(run_id=existing or run_id or new_run_id()))
         log.add(RunStarted, task=task, plan=plan, config=self.config())
@@ -256,9 +261,11 @@ class PlanRunner:
         """Continue a plan run from its log; a finished run is returned as it is.
 
         Raises:
+            ConfigError: ``deadline_s`` is not a number of seconds in (0, ``MAX_DELAY_S``]; nothing was written.
             RunNotStarted: the run has no event: it never started (start it with ``run``).
             RunNotFound: no such run.
         """
+        check_deadline(deadline_s)
         info = self.store.run(run_id)
         events = list(self.store.read(run_id))
         if not events:

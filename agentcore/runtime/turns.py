@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 
 from agentcore.core.events import Decided, RunFinished, ToolFinished, ToolStarted
@@ -79,11 +79,17 @@ async def run_calls(log: RunLog, runner: ToolRunner, started: Sequence[ToolStart
 
 
 async def processor_turn(
-    log: RunLog, model: ChatModel, source_seq: int, source: ProcessorInput, *, max_attempts: int
+    log: RunLog,
+    model: ChatModel,
+    source_seq: int,
+    source: ProcessorInput,
+    *,
+    max_attempts: int,
+    tools: Collection[str] | None = None,
 ) -> None:
     """The processor's turn for one input (recorded at ``source_seq``), committed in one batch; a
-    processor model that failed for good finishes the run."""
-    outcome = await process(model, log.state, source, max_attempts=max_attempts, clock=log.clock)
+    processor model that failed for good finishes the run. ``tools``: the names plan steps may call."""
+    outcome = await process(model, log.state, source, max_attempts=max_attempts, clock=log.clock, tools=tools)
     llm = log.add_processor_outcome(outcome, model=model.name, caused_by=source_seq)
     if outcome.fatal is not None:
         assert llm is not None

@@ -75,8 +75,7 @@ from functools import partial
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.events import StepSkipped
 from agentcore.core.fold import RunState
-from agentcore.core.plans import RetryPolicy
-from agentcore.errors import ConfigError
+from agentcore.core.plans import RetryPolicy, check_deadline
 from agentcore.scheduling.attempts import InFlight, Running
 from agentcore.scheduling.outcomes import (
     ScheduleResult,
@@ -149,7 +148,7 @@ class Scheduler:
             here instead, so an idempotency key is never given to two different attempts.
 
     Raises:
-        ConfigError: ``deadline_s`` is not positive.
+        ConfigError: ``deadline_s`` is not a number of seconds in (0, ``MAX_DELAY_S``].
     """
 
     def __init__(
@@ -164,8 +163,7 @@ class Scheduler:
         not_before: Mapping[str, datetime] | None = None,
         attempts_seen: Mapping[str, int] | None = None,
     ) -> None:
-        if deadline_s is not None and deadline_s <= 0:
-            raise ConfigError(f"deadline_s must be > 0 seconds, got {deadline_s}")
+        check_deadline(deadline_s)
         self.sink = sink
         self.execute = execute
         self.clock = clock or SystemClock()

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.json_text import repair_text, repair_value
 from agentcore.core.text import clip
 from agentcore.core.values import canonical_json
 from agentcore.storage.artifacts import BYTES, JSON, TEXT, ArtifactStore
@@ -53,15 +54,20 @@ def store_output(value: Any, artifacts: ArtifactStore) -> StoredOutput:
 
     ``str`` is stored as UTF-8 text, ``bytes`` as ``application/octet-stream``, anything else
     (pydantic models, dataclasses, dicts, lists, numbers) as canonical JSON; values JSON cannot
-    hold are stored as their ``str()``. ``None`` stores nothing.
+    hold are stored as their ``str()``. ``None`` stores nothing. Lone surrogates in text (no UTF-8
+    for them) become U+FFFD.
+
+    Raises:
+        ValueError: the value is nested too deeply (or is circular) to store.
     """
     if value is None:
         return StoredOutput(value, None, None, None)
     if isinstance(value, str):
+        value = repair_text(value)  # a lone surrogate (an undecodable file name...) has no UTF-8: U+FFFD
         return StoredOutput(value, artifacts.put(value.encode("utf-8"), TEXT), value, None)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return StoredOutput(value, artifacts.put(bytes(value), BYTES), None, None)
-    jsonable = to_jsonable_python(value, serialize_unknown=True)
+    jsonable = repair_value(to_jsonable_python(value, serialize_unknown=True))
     try:
         text = canonical_json(jsonable)
     except ValueError:  # NaN or infinity inside: not JSON, so the value's text is what is kept

@@ -199,7 +199,7 @@ def test_repeated_call_ids_get_the_first_free_suffix() -> None:
         (["x_3", "x", "x"], ["d1_x_3", "d1_x", "d1_x_2"]),
         (["x", "x", "x_2"], ["d1_x", "d1_x_3", "d1_x_2"]),  # a later id keeps its own name
         (["x", "x", "x", "x_2", "x_3"], ["d1_x", "d1_x_4", "d1_x_5", "d1_x_2", "d1_x_3"]),
-        (["", ""], ["d1_", "d1__2"]),
+        (["", ""], ["d1_call_1", "d1_call_2"]),  # an empty id is replaced by the call's position
     ]
     for ids, expected in cases:
         response = ChatResponse(
