@@ -7,14 +7,16 @@ PostgreSQL with one connection, no pool: each command is one short process) and 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentcore.cli import support
+from agentcore.cli.outputs import check_output, check_stdout
 from agentcore.cli.support import (
     RUN_ID,
     SEQ,
@@ -182,6 +184,8 @@ def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEven
     On a terminal a preview is shown (`-o -`: the whole text, control sequences inert); when stdout
     is a file or a pipe (`agentcore artifact ID > f`, `-o -`) the exact bytes are written.
     """
+    check_output(output, db)
+    check_stdout(output, as_json)
     if output == "-" and support.stdout_is_terminal():  # a terminal gets the text, with control sequences inert
         console.print(store.artifacts.read(artifact_id).decode("utf-8", errors="replace"), markup=False, end="")
         return
@@ -235,7 +239,10 @@ def fork(run_id: str, seq: int, store: SQLiteEventStore, db: str, as_json: bool)
 @with_store(pool=False)
 def usage(run_id: str, prices_file: str | None, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Tokens and dollars used by a run, per role and per step ("unknown" when a model has no price)."""
-    price = _read_prices(prices_file) if prices_file else None
+    try:
+        price = _read_prices(prices_file) if prices_file else None
+    except ConfigError as e:  # a bad value: exit 2, as a bad --db is
+        raise support.BadTarget(inert(str(e))) from None
     data = inspect_run.usage(store, run_id, price=price)
     if as_json:
         print_json(data)
@@ -251,13 +258,36 @@ def usage(run_id: str, prices_file: str | None, store: SQLiteEventStore, db: str
     _table([cost(r) for r in steps], ["step", "calls", "total_tokens", "cost_usd"], title="by step")
 
 
+MAX_PRICES_BYTES = 1 << 20
+"""The largest price file read (1 MiB: a price per model for thousands of models)."""
+
+
+def _read_small_file(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, refused unread when it is a FIFO, a device
+    (``/dev/zero``) or larger than ``limit`` (opened without blocking, then checked by descriptor)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"cannot read prices from {path}: it is not a regular file (a pipe or a device)")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"cannot read prices from {path}: it is larger than {limit} bytes; pass a JSON price file")
+    return data
+
+
 def _read_prices(path: str) -> Callable[[LLMCalled], float | None]:
-    """A per-call pricer from a JSON price file (user prices first, then genai-prices)."""
+    """A per-call pricer from a JSON price file (user prices first, then genai-prices).
+
+    Raises:
+        ConfigError: the file cannot be read, is not a regular file, is over ``MAX_PRICES_BYTES``, is
+            not UTF-8 JSON, or its prices are not valid.
+    """
     from agentcore.models.prices import pricer
 
     try:
-        table = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        table = json.loads(_read_small_file(path, MAX_PRICES_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ConfigError(f"cannot read prices from {path}: {e}") from None
     price = pricer(table)
     return lambda e: price(e.model, e.usage, e.at)

@@ -49,8 +49,8 @@ def mcp_serve(repo: str, db: str | None) -> None:
 
     root = str(Path(repo).resolve())
     tools = code_tools(root)
-    target = db or (click.get_current_context().find_root().params or {}).get("db")
-    store = open_db(target, must_exist=False) if target else None
+    target = db if db is not None else (click.get_current_context().find_root().params or {}).get("db")
+    store = open_db(target, must_exist=False) if target is not None else None
     artifacts: ArtifactStore = store.artifacts if store is not None else MemoryArtifactStore()
     log: Any = None
     try:

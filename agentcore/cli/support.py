@@ -241,15 +241,18 @@ def utf8_problem(text: str) -> str | None:
 
 
 class Utf8Text(click.ParamType):
-    """Free text (a question, an answer) that must be valid UTF-8; anything else is a usage error."""
+    """Free text (a question, an answer) that must be valid UTF-8 and not blank; anything else is a usage error."""
 
     name = "TEXT"
+    blank_ok = False
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
         problem = utf8_problem(text)
         if problem:
             self.fail(problem, param, ctx)
+        if not self.blank_ok and not text.strip():
+            self.fail("is empty or only spaces: give the text in quotes", param, ctx)
         return text
 
 
@@ -257,6 +260,7 @@ class RunIdType(Utf8Text):
     """A run id, or ``last`` for the newest run (resolved against the store by ``with_store``)."""
 
     name = "RUN_ID"
+    blank_ok = True  # refused below, with the run id's own hint
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = super().convert(value, param, ctx)
@@ -304,15 +308,24 @@ def check_seqs(store: SQLiteEventStore, run_id: str, **seqs: int | None) -> None
 
 
 def db_target(ctx: click.Context, db: str | None) -> str:
-    """The database to use: the command's ``--db``, the group's ``--db``, ``$AGENTCORE_DB``, the default."""
-    if db:
-        return db
+    """The database to use: the command's ``--db``, the group's ``--db``, ``$AGENTCORE_DB``, the default.
+
+    A ``--db`` given empty (``--db "$UNSET"``) is a usage error, never the default file in the
+    current directory; an empty ``$AGENTCORE_DB`` counts as unset.
+    """
     group_db = (ctx.find_root().params or {}).get("db")
-    return group_db or os.environ.get(DB_ENV) or DEFAULT_DB
+    for given in (db, group_db):
+        if given is not None and not given.strip():
+            raise click.BadParameter(
+                "is empty: pass an SQLite file path or a postgresql:// URL, or leave --db out "
+                f"(then ${DB_ENV}, else {DEFAULT_DB})",
+                param_hint="'--db'",
+            )
+    return db or group_db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
 class BadTarget(click.ClickException):
-    """A ``--db`` the store refused as a setting (``ConfigError``): exit 2, ``--json`` type ``ConfigError``."""
+    """A ``--db`` (or ``--otlp`` URL) refused as a setting (``ConfigError``): exit 2, ``--json`` type ``ConfigError``."""
 
     exit_code = EXIT_USAGE
     kind = "ConfigError"

@@ -8,13 +8,16 @@ from typing import Any
 
 import click
 
+from agentcore.cli.outputs import check_output, check_stdout
 from agentcore.cli.support import (
     EXIT_FAILED,
     RUN_ID,
+    BadTarget,
     console,
     db_option,
     db_target,
     err_console,
+    inert,
     json_option,
     open_db,
     print_json,
@@ -55,6 +58,7 @@ def export_cmd(
     from agentcore.storage.trace import export_run
 
     assert output is not None
+    check_output(output, db)
     info = {**export_run(store, run_id, output), "run_id": run_id, "output": output}
     if as_json:
         print_json(info)
@@ -70,7 +74,12 @@ def _export_otlp(store: Any, run_id: str, url: str, content: bool, headers: tupl
     if any("=" not in h for h in headers):
         raise click.UsageError("--header takes NAME=VALUE")
     pairs = dict(h.split("=", 1) for h in headers)
-    info = export_otlp(store, run_id, url, headers=pairs, content=content)
+    from agentcore.errors import ConfigError
+
+    try:
+        info = export_otlp(store, run_id, url, headers=pairs, content=content)
+    except ConfigError as e:  # a URL that is not http(s): a bad value, exit 2 like a bad --db
+        raise BadTarget(inert(str(e))) from None
     if as_json:
         print_json(info)
     else:
@@ -239,6 +248,8 @@ def view(run_id: str, output: str, store: SQLiteEventStore, db: str, as_json: bo
     """Write a self-contained HTML page of a run (timeline, state at any seq, diffs, provenance, plan DAG)."""
     from agentcore.inspection.html import render_html
 
+    check_output(output, db)
+    check_stdout(output, as_json)
     page = render_html(store, run_id)
     size = len(page.encode())
     if output == "-":

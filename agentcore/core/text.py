@@ -1,13 +1,15 @@
-"""Small text helpers shared by every layer: one ``clip``, one loader of package text files."""
+"""Small text helpers shared by every layer: one ``clip``, one loader of package text files, and
+what may be shown of a URL that carries credentials (``shown_url``, ``url_secrets``)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from functools import cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ("clip", "cut_mark", "package_text", "unclip")
+__all__ = ("clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
 
 _COUNT_MARK = re.compile(r" …\[(\d+) more chars not shown\]\Z")
 
@@ -58,3 +60,54 @@ def package_text(package: str, *path: str) -> str:
     for part in path:
         files = files.joinpath(part)
     return files.read_text(encoding="utf-8")
+
+
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:)?(?P<slashes>//)?(?P<authority>[^/?#]*)(?P<rest>[^?#]*)"
+                  r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?\Z", re.S)
+_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _url_parts(url: str) -> tuple[str, str, str | None, str, list[tuple[str, str | None]], str | None]:
+    """``(scheme + "//", user, password, host + path, query pairs, fragment)`` of ``url``, by RFC 3986's
+    own split (pure string work: it never fails, whatever the text)."""
+    found = _URL.match(url)
+    assert found is not None  # every group is optional
+    head = (found["scheme"] or "") + (found["slashes"] or "")
+    authority = found["authority"] if found["slashes"] else ""
+    rest = (found["authority"] if not found["slashes"] else "") + found["rest"]
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    pairs = [(name, value if sep else None) for name, sep, value in
+             (p.partition("=") for p in (found["query"] or "").split("&") if p)]  # fmt: skip
+    if not at:
+        user, password, colon, host = "", "", "", authority
+    return head, user, password if colon else None, host + rest, pairs, found["fragment"]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or stored: the user-info's password, every query value and the
+    fragment as ``***``.
+
+    ``http://u:pw@proxy:8080/v1?token=t&x`` -> ``http://u:***@proxy:8080/v1?token=***&x``.
+    """
+    head, user, password, rest, pairs, fragment = _url_parts(url)
+    userinfo = f"{user}{':***' if password is not None else ''}@" if user or password is not None else ""
+    query = "&".join(name if value is None else f"{name}=***" for name, value in pairs)
+    return f"{head}{userinfo}{rest}{'?' + query if pairs else ''}{'#***' if fragment else ''}"
+
+
+def _unquoted(text: str) -> str:
+    return _PERCENT.sub(lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "replace"), text)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret parts of ``url`` as they may appear in text: the password, the query values and
+    the fragment, raw and percent-decoded, and the ``Basic`` credentials made of the user-info; 4
+    characters or longer (shorter ones cannot be told from other text), longest first."""
+    _, user, password, _, pairs, fragment = _url_parts(url)
+    raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
+    found = {variant for text in raw for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")))}
+    if password:  # HTTP clients send user-info as ``Authorization: Basic base64(user:password)``, which servers echo
+        for pair in {f"{user}:{password}", f"{_unquoted(user)}:{_unquoted(password)}"}:
+            found.add(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+    return sorted((s for s in found if len(s) >= 4), key=lambda s: (-len(s), s))

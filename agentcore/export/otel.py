@@ -31,9 +31,10 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agentcore.core import events as ev
-from agentcore.core.text import clip
+from agentcore.core.text import clip, url_secrets
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
+from agentcore.export.endpoint import header_secrets, scrubbed, shown_endpoint
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunTracer", "export_otlp", "run_spans")
@@ -242,19 +243,26 @@ def export_otlp(
         timeout: Seconds to wait for the receiver.
 
     Returns:
-        ``{"run_id", "trace_id" (32 hex digits), "spans", "endpoint"}``.
+        ``{"run_id", "trace_id" (32 hex digits), "spans", "endpoint"}``; ``endpoint`` as it may be
+        shown (``shown_endpoint``: no password, no query values).
 
     Raises:
         ConfigError: ``endpoint`` is not an http(s) URL.
-        ExportError: the receiver did not accept the spans (it is down or answered an error).
+        ExportError: the receiver did not accept the spans (it is down or answered an error; the
+            message has its HTTP status, never its answer's text, which may echo the headers).
     """
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    parts = urlsplit(endpoint)
+    shown = shown_endpoint(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {endpoint!r}")
+        raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {shown!r}")
     if parts.path in ("", "/"):
         endpoint = endpoint.rstrip("/") + "/v1/traces"
+        shown = shown_endpoint(endpoint)
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)
     with _exporter_log() as messages:
@@ -263,11 +271,13 @@ def export_otlp(
         finally:
             exporter.shutdown()
     if result is not SpanExportResult.SUCCESS:
-        why = ": " + clip(messages[-1], 300, one_line=True, mark="ellipsis") if messages else ""
+        # the exporter's words may carry what the receiver said (which may echo the headers) and its URL
+        said = scrubbed(messages[-1], [*url_secrets(endpoint), *header_secrets(headers)]) if messages else ""
+        why = ": " + clip(said, 300, one_line=True, mark="ellipsis") if said else ""
         raise ExportError(
-            f"the OTLP receiver at {endpoint} did not accept the {len(spans)} spans of run {run_id!r}{why}"
+            f"the OTLP receiver at {shown} did not accept the {len(spans)} spans of run {run_id!r}{why}"
         )
-    return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": endpoint}
+    return {"run_id": run_id, "trace_id": f"{S.trace_id(run_id):032x}", "spans": len(spans), "endpoint": shown}
 
 
 # what the exporter logs as it retries and gives up, generic words that say nothing of the cause

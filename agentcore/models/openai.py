@@ -32,7 +32,7 @@ from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
-from agentcore.core.text import clip
+from agentcore.core.text import clip, shown_url, url_secrets
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
@@ -65,7 +65,7 @@ async def _close_at_shutdown(client: openai.AsyncOpenAI) -> AsyncGenerator[None,
 def _check_allowed(base_url: str) -> None:
     if not ALLOW_REAL_REQUESTS and not llm_wire.is_loopback(urlsplit(base_url).hostname):
         raise ConfigError(
-            f"refusing to call {base_url}: agentcore.models.openai.ALLOW_REAL_REQUESTS is False (tests block real "
+            f"refusing to call {shown_url(base_url)}: agentcore.models.openai.ALLOW_REAL_REQUESTS is False (tests block real "
             "model calls) and only loopback servers (127.0.0.1, localhost, ::1) are allowed; point "
             "OPENAI_BASE_URL at a local server or use a scripted model"
         )
@@ -127,6 +127,9 @@ class OpenAIChatModel:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._api_key = SecretStr(key or _NO_KEY)
+        self.shown_url = shown_url(self.base_url)
+        """``base_url`` as it may be shown: its password and query values as ``***`` (a proxy's credentials)."""
+        self._url_secrets = url_secrets(self.base_url)
         self._backoff = RetryPolicy(base_delay=backoff_base, max_delay=backoff_cap)
         """The one backoff formula of agentcore (plan steps use it too); only its ``delay`` is used here."""
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -143,15 +146,15 @@ class OpenAIChatModel:
 
     def __repr__(self) -> str:
         return (
-            f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r}, "
+            f"OpenAIChatModel(model={self.model!r}, base_url={self.shown_url!r}, "
             f"tool_mode={self.tool_mode!r}, schema_mode={self.schema_mode!r})"
         )
 
     def describe(self) -> dict[str, str]:
-        """Settings safe to log: model, base_url, tool_mode, schema_mode (never the key)."""
+        """Settings safe to log: model, base_url (``shown_url``), tool_mode, schema_mode (never the key)."""
         return {
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": self.shown_url,
             "tool_mode": self.tool_mode,
             "schema_mode": self.schema_mode,
         }
@@ -321,7 +324,7 @@ class OpenAIChatModel:
                 return self._finish(parsed, mode, attempts)
             failures += 1
             if attempts >= limit:
-                where = f"model {self.model!r} at {self.base_url}"
+                where = f"model {self.model!r} at {self.shown_url}"
                 if last_invalid:
                     problem = f"{where}: {self.redact(cause)} (after {attempts} attempts)"
                     unusable = ChatResponse(
@@ -374,14 +377,19 @@ class OpenAIChatModel:
 
     def _request_error(self, e: openai.APIStatusError, body_text: str) -> ModelRequestError:
         said = self.redact(llm_wire.server_message(e.body, body_text))
-        hint = llm_wire.request_error_hint(e.status_code, base_url=self.base_url, model=self.model)
+        hint = llm_wire.request_error_hint(e.status_code, base_url=self.shown_url, model=self.model)
         return ModelRequestError(f"{hint}. Server said: {said}", status_code=e.status_code)
 
     def redact(self, text: str) -> str:
-        """``text`` with the configured API key (from ``api_key=`` or ``OPENAI_API_KEY``) replaced
-        by ``[redacted]``; applied to everything this model returns or raises."""
+        """``text`` with the configured API key (from ``api_key=`` or ``OPENAI_API_KEY``) and the
+        base URL's password and query values replaced by ``[redacted]``; applied to everything this
+        model returns or raises."""
         key = self._api_key.get_secret_value()
-        return text.replace(key, "[redacted]") if key != _NO_KEY and len(key) >= 4 else text
+        if key != _NO_KEY and len(key) >= 4:
+            text = text.replace(key, "[redacted]")
+        for secret in self._url_secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     def _safe_cause(self, e: BaseException) -> BaseException | None:
         """``e`` for exception chaining, or None when its text carries the API key."""

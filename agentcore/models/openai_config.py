@@ -8,6 +8,7 @@ import os
 from urllib.parse import urlsplit
 
 from agentcore.core.plans import MAX_DELAY_S
+from agentcore.core.text import shown_url
 from agentcore.errors import ConfigError
 
 __all__ = ("DEFAULT_BASE_URL", "check_settings", "endpoint")
@@ -32,10 +33,13 @@ def endpoint(model: str | None, api_key: str | None, base_url: str | None) -> tu
             "server that needs no key, set OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1) instead"
         )
     base = (url or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(base)
+    try:
+        parts = urlsplit(base)
+    except ValueError:  # an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"base URL {base!r} is not an http(s) URL; set OPENAI_BASE_URL (or base_url=) "
+            f"base URL {shown_url(base)!r} is not an http(s) URL; set OPENAI_BASE_URL (or base_url=) "
             "to something like http://127.0.0.1:8080/v1"
         )
     return resolved, base, key

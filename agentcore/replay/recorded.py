@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentcore.core.events import Event, LLMCalled, Role, RunFinished, RunStarted, ToolCall, ToolFinished, ToolStarted
-from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch, RunNotFound
+from agentcore.errors import ModelOutputError, ModelUnavailable, ReplayMismatch, RunNotFound, TraceError
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse, ToolCallRequest, ToolSpec, request_digest
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore
@@ -51,12 +51,25 @@ class _Recorded:
 
 
 def _response_of(event: LLMCalled) -> ChatResponse | None:
+    """The model answer recorded in ``event``, rebuilt to be given again.
+
+    Raises:
+        TraceError: the recorded response is not a model answer (a trace edited by hand: the event
+            itself validates, its ``response`` is a free-form dict).
+    """
     if not event.response:
         return None
-    body = {k: v for k, v in event.response.items() if k in ChatResponse.model_fields and k != "usage"}
-    body.setdefault("content", None)
-    body["tool_calls"] = tuple(ToolCallRequest(**c) for c in body.get("tool_calls") or ())
-    return ChatResponse(**body, usage=event.usage)
+    try:
+        body = {k: v for k, v in event.response.items() if k in ChatResponse.model_fields and k != "usage"}
+        body.setdefault("content", None)
+        body["tool_calls"] = tuple(ToolCallRequest(**c) for c in body.get("tool_calls") or ())
+        return ChatResponse(**body, usage=event.usage)
+    except (ValidationError, TypeError, AttributeError) as e:
+        detail = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise TraceError(
+            f"the model call recorded at seq {event.seq} has a response that is not a model answer ({detail}); "
+            "the trace was edited or damaged: re-export the run"
+        ) from None
 
 
 def _first_unused(calls: deque[_Recorded] | None) -> _Recorded | None:

@@ -6,26 +6,50 @@ environment variable). ``RunLog`` applies it to each event and request body befo
 stored; ``RedactingArtifacts`` applies it to the raw tool outputs the ``ToolRunner`` stores. So a
 server that echoes the key in a 200 completion, a tool that prints it, or a task that quotes it
 never puts it into the database, a trace, the HTML view or the terminal.
+
+The environment's ``OPENAI_API_KEY`` is a secret of the machine whatever model a run uses: an
+offline or scripted run whose tool reads a ``.env`` file holding it (or whose task quotes it)
+records ``[redacted]`` in its place too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 
 from agentcore.core.events import ArtifactRef
 from agentcore.models.base import Redacting
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, ArtifactStore
 
-__all__ = ("RedactingArtifacts", "Redactor", "redactor")
+__all__ = ("ENV_SECRETS", "RedactingArtifacts", "Redactor", "environment_secrets", "redactor")
+
+ENV_SECRETS = ("OPENAI_API_KEY",)
+"""Environment variables whose values are secrets, redacted from every run of this process."""
+
+MIN_ENV_SECRET_CHARS = 8
+"""Shorter values (``x``, ``dummy`` for a local server) are placeholders, not keys: not redacted."""
 
 Redactor = Callable[[str], str]
 """Returns its text with every secret replaced."""
 
 
-def redactor(models: Iterable[object]) -> Redactor | None:
-    """One function applying the ``redact`` of every ``Redacting`` model, or ``None`` if none holds a secret."""
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of ``ENV_SECRETS`` set in ``environ`` (``os.environ``), at least 8 characters long."""
+    env = os.environ if environ is None else environ
+    values = (env.get(name, "") for name in ENV_SECRETS)
+    return [v for v in values if len(v) >= MIN_ENV_SECRET_CHARS]
+
+
+def _replacing(secret: str) -> Redactor:
+    return lambda text: text.replace(secret, "[redacted]")
+
+
+def redactor(models: Iterable[object], environ: Mapping[str, str] | None = None) -> Redactor | None:
+    """One function applying the ``redact`` of every ``Redacting`` model and replacing each
+    ``environment_secrets(environ)`` value by ``[redacted]``; ``None`` when there is no secret."""
     unique = {id(m): m for m in models if isinstance(m, Redacting)}
-    steps = [m.redact for m in unique.values()]
+    steps: list[Redactor] = [m.redact for m in unique.values()]
+    steps += [_replacing(secret) for secret in environment_secrets(environ)]
     if not steps:
         return None
 

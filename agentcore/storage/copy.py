@@ -5,8 +5,10 @@ of its copied parent again, still copy-free, with its own events in the same tra
 ``sha256:`` id its events mention is copied with its media type, before the run. So a copy killed
 at any moment leaves the target with whole runs only (at worst with artifacts no run refers to
 yet), and running it again finishes it: **a copy is idempotent**. A run the target already holds
-with the same log (parent, fork point, last seq and last event alike) is skipped; one with another
-log is refused (``ConcurrencyError``, naming it), nothing of it written. A task holding NUL (which
+with the same log (parent, fork point, last seq and last event alike) is skipped; one whose log is
+a prefix of the source's (copied while it was waiting for an answer or still running, and gone on
+since) gets the missing events appended in one transaction; one with another log is refused
+(``ConcurrencyError``, naming it), nothing of it written. A task holding NUL (which
 no store takes now; an older agentcore took one on SQLite) is copied with each NUL shown as the six
 characters ``\\u0000``, as the views show it. A run whose id no store takes now (an older agentcore
 took ids with NUL, or longer than ``MAX_RUN_ID_BYTES``, on SQLite) stops the copy before anything is
@@ -73,7 +75,8 @@ def copy_runs(source: Any, target: Any, run_ids: Iterable[str] | None = None) ->
         RunNotFound: a run id that ``source`` does not hold.
         ConfigError: a run to copy has an id that no store takes now (``run_ids.check_run_id``);
             nothing was written.
-        ConcurrencyError: ``target`` holds a run of the same id with another log.
+        ConcurrencyError: ``target`` holds a run of the same id with another log (not a prefix of
+            the source's), or another writer appended to it during the copy.
     """
     every = {r.id: r for r in source.runs()}
     wanted: list[RunInfo] = []
@@ -107,15 +110,31 @@ def _check_ids(runs: list[RunInfo]) -> None:
 def _same_log(source: Any, target: Any, info: RunInfo, there: RunInfo) -> bool:
     """Whether the target's run ``there`` is the source's run ``info``: same parent, fork point and
     last seq, and the same last event (a diverged copy has written another one by then)."""
-    if (there.parent_run_id, there.forked_at_seq, there.last_seq) != (
-        info.parent_run_id, info.forked_at_seq, info.last_seq,
-    ):  # fmt: skip
+    return there.last_seq == info.last_seq and _prefix(source, target, info, there)
+
+
+def _prefix(source: Any, target: Any, info: RunInfo, there: RunInfo) -> bool:
+    """Whether the target's run ``there`` is a prefix of the source's run ``info``: same parent and
+    fork point, no more events, and the same event at its last seq (where a diverged log differs)."""
+    if (there.parent_run_id, there.forked_at_seq) != (info.parent_run_id, info.forked_at_seq):
         return False
-    if info.last_seq == 0:
+    if there.last_seq > info.last_seq:
+        return False
+    if there.last_seq == 0:
         return True
-    last = info.last_seq - 1
-    ours, theirs = list(source.read(info.id, after=last)), list(target.read(info.id, after=last))
+    at = there.last_seq
+    ours, theirs = list(source.read(info.id, after=at - 1, upto=at)), list(target.read(info.id, after=at - 1))
     return [encode_event(e) for e in ours] == [encode_event(e) for e in theirs]
+
+
+def _copy_artifacts(source: Any, target: Any, events: list[Any], report: CopyReport) -> None:
+    """Copy every artifact ``events`` mention that the target lacks (before the events that point at it)."""
+    ids = {m for e in events for m in _ARTIFACT_ID.findall(encode_event(e))}
+    for ident in sorted(ids):
+        if source.artifacts.exists(ident) and not target.artifacts.exists(ident):
+            ref = source.artifacts.info(ident)
+            target.artifacts.put(source.artifacts.read(ident), ref.media_type)
+            report.artifacts += 1
 
 
 def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> None:
@@ -127,18 +146,20 @@ def _copy_one(source: Any, target: Any, info: RunInfo, report: CopyReport) -> No
         if _same_log(source, target, info, there):
             report.skipped.append(info.id)
             return
+        if _prefix(source, target, info, there):  # the run went on since it was copied: append the rest
+            rest = list(source.read(info.id, after=there.last_seq))
+            _copy_artifacts(source, target, rest, report)
+            target.append(info.id, rest, expected_seq=there.last_seq)
+            report.copied.append(info.id)
+            report.events += len(rest)
+            return
         raise ConcurrencyError(
             f"the target already has a run {info.id!r} with another log (last seq {there.last_seq}, here "
             f"{info.last_seq}); nothing of it was copied. Copy into another database or delete it there."
         )
     own_from = info.forked_at_seq or 0
     events = list(source.read(info.id, after=own_from))
-    ids = {m for e in events for m in _ARTIFACT_ID.findall(encode_event(e))}
-    for ident in sorted(ids):
-        if source.artifacts.exists(ident) and not target.artifacts.exists(ident):
-            ref = source.artifacts.info(ident)
-            target.artifacts.put(source.artifacts.read(ident), ref.media_type)
-            report.artifacts += 1
+    _copy_artifacts(source, target, events, report)
     created = datetime.fromisoformat(info.created)
     if info.parent_run_id is not None:
         target.fork(info.parent_run_id, own_from, new_run_id=info.id, events=events, created=created)

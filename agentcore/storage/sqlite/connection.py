@@ -72,6 +72,8 @@ class SQLiteConnection:
             file = Path(path)
             if file.is_dir():
                 raise ConfigError(f"{path} is a directory; pass the path of a database file")
+            if file.exists() and not file.is_file():  # /dev/null, a FIFO, a socket: SQLite cannot keep a log there
+                raise ConfigError(f"{path} is not a regular file (a device, pipe or socket); pass the path of a database file")
             if not file.parent.is_dir():
                 raise ConfigError(f"cannot create {path}: directory {file.parent} does not exist")
             first = inspect_file(file)  # raises on what is surely not ours

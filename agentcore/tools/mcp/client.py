@@ -24,6 +24,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from agentcore.core.text import shown_url
 from agentcore.errors import ConfigError, ToolError, ToolTimeout
 from agentcore.event_loop import new_event_loop
 from agentcore.tools.base import Tool
@@ -74,7 +75,8 @@ class MCPConnection:
             from mcp import StdioServerParameters
 
             self.target = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(env or {}) or None, cwd=cwd)
-        self.describe = server if isinstance(server, str) else " ".join(server)
+        # what messages (and so the log) show: a URL without its password or query values (a token)
+        self.describe = shown_url(server) if isinstance(server, str) else " ".join(server)
         self.connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,7 +93,7 @@ class MCPConnection:
         with self._lock:
             if self._loop is None:
                 loop = new_event_loop()
-                threading.Thread(target=loop.run_forever, name="agentcore-mcp", daemon=True).start()
+                threading.Thread(target=_serve, args=(loop,), name="agentcore-mcp", daemon=True).start()
                 self._loop = loop
             return self._loop
 
@@ -299,6 +301,15 @@ def _connection_lost(e: BaseException) -> bool:
     return getattr(e, "code", None) == CONNECTION_CLOSED or type(e).__name__ in (
         "ClosedResourceError", "BrokenResourceError", "EndOfStream",
     )  # fmt: skip
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The connection's thread: run ``loop`` until ``close`` stops it, then close it (else it is
+    reported unclosed when collected)."""
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 def _reason(e: BaseException) -> str:

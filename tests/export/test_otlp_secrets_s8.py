@@ -1,0 +1,142 @@
+"""Secrets given to `agentcore export --otlp` stay out of everything it prints.
+
+A receiver URL may carry credentials (``http://user:token@host/...``, ``?api_key=...``) and a
+receiver that refuses may echo the request's headers in its answer (``Authorization: Bearer ...``).
+Each case runs the real command in a subprocess against a real HTTP server on loopback and checks
+stdout and stderr, with and without ``--json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcore.export.endpoint import shown_endpoint
+from agentcore.storage.sqlite.store import SQLiteEventStore
+from agentcore.testing import demo_agent
+from tests.support.otlp_receiver import OtlpReceiver
+
+URL_PASSWORD = "url-pw-7d1e0c"
+QUERY_TOKEN = "query-token-93ab"
+HEADER_TOKEN = "header-token-55f0e2"
+SECRETS = (URL_PASSWORD, QUERY_TOKEN, HEADER_TOKEN)
+
+
+class EchoingRefusal:
+    """An HTTP server that answers every POST with 401, echoing the request's headers in its reason
+    phrase and body."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = ("denied; you sent:\n" + str(self.headers)).encode()
+                # the reason phrase, which the exporter reports, echoes the token too
+                self.send_response(401, f"Unauthorized {self.headers.get('Authorization')} at {self.path}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def refusing() -> Iterator[EchoingRefusal]:
+    server = EchoingRefusal()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "runs.db"
+    with SQLiteEventStore(path) as store:
+        assert demo_agent({"k": "v"}, store=store).run_sync("look up k").status == "succeeded"
+    return path
+
+
+def export(db: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "agentcore", "--db", str(db), "export", "last", "--otlp", url, *extra]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} leaked in {text!r}"
+
+
+def test_shown_endpoint_masks_the_password_and_every_query_value() -> None:
+    url = f"https://ingest:{URL_PASSWORD}@otel.example:4318/v1/traces?api_key={QUERY_TOKEN}&debug"
+    assert shown_endpoint(url) == "https://ingest:***@otel.example:4318/v1/traces?api_key=***&debug"
+    assert shown_endpoint("http://127.0.0.1:4318/v1/traces") == "http://127.0.0.1:4318/v1/traces"
+    assert URL_PASSWORD not in shown_endpoint(f"http://u:{URL_PASSWORD}@[::1/v1/traces")  # does not parse
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+@pytest.mark.parametrize("user_info", [True, False])  # with it, the client sends Basic credentials instead
+def test_a_refusing_receiver_that_echoes_headers_leaks_no_secret(
+    refusing: EchoingRefusal, db: Path, as_json: bool, user_info: bool
+) -> None:
+    who = f"ingest:{URL_PASSWORD}@" if user_info else ""
+    url = f"http://{who}127.0.0.1:{refusing.port}/v1/traces?api_key={QUERY_TOKEN}"
+    out = export(db, url, "--header", f"Authorization=Bearer {HEADER_TOKEN}", *(["--json"] if as_json else []))
+    assert out.returncode == 1, out
+    assert_no_secret(out.stdout, out.stderr)
+    basic = base64.b64encode(f"ingest:{URL_PASSWORD}".encode()).decode()
+    assert basic not in out.stdout + out.stderr and "[redacted]" in out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    if as_json:
+        error = json.loads(out.stdout)["error"]
+        assert error["type"] == "ExportError"
+        message = error["message"]
+        assert out.stderr == ""  # the exporter's own log lines stay off stderr
+    else:
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("Error: "), out.stderr
+        message = out.stderr
+    assert "401" in message and "api_key=***" in message
+    assert ("ingest:***@127.0.0.1" in message) == user_info
+
+
+def test_a_receiver_that_is_down_is_one_line_without_the_password(db: Path) -> None:
+    with OtlpReceiver() as gone:
+        url = gone.url.replace("http://", f"http://ingest:{URL_PASSWORD}@")
+    out = export(db, url)
+    assert out.returncode == 1
+    assert_no_secret(out.stdout, out.stderr)
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("Error: the OTLP receiver at http://ingest:***@")
+
+
+def test_a_successful_export_prints_the_endpoint_without_its_secrets(db: Path) -> None:
+    with OtlpReceiver() as receiver:
+        url = receiver.url.replace("http://", f"http://ingest:{URL_PASSWORD}@")  # it serves one exact path
+        out = export(db, url, "--header", f"Authorization=Bearer {HEADER_TOKEN}", "--json")
+        assert out.returncode == 0, out
+        assert receiver.spans  # the receiver got the run
+    assert_no_secret(out.stdout, out.stderr)
+    assert json.loads(out.stdout)["endpoint"].startswith("http://ingest:***@127.0.0.1:")
+
+
+def test_a_url_that_is_not_http_is_refused_without_its_password(db: Path) -> None:
+    out = export(db, f"ftp://ingest:{URL_PASSWORD}@example/v1/traces", "--json")
+    assert out.returncode == 2
+    assert_no_secret(out.stdout, out.stderr)
+    assert json.loads(out.stdout)["error"]["type"] == "ConfigError"
