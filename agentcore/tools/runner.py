@@ -121,7 +121,9 @@ class ToolRunner:
                 kwargs[param] = idempotency_key if param == IDEMPOTENCY_PARAM else ctx
         start = self.clock.monotonic()
         try:
-            value = await _execute(t, kwargs)
+            # without a timeout the tool is awaited in this task (no task of its own to watch):
+            # cancelling the caller cancels it all the same
+            value = await (_settle(t, kwargs) if t.timeout is None else _execute(t, kwargs))
         except _Abandoned:
             message = (
                 f"Tool {t.name!r} timed out after {t.timeout:g} s and was abandoned; "
@@ -218,13 +220,8 @@ class _Exited(Exception):
 
 
 async def _execute(t: Tool, kwargs: dict[str, Any]) -> Any:
-    """Run the tool under its timeout; raises ``_Abandoned`` when the timeout fired.
-
-    Without a timeout the tool is awaited in the caller's task (no task of its own to watch):
-    cancelling the caller cancels the tool all the same.
-    """
-    if t.timeout is None:
-        return await _settle(t, kwargs)
+    """Run the tool under its timeout (``t.timeout`` is set); raises ``_Abandoned`` when it fired."""
+    assert t.timeout is not None
     task = asyncio.ensure_future(_settle(t, kwargs))
     try:
         done, _ = await asyncio.wait({task}, timeout=t.timeout)
