@@ -110,6 +110,9 @@ class OfflineCodeModel:
             return [("outline", {"path": s}), ("find_definition", {"symbol": s})]
         if intent.kind == "members" and " could not be read" not in facts[f"file:{s}"]:
             return []
+        if intent.kind == "members" and (alt := _suggestion(facts.get(f"definition:{s}", ""))):
+            # "what methods does Loger have": the closest class's members
+            return [] if f"members:{alt}" in facts else [("outline", {"path": "", "members_of": alt, "max_results": 80})]
         if intent.kind == "concept":
             return [] if "concepts" in facts else [("search_concepts", {"query": s})]
         wanted: list[tuple[str, dict[str, Any]]] = []
@@ -126,14 +129,15 @@ class OfflineCodeModel:
         ):
             wanted.append(("find_definition", {"symbol": alt}))
         if intent.kind in ("usage", "search") and f"usages:{s}" not in facts:
-            wanted.append(("find_references", {"symbol": s}))
+            scoped = {"scope": intent.scope} if intent.scope and intent.kind == "usage" else {}
+            wanted.append(("find_references", {"symbol": s, **scoped}))  # "who calls X in the server module"
         same = _same_name(s, definition) if definition is not None else None
         if same and same != s and intent.kind in ("usage", "search") and f"usages:{same}" not in facts:
             wanted.append(("find_references", {"symbol": same}))  # "who calls jsondecoder": JSONDecoder's uses
         if (
             definition is not None
             and definition.startswith("no definition")
-            and not _suggestion(definition)
+            and (not _suggestion(definition) or _ENV_LIKE.fullmatch(s))
             and facts.get(f"usages:{s}", "no uses").startswith("no uses")
             and f"text:{s}" not in facts
         ):
@@ -157,6 +161,10 @@ class OfflineCodeModel:
         outline = facts.get(f"file:{s}", " could not be read")
         if intent.kind == "members" and " could not be read" not in outline:
             return outline
+        alt = _suggestion(facts.get(f"definition:{s}", "")) if intent.kind == "members" else None
+        alt_members = facts.get(f"members:{alt}", "") if alt else ""
+        if alt_members and not alt_members.startswith("no class"):
+            return f"No class is named {s!r}; did you mean {alt}? {alt_members}"
         lines: list[str] = []
         definition = facts.get(f"definition:{s}")
         alt = _suggestion(definition) if definition and definition.startswith("no definition") else None
@@ -174,11 +182,14 @@ class OfflineCodeModel:
         lead = "Related code" if found else "Code matching the rest of the question instead"
         related = f"{lead}. {concepts}" if concepts else ""
         weak = not found and shape(s) <= 1  # "Logdateien": a capitalised word, more likely not a misspelt name
+        text = facts.get(f"text:{s}")
+        if text and not found and _ENV_LIKE.fullmatch(s) and "does not appear" not in text:
+            lines.append(text)  # "where is OPENAI_BASE_URL read": the places it is written, before any close name
+            text = None
         lines += [x for x in ([related, closest] if weak else [closest, related]) if x]
         usages = facts.get(f"usages:{same or s}") or facts.get(f"usages:{s}")
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
-        text = facts.get(f"text:{s}")
         if text:
             lines.append(text)
         if not lines:
@@ -239,6 +250,10 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
     others = [w for w in content_words(question) if w.lower() not in subject and subject not in w.lower()]
     return (failed or intent.kind == "search") and len(others) >= 2
 
+
+_ENV_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+"""A CONSTANT_CASE name (``OPENAI_BASE_URL``): when nothing defines it, it is most likely an environment variable
+or a config key, found as text (``os.environ.get("OPENAI_BASE_URL")``) rather than through a close name."""
 
 _STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace|module) ")
 

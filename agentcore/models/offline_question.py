@@ -1,6 +1,7 @@
 """How the offline model reads a code question: its kind, its subject, and the place it names.
 
-Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
+Kinds: ``definition`` (where is X defined; also what X returns or takes and what it inherits from: its
+definition's first line shows that), ``usage`` (who calls / where is X used), ``file`` (what
 does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``search`` (a name with no verb: tell me about X),
 ``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
 a definition of that word if there is one, and a concept search), ``concept`` (several content words
@@ -119,6 +120,25 @@ _MEMBER_OF = re.compile(
 """"the width property of Console", "the __init__ of BaseModel": ``Console.width``, ``BaseModel.__init__``."""
 
 
+_Q = r"[`'\"]?"
+_SIGNATURE = re.compile(
+    r"\bwhat\s+(?:does|do|will|would|did)\s+(?:the\s+)?(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<a>" + _ID
+    + r")(?:\(\))?" + _Q + r"\s+(?:return|returns|yield|yields|take|takes|accept|accepts|expect|expects)\b"
+    r"|\b(?:what|which)\s+(?:arguments|args|parameters|params|keyword\s+arguments|options)\s+(?:does|do|can)\s+(?:the\s+)?"
+    r"(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<b>" + _ID + r")"
+    r"|\b(?:what\s+(?:are|is)|show(?:\s+me)?|give\s+me|list)\s+(?:the\s+)?(?:signature|arguments|args|parameters|params|"
+    r"return\s+(?:type|value)|base\s+class(?:es)?|bases|parent\s+class(?:es)?|superclass(?:es)?)\s+(?:of|for)\s+(?:the\s+)?"
+    r"(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<c>" + _ID + r")"
+    r"|\b(?:which|what)\s+(?:class(?:es)?|base(?:\s+class)?|type)\s+(?:does|do)\s+(?:the\s+)?" + _Q + r"(?P<d>" + _ID + r")"
+    + _Q + r"\s+(?:class\s+)?(?:inherit|extend|subclass|derive)"
+    r"|\bwhat\s+does\s+(?:the\s+)?" + _Q + r"(?P<e>" + _ID + r")" + _Q + r"\s+(?:class\s+)?(?:inherit|extend|subclass|derive)"
+    r"|\bwhat\s+is\s+(?:the\s+)?" + _Q + r"(?P<f>" + _ID + r")" + _Q + r"(?:'s|\s+class's)\s+(?:signature|base\s+class|return\s+type)",
+    re.I,
+)
+"""A question answered by a definition's first line: what X returns or takes, its signature, what it inherits
+from ("what does loads return", "what arguments does dumps take", "which class does StreamHandler inherit from")."""
+
+
 @dataclass(frozen=True)
 class Intent:
     """What the question asks for: ``kind``, ``subject`` (a name, a path, or the question) and ``scope``."""
@@ -213,6 +233,10 @@ def classify(question: str) -> Intent:
         re.escape(cls) + r"(?:[`'\"]?\s+(?:module|file|package)\b|[/.]\w)", q, re.I
     ):  # not "the functions in json/encoder.py" nor "what methods does the cookies module have"
         return Intent("members", cls, _scope(q, cls))
+    signature = _SIGNATURE.search(q)
+    name = next((g for g in signature.groups() if g), "") if signature else ""
+    if name and name.lower() not in _STOP | _NOT_SCOPE | _FILLER:
+        return Intent("definition", name, _scope(q, name))
     q = _members(q)
     quoted = _quoted(q)
     files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [

@@ -5,7 +5,10 @@ A chunk's columns (searched with BM25 through SQLite FTS5, Porter stemming):
 - ``name``: the identifier and its class, split into words (``parseHTTPResponse`` -> ``parse http response``);
 - ``path``: the file's path split into words;
 - ``doc``: the docstring (or leading comment);
-- ``body``: the comments inside it and the identifiers it uses, split into words (a class: its methods' names).
+- ``body``: the comments inside it and the identifiers it uses, split into words (a class: its methods' names);
+  a function passed by name elsewhere in its file (``atexit.register(_python_exit)``, ``signal.signal(SIGINT,
+  on_interrupt)``) also gets the names on that line and the comments just above it: the registration says
+  what the function is for when it has no docstring.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from agentcore.tools.code.ranking import words_of
 
 CHUNK_KINDS = ("class", "function", "method", "interface", "type", "enum", "namespace")
 _MAX_BODY_WORDS = 400
+_MAX_PASSED_SITES = 3
+_COMMENT_REACH = 8
+"""How many lines above a registration line its comments are read from."""
 
 
 ChunkRow = tuple[str, str, str, str, str, int, str, str, "str | None", str]
@@ -62,12 +68,29 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
             used = " ".join(methods.get(name, [])[:100])
         else:
             used = " ".join(dict.fromkeys(n for _, n in _between(ref_lines, refs, line, end, 2000)))
-        body = (" ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
+        passed = _passed_at(name, line, end, refs, comments) if kind in ("function", "method") else ""
+        body = (passed + " " + " ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
         title = words_of(name) + (" " + words_of(container) if container else "")
         rows.append(
             (title, path_words, doc, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature)
         )
     return rows
+
+
+def _passed_at(
+    name: str, first: int, last: int, refs: list[tuple[int, str]], comments: list[tuple[int, str]]
+) -> str:
+    """Words from the lines outside ``first..last`` that pass ``name`` on as a value among other names
+    (``threading._register_atexit(_python_exit)``): those names and the comments just above each such line."""
+    sites = sorted({n for n, ref in refs if ref == name and not first <= n <= last})[:_MAX_PASSED_SITES]
+    words: list[str] = []
+    for site in sites:
+        others = [ref for n, ref in refs if n == site and ref != name]
+        if not others:
+            continue
+        words += [words_of(ref) for ref in others]
+        words += [text for n, text in comments if site - _COMMENT_REACH <= n <= site]
+    return " ".join(words)
 
 
 def _between(keys: list[int], rows: list, first: int, last: int, limit: int) -> list:

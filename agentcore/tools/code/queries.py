@@ -165,8 +165,11 @@ def close_names(ix: SymbolIndex, name: str, limit: int = 5) -> list[str]:
 _REF_KINDS = {"call": "calls", "import": "imports", "attribute": "attributes", "mention": "mentions"}
 
 
-def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> ReferenceResult:
+def references(ix: SymbolIndex, symbol: str, max_results: int = 10, scope: str | None = None) -> ReferenceResult:
     """Every indexed use of ``symbol``, grouped by kind, source files first.
+
+    ``scope`` (a package, directory, module or file: ``server``, ``http/client.py``) keeps only the uses in the
+    files it names; the others are only counted (``out_of_scope``). A scope that names no indexed file is ignored.
 
     ``Class.method`` (or ``module.name``) keeps only the uses tied to that class, its subclasses that do
     not override the name, or that module; uses whose receiver the index cannot type are listed apart
@@ -180,6 +183,12 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> Reference
         (name,),
     ).fetchall()
     rows.sort(key=lambda r: (path_class(r[0]), -r[1], r[0]))
+    scope = _file_scope(ix, scope or "")
+    out_of_scope = 0
+    if scope:
+        inside = [r for r in rows if scope_matches(scope, r[0], None)]
+        out_of_scope = sum(len(r[3].split()) for r in rows) - sum(len(r[3].split()) for r in inside)
+        rows = inside
     owner = owner.rsplit(".", 1)[-1]
     unresolved: list[tuple[str, int]] = []
     other = 0
@@ -210,8 +219,20 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> Reference
         attributes=built(groups["attributes"]), mentions=built(groups["mentions"]), totals=totals,
         files=len({r[0] for r in rows}), max_results=max_results, owner=owner or None,
         owner_is_class=bool(narrowed and narrowed.is_class), unresolved=built(unresolved), other_owners=other,
-        only_definer=bool(narrowed and narrowed.only_definer),
+        only_definer=bool(narrowed and narrowed.only_definer), scope=scope, out_of_scope=out_of_scope,
     )  # fmt: skip
+
+
+def _file_scope(ix: SymbolIndex, scope: str) -> str | None:
+    """``scope`` if some indexed file lies in it, else the same less its leading directories (``logging/config.py``
+    asked of the logging package itself: ``config.py``); None when nothing is left (a class name, a stray word)."""
+    paths = [path for (path,) in ix.db.execute("SELECT path FROM files")]
+    parts = scope.strip().strip("/").split("/")
+    for i in range(len(parts)):
+        tail = "/".join(parts[i:])
+        if tail and any(scope_matches(tail, path, None) for path in paths):
+            return tail
+    return None
 
 
 @dataclass(frozen=True)
