@@ -4,11 +4,11 @@ A chunk's columns (searched with BM25 through SQLite FTS5, Porter stemming):
 
 - ``name``: the identifier and its class, split into words (``parseHTTPResponse`` -> ``parse http response``);
 - ``path``: the file's path split into words;
-- ``doc``: the docstring (or leading comment);
+- ``doc``: the docstring (or leading comment; see ``body`` for a function with neither);
 - ``body``: the comments inside it and the identifiers it uses, split into words (a class: its methods' names);
-  a function passed by name elsewhere in its file (``atexit.register(_python_exit)``, ``signal.signal(SIGINT,
-  on_interrupt)``) also gets the names on that line and the comments just above it: the registration says
-  what the function is for when it has no docstring.
+  a function with no docstring that is passed by name elsewhere in its file (``atexit.register(_python_exit)``,
+  ``signal.signal(SIGINT, on_interrupt)``) gets the names on that line and the comments just above it as its
+  ``doc``: the registration says what the function is for.
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
         else:
             used = " ".join(dict.fromkeys(n for _, n in _between(ref_lines, refs, line, end, 2000)))
         passed = _passed_at(name, line, end, refs, comments) if kind in ("function", "method") else ""
-        body = (passed + " " + " ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
+        body = (" ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
+        text = doc or passed  # no docstring: where it is registered says what it is for
         title = words_of(name) + (" " + words_of(container) if container else "")
         rows.append(
-            (title, path_words, doc, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature)
+            (title, path_words, text, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature)
         )
     return rows
 

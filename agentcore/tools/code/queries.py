@@ -306,9 +306,20 @@ def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple
     return out
 
 
+_PHRASES = (
+    (re.compile(r"\bshut(?:s|ting)?\s+down\b", re.I), "shutdown"),
+    (re.compile(r"\b(?:interpreter|program|python)\s+(?:exits?|exiting|shuts?\s+down|terminates?|ends?)\b"
+                r"|\b(?:at|on|before)\s+(?:interpreter\s+|program\s+)?exit\b", re.I), "atexit"),
+)  # fmt: skip
+"""Phrases code spells as one word ("shut down" -> ``shutdown``; "when the interpreter exits" -> ``atexit``,
+the module such code registers with)."""
+
+
 def concept_terms(query: str) -> list[str]:
-    """The content words of a description, identifiers split (``RetryPolicy`` -> ``retry``, ``policy``)."""
-    out: list[str] = []
+    """The content words of a description, identifiers split (``RetryPolicy`` -> ``retry``, ``policy``), and the
+    one-word forms of phrases (``_PHRASES``)."""
+    out: list[str] = [word for pattern, word in _PHRASES if pattern.search(query)]
+    query = _PHRASES[0][0].sub(" ", query)  # "shut down" counts once, as "shutdown"
     for token in re.findall(r"[^\W_][\w]*", query):
         for w in [token.lower(), *split_identifier(token)]:
             if len(w) > 1 and w not in STOP_WORDS and not w.isdigit() and w not in out:
