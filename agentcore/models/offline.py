@@ -115,6 +115,8 @@ class OfflineCodeModel:
             return [] if f"members:{alt}" in facts else [("outline", {"path": "", "members_of": alt, "max_results": 80})]
         if intent.kind == "concept":
             return [] if "concepts" in facts else [("search_concepts", {"query": s})]
+        if intent.kind == "tests":
+            return _tests_calls(s, facts)
         wanted: list[tuple[str, dict[str, Any]]] = []
         definition = facts.get(f"definition:{s}")
         if definition is None:
@@ -155,6 +157,8 @@ class OfflineCodeModel:
             return outline + (f"\nCode matching the rest of the question instead. {concepts}" if concepts else "")
         if intent.kind == "concept":
             return facts.get("concepts", "I found no code matching that description.")
+        if intent.kind == "tests":
+            return _tests_answer(s, facts)
         members = facts.get(f"members:{s}")
         if intent.kind == "members" and members and not members.startswith("no class"):
             return members
@@ -188,6 +192,9 @@ class OfflineCodeModel:
             text = None
         lines += [x for x in ([related, closest] if weak else [closest, related]) if x]
         usages = facts.get(f"usages:{same or s}") or facts.get(f"usages:{s}")
+        exact = facts.get(f"usages:{s}", "")
+        if same not in (None, s) and " imported " in exact:  # "where is jsonpatch imported": the module, not JsonPatch
+            usages = f"{exact}\n{usages}"
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
         if text:
@@ -271,6 +278,36 @@ def _same_name(word: str, definition: str | None) -> str | None:
         return found.group(1) if found and found.group(1).lower() == word.lower() else word
     alt = _suggestion(definition)
     return alt if alt is not None and alt.lower() == word.lower() else None
+
+
+def _tests_name(s: str, facts: dict[str, str]) -> str | None:
+    """The name whose uses in tests stand for ``s``'s when ``s`` has none: the same name in another case or
+    the closest defined one ("subtests" -> ``subTest``)."""
+    definition = facts.get(f"definition:{s}")
+    same = _same_name(s, definition)
+    alt = same if same not in (None, s) else (_suggestion(definition) if definition else None)
+    return alt if alt and alt != s else None
+
+
+def _tests_calls(s: str, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """Which tests cover X: X's uses in test files (and its definition, for a name in another case)."""
+    if f"usages:{s}" not in facts:
+        return [("find_references", {"symbol": s, "scope": "tests"}), ("find_definition", {"symbol": s})]
+    alt = _tests_name(s, facts)
+    if facts[f"usages:{s}"].startswith("no uses") and alt and f"usages:{alt}" not in facts:
+        return [("find_references", {"symbol": alt, "scope": "tests"})]
+    return []
+
+
+def _tests_answer(s: str, facts: dict[str, str]) -> str:
+    alt = _tests_name(s, facts)
+    for name in (s, alt):
+        uses = facts.get(f"usages:{name}", "") if name else ""
+        if uses and not uses.startswith("no uses"):
+            read = f"(read as {name}) " if name != s else ""
+            return f"{read}Tests that use {name}: {uses}"
+    definition = facts.get(f"definition:{s}", "")
+    return f"No test file uses {s!r} (by name).\n{definition}".rstrip()
 
 
 def _lookup_calls(intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

@@ -2,7 +2,7 @@
 
 Kinds: ``definition`` (where is X defined; also what X returns or takes and what it inherits from: its
 definition's first line shows that), ``usage`` (who calls / where is X used), ``file`` (what
-does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``search`` (a name with no verb: tell me about X),
+does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``tests`` (which tests cover X: its uses in test files), ``search`` (a name with no verb: tell me about X),
 ``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
 a definition of that word if there is one, and a concept search), ``concept`` (several content words
 and no identifier: where are retries handled?) and ``unclear`` (nothing to search for at all:
@@ -139,6 +139,16 @@ _SIGNATURE = re.compile(
 from ("what does loads return", "what arguments does dumps take", "which class does StreamHandler inherit from")."""
 
 
+_TESTS = re.compile(
+    r"\b(?:which|what)\s+tests?\s+(?:cover|covers|exercise|exercises|check|checks|tests?|calls?|uses?|hits?)\s+"
+    r"(?:the\s+)?(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<a>" + _ID + r")"
+    r"|\b(?:where|how)\s+(?:is|are)\s+(?:the\s+)?" + _Q + r"(?P<b>" + _ID + r")" + _Q + r"(?:\(\))?\s+tested\b"
+    r"|\b(?:the\s+)?(?:tests?|test\s+cases?|unit\s+tests?)\s+(?:for|of|covering)\s+(?:the\s+)?" + _Q + r"(?P<c>" + _ID + r")",
+    re.I,
+)
+"""A question about the tests of a name: "which tests cover assertWarns", "where is parse tested"."""
+
+
 @dataclass(frozen=True)
 class Intent:
     """What the question asks for: ``kind``, ``subject`` (a name, a path, or the question) and ``scope``."""
@@ -233,6 +243,10 @@ def classify(question: str) -> Intent:
         re.escape(cls) + r"(?:[`'\"]?\s+(?:module|file|package)\b|[/.]\w)", q, re.I
     ):  # not "the functions in json/encoder.py" nor "what methods does the cookies module have"
         return Intent("members", cls, _scope(q, cls))
+    tests = _TESTS.search(q)
+    name = next((g for g in tests.groups() if g), "") if tests else ""
+    if name and name.lower() not in _STOP | _NOT_SCOPE | _FILLER:
+        return Intent("tests", name.removesuffix("()"))
     signature = _SIGNATURE.search(q)
     name = next((g for g in signature.groups() if g), "") if signature else ""
     if name and name.lower() not in _STOP | _NOT_SCOPE | _FILLER:

@@ -19,6 +19,7 @@ from agentcore.tools.code.index_models import (
 from agentcore.tools.code.ranking import (
     BINDING_ORDER,
     PATH_CLASS_NAMES,
+    TEST,
     is_legacy,
     is_private,
     path_class,
@@ -168,8 +169,8 @@ _REF_KINDS = {"call": "calls", "import": "imports", "attribute": "attributes", "
 def references(ix: SymbolIndex, symbol: str, max_results: int = 10, scope: str | None = None) -> ReferenceResult:
     """Every indexed use of ``symbol``, grouped by kind, source files first.
 
-    ``scope`` (a package, directory, module or file: ``server``, ``http/client.py``) keeps only the uses in the
-    files it names; the others are only counted (``out_of_scope``). A scope that names no indexed file is ignored.
+    ``scope`` (a package, directory, module or file: ``server``, ``http/client.py``; ``tests``: the test files)
+    keeps only the uses in the files it names; the others are only counted (``out_of_scope``). A scope that names no indexed file is ignored.
 
     ``Class.method`` (or ``module.name``) keeps only the uses tied to that class, its subclasses that do
     not override the name, or that module; uses whose receiver the index cannot type are listed apart
@@ -186,9 +187,14 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10, scope: str |
     scope = _file_scope(ix, scope or "")
     out_of_scope = 0
     if scope:
-        inside = [r for r in rows if scope_matches(scope, r[0], None)]
+        inside = [r for r in rows if _in_scope(scope, r[0])]
         out_of_scope = sum(len(r[3].split()) for r in rows) - sum(len(r[3].split()) for r in inside)
         rows = inside
+        if scope == "tests":  # the test file that uses it most is the likeliest to test it
+            per_file: dict[str, int] = {}
+            for r in inside:
+                per_file[r[0]] = per_file.get(r[0], 0) + len(r[3].split())
+            rows = sorted(inside, key=lambda r: -per_file[r[0]])
     owner = owner.rsplit(".", 1)[-1]
     unresolved: list[tuple[str, int]] = []
     other = 0
@@ -226,13 +232,20 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10, scope: str |
 def _file_scope(ix: SymbolIndex, scope: str) -> str | None:
     """``scope`` if some indexed file lies in it, else the same less its leading directories (``logging/config.py``
     asked of the logging package itself: ``config.py``); None when nothing is left (a class name, a stray word)."""
+    if scope.strip() == "tests":
+        return "tests"  # kept when there are none: "no test uses X" is the answer then
     paths = [path for (path,) in ix.db.execute("SELECT path FROM files")]
     parts = scope.strip().strip("/").split("/")
     for i in range(len(parts)):
         tail = "/".join(parts[i:])
-        if tail and any(scope_matches(tail, path, None) for path in paths):
+        if tail and any(_in_scope(tail, path) for path in paths):
             return tail
     return None
+
+
+def _in_scope(scope: str, path: str) -> bool:
+    """``tests``: any test file (``test_x.py``, ``tests/``, ``x.test.js``); else ``scope_matches``."""
+    return path_class(path) == TEST if scope == "tests" else scope_matches(scope, path, None)
 
 
 @dataclass(frozen=True)
