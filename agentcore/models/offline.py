@@ -258,7 +258,7 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
     return (failed or intent.kind == "search") and len(others) >= 2
 
 
-_ENV_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_ENV_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z][A-Z0-9]{2,}")
 """A CONSTANT_CASE name (``OPENAI_BASE_URL``): when nothing defines it, it is most likely an environment variable
 or a config key, found as text (``os.environ.get("OPENAI_BASE_URL")``) rather than through a close name."""
 

@@ -149,6 +149,13 @@ _TESTS = re.compile(
 """A question about the tests of a name: "which tests cover assertWarns", "where is parse tested"."""
 
 
+_ENV_VAR = re.compile(
+    r"(?<![\w$])\$?([A-Z][A-Z0-9_]+)[`'\"]?\s+(?:environment|env)(?:\s+var(?:iable)?)?\b"
+    r"|\b(?:environment|env)\s+var(?:iable)?s?\s+[`'\"]?\$?([A-Z][A-Z0-9_]+)\b"
+)
+"""An environment variable named as one ("the PAGER environment variable", "env var $HOME")."""
+
+
 @dataclass(frozen=True)
 class Intent:
     """What the question asks for: ``kind``, ``subject`` (a name, a path, or the question) and ``scope``."""
@@ -261,7 +268,8 @@ def classify(question: str) -> Intent:
     names = [w for w in quoted if not (_FILE.fullmatch(w) and _CODE_EXT.search(w))]
     usage = bool(_USAGE.search(q))
     definition = bool(_DEFINITION.search(q))
-    symbol = names[0] if names else _best_symbol(q, usage or definition)
+    env = _ENV_VAR.search(q)  # "the PAGER environment variable": a capitalised word code only quotes
+    symbol = names[0] if names else (env.group(1) or env.group(2)) if env else _best_symbol(q, usage or definition)
     module = _MODULE.search(q)
     word = (module.group(1) or module.group(2)) if module else ""
     if word and not files and not usage and word.lower() not in _NOT_SCOPE | _STOP and symbol in ("", word):

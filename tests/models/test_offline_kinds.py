@@ -21,7 +21,7 @@ from tests.models.test_offline_index import LOCATION, ask
 from tests.tools.test_code_index import line_of, write_tree
 
 TREE = {
-    "pkg/__init__.py": '"""A small HTTP package. Set APP_BASE_URL to point it elsewhere."""\n',
+    "pkg/__init__.py": '"""A small HTTP package. Set APP_BASE_URL (or APPURL) to point it elsewhere."""\n',
     "pkg/client.py": '''
         def parse_headers(fp):
             """Read the header lines of a response."""
@@ -83,7 +83,7 @@ TREE = {
 
         def configured_base_url():
             """The base URL of the API."""
-            return os.environ.get("APP_BASE_URL") or "http://localhost"
+            return os.environ.get("APP_BASE_URL") or os.environ.get("APPURL") or "http://localhost"
     ''',
     "pkg/model.py": 'class JsonPatch:\n    """A patch."""\n',
     "pkg/apply.py": "import jsonpatch\n\n\ndef apply(doc, ops):\n    return jsonpatch.apply_patch(doc, ops)\n",
@@ -133,6 +133,8 @@ def at(repo: Path, rel: str, text: str) -> str:
         ("where is parse_headers() tested?", Intent("tests", "parse_headers")),
         ("show me the tests for Logger", Intent("tests", "Logger")),
         ("Who calls parse_headers in the server module?", Intent("usage", "parse_headers", "server")),
+        ("Where is the PAGER environment variable read?", Intent("definition", "PAGER")),
+        ("which code reads the env var $HOME?", Intent("search", "HOME")),
     ],
 )
 def test_the_new_kinds_are_read(question: str, intent: Intent) -> None:
@@ -218,11 +220,13 @@ def test_returns_arguments_and_bases_are_answered_by_the_definition(
     assert LOCATION.findall(result.reply or "")[0] == at(repo, rel, text), result.reply
 
 
-def test_an_environment_variable_is_found_where_it_is_read(store: SQLiteEventStore, repo: Path) -> None:
-    result, tools = ask(store, repo, "Where is APP_BASE_URL read?")
+@pytest.mark.parametrize("question", ["Where is APP_BASE_URL read?", "Where is the APPURL environment variable read?"])
+def test_an_environment_variable_is_found_where_it_is_read(store: SQLiteEventStore, repo: Path, question: str) -> None:
+    result, tools = ask(store, repo, question)
+    name = "APPURL" if "APPURL" in question else "APP_BASE_URL"
     assert "search_code" in tools
     # the quoted read comes first: not the docstring that mentions it, nor the close name configured_base_url
-    assert LOCATION.findall(result.reply or "")[0] == at(repo, "pkg/settings.py", '"APP_BASE_URL"'), result.reply
+    assert LOCATION.findall(result.reply or "")[0] == at(repo, "pkg/settings.py", f'"{name}"'), result.reply
 
 
 def test_which_tests_cover_a_name(store: SQLiteEventStore, repo: Path) -> None:
