@@ -37,6 +37,12 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
     refs = sorted(((line, name) for name, _kind, line, _qual in facts.refs), key=lambda r: r[0])
     comments = sorted(facts.comments)
     ref_lines = [r[0] for r in refs]
+    passed: dict[str, list[int]] = {}  # a name used as a value (not called): the lines
+    names_on: dict[int, list[str]] = {}
+    for name, kind, line, _qual in facts.refs:
+        names_on.setdefault(line, []).append(name)
+        if kind == "mention":
+            passed.setdefault(name, []).append(line)
     comment_lines = [c[0] for c in comments]
     path_words = words_of(rel.rsplit(".", 1)[0])
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -68,9 +74,10 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
             used = " ".join(methods.get(name, [])[:100])
         else:
             used = " ".join(dict.fromkeys(n for _, n in _between(ref_lines, refs, line, end, 2000)))
-        passed = _passed_at(name, line, end, refs, comments) if kind in ("function", "method") else ""
         body = (" ".join(t for _, t in inner) + " " + words_of(used)).split()[:_MAX_BODY_WORDS]
-        text = doc or passed  # no docstring: where it is registered says what it is for
+        text = doc
+        if not doc and kind in ("function", "method") and name in passed:  # where it is registered says what it is for
+            text = _registered(name, line, end, passed[name], names_on, comment_lines, comments)
         title = words_of(name) + (" " + words_of(container) if container else "")
         rows.append(
             (title, path_words, text, " ".join(body), rel, line, name, kind, container, first_sentence(doc) or signature)
@@ -78,19 +85,25 @@ def chunk_rows(rel: str, facts: FileFacts) -> list[ChunkRow]:
     return rows
 
 
-def _passed_at(
-    name: str, first: int, last: int, refs: list[tuple[int, str]], comments: list[tuple[int, str]]
+def _registered(
+    name: str,
+    first: int,
+    last: int,
+    lines: list[int],
+    names_on: dict[int, list[str]],
+    comment_lines: list[int],
+    comments: list[tuple[int, str]],
 ) -> str:
     """Words from the lines outside ``first..last`` that pass ``name`` on as a value among other names
     (``threading._register_atexit(_python_exit)``): those names and the comments just above each such line."""
-    sites = sorted({n for n, ref in refs if ref == name and not first <= n <= last})[:_MAX_PASSED_SITES]
+    sites = sorted({n for n in lines if not first <= n <= last})[:_MAX_PASSED_SITES]
     words: list[str] = []
     for site in sites:
-        others = [ref for n, ref in refs if n == site and ref != name]
+        others = [ref for ref in names_on.get(site, []) if ref != name]
         if not others:
             continue
         words += [words_of(ref) for ref in others]
-        words += [text for n, text in comments if site - _COMMENT_REACH <= n <= site]
+        words += [text for _, text in _between(comment_lines, comments, site - _COMMENT_REACH, site, _COMMENT_REACH + 1)]
     return " ".join(words)
 
 
