@@ -28,10 +28,14 @@ CI_IDS = {
     # held_out_s8.json: the kinds session 8 fixed, on the small logging/http/concurrent/unittest/click roots
     "s8-definition-04", "s8-definition-05", "s8-definition-07", "s8-definition-16", "s8-definition-17",
     "s8-definition-18", "s8-definition-multi-04", "s8-class-usage-01", "s8-outline-06", "s8-typo-03",
-    "s8-not-found-02", "s8-odd-09", "s8-odd-11", "s8-odd-12", "s8-odd-13", "s8-odd-16",
+    "s8-not-found-02", "s8-odd-09", "s8-odd-11", "s8-odd-12", "s8-odd-13", "s8-odd-16", "s8-concept-10",
+    # held_out_s8b.json: the second round's kinds, on the same small roots
+    "s8b-signature-01", "s8b-signature-04", "s8b-inherits-01", "s8b-inherits-04", "s8b-imported-01",
+    "s8b-env-var-07", "s8b-scoped-usage-01", "s8b-scoped-usage-03", "s8b-members-typo-01", "s8b-members-typo-02",
+    "s8b-multi-place-03", "s8b-concept-body-02", "s8b-tests-01", "s8b-tests-03",
 }  # fmt: skip
 """The quick set CI runs: only the small json/http/urllib/email/logging/click roots, every kind but ``js``
-(npm's source is not on every machine); ``s8-*`` ids are in ``held_out_s8.json``."""
+(npm's source is not on every machine); ``s8-*`` ids are in ``held_out_s8.json``, ``s8b-*`` in ``held_out_s8b.json``."""
 
 
 @dataclass

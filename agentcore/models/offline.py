@@ -110,8 +110,13 @@ class OfflineCodeModel:
             return [("outline", {"path": s}), ("find_definition", {"symbol": s})]
         if intent.kind == "members" and " could not be read" not in facts[f"file:{s}"]:
             return []
+        if intent.kind == "members" and (alt := _suggestion(facts.get(f"definition:{s}", ""))):
+            # "what methods does Loger have": the closest class's members
+            return [] if f"members:{alt}" in facts else [("outline", {"path": "", "members_of": alt, "max_results": 80})]
         if intent.kind == "concept":
             return [] if "concepts" in facts else [("search_concepts", {"query": s})]
+        if intent.kind == "tests":
+            return _tests_calls(s, facts)
         wanted: list[tuple[str, dict[str, Any]]] = []
         definition = facts.get(f"definition:{s}")
         if definition is None:
@@ -126,14 +131,15 @@ class OfflineCodeModel:
         ):
             wanted.append(("find_definition", {"symbol": alt}))
         if intent.kind in ("usage", "search") and f"usages:{s}" not in facts:
-            wanted.append(("find_references", {"symbol": s}))
+            scoped = {"scope": intent.scope} if intent.scope and intent.kind == "usage" else {}
+            wanted.append(("find_references", {"symbol": s, **scoped}))  # "who calls X in the server module"
         same = _same_name(s, definition) if definition is not None else None
         if same and same != s and intent.kind in ("usage", "search") and f"usages:{same}" not in facts:
             wanted.append(("find_references", {"symbol": same}))  # "who calls jsondecoder": JSONDecoder's uses
         if (
             definition is not None
             and definition.startswith("no definition")
-            and not _suggestion(definition)
+            and (not _suggestion(definition) or _ENV_LIKE.fullmatch(s))
             and facts.get(f"usages:{s}", "no uses").startswith("no uses")
             and f"text:{s}" not in facts
         ):
@@ -151,12 +157,18 @@ class OfflineCodeModel:
             return outline + (f"\nCode matching the rest of the question instead. {concepts}" if concepts else "")
         if intent.kind == "concept":
             return facts.get("concepts", "I found no code matching that description.")
+        if intent.kind == "tests":
+            return _tests_answer(s, facts)
         members = facts.get(f"members:{s}")
         if intent.kind == "members" and members and not members.startswith("no class"):
             return members
         outline = facts.get(f"file:{s}", " could not be read")
         if intent.kind == "members" and " could not be read" not in outline:
             return outline
+        alt = _suggestion(facts.get(f"definition:{s}", "")) if intent.kind == "members" else None
+        alt_members = facts.get(f"members:{alt}", "") if alt else ""
+        if alt_members and not alt_members.startswith("no class"):
+            return f"No class is named {s!r}; did you mean {alt}? {alt_members}"
         lines: list[str] = []
         definition = facts.get(f"definition:{s}")
         alt = _suggestion(definition) if definition and definition.startswith("no definition") else None
@@ -174,11 +186,17 @@ class OfflineCodeModel:
         lead = "Related code" if found else "Code matching the rest of the question instead"
         related = f"{lead}. {concepts}" if concepts else ""
         weak = not found and shape(s) <= 1  # "Logdateien": a capitalised word, more likely not a misspelt name
+        text = facts.get(f"text:{s}")
+        if text and not found and _ENV_LIKE.fullmatch(s) and "does not appear" not in text:
+            lines.append(text)  # "where is OPENAI_BASE_URL read": the places it is written, before any close name
+            text = None
         lines += [x for x in ([related, closest] if weak else [closest, related]) if x]
         usages = facts.get(f"usages:{same or s}") or facts.get(f"usages:{s}")
+        exact = facts.get(f"usages:{s}", "")
+        if same not in (None, s) and " imported " in exact:  # "where is jsonpatch imported": the module, not JsonPatch
+            usages = f"{exact}\n{usages}"
         if usages and intent.kind in ("usage", "search"):
             lines.append(usages)
-        text = facts.get(f"text:{s}")
         if text:
             lines.append(text)
         if not lines:
@@ -240,6 +258,10 @@ def _backup_search(intent: Intent, facts: dict[str, str], question: str) -> bool
     return (failed or intent.kind == "search") and len(others) >= 2
 
 
+_ENV_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z][A-Z0-9]{2,}")
+"""A CONSTANT_CASE name (``OPENAI_BASE_URL``): when nothing defines it, it is most likely an environment variable
+or a config key, found as text (``os.environ.get("OPENAI_BASE_URL")``) rather than through a close name."""
+
 _STRONG = re.compile(r" is defined at \S+ \((?:class|function|method|type|interface|enum|namespace|module) ")
 
 
@@ -256,6 +278,36 @@ def _same_name(word: str, definition: str | None) -> str | None:
         return found.group(1) if found and found.group(1).lower() == word.lower() else word
     alt = _suggestion(definition)
     return alt if alt is not None and alt.lower() == word.lower() else None
+
+
+def _tests_name(s: str, facts: dict[str, str]) -> str | None:
+    """The name whose uses in tests stand for ``s``'s when ``s`` has none: the same name in another case or
+    the closest defined one ("subtests" -> ``subTest``)."""
+    definition = facts.get(f"definition:{s}")
+    same = _same_name(s, definition)
+    alt = same if same not in (None, s) else (_suggestion(definition) if definition else None)
+    return alt if alt and alt != s else None
+
+
+def _tests_calls(s: str, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """Which tests cover X: X's uses in test files (and its definition, for a name in another case)."""
+    if f"usages:{s}" not in facts:
+        return [("find_references", {"symbol": s, "scope": "tests"}), ("find_definition", {"symbol": s})]
+    alt = _tests_name(s, facts)
+    if facts[f"usages:{s}"].startswith("no uses") and alt and f"usages:{alt}" not in facts:
+        return [("find_references", {"symbol": alt, "scope": "tests"})]
+    return []
+
+
+def _tests_answer(s: str, facts: dict[str, str]) -> str:
+    alt = _tests_name(s, facts)
+    for name in (s, alt):
+        uses = facts.get(f"usages:{name}", "") if name else ""
+        if uses and not uses.startswith("no uses"):
+            read = f"(read as {name}) " if name != s else ""
+            return f"{read}Tests that use {name}: {uses}"
+    definition = facts.get(f"definition:{s}", "")
+    return f"No test file uses {s!r} (by name).\n{definition}".rstrip()
 
 
 def _lookup_calls(intent: Intent, facts: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

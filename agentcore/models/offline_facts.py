@@ -89,6 +89,11 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
         what = {"import": "an import", "require": "a require() line", "export": "an export", "alias": "an assignment",
                 "overload": "typing.overload signatures"}.get(best["kind"], best["kind"])  # fmt: skip
         head = f"{symbol} has no definition here; it is only bound by {what} at {best['path']}:{best['line']}: `{best['rest'][:100]}`"
+        twins = [p for p in places[1:] if p["kind"] == best["kind"] and p["kind"] in ("alias", "export")]
+        if twins:  # SelectorEventLoop: one assignment per platform module
+            also = "; ".join(f"{p['path']}:{p['line']}: `{p['rest'][:100]}`" for p in twins[: max_citations - 1])
+            head += f", and the same way in {len(twins)} other place{'s' if len(twins) != 1 else ''}: {also}"
+            places = [best] + [p for p in places[1:] if p not in twins]
     else:
         head = f"{symbol} is defined at {best['path']}:{best['line']} ({best['kind']} {best['name']}{where}): `{best['rest'][:100]}`"
         if best["doc"]:
@@ -121,9 +126,13 @@ def _definition(symbol: str, payload: str, max_citations: int) -> list[tuple[str
 
 def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str, str]]:
     key = f"usages:{symbol}"
-    head_m = re.match(r"^(\d+) references to .* in (\d+) files( that resolve to [^(]+)?", payload)
+    head_m = re.match(r"^(\d+) references to .* in (\d+) files((?: that resolve to| within) [^(]+)?", payload)
     if not head_m:
-        return [(key, f"no uses of {symbol!r} found (calls, imports, attribute uses or mentions)" + _left_out(payload))]
+        where = re.search(r"were found in (\S+?)\.?(?:\s|\(|$)", payload)
+        within = f" in {where.group(1)}" if where else ""
+        return [
+            (key, f"no uses of {symbol!r} found{within} (calls, imports, attribute uses or mentions)" + _left_out(payload))
+        ]
     groups: list[tuple[str, int, list[str], int]] = []
     for line in payload.splitlines()[1:]:
         if m := re.match(r"^(calls|imports|attributes|mentions|unresolved) \((\d+)\):$", line):
@@ -152,7 +161,9 @@ def _references(symbol: str, payload: str, max_citations: int) -> list[tuple[str
 
 def _left_out(payload: str) -> str:
     m = re.search(r"(\d+) uses of that name belong to other classes or modules", payload)
-    return f"; {m.group(1)} uses of that name belong to other classes or modules (left out)" if m else ""
+    out = f"; {m.group(1)} uses of that name belong to other classes or modules (left out)" if m else ""
+    m = re.search(r"(\d+) uses of that name (outside \S+) are left out", payload)
+    return out + (f"; {m.group(1)} use{'s' if m.group(1) != '1' else ''} {m.group(2)} left out" if m else "")
 
 
 def _outline(path: str, payload: str, ok: bool, error: str | None) -> list[tuple[str, str]]:
@@ -244,7 +255,10 @@ def _text_search(query: str, payload: str, ok: bool, error: str | None, max_cita
         return [(key, f"The text search for {query!r} failed: {error or payload.strip()[:200]}")]
     if not m:
         return [(key, f"{query!r} does not appear anywhere in the files (text search).")]
-    sites = [f"{s.group('path')}:{s.group('line')}" for s in map(_SITE.match, payload.splitlines()) if s]
+    found = [s for s in map(_SITE.match, payload.splitlines()) if s]
+    quoted = re.compile(r"[\"']" + re.escape(query) + r"[\"']")
+    found.sort(key=lambda s: not quoted.search(s.group("text")))  # "OPENAI_BASE_URL" in quotes: where it is read
+    sites = [f"{s.group('path')}:{s.group('line')}" for s in found]
     shown = sites[:max_citations]
     total = int(m.group(1))
     tail = f" and {total - len(shown)} more." if total > len(shown) else "."

@@ -1,7 +1,8 @@
 """How the offline model reads a code question: its kind, its subject, and the place it names.
 
-Kinds: ``definition`` (where is X defined), ``usage`` (who calls / where is X used), ``file`` (what
-does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``search`` (a name with no verb: tell me about X),
+Kinds: ``definition`` (where is X defined; also what X returns or takes and what it inherits from: its
+definition's first line shows that), ``usage`` (who calls / where is X used), ``file`` (what
+does FILE contain, what is defined in NAME.py), ``members`` (what methods does CLASS have), ``tests`` (which tests cover X: its uses in test files), ``search`` (a name with no verb: tell me about X),
 ``lookup`` (one plain word and nothing else to go on: ``decoder``, ``what does loads do``, ``Decoder``:
 a definition of that word if there is one, and a concept search), ``concept`` (several content words
 and no identifier: where are retries handled?) and ``unclear`` (nothing to search for at all:
@@ -119,6 +120,42 @@ _MEMBER_OF = re.compile(
 """"the width property of Console", "the __init__ of BaseModel": ``Console.width``, ``BaseModel.__init__``."""
 
 
+_Q = r"[`'\"]?"
+_SIGNATURE = re.compile(
+    r"\bwhat\s+(?:does|do|will|would|did)\s+(?:the\s+)?(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<a>" + _ID
+    + r")(?:\(\))?" + _Q + r"\s+(?:return|returns|yield|yields|take|takes|accept|accepts|expect|expects)\b"
+    r"|\b(?:what|which)\s+(?:arguments|args|parameters|params|keyword\s+arguments|options)\s+(?:does|do|can)\s+(?:the\s+)?"
+    r"(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<b>" + _ID + r")"
+    r"|\b(?:what\s+(?:are|is)|show(?:\s+me)?|give\s+me|list)\s+(?:the\s+)?(?:signature|arguments|args|parameters|params|"
+    r"return\s+(?:type|value)|base\s+class(?:es)?|bases|parent\s+class(?:es)?|superclass(?:es)?)\s+(?:of|for)\s+(?:the\s+)?"
+    r"(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<c>" + _ID + r")"
+    r"|\b(?:which|what)\s+(?:class(?:es)?|base(?:\s+class)?|type)\s+(?:does|do)\s+(?:the\s+)?" + _Q + r"(?P<d>" + _ID + r")"
+    + _Q + r"\s+(?:class\s+)?(?:inherit|extend|subclass|derive)"
+    r"|\bwhat\s+does\s+(?:the\s+)?" + _Q + r"(?P<e>" + _ID + r")" + _Q + r"\s+(?:class\s+)?(?:inherit|extend|subclass|derive)"
+    r"|\bwhat\s+is\s+(?:the\s+)?" + _Q + r"(?P<f>" + _ID + r")" + _Q + r"(?:'s|\s+class's)\s+(?:signature|base\s+class|return\s+type)",
+    re.I,
+)
+"""A question answered by a definition's first line: what X returns or takes, its signature, what it inherits
+from ("what does loads return", "what arguments does dumps take", "which class does StreamHandler inherit from")."""
+
+
+_TESTS = re.compile(
+    r"\b(?:which|what)\s+tests?\s+(?:cover|covers|exercise|exercises|check|checks|tests?|calls?|uses?|hits?)\s+"
+    r"(?:the\s+)?(?:function\s+|method\s+|class\s+)?" + _Q + r"(?P<a>" + _ID + r")"
+    r"|\b(?:where|how)\s+(?:is|are)\s+(?:the\s+)?" + _Q + r"(?P<b>" + _ID + r")" + _Q + r"(?:\(\))?\s+tested\b"
+    r"|\b(?:the\s+)?(?:tests?|test\s+cases?|unit\s+tests?)\s+(?:for|of|covering)\s+(?:the\s+)?" + _Q + r"(?P<c>" + _ID + r")",
+    re.I,
+)
+"""A question about the tests of a name: "which tests cover assertWarns", "where is parse tested"."""
+
+
+_ENV_VAR = re.compile(
+    r"(?<![\w$])\$?([A-Z][A-Z0-9_]+)[`'\"]?\s+(?:environment|env)(?:\s+var(?:iable)?)?\b"
+    r"|\b(?:environment|env)\s+var(?:iable)?s?\s+[`'\"]?\$?([A-Z][A-Z0-9_]+)\b"
+)
+"""An environment variable named as one ("the PAGER environment variable", "env var $HOME")."""
+
+
 @dataclass(frozen=True)
 class Intent:
     """What the question asks for: ``kind``, ``subject`` (a name, a path, or the question) and ``scope``."""
@@ -213,6 +250,14 @@ def classify(question: str) -> Intent:
         re.escape(cls) + r"(?:[`'\"]?\s+(?:module|file|package)\b|[/.]\w)", q, re.I
     ):  # not "the functions in json/encoder.py" nor "what methods does the cookies module have"
         return Intent("members", cls, _scope(q, cls))
+    tests = _TESTS.search(q)
+    name = next((g for g in tests.groups() if g), "") if tests else ""
+    if name and name.lower() not in _STOP | _NOT_SCOPE | _FILLER:
+        return Intent("tests", name.removesuffix("()"))
+    signature = _SIGNATURE.search(q)
+    name = next((g for g in signature.groups() if g), "") if signature else ""
+    if name and name.lower() not in _STOP | _NOT_SCOPE | _FILLER:
+        return Intent("definition", name, _scope(q, name))
     q = _members(q)
     quoted = _quoted(q)
     files = [f for f in quoted if _FILE.fullmatch(f) and _CODE_EXT.search(f)] or [
@@ -223,7 +268,8 @@ def classify(question: str) -> Intent:
     names = [w for w in quoted if not (_FILE.fullmatch(w) and _CODE_EXT.search(w))]
     usage = bool(_USAGE.search(q))
     definition = bool(_DEFINITION.search(q))
-    symbol = names[0] if names else _best_symbol(q, usage or definition)
+    env = _ENV_VAR.search(q)  # "the PAGER environment variable": a capitalised word code only quotes
+    symbol = names[0] if names else (env.group(1) or env.group(2)) if env else _best_symbol(q, usage or definition)
     module = _MODULE.search(q)
     word = (module.group(1) or module.group(2)) if module else ""
     if word and not files and not usage and word.lower() not in _NOT_SCOPE | _STOP and symbol in ("", word):

@@ -27,6 +27,15 @@ def test_the_held_out_ci_subset_answers_every_question(tmp_path: Path) -> None:
     assert [(r.id, r.why) for r in results if not r.ok] == []
 
 
+def test_the_second_held_out_ci_subset_answers_every_question(tmp_path: Path) -> None:
+    """Session 8's second round (uses scoped to a module, a misspelt class's members, what X returns or inherits,
+    environment variables, which tests cover X...) on the same small roots."""
+    questions = load_questions(str(HERE / "held_out_s8b.json"), subset="ci")
+    assert len(questions) == 14
+    results = run_questions(questions, cache_dir=str(tmp_path))
+    assert [(r.id, r.why) for r in results if not r.ok] == []
+
+
 def test_a_concept_expectation_with_no_name_is_any_citation_of_its_file(tmp_path: Path) -> None:
     (tmp_path / "redaction.py").write_text('"""Keeping secrets out of the log."""\n\n\ndef redact(text):\n    return text\n')
     (tmp_path / "other.py").write_text("def redact_more():\n    pass\n")

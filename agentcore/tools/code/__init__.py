@@ -216,7 +216,7 @@ class CodeTools:
         """
         return self._indexed(queries.definitions, symbol, scope=scope, max_results=max_results)
 
-    def find_references(self, symbol: str, max_results: int = 10) -> ReferenceResult:
+    def find_references(self, symbol: str, max_results: int = 10, scope: str | None = None) -> ReferenceResult:
         """Find the places that use a name: calls, imports, attribute uses and other mentions, apart.
 
         Args:
@@ -224,11 +224,13 @@ class CodeTools:
                 class ``Config`` (or a subclass that inherits it); uses on a receiver of unknown class are
                 listed apart as ``unresolved`` (see ``receivers``).
             max_results: how many sites of each kind the summary shows (all are counted).
+            scope: only the uses in this package, directory, module or file (``http``, ``server``,
+                ``email/message.py``); the others are counted as left out. A scope naming no file is ignored.
 
         Raises:
             ToolError: an empty symbol, or a bad ``max_results``.
         """
-        return self._indexed(queries.references, symbol, max_results=max_results)
+        return self._indexed(queries.references, symbol, max_results=max_results, scope=scope)
 
     def outline(self, path: str, max_results: int = 40, members_of: str | None = None) -> OutlineResult:
         """List every definition in one file, in line order (nested ones marked), with the file's length.

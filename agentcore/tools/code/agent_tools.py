@@ -101,7 +101,7 @@ def _index_tools(ct: CodeTools, timeout: float) -> list[Tool]:
         return ct.find_definition(symbol, scope=scope, max_results=max_results)
 
     @tool(timeout=timeout + INDEX_BUILD_SECONDS)
-    def find_references(symbol: str, max_results: int = 10) -> ReferenceResult:
+    def find_references(symbol: str, max_results: int = 10, scope: str | None = None) -> ReferenceResult:
         """Find where a name is USED: call sites, imports, attribute uses and other mentions, listed apart.
 
         Use this for "who calls X", "where is X used/imported". The definition itself is not listed (use
@@ -112,8 +112,10 @@ def _index_tools(ct: CodeTools, timeout: float) -> list[Tool]:
                 that class (self.method() inside it, a variable known to hold one); uses on a receiver of unknown
                 class are listed apart as "unresolved".
             max_results: How many sites of each kind to show.
+            scope: Optional package, directory, module or file the uses should be in ("who calls X in the
+                server module"), e.g. "http" or "email/message.py"; uses elsewhere are only counted.
         """
-        return ct.find_references(symbol, max_results=max_results)
+        return ct.find_references(symbol, max_results=max_results, scope=scope)
 
     @tool(timeout=timeout + INDEX_BUILD_SECONDS)
     def outline(path: str, max_results: int = 40, members_of: str | None = None) -> OutlineResult:

@@ -32,7 +32,7 @@ from agentcore.tools.code.parsing import ToParse, parse_all
 from agentcore.tools.code.paths import CodeRoot, WalkEntry, display_path
 from agentcore.tools.code.ranking import pagerank
 
-FORMAT = "agentcore-code-index/13"
+FORMAT = "agentcore-code-index/14"
 _NOISE = frozenset({"self", "cls", "this"})
 """Names too common to be worth a reference row."""
 _RANK_STALE_SHARE = 0.05

@@ -136,9 +136,16 @@ class ReferenceResult(_Frozen):
     other_owners: int = 0
     only_definer: bool = False
     """No other class or module in the index defines the name, so unresolved uses are probably ``owner``'s."""
+    scope: str | None = None
+    """The place the uses were kept from (a package, module or file), when one was asked for."""
+    out_of_scope: int = 0
+    """Uses outside ``scope`` (counted, not listed)."""
 
     def summary(self, top_k: int | None = None) -> str:
         k = max(0, min(self.max_results if top_k is None else top_k, SUMMARY_MAX_ITEMS))
+        elsewhere = (
+            f"{self.out_of_scope} uses of that name outside {self.scope} are left out." if self.out_of_scope else ""
+        )
         kinds = ("calls", "imports", "attributes", "mentions")
         total = sum(self.totals.get(kind, 0) for kind in kinds)
         n_unresolved = self.totals.get("unresolved", 0)
@@ -148,11 +155,13 @@ class ReferenceResult(_Frozen):
                 if self.other_owners
                 else ""
             )
-            return f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found{left}."
+            within = f" in {self.scope}" if self.scope else ""
+            head = f"No references to {self.symbol!r} (calls, imports, attribute uses or mentions) were found{within}{left}."
+            return head + (" " + elsewhere if elsewhere else "")
         counts = ", ".join(f"{self.totals.get(kind, 0)} {kind}" for kind in kinds)
         narrowed = (
             f" that resolve to {self.owner}" + (" or a subclass" if self.owner_is_class else "") if self.owner else ""
-        )
+        ) + (f" within {self.scope}" if self.scope else "")
         lines = [
             f"{total} references to {self.symbol!r} in {self.files} files{narrowed} ({counts}), most relevant first:"
         ]
@@ -178,6 +187,8 @@ class ReferenceResult(_Frozen):
             lines.append(f"(unresolved: uses of .{name} whose receiver's class the index cannot tell; {likely})")
         if self.other_owners:
             lines.append(f"{self.other_owners} uses of that name belong to other classes or modules and are left out.")
+        if elsewhere:
+            lines.append(elsewhere)
         return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from agentcore.tools.code.index_models import (
 from agentcore.tools.code.ranking import (
     BINDING_ORDER,
     PATH_CLASS_NAMES,
+    TEST,
     is_legacy,
     is_private,
     path_class,
@@ -165,8 +166,11 @@ def close_names(ix: SymbolIndex, name: str, limit: int = 5) -> list[str]:
 _REF_KINDS = {"call": "calls", "import": "imports", "attribute": "attributes", "mention": "mentions"}
 
 
-def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> ReferenceResult:
+def references(ix: SymbolIndex, symbol: str, max_results: int = 10, scope: str | None = None) -> ReferenceResult:
     """Every indexed use of ``symbol``, grouped by kind, source files first.
+
+    ``scope`` (a package, directory, module or file: ``server``, ``http/client.py``; ``tests``: the test files)
+    keeps only the uses in the files it names; the others are only counted (``out_of_scope``). A scope that names no indexed file is ignored.
 
     ``Class.method`` (or ``module.name``) keeps only the uses tied to that class, its subclasses that do
     not override the name, or that module; uses whose receiver the index cannot type are listed apart
@@ -180,6 +184,17 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> Reference
         (name,),
     ).fetchall()
     rows.sort(key=lambda r: (path_class(r[0]), -r[1], r[0]))
+    scope = _file_scope(ix, scope or "")
+    out_of_scope = 0
+    if scope:
+        inside = [r for r in rows if _in_scope(scope, r[0])]
+        out_of_scope = sum(len(r[3].split()) for r in rows) - sum(len(r[3].split()) for r in inside)
+        rows = inside
+        if scope == "tests":  # the test file that uses it most is the likeliest to test it
+            per_file: dict[str, int] = {}
+            for r in inside:
+                per_file[r[0]] = per_file.get(r[0], 0) + len(r[3].split())
+            rows = sorted(inside, key=lambda r: -per_file[r[0]])
     owner = owner.rsplit(".", 1)[-1]
     unresolved: list[tuple[str, int]] = []
     other = 0
@@ -210,8 +225,27 @@ def references(ix: SymbolIndex, symbol: str, max_results: int = 10) -> Reference
         attributes=built(groups["attributes"]), mentions=built(groups["mentions"]), totals=totals,
         files=len({r[0] for r in rows}), max_results=max_results, owner=owner or None,
         owner_is_class=bool(narrowed and narrowed.is_class), unresolved=built(unresolved), other_owners=other,
-        only_definer=bool(narrowed and narrowed.only_definer),
+        only_definer=bool(narrowed and narrowed.only_definer), scope=scope, out_of_scope=out_of_scope,
     )  # fmt: skip
+
+
+def _file_scope(ix: SymbolIndex, scope: str) -> str | None:
+    """``scope`` if some indexed file lies in it, else the same less its leading directories (``logging/config.py``
+    asked of the logging package itself: ``config.py``); None when nothing is left (a class name, a stray word)."""
+    if scope.strip() == "tests":
+        return "tests"  # kept when there are none: "no test uses X" is the answer then
+    paths = [path for (path,) in ix.db.execute("SELECT path FROM files")]
+    parts = scope.strip().strip("/").split("/")
+    for i in range(len(parts)):
+        tail = "/".join(parts[i:])
+        if tail and any(_in_scope(tail, path) for path in paths):
+            return tail
+    return None
+
+
+def _in_scope(scope: str, path: str) -> bool:
+    """``tests``: any test file (``test_x.py``, ``tests/``, ``x.test.js``); else ``scope_matches``."""
+    return path_class(path) == TEST if scope == "tests" else scope_matches(scope, path, None)
 
 
 @dataclass(frozen=True)
@@ -285,9 +319,20 @@ def _line_texts(ix: SymbolIndex, sites: Iterable[tuple[str, int]]) -> dict[tuple
     return out
 
 
+_PHRASES = (
+    (re.compile(r"\bshut(?:s|ting)?\s+down\b", re.I), "shutdown"),
+    (re.compile(r"\b(?:interpreter|program|python)\s+(?:exits?|exiting|shuts?\s+down|terminates?|ends?)\b"
+                r"|\b(?:at|on|before)\s+(?:interpreter\s+|program\s+)?exit\b", re.I), "atexit"),
+)  # fmt: skip
+"""Phrases code spells as one word ("shut down" -> ``shutdown``; "when the interpreter exits" -> ``atexit``,
+the module such code registers with)."""
+
+
 def concept_terms(query: str) -> list[str]:
-    """The content words of a description, identifiers split (``RetryPolicy`` -> ``retry``, ``policy``)."""
-    out: list[str] = []
+    """The content words of a description, identifiers split (``RetryPolicy`` -> ``retry``, ``policy``), and the
+    one-word forms of phrases (``_PHRASES``)."""
+    out: list[str] = [word for pattern, word in _PHRASES if pattern.search(query)]
+    query = _PHRASES[0][0].sub(" ", query)  # "shut down" counts once, as "shutdown"
     for token in re.findall(r"[^\W_][\w]*", query):
         for w in [token.lower(), *split_identifier(token)]:
             if len(w) > 1 and w not in STOP_WORDS and not w.isdigit() and w not in out:
