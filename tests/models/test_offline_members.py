@@ -10,6 +10,7 @@ real SQLite event store.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,3 +273,39 @@ def test_a_method_asked_with_its_class_lists_no_other_class_s_method_as_a_rival(
     reply = result.reply or ""
     assert reply.startswith(f"Printer.print is defined at lib/console.py:{line_of(repo, 'lib/console.py', 'end=')}")
     assert "places" not in reply and f"lib/console.py:{line_of(repo, 'lib/console.py', 'def print(self, text):')}" not in reply
+
+
+# -- questions built to backtrack ------------------------------------------------------------------------
+
+
+def _classify_bounded(question: str, seconds: float = 120) -> Intent:
+    """``classify(question)`` in a thread, failing if it has not returned after ``seconds`` (a bound, not a
+    measurement: each of these took minutes when a pattern could start inside an identifier)."""
+    box: list[Intent | BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(classify(question))
+        except BaseException as e:
+            box.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert box, f"classify is still running after {seconds} s on a {len(question)}-character question"
+    assert isinstance(box[0], Intent), box[0]
+    return box[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("a." * 100_000, "search"),  # a long dotted name: "X's methods" could start at every letter
+        ("a$b." * 50_000, "search"),  # '$' inside names: the constructor and possessive patterns too
+        ("where is " + "a$b." * 50_000 + " defined", "definition"),
+        ("the " + "a$b." * 50_000 + " constructor", "search"),
+        ("Aa" * 100_000 + ".json used", "lookup"),
+    ],
+)
+def test_a_long_hostile_question_is_classified_within_a_bound(question: str, kind: str) -> None:
+    assert _classify_bounded(question).kind == kind
