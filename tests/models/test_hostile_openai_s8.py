@@ -17,6 +17,7 @@ import pytest
 
 from agentcore.core.events import Decided, LLMCalled, PatchRejected, StatePatched, ToolFinished
 from agentcore.errors import ConfigError
+from agentcore.models.base import ChatResponse
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.runtime.agent import Agent
 from agentcore.runtime.run_result import RunResult
@@ -302,6 +303,18 @@ def test_only_a_fenced_decision_for_known_tools_is_refused_as_prose() -> None:
     assert fenced_decision(f"An agent would answer {call} here.", names) is None  # running text: a reply
     assert fenced_decision(f"For example:\n```json\n{other}\n```\nthat tool does not exist here.", names) is None
     assert fenced_decision('```json\n{"reply": "x"}\n```\nand more', names) is None
+
+
+def test_a_fenced_call_whose_name_is_not_text_leaves_the_answer_a_reply() -> None:
+    from agentcore.roles.decisions import parse_decision
+
+    # a list or an object as a tool's name cannot be looked up in the set of names (unhashable): the
+    # answer is prose with an odd example in it, a reply, not an unreadable answer
+    for name in (["lookup"], {"n": "lookup"}, 7, None):
+        block = json.dumps({"tool_calls": [{"name": name, "arguments": {}}]})
+        content = f"Here is what a call looks like:\n```json\n{block}\n```\nThe answer is 42."
+        decision = parse_decision(ChatResponse(content=content), ["lookup"])
+        assert decision.kind == "reply" and decision.reply == content
 
 
 def streamed(chunks: list[dict[str, Any]], *, done: bool = True) -> Reply:
