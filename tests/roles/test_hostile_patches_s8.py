@@ -15,12 +15,14 @@ import pytest
 
 from agentcore.core.events import PatchRejected, StatePatched
 from agentcore.core.fold import RunState, apply_patch
+from agentcore.core.json_text import JSONTextError, NotJSON, read_json
 from agentcore.core.patches import ReplacePlan, StatePatch
 from agentcore.core.plans import Step
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.processor import ProcessorInput, ProcessorOutcome, process
+from agentcore.roles.turn import read_model_json
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing import ScriptedChatModel, lookup_tool, respond_json, say
@@ -193,3 +195,19 @@ def test_a_plan_runner_revision_naming_an_unknown_tool_is_fed_back(db_path: Path
     rejected = [e.error for e in log if isinstance(e, PatchRejected)]
     assert len(rejected) == 1 and "names unknown tool 'nope'" in rejected[0]
     check_log(db_path, result.run_id, tmp_path)
+
+
+def test_only_text_that_is_not_json_is_searched_for_an_object_among_prose() -> None:
+    with pytest.raises(NotJSON, match="not valid JSON"):
+        read_json('Here: {"a": 1}')
+    for refused in ('{"a": 1e309}', '{"a": NaN}', "[" * 100 + "]" * 100):
+        with pytest.raises(JSONTextError) as caught:
+            read_json(refused)
+        assert not isinstance(caught.value, NotJSON)  # JSON, refused for what it holds: no prose to search
+    assert read_model_json('Here is the patch: {"ops": []} Let me know!') == {"ops": []}
+    with pytest.raises(ModelOutputError, match="cannot be used: the number 1e309 is too large"):
+        read_model_json('{"a": 1e309}')
+    with pytest.raises(ModelOutputError, match="cannot be used: the number 1e309 is too large"):
+        read_model_json('Here: {"a": 1e309} ok')
+    with pytest.raises(ModelOutputError, match="your answer is not valid JSON"):
+        read_model_json("no JSON here")
