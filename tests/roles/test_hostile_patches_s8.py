@@ -117,6 +117,20 @@ def test_check_new_patch_errors_carry_the_op_index() -> None:
     assert caught.value.op_index == 1 and str(caught.value).startswith("op 1 (replace_plan)")
 
 
+@pytest.mark.parametrize("where", ["plan", "step"])
+def test_a_new_patch_with_a_retry_delay_over_a_year_is_refused_but_a_stored_one_applies(where: str) -> None:
+    step: dict[str, Any] = {"id": "s", "tool": "lookup"}
+    op: dict[str, Any] = {"op": "replace_plan", "steps": [step]}
+    (step if where == "step" else op)["retry"] = {"max_delay": 1e9}
+    ops = StatePatch.model_validate({"ops": [op]}).ops  # a policy may hold it: logs stored it before
+    state = RunState(run_id="r", task="t")
+    with pytest.raises(PatchError, match=r"op 0 \(replace_plan\): retry delays over .*max_delay=1e\+09"):
+        check_new_patch(state, ops)
+    apply_patch(state, ops, seq=1)  # the fold of a stored patch is unchanged
+    policy = state.plan["s"].retry if where == "step" else state.retry
+    assert policy is not None and policy.max_delay == 1e9
+
+
 def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
     openai_server: OpenAIServer,  # noqa: F811
     db_path: Path,
