@@ -55,17 +55,6 @@ class RetryPolicy(BaseModel):
     retry_on: tuple[str, ...] = RETRYABLE_KINDS
     """Failure kinds that are retried; any other kind fails the step at once."""
 
-    @field_validator("base_delay", "max_delay")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        # infinity is never stored (JSON has no such number), so no stored plan holds one; a
-        # finite delay over MAX_DELAY_S may be stored (it was accepted before that bound), so the
-        # bound is checked where delays are given (``long_delays``), never on what is read back.
-        # A validator, not a constraint: the JSON schema the processor is sent stays as it was.
-        if value == float("inf"):
-            raise ValueError(f"must be a finite number of seconds (at most {MAX_DELAY_S:g}), got {value:g}")
-        return value
-
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based) before the next one."""
         if attempt < 1:
