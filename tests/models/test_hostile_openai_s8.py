@@ -19,6 +19,7 @@ from agentcore.core.events import Decided, LLMCalled, PatchRejected, StatePatche
 from agentcore.errors import ConfigError
 from agentcore.models.base import ChatResponse
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.models.openai_wire import parse_completion
 from agentcore.runtime.agent import Agent
 from agentcore.runtime.run_result import RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -240,6 +241,18 @@ def test_odd_usage_blocks_are_read_as_counts_or_zero(
     ]
     assert result.state.tokens == -42
     check_log(db_path, result.run_id, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [("²", 0), ("١٢", 0), (" 12 ", 12), ("1e3", 0), (1e300, 0), (10**30, 0), (-(10**30), 0), (2**63 - 1, 2**63 - 1)],
+)
+def test_a_count_that_is_no_ascii_number_or_beyond_64_bits_is_zero(sent: Any, read: int) -> None:
+    # '²'.isdigit() is True but int('²') raises: the whole answer was refused as unreadable
+    body = json.loads(completion({"role": "assistant", "content": "hi"}).body)
+    body["usage"] = {"prompt_tokens": sent, "completion_tokens": 1, "total_tokens": None}
+    usage = parse_completion(json.dumps(body)).usage
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (read, 1)
 
 
 def test_an_empty_choices_list_is_named_and_re_asked(
