@@ -10,7 +10,6 @@ real SQLite event store.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from agentcore.models.offline import Intent, classify
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from tests.models.test_offline_index import LOCATION, ask
+from tests.support.bounded import bounded
 from tests.tools.test_code_index import line_of, write_tree
 
 MEMBERS_TREE = {
@@ -278,25 +278,6 @@ def test_a_method_asked_with_its_class_lists_no_other_class_s_method_as_a_rival(
 # -- questions built to backtrack ------------------------------------------------------------------------
 
 
-def _classify_bounded(question: str, seconds: float = 120) -> Intent:
-    """``classify(question)`` in a thread, failing if it has not returned after ``seconds`` (a bound, not a
-    measurement: each of these took minutes when a pattern could start inside an identifier)."""
-    box: list[Intent | BaseException] = []
-
-    def run() -> None:
-        try:
-            box.append(classify(question))
-        except BaseException as e:
-            box.append(e)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert box, f"classify is still running after {seconds} s on a {len(question)}-character question"
-    assert isinstance(box[0], Intent), box[0]
-    return box[0]
-
-
 @pytest.mark.parametrize(
     ("question", "kind"),
     [
@@ -308,4 +289,5 @@ def _classify_bounded(question: str, seconds: float = 120) -> Intent:
     ],
 )
 def test_a_long_hostile_question_is_classified_within_a_bound(question: str, kind: str) -> None:
-    assert _classify_bounded(question).kind == kind
+    intent = bounded(lambda: classify(question))  # each took minutes when a pattern could start inside a name
+    assert isinstance(intent, Intent) and intent.kind == kind
