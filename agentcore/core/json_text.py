@@ -25,6 +25,7 @@ from typing import Any
 __all__ = (
     "MAX_JSON_DEPTH",
     "JSONTextError",
+    "NotJSON",
     "json_depth",
     "read_json",
     "repair_text",
@@ -43,6 +44,10 @@ _FENCE_OPENING = re.compile(r"\A```[A-Za-z0-9_+-]*[ \t]*\n")
 
 class JSONTextError(ValueError):
     """Text that is not JSON agentcore can store; the message says why, for a model to fix."""
+
+
+class NotJSON(JSONTextError):
+    """Text that does not parse as JSON at all (rather than JSON agentcore refuses to store)."""
 
 
 def repair_text(text: str) -> str:
@@ -130,7 +135,7 @@ def read_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     Lone surrogates in strings become U+FFFD.
 
     Raises:
-        JSONTextError: not JSON (with the position), ``NaN``/``Infinity``, a number that
+        JSONTextError: not JSON (``NotJSON``, with the position), ``NaN``/``Infinity``, a number that
             overflows a double (``1e309``), nesting deeper than
             ``max_depth``, or an integer too long to convert. The message is written for a model.
     """
@@ -145,7 +150,7 @@ def read_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except JSONTextError:
         raise
     except json.JSONDecodeError as e:
-        raise JSONTextError(f"not valid JSON ({e.msg} at char {e.pos})") from None
+        raise NotJSON(f"not valid JSON ({e.msg} at char {e.pos})") from None
     except (ValueError, RecursionError) as e:  # an integer of too many digits; a depth the scan missed
         raise JSONTextError(f"not JSON agentcore can read ({type(e).__name__}: {str(e)[:200]})") from None
     return repair_value(value)

@@ -31,7 +31,9 @@ notifications with a run id (``storage.base.step_done_payload``), whose payload 
 MAX_DELAY_S = 365 * 86400.0
 """The longest backoff delay or run deadline, in seconds (one year). Wall-clock arithmetic
 (``now + timedelta(seconds=...)``) overflows near 3e14 s and ``timedelta`` refuses far less, so
-bigger numbers are refused where they are given rather than crashing a run in the middle."""
+``RetryPolicy.delay`` never waits longer, and bigger numbers are refused where they are given
+(``long_delays``: a plan given to a run, a new patch) rather than crashing a run in the middle.
+The model itself does not refuse them: plans stored before this bound must still be read."""
 
 RETRYABLE_KINDS: tuple[str, ...] = ("rate_limit", "timeout", "server_error", "connection", "transient")
 """Failure kinds retried by default; ``validation`` and ``client_error`` are not."""
@@ -52,15 +54,6 @@ class RetryPolicy(BaseModel):
     """Multiply each delay by a random factor in [0.5, 1.0] so retries do not stampede."""
     retry_on: tuple[str, ...] = RETRYABLE_KINDS
     """Failure kinds that are retried; any other kind fails the step at once."""
-
-    @field_validator("base_delay", "max_delay")
-    @classmethod
-    def _at_most_a_year(cls, value: float) -> float:
-        # a validator, not ``le=``: the bound stays out of the JSON schema the processor is sent,
-        # so recorded processor requests (and their replays) keep their digests
-        if value > MAX_DELAY_S:
-            raise ValueError(f"must be at most {MAX_DELAY_S:g} seconds (one year), got {value:g}")
-        return value
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based) before the next one."""
@@ -134,6 +127,27 @@ class Plan(BaseModel):
 
 _CHECKED: weakref.WeakValueDictionary[int, Plan] = weakref.WeakValueDictionary()
 """Plans whose steps ``validate_plan`` has accepted, by ``id`` (an entry goes with its plan)."""
+
+
+def long_delays(policies: Iterable[tuple[str, RetryPolicy | None]]) -> list[str]:
+    """The delays over ``MAX_DELAY_S`` among named retry policies, each as ``"<name>.max_delay=<s>"``.
+
+    Callers refuse them where a policy is given (``PlanRunner.run``, a processor's new patch);
+    stored plans are not checked (``RetryPolicy.delay`` caps the wait at ``MAX_DELAY_S`` anyway).
+    """
+    found = []
+    for name, policy in policies:
+        for field in ("base_delay", "max_delay"):
+            value = getattr(policy, field, 0.0)
+            if value > MAX_DELAY_S:
+                found.append(f"{name}.{field}={value:g}")
+    return found
+
+
+def retry_policies(retry: RetryPolicy | None, steps: Iterable[Step]) -> list[tuple[str, RetryPolicy | None]]:
+    """A plan's (or a ``replace_plan``'s) retry policy and each step's own, named ``retry`` and
+    ``steps[<id>].retry``, for ``long_delays``."""
+    return [("retry", retry), *((f"steps[{s.id[:100]!r}].retry", s.retry) for s in steps)]
 
 
 def check_deadline(deadline_s: float | None) -> None:

@@ -122,9 +122,14 @@ def fenced_decision(content: str | None, tool_names: Collection[str]) -> str | N
         if isinstance(obj.get("ask_user"), str):
             return "ask_user"
         calls = obj.get("tool_calls")
-        if isinstance(calls, list) and calls and all(isinstance(c, dict) and c.get("name") in tool_names for c in calls):
+        if isinstance(calls, list) and calls and all(isinstance(c, dict) and _known(c.get("name"), tool_names) for c in calls):
             return "tool_calls"
     return None
+
+
+def _known(name: Any, tool_names: Collection[str]) -> bool:
+    """Whether ``name`` is one of ``tool_names`` (a list or object as a name, unhashable in a set, is not)."""
+    return isinstance(name, str) and name in tool_names
 
 
 def _is_layer_decision(obj: dict[str, Any]) -> bool:

@@ -87,13 +87,13 @@ _OF_CLASS = re.compile(
     + _PARTS + r"\s+(?:of|in|on|for)\s+(?:the\s+)?(?:class\s+)?[`'\"]?(?P<b>" + _ID + r")\b"
     r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?class\s+[`'\"]?(?P<c>" + _ID + r")\b"
     r"|\bwhat\s+(?:does|is\s+in|'s\s+in)\s+(?:the\s+)?[`'\"]?(?P<d>" + _ID + r")[`'\"]?\s+class\b"
-    r"|(?P<e>" + _ID + r")['’]s\s+" + _PARTS + r"\b"
+    r"|(?<![\w$.])(?P<e>" + _ID + r")['’]s\s+" + _PARTS + r"\b"
     r"|\boutline\s+(?:of\s+)?(?:the\s+)?(?:class\s+(?P<f>" + _ID + r")\b|(?P<g>" + _ID + r")\s+class\b)",
     re.I,
 )
 """A question about one class's members: "what methods does Logger have", "list the methods of Handler",
 "what does the Logger class define", "Logger's methods"."""
-_CONSTRUCTOR = re.compile(r"(?<![\w.])(" + _ID + r")\s+(?:constructor|initiali[sz]er)\b", re.I)
+_CONSTRUCTOR = re.compile(r"(?<![\w$.])(" + _ID + r")\s+(?:constructor|initiali[sz]er)\b", re.I)
 """"the Table constructor": ``Table.constructor`` (the index finds a Python ``__init__`` for it)."""
 _PINNED = re.compile(r"[`'\"]?(\S+?)[`'\"]?\s*(?::|::|#)\s*[`'\"]?(" + _ID + r")(?:\(\))?[`'\"]?\s*[?.!]*")
 _NOT_SCOPE = {"this", "the", "repo", "repository", "code", "codebase", "project", "here", "it", "which", "what"}
@@ -107,7 +107,7 @@ _RELATIONS = {
 }  # fmt: skip
 """Words that name a relation or a part of a class ("the subclasses of Handler"), never one of its members."""
 _POSSESSIVE = re.compile(
-    r"(?<![\w.])(" + _ID + r")(?:\s+(?:class|object|type|module))?['’]s\s+(?:the\s+)?(?=(" + _ID + r")\b"
+    r"(?<![\w$.])(" + _ID + r")(?:\s+(?:class|object|type|module))?['’]s\s+(?:the\s+)?(?=(" + _ID + r")\b"
     r"(\s+(?:" + _MEMBER_NOUN + r")\b)?)",
     re.I,
 )
@@ -293,7 +293,7 @@ def classify(question: str) -> Intent:
 def _qualifier(question: str, symbol: str) -> str | None:
     """The word before a name and its kind ("the mock patch decorator"): where to look first."""
     m = re.search(
-        r"(?<![\w'’])(" + _ID + r")\s+" + re.escape(symbol) + r"\s+(?:function|class|method|decorator|constant|type)\b",
+        r"(?<![\w$.'’])(" + _ID + r")\s+" + re.escape(symbol) + r"\s+(?:function|class|method|decorator|constant|type)\b",
         question,
     )
     word = m.group(1) if m else ""

@@ -196,15 +196,21 @@ def _loads_or_raw(arguments: str) -> Any:
         return arguments
 
 
+_MAX_COUNT = 2**63 - 1
+"""Largest token count kept: the ``llm_usage`` view casts counts to PostgreSQL ``bigint``."""
+
+
 def _as_int(value: Any) -> int:
     """A token count as servers send it: an int (kept as sent, even negative: it is then recorded
-    unpriced), a whole float (``7.0``) or digits (``"7"``); anything else (fractions, NaN, other
-    text, booleans, null) counts as 0."""
-    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 30:
+    unpriced), a whole float (``7.0``) or ASCII digits (``"7"``); anything else (fractions, NaN,
+    other text such as ``"²"``, booleans, null, a count beyond a 64-bit integer) counts as 0."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= 30:
         value = int(value)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if not isinstance(value, int) or isinstance(value, bool) or not -_MAX_COUNT <= value <= _MAX_COUNT:
+        return 0
+    return value
 
 
 def parse_completion(text: str) -> ParsedCompletion:

@@ -24,6 +24,7 @@ from typing import Any
 
 from agentcore.core.clock import SystemClock
 from agentcore.core.events import Event, LLMCalled, Role, StepFailed, StepSucceeded
+from agentcore.core.plans import Plan
 from agentcore.errors import ReplayMismatch
 from agentcore.models.base import ChatModel, ChatRequest, ToolSpec, request_digest
 from agentcore.replay.recorded import ReplaySetup, stub_tool
@@ -80,6 +81,10 @@ class _ReplayPlanRunner(PlanRunner):
         self.outcomes = outcomes
         self.mismatches = mismatches
         self.live_tools = live_tools
+
+    def _check_new_plan(self, plan: Plan) -> None:
+        """Nothing: the recorded plan started the run then (an empty plan or a delay over a year
+        recorded before those were refused replays as it ran)."""
 
     async def _execute(self, run: StepRun) -> StepResult:
         if self.live_tools and run.step.tool:

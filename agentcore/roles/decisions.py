@@ -19,7 +19,7 @@ from typing import Any
 
 from agentcore.core.events import Decision, ToolCall
 from agentcore.core.fold import RunState
-from agentcore.core.json_text import JSONTextError, read_json
+from agentcore.core.json_text import JSONTextError, NotJSON, read_json
 from agentcore.errors import ModelOutputError
 from agentcore.models.base import ChatResponse
 from agentcore.models.json_decisions import fenced_decision, json_answer, read_tool_calls
@@ -38,7 +38,7 @@ def _arguments(raw: Any, name: str) -> dict[str, Any]:
         try:
             raw = read_json(raw) if raw.strip() else {}
         except JSONTextError as e:
-            why = f"are {e}" if str(e).startswith("not valid JSON") else f"cannot be used: {e}"
+            why = f"are {e}" if isinstance(e, NotJSON) else f"cannot be used: {e}"
             raise ModelOutputError(
                 f"the arguments of your call to {clip(name, 100)!r} {why}: {clip(raw, 300)!r}; "
                 "send the arguments as one JSON object"

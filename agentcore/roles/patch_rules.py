@@ -7,6 +7,8 @@ a patch that breaks one is refused and fed back to the model, like any patch tha
 
 - ``replace_plan`` may not leave the run with no plan at all (no steps, and no finished or running
   step kept): a model that wants to stop work marks steps ``skipped``.
+- ``replace_plan`` may not give a retry delay over ``MAX_DELAY_S`` (one year); stored plans with
+  one still fold (``RetryPolicy.delay`` caps the wait).
 - When the caller says which tools exist, a new or changed step may only name one of them (a
   step naming a tool that does not exist would fail when it runs, after the model could fix it).
 
@@ -21,6 +23,7 @@ from collections.abc import Collection, Sequence
 
 from agentcore.core.fold import RunState
 from agentcore.core.patches import PatchOp, ReplacePlan
+from agentcore.core.plans import MAX_DELAY_S, long_delays, retry_policies
 from agentcore.core.state import KEPT_STATUSES
 from agentcore.errors import PatchError
 
@@ -53,6 +56,14 @@ def check_new_patch(state: RunState, ops: Sequence[PatchOp], tools: Collection[s
         PatchError: naming the op index, what is wrong and what to send instead.
     """
     for i, op in enumerate(ops):
+        if isinstance(op, ReplacePlan):
+            if too_long := long_delays(retry_policies(op.retry, op.steps)):
+                raise PatchError(
+                    f"op {i} (replace_plan): retry delays over {MAX_DELAY_S:g} seconds (one year): "
+                    f"{', '.join(too_long)}; give shorter delays, or leave retry out",
+                    op_index=i,
+                    path="/plan",
+                )
         if isinstance(op, ReplacePlan) and tools is not None:
             _check_step_tools(i, op, state, tools)
         if isinstance(op, ReplacePlan) and not op.steps:

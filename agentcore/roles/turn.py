@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.json_text import JSONTextError, read_json, strip_fences
+from agentcore.core.json_text import JSONTextError, NotJSON, read_json, strip_fences
 from agentcore.core.text import clip, package_text
 from agentcore.errors import AgentcoreError, ConfigError, ModelError, ModelOutputError
 from agentcore.models.base import ChatModel, ChatRequest, ChatResponse
@@ -129,7 +129,7 @@ def read_model_json(text: str) -> Any:
     try:
         return read_json(stripped)
     except JSONTextError as e:
-        if not str(e).startswith("not valid JSON"):
+        if not isinstance(e, NotJSON):
             raise ModelOutputError(f"your answer cannot be used: {e}") from None
         objects = _objects_in_prose(stripped)
         if len(objects) > 1:

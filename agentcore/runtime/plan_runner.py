@@ -55,7 +55,7 @@ from agentcore.core.events import (
     ToolCall,
 )
 from agentcore.core.fold import RunState, fold
-from agentcore.core.plans import Plan, check_deadline
+from agentcore.core.plans import MAX_DELAY_S, Plan, check_deadline, long_delays, retry_policies
 from agentcore.errors import ConcurrencyError, ConfigError, RunNotFound, RunNotStarted
 from agentcore.models.base import ChatModel
 from agentcore.models.prices import parse_prices, pricer
@@ -229,7 +229,7 @@ class PlanRunner:
 
         Raises:
             ConfigError: empty task, a plan with no steps, no plan and no planner model, description-only steps
-                and no controller model, or a ``deadline_s`` that is not a number of seconds
+                and no controller model, a retry delay over ``MAX_DELAY_S``, or a ``deadline_s`` that is not a number of seconds
                 in (0, ``MAX_DELAY_S``]; nothing was written.
             ConcurrencyError: a run ``run_id`` has already started, or exists for another task.
             StoreError: the store failed (the log stays consistent; ``resume`` continues it).
@@ -238,12 +238,8 @@ class PlanRunner:
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
         if plan is None and self.planner_model is None:
             raise ConfigError("no plan given and no planner_model to write one: pass plan=... or planner_model=...")
-        if plan is not None and not plan.steps:
-            raise ConfigError(
-                "the plan has no steps, so the run would have nothing to do; give at least one Step, "
-                "or pass plan=None with a planner_model to have one written"
-            )
         if plan is not None:
+            self._check_new_plan(plan)
             self._check_executable(plan.steps)
         check_deadline(deadline_s)
         existing = self._existing_empty_run(task, run_id)
@@ -331,6 +327,20 @@ class PlanRunner:
             why = "has started: resume it" if info.last_seq else f"is for another task, {clip(info.task, 80)!r}"
             raise ConcurrencyError(f"run {info.id!r} already exists and {why}; or choose another run_id")
         return info.id
+
+    def _check_new_plan(self, plan: Plan) -> None:
+        """Refuse a plan given to ``run`` that this version would not start: no steps, or a retry delay
+        over ``MAX_DELAY_S``. A replay overrides this: a recorded run is re-run with its plan as it was."""
+        if not plan.steps:
+            raise ConfigError(
+                "the plan has no steps, so the run would have nothing to do; give at least one Step, "
+                "or pass plan=None with a planner_model to have one written"
+            )
+        if too_long := long_delays(retry_policies(plan.retry, plan.steps)):
+            raise ConfigError(
+                f"retry delays over {MAX_DELAY_S:g} seconds (one year): {', '.join(too_long)}; "
+                "give shorter delays (RetryPolicy base_delay and max_delay)"
+            )
 
     def _check_executable(self, steps: Sequence[Any]) -> None:
         agent_steps = [s.id for s in steps if not s.tool]

@@ -17,7 +17,9 @@ import pytest
 
 from agentcore.core.events import Decided, LLMCalled, PatchRejected, StatePatched, ToolFinished
 from agentcore.errors import ConfigError
+from agentcore.models.base import ChatResponse
 from agentcore.models.openai import OpenAIChatModel
+from agentcore.models.openai_wire import parse_completion
 from agentcore.runtime.agent import Agent
 from agentcore.runtime.run_result import RunResult
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -241,6 +243,18 @@ def test_odd_usage_blocks_are_read_as_counts_or_zero(
     check_log(db_path, result.run_id, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [("²", 0), ("١٢", 0), (" 12 ", 12), ("1e3", 0), (1e300, 0), (10**30, 0), (-(10**30), 0), (2**63 - 1, 2**63 - 1)],
+)
+def test_a_count_that_is_no_ascii_number_or_beyond_64_bits_is_zero(sent: Any, read: int) -> None:
+    # '²'.isdigit() is True but int('²') raises: the whole answer was refused as unreadable
+    body = json.loads(completion({"role": "assistant", "content": "hi"}).body)
+    body["usage"] = {"prompt_tokens": sent, "completion_tokens": 1, "total_tokens": None}
+    usage = parse_completion(json.dumps(body)).usage
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (read, 1)
+
+
 def test_an_empty_choices_list_is_named_and_re_asked(
     openai_server: OpenAIServer,  # noqa: F811
     db_path: Path,
@@ -302,6 +316,18 @@ def test_only_a_fenced_decision_for_known_tools_is_refused_as_prose() -> None:
     assert fenced_decision(f"An agent would answer {call} here.", names) is None  # running text: a reply
     assert fenced_decision(f"For example:\n```json\n{other}\n```\nthat tool does not exist here.", names) is None
     assert fenced_decision('```json\n{"reply": "x"}\n```\nand more', names) is None
+
+
+def test_a_fenced_call_whose_name_is_not_text_leaves_the_answer_a_reply() -> None:
+    from agentcore.roles.decisions import parse_decision
+
+    # a list or an object as a tool's name cannot be looked up in the set of names (unhashable): the
+    # answer is prose with an odd example in it, a reply, not an unreadable answer
+    for name in (["lookup"], {"n": "lookup"}, 7, None):
+        block = json.dumps({"tool_calls": [{"name": name, "arguments": {}}]})
+        content = f"Here is what a call looks like:\n```json\n{block}\n```\nThe answer is 42."
+        decision = parse_decision(ChatResponse(content=content), ["lookup"])
+        assert decision.kind == "reply" and decision.reply == content
 
 
 def streamed(chunks: list[dict[str, Any]], *, done: bool = True) -> Reply:

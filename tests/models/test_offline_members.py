@@ -18,6 +18,7 @@ import pytest
 from agentcore.models.offline import Intent, classify
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from tests.models.test_offline_index import LOCATION, ask
+from tests.support.bounded import bounded
 from tests.tools.test_code_index import line_of, write_tree
 
 MEMBERS_TREE = {
@@ -272,3 +273,21 @@ def test_a_method_asked_with_its_class_lists_no_other_class_s_method_as_a_rival(
     reply = result.reply or ""
     assert reply.startswith(f"Printer.print is defined at lib/console.py:{line_of(repo, 'lib/console.py', 'end=')}")
     assert "places" not in reply and f"lib/console.py:{line_of(repo, 'lib/console.py', 'def print(self, text):')}" not in reply
+
+
+# -- questions built to backtrack ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("a." * 100_000, "search"),  # a long dotted name: "X's methods" could start at every letter
+        ("a$b." * 50_000, "search"),  # '$' inside names: the constructor and possessive patterns too
+        ("where is " + "a$b." * 50_000 + " defined", "definition"),
+        ("the " + "a$b." * 50_000 + " constructor", "search"),
+        ("Aa" * 100_000 + ".json used", "lookup"),
+    ],
+)
+def test_a_long_hostile_question_is_classified_within_a_bound(question: str, kind: str) -> None:
+    intent = bounded(lambda: classify(question))  # each took minutes when a pattern could start inside a name
+    assert isinstance(intent, Intent) and intent.kind == kind

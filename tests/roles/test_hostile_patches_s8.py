@@ -15,12 +15,14 @@ import pytest
 
 from agentcore.core.events import PatchRejected, StatePatched
 from agentcore.core.fold import RunState, apply_patch
+from agentcore.core.json_text import JSONTextError, NotJSON, read_json
 from agentcore.core.patches import ReplacePlan, StatePatch
 from agentcore.core.plans import Step
 from agentcore.errors import ModelOutputError, PatchError
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.roles.patch_rules import check_new_patch
 from agentcore.roles.processor import ProcessorInput, ProcessorOutcome, process
+from agentcore.roles.turn import read_model_json
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing import ScriptedChatModel, lookup_tool, respond_json, say
@@ -115,6 +117,20 @@ def test_check_new_patch_errors_carry_the_op_index() -> None:
     assert caught.value.op_index == 1 and str(caught.value).startswith("op 1 (replace_plan)")
 
 
+@pytest.mark.parametrize("where", ["plan", "step"])
+def test_a_new_patch_with_a_retry_delay_over_a_year_is_refused_but_a_stored_one_applies(where: str) -> None:
+    step: dict[str, Any] = {"id": "s", "tool": "lookup"}
+    op: dict[str, Any] = {"op": "replace_plan", "steps": [step]}
+    (step if where == "step" else op)["retry"] = {"max_delay": 1e9}
+    ops = StatePatch.model_validate({"ops": [op]}).ops  # a policy may hold it: logs stored it before
+    state = RunState(run_id="r", task="t")
+    with pytest.raises(PatchError, match=r"op 0 \(replace_plan\): retry delays over .*max_delay=1e\+09"):
+        check_new_patch(state, ops)
+    apply_patch(state, ops, seq=1)  # the fold of a stored patch is unchanged
+    policy = state.plan["s"].retry if where == "step" else state.retry
+    assert policy is not None and policy.max_delay == 1e9
+
+
 def test_hostile_patches_over_http_leave_a_log_that_folds_and_replays(
     openai_server: OpenAIServer,  # noqa: F811
     db_path: Path,
@@ -193,3 +209,19 @@ def test_a_plan_runner_revision_naming_an_unknown_tool_is_fed_back(db_path: Path
     rejected = [e.error for e in log if isinstance(e, PatchRejected)]
     assert len(rejected) == 1 and "names unknown tool 'nope'" in rejected[0]
     check_log(db_path, result.run_id, tmp_path)
+
+
+def test_only_text_that_is_not_json_is_searched_for_an_object_among_prose() -> None:
+    with pytest.raises(NotJSON, match="not valid JSON"):
+        read_json('Here: {"a": 1}')
+    for refused in ('{"a": 1e309}', '{"a": NaN}', "[" * 100 + "]" * 100):
+        with pytest.raises(JSONTextError) as caught:
+            read_json(refused)
+        assert not isinstance(caught.value, NotJSON)  # JSON, refused for what it holds: no prose to search
+    assert read_model_json('Here is the patch: {"ops": []} Let me know!') == {"ops": []}
+    with pytest.raises(ModelOutputError, match="cannot be used: the number 1e309 is too large"):
+        read_model_json('{"a": 1e309}')
+    with pytest.raises(ModelOutputError, match="cannot be used: the number 1e309 is too large"):
+        read_model_json('Here: {"a": 1e309} ok')
+    with pytest.raises(ModelOutputError, match="your answer is not valid JSON"):
+        read_model_json("no JSON here")

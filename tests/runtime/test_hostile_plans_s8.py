@@ -5,12 +5,15 @@ and replay (``tests.support.hostile.check_log``).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from agentcore.core.events import RunStarted
+from agentcore.core.fold import RunState
 from agentcore.core.plans import MAX_DELAY_S, Plan, RetryPolicy, Step, check_deadline
 from agentcore.errors import ConfigError, PlanError
 from agentcore.runtime.plan_runner import PlanRunner
@@ -49,10 +52,48 @@ def listing(root: str) -> str:
 
 
 @pytest.mark.parametrize("field", ["base_delay", "max_delay"])
-@pytest.mark.parametrize("value", [1e300, MAX_DELAY_S * 2, math.inf, math.nan, -1.0])
-def test_retry_delays_beyond_a_year_or_not_finite_are_refused_when_given(field: str, value: float) -> None:
+@pytest.mark.parametrize("value", [math.inf, math.nan, -1.0])
+def test_retry_delays_not_finite_or_negative_are_refused_when_made(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         RetryPolicy(**{field: value})
+
+
+@pytest.mark.parametrize("where", ["plan", "step"])
+@pytest.mark.parametrize("value", [1e300, MAX_DELAY_S * 2])
+def test_retry_delays_beyond_a_year_are_a_config_error_from_run_and_nothing_is_written(
+    db_path: Path, where: str, value: float
+) -> None:
+    policy = RetryPolicy(max_delay=value)  # a policy may hold it (stored plans do): the run refuses it
+    step = Step(id="a", tool="flaky", retry=policy if where == "step" else None)
+    plan = Plan(steps=(step,), retry=policy if where == "plan" else RetryPolicy())
+    store = SQLiteEventStore(db_path)
+    with pytest.raises(ConfigError, match=r"retry delays over 3\.1536e\+07 seconds .*max_delay="):
+        PlanRunner(store, tools=[flaky_tool(0)]).run_sync("t", plan)  # type: ignore[list-item]
+    assert store.runs() == []
+    store.close()
+
+
+def test_a_log_stored_with_a_delay_over_a_year_still_reads_folds_and_resumes(db_path: Path, tmp_path: Path) -> None:
+    # a run started before delays were bounded: its RunStarted holds max_delay=1e9, as written then
+    clock = FakeClock()
+    store = SQLiteEventStore(db_path)
+    runner = PlanRunner(store, tools=[flaky_tool(1)], clock=clock)  # type: ignore[list-item]
+    plan = Plan(steps=(Step(id="a", tool="flaky"),), retry=RetryPolicy(max_attempts=2, base_delay=1e9, max_delay=1e9, jitter=False))
+    with pytest.raises(ConfigError):
+        runner.run_sync("old run", plan)
+    log = runner._log(RunState(run_id="run_old"))  # what run() writes, without today's check
+    log.add(RunStarted, task="old run", plan=plan, config=runner.config())
+    log.start("old run", created=clock.now())
+    store.close()
+    store = SQLiteEventStore(db_path)
+    (started,) = list(store.read("run_old"))
+    assert isinstance(started, RunStarted) and started.plan is not None
+    assert started.plan.retry.max_delay == 1e9  # read back as written, not refused as damaged
+    result = PlanRunner(store, tools=[flaky_tool(1)], clock=clock).resume_sync("run_old")  # type: ignore[list-item]
+    store.close()
+    assert result.status == "succeeded" and result.state.plan["a"].attempts == 2
+    assert MAX_DELAY_S <= clock.elapsed < 2 * MAX_DELAY_S  # the wait is capped at a year
+    check_log(db_path, result.run_id, tmp_path)
 
 
 def test_the_longest_delay_still_schedules_a_retry(db_path: Path, tmp_path: Path) -> None:
@@ -129,3 +170,17 @@ def test_a_tool_returning_text_with_no_utf8_is_kept_with_replacement_characters(
 def test_odd_plan_runner_counts_are_config_errors(setting: str, value: object) -> None:
     with pytest.raises(ConfigError, match=setting):
         PlanRunner(**{setting: value})  # type: ignore[arg-type]
+
+
+def test_a_run_recorded_with_an_empty_plan_still_replays(db_path: Path, tmp_path: Path) -> None:
+    # PlanRunner.run refuses an empty plan now; a run recorded with one before (it succeeded at once,
+    # "0 of 0 step(s) succeeded") must still replay: the replay re-runs the recorded plan as it was
+    store = SQLiteEventStore(db_path)
+    runner = PlanRunner(store, tools=[flaky_tool(0)])  # type: ignore[list-item]
+    log = runner._log(RunState(run_id="run_empty"))  # what run() did then, without today's check
+    log.add(RunStarted, task="nothing to do", plan=Plan(steps=()), config=runner.config())
+    log.start("nothing to do", created=runner.clock.now())
+    result = asyncio.run(runner._drive(log, {}, None, {}))
+    store.close()
+    assert result.status == "succeeded" and result.state.plan == {}
+    check_log(db_path, result.run_id, tmp_path)

@@ -23,6 +23,7 @@ from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.tools.code import CodeTools, find_rg
 from agentcore.tools.code.agent_tools import code_tools
 from agentcore.tools.runner import ToolRunner
+from tests.support.bounded import bounded
 
 ENGINES = ["ripgrep", "python"]
 OUT = "OUTSIDE-CONTENT-7f3a"
@@ -179,23 +180,6 @@ def test_an_ignore_file_linking_outside_is_never_read(tree: tuple[Path, Path], e
 # -- patterns built to backtrack -------------------------------------------------------------------------
 
 
-def _bounded(call: Callable[[], object], seconds: float = 120) -> object:
-    """Run ``call`` in a thread and fail if it has not returned after ``seconds`` (a bound, not a measurement)."""
-    box: list[object] = []
-
-    def run() -> None:
-        try:
-            box.append(call())
-        except BaseException as e:
-            box.append(e)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert box, f"still running after {seconds} s"
-    return box[0]
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
     "glob", ["*a*a*a*a*a*a*a*a*b", "**/*a*a*a*a*a*a*a*a*a*a*c", "!*a*a*a*a*a*a*a*a*a*d", "*[ab]*[ab]*[ab]*[ab]*[ab]*x"]
@@ -205,8 +189,8 @@ def test_globs_built_to_backtrack_finish(tmp_path: Path, engine: str, glob: str)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / ("ba" * 100)).write_text("needle\n")
     tools = tools_for(tmp_path, engine, timeout=5)
-    listed = _bounded(lambda: tools.list_files(glob=glob))
-    searched = _bounded(lambda: tools.search_code("needle", glob=glob))
+    listed = bounded(lambda: tools.list_files(glob=glob))
+    searched = bounded(lambda: tools.search_code("needle", glob=glob))
     negated = glob.startswith("!")
     assert not isinstance(listed, BaseException), listed
     assert not isinstance(searched, BaseException), searched
@@ -218,7 +202,7 @@ def test_globs_built_to_backtrack_finish(tmp_path: Path, engine: str, glob: str)
 def test_regexes_built_to_backtrack_finish_on_the_python_engine(tmp_path: Path, query: str) -> None:
     (tmp_path / "f.txt").write_text("a" * 30_000 + "!\n" + "x" * 5000 + "\n" + "word " * 4000 + "!\n")
     tools = tools_for(tmp_path, "python", timeout=5)
-    result = _bounded(lambda: tools.search_code(query, regex=True))
+    result = bounded(lambda: tools.search_code(query, regex=True))
     assert not isinstance(result, BaseException) or isinstance(result, ToolTimeout), result
 
 
