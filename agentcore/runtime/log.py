@@ -16,14 +16,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
+from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage, redacted
 from agentcore.core.fold import RunState, apply
-from agentcore.core.values import canonical_json
+from agentcore.core.values import canonical_json, redacted_strings
 from agentcore.models.base import ChatRequest, ChatResponse, request_body, request_digest
 from agentcore.models.prices import PriceFn
 from agentcore.roles.processor import PatchRefused, ProcessorOutcome, rejected_ops
 from agentcore.roles.turn import Attempt
-from agentcore.runtime.redaction import redacted_strings
 from agentcore.storage.artifacts import JSON
 from agentcore.storage.base import EventStore
 
@@ -83,10 +82,7 @@ class RunLog:
         ``ToolResult.to_event``) and return it; the models' secrets are removed from it first."""
         event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now())
         if self.redact is not None:  # no secret of a model reaches the log, whatever carried it here
-            data = event.model_dump(mode="json")
-            clean = redacted_strings(data, self.redact)  # in its strings, never its JSON syntax
-            if clean != data:
-                event = type(event).model_validate_json(json.dumps(clean, ensure_ascii=False))
+            event = redacted(event, self.redact)  # in its strings, never its JSON syntax
         self._pending.append(event)
         return event
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from agentcore.core.events import ArtifactRef
 from agentcore.models.base import Redacting
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, ArtifactStore
 
-__all__ = ("ENV_SECRETS", "RedactingArtifacts", "Redactor", "environment_secrets", "redacted_strings", "redactor")
+__all__ = ("ENV_SECRETS", "RedactingArtifacts", "Redactor", "environment_secrets", "redactor")
 
 ENV_SECRETS = ("OPENAI_API_KEY",)
 """Environment variables whose values are secrets, redacted from every run of this process."""
@@ -60,24 +59,6 @@ def redactor(models: Iterable[object], environ: Mapping[str, str] | None = None)
         return text
 
     return redact
-
-
-def redacted_strings(value: Any, redact: Redactor) -> Any:
-    """``value`` (JSON data: dicts, lists, strings, numbers, booleans, ``None``) with ``redact``
-    applied to every string in it, keys left as they are.
-
-    Secrets are taken out of the data, never out of its JSON text: a secret that is also a JSON
-    word or number (a proxy password ``null`` or ``1234``) would otherwise break the syntax
-    (``"reason":[redacted]``), and one holding a quote or a backslash would be missed in its
-    escaped form.
-    """
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: redacted_strings(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redacted_strings(v, redact) for v in value]
-    return value
 
 
 class RedactingArtifacts(ArtifactMixin):
