@@ -171,3 +171,13 @@ def test_a_url_with_no_path_gets_v1_traces_before_its_query(tmp_path: Path) -> N
         server.server_close()
     assert paths == [f"/v1/traces?api_key={QUERY_TOKEN}"]
     assert info["endpoint"] == f"http://127.0.0.1:{server.server_address[1]}/v1/traces?api_key=***"
+
+
+def test_a_query_token_the_client_percent_encodes_is_not_shown(db: Path) -> None:
+    """The HTTP client sends `?k=tok|en%ZZ` as `tok%7Cen%25ZZ` and its error quotes that form, which
+    the error printed (the token's raw, decoded forms were scrubbed, not the one the client made)."""
+    with OtlpReceiver() as gone:
+        url = f"{gone.url}?k=TOKSECRET|x%ZZ"
+    out = export(db, url)
+    assert out.returncode == 1 and out.stderr.startswith("Error: the OTLP receiver at "), out.stderr
+    assert "TOKSECRET" not in out.stdout + out.stderr
