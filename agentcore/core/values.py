@@ -65,7 +65,7 @@ def sha256_id(data: bytes) -> str:
 
 def redacted_strings(value: Any, redact: Callable[[str], str]) -> Any:
     """``value`` (JSON data: dicts, lists, strings, numbers, booleans, ``None``) with ``redact``
-    applied to every string in it; keys are left as they are.
+    applied to every string in it, keys included (a tool argument or fact named by a secret).
 
     Secrets are taken out of the data, never out of its JSON text: a secret that is also a JSON
     word or number (a proxy password ``null`` or ``1234``) would break the syntax there
@@ -75,7 +75,7 @@ def redacted_strings(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: redacted_strings(v, redact) for k, v in value.items()}
+        return {redact(k): redacted_strings(v, redact) for k, v in value.items()}
     if isinstance(value, list):
         return [redacted_strings(v, redact) for v in value]
     return value

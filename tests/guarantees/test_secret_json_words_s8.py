@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentcore.core.values import redacted_strings
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.runtime.agent import Agent
 from agentcore.storage.sqlite.store import SQLiteEventStore
@@ -39,3 +40,10 @@ def test_a_password_of_digits_leaves_numbers_alone(tmp_path: Path) -> None:
             usage = [e.usage for e in store.read(result.run_id) if e.type == "llm_called"]
     assert result.status == "succeeded"
     assert usage[0].prompt_tokens == 12345
+
+
+def test_strings_are_redacted_wherever_they_are_and_nothing_else() -> None:
+    secret = "sk-proj-0123456789"
+    data = {"reason": None, "ok": True, "n": 1234, "args": {secret: f"a {secret} b", "list": [secret, 1.5]}}
+    clean = redacted_strings(data, lambda text: text.replace(secret, "[redacted]").replace("1234", "[redacted]"))
+    assert clean == {"reason": None, "ok": True, "n": 1234, "args": {"[redacted]": "a [redacted] b", "list": ["[redacted]", 1.5]}}
