@@ -45,6 +45,7 @@ def mcp_serve(repo: str, db: str | None) -> None:
         from agentcore.tools.mcp.server import CallLog, serve_stdio, tool_server
     except ImportError as e:
         raise click.UsageError(f"mcp-serve needs the mcp extra: pip install 'agentcore[mcp]' ({e})") from None
+    from agentcore.runtime.redaction import RedactingArtifacts, redactor
     from agentcore.tools.code.agent_tools import code_tools
 
     root = str(Path(repo).resolve())
@@ -52,11 +53,14 @@ def mcp_serve(repo: str, db: str | None) -> None:
     target = db if db is not None else (click.get_current_context().find_root().params or {}).get("db")
     store = open_db(target, must_exist=False) if target is not None else None
     artifacts: ArtifactStore = store.artifacts if store is not None else MemoryArtifactStore()
+    redact = redactor(())  # the environment's OPENAI_API_KEY, in a file a client reads, is not recorded
+    if store is not None and redact is not None:
+        artifacts = RedactingArtifacts(artifacts, redact)
     log: Any = None
     try:
         if store is not None:
             config = {"mcp_serve": {"repo": root, "tools": [t.name for t in tools]}}
-            log = CallLog(store, f"mcp-serve {root}", config)
+            log = CallLog(store, f"mcp-serve {root}", config, redact=redact)
             err_console.print(f"agentcore mcp-serve: {safe(root)}; calls recorded as run {safe(log.run_id)}")
         server = tool_server(tools, artifacts, name="agentcore-code", instructions=INSTRUCTIONS, log=log)
         run(serve_stdio(server))

@@ -9,14 +9,16 @@ How events are stored and read back (schema versions, upcasters, ``decode_event`
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from agentcore.core.patches import PatchOp
 from agentcore.core.plans import Plan
-from agentcore.core.values import FROZEN, Role, TokenUsage
+from agentcore.core.values import FROZEN, Role, TokenUsage, redacted_strings
 from agentcore.errors import EventError
 
 __all__ = (
@@ -28,6 +30,7 @@ __all__ = (
     "Event",
     "LLMCalled",
     "PatchRejected",
+    "redacted",
     "Role",
     "RunConfig",
     "RunFinished",
@@ -285,3 +288,14 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
     )
 }  # fmt: skip
 """Event class by type tag."""
+
+
+E = TypeVar("E", bound=BaseEvent)
+
+
+def redacted(event: E, redact: Callable[[str], str]) -> E:
+    """``event`` with ``redact`` applied to every string it holds (``redacted_strings``: never to
+    its JSON syntax), validated again as its own class; ``event`` itself when nothing changed."""
+    data = event.model_dump(mode="json")
+    clean = redacted_strings(data, redact)
+    return event if clean == data else type(event).model_validate_json(json.dumps(clean, ensure_ascii=False))

@@ -100,13 +100,28 @@ def _unquoted(text: str) -> str:
     return _PERCENT.sub(lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "replace"), text)
 
 
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!#$&'()*+,/:;=?@[]")
+
+
+def _quoted(text: str, *, percent: bool) -> str:
+    """``text`` percent-encoded as HTTP clients send a URL they were given (``requests``' requote:
+    ``|`` and ``é`` encoded; ``%`` kept, or encoded as ``%25`` when the URL holds a bad escape)."""
+    keep = _URL_SAFE | ({"%"} if percent else set())
+    return "".join(c if c in keep else "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace")) for c in text)
+
+
 def url_secrets(url: str) -> list[str]:
     """The secret parts of ``url`` as they may appear in text: the password, the query values and
-    the fragment, raw and percent-decoded, and the ``Basic`` credentials made of the user-info; 4
-    characters or longer (shorter ones cannot be told from other text), longest first."""
+    the fragment, raw, percent-decoded and percent-encoded as a client sends them, and the ``Basic``
+    credentials made of the user-info; 4 characters or longer (shorter ones cannot be told from
+    other text), longest first."""
     _, user, password, _, pairs, fragment = _url_parts(url)
     raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
-    found = {variant for text in raw for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")))}
+    found = {
+        variant for text in raw
+        for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")),
+                        _quoted(text, percent=True), _quoted(text, percent=False))
+    }  # fmt: skip
     if password:  # HTTP clients send user-info as ``Authorization: Basic base64(user:password)``, which servers echo
         for pair in {f"{user}:{password}", f"{_unquoted(user)}:{_unquoted(password)}"}:
             found.add(base64.b64encode(pair.encode("utf-8")).decode("ascii"))

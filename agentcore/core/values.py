@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ("FROZEN", "Role", "TokenUsage", "canonical_json", "sha256_id")
+__all__ = ("FROZEN", "Role", "TokenUsage", "canonical_json", "redacted_strings", "sha256_id")
 
 FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 """Values are immutable, reject unknown fields, and hold only finite floats (JSON has no NaN).
@@ -60,3 +61,21 @@ def canonical_json(obj: Any) -> str:
 def sha256_id(data: bytes) -> str:
     """The content id of ``data``: ``"sha256:"`` and 64 lowercase hex digits."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def redacted_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON data: dicts, lists, strings, numbers, booleans, ``None``) with ``redact``
+    applied to every string in it, keys included (a tool argument or fact named by a secret).
+
+    Secrets are taken out of the data, never out of its JSON text: a secret that is also a JSON
+    word or number (a proxy password ``null`` or ``1234``) would break the syntax there
+    (``"reason":[redacted]``), and one holding a quote or a backslash would be missed in its
+    escaped form.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): redacted_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted_strings(v, redact) for v in value]
+    return value

@@ -20,7 +20,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -261,7 +261,7 @@ def export_otlp(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {shown!r}")
     if parts.path in ("", "/"):
-        endpoint = endpoint.rstrip("/") + "/v1/traces"
+        endpoint = urlunsplit(parts._replace(path="/v1/traces"))  # before any ?query, not after it
         shown = shown_endpoint(endpoint)
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)

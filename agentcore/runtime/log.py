@@ -8,6 +8,7 @@ is committed, so a progress callback never sees an event the log does not hold.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -15,8 +16,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage
+from agentcore.core.events import BaseEvent, Event, LLMCalled, PatchRejected, StatePatched, TokenUsage, redacted
 from agentcore.core.fold import RunState, apply
+from agentcore.core.values import canonical_json, redacted_strings
 from agentcore.models.base import ChatRequest, ChatResponse, request_body, request_digest
 from agentcore.models.prices import PriceFn
 from agentcore.roles.processor import PatchRefused, ProcessorOutcome, rejected_ops
@@ -80,10 +82,7 @@ class RunLog:
         ``ToolResult.to_event``) and return it; the models' secrets are removed from it first."""
         event = draft(run_id=self.run_id, seq=self.last_seq + len(self._pending) + 1, at=self.clock.now())
         if self.redact is not None:  # no secret of a model reaches the log, whatever carried it here
-            text = event.model_dump_json()
-            clean = self.redact(text)
-            if clean != text:
-                event = type(event).model_validate_json(clean)
+            event = redacted(event, self.redact)  # in its strings, never its JSON syntax
         self._pending.append(event)
         return event
 
@@ -102,7 +101,9 @@ class RunLog:
     ) -> LLMCalled:
         """Queue the ``LLMCalled`` record of one model call; the request body goes to an artifact."""
         body_text = request_body(request)
-        body_bytes = (self.redact(body_text) if self.redact is not None else body_text).encode("utf-8")
+        if self.redact is not None and self.redact(body_text) != body_text:  # a secret: out of its strings
+            body_text = canonical_json(redacted_strings(json.loads(body_text), self.redact))
+        body_bytes = body_text.encode("utf-8")
         ref = self.store.artifacts.put(body_bytes, JSON)
         body: dict[str, Any] = {}
         usage = TokenUsage()

@@ -80,3 +80,29 @@ def test_mcp_serve_records_into_agentcore_db_from_the_environment_and_else_nowhe
         (run,) = store.runs()
         events = list(store.read(run.id))
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+
+
+def test_mcp_serve_records_no_environment_key_a_client_reads(tmp_path: Path) -> None:
+    """The key in a file the client reads goes to the client (it asked for the file) but the
+    recorded run holds `[redacted]`, as every agent run does (it stored the key in an event and
+    an artifact)."""
+    key = "sk-proj-MCPSERVE-s8-0123456789abcdef"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "settings.py").write_text(f'OPENAI_API_KEY = "{key}"\n')
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "calls.db"
+    env = {**{k: v for k, v in os.environ.items() if k != "AGENTCORE_DB"}, "OPENAI_API_KEY": key}
+
+    async def read_settings() -> str:
+        args = ["-m", "agentcore", "mcp-serve", "--repo", str(repo), "--db", str(db)]
+        async with Client(StdioServerParameters(command=sys.executable, args=args, env=env)) as client:
+            return text(await client.call_tool("read_file", {"path": "settings.py"}))
+
+    assert key in asyncio.run(asyncio.wait_for(read_settings(), 120))
+    with SQLiteEventStore(db) as store:
+        (run,) = store.runs()
+        finished = [e for e in store.read(run.id) if isinstance(e, ToolFinished)]
+    assert len(finished) == 1 and "[redacted]" in finished[0].model_dump_json()
+    assert key.encode() not in b"".join(p.read_bytes() for p in data.iterdir())

@@ -140,3 +140,44 @@ def test_a_url_that_is_not_http_is_refused_without_its_password(db: Path) -> Non
     assert out.returncode == 2
     assert_no_secret(out.stdout, out.stderr)
     assert json.loads(out.stdout)["error"]["type"] == "ConfigError"
+
+
+def test_a_url_with_no_path_gets_v1_traces_before_its_query(tmp_path: Path) -> None:
+    """``http://host:4318?api_key=k`` posts to ``/v1/traces?api_key=k`` (it posted to ``/?api_key=k/v1/traces``,
+    which sent the token ``k/v1/traces`` and no receiver serves)."""
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    from agentcore.export.otel import export_otlp
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with SQLiteEventStore(tmp_path / "runs.db") as store:
+            run_id = demo_agent({"k": "v"}, store=store).run_sync("look up k").run_id
+            info = export_otlp(store, run_id, f"http://127.0.0.1:{server.server_address[1]}?api_key={QUERY_TOKEN}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert paths == [f"/v1/traces?api_key={QUERY_TOKEN}"]
+    assert info["endpoint"] == f"http://127.0.0.1:{server.server_address[1]}/v1/traces?api_key=***"
+
+
+def test_a_query_token_the_client_percent_encodes_is_not_shown(db: Path) -> None:
+    """The HTTP client sends `?k=tok|en%ZZ` as `tok%7Cen%25ZZ` and its error quotes that form, which
+    the error printed (the token's raw, decoded forms were scrubbed, not the one the client made)."""
+    with OtlpReceiver() as gone:
+        url = f"{gone.url}?k=TOKSECRET|x%ZZ"
+    out = export(db, url)
+    assert out.returncode == 1 and out.stderr.startswith("Error: the OTLP receiver at "), out.stderr
+    assert "TOKSECRET" not in out.stdout + out.stderr

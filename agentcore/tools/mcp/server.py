@@ -12,12 +12,12 @@ so ``agentcore events RUN`` lists what clients asked.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agentcore.core.clock import Clock, SystemClock
-from agentcore.core.events import RunFinished, RunStarted, ToolCall, ToolStarted
+from agentcore.core.events import BaseEvent, RunFinished, RunStarted, ToolCall, ToolStarted, redacted
 from agentcore.storage.artifacts import ArtifactStore
 from agentcore.storage.base import EventStore, new_run_id
 from agentcore.tools.base import Tool, ToolResult
@@ -25,6 +25,8 @@ from agentcore.tools.mcp.client import IDEMPOTENCY_META_KEY
 from agentcore.tools.runner import ToolRunner
 
 __all__ = ("CallLog", "serve_stdio", "tool_server")
+
+E = TypeVar("E", bound=BaseEvent)
 
 
 class CallLog:
@@ -35,13 +37,25 @@ class CallLog:
         task: The run's task (``"mcp-serve /path/to/repo"``).
         config: What the server serves (names only), recorded in ``RunStarted.config``.
         clock: Gives the events' times (``SystemClock`` by default).
+        redact: Applied to every string of every event before it is stored (the environment's
+            ``OPENAI_API_KEY`` in a file a client read: ``agentcore.runtime.redaction.redactor``);
+            ``None`` stores them as they are.
     """
 
-    def __init__(self, store: EventStore, task: str, config: dict[str, Any], *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        task: str,
+        config: dict[str, Any],
+        *,
+        clock: Clock | None = None,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.redact = redact
         self.run_id = new_run_id()
-        first = RunStarted(run_id=self.run_id, seq=1, at=self.clock.now(), task=task, config=config)
+        first = self._clean(RunStarted(run_id=self.run_id, seq=1, at=self.clock.now(), task=task, config=config))
         store.create_run(task, run_id=self.run_id, created=first.at, events=[first])
         self.seq = 1
 
@@ -49,8 +63,11 @@ class CallLog:
         """Append the call and its result in one batch."""
         start = ToolStarted(run_id=self.run_id, seq=self.seq + 1, at=started, call=call, idempotency_key=key)
         end = result.to_event(run_id=self.run_id, seq=self.seq + 2, at=self.clock.now(), caused_by=start.seq)
-        self.store.append(self.run_id, [start, end], expected_seq=self.seq)
+        self.store.append(self.run_id, [self._clean(start), self._clean(end)], expected_seq=self.seq)
         self.seq += 2
+
+    def _clean(self, event: E) -> E:
+        return redacted(event, self.redact) if self.redact is not None else event
 
     def close(self) -> None:
         """Finish the run (the server stopped)."""
