@@ -9,7 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ("clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
+__all__ = ("MIN_SECRET_CHARS", "clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
 
 _COUNT_MARK = re.compile(r" …\[(\d+) more chars not shown\]\Z")
 
@@ -100,6 +100,9 @@ def _unquoted(text: str) -> str:
     return _PERCENT.sub(lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "replace"), text)
 
 
+MIN_SECRET_CHARS = 8
+"""Secrets shorter than this (``x``, ``dummy``, ``null``) are placeholders or ordinary words: not redacted."""
+
 _URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!#$&'()*+,/:;=?@[]")
 
 
@@ -113,8 +116,9 @@ def _quoted(text: str, *, percent: bool) -> str:
 def url_secrets(url: str) -> list[str]:
     """The secret parts of ``url`` as they may appear in text: the password, the query values and
     the fragment, raw, percent-decoded and percent-encoded as a client sends them, and the ``Basic``
-    credentials made of the user-info; 4 characters or longer (shorter ones cannot be told from
-    other text), longest first."""
+    credentials made of the user-info; ``MIN_SECRET_CHARS`` characters or longer (a shorter value,
+    such as ``null``, ``json`` or ``1234``, cannot be told from other text, and replacing it would
+    damage JSON and answers), longest first."""
     _, user, password, _, pairs, fragment = _url_parts(url)
     raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
     found = {
@@ -125,4 +129,4 @@ def url_secrets(url: str) -> list[str]:
     if password:  # HTTP clients send user-info as ``Authorization: Basic base64(user:password)``, which servers echo
         for pair in {f"{user}:{password}", f"{_unquoted(user)}:{_unquoted(password)}"}:
             found.add(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
-    return sorted((s for s in found if len(s) >= 4), key=lambda s: (-len(s), s))
+    return sorted((s for s in found if len(s) >= MIN_SECRET_CHARS), key=lambda s: (-len(s), s))

@@ -32,7 +32,7 @@ from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
-from agentcore.core.text import clip, shown_url, url_secrets
+from agentcore.core.text import MIN_SECRET_CHARS, clip, shown_url, url_secrets
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
@@ -385,7 +385,7 @@ class OpenAIChatModel:
         base URL's password and query values replaced by ``[redacted]``; applied to everything this
         model returns or raises."""
         key = self._api_key.get_secret_value()
-        if key != _NO_KEY and len(key) >= 4:
+        if key != _NO_KEY and len(key) >= MIN_SECRET_CHARS:
             text = text.replace(key, "[redacted]")
         for secret in self._url_secrets:
             text = text.replace(secret, "[redacted]")

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 
 from agentcore.core.events import ArtifactRef
+from agentcore.core.text import MIN_SECRET_CHARS
 from agentcore.models.base import Redacting
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, ArtifactStore
 
@@ -26,7 +27,7 @@ __all__ = ("ENV_SECRETS", "RedactingArtifacts", "Redactor", "environment_secrets
 ENV_SECRETS = ("OPENAI_API_KEY",)
 """Environment variables whose values are secrets, redacted from every run of this process."""
 
-MIN_ENV_SECRET_CHARS = 8
+MIN_ENV_SECRET_CHARS = MIN_SECRET_CHARS
 """Shorter values (``x``, ``dummy`` for a local server) are placeholders, not keys: not redacted."""
 
 Redactor = Callable[[str], str]

@@ -1,14 +1,17 @@
-"""A secret that is also a JSON word or number (a proxy password ``null``, ``1234``) is redacted
-from the strings of an event, never from its JSON syntax.
+"""A secret that is also JSON syntax (a proxy password of digits) is redacted from the strings of an
+event, never from its JSON syntax; a value shorter than ``MIN_SECRET_CHARS`` (``null``) is not a
+secret at all.
 
-Before, ``RunLog`` replaced secrets in the event's JSON text: ``"reason":null`` became
-``"reason":[redacted]``, which no event parses, and the run died at its first event.
+Before, ``RunLog`` replaced secrets in the event's JSON text: with the password ``null``,
+``"reason":null`` became ``"reason":[redacted]``, which no event parses, and the run died at its
+first event; a password ``1234`` damaged ``"prompt_tokens":12345``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from agentcore.core.text import MIN_SECRET_CHARS
 from agentcore.core.values import redacted_strings
 from agentcore.models.openai import OpenAIChatModel
 from agentcore.runtime.agent import Agent
@@ -26,20 +29,23 @@ def test_a_password_that_is_a_json_word_leaves_the_run_whole(tmp_path: Path) -> 
             result = Agent(model, demo_processor(), [], store).run_sync("say null")
             events = list(store.read(result.run_id))
     assert result.status == "succeeded", result.reason
-    assert result.reply == "[redacted], it says [redacted]"  # the secret's text is gone, its place kept
-    assert events[0].task == "say [redacted]"  # type: ignore[union-attr]
+    assert len("null") < MIN_SECRET_CHARS  # a word, not a secret: answers keep it
+    assert result.reply == "null, it says null"
+    assert events[0].task == "say null"  # type: ignore[union-attr]
 
 
 def test_a_password_of_digits_leaves_numbers_alone(tmp_path: Path) -> None:
     with OpenAIServer() as server:
-        base = server.base_url.replace("http://", "http://proxyuser:1234@")
+        base = server.base_url.replace("http://", "http://proxyuser:12345678@")
         model = OpenAIChatModel("m", base_url=base, api_key="sk-test-0123456789")
-        server.enqueue(text("done", usage={"prompt_tokens": 12345, "completion_tokens": 1, "total_tokens": 12346}))
+        usage = {"prompt_tokens": 123456789, "completion_tokens": 1, "total_tokens": 123456790}
+        server.enqueue(text("the code is 12345678", usage=usage))
         with SQLiteEventStore(tmp_path / "runs.db") as store:
             result = Agent(model, demo_processor(), [], store).run_sync("count")
-            usage = [e.usage for e in store.read(result.run_id) if e.type == "llm_called"]
-    assert result.status == "succeeded"
-    assert usage[0].prompt_tokens == 12345
+            recorded = [e.usage for e in store.read(result.run_id) if e.type == "llm_called"]
+    assert result.status == "succeeded", result.reason
+    assert recorded[0].prompt_tokens == 123456789  # the number holds the secret's digits and is kept
+    assert result.reply == "the code is [redacted]"  # the text is redacted
 
 
 def test_strings_are_redacted_wherever_they_are_and_nothing_else() -> None:
