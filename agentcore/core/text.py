@@ -86,12 +86,16 @@ def _url_parts(url: str) -> tuple[str, str, str | None, str, list[tuple[str, str
 
 def shown_url(url: str) -> str:
     """``url`` as it may be printed or stored: the user-info's password, every query value and the
-    fragment as ``***``.
+    fragment as ``***``; a user-info with no password is a token (``https://TOKEN@host``, as
+    GitHub and some OTLP services take one) and is ``***`` too.
 
     ``http://u:pw@proxy:8080/v1?token=t&x`` -> ``http://u:***@proxy:8080/v1?token=***&x``.
     """
     head, user, password, rest, pairs, fragment = _url_parts(url)
-    userinfo = f"{user}{':***' if password is not None else ''}@" if user or password is not None else ""
+    if password is None and user:
+        userinfo = "***@"
+    else:
+        userinfo = f"{user}{':***' if password is not None else ''}@" if user or password is not None else ""
     query = "&".join(name if value is None else f"{name}=***" for name, value in pairs)
     return f"{head}{userinfo}{rest}{'?' + query if pairs else ''}{'#***' if fragment else ''}"
 
@@ -114,13 +118,14 @@ def _quoted(text: str, *, percent: bool) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secret parts of ``url`` as they may appear in text: the password, the query values and
-    the fragment, raw, percent-decoded and percent-encoded as a client sends them, and the ``Basic``
-    credentials made of the user-info; ``MIN_SECRET_CHARS`` characters or longer (a shorter value,
+    """The secret parts of ``url`` as they may appear in text: the password (or a user-info with no
+    password, a token), the query values and the fragment, raw, percent-decoded and
+    percent-encoded as a client sends them, and the ``Basic`` credentials made of the user-info; ``MIN_SECRET_CHARS`` characters or longer (a shorter value,
     such as ``null``, ``json`` or ``1234``, cannot be told from other text, and replacing it would
     damage JSON and answers), longest first."""
     _, user, password, _, pairs, fragment = _url_parts(url)
-    raw = [password or "", fragment or "", *(value or "" for _, value in pairs)]
+    token = user if password is None else ""  # ``https://TOKEN@host``: the user-info is the secret
+    raw = [password or "", token, fragment or "", *(value or "" for _, value in pairs)]
     found = {
         variant for text in raw
         for variant in (text, _unquoted(text), _unquoted(text.replace("+", " ")),

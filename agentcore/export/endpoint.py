@@ -2,8 +2,8 @@
 
 A receiver's URL may carry credentials (``https://user:token@host/v1/traces``, or a token in the
 query, ``?api_key=...``), and an error answer may echo the request's headers (``Authorization``).
-``shown_endpoint`` is the URL as messages and ``--json`` print it: the password and every query
-value replaced by ``***``. ``scrubbed`` takes the URL's secrets and the ``--header`` values
+Messages and ``--json`` print the URL as ``agentcore.core.text.shown_url`` shows it (the password
+or a token user-info, and every query value, as ``***``). ``scrubbed`` takes the URL's secrets and the ``--header`` values
 (``header_secrets``) out of the exporter's last words before ``export_otlp`` puts them into its one
 error.
 """
@@ -12,18 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agentcore.core.text import shown_url
-
-__all__ = ("header_secrets", "scrubbed", "shown_endpoint")
-
-
-def shown_endpoint(endpoint: str) -> str:
-    """``endpoint`` with the user-info's password and every query value shown as ``***``.
-
-    ``http://u:pw@h:4318/v1/traces?api_key=k&x`` -> ``http://u:***@h:4318/v1/traces?api_key=***&x``
-    (``agentcore.core.text.shown_url``). Never raises.
-    """
-    return shown_url(endpoint)
+__all__ = ("header_secrets", "scrubbed")
 
 
 def header_secrets(headers: Mapping[str, str] | None) -> list[str]:

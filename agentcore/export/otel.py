@@ -31,10 +31,10 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agentcore.core import events as ev
-from agentcore.core.text import clip, url_secrets
+from agentcore.core.text import clip, shown_url, url_secrets
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
-from agentcore.export.endpoint import header_secrets, scrubbed, shown_endpoint
+from agentcore.export.endpoint import header_secrets, scrubbed
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunTracer", "export_otlp", "run_spans")
@@ -244,7 +244,7 @@ def export_otlp(
 
     Returns:
         ``{"run_id", "trace_id" (32 hex digits), "spans", "endpoint"}``; ``endpoint`` as it may be
-        shown (``shown_endpoint``: no password, no query values).
+        shown (``shown_url``: no password, no query values).
 
     Raises:
         ConfigError: ``endpoint`` is not an http(s) URL.
@@ -253,7 +253,7 @@ def export_otlp(
     """
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    shown = shown_endpoint(endpoint)
+    shown = shown_url(endpoint)
     try:
         parts = urlsplit(endpoint)
     except ValueError:  # an unclosed IPv6 bracket, say
@@ -262,7 +262,7 @@ def export_otlp(
         raise ConfigError(f"--otlp needs an http(s) URL such as http://127.0.0.1:4318/v1/traces, got {shown!r}")
     if parts.path in ("", "/"):
         endpoint = urlunsplit(parts._replace(path="/v1/traces"))  # before any ?query, not after it
-        shown = shown_endpoint(endpoint)
+        shown = shown_url(endpoint)
     spans = run_spans(store, run_id, content=content)
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers or {}, timeout=timeout)
     with _exporter_log() as messages:

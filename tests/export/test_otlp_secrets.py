@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agentcore.export.endpoint import shown_endpoint
+from agentcore.core.text import shown_url
 from agentcore.storage.sqlite.store import SQLiteEventStore
 from agentcore.testing import demo_agent
 from tests.support.otlp_receiver import OtlpReceiver
@@ -84,11 +84,11 @@ def assert_no_secret(*texts: str) -> None:
             assert secret not in text, f"{secret!r} leaked in {text!r}"
 
 
-def test_shown_endpoint_masks_the_password_and_every_query_value() -> None:
+def test_the_endpoint_is_shown_without_its_password_or_query_values() -> None:
     url = f"https://ingest:{URL_PASSWORD}@otel.example:4318/v1/traces?api_key={QUERY_TOKEN}&debug"
-    assert shown_endpoint(url) == "https://ingest:***@otel.example:4318/v1/traces?api_key=***&debug"
-    assert shown_endpoint("http://127.0.0.1:4318/v1/traces") == "http://127.0.0.1:4318/v1/traces"
-    assert URL_PASSWORD not in shown_endpoint(f"http://u:{URL_PASSWORD}@[::1/v1/traces")  # does not parse
+    assert shown_url(url) == "https://ingest:***@otel.example:4318/v1/traces?api_key=***&debug"
+    assert shown_url("http://127.0.0.1:4318/v1/traces") == "http://127.0.0.1:4318/v1/traces"
+    assert URL_PASSWORD not in shown_url(f"http://u:{URL_PASSWORD}@[::1/v1/traces")  # does not parse
 
 
 @pytest.mark.parametrize("as_json", [False, True])

@@ -41,6 +41,9 @@ def test_shown_url_and_url_secrets() -> None:
     basic = base64.b64encode(f"proxyuser:{PASSWORD}".encode()).decode()  # what the client sends for it
     assert set(url_secrets(url)) == {PASSWORD, TOKEN, basic}
     assert {"p%40ssword", "p@ssword"} <= set(url_secrets("http://u:p%40ssword@h/v1"))
+    token_url = "https://ghp_0123456789abcdef@proxy.example/v1"  # a token as the whole user-info
+    assert shown_url(token_url) == "https://***@proxy.example/v1"
+    assert "ghp_0123456789abcdef" in url_secrets(token_url)
     assert shown_url("https://api.openai.com/v1") == "https://api.openai.com/v1"
 
 
