@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import textwrap
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -82,14 +81,6 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         target.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return {"python": make_python_repo(base / "py"), "go": make_go_repo(base / "go"), "unseen": unseen}
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
-    s = SQLiteEventStore(tmp_path / "offline.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def ask(store: SQLiteEventStore, root: Path, question: str) -> RunResult:

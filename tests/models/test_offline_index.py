@@ -7,7 +7,6 @@ a real SQLite event store.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "pkg" / "many.py").write_text("def shared_target(x):\n    return x\n\n\n" + many + "\n", encoding="utf-8")
     return root
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
-    s = SQLiteEventStore(tmp_path / "runs.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def ask(store: SQLiteEventStore, root: Path, question: str) -> tuple[RunResult, list[str]]:

@@ -9,7 +9,6 @@ tools (SQLite index in a temporary cache) and a real SQLite event store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,14 +110,6 @@ TREE = {
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tree(tmp_path_factory.mktemp("kinds"), TREE)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
-    s = SQLiteEventStore(tmp_path / "runs.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def at(repo: Path, rel: str, text: str) -> str:

@@ -10,7 +10,6 @@ real SQLite event store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,14 +107,6 @@ MEMBERS_TREE = {
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tree(tmp_path_factory.mktemp("members"), MEMBERS_TREE)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
-    s = SQLiteEventStore(tmp_path / "runs.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.mark.parametrize(
