@@ -47,6 +47,10 @@ class ConfigError(AgentcoreError):
     "A setting or argument given by the developer is invalid"
 
 
+class InvalidForkPoint(ConfigError):
+    "A run cannot be forked at the seq given: 0, past its end, or inside one recorded step (the message names valid seqs)"
+
+
 class PlanError(AgentcoreError):
     "A plan is invalid: duplicate step ids, unknown dependencies or a cycle"
 

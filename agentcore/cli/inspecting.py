@@ -30,7 +30,7 @@ from agentcore.cli.support import (
     with_store,
 )
 from agentcore.core.events import EVENT_TYPES, LLMCalled
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, InvalidForkPoint
 from agentcore.inspection import queries as inspect_run
 
 if TYPE_CHECKING:  # a PostgreSQL target never loads the SQLite store's modules
@@ -218,7 +218,10 @@ def artifact(artifact_id: str, limit: int, output: str | None, store: SQLiteEven
 def fork(run_id: str, seq: int, store: SQLiteEventStore, db: str, as_json: bool) -> None:
     """Fork a run at a seq (copy-free); continue the fork with `agentcore resume`."""
     check_seqs(store, run_id, **{"--at": seq})
-    new_id = store.fork(run_id, seq)
+    try:
+        new_id = store.fork(run_id, seq)
+    except InvalidForkPoint as e:  # 0, or inside one recorded step: a bad value of --at (exit 2)
+        raise click.BadParameter(inert(str(e)), param_hint="'--at'") from None
     if as_json:
         print_json({"run_id": new_id, "parent_run_id": run_id, "forked_at_seq": seq})
     else:

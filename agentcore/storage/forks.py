@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentcore.errors import ConfigError
+from agentcore.errors import InvalidForkPoint
 from agentcore.storage.seqs import check_seq
 
 
 def check_fork_range(run_id: str, at_seq: int, last_seq: int) -> None:
-    """Raise ``ConfigError`` unless ``1 <= at_seq <= last_seq`` (a fork keeps at least one event)."""
+    """Raise ``InvalidForkPoint`` (a ``ConfigError``) unless ``1 <= at_seq <= last_seq`` (a fork keeps
+    at least one event)."""
     check_seq(at_seq, "at_seq")
     if not 1 <= at_seq <= last_seq:
-        raise ConfigError(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{last_seq}")
+        raise InvalidForkPoint(f"cannot fork run {run_id!r} at seq {at_seq}: it has seqs 1..{last_seq}")
 
 
 def splits_batch(headers: Sequence[tuple[int, str, int | None]], at_seq: int) -> bool:
@@ -44,13 +45,13 @@ def fork_points(headers: Sequence[tuple[int, str, int | None]]) -> list[int]:
 
 
 def check_fork_point(run_id: str, headers: Sequence[tuple[int, str, int | None]], at_seq: int) -> None:
-    """Raise ``ConfigError`` naming the valid seqs near ``at_seq`` when a fork there splits a step."""
+    """Raise ``InvalidForkPoint`` naming the valid seqs near ``at_seq`` when a fork there splits a step."""
     if not splits_batch(headers, at_seq):
         return
     valid = fork_points(headers)
     before = [s for s in valid if s < at_seq][-3:]
     after = [s for s in valid if s > at_seq][:3]
-    raise ConfigError(
+    raise InvalidForkPoint(
         f"cannot fork run {run_id!r} at seq {at_seq}: it is inside one recorded step (seq {at_seq} is "
         f"{headers[at_seq - 1][1]}, seq {at_seq + 1} is {headers[at_seq][1]} of the same step), and resuming "
         f"there would redo a recorded model answer or drop decided calls. Fork at a seq that ends a step: "

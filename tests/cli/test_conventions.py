@@ -171,6 +171,15 @@ def test_seqs_past_the_end_are_usage_errors_naming_the_range(db: Path, args: lis
     assert "999 is past the end of run" in result.stderr and "it has seqs 1.." in result.stderr
 
 
+def test_a_fork_at_a_seq_no_fork_can_start_from_is_a_usage_error(db: Path) -> None:
+    result = run("fork", "last", "--at", "0", "--db", db, code=2)
+    assert "cannot fork run" in result.stderr and "it has seqs 1.." in result.stderr
+    rows = run_json("events", "last", "--type", "llm_called", "--db", db)
+    inside = rows[0]["seq"]  # a model's answer and what it decided are one recorded step
+    result = run("fork", "last", "--at", str(inside), "--db", db, code=2)
+    assert "inside one recorded step" in result.stderr and "Fork at a seq that ends a step" in result.stderr
+
+
 def test_since_after_until_is_a_usage_error(db: Path) -> None:
     result = run("events", "last", "--since", "9", "--until", "3", "--db", db, code=2)
     assert "--since 9 is after --until 3" in result.stderr
