@@ -4,6 +4,7 @@ Every error agentcore raises on purpose is an ``AgentcoreError``::
 
     AgentcoreError
     ├── ConfigError                  the developer's mistake: bad settings or arguments
+    │   └── InvalidForkPoint         a seq a run cannot be forked at (0, past its end, inside a step)
     ├── PlanError                    a plan with duplicate ids, unknown dependencies or a cycle
     ├── PatchError                   a state patch that cannot apply (op index, path, reason)
     ├── EventError                   an event body that cannot be read
