@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ("MIN_SECRET_CHARS", "clip", "cut_mark", "package_text", "shown_url", "unclip", "url_secrets")
+__all__ = ("MIN_SECRET_CHARS", "REDACTED", "clip", "cut_mark", "package_text", "shown_url", "redact_secrets", "unclip", "url_secrets")
 
 _COUNT_MARK = re.compile(r" …\[(\d+) more chars not shown\]\Z")
 
@@ -106,6 +107,17 @@ def _unquoted(text: str) -> str:
 
 MIN_SECRET_CHARS = 8
 """Secrets shorter than this (``x``, ``dummy``, ``null``) are placeholders or ordinary words: not redacted."""
+
+REDACTED = "[redacted]"
+"""What stands where a secret was."""
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``REDACTED``, longest first (so a secret that
+    holds another is replaced whole); secrets shorter than ``MIN_SECRET_CHARS`` are left alone."""
+    for secret in sorted((s for s in secrets if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 _URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!#$&'()*+,/:;=?@[]")
 

@@ -31,10 +31,10 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agentcore.core import events as ev
-from agentcore.core.text import clip, shown_url, url_secrets
+from agentcore.core.text import clip, redact_secrets, shown_url, url_secrets
 from agentcore.errors import ConfigError, ExportError
 from agentcore.export import spans as S
-from agentcore.export.endpoint import header_secrets, scrubbed
+from agentcore.export.endpoint import header_secrets
 from agentcore.storage.base import EventStore
 
 __all__ = ("RunTracer", "export_otlp", "run_spans")
@@ -272,7 +272,7 @@ def export_otlp(
             exporter.shutdown()
     if result is not SpanExportResult.SUCCESS:
         # the exporter's words may carry what the receiver said (which may echo the headers) and its URL
-        said = scrubbed(messages[-1], [*url_secrets(endpoint), *header_secrets(headers)]) if messages else ""
+        said = redact_secrets(messages[-1], [*url_secrets(endpoint), *header_secrets(headers)]) if messages else ""
         why = ": " + clip(said, 300, one_line=True, mark="ellipsis") if said else ""
         raise ExportError(
             f"the OTLP receiver at {shown} did not accept the {len(spans)} spans of run {run_id!r}{why}"

@@ -32,7 +32,7 @@ from agentcore import event_loop
 from agentcore.core.clock import Clock, SystemClock
 from agentcore.core.json_text import strip_fences
 from agentcore.core.plans import RetryPolicy
-from agentcore.core.text import MIN_SECRET_CHARS, clip, shown_url, url_secrets
+from agentcore.core.text import clip, redact_secrets, shown_url, url_secrets
 from agentcore.core.values import TokenUsage
 from agentcore.errors import ConfigError, ModelOutputError, ModelRequestError, ModelUnavailable
 from agentcore.models import openai_wire as llm_wire
@@ -384,12 +384,8 @@ class OpenAIChatModel:
         """``text`` with the configured API key (from ``api_key=`` or ``OPENAI_API_KEY``) and the
         base URL's password and query values replaced by ``[redacted]``; applied to everything this
         model returns or raises."""
-        key = self._api_key.get_secret_value()
-        if key != _NO_KEY and len(key) >= MIN_SECRET_CHARS:
-            text = text.replace(key, "[redacted]")
-        for secret in self._url_secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        key = self._api_key.get_secret_value()  # kept in the SecretStr, never in a plain attribute
+        return redact_secrets(text, [*self._url_secrets, *([key] if key != _NO_KEY else [])])
 
     def _safe_cause(self, e: BaseException) -> BaseException | None:
         """``e`` for exception chaining, or None when its text carries the API key."""

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 
 from agentcore.core.events import ArtifactRef
-from agentcore.core.text import MIN_SECRET_CHARS
+from agentcore.core.text import MIN_SECRET_CHARS, redact_secrets
 from agentcore.models.base import Redacting
 from agentcore.storage.artifacts import BYTES, ArtifactMixin, ArtifactStore
 
@@ -41,16 +41,14 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     return [v for v in values if len(v) >= MIN_ENV_SECRET_CHARS]
 
 
-def _replacing(secret: str) -> Redactor:
-    return lambda text: text.replace(secret, "[redacted]")
-
-
 def redactor(models: Iterable[object], environ: Mapping[str, str] | None = None) -> Redactor | None:
     """One function applying the ``redact`` of every ``Redacting`` model and replacing each
     ``environment_secrets(environ)`` value by ``[redacted]``; ``None`` when there is no secret."""
     unique = {id(m): m for m in models if isinstance(m, Redacting)}
     steps: list[Redactor] = [m.redact for m in unique.values()]
-    steps += [_replacing(secret) for secret in environment_secrets(environ)]
+    secrets = environment_secrets(environ)
+    if secrets:
+        steps.append(lambda text: redact_secrets(text, secrets))
     if not steps:
         return None
 
