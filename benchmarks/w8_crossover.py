@@ -1,0 +1,54 @@
+"""W8 (a) bytes at several N: agentcore's tables and LangGraph's ``PostgresSaver``'s, side by side.
+
+Run: ``AGENTCORE_LANGGRAPH_PATH=DIR python benchmarks/w8_crossover.py N [N ...]`` (DIR holds
+``langgraph`` and ``langgraph-checkpoint-postgres``, as for ``run.py W8``). One throwaway server;
+for each N, W1 on agentcore (``w8_postgres.w1_on_postgres``) and then ``langgraph_w8.py`` in its
+own database, each measured after ``VACUUM`` as W8 measures them. Prints one JSON object per N:
+``{"n", "agentcore_bytes", "agentcore_pages", "langgraph_bytes", "x_smaller"}``. Bytes do not
+depend on the machine's load, so this can run beside other work (times would not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from w8_postgres import w1_on_postgres  # noqa: E402
+
+from tests.support.postgres import LocalPostgres  # noqa: E402
+
+
+def langgraph_bytes(server: LocalPostgres, n: int) -> int:
+    """``lg_pg_db_bytes`` of ``langgraph_w8.py`` at N (one repeat). Raises RuntimeError if it fails."""
+    env = dict(os.environ)
+    extra = os.environ.get("AGENTCORE_LANGGRAPH_PATH")
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, str(HERE / "langgraph_w8.py"), "--admin-url", server.url("postgres"), "--n", str(n),
+           "--repeat", "1"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    out = json.loads(done.stdout) if done.returncode == 0 else {"skipped": done.stderr.strip()[-500:]}
+    if "skipped" in out:
+        raise RuntimeError(f"the LangGraph harness did not run: {out['skipped']}")
+    return int(out["lg_pg_db_bytes"])
+
+
+def main(ns: list[int]) -> None:
+    with LocalPostgres() as server:
+        for n in ns:
+            ours = w1_on_postgres(server.create_database(f"crossover_{n}"), n)["pg_db_bytes"]
+            theirs = langgraph_bytes(server, n)
+            row = {"n": n, "agentcore_bytes": ours, "agentcore_pages": ours // 8192, "langgraph_bytes": theirs,
+                   "x_smaller": round(theirs / ours, 1)}  # fmt: skip
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [1000, 1100, 1200, 1500])
