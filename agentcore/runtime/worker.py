@@ -414,6 +414,8 @@ class Worker:
                     *((name, lease, task) for name, (lease, task) in self._held_steps.items()),
                 ]
             for name, lease, task in held:
+                if self._stop.is_set():  # stopped mid-round: the store may be closed by now
+                    return
                 renew = self.store.renew_step if isinstance(lease, StepLease) else self.store.renew
                 try:
                     kept = renew(lease, lease_s=self.lease_s)
