@@ -123,7 +123,9 @@ def submit(
 
 
 @click.command()
-@click.option("--concurrency", default=1, show_default=True, help="Runs this worker drives at once.")
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(min=1), help="Runs this worker drives at once."
+)
 @click.option("--exit-when-idle", is_flag=True, help="Stop once nothing is left to claim.")
 @click.option("--app", "app", help="module:factory building the Agent or PlanRunner of a run (default: code search).")
 @click.option("--lease", "lease_s", default=30.0, show_default=True, help="Lease length in seconds (at most a week).")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -118,6 +119,8 @@ class Worker:
         self.give_up_s = float(give_up_s)
         self._down: tuple[float, StorageUnavailable] | None = None
         """Since when (monotonic) the store has been unreachable, and its last error."""
+        self._went_away = asyncio.Event()
+        """Set (in the loop) when the store is found unreachable: the claim loop then waits only until the give-up time."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self._held: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}
@@ -164,8 +167,11 @@ class Worker:
         while True:
             runs = {t for t in runs if not t.done()}
             steps = {t for t in steps if not t.done()}
+            if self._gone_too_long():  # checked first: claims and runs blocked on the store must not delay it
+                await self._abandon(runs | steps)
             stopping = self._stop.is_set()
             wake.changed.clear()
+            self._went_away.clear()
             if time.monotonic() >= next_poll:
                 look = {"run": True, "step": True}
                 next_poll = time.monotonic() + self.poll_s
@@ -188,22 +194,31 @@ class Worker:
             if claimed:
                 continue
             busy = runs | steps
-            if self._gone_too_long():
-                await self._abandon(busy)
             if not busy and (stopping or (self.exit_when_idle and not await self._work_remains())):
                 return
             room = len(runs) < self.concurrency or len(steps) < self.concurrency
             waits = [asyncio.ensure_future(wake.changed.wait())] if room and not stopping else []
-            timeout = max(0.0, next_poll - time.monotonic())
+            if self.exit_when_idle and self._down is None:
+                waits.append(asyncio.ensure_future(self._went_away.wait()))
+            timeout = max(0.0, min(next_poll, self._give_up_at()) - time.monotonic())
             await asyncio.wait([*busy, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
 
     def _went_down(self, e: StorageUnavailable) -> None:
+        """Note the store unreachable (from any thread); the first time, wake the claim loop."""
+        first = self._down is None
         self._down = (self._down[0] if self._down else time.monotonic(), e)
+        if first and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._went_away.set)
 
     def _gone_too_long(self) -> bool:
-        return self.exit_when_idle and self._down is not None and time.monotonic() - self._down[0] > self.give_up_s
+        return time.monotonic() > self._give_up_at()
+
+    def _give_up_at(self) -> float:
+        """When (monotonic) this worker gives up on an unreachable store (``inf``: not down, or no ``exit_when_idle``)."""
+        return self._down[0] + self.give_up_s if self.exit_when_idle and self._down is not None else math.inf
 
     async def _abandon(self, busy: set[asyncio.Task[Any]]) -> None:
         """Stop the work in hand and raise: the store stayed away longer than ``give_up_s``."""
@@ -230,8 +245,15 @@ class Worker:
         return remains
 
     async def _claim(self, claim: Callable[..., Any]) -> Any:
+        """What ``claim`` got (``None``: nothing, or the store is away). While the store is away, a
+        claim is waited for only until the give-up time: a run it claims after that (the server came
+        back meanwhile) is not driven, and its lease expires for another worker to take it over."""
         try:
-            got = await asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
+            call = asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
+            left = self._give_up_at() - time.monotonic()
+            got = await (asyncio.wait_for(call, max(0.0, left)) if left != math.inf else call)
+        except asyncio.TimeoutError:  # the give-up time came first (TimeoutError's alias from 3.11 on)
+            return None
         except StorageUnavailable as e:
             self.stats.store_errors += 1
             self._went_down(e)
@@ -392,6 +414,8 @@ class Worker:
                     *((name, lease, task) for name, (lease, task) in self._held_steps.items()),
                 ]
             for name, lease, task in held:
+                if self._stop.is_set():  # stopped mid-round: the store may be closed by now
+                    return
                 renew = self.store.renew_step if isinstance(lease, StepLease) else self.store.renew
                 try:
                     kept = renew(lease, lease_s=self.lease_s)

@@ -258,3 +258,10 @@ def test_an_over_long_run_id_is_a_short_usage_error(pg_url: str, tmp_path: Path)
         assert "9000 bytes long" in line and "at most 512 bytes" in line and "agentcore runs" in line, line
         assert "x" * 41 not in line and len(line) < 400, line
     assert not (tmp_path / "b.db").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_concurrency_that_is_not_a_positive_count_is_a_usage_error(pg_url: str, value: str) -> None:
+    got = run("worker", "--exit-when-idle", "--concurrency", value, "--db", pg_url)  # was exit 1, a ConfigError
+    assert got.returncode == 2 and "Invalid value for '--concurrency'" in got.stderr, got.stderr
+    assert "Traceback" not in got.stderr and PASSWORD not in got.stdout + got.stderr

@@ -62,3 +62,32 @@ def test_a_server_that_goes_away_makes_an_exit_when_idle_worker_give_up(tmp_path
     assert code == 1 and error["type"] == "StorageUnavailable", (code, error, err)
     assert "unreachable for more than 3s" in error["message"] and "gives up" in error["message"]
     assert "1 run(s)/step(s) in hand" in error["message"] and PASSWORD not in error["message"] + err
+
+
+def test_the_give_up_time_is_kept_while_the_worker_waits_for_its_next_poll(tmp_path: Path) -> None:
+    # The give-up time was looked at only after a claim, and the worker slept until its next poll
+    # (--poll 120) or until a run in hand moved on (a tool call of 120 s): --give-up 2 ended minutes
+    # after the outage. A bound, not a measurement: give-up + the listener noticing + slack, far below that.
+    effects = tmp_path / "effects"
+    with LocalPostgres() as server:
+        url = server.create_database("gone_poll")
+        with PostgresEventStore(url) as store:
+            store.submit("long work", spec={"effects": str(effects), "decisions": 1, "work_s": 120})
+        proc = worker(
+            url, "--app", "tests.support.queue_app:build", "--lease", "300", "--poll", "120", "--give-up", "2"
+        )
+        try:
+            wait_until(effects.exists, 120, "the worker inside its tool call")
+        except BaseException:
+            proc.kill()
+            raise
+        server.server_stop("immediate")
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    error = json.loads(out)["error"]
+    assert proc.returncode == 1 and error["type"] == "StorageUnavailable", (proc.returncode, error, err)
+    assert "unreachable for more than 2s" in error["message"] and "1 run(s)/step(s) in hand" in error["message"]
+    assert PASSWORD not in out + err
