@@ -43,7 +43,7 @@ from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavail
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
 from agentcore.runtime.wakeups import Wakeups
-from agentcore.runtime.worker_faults import APP_TRIES, check_durations, fail_run_of_app, hand_back
+from agentcore.runtime.worker_faults import APP_TRIES, Outage, check_durations, fail_run_of_app, hand_back
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -117,10 +117,7 @@ class Worker:
         self.poll_s = poll_s
         self.exit_when_idle = exit_when_idle
         self.give_up_s = float(give_up_s)
-        self._down: tuple[float, StorageUnavailable] | None = None
-        """Since when (monotonic) the store has been unreachable, and its last error."""
-        self._went_away = asyncio.Event()
-        """Set (in the loop) when the store is found unreachable: the claim loop then waits only until the give-up time."""
+        self._outage = Outage(self.give_up_s, enabled=exit_when_idle)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self._held: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}
@@ -141,10 +138,11 @@ class Worker:
     async def serve(self) -> WorkerStats:
         """Claim and drive runs until ``stop()`` (or, with ``exit_when_idle``, until the queue is empty)."""
         self._loop = asyncio.get_running_loop()
+        self._outage.bind(self._loop)
         beat = threading.Thread(target=self._heartbeat, name="agentcore-heartbeat", daemon=True)
         beat.start()
         self._wakeups = Wakeups(
-            self.store, on_down=self._went_down, retry_s=min(self.poll_s, RETRY_S), ended_runs=self.exit_when_idle
+            self.store, on_down=self._outage.went_down, retry_s=min(self.poll_s, RETRY_S), ended_runs=self.exit_when_idle
         )
         self._wakeups.start()
         try:
@@ -167,11 +165,11 @@ class Worker:
         while True:
             runs = {t for t in runs if not t.done()}
             steps = {t for t in steps if not t.done()}
-            if self._gone_too_long():  # checked first: claims and runs blocked on the store must not delay it
+            if self._outage.too_long():  # checked first: claims and runs blocked on the store must not delay it
                 await self._abandon(runs | steps)
             stopping = self._stop.is_set()
             wake.changed.clear()
-            self._went_away.clear()
+            self._outage.noticed.clear()
             if time.monotonic() >= next_poll:
                 look = {"run": True, "step": True}
                 next_poll = time.monotonic() + self.poll_s
@@ -189,7 +187,7 @@ class Worker:
                 if got is not None:
                     held.add(asyncio.create_task(start(got)))
                     claimed = True
-                elif self._down is None:  # nothing there; a store outage keeps looking
+                elif not self._outage.down:  # nothing there; a store outage keeps looking
                     look[kind] = False
             if claimed:
                 continue
@@ -198,40 +196,20 @@ class Worker:
                 return
             room = len(runs) < self.concurrency or len(steps) < self.concurrency
             waits = [asyncio.ensure_future(wake.changed.wait())] if room and not stopping else []
-            if self.exit_when_idle and self._down is None:
-                waits.append(asyncio.ensure_future(self._went_away.wait()))
-            timeout = max(0.0, min(next_poll, self._give_up_at()) - time.monotonic())
+            if self.exit_when_idle and not self._outage.down:
+                waits.append(asyncio.ensure_future(self._outage.noticed.wait()))
+            timeout = max(0.0, min(next_poll, self._outage.give_up_at()) - time.monotonic())
             await asyncio.wait([*busy, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
 
-    def _went_down(self, e: StorageUnavailable) -> None:
-        """Note the store unreachable (from any thread); the first time, wake the claim loop."""
-        first = self._down is None
-        self._down = (self._down[0] if self._down else time.monotonic(), e)
-        if first and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self._loop.call_soon_threadsafe(self._went_away.set)
-
-    def _gone_too_long(self) -> bool:
-        return time.monotonic() > self._give_up_at()
-
-    def _give_up_at(self) -> float:
-        """When (monotonic) this worker gives up on an unreachable store (``inf``: not down, or no ``exit_when_idle``)."""
-        return self._down[0] + self.give_up_s if self.exit_when_idle and self._down is not None else math.inf
-
     async def _abandon(self, busy: set[asyncio.Task[Any]]) -> None:
         """Stop the work in hand and raise: the store stayed away longer than ``give_up_s``."""
-        assert self._down is not None
         for t in busy:
             t.cancel()
         if busy:
             await asyncio.wait(busy)
-        raise StorageUnavailable(
-            f"the store has been unreachable for more than {self.give_up_s:g}s, so this worker (exit when idle) "
-            f"gives up; {len(busy)} run(s)/step(s) in hand go to other workers once their leases expire. "
-            f"Last error: {self._down[1]}"
-        )
+        raise self._outage.give_up_error(len(busy))
 
     async def _work_remains(self) -> bool:
         """Whether any run is still queued or leased: a run leased by a worker that died is claimable
@@ -239,9 +217,9 @@ class Worker:
         try:
             remains = bool(await asyncio.to_thread(self.store.unfinished))
         except StorageUnavailable as e:
-            self._went_down(e)
+            self._outage.went_down(e)
             return True
-        self._down = None
+        self._outage.came_back()
         return remains
 
     async def _claim(self, claim: Callable[..., Any]) -> Any:
@@ -250,17 +228,17 @@ class Worker:
         back meanwhile) is not driven, and its lease expires for another worker to take it over."""
         try:
             call = asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
-            left = self._give_up_at() - time.monotonic()
+            left = self._outage.give_up_at() - time.monotonic()
             got = await (asyncio.wait_for(call, max(0.0, left)) if left != math.inf else call)
         except asyncio.TimeoutError:  # the give-up time came first (TimeoutError's alias from 3.11 on)
             return None
         except StorageUnavailable as e:
             self.stats.store_errors += 1
-            self._went_down(e)
+            self._outage.went_down(e)
             log.warning("worker %s: cannot claim: %s", self.owner, e)
             await asyncio.sleep(RETRY_S)
             return None
-        self._down = None
+        self._outage.came_back()
         return got
 
     async def _drive(self, lease: Any) -> None:
@@ -314,7 +292,7 @@ class Worker:
                 return str(result.status)
             except StorageUnavailable as e:
                 self.stats.store_errors += 1
-                self._went_down(e)
+                self._outage.went_down(e)
                 log.warning("worker %s: store unavailable while running %s: %s", self.owner, lease.run_id, e)
                 await asyncio.sleep(RETRY_S)
                 await self._still_ours(lease)
@@ -421,10 +399,10 @@ class Worker:
                     kept = renew(lease, lease_s=self.lease_s)
                 except (StorageUnavailable, RunNotFound) as e:
                     if isinstance(e, StorageUnavailable):
-                        self._went_down(e)
+                        self._outage.went_down(e)
                     log.warning("worker %s: cannot renew the lease on %s: %s", self.owner, name, e)
                     continue
-                self._down = None
+                self._outage.came_back()
                 if not kept and self._loop is not None and name not in cancelled:
                     cancelled.add(name)
                     log.warning("worker %s: lease on %s was taken over; cancelling it", self.owner, name)

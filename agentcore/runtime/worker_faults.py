@@ -9,6 +9,8 @@
   ``RunFinished(status="failed")`` naming the error (after a ``RunStarted`` when the run had no
   event yet). ``agentcore wait`` then reports it as failed and ``--exit-when-idle`` workers can
   stop, instead of the run going round the queue forever.
+- ``Outage``: how long the store has been unreachable, for a worker that gives up after
+  ``give_up_s`` (``--exit-when-idle``); the first failure noticed in any thread wakes its loop.
 - ``hand_back``: a worker that is stopped (SIGTERM, Ctrl-C) while it drives a run gives the run back
   to the queue at once, so another worker resumes it from the log without waiting for the lease to
   run out (a killed worker's run still waits ``lease_s``).
@@ -17,16 +19,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from agentcore.core.events import BaseEvent, RunFinished, RunStarted
-from agentcore.errors import ConfigError
+from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import Lease
 
-__all__ = ("APP_TRIES", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
+__all__ = ("APP_TRIES", "Outage", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
 
 log = logging.getLogger("agentcore.worker")
 
@@ -38,6 +42,63 @@ ENDED = ("succeeded", "failed", "cancelled")
 
 MAX_LEASE_S = 7 * 24 * 3600
 """The longest lease a worker takes, in seconds."""
+
+
+class Outage:
+    """Since when the store has been unreachable, as a worker's threads (heartbeat, listener) and its
+    loop see it, and when the worker gives up on it.
+
+    ``went_down`` (any thread) records a failed call; the first one of an outage sets ``noticed`` in
+    the loop given to ``bind``, so a loop waiting for its next poll looks at the give-up time at
+    once. ``came_back`` (a call that worked) ends the outage. With ``enabled`` false (a worker that
+    does not exit when idle) the worker never gives up: ``give_up_at`` is ``inf``.
+    """
+
+    def __init__(self, give_up_s: float, *, enabled: bool) -> None:
+        self.give_up_s = give_up_s
+        self.enabled = enabled
+        self._down: tuple[float, StorageUnavailable] | None = None  # (monotonic start, last error): one write
+        self.noticed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop ``noticed`` is set in (the worker's)."""
+        self._loop = loop
+
+    @property
+    def down(self) -> bool:
+        """Whether the last call to the store failed."""
+        return self._down is not None
+
+    def went_down(self, e: StorageUnavailable) -> None:
+        """Record a failed call (from any thread); the first of an outage wakes the loop."""
+        first = self._down is None
+        self._down = (self._down[0] if self._down else time.monotonic(), e)
+        if first and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self.noticed.set)
+
+    def came_back(self) -> None:
+        """Record a call that worked: the outage, if any, is over."""
+        self._down = None
+
+    def give_up_at(self) -> float:
+        """When (``time.monotonic``) the worker gives up: ``inf`` while the store answers or if not ``enabled``."""
+        down = self._down
+        return down[0] + self.give_up_s if self.enabled and down is not None else math.inf
+
+    def too_long(self) -> bool:
+        """Whether the give-up time has passed."""
+        return time.monotonic() > self.give_up_at()
+
+    def give_up_error(self, in_hand: int) -> StorageUnavailable:
+        """The error a worker that gives up raises, with the outage's last error and the work it drops."""
+        last = self._down[1] if self._down is not None else None
+        return StorageUnavailable(
+            f"the store has been unreachable for more than {self.give_up_s:g}s, so this worker (exit when idle) "
+            f"gives up; {in_hand} run(s)/step(s) in hand go to other workers once their leases expire. "
+            f"Last error: {last}"
+        )
 
 
 def check_durations(*, lease_s: float, heartbeat_s: float | None, poll_s: float, give_up_s: float) -> None:
