@@ -82,8 +82,8 @@ class Worker:
         exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
                 lease is waited out and its run taken over first).
         give_up_s: With ``exit_when_idle``: once the store has been unreachable this many seconds in
-                a row, ``serve`` stops the runs in hand (their leases expire and other workers take
-                them over) and raises ``StorageUnavailable``. Without it a worker waits for the
+                a row (and still does not answer then, within ``RETRY_S``), ``serve`` stops the runs in
+                hand (their leases expire and other workers take them over) and raises ``StorageUnavailable``. Without it a worker waits for the
                 server however long it takes.
         owner: This worker's name in the queue (host:pid:random by default).
 
@@ -165,7 +165,9 @@ class Worker:
         while True:
             runs = {t for t in runs if not t.done()}
             steps = {t for t in steps if not t.done()}
-            if self._outage.too_long():  # checked first: claims and runs blocked on the store must not delay it
+            # checked first: claims and runs blocked on the store must not delay it; one last look, as
+            # the server may be back with no call of ours having seen it (the outage is then over)
+            if self._outage.too_long() and await self._outage.still_away(self.store.unfinished, RETRY_S):
                 await self._abandon(runs | steps)
             stopping = self._stop.is_set()
             wake.changed.clear()

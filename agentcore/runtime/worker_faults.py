@@ -10,7 +10,8 @@
   event yet). ``agentcore wait`` then reports it as failed and ``--exit-when-idle`` workers can
   stop, instead of the run going round the queue forever.
 - ``Outage``: how long the store has been unreachable, for a worker that gives up after
-  ``give_up_s`` (``--exit-when-idle``); the first failure noticed in any thread wakes its loop.
+  ``give_up_s`` (``--exit-when-idle``); the first failure noticed in any thread wakes its loop,
+  and the store is asked once more at the give-up time (``still_away``).
 - ``hand_back``: a worker that is stopped (SIGTERM, Ctrl-C) while it drives a run gives the run back
   to the queue at once, so another worker resumes it from the log without waiting for the lease to
   run out (a killed worker's run still waits ``lease_s``).
@@ -23,6 +24,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -90,6 +92,21 @@ class Outage:
     def too_long(self) -> bool:
         """Whether the give-up time has passed."""
         return time.monotonic() > self.give_up_at()
+
+    async def still_away(self, probe: Callable[[], object], within_s: float) -> bool:
+        """Whether the store is still away once ``too_long``: ``probe`` (a read, run in a thread) gets
+        ``within_s`` seconds to answer. An answer ends the outage: the server may have come back
+        without any call of the worker seeing it (a run inside a tool call, a heartbeat rarer than
+        ``give_up_s``). A probe left running past ``within_s`` only reads."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), within_s)
+        except asyncio.TimeoutError:
+            return True
+        except StorageUnavailable as e:
+            self.went_down(e)
+            return True
+        self.came_back()
+        return False
 
     def give_up_error(self, in_hand: int) -> StorageUnavailable:
         """The error a worker that gives up raises, with the outage's last error and the work it drops."""

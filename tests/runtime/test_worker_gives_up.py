@@ -91,3 +91,27 @@ def test_the_give_up_time_is_kept_while_the_worker_waits_for_its_next_poll(tmp_p
     assert proc.returncode == 1 and error["type"] == "StorageUnavailable", (proc.returncode, error, err)
     assert "unreachable for more than 2s" in error["message"] and "1 run(s)/step(s) in hand" in error["message"]
     assert PASSWORD not in out + err
+
+
+def test_a_server_back_before_the_give_up_time_keeps_the_worker_and_its_run(tmp_path: Path) -> None:
+    # The give-up time was judged on the last failure seen. With the run inside a tool call and a
+    # heartbeat rarer than --give-up (--lease 300: every 100 s), no call saw the restarted server
+    # answer, so the worker woke at the give-up time and dropped its healthy run (exit 1).
+    effects = tmp_path / "effects"
+    with LocalPostgres() as server:
+        url = server.create_database("blip")
+        with PostgresEventStore(url) as store:
+            rid = store.submit("long work", spec={"effects": str(effects), "decisions": 1, "work_s": 20})
+        proc = worker(
+            url, "--app", "tests.support.queue_app:build", "--lease", "300", "--poll", "120", "--give-up", "8"
+        )
+        try:
+            wait_until(effects.exists, 120, "the worker inside its tool call")
+            server.restart()  # connections cut (the listener says so at once), the server back within seconds
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and json.loads(out)["finished"] == 1, (proc.returncode, out, err)
+        with PostgresEventStore(url) as store:
+            assert store.state_at(rid).status == "succeeded"
