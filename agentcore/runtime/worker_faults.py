@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -32,7 +33,7 @@ from agentcore.core.events import BaseEvent, RunFinished, RunStarted
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import Lease
 
-__all__ = ("APP_TRIES", "Outage", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
+__all__ = ("APP_TRIES", "LateClaim", "Outage", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
 
 log = logging.getLogger("agentcore.worker")
 
@@ -52,7 +53,7 @@ class Outage:
 
     ``went_down`` (any thread) records a failed call; the first one of an outage sets ``noticed`` in
     the loop given to ``bind``, so a loop waiting for its next poll looks at the give-up time at
-    once. ``came_back`` (a call that worked) ends the outage. With ``enabled`` false (a worker that
+    once. ``came_back`` (a call that worked, or the listener listening again) ends the outage. With ``enabled`` false (a worker that
     does not exit when idle) the worker never gives up: ``give_up_at`` is ``inf``.
     """
 
@@ -116,6 +117,43 @@ class Outage:
             f"gives up; {in_hand} run(s)/step(s) in hand go to other workers once their leases expire. "
             f"Last error: {last}"
         )
+
+
+class LateClaim:
+    """One claim that the worker waits for only until a deadline (the give-up time). ``call`` runs the
+    claim in a thread; ``abandon`` (in the loop, at the deadline) tells whether its answer is still to
+    come. A run claimed after that is given back at once in the claim's thread (not left leased,
+    undriven, until its lease expires); a late step attempt's lease still expires."""
+
+    def __init__(self, store: Any, owner: str) -> None:
+        self._store = store
+        self._owner = owner
+        self._lock = threading.Lock()
+        self._state = "waiting"  # then "answered" (the loop gets the answer) or "abandoned"
+
+    def call(self, claim: Any, lease_s: float) -> Any:
+        """In a thread: ``claim(owner, lease_s=...)``; ``None`` if abandoned meanwhile (errors pass through)."""
+        got = claim(self._owner, lease_s=lease_s)
+        with self._lock:
+            if self._state == "waiting":
+                self._state = "answered"
+                return got
+        if isinstance(got, Lease):
+            try:
+                given = self._store.release(got, done=False)
+            except Exception as e:
+                log.warning("worker %s: could not give back run %s claimed too late: %r", self._owner, got.run_id, e)
+            else:
+                log.warning("worker %s: run %s claimed too late; given back: %s", self._owner, got.run_id, given)
+        return None
+
+    def abandon(self) -> bool:
+        """At the deadline: ``True`` if the answer is not in (then ``call`` deals with it), ``False`` if it is."""
+        with self._lock:
+            if self._state == "answered":
+                return False
+            self._state = "abandoned"
+            return True
 
 
 def check_durations(*, lease_s: float, heartbeat_s: float | None, poll_s: float, give_up_s: float) -> None:

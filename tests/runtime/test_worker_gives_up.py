@@ -8,12 +8,17 @@ real PostgreSQL server that the test stops.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from agentcore.errors import StorageUnavailable
+from agentcore.runtime.worker import Worker
+from agentcore.storage.base import Lease
 from agentcore.storage.postgres.store import PostgresEventStore
 from tests.support.postgres import PASSWORD, LocalPostgres, free_port, wait_until
 
@@ -115,3 +120,29 @@ def test_a_server_back_before_the_give_up_time_keeps_the_worker_and_its_run(tmp_
         assert proc.returncode == 0 and json.loads(out)["finished"] == 1, (proc.returncode, out, err)
         with PostgresEventStore(url) as store:
             assert store.state_at(rid).status == "succeeded"
+
+
+class _SlowToClaim(PostgresEventStore):
+    """A real store whose claims take a second (one waiting for a connection while the server returns)."""
+
+    def claim(self, owner: str, *, lease_s: float = 30.0) -> Lease | None:
+        time.sleep(1.0)
+        return super().claim(owner, lease_s=lease_s)
+
+
+def test_a_run_claimed_after_the_give_up_time_goes_back_to_the_queue(pg_url: str) -> None:
+    # A claim the worker stopped waiting for at the give-up time went on in its thread; the run it
+    # claimed stayed leased to this worker, driven by no one, until its lease (here 600 s) ran out.
+    with _SlowToClaim(pg_url) as store:
+        rid = store.submit("claimed late")
+        w = Worker(store, lambda s, spec: None, exit_when_idle=True, give_up_s=0.2, lease_s=600, owner="late")
+
+        async def claim_during_an_outage() -> object:
+            w._outage.bind(asyncio.get_running_loop())
+            w._outage.went_down(StorageUnavailable("the server is away"))
+            return await w._claim(store.claim)
+
+        assert asyncio.run(claim_during_an_outage()) is None
+        wait_until(lambda: store.queue_entries([rid])[0]["claims"] == 1, 30, "the late claim done")
+        wait_until(lambda: store.queue_entries([rid])[0]["state"] == "queued", 30, "the late claim given back")
+        assert store.queue_entries([rid])[0]["lease_owner"] in (None, "")
