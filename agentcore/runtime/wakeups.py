@@ -41,6 +41,7 @@ class Wakeups:
         store: The work queue whose notifications are read.
         on_down: Called (in the thread) with the error when the listening connection fails; the
             thread waits ``retry_s`` and listens again.
+        on_up: Called (in the thread) when it listens again after a failure: the server answers.
         ended_runs: Also wake on ``agentcore_done`` (for a worker that exits once nothing is left).
     """
 
@@ -49,11 +50,13 @@ class Wakeups:
         store: WorkQueue,
         *,
         on_down: Callable[[StorageUnavailable], None] = lambda e: None,
+        on_up: Callable[[], None] = lambda: None,
         retry_s: float = 1.0,
         ended_runs: bool = False,
     ) -> None:
         self._listener = store.listen(QUEUE_CHANNEL, STEP_DONE_CHANNEL, *((DONE_CHANNEL,) if ended_runs else ()))
         self._on_down = on_down
+        self._on_up = on_up
         self._retry_s = retry_s
         self._counts = {"run": 0, "step": 0}
         self._steps: dict[str, asyncio.Event] = {}
@@ -91,13 +94,18 @@ class Wakeups:
             self._steps.pop(name, None)
 
     def _listen(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 got = self._listener.notifications(LISTEN_SLICE_S)
             except StorageUnavailable as e:
+                failing = True
                 self._on_down(e)
                 self._stop.wait(self._retry_s)
                 continue
+            if failing:  # listening again on a new connection: the server is back
+                failing = False
+                self._on_up()
             if got and self._loop is not None:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     self._loop.call_soon_threadsafe(self._deliver, got)

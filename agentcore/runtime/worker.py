@@ -43,7 +43,7 @@ from agentcore.errors import ConfigError, LeaseLost, RunNotFound, StorageUnavail
 from agentcore.runtime.plan_runner import PlanRunner
 from agentcore.runtime.remote_steps import RETRY_S, RemoteSteps, result_to_json, step_name
 from agentcore.runtime.wakeups import Wakeups
-from agentcore.runtime.worker_faults import APP_TRIES, Outage, check_durations, fail_run_of_app, hand_back
+from agentcore.runtime.worker_faults import APP_TRIES, LateClaim, Outage, check_durations, fail_run_of_app, hand_back
 from agentcore.scheduling.outcomes import failed_result
 from agentcore.scheduling.scheduler import StepResult, StepRun
 from agentcore.storage.base import Lease, StepLease, WorkQueue
@@ -82,8 +82,8 @@ class Worker:
         exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
                 lease is waited out and its run taken over first).
         give_up_s: With ``exit_when_idle``: once the store has been unreachable this many seconds in
-                a row, ``serve`` stops the runs in hand (their leases expire and other workers take
-                them over) and raises ``StorageUnavailable``. Without it a worker waits for the
+                a row (and still does not answer then, within ``RETRY_S``), ``serve`` stops the runs in
+                hand (their leases expire and other workers take them over) and raises ``StorageUnavailable``. Without it a worker waits for the
                 server however long it takes.
         owner: This worker's name in the queue (host:pid:random by default).
 
@@ -142,7 +142,11 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, name="agentcore-heartbeat", daemon=True)
         beat.start()
         self._wakeups = Wakeups(
-            self.store, on_down=self._outage.went_down, retry_s=min(self.poll_s, RETRY_S), ended_runs=self.exit_when_idle
+            self.store,
+            on_down=self._outage.went_down,
+            on_up=self._outage.came_back,
+            retry_s=min(self.poll_s, RETRY_S),
+            ended_runs=self.exit_when_idle,
         )
         self._wakeups.start()
         try:
@@ -165,7 +169,9 @@ class Worker:
         while True:
             runs = {t for t in runs if not t.done()}
             steps = {t for t in steps if not t.done()}
-            if self._outage.too_long():  # checked first: claims and runs blocked on the store must not delay it
+            # checked first: claims and runs blocked on the store must not delay it; one last look, as
+            # the server may be back with no call of ours having seen it (the outage is then over)
+            if self._outage.too_long() and await self._outage.still_away(self.store.unfinished, RETRY_S):
                 await self._abandon(runs | steps)
             stopping = self._stop.is_set()
             wake.changed.clear()
@@ -225,13 +231,18 @@ class Worker:
     async def _claim(self, claim: Callable[..., Any]) -> Any:
         """What ``claim`` got (``None``: nothing, or the store is away). While the store is away, a
         claim is waited for only until the give-up time: a run it claims after that (the server came
-        back meanwhile) is not driven, and its lease expires for another worker to take it over."""
+        back meanwhile) is given back to the queue at once (``worker_faults.LateClaim``)."""
+        left = self._outage.give_up_at() - time.monotonic()
+        if left <= 0:
+            return None  # the give-up time has come: nothing more is claimed
+        late = LateClaim(self.store, self.owner)
         try:
-            call = asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
-            left = self._outage.give_up_at() - time.monotonic()
-            got = await (asyncio.wait_for(call, max(0.0, left)) if left != math.inf else call)
-        except asyncio.TimeoutError:  # the give-up time came first (TimeoutError's alias from 3.11 on)
-            return None
+            call = asyncio.ensure_future(asyncio.to_thread(late.call, claim, self.lease_s))
+            done, _ = await asyncio.wait({call}, timeout=None if left == math.inf else left)
+            if not done and late.abandon():
+                call.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is no one's
+                return None
+            got = await call
         except StorageUnavailable as e:
             self.stats.store_errors += 1
             self._outage.went_down(e)

@@ -10,7 +10,8 @@
   event yet). ``agentcore wait`` then reports it as failed and ``--exit-when-idle`` workers can
   stop, instead of the run going round the queue forever.
 - ``Outage``: how long the store has been unreachable, for a worker that gives up after
-  ``give_up_s`` (``--exit-when-idle``); the first failure noticed in any thread wakes its loop.
+  ``give_up_s`` (``--exit-when-idle``); the first failure noticed in any thread wakes its loop,
+  and the store is asked once more at the give-up time (``still_away``).
 - ``hand_back``: a worker that is stopped (SIGTERM, Ctrl-C) while it drives a run gives the run back
   to the queue at once, so another worker resumes it from the log without waiting for the lease to
   run out (a killed worker's run still waits ``lease_s``).
@@ -22,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,7 +33,7 @@ from agentcore.core.events import BaseEvent, RunFinished, RunStarted
 from agentcore.errors import ConfigError, StorageUnavailable
 from agentcore.storage.base import Lease
 
-__all__ = ("APP_TRIES", "Outage", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
+__all__ = ("APP_TRIES", "LateClaim", "Outage", "check_durations", "fail_run_of_app", "hand_back", "record_app_failure")
 
 log = logging.getLogger("agentcore.worker")
 
@@ -50,7 +53,7 @@ class Outage:
 
     ``went_down`` (any thread) records a failed call; the first one of an outage sets ``noticed`` in
     the loop given to ``bind``, so a loop waiting for its next poll looks at the give-up time at
-    once. ``came_back`` (a call that worked) ends the outage. With ``enabled`` false (a worker that
+    once. ``came_back`` (a call that worked, or the listener listening again) ends the outage. With ``enabled`` false (a worker that
     does not exit when idle) the worker never gives up: ``give_up_at`` is ``inf``.
     """
 
@@ -91,6 +94,21 @@ class Outage:
         """Whether the give-up time has passed."""
         return time.monotonic() > self.give_up_at()
 
+    async def still_away(self, probe: Callable[[], object], within_s: float) -> bool:
+        """Whether the store is still away once ``too_long``: ``probe`` (a read, run in a thread) gets
+        ``within_s`` seconds to answer. An answer ends the outage: the server may have come back
+        without any call of the worker seeing it (a run inside a tool call, a heartbeat rarer than
+        ``give_up_s``). A probe left running past ``within_s`` only reads."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), within_s)
+        except asyncio.TimeoutError:
+            return True
+        except StorageUnavailable as e:
+            self.went_down(e)
+            return True
+        self.came_back()
+        return False
+
     def give_up_error(self, in_hand: int) -> StorageUnavailable:
         """The error a worker that gives up raises, with the outage's last error and the work it drops."""
         last = self._down[1] if self._down is not None else None
@@ -99,6 +117,43 @@ class Outage:
             f"gives up; {in_hand} run(s)/step(s) in hand go to other workers once their leases expire. "
             f"Last error: {last}"
         )
+
+
+class LateClaim:
+    """One claim that the worker waits for only until a deadline (the give-up time). ``call`` runs the
+    claim in a thread; ``abandon`` (in the loop, at the deadline) tells whether its answer is still to
+    come. A run claimed after that is given back at once in the claim's thread (not left leased,
+    undriven, until its lease expires); a late step attempt's lease still expires."""
+
+    def __init__(self, store: Any, owner: str) -> None:
+        self._store = store
+        self._owner = owner
+        self._lock = threading.Lock()
+        self._state = "waiting"  # then "answered" (the loop gets the answer) or "abandoned"
+
+    def call(self, claim: Any, lease_s: float) -> Any:
+        """In a thread: ``claim(owner, lease_s=...)``; ``None`` if abandoned meanwhile (errors pass through)."""
+        got = claim(self._owner, lease_s=lease_s)
+        with self._lock:
+            if self._state == "waiting":
+                self._state = "answered"
+                return got
+        if isinstance(got, Lease):
+            try:
+                given = self._store.release(got, done=False)
+            except Exception as e:
+                log.warning("worker %s: could not give back run %s claimed too late: %r", self._owner, got.run_id, e)
+            else:
+                log.warning("worker %s: run %s claimed too late; given back: %s", self._owner, got.run_id, given)
+        return None
+
+    def abandon(self) -> bool:
+        """At the deadline: ``True`` if the answer is not in (then ``call`` deals with it), ``False`` if it is."""
+        with self._lock:
+            if self._state == "answered":
+                return False
+            self._state = "abandoned"
+            return True
 
 
 def check_durations(*, lease_s: float, heartbeat_s: float | None, poll_s: float, give_up_s: float) -> None:
