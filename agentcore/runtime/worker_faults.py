@@ -75,9 +75,9 @@ class Outage:
 
     def went_down(self, e: StorageUnavailable) -> None:
         """Record a failed call (from any thread); the first of an outage wakes the loop."""
-        first = self._down is None
-        self._down = (self._down[0] if self._down else time.monotonic(), e)
-        if first and self._loop is not None:
+        down = self._down  # read once: another thread may end the outage meanwhile
+        self._down = (down[0] if down is not None else time.monotonic(), e)
+        if down is None and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 self._loop.call_soon_threadsafe(self.noticed.set)
 
@@ -111,7 +111,8 @@ class Outage:
 
     def give_up_error(self, in_hand: int) -> StorageUnavailable:
         """The error a worker that gives up raises, with the outage's last error and the work it drops."""
-        last = self._down[1] if self._down is not None else None
+        down = self._down
+        last = down[1] if down is not None else None
         return StorageUnavailable(
             f"the store has been unreachable for more than {self.give_up_s:g}s, so this worker (exit when idle) "
             f"gives up; {in_hand} run(s)/step(s) in hand go to other workers once their leases expire. "
