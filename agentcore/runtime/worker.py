@@ -235,14 +235,17 @@ class Worker:
         left = self._outage.give_up_at() - time.monotonic()
         if left <= 0:
             return None  # the give-up time has come: nothing more is claimed
-        late = LateClaim(self.store, self.owner)
         try:
-            call = asyncio.ensure_future(asyncio.to_thread(late.call, claim, self.lease_s))
-            done, _ = await asyncio.wait({call}, timeout=None if left == math.inf else left)
-            if not done and late.abandon():
-                call.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is no one's
-                return None
-            got = await call
+            if left == math.inf:  # the store answers (or the worker never gives up): as before, no deadline
+                got = await asyncio.to_thread(claim, self.owner, lease_s=self.lease_s)
+            else:
+                late = LateClaim(self.store, self.owner)
+                call = asyncio.ensure_future(asyncio.to_thread(late.call, claim, self.lease_s))
+                done, _ = await asyncio.wait({call}, timeout=left)
+                if not done and late.abandon():
+                    call.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is no one's
+                    return None
+                got = await call
         except StorageUnavailable as e:
             self.stats.store_errors += 1
             self._outage.went_down(e)
