@@ -11,8 +11,6 @@ depend on the machine's load, so this can run beside other work (times would not
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,31 +18,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from w8_postgres import w1_on_postgres  # noqa: E402
+from w8_postgres import run_langgraph, w1_on_postgres  # noqa: E402
 
 from tests.support.postgres import LocalPostgres  # noqa: E402
-
-
-def langgraph_bytes(server: LocalPostgres, n: int) -> int:
-    """``lg_pg_db_bytes`` of ``langgraph_w8.py`` at N (one repeat). Raises RuntimeError if it fails."""
-    env = dict(os.environ)
-    extra = os.environ.get("AGENTCORE_LANGGRAPH_PATH")
-    if extra:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, str(HERE / "langgraph_w8.py"), "--admin-url", server.url("postgres"), "--n", str(n),
-           "--repeat", "1"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    out = json.loads(done.stdout) if done.returncode == 0 else {"skipped": done.stderr.strip()[-500:]}
-    if "skipped" in out:
-        raise RuntimeError(f"the LangGraph harness did not run: {out['skipped']}")
-    return int(out["lg_pg_db_bytes"])
 
 
 def main(ns: list[int]) -> None:
     with LocalPostgres() as server:
         for n in ns:
             ours = w1_on_postgres(server.create_database(f"crossover_{n}"), n)["pg_db_bytes"]
-            theirs = langgraph_bytes(server, n)
+            lg = run_langgraph(server, n, 1)
+            if "skipped" in lg:
+                raise RuntimeError(f"the LangGraph harness did not run: {lg['skipped']}")
+            theirs = int(lg["lg_pg_db_bytes"])
             row = {"n": n, "agentcore_bytes": ours, "agentcore_pages": ours // 8192, "langgraph_bytes": theirs,
                    "x_smaller": round(theirs / ours, 1)}  # fmt: skip
             print(json.dumps(row), flush=True)

@@ -140,10 +140,9 @@ def state_at_seqs(url: str, run: str, n: int) -> dict[str, float]:
     return out
 
 
-def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
-    runs = [w1_on_postgres(server.create_database(f"w8a_{r}"), n) for r in range(repeat)]
-    out: dict[str, Any] = {k: round(statistics.median(x[k] for x in runs), 4) for k in runs[0] if k != "pg_bytes_by_relation"}
-    out["pg_bytes_by_relation"] = runs[0]["pg_bytes_by_relation"]  # the first repeat's (bytes barely vary)
+def run_langgraph(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
+    """``langgraph_w8.py``'s JSON at ``n`` steps on ``server`` (``AGENTCORE_LANGGRAPH_PATH`` on its
+    ``PYTHONPATH``), or ``{"skipped": why}`` when it is not installed or fails."""
     env = dict(os.environ)
     extra = os.environ.get("AGENTCORE_LANGGRAPH_PATH")
     if extra:
@@ -154,9 +153,14 @@ def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        out["langgraph"] = {"skipped": f"the LangGraph harness failed: {done.stderr.strip()[-500:]}"}
-        return out
-    base = json.loads(done.stdout)
+        return {"skipped": f"the LangGraph harness failed: {done.stderr.strip()[-500:]}"}
+    return dict(json.loads(done.stdout))
+
+def part_a(server: LocalPostgres, n: int, repeat: int) -> dict[str, Any]:
+    runs = [w1_on_postgres(server.create_database(f"w8a_{r}"), n) for r in range(repeat)]
+    out: dict[str, Any] = {k: round(statistics.median(x[k] for x in runs), 4) for k in runs[0] if k != "pg_bytes_by_relation"}
+    out["pg_bytes_by_relation"] = runs[0]["pg_bytes_by_relation"]  # the first repeat's (bytes barely vary)
+    base = run_langgraph(server, n, repeat)
     if "skipped" in base:
         out["langgraph"] = base
         return out

@@ -82,9 +82,9 @@ class Worker:
         exit_when_idle: Return once no run is queued or leased and none is in hand (a dead worker's
                 lease is waited out and its run taken over first).
         give_up_s: With ``exit_when_idle``: once the store has been unreachable this many seconds in
-                a row (and still does not answer then, within ``RETRY_S``), ``serve`` stops the runs in
-                hand (their leases expire and other workers take them over) and raises ``StorageUnavailable``. Without it a worker waits for the
-                server however long it takes.
+                a row (and still does not answer then, within ``RETRY_S``), ``serve`` stops the runs
+                in hand (their leases expire and other workers take them over) and raises
+                ``StorageUnavailable``. Without it a worker waits for the server however long it takes.
         owner: This worker's name in the queue (host:pid:random by default).
 
     Raises:

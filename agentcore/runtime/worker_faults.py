@@ -53,8 +53,9 @@ class Outage:
 
     ``went_down`` (any thread) records a failed call; the first one of an outage sets ``noticed`` in
     the loop given to ``bind``, so a loop waiting for its next poll looks at the give-up time at
-    once. ``came_back`` (a call that worked, or the listener listening again) ends the outage. With ``enabled`` false (a worker that
-    does not exit when idle) the worker never gives up: ``give_up_at`` is ``inf``.
+    once. ``came_back`` (a call that worked, or the listener listening again) ends the outage. With
+    ``enabled`` false (a worker that does not exit when idle) it never gives up: ``give_up_at`` is
+    ``inf``.
     """
 
     def __init__(self, give_up_s: float, *, enabled: bool) -> None:
@@ -140,12 +141,7 @@ class LateClaim:
                 self._state = "answered"
                 return got
         if isinstance(got, Lease):
-            try:
-                given = self._store.release(got, done=False)
-            except Exception as e:
-                log.warning("worker %s: could not give back run %s claimed too late: %r", self._owner, got.run_id, e)
-            else:
-                log.warning("worker %s: run %s claimed too late; given back: %s", self._owner, got.run_id, given)
+            hand_back(self._store, got, self._owner, why="claimed after the give-up time")
         return None
 
     def abandon(self) -> bool:
@@ -231,16 +227,17 @@ def record_app_failure(store: Any, run_id: str, error: BaseException, claims: in
     return True
 
 
-def hand_back(store: Any, lease: Lease, owner: str) -> bool:
-    """Give the leased run back to the queue now (blocking: called while the worker's loop shuts down).
+def hand_back(store: Any, lease: Lease, owner: str, *, why: str = "stopping") -> bool:
+    """Give the leased run back to the queue now (blocking: called while the worker's loop shuts down,
+    or in the thread of a claim that came too late, ``LateClaim``); ``why`` goes into the log lines.
 
     Returns whether it was given back (``False``: the lease was already lost, or the store is away;
     then the lease runs out as if the worker had been killed)."""
     try:
         given = bool(store.release(lease, done=False))
     except Exception as e:
-        log.warning("worker %s: could not give run %s back on stopping: %r", owner, lease.run_id, e)
+        log.warning("worker %s: could not give run %s back (%s): %r", owner, lease.run_id, why, e)
         return False
     if given:
-        log.warning("worker %s: stopping; run %s given back to the queue", owner, lease.run_id)
+        log.warning("worker %s: %s; run %s given back to the queue", owner, why, lease.run_id)
     return given
